@@ -1,0 +1,41 @@
+//! `GET /tessera/v1/events`: the security-event log (environment auth), oldest first.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::http::extract::EnvCaller;
+use crate::model::event::{self, Event};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    super::route_both(Router::new(), "/tessera/v1/events", get(list_events))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// Only events with a larger sequence number.
+    #[serde(default)]
+    after: u64,
+    /// At most this many (1..=1000, default 100).
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// Environment token: the events after `after`.
+async fn list_events(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    if !(1..=1000).contains(&q.limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    Ok(Json(event::list_after(&state.db, q.after, q.limit)?))
+}

@@ -1,0 +1,51 @@
+//! Operational endpoints: `/healthz` (alive), `/readyz` (the store answers and accepts
+//! durable writes), `/metrics` (Prometheus text).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Public: the process is alive.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// Public: ready to serve correctly.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let ok = state.db.is_healthy();
+    state.metrics.store_healthy.set(i64::from(ok));
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({"status": if ok { "ready" } else { "store unavailable" }})),
+    )
+}
+
+/// Public (bind the listener privately in production): Prometheus metrics.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .store_healthy
+        .set(i64::from(state.db.is_healthy()));
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

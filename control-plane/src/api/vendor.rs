@@ -1,0 +1,53 @@
+//! Environment (vendor) authentication: `POST /auth/vendor` (`compat.md` §3).
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    super::route_both(Router::new(), "/auth/vendor", post(authenticate_vendor))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VendorAuthRequest {
+    client_id: String,
+    secret: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VendorAuthResponse {
+    token: String,
+    /// Seconds.
+    expires_in: i64,
+}
+
+/// Public: exchange the environment's clientId and API key for an environment token.
+/// Answers 200 (the Go SDK treats anything else as failure); a wrong clientId and a wrong
+/// secret get the same 401 after the same work.
+async fn authenticate_vendor(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<VendorAuthRequest>,
+) -> Result<Json<VendorAuthResponse>, ApiError> {
+    if !state.env.check_credentials(&req.client_id, &req.secret) {
+        state
+            .metrics
+            .vendor_auth
+            .with_label_values(&["failure"])
+            .inc();
+        return Err(ApiError::unauthorized("Invalid authentication"));
+    }
+    state
+        .metrics
+        .vendor_auth
+        .with_label_values(&["success"])
+        .inc();
+    let (token, expires_in) = state.env.issue(state.clock.unix());
+    Ok(Json(VendorAuthResponse { token, expires_in }))
+}

@@ -1,0 +1,118 @@
+//! The `tessera-control-plane` command: flags, logging, the runtime, the first-start banner,
+//! and shutdown on SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::clock::Clock;
+use crate::config::{Args, Config, LogFormat};
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let config = match Config::from_args(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tessera-control-plane: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tessera-control-plane: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera-control-plane: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `RUST_LOG` (or `TESSERA_LOG`) filters; the default is `info`.
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("TESSERA_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let dev = config.dev;
+    let running = crate::start(config, Clock::system()).await?;
+    print_banner(&running, dev);
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining requests and flushing the store");
+    running.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(r: &crate::Running, dev: bool) {
+    let url = r.url();
+    println!("Tessera control plane listening on {url}");
+    println!("  environment clientId: {}", r.client_id);
+    match &r.credentials.api_key {
+        Some(k) => println!("  environment API key:  {k}   (shown once; stored hashed)"),
+        None => println!("  environment API key:  (set earlier; stored hashed, not shown again)"),
+    }
+    if let Some(t) = &r.credentials.sidecar_token {
+        println!("  sidecar token:        {t}   (shown once; stored hashed)");
+    }
+    if dev {
+        let key = r.credentials.api_key.as_deref().unwrap_or("<your API key>");
+        println!(
+            "\nTry it:\n  TOKEN=$(curl -s {url}/auth/vendor -H 'content-type: application/json' \\\n      \
+             -d '{{\"clientId\":\"{cid}\",\"secret\":\"{key}\"}}' | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')\n  \
+             curl -s {url}/tenants/resources/tenants/v1 -H \"x-access-token: $TOKEN\" \\\n      \
+             -H 'content-type: application/json' -d '{{\"name\":\"Acme\"}}'\n  \
+             curl -s {url}/tenants/resources/tenants/v1 -H \"Authorization: Bearer $TOKEN\"\n  \
+             curl -s -i {url}/identity/resources/users/v1/signUp -X POST   # 501 until implemented\n  \
+             curl -s {url}/metrics | grep control_plane_http_requests_total\n",
+            cid = r.client_id,
+        );
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

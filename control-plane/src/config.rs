@@ -1,0 +1,302 @@
+//! Configuration: defaults, then a TOML file (`--config`), then environment variables and
+//! flags (flags win). Flag and variable names are a contract (`design.md` §1).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Command-line flags; every one also reads an environment variable.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "tessera-control-plane",
+    version,
+    about = "Tessera identity control plane"
+)]
+pub struct Args {
+    /// TOML configuration file; keys are the long flag names (e.g. `data-dir = "/var/lib/tessera"`).
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Embedded store directory [default: ./tessera-data].
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Environment (vendor) client id; generated on first start when absent.
+    #[arg(long, env = "TESSERA_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Environment (vendor) API key; generated and printed once on first start when absent.
+    #[arg(long, env = "TESSERA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Credential sidecars present to subscribe; generated and printed when absent.
+    #[arg(long, env = "TESSERA_SIDECAR_TOKEN", hide_env_values = true)]
+    pub sidecar_token: Option<String>,
+    /// External base URL (token `iss`, links in emails) [default: http://<listen>].
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Development mode: prints a curl walkthrough with the credentials.
+    #[arg(long)]
+    pub dev: bool,
+    /// Log format: `pretty` or `json` [default: pretty].
+    #[arg(long, env = "TESSERA_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "TESSERA_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Lifetime of environment tokens from `/auth/vendor`, seconds [default: 3600].
+    #[arg(long, env = "TESSERA_VENDOR_TOKEN_TTL")]
+    pub vendor_token_ttl: Option<u32>,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The same keys, read from the `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    client_id: Option<String>,
+    api_key: Option<String>,
+    sidecar_token: Option<String>,
+    public_url: Option<String>,
+    dev: Option<bool>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+    vendor_token_ttl: Option<u32>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Store directory; `None` keeps everything in memory (tests only).
+    pub data_dir: Option<PathBuf>,
+    /// Environment client id to enforce, if given.
+    pub client_id: Option<String>,
+    /// Environment API key to enforce, if given.
+    pub api_key: Option<String>,
+    /// Sidecar subscription credential to enforce, if given.
+    pub sidecar_token: Option<String>,
+    /// External base URL; `None` derives it from the bound address.
+    pub public_url: Option<String>,
+    /// Development mode.
+    pub dev: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Request limits.
+    pub limits: Limits,
+    /// Environment-token lifetime in seconds.
+    pub vendor_token_ttl: u32,
+}
+
+/// Bounds on what one request may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted in a body.
+    pub max_json_depth: usize,
+    /// Largest request head (request line + headers), bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Time allowed to receive a request head, and to wait idle for the next one.
+    pub header_read_timeout: std::time::Duration,
+    /// Time allowed for in-flight requests to finish on shutdown.
+    pub drain_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 32,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            drain_timeout: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Resolve flags/env over the optional file over defaults.
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let limits = Limits {
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1024 * 1024),
+            ..Limits::default()
+        };
+        if limits.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max-body-bytes must be at least 1024".into(),
+            ));
+        }
+        let vendor_token_ttl = args
+            .vendor_token_ttl
+            .or(file.vendor_token_ttl)
+            .unwrap_or(3600);
+        if !(60..=86_400).contains(&vendor_token_ttl) {
+            return Err(ConfigError::Invalid(
+                "vendor-token-ttl must be 60..=86400 seconds".into(),
+            ));
+        }
+        Ok(Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: Some(
+                args.data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("./tessera-data")),
+            ),
+            client_id: args.client_id.or(file.client_id),
+            api_key: args.api_key.or(file.api_key),
+            sidecar_token: args.sidecar_token.or(file.sidecar_token),
+            public_url: args.public_url.or(file.public_url),
+            dev: args.dev || file.dev.unwrap_or(false),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            limits,
+            vendor_token_ttl,
+        })
+    }
+
+    /// An in-memory configuration on `127.0.0.1:0` (tests).
+    pub fn for_test() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            client_id: None,
+            api_key: None,
+            sidecar_token: None,
+            public_url: None,
+            dev: false,
+            log_format: LogFormat::Pretty,
+            limits: Limits::default(),
+            vendor_token_ttl: 3600,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tessera.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata-dir = \"/tmp/x\"\nclient-id = \"from-file\"\n",
+        )
+        .unwrap();
+        let args = Args {
+            config: Some(file),
+            client_id: Some("from-flag".into()),
+            ..Args::default()
+        };
+        let c = Config::from_args(args).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data_dir.as_deref(), Some(Path::new("/tmp/x")));
+        assert_eq!(c.client_id.as_deref(), Some("from-flag"));
+        assert_eq!(c.limits.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let args = Args {
+            config: Some(file),
+            ..Args::default()
+        };
+        assert!(matches!(
+            Config::from_args(args),
+            Err(ConfigError::Parse { .. })
+        ));
+        let args = Args {
+            vendor_token_ttl: Some(5),
+            ..Args::default()
+        };
+        assert!(matches!(
+            Config::from_args(args),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn env_names_are_the_documented_contract() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        let env_of = |long: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .and_then(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+        };
+        for (flag, env) in [
+            ("listen", "TESSERA_LISTEN"),
+            ("data-dir", "TESSERA_DATA_DIR"),
+            ("client-id", "TESSERA_CLIENT_ID"),
+            ("api-key", "TESSERA_API_KEY"),
+            ("sidecar-token", "TESSERA_SIDECAR_TOKEN"),
+            ("public-url", "TESSERA_PUBLIC_URL"),
+        ] {
+            assert_eq!(env_of(flag).as_deref(), Some(env), "--{flag}");
+        }
+        assert!(cmd.get_arguments().any(|a| a.get_long() == Some("dev")));
+    }
+}

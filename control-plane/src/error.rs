@@ -1,0 +1,135 @@
+//! `ApiError`: the only type that becomes an HTTP error response.
+//!
+//! Every error body has one shape, compatible with Frontegg's clients
+//! (`compat.md` §5.1): `{"errors": ["human readable message"], "errorCode": "ER-…"}`.
+//! Clients branch on `errorCode`, never on the message. Internal failures answer a generic
+//! message; the real cause is logged with the request id, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shared::error::ErrorBody;
+
+use crate::store::StoreError;
+
+/// An HTTP error: status, stable code and message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// Logged, never sent.
+    internal: Option<String>,
+}
+
+/// The cause of a 5xx, attached to the response for the logging middleware.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub String);
+
+impl ApiError {
+    /// An error with an explicit status; the code follows from the status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            internal: None,
+        }
+    }
+
+    /// 400: the input is invalid.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 401: no valid credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    /// 403: authenticated, not allowed.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    /// 404: no such resource (or not visible to the caller).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 409: conflicts with existing state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    /// 501: a spec operation Tessera does not implement yet.
+    pub fn not_implemented(operation_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("not implemented: {operation_id}"),
+        )
+    }
+    /// 500 with a generic message; `cause` is logged only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error".into(),
+            internal: Some(cause.to_string()),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The stable error code for a status.
+    pub fn code(&self) -> &'static str {
+        code_for(self.status)
+    }
+}
+
+/// The stable `errorCode` of each status Tessera answers with.
+pub fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "ER-INVALID-INPUT",
+        401 => "ER-UNAUTHORIZED",
+        403 => "ER-FORBIDDEN",
+        404 => "ER-NOT-FOUND",
+        405 => "ER-METHOD-NOT-ALLOWED",
+        408 => "ER-TIMEOUT",
+        409 => "ER-CONFLICT",
+        413 => "ER-PAYLOAD-TOO-LARGE",
+        415 => "ER-UNSUPPORTED-MEDIA-TYPE",
+        429 => "ER-RATE-LIMITED",
+        431 => "ER-HEADERS-TOO-LARGE",
+        501 => "ER-NOT-IMPLEMENTED",
+        503 => "ER-UNAVAILABLE",
+        s if s < 500 => "ER-BAD-REQUEST",
+        _ => "ER-INTERNAL",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let body = ErrorBody::new(self.message, code);
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(cause) = self.internal {
+            res.extensions_mut().insert(InternalCause(cause));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The write was not acknowledged (e.g. the disk is full); the client may retry.
+            StoreError::Backend(_) | StoreError::Closed => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "storage is unavailable; the change was not saved".into(),
+                internal: Some(e.to_string()),
+            },
+            StoreError::Decode { .. } => ApiError::internal(e),
+        }
+    }
+}

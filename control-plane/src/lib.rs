@@ -1,0 +1,118 @@
+//! The Tessera control plane: every management and login endpoint of Frontegg's identity API,
+//! the embedded store, environment authentication and (in later milestones) token issuing and
+//! push to sidecars.
+//!
+//! It is *not* on the request path of protected services: sidecars decide from pushed
+//! snapshots. Its main types are [`state::AppState`] (what handlers reach),
+//! [`store::Db`] (typed, durable storage) and [`error::ApiError`] (the only error response).
+//! [`start`] runs the server in-process (tests, port 0); [`cli::main`] is the binary.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod codegen;
+pub mod config;
+pub mod crypto;
+pub mod environment;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::environment::{EnvAuth, NewCredentials};
+use crate::state::AppState;
+use crate::store::Db;
+
+/// A control plane serving in this process.
+pub struct Running {
+    /// The bound address (the real port when configured with port 0).
+    pub addr: SocketAddr,
+    /// The shared state (tests inspect the store, clock and counters through it).
+    pub state: AppState,
+    /// The environment client id.
+    pub client_id: String,
+    /// Credentials generated at this start (printed once by the binary).
+    pub credentials: NewCredentials,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting, drain in-flight requests, flush the store.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Err(e) = (&mut self.task).await {
+            tracing::error!(error = %e, "server task failed");
+        }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Open the store, set up the environment, bind the listener and serve in a background task.
+pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
+    let db = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            Db::open_sled(dir)
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?
+        }
+        None => Db::in_memory(),
+    };
+    let (env, client_id, credentials) = EnvAuth::bootstrap(
+        &db,
+        config.client_id.as_deref(),
+        config.api_key.as_deref(),
+        config.sidecar_token.as_deref(),
+        config.vendor_token_ttl,
+    )
+    .await
+    .context("cannot set up the environment credentials")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::new(db.clone(), env, clock, &config, public_url)?;
+    let app = http::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let limits = config.limits;
+    let task = tokio::spawn(async move {
+        http::server::serve(listener, app, limits, async {
+            let _ = rx.await;
+        })
+        .await;
+        if let Err(e) = db.flush() {
+            tracing::error!(error = %e, "final store flush failed");
+        }
+    });
+    tracing::info!(listen = %addr, "control plane listening");
+    Ok(Running {
+        addr,
+        state,
+        client_id,
+        credentials,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,73 @@
+//! Prometheus metrics of the control plane, registered once at startup.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Handles to every metric.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route template, method and status.
+    pub requests: IntCounterVec,
+    /// Request latency by route template.
+    pub latency: HistogramVec,
+    /// `/auth/vendor` outcomes.
+    pub vendor_auth: IntCounterVec,
+    /// 1 while the store accepts writes.
+    pub store_healthy: IntGauge,
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "control_plane_http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "control_plane_http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
+        )?;
+        let vendor_auth = IntCounterVec::new(
+            Opts::new(
+                "control_plane_vendor_auth_total",
+                "Environment authentications by result",
+            ),
+            &["result"],
+        )?;
+        let store_healthy = IntGauge::new(
+            "control_plane_store_healthy",
+            "1 while the store accepts durable writes",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(vendor_auth.clone()))?;
+        registry.register(Box::new(store_healthy.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            vendor_auth,
+            store_healthy,
+        })
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

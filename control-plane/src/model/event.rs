@@ -1,0 +1,76 @@
+//! Security events: every change that alters what a principal may do (an account removed, a
+//! user locked, a session revoked) is recorded in the same transaction as the change. The
+//! distribution layer turns them into revocations pushed to sidecars; until then they are
+//! readable at `GET /tessera/v1/events`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Db, Record, StoreError, Tree, Tx};
+
+const SEQ_KEY: &[u8] = b"event_seq";
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    /// An account (tenant) was deleted: every token of the account is void from `at`.
+    TenantDeleted,
+}
+
+/// One stored event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Position in the event log, from 1.
+    pub seq: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The account concerned, if any.
+    pub tenant_id: Option<String>,
+    /// The user concerned, if any.
+    pub user_id: Option<String>,
+    /// When, RFC 3339.
+    pub at: String,
+}
+
+impl Record for Event {
+    const TREE: Tree = Tree::Events;
+    fn key(&self) -> Vec<u8> {
+        self.seq.to_be_bytes().to_vec()
+    }
+}
+
+/// Append an event inside the caller's transaction.
+pub fn record(
+    tx: &mut Tx<'_>,
+    kind: EventKind,
+    tenant_id: Option<&str>,
+    user_id: Option<&str>,
+    at: &str,
+) -> Result<u64, StoreError> {
+    let last = tx
+        .get_raw(Tree::Meta, SEQ_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes);
+    let seq = last + 1;
+    tx.put_raw(Tree::Meta, SEQ_KEY, &seq.to_be_bytes())?;
+    tx.put(&Event {
+        seq,
+        kind,
+        tenant_id: tenant_id.map(str::to_owned),
+        user_id: user_id.map(str::to_owned),
+        at: at.to_owned(),
+    })?;
+    Ok(seq)
+}
+
+/// Events with `seq > after`, oldest first, at most `limit`.
+pub fn list_after(db: &Db, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    // Keys are big-endian sequence numbers, so key order is log order.
+    let all = db.scan::<Event>(b"")?;
+    Ok(all
+        .into_iter()
+        .filter(|e| e.seq > after)
+        .take(limit)
+        .collect())
+}

@@ -1,0 +1,5 @@
+//! Stored records and their invariants, one file per resource. No HTTP, no sled: functions
+//! here take a [`Tx`](crate::store::Tx) or [`Db`](crate::store::Db) and plain values.
+
+pub mod event;
+pub mod tenant;

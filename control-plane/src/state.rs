@@ -1,0 +1,70 @@
+//! `AppState`: what every handler can reach.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::clock::Clock;
+use crate::config::{Config, Limits};
+use crate::environment::EnvAuth;
+use crate::metrics::Metrics;
+use crate::store::Db;
+
+/// Shared state of the control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The typed store.
+    pub db: Db,
+    /// Environment credentials and tokens.
+    pub env: Arc<EnvAuth>,
+    /// Metrics handles.
+    pub metrics: Arc<Metrics>,
+    /// The clock.
+    pub clock: Clock,
+    /// Request limits.
+    pub limits: Limits,
+    /// Per spec operation, how many requests were answered by a real handler.
+    pub served: Arc<ServedOps>,
+    /// External base URL.
+    pub public_url: Arc<str>,
+}
+
+/// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
+pub struct ServedOps(Box<[AtomicU64]>);
+
+impl ServedOps {
+    pub(crate) fn new(n: usize) -> Self {
+        ServedOps((0..n).map(|_| AtomicU64::new(0)).collect())
+    }
+    pub(crate) fn hit(&self, index: usize) {
+        if let Some(c) = self.0.get(index) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// How many requests the operation `operation_id` answered with a real handler.
+    pub fn count(&self, operation_id: &str) -> u64 {
+        crate::api::spec_index(operation_id)
+            .and_then(|i| self.0.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl AppState {
+    /// Assemble the state from its parts.
+    pub fn new(
+        db: Db,
+        env: EnvAuth,
+        clock: Clock,
+        config: &Config,
+        public_url: String,
+    ) -> Result<Self, prometheus::Error> {
+        Ok(AppState {
+            db,
+            env: Arc::new(env),
+            metrics: Arc::new(Metrics::new()?),
+            clock,
+            limits: config.limits,
+            served: Arc::new(ServedOps::new(crate::api::spec_operations().len())),
+            public_url: public_url.into(),
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! Storage: a small, object-safe byte-level [`Kv`] trait with two implementations
+//! ([`SledKv`], the embedded default, and [`MemKv`] for tests), and the typed layer [`Db`]
+//! that every handler uses.
+//!
+//! Durability is owned here, once: [`Db::write`] runs a transaction and returns only after a
+//! flush has covered it. Concurrent writers share flushes through one flusher thread (group
+//! commit), so a burst of N writes costs far fewer than N fsyncs.
+
+mod codec;
+mod durable;
+mod memory;
+mod sled;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use self::memory::MemKv;
+pub use self::sled::SledKv;
+use durable::Flusher;
+
+/// The named key spaces of the store. An enum, not free-form strings, so the set of trees is
+/// enumerable for migrations, backups and the conformance suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// Store-level facts (schema version).
+    Meta,
+    /// The environment: vendor credentials, token-signing secrets.
+    Environment,
+    /// Tenants (accounts), keyed by tenant id.
+    Tenants,
+    /// Security events awaiting distribution, keyed by a big-endian sequence number.
+    Events,
+}
+
+impl Tree {
+    /// Every tree, in prefix order.
+    pub const ALL: [Tree; 4] = [Tree::Meta, Tree::Environment, Tree::Tenants, Tree::Events];
+
+    /// The byte that prefixes this tree's keys in a single-keyspace backend.
+    pub const fn prefix(self) -> u8 {
+        match self {
+            Tree::Meta => 0,
+            Tree::Environment => 1,
+            Tree::Tenants => 2,
+            Tree::Events => 3,
+        }
+    }
+
+    /// A stable name for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Environment => "environment",
+            Tree::Tenants => "tenants",
+            Tree::Events => "events",
+        }
+    }
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O error, corruption, out of space).
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// A record could not be decoded (unknown format version or bad bytes).
+    #[error("stored record in tree {tree} is unreadable: {reason}")]
+    Decode { tree: &'static str, reason: String },
+    /// The store has been shut down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Why a transaction closure stopped.
+#[derive(Debug)]
+pub enum Abort {
+    /// The caller's logic refused (validation, conflict); the caller keeps the reason.
+    User,
+    /// A backend operation failed inside the transaction; the backend decides whether to
+    /// retry (sled re-runs a closure on conflict) or to report a [`StoreError`].
+    Backend,
+}
+
+/// A key (without the tree prefix) and its value, as scans return them.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// The outcome of [`Kv::transact`].
+#[derive(Debug)]
+pub enum TxnOutcome {
+    /// Committed (not yet flushed).
+    Committed,
+    /// The closure returned [`Abort::User`]; nothing was written.
+    Aborted,
+}
+
+/// Operations available inside a transaction. Writes become visible atomically at commit.
+pub trait Txn {
+    /// Read a key, seeing this transaction's own writes.
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Abort>;
+    /// Write a key.
+    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), Abort>;
+    /// Delete a key (absent keys are fine).
+    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), Abort>;
+}
+
+/// The byte-level storage seam. Object-safe, so handlers hold `Arc<dyn Kv>` and stay free of
+/// type parameters.
+pub trait Kv: Send + Sync + 'static {
+    /// Read one key.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every (key, value) whose key starts with `prefix`, in key order. Keys are returned
+    /// without the tree prefix.
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
+    /// Run `f` atomically and in isolation. The closure may run more than once (sled retries
+    /// on conflict), so it must have no side effects beyond the transaction.
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
+    ) -> Result<TxnOutcome, StoreError>;
+    /// Make every committed transaction durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// A stored record type: its tree and its primary key.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The tree the record lives in.
+    const TREE: Tree;
+    /// The primary key.
+    fn key(&self) -> Vec<u8>;
+}
+
+/// The typed store every handler uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    kv: Arc<dyn Kv>,
+    flusher: Arc<Flusher>,
+}
+
+impl Db {
+    /// Wrap a backend and start its flusher thread.
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        let flusher = Arc::new(Flusher::spawn(kv.clone()));
+        Db { kv, flusher }
+    }
+
+    /// An in-memory store (tests, benches).
+    pub fn in_memory() -> Self {
+        Db::new(Arc::new(MemKv::new()))
+    }
+
+    /// Open (or create) the embedded sled store in `dir`.
+    pub fn open_sled(dir: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Db::new(Arc::new(SledKv::open(dir)?)))
+    }
+
+    /// Read and decode one record by primary key.
+    pub fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>, StoreError> {
+        self.kv
+            .get(R::TREE, key)?
+            .map(|bytes| codec::decode(R::TREE, &bytes))
+            .transpose()
+    }
+
+    /// Every record of type `R` whose key starts with `prefix`, in key order.
+    pub fn scan<R: Record>(&self, prefix: &[u8]) -> Result<Vec<R>, StoreError> {
+        self.kv
+            .scan_prefix(R::TREE, prefix)?
+            .into_iter()
+            .map(|(_, v)| codec::decode(R::TREE, &v))
+            .collect()
+    }
+
+    /// Run `f` in one transaction and wait until it is durable. The returned value is
+    /// acknowledged only after a flush covered the commit; concurrent callers share flushes.
+    ///
+    /// `f` may run more than once; keep it pure (no pushes, metrics or logs inside).
+    pub async fn write<T, E>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut out: Option<Result<T, E>> = None;
+        let outcome = self.kv.transact(&mut |txn| {
+            let mut tx = Tx {
+                txn,
+                backend_failed: None,
+            };
+            match f(&mut tx) {
+                Ok(v) => {
+                    out = Some(Ok(v));
+                    Ok(())
+                }
+                Err(_) if tx.backend_failed.is_some() => Err(Abort::Backend),
+                Err(e) => {
+                    out = Some(Err(e));
+                    Err(Abort::User)
+                }
+            }
+        })?;
+        match (outcome, out) {
+            (TxnOutcome::Committed, Some(Ok(v))) => {
+                self.flusher.wait_durable().await?;
+                Ok(v)
+            }
+            (_, Some(Err(e))) => Err(e),
+            _ => Err(StoreError::Backend("transaction ended without a result".into()).into()),
+        }
+    }
+
+    /// Flush everything now (shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.kv.flush()
+    }
+
+    /// Whether the store is answering reads (readiness).
+    pub fn is_healthy(&self) -> bool {
+        self.kv.get(Tree::Meta, b"schema").is_ok() && self.flusher.last_error().is_none()
+    }
+}
+
+/// A transaction handle with typed helpers, given to [`Db::write`] closures.
+pub struct Tx<'a> {
+    txn: &'a mut dyn Txn,
+    backend_failed: Option<()>,
+}
+
+impl Tx<'_> {
+    fn backend<T>(&mut self, r: Result<T, Abort>) -> Result<T, StoreError> {
+        r.map_err(|_| {
+            self.backend_failed = Some(());
+            StoreError::Backend("transaction operation failed".into())
+        })
+    }
+
+    /// Read and decode a record.
+    pub fn get<R: Record>(&mut self, key: &[u8]) -> Result<Option<R>, StoreError> {
+        let raw = self.txn.get(R::TREE, key);
+        match self.backend(raw)? {
+            Some(bytes) => codec::decode(R::TREE, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Insert or replace a record under its primary key.
+    pub fn put<R: Record>(&mut self, record: &R) -> Result<(), StoreError> {
+        let bytes = codec::encode(record);
+        let r = self.txn.insert(R::TREE, &record.key(), &bytes);
+        self.backend(r)
+    }
+
+    /// Delete a record by primary key.
+    pub fn delete<R: Record>(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let r = self.txn.remove(R::TREE, key);
+        self.backend(r)
+    }
+
+    /// Read raw bytes (indexes, counters).
+    pub fn get_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.txn.get(tree, key);
+        self.backend(r)
+    }
+
+    /// Write raw bytes (indexes, counters).
+    pub fn put_raw(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let r = self.txn.insert(tree, key, value);
+        self.backend(r)
+    }
+
+    /// Delete raw bytes.
+    pub fn delete_raw(&mut self, tree: Tree, key: &[u8]) -> Result<(), StoreError> {
+        let r = self.txn.remove(tree, key);
+        self.backend(r)
+    }
+}

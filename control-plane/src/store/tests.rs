@@ -1,0 +1,229 @@
+//! The store conformance suite: every test runs against both backends.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Thing {
+    id: String,
+    n: u64,
+}
+
+impl Record for Thing {
+    const TREE: Tree = Tree::Tenants;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("refused")]
+    Refused,
+}
+
+fn thing(id: &str, n: u64) -> Thing {
+    Thing { id: id.into(), n }
+}
+
+/// Each backend, freshly made. The tempdir guard keeps the sled directory alive.
+fn backends() -> Vec<(&'static str, Db, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Db::open_sled(dir.path()).unwrap();
+    vec![("memory", Db::in_memory(), None), ("sled", sled, Some(dir))]
+}
+
+#[tokio::test]
+async fn put_get_delete_roundtrip() {
+    for (name, db, _guard) in backends() {
+        assert_eq!(db.get::<Thing>(b"a").unwrap(), None, "{name}");
+        db.write(|tx| tx.put(&thing("a", 1))).await.unwrap();
+        assert_eq!(
+            db.get::<Thing>(b"a").unwrap(),
+            Some(thing("a", 1)),
+            "{name}"
+        );
+        db.write(|tx| tx.put(&thing("a", 2))).await.unwrap();
+        assert_eq!(
+            db.get::<Thing>(b"a").unwrap(),
+            Some(thing("a", 2)),
+            "{name}"
+        );
+        db.write(|tx| tx.delete::<Thing>(b"a")).await.unwrap();
+        assert_eq!(db.get::<Thing>(b"a").unwrap(), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn scan_is_ordered_and_bounded_by_prefix_and_tree() {
+    for (name, db, _guard) in backends() {
+        db.write(|tx| {
+            for id in ["b/2", "a/1", "b/1", "c/1"] {
+                tx.put(&thing(id, 0))?;
+            }
+            // Same key bytes in another tree must not leak into the scan.
+            tx.put_raw(Tree::Events, b"b/0", b"x")
+        })
+        .await
+        .unwrap();
+        let ids: Vec<String> = db
+            .scan::<Thing>(b"b/")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, ["b/1", "b/2"], "{name}");
+        assert_eq!(db.scan::<Thing>(b"").unwrap().len(), 4, "{name}");
+        assert_eq!(db.scan::<Thing>(b"z").unwrap().len(), 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn aborted_transaction_writes_nothing() {
+    for (name, db, _guard) in backends() {
+        let r: Result<(), TestError> = db
+            .write(|tx| {
+                tx.put(&thing("x", 1))?;
+                tx.put_raw(Tree::Events, b"idx", b"1")?;
+                Err(TestError::Refused)
+            })
+            .await;
+        assert!(matches!(r, Err(TestError::Refused)), "{name}");
+        assert_eq!(db.get::<Thing>(b"x").unwrap(), None, "{name}");
+        assert!(db.scan::<Thing>(b"").unwrap().is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn transaction_reads_its_own_writes() {
+    for (name, db, _guard) in backends() {
+        let seen = db
+            .write(|tx| {
+                tx.put(&thing("k", 7))?;
+                let a = tx.get::<Thing>(b"k")?;
+                tx.delete::<Thing>(b"k")?;
+                let b = tx.get::<Thing>(b"k")?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, (Some(thing("k", 7)), None), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_read_modify_write_loses_no_update() {
+    for (name, db, _guard) in backends() {
+        db.write(|tx| tx.put(&thing("ctr", 0))).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    db.write(|tx| {
+                        let cur = tx.get::<Thing>(b"ctr")?.map_or(0, |t| t.n);
+                        tx.put(&thing("ctr", cur + 1))
+                    })
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(db.get::<Thing>(b"ctr").unwrap().unwrap().n, 200, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_format_version_is_a_decode_error_not_a_panic() {
+    for (name, db, _guard) in backends() {
+        db.write(|tx| tx.put_raw(Tree::Tenants, b"bad", &[9, b'{', b'}']))
+            .await
+            .unwrap();
+        db.write(|tx| tx.put_raw(Tree::Tenants, b"empty", b""))
+            .await
+            .unwrap();
+        assert!(
+            matches!(db.get::<Thing>(b"bad"), Err(StoreError::Decode { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(db.get::<Thing>(b"empty"), Err(StoreError::Decode { .. })),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn records_carry_the_format_version_byte() {
+    for (name, db, _guard) in backends() {
+        db.write(|tx| tx.put(&thing("v", 1))).await.unwrap();
+        let raw = db.kv.get(Tree::Tenants, b"v").unwrap().unwrap();
+        assert_eq!(raw[0], codec::FORMAT_V1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn sled_acknowledged_writes_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open_sled(dir.path()).unwrap();
+        for i in 0..50 {
+            db.write(|tx| tx.put(&thing(&format!("t{i:02}"), i)))
+                .await
+                .unwrap();
+        }
+    }
+    let db = Db::open_sled(dir.path()).unwrap();
+    assert_eq!(db.scan::<Thing>(b"t").unwrap().len(), 50);
+}
+
+/// A backend whose flush fails on demand: writes commit but are not acknowledged.
+struct FailingFlush {
+    inner: MemKv,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Kv for FailingFlush {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(tree, key)
+    }
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
+        self.inner.scan_prefix(tree, prefix)
+    }
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
+    ) -> Result<TxnOutcome, StoreError> {
+        self.inner.transact(f)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(StoreError::Backend("No space left on device".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn failed_flush_is_never_acknowledged_and_recovers() {
+    let kv = Arc::new(FailingFlush {
+        inner: MemKv::new(),
+        fail: true.into(),
+    });
+    let db = Db::new(kv.clone());
+    let r = db.write(|tx| tx.put(&thing("a", 1))).await;
+    assert!(matches!(r, Err(StoreError::Backend(m)) if m.contains("space")));
+    assert!(!db.is_healthy());
+    kv.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    db.write(|tx| tx.put(&thing("b", 1))).await.unwrap();
+    assert!(db.is_healthy());
+}

@@ -1,0 +1,239 @@
+//! Sidecar configuration: defaults, a TOML file (`--config`), then environment and flags.
+//! Flag and variable names are a contract (`design.md` §1).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Command-line flags; every one also reads an environment variable.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "tessera-sidecar",
+    version,
+    about = "Tessera sidecar: forward-auth and reverse proxy"
+)]
+pub struct Args {
+    /// TOML configuration file; keys are the long flag names.
+    #[arg(long, env = "TESSERA_SIDECAR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data listener [default: 127.0.0.1:8081].
+    #[arg(long, env = "TESSERA_SIDECAR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Admin listener: /metrics, /healthz, /readyz, /status [default: 127.0.0.1:9091].
+    #[arg(long, env = "TESSERA_SIDECAR_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Control plane base URL.
+    #[arg(long, env = "TESSERA_CONTROL_PLANE_URL")]
+    pub control_plane: Option<String>,
+    /// Subscription credential.
+    #[arg(long, env = "TESSERA_SIDECAR_TOKEN", hide_env_values = true)]
+    pub sidecar_token: Option<String>,
+    /// Where the last-known-good snapshot is persisted.
+    #[arg(long, env = "TESSERA_SIDECAR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Reverse-proxy mode: authorize, then forward here.
+    #[arg(long, env = "TESSERA_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// CIDRs whose X-Forwarded-For / Forwarded headers are believed (comma separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "TESSERA_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Route rules file.
+    #[arg(long, env = "TESSERA_ROUTES")]
+    pub routes: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    control_plane: Option<String>,
+    sidecar_token: Option<String>,
+    state_dir: Option<PathBuf>,
+    upstream: Option<String>,
+    trusted_proxy: Option<Vec<String>>,
+    routes: Option<PathBuf>,
+}
+
+/// A CIDR block (address with its prefix length; host bits must be zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Data listener.
+    pub listen: SocketAddr,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Control plane base URL.
+    pub control_plane: Option<String>,
+    /// Subscription credential.
+    pub sidecar_token: Option<String>,
+    /// Snapshot persistence directory.
+    pub state_dir: Option<PathBuf>,
+    /// Reverse-proxy upstream.
+    pub upstream: Option<String>,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Route rules file.
+    pub routes: Option<PathBuf>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("config file {0}: {1}")]
+    File(PathBuf, String),
+    /// A value is invalid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Parse `a.b.c.d/n` or `x::y/n` strictly; a bare address is a host route.
+pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match p {
+        None => max,
+        Some(p)
+            if !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !(p.len() > 1 && p.starts_with('0')) =>
+        {
+            p.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: prefix out of range"))?
+        }
+        Some(_) => return Err(format!("{s:?}: invalid prefix")),
+    };
+    let bits = match addr {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    };
+    let host_bits = u32::from(max - prefix);
+    let host_mask = if host_bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits) - 1
+    };
+    if bits & host_mask != 0 {
+        return Err(format!("{s:?}: host bits are set"));
+    }
+    Ok(Cidr { addr, prefix })
+}
+
+impl Config {
+    /// Resolve flags/env over the optional file over defaults.
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::File(p.clone(), e.to_string()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::File(p.clone(), e.to_string()))?
+            }
+            None => FileConfig::default(),
+        };
+        let proxies = if args.trusted_proxies.is_empty() {
+            file.trusted_proxy.unwrap_or_default()
+        } else {
+            args.trusted_proxies
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(parse_cidr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Invalid)?;
+        Ok(Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            admin_listen: args
+                .admin_listen
+                .or(file.admin_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9091))),
+            control_plane: args.control_plane.or(file.control_plane),
+            sidecar_token: args.sidecar_token.or(file.sidecar_token),
+            state_dir: args.state_dir.or(file.state_dir),
+            upstream: args.upstream.or(file.upstream),
+            trusted_proxies,
+            routes: args.routes.or(file.routes),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_are_parsed_strictly() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().prefix, 8);
+        assert_eq!(parse_cidr("10.1.2.3").unwrap().prefix, 32);
+        assert_eq!(parse_cidr("::1").unwrap().prefix, 128);
+        assert_eq!(parse_cidr("fd00::/8").unwrap().prefix, 8);
+        assert_eq!(parse_cidr("0.0.0.0/0").unwrap().prefix, 0);
+        for bad in [
+            "10.0.0.1/8",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/08",
+            "010.0.0.0/8",
+            "x",
+            "fd00::1/8",
+            "10.0.0.0/+8",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_env_names() {
+        use clap::CommandFactory;
+        let c = Config::from_args(Args::default()).unwrap();
+        assert_eq!(c.listen.port(), 8081);
+        assert_eq!(c.admin_listen.port(), 9091);
+        let cmd = Args::command();
+        let env_of = |long: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .and_then(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned())
+        };
+        for (flag, env) in [
+            ("listen", "TESSERA_SIDECAR_LISTEN"),
+            ("admin-listen", "TESSERA_SIDECAR_ADMIN_LISTEN"),
+            ("control-plane", "TESSERA_CONTROL_PLANE_URL"),
+            ("sidecar-token", "TESSERA_SIDECAR_TOKEN"),
+            ("state-dir", "TESSERA_SIDECAR_STATE_DIR"),
+            ("upstream", "TESSERA_UPSTREAM"),
+            ("trusted-proxy", "TESSERA_TRUSTED_PROXIES"),
+            ("routes", "TESSERA_ROUTES"),
+        ] {
+            assert_eq!(env_of(flag).as_deref(), Some(env), "--{flag}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Crash durability with the real binary: every write acknowledged before a `kill -9` is
+//! there after a restart; SIGTERM drains and flushes.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::support::http_client;
+use crate::support::process::{spawn, spawn_control_plane};
+
+const CLIENT_ID: &str = "durability-client";
+const API_KEY: &str = "durability-key-0123456789";
+
+async fn vendor_token(client: &reqwest::Client, base: &str) -> String {
+    let r: Value = client
+        .post(format!("{base}/auth/vendor"))
+        .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_owned()
+}
+
+async fn tenant_ids(client: &reqwest::Client, base: &str, token: &str) -> BTreeSet<String> {
+    let list: Value = client
+        .get(format!("{base}/tenants/resources/tenants/v1"))
+        .header("x-access-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenantId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = http_client();
+    let mut acknowledged_total = 0;
+    for round in 0..3 {
+        let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+        let base = cp.url.clone();
+        let token = vendor_token(&client, &base).await;
+        let before = tenant_ids(&client, &base, &token).await;
+        assert_eq!(
+            before.len(),
+            acknowledged_total,
+            "round {round}: acknowledged writes lost"
+        );
+        // Concurrent writers; every 201 is recorded the moment it arrives.
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (client, base, token, acked) =
+                (client.clone(), base.clone(), token.clone(), acked.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..1000 {
+                    let r = client
+                        .post(format!("{base}/tenants/resources/tenants/v1"))
+                        .header("x-access-token", &token)
+                        .json(&json!({"name": format!("r{round}-w{w}-{i}")}))
+                        .send()
+                        .await;
+                    let Ok(r) = r else { return };
+                    if r.status() != 201 {
+                        return;
+                    }
+                    let Ok(body) = r.json::<Value>().await else {
+                        return;
+                    };
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(body["tenantId"].as_str().unwrap().to_owned());
+                }
+            }));
+        }
+        // Let writes flow, then crash mid-stream.
+        while acked.lock().unwrap().len() < 40 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        cp.kill9();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked: Vec<String> = acked.lock().unwrap().clone();
+        let mut restarted = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+        let token = vendor_token(&client, &restarted.url).await;
+        let after = tenant_ids(&client, &restarted.url, &token).await;
+        let missing: Vec<&String> = acked.iter().filter(|id| !after.contains(*id)).collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} acknowledged writes lost: {missing:?}",
+            missing.len()
+        );
+        assert!(before.is_subset(&after));
+        acknowledged_total = after.len();
+        println!(
+            "round {round}: {} writes acknowledged before kill -9, all present after restart",
+            acked.len()
+        );
+        restarted.kill9();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_flushes_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = http_client();
+    let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+    let t = vendor_token(&client, &cp.url).await;
+    let r = client
+        .post(format!("{}/tenants/resources/tenants/v1", cp.url))
+        .header("x-access-token", &t)
+        .json(&json!({"name": "kept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let status = cp.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let again = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+    let t = vendor_token(&client, &again.url).await;
+    assert_eq!(tenant_ids(&client, &again.url, &t).await.len(), 1);
+}
+
+#[tokio::test]
+async fn first_start_prints_credentials_once_and_they_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let bin = env!("CARGO_BIN_EXE_e2e-control-plane");
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", data];
+    // "  environment API key:  <value>   (shown once; …)" → "<value>"
+    let value = |lines: &[String], label: &str| {
+        lines.iter().find_map(|l| {
+            let rest = l.split_once(&format!("{label}:"))?.1;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+    };
+    let first = spawn(bin, &args);
+    let out = first.stdout(std::time::Duration::from_millis(300));
+    let client_id = value(&out, "environment clientId").expect("client id printed");
+    let api_key = value(&out, "environment API key").expect("API key printed");
+    assert_eq!(api_key.len(), 64, "{out:?}");
+    assert!(out.iter().any(|l| l.contains("sidecar token:")), "{out:?}");
+    let client = http_client();
+    let r = client
+        .post(format!("{}/auth/vendor", first.url))
+        .json(&json!({"clientId": client_id, "secret": api_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(first);
+    let second = spawn(bin, &args);
+    let out = second.stdout(std::time::Duration::from_millis(300));
+    assert!(
+        !out.iter().any(|l| l.contains(&api_key)),
+        "the API key was printed again: {out:?}"
+    );
+    assert!(!out.iter().any(|l| l.contains("sidecar token:")), "{out:?}");
+    let r = client
+        .post(format!("{}/auth/vendor", second.url))
+        .json(&json!({"clientId": client_id, "secret": api_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "stored credentials survive a restart");
+}

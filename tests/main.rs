@@ -1,0 +1,16 @@
+//! Tessera's end-to-end tests: one binary (ripgrep's pattern). Servers run in-process on
+//! port 0, or as real child processes where the test is about the process (crash, signals).
+
+// A test binary: panicking on a broken precondition is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod coverage;
+mod durability;
+mod errors;
+mod observability;
+mod routing;
+mod sidecar_shell;
+mod tenants;
+mod vendor_auth;

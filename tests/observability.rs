@@ -1,0 +1,168 @@
+//! Health, readiness, metrics, request ids, and listener timeouts.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use control_plane::config::Config;
+use reqwest::Method;
+
+use crate::support::Cp;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let cp = Cp::start().await;
+    let h = cp.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (h.status.as_u16(), h.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let r = cp.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("ready"))
+    );
+    let token = cp.vendor_token().await;
+    cp.call(
+        Method::GET,
+        "/tenants/resources/tenants/v1/",
+        Some(&token),
+        None,
+    )
+    .await;
+    cp.call(
+        Method::POST,
+        "/identity/resources/users/v1/signUp",
+        None,
+        None,
+    )
+    .await;
+    let m = cp.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for needle in [
+        r#"control_plane_http_requests_total{method="GET",route="/tenants/resources/tenants/v1/",status="200"} 1"#,
+        r#"control_plane_http_requests_total{method="POST",route="/identity/resources/users/v1/signUp",status="501"} 1"#,
+        r#"control_plane_http_requests_total{method="POST",route="/auth/vendor",status="200"} 1"#,
+        r#"control_plane_vendor_auth_total{result="success"} 1"#,
+        "control_plane_http_request_duration_seconds_bucket",
+        "control_plane_store_healthy 1",
+    ] {
+        assert!(m.text.contains(needle), "missing {needle} in:\n{}", m.text);
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let cp = Cp::start().await;
+    let res = cp
+        .client
+        .get(cp.url("/healthz"))
+        .header("frontegg-trace-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["frontegg-trace-id"], "abc-123");
+    // A hostile incoming id is replaced, not reflected.
+    let res = cp
+        .client
+        .get(cp.url("/nope"))
+        .header("frontegg-trace-id", "<script>")
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["frontegg-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!id.contains('<') && id.len() >= 16);
+    let res2 = cp.client.get(cp.url("/nope")).send().await.unwrap();
+    assert_ne!(res2.headers()["frontegg-trace-id"].to_str().unwrap(), id);
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_disconnected() {
+    let mut config = Config::for_test();
+    config.limits.header_read_timeout = Duration::from_millis(500);
+    let cp = Cp::start_with(config).await;
+    let addr = cp.running.addr;
+    tokio::task::spawn_blocking(move || {
+        // Slowloris: a request head that never completes.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_secs(3),
+            "slow header kept open {waited:?}"
+        );
+        assert!(
+            n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        // Idle keep-alive: one request, then silence.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let n = s.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        let start = Instant::now();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "idle connection kept open"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let cp = Cp::start().await;
+    // Just over the 64 KiB limit: an exact 431 in the error shape.
+    let res = cp
+        .client
+        .get(cp.url("/healthz"))
+        .header("x-big", "a".repeat(65 * 1024))
+        .send()
+        .await
+        .unwrap();
+    crate::support::reply(res)
+        .await
+        .assert_error(431, "ER-HEADERS-TOO-LARGE");
+    // Far over it: hyper refuses before buffering it all (431 or a closed connection).
+    let res = cp
+        .client
+        .get(cp.url("/healthz"))
+        .header("x-big", "a".repeat(1024 * 1024))
+        .send()
+        .await;
+    if let Ok(r) = res {
+        assert_eq!(r.status(), 431);
+    }
+    let ok = cp
+        .client
+        .get(cp.url("/healthz"))
+        .header("x-fine", "a".repeat(8 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // The server is still fine.
+    assert_eq!(
+        cp.call(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
+}

@@ -1,0 +1,114 @@
+//! Spawning the real binaries and reading the address they print.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A child process that is killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    /// The first `http://…` URL the process printed.
+    pub url: String,
+    /// Every line it has printed to stdout so far.
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait works") {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The stdout lines printed so far, after waiting `settle` for more to arrive.
+    pub fn stdout(&self, settle: Duration) -> Vec<String> {
+        std::thread::sleep(settle);
+        self.stdout.lock().expect("not poisoned").clone()
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("reaped");
+    }
+}
+
+/// Spawn the control plane with a data directory and fixed credentials on a free port.
+pub fn spawn_control_plane(data_dir: &Path, client_id: &str, api_key: &str) -> Proc {
+    spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 path"),
+            "--client-id",
+            client_id,
+            "--api-key",
+            api_key,
+        ],
+    )
+}
+
+/// Spawn `bin` with `args`, wait until it prints its URL (at most 30 s).
+pub fn spawn(bin: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        // Reads until the child exits, so it never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(i) = line.find("http://") {
+                let url: String = line[i..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(url);
+            }
+            sink.lock().expect("not poisoned").push(line);
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the process printed its listening URL");
+    Proc {
+        child,
+        url,
+        stdout: lines,
+    }
+}

@@ -54,14 +54,60 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(mut config: Config) -> anyhow::Result<()> {
     let dev = config.dev;
+    // Development mode runs one local sidecar, which needs the plaintext subscription token:
+    // unless one is configured, a fresh one replaces the stored digest at every dev start.
+    let dev_sidecar_token = match (&config.sidecar_token, dev) {
+        (None, true) => {
+            let t = crate::crypto::random_secret_hex();
+            config.sidecar_token = Some(t.clone());
+            Some(t)
+        }
+        (Some(t), true) => Some(t.clone()),
+        _ => None,
+    };
+    let data_dir = config.data_dir.clone();
     let running = crate::start(config, Clock::system()).await?;
     print_banner(&running, dev);
+    let _sidecar = match (dev_sidecar_token, data_dir) {
+        (Some(token), Some(dir)) => spawn_dev_sidecar(&running.url(), &token, &dir.join("sidecar")),
+        _ => None,
+    };
     wait_for_signal().await;
     tracing::info!("shutting down: draining requests and flushing the store");
     running.shutdown().await;
     Ok(())
+}
+
+/// `--dev`: start `tessera-sidecar` from beside this executable, killed when we exit.
+/// `TESSERA_DEV_SIDECAR=off` skips it (tests run many dev control planes at once).
+fn spawn_dev_sidecar(url: &str, token: &str, state_dir: &std::path::Path) -> Option<tokio::process::Child> {
+    if std::env::var("TESSERA_DEV_SIDECAR").is_ok_and(|v| v == "off") {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?.with_file_name("tessera-sidecar");
+    if !exe.exists() {
+        println!("(no tessera-sidecar beside this binary: build it with `cargo build --bins` to run one)");
+        return None;
+    }
+    let spawned = tokio::process::Command::new(&exe)
+        .args(["--listen", "127.0.0.1:8081", "--admin-listen", "127.0.0.1:9091", "--control-plane", url])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env("TESSERA_SIDECAR_TOKEN", token)
+        .kill_on_drop(true)
+        .spawn();
+    match spawned {
+        Ok(child) => {
+            println!("  dev sidecar: forward-auth http://127.0.0.1:8081/v1/check, admin http://127.0.0.1:9091");
+            Some(child)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start the dev sidecar");
+            None
+        }
+    }
 }
 
 fn print_banner(r: &crate::Running, dev: bool) {
@@ -84,7 +130,9 @@ fn print_banner(r: &crate::Running, dev: bool) {
              -H 'content-type: application/json' -d '{{\"name\":\"Acme\"}}'\n  \
              curl -s {url}/tenants/resources/tenants/v1 -H \"Authorization: Bearer $TOKEN\"\n  \
              curl -s -i {url}/identity/resources/users/v1/signUp -X POST   # 501 until implemented\n  \
-             curl -s {url}/metrics | grep control_plane_http_requests_total\n",
+             curl -s {url}/metrics | grep control_plane_http_requests_total\n  \
+             curl -s -i http://127.0.0.1:8081/v1/check   # the sidecar fails closed until it holds a snapshot\n  \
+             curl -s http://127.0.0.1:9091/readyz\n",
             cid = r.client_id,
         );
     }

@@ -79,6 +79,8 @@ pub fn spawn(bin: &str, args: &[&str]) -> Proc {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
+        // Never a dev sidecar on fixed ports from a test.
+        .env("TESSERA_DEV_SIDECAR", "off")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -29,11 +29,21 @@ impl Record for Row {
 }
 
 fn row(i: u64) -> Row {
-    Row { id: format!("{i:020}"), name: "Acme Corporation".into(), metadata: "{\"plan\":\"gold\"}".into() }
+    Row {
+        id: format!("{i:020}"),
+        name: "Acme Corporation".into(),
+        metadata: "{\"plan\":\"gold\"}".into(),
+    }
 }
 
 /// `writes` durable writes spread over `writers` concurrent tasks; returns the elapsed time.
-fn run_writes(rt: &tokio::runtime::Runtime, db: &Db, writers: u64, writes: u64, base: u64) -> Duration {
+fn run_writes(
+    rt: &tokio::runtime::Runtime,
+    db: &Db,
+    writers: u64,
+    writes: u64,
+    base: u64,
+) -> Duration {
     rt.block_on(async {
         let start = Instant::now();
         let per = writes.div_ceil(writers);
@@ -55,7 +65,10 @@ fn run_writes(rt: &tokio::runtime::Runtime, db: &Db, writers: u64, writes: u64, 
 }
 
 fn durable_writes(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open_sled(dir.path()).expect("sled");
     let mut g = c.benchmark_group("durable_write");
@@ -74,10 +87,19 @@ fn durable_writes(c: &mut Criterion) {
 }
 
 fn vendor_auth(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let db = Db::in_memory();
     let (env, cid, _) = rt
-        .block_on(EnvAuth::bootstrap(&db, Some("bench-client"), Some("bench-secret-0123456789"), Some("sc"), 3600))
+        .block_on(EnvAuth::bootstrap(
+            &db,
+            Some("bench-client"),
+            Some("bench-secret-0123456789"),
+            Some("sc"),
+            3600,
+        ))
         .expect("bootstrap");
     let mut g = c.benchmark_group("vendor_auth");
     g.bench_function("check_and_issue", |b| {
@@ -87,7 +109,9 @@ fn vendor_auth(c: &mut Criterion) {
         })
     });
     let (token, _) = env.issue(1_800_000_000);
-    g.bench_function("verify", |b| b.iter(|| env.verify(&token, 1_800_000_001).expect("valid")));
+    g.bench_function("verify", |b| {
+        b.iter(|| env.verify(&token, 1_800_000_001).expect("valid"))
+    });
     g.finish();
 }
 

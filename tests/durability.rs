@@ -181,21 +181,43 @@ async fn first_start_prints_credentials_once_and_they_work() {
 /// The `--dev` walkthrough printed by the binary (and shown in the README) works as printed.
 #[tokio::test]
 async fn dev_walkthrough_commands_work_as_printed() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         panic!("curl is needed to replay the walkthrough");
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let cp = spawn(env!("CARGO_BIN_EXE_e2e-control-plane"), &["--dev", "--listen", "127.0.0.1:0", "--data-dir", data]);
+    let cp = spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &["--dev", "--listen", "127.0.0.1:0", "--data-dir", data],
+    );
     let out = cp.stdout(std::time::Duration::from_millis(300));
     // The control-plane part of the walkthrough: the TOKEN assignment (two lines) and the
     // tenant calls (the sidecar is not beside the test binary).
-    let start = out.iter().position(|l| l.trim_start().starts_with("TOKEN=")).expect("walkthrough printed");
-    let script: String = out[start..start + 5].iter().map(|l| format!("{}\n", l.trim_start())).collect();
+    let start = out
+        .iter()
+        .position(|l| l.trim_start().starts_with("TOKEN="))
+        .expect("walkthrough printed");
+    let script: String = out[start..start + 5]
+        .iter()
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
     let script = format!("set -e\n{script}");
-    let run = tokio::process::Command::new("bash").arg("-c").arg(&script).output().await.unwrap();
+    let run = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{script}\n{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{script}\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(stdout.contains("\"name\":\"Acme\""), "{stdout}");
     // The list call printed the created tenant as an array.
     assert!(stdout.contains("[{\"id\""), "{stdout}");

@@ -82,17 +82,32 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
 
 /// `--dev`: start `tessera-sidecar` from beside this executable, killed when we exit.
 /// `TESSERA_DEV_SIDECAR=off` skips it (tests run many dev control planes at once).
-fn spawn_dev_sidecar(url: &str, token: &str, state_dir: &std::path::Path) -> Option<tokio::process::Child> {
+fn spawn_dev_sidecar(
+    url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+) -> Option<tokio::process::Child> {
     if std::env::var("TESSERA_DEV_SIDECAR").is_ok_and(|v| v == "off") {
         return None;
     }
-    let exe = std::env::current_exe().ok()?.with_file_name("tessera-sidecar");
+    let exe = std::env::current_exe()
+        .ok()?
+        .with_file_name("tessera-sidecar");
     if !exe.exists() {
-        println!("(no tessera-sidecar beside this binary: build it with `cargo build --bins` to run one)");
+        println!(
+            "(no tessera-sidecar beside this binary: build it with `cargo build --bins` to run one)"
+        );
         return None;
     }
     let spawned = tokio::process::Command::new(&exe)
-        .args(["--listen", "127.0.0.1:8081", "--admin-listen", "127.0.0.1:9091", "--control-plane", url])
+        .args([
+            "--listen",
+            "127.0.0.1:8081",
+            "--admin-listen",
+            "127.0.0.1:9091",
+            "--control-plane",
+            url,
+        ])
         .arg("--state-dir")
         .arg(state_dir)
         .env("TESSERA_SIDECAR_TOKEN", token)
@@ -100,7 +115,9 @@ fn spawn_dev_sidecar(url: &str, token: &str, state_dir: &std::path::Path) -> Opt
         .spawn();
     match spawned {
         Ok(child) => {
-            println!("  dev sidecar: forward-auth http://127.0.0.1:8081/v1/check, admin http://127.0.0.1:9091");
+            println!(
+                "  dev sidecar: forward-auth http://127.0.0.1:8081/v1/check, admin http://127.0.0.1:9091"
+            );
             Some(child)
         }
         Err(e) => {

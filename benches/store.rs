@@ -6,6 +6,9 @@
 //! - `vendor_auth/*`: the work behind `POST /auth/vendor` (credential check + token issue)
 //!   and behind every management call (token verify).
 
+// A benchmark: a failed precondition should stop it loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -87,6 +87,7 @@ pub fn render_ops_table(spec: &Value) -> String {
          // ../shared/spec/identity-openapi.json. Do not edit; a test checks it is fresh.\n\n\
          use super::SpecOp;\n\n\
          /// Every operation of the identity spec, in document order.\n\
+         #[rustfmt::skip]\n\
          pub(crate) const OPERATIONS: &[SpecOp] = &[\n",
     );
     for op in operations(spec) {

@@ -9,6 +9,7 @@ mod support;
 mod coverage;
 mod durability;
 mod errors;
+mod keys;
 mod observability;
 mod routing;
 mod sidecar_shell;

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod state;
 pub mod store;
+pub mod token;
 
 use std::net::SocketAddr;
 
@@ -85,6 +86,13 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot set up the environment credentials")?;
+    let created = clock::rfc3339(clock.now());
+    let issuer = token::Issuer::load_or_init(&db, &created)
+        .await
+        .context("cannot load or create the signing keys")?;
+    model::vendor_config::ensure(&db)
+        .await
+        .context("cannot store the default configuration")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -93,7 +101,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(db.clone(), env, clock, &config, public_url)?;
+    let state = AppState::new(db.clone(), env, issuer, clock, &config, public_url)?;
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.limits;

@@ -8,6 +8,7 @@ use crate::config::{Config, Limits};
 use crate::environment::EnvAuth;
 use crate::metrics::Metrics;
 use crate::store::Db;
+use crate::token::Issuer;
 
 /// Shared state of the control plane. Cheap to clone.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub db: Db,
     /// Environment credentials and tokens.
     pub env: Arc<EnvAuth>,
+    /// Signing keys: issues and verifies the environment's JWTs.
+    pub issuer: Arc<Issuer>,
     /// Metrics handles.
     pub metrics: Arc<Metrics>,
     /// The clock.
@@ -53,6 +56,7 @@ impl AppState {
     pub fn new(
         db: Db,
         env: EnvAuth,
+        issuer: Issuer,
         clock: Clock,
         config: &Config,
         public_url: String,
@@ -60,6 +64,7 @@ impl AppState {
         Ok(AppState {
             db,
             env: Arc::new(env),
+            issuer: Arc::new(issuer),
             metrics: Arc::new(Metrics::new()?),
             clock,
             limits: config.limits,

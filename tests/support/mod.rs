@@ -2,6 +2,7 @@
 //! real binaries.
 
 pub mod process;
+pub mod schema;
 
 use std::path::PathBuf;
 
@@ -132,7 +133,6 @@ impl Cp {
     /// Assert that each spec operation was answered by a real handler (not 501) at least
     /// once. Naming an operation here is what marks it "tested" in docs/api-coverage.md.
     #[track_caller]
-    #[allow(dead_code)] // the first spec operations are implemented by the identity core
     pub fn assert_served(&self, operation_ids: &[&str]) {
         for id in operation_ids {
             assert!(
@@ -140,6 +140,20 @@ impl Cp {
                 "operation {id} was never served"
             );
         }
+    }
+}
+
+impl Reply {
+    /// Assert the status and that the body is a valid reply of `operation_id` per the spec.
+    #[track_caller]
+    pub fn assert_spec(&self, operation_id: &str, status: u16) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "{operation_id}: {}",
+            self.text
+        );
+        schema::assert_valid(&spec(), operation_id, status, &self.body);
     }
 }
 

@@ -3,3 +3,4 @@
 
 pub mod event;
 pub mod tenant;
+pub mod vendor_config;

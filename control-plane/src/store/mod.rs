@@ -34,11 +34,19 @@ pub enum Tree {
     Tenants,
     /// Security events awaiting distribution, keyed by a big-endian sequence number.
     Events,
+    /// Token-signing keys, keyed by key id.
+    Keys,
 }
 
 impl Tree {
     /// Every tree, in prefix order.
-    pub const ALL: [Tree; 4] = [Tree::Meta, Tree::Environment, Tree::Tenants, Tree::Events];
+    pub const ALL: [Tree; 5] = [
+        Tree::Meta,
+        Tree::Environment,
+        Tree::Tenants,
+        Tree::Events,
+        Tree::Keys,
+    ];
 
     /// The byte that prefixes this tree's keys in a single-keyspace backend.
     pub const fn prefix(self) -> u8 {
@@ -47,6 +55,7 @@ impl Tree {
             Tree::Environment => 1,
             Tree::Tenants => 2,
             Tree::Events => 3,
+            Tree::Keys => 4,
         }
     }
 
@@ -57,6 +66,7 @@ impl Tree {
             Tree::Environment => "environment",
             Tree::Tenants => "tenants",
             Tree::Events => "events",
+            Tree::Keys => "keys",
         }
     }
 }

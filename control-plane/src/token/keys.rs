@@ -1,0 +1,150 @@
+//! Signing keys: generation (the `rsa` crate, generation only), storage records, and the
+//! in-memory ring built from them (ring does every signature).
+
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use serde::{Deserialize, Serialize};
+
+use super::{KeyRing, TokenError};
+use crate::crypto::{b64url, unb64url};
+use crate::store::{Db, Record, StoreError, Tree};
+
+/// Where a key is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published, not yet signing.
+    Next,
+    /// Signing (exactly one).
+    Active,
+    /// No longer signing; published until every token it signed has expired.
+    Retired,
+}
+
+/// A stored signing key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// Life-cycle state.
+    pub state: KeyState,
+    /// PKCS#8 DER of the private key, base64url. The data directory must be protected like
+    /// any private key file.
+    pub private_pkcs8: String,
+    /// SPKI PEM of the public key.
+    pub public_pem: String,
+    /// JWK modulus, base64url.
+    pub n: String,
+    /// JWK exponent, base64url.
+    pub e: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl Record for KeyRecord {
+    const TREE: Tree = Tree::Keys;
+    fn key(&self) -> Vec<u8> {
+        self.kid.as_bytes().to_vec()
+    }
+}
+
+/// A public key as published in the JWKS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Always `RSA`.
+    pub kty: String,
+    /// Key id.
+    pub kid: String,
+    /// Always `RS256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Modulus, base64url.
+    pub n: String,
+    /// Exponent, base64url.
+    pub e: String,
+}
+
+/// The active key, ready to sign.
+pub(super) struct Signer {
+    pub(super) kid: String,
+    pub(super) pair: RsaKeyPair,
+}
+
+pub(super) fn load(db: &Db) -> Result<Vec<KeyRecord>, StoreError> {
+    db.scan::<KeyRecord>(b"")
+}
+
+/// A fresh 2048-bit RSA key.
+pub(super) fn generate(now: &str) -> Result<KeyRecord, TokenError> {
+    let err = |e: &dyn std::fmt::Display| TokenError::Generate(e.to_string());
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| err(&e))?;
+    let der = key.to_pkcs8_der().map_err(|e| err(&e))?;
+    let public = key.to_public_key();
+    let pem = public
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| err(&e))?;
+    Ok(KeyRecord {
+        kid: crate::crypto::hex(&crate::crypto::random_bytes::<8>()),
+        state: KeyState::Active,
+        private_pkcs8: b64url(der.as_bytes()),
+        public_pem: pem,
+        n: b64url(&public.n().to_bytes_be()),
+        e: b64url(&public.e().to_bytes_be()),
+        created_at: now.to_owned(),
+    })
+}
+
+/// The in-memory ring: verifiers for every key, the published list with the active key first.
+pub(super) fn build_ring(records: &[KeyRecord]) -> Result<KeyRing, TokenError> {
+    let bad = |kid: &str, reason: &str| TokenError::BadKey {
+        kid: kid.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut active = None;
+    let mut active_pem = String::new();
+    let mut published = Vec::new();
+    let mut verifiers = Vec::new();
+    let mut ordered: Vec<&KeyRecord> = records.iter().collect();
+    // Active first (Next.js takes keys[0]), then next, then retired.
+    ordered.sort_by_key(|k| match k.state {
+        KeyState::Active => 0,
+        KeyState::Next => 1,
+        KeyState::Retired => 2,
+    });
+    for rec in ordered {
+        let n = unb64url(&rec.n).ok_or_else(|| bad(&rec.kid, "modulus"))?;
+        let e = unb64url(&rec.e).ok_or_else(|| bad(&rec.kid, "exponent"))?;
+        let der =
+            unb64url(&rec.private_pkcs8).ok_or_else(|| bad(&rec.kid, "private key encoding"))?;
+        let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| bad(&rec.kid, &e.to_string()))?;
+        let public_der = pair.public().as_ref().to_vec();
+        verifiers.push((
+            rec.kid.clone(),
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_der),
+        ));
+        published.push(Jwk {
+            kty: "RSA".into(),
+            kid: rec.kid.clone(),
+            alg: "RS256".into(),
+            use_: "sig".into(),
+            n: b64url(&n),
+            e: b64url(&e),
+        });
+        if rec.state == KeyState::Active && active.is_none() {
+            active_pem = rec.public_pem.clone();
+            active = Some(Signer {
+                kid: rec.kid.clone(),
+                pair,
+            });
+        }
+    }
+    Ok(KeyRing {
+        active,
+        published,
+        verifiers,
+        active_pem,
+    })
+}

@@ -1,0 +1,139 @@
+//! A small validator of response bodies against the spec's schemas: types, required
+//! properties, enums, `$ref`, `allOf`/`oneOf`/`anyOf`, arrays and RFC 3339 `date-time`.
+//! Absent optional properties and `null` for optional ones are accepted (clients tolerate
+//! both).
+
+use serde_json::Value;
+
+/// The JSON schema of `operation_id`'s reply with `status`, if the spec declares one.
+pub fn response_schema<'a>(spec: &'a Value, operation_id: &str, status: u16) -> Option<&'a Value> {
+    let paths = spec["paths"].as_object()?;
+    for item in paths.values() {
+        for op in item.as_object()?.values() {
+            if op["operationId"] == operation_id {
+                return op["responses"][status.to_string()]["content"]["application/json"]
+                    .get("schema");
+            }
+        }
+    }
+    None
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            &spec["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// Check `value` against `schema`; the error names the JSON path that failed.
+pub fn validate(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(spec, schema);
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for s in all {
+            validate(spec, s, value, at)?;
+        }
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(any) = schema.get(key).and_then(Value::as_array)
+            && !any.iter().any(|s| validate(spec, s, value, at).is_ok())
+        {
+            return Err(format!("{at}: matches none of {key}"));
+        }
+    }
+    if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
+        return Ok(());
+    }
+    if let Some(en) = schema.get("enum").and_then(Value::as_array)
+        && !en.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {en:?}"));
+    }
+    let ty = schema.get("type").and_then(Value::as_str);
+    let ok = match ty {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("number") => value.is_number(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: expected {}, got {value}", ty.unwrap_or("?")));
+    }
+    if schema.get("format").and_then(Value::as_str) == Some("date-time")
+        && let Some(s) = value.as_str()
+    {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{at}: {s:?} is not RFC 3339: {e}"))?;
+    }
+    if let Some(obj) = value.as_object() {
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = req.as_str().unwrap_or_default();
+            if !obj.contains_key(name) {
+                return Err(format!("{at}: required property {name:?} is missing"));
+            }
+        }
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                if let Some(v) = obj.get(name) {
+                    let required = schema
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .is_some_and(|r| r.iter().any(|x| x == name));
+                    if v.is_null() && !required {
+                        continue;
+                    }
+                    validate(spec, sub, v, &format!("{at}.{name}"))?;
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            validate(spec, items, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Assert that `body` is a valid reply of `operation_id` with `status`.
+#[track_caller]
+pub fn assert_valid(spec: &Value, operation_id: &str, status: u16, body: &Value) {
+    let schema = response_schema(spec, operation_id, status)
+        .unwrap_or_else(|| panic!("the spec declares no JSON reply for {operation_id} {status}"));
+    if let Err(e) = validate(spec, schema, body, "$") {
+        panic!("{operation_id} {status} reply does not match the spec: {e}\n{body}");
+    }
+}
+
+#[test]
+fn the_validator_catches_what_it_should() {
+    let spec = serde_json::json!({"components": {"schemas": {
+        "R": {"type": "object", "required": ["id", "n"], "properties": {
+            "id": {"type": "string"}, "n": {"type": "number"},
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"type": "string", "enum": ["A", "B"]},
+            "tags": {"type": "array", "items": {"type": "string"}}}}}}});
+    let s = serde_json::json!({"$ref": "#/components/schemas/R"});
+    assert!(validate(&spec, &s, &serde_json::json!({"id": "x", "n": 1}), "$").is_ok());
+    for bad in [
+        serde_json::json!({"id": "x"}),
+        serde_json::json!({"id": 1, "n": 1}),
+        serde_json::json!({"id": "x", "n": 1, "at": "yesterday"}),
+        serde_json::json!({"id": "x", "n": 1, "kind": "C"}),
+        serde_json::json!({"id": "x", "n": 1, "tags": [1]}),
+        serde_json::json!([1]),
+    ] {
+        assert!(validate(&spec, &s, &bad, "$").is_err(), "{bad}");
+    }
+}

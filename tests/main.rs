@@ -11,6 +11,7 @@ mod durability;
 mod errors;
 mod keys;
 mod observability;
+mod rbac;
 mod routing;
 mod sidecar_shell;
 mod tenants;

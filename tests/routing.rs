@@ -36,9 +36,12 @@ async fn every_spec_operation_is_routed_under_both_prefixes() {
                 let path = format!("{prefix}{}{slash}", concrete(&op.path));
                 let r = cp.call(method.clone(), &path, Some(&token), None).await;
                 if implemented.contains(op.operation_id.as_str()) {
+                    // A real handler may refuse the empty request (400, 415, or 404 for the
+                    // made-up ids), but the route itself must exist.
                     assert!(
-                        ![404, 405, 501].contains(&r.status.as_u16())
-                            && !r.status.is_server_error(),
+                        ![405, 501].contains(&r.status.as_u16())
+                            && !r.status.is_server_error()
+                            && r.body["errors"][0] != "no such route",
                         "{} {path}: {} {}",
                         op.method,
                         r.status,

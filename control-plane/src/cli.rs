@@ -68,13 +68,14 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let data_dir = config.data_dir.clone();
+    let signal = shutdown_signal();
     let running = crate::start(config, Clock::system()).await?;
     print_banner(&running, dev);
     let _sidecar = match (dev_sidecar_token, data_dir) {
         (Some(token), Some(dir)) => spawn_dev_sidecar(&running.url(), &token, &dir.join("sidecar")),
         _ => None,
     };
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down: draining requests and flushing the store");
     running.shutdown().await;
     Ok(())
@@ -155,29 +156,31 @@ fn print_banner(r: &crate::Running, dev: bool) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Register for SIGTERM and SIGINT now (so a signal that arrives while starting up is not
+/// lost to the default action) and return a future that resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => {
+                    tracing::error!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

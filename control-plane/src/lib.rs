@@ -93,6 +93,9 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     model::vendor_config::ensure(&db)
         .await
         .context("cannot store the default configuration")?;
+    model::rbac::seed(&db, &created)
+        .await
+        .context("cannot seed the built-in permissions and roles")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

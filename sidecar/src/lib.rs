@@ -125,25 +125,28 @@ fn admin_response<B>(
     }
 }
 
-/// Resolve on SIGINT or SIGTERM.
-pub async fn wait_for_signal() {
+/// Register for SIGTERM and SIGINT now (a signal during startup is not lost to the default
+/// action) and return a future that resolves on either.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => std::future::pending::<()>().await,
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
@@ -176,13 +179,14 @@ pub fn cli_main() -> std::process::ExitCode {
         }
     };
     rt.block_on(async {
+        let signal = shutdown_signal();
         match crate::start(config).await {
             Ok(running) => {
                 println!(
                     "tessera-sidecar listening on http://{} (admin http://{})",
                     running.addr, running.admin_addr
                 );
-                crate::wait_for_signal().await;
+                signal.await;
                 running.shutdown().await;
                 ExitCode::SUCCESS
             }

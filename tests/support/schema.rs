@@ -1,7 +1,7 @@
 //! A small validator of response bodies against the spec's schemas: types, required
 //! properties, enums, `$ref`, `allOf`/`oneOf`/`anyOf`, arrays and RFC 3339 `date-time`.
-//! Absent optional properties and `null` for optional ones are accepted (clients tolerate
-//! both).
+//! Absent optional properties are accepted, and `null` for any present property (clients
+//! read it as "none"); required properties must be present.
 
 use serde_json::Value;
 
@@ -86,11 +86,9 @@ pub fn validate(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (name, sub) in props {
                 if let Some(v) = obj.get(name) {
-                    let required = schema
-                        .get("required")
-                        .and_then(Value::as_array)
-                        .is_some_and(|r| r.iter().any(|x| x == name));
-                    if v.is_null() && !required {
+                    // `null` stands for "none" (an uncategorised permission, an environment
+                    // role's account); clients read it so. Presence is still required.
+                    if v.is_null() {
                         continue;
                     }
                     validate(spec, sub, v, &format!("{at}.{name}"))?;

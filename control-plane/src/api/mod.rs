@@ -10,6 +10,8 @@ mod configurations;
 mod events;
 mod health;
 mod jwks;
+mod permissions;
+mod roles;
 mod spec_ops;
 mod tenants;
 mod vendor;
@@ -102,7 +104,10 @@ fn method_filter(method: &str) -> MethodFilter {
 
 /// Every area's spec implementations; one line per area.
 fn implementations() -> Ops {
-    Ops::default().merge(configurations::ops())
+    Ops::default()
+        .merge(configurations::ops())
+        .merge(permissions::ops())
+        .merge(roles::ops())
 }
 
 /// The operationIds that have a real handler.

@@ -145,6 +145,36 @@ impl FromRequestParts<AppState> for EnvCaller {
     }
 }
 
+/// The optional `frontegg-tenant-id` header of a management call: the target account.
+/// A malformed id is refused with 400; whether the account exists is the handler's check.
+pub struct TenantHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all("frontegg-tenant-id").iter();
+        let Some(v) = values.next() else {
+            return Ok(TenantHeader(None));
+        };
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "more than one frontegg-tenant-id header",
+            ));
+        }
+        let raw = v
+            .to_str()
+            .map_err(|_| ApiError::bad_request("invalid frontegg-tenant-id header"))?
+            .trim();
+        if raw.is_empty() {
+            return Ok(TenantHeader(None));
+        }
+        crate::model::tenant::parse_id(raw)
+            .map(|id| TenantHeader(Some(id)))
+            .ok_or_else(|| ApiError::bad_request("frontegg-tenant-id must be a UUID"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

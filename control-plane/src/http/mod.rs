@@ -3,6 +3,7 @@
 
 pub mod extract;
 mod middleware;
+pub mod page;
 pub mod server;
 
 use axum::Router;

@@ -36,6 +36,16 @@ pub enum Tree {
     Events,
     /// Token-signing keys, keyed by key id.
     Keys,
+    /// Permissions, keyed by id.
+    Permissions,
+    /// Unique index: permission key -> id.
+    PermissionKeys,
+    /// Permission categories, keyed by id.
+    Categories,
+    /// Roles, keyed by id.
+    Roles,
+    /// Unique index: `<tenant id or "-">/<role key>` -> role id.
+    RoleKeys,
 }
 
 impl Tree {
@@ -56,6 +66,11 @@ impl Tree {
             Tree::Tenants => 2,
             Tree::Events => 3,
             Tree::Keys => 4,
+            Tree::Permissions => 5,
+            Tree::PermissionKeys => 6,
+            Tree::Categories => 7,
+            Tree::Roles => 8,
+            Tree::RoleKeys => 9,
         }
     }
 
@@ -67,6 +82,11 @@ impl Tree {
             Tree::Tenants => "tenants",
             Tree::Events => "events",
             Tree::Keys => "keys",
+            Tree::Permissions => "permissions",
+            Tree::PermissionKeys => "permission_keys",
+            Tree::Categories => "categories",
+            Tree::Roles => "roles",
+            Tree::RoleKeys => "role_keys",
         }
     }
 }
@@ -218,6 +238,16 @@ impl Db {
             (_, Some(Err(e))) => Err(e),
             _ => Err(StoreError::Backend("transaction ended without a result".into()).into()),
         }
+    }
+
+    /// Whether a raw key exists (flags, indexes).
+    pub fn get_raw_exists(&self, tree: Tree, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.kv.get(tree, key)?.is_some())
+    }
+
+    /// Read raw bytes (indexes).
+    pub fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(tree, key)
     }
 
     /// Flush everything now (shutdown).

@@ -1,0 +1,271 @@
+//! Roles, permissions and permission categories: records, unique-key indexes kept in the same
+//! transaction as their records, cascades, and the first-start seeding of built-ins.
+
+use serde::{Deserialize, Serialize};
+
+use super::builtin;
+use crate::store::{Db, Record, StoreError, Tree, Tx};
+
+/// How a permission may be granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AssignmentType {
+    /// Can be put in roles.
+    Assignable,
+    /// Cannot be put in any role.
+    Never,
+    /// Every user holds it.
+    Always,
+}
+
+/// A stored permission.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    /// UUID.
+    pub id: String,
+    /// Unique key (what tokens carry).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category, if any.
+    pub category_id: Option<String>,
+    /// Built in (`fe.*`): cannot be deleted or renamed.
+    pub fe_permission: bool,
+    /// How it may be granted.
+    pub assignment_type: AssignmentType,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Record for Permission {
+    const TREE: Tree = Tree::Permissions;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+/// A stored permission category.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    /// UUID.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Built in: cannot be deleted or renamed.
+    pub fe_category: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl Record for Category {
+    const TREE: Tree = Tree::Categories;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+/// A stored role: environment-wide (`tenant_id` = `None`) or an account's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    /// UUID.
+    pub id: String,
+    /// Key, unique within its scope (environment, or one account plus the environment).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Privilege level: 0 is the highest; users assign only roles at or below their own.
+    pub level: u16,
+    /// Given to new users of an account when no role is named.
+    pub is_default: bool,
+    /// Given to the first user of a new account.
+    pub first_user_role: bool,
+    /// The owning account, `None` for environment roles.
+    pub tenant_id: Option<String>,
+    /// Permission ids.
+    pub permission_ids: Vec<String>,
+    /// Seeded default role: cannot be deleted or renamed.
+    #[serde(default)]
+    pub builtin: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Record for Role {
+    const TREE: Tree = Tree::Roles;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+/// The unique-index key of a role key within a scope.
+pub fn role_key_index(tenant_id: Option<&str>, key: &str) -> Vec<u8> {
+    format!("{}/{key}", tenant_id.unwrap_or("-")).into_bytes()
+}
+
+/// Insert or replace a permission and keep the key index in step.
+pub fn put_permission(
+    tx: &mut Tx<'_>,
+    old_key: Option<&str>,
+    p: &Permission,
+) -> Result<(), StoreError> {
+    if let Some(old) = old_key.filter(|k| *k != p.key) {
+        tx.delete_raw(Tree::PermissionKeys, old.as_bytes())?;
+    }
+    tx.put_raw(Tree::PermissionKeys, p.key.as_bytes(), p.id.as_bytes())?;
+    tx.put(p)
+}
+
+/// Whether a permission key is taken (inside a transaction).
+pub fn permission_key_taken(tx: &mut Tx<'_>, key: &str) -> Result<bool, StoreError> {
+    Ok(tx.get_raw(Tree::PermissionKeys, key.as_bytes())?.is_some())
+}
+
+/// Insert or replace a role and keep the key index in step.
+pub fn put_role(tx: &mut Tx<'_>, old: Option<&Role>, r: &Role) -> Result<(), StoreError> {
+    if let Some(old) = old {
+        let before = role_key_index(old.tenant_id.as_deref(), &old.key);
+        if before != role_key_index(r.tenant_id.as_deref(), &r.key) {
+            tx.delete_raw(Tree::RoleKeys, &before)?;
+        }
+    }
+    tx.put_raw(
+        Tree::RoleKeys,
+        &role_key_index(r.tenant_id.as_deref(), &r.key),
+        r.id.as_bytes(),
+    )?;
+    tx.put(r)
+}
+
+/// Whether `key` is free for a role in `tenant_id` (an account role may not shadow an
+/// environment role, and an environment role may not take a key an account uses).
+pub fn role_key_free(
+    db_roles: &[Role],
+    tenant_id: Option<&str>,
+    key: &str,
+    except: Option<&str>,
+) -> bool {
+    !db_roles.iter().any(|r| {
+        Some(r.id.as_str()) != except
+            && r.key == key
+            && (r.tenant_id.is_none() || tenant_id.is_none() || r.tenant_id.as_deref() == tenant_id)
+    })
+}
+
+/// Delete a role and its index entry. (Memberships and groups drop dangling role ids when
+/// read, and are cleaned by their own cascades.)
+pub fn delete_role(tx: &mut Tx<'_>, r: &Role) -> Result<(), StoreError> {
+    tx.delete_raw(
+        Tree::RoleKeys,
+        &role_key_index(r.tenant_id.as_deref(), &r.key),
+    )?;
+    tx.delete::<Role>(r.id.as_bytes())
+}
+
+/// Delete a permission, its index entry, and its id from every role, in one transaction.
+pub fn delete_permission(
+    tx: &mut Tx<'_>,
+    p: &Permission,
+    roles: &[Role],
+    now: &str,
+) -> Result<(), StoreError> {
+    for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
+        // Re-read inside the transaction so a concurrent change to the role is not lost.
+        if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
+            cur.permission_ids.retain(|id| *id != p.id);
+            cur.updated_at = now.to_owned();
+            tx.put(&cur)?;
+        }
+    }
+    tx.delete_raw(Tree::PermissionKeys, p.key.as_bytes())?;
+    tx.delete::<Permission>(p.id.as_bytes())
+}
+
+/// Every role.
+pub fn all_roles(db: &Db) -> Result<Vec<Role>, StoreError> {
+    db.scan::<Role>(b"")
+}
+
+/// Every permission.
+pub fn all_permissions(db: &Db) -> Result<Vec<Permission>, StoreError> {
+    db.scan::<Permission>(b"")
+}
+
+/// Seed the built-in categories, permissions and default roles on first start.
+pub async fn seed(db: &Db, now: &str) -> Result<(), StoreError> {
+    if db.get_raw_exists(Tree::Meta, b"rbac_seeded")? {
+        return Ok(());
+    }
+    let new_id = || crate::crypto::new_uuid().to_string();
+    // Ids are drawn before the transaction so a retried closure writes the same records.
+    let cats: Vec<(String, &str, &[&str])> = builtin::CATEGORIES
+        .iter()
+        .map(|(n, k)| (new_id(), *n, *k))
+        .collect();
+    let perm_ids: Vec<Vec<String>> = cats
+        .iter()
+        .map(|(_, _, keys)| keys.iter().map(|_| new_id()).collect())
+        .collect();
+    let role_ids: Vec<String> = builtin::ROLES.iter().map(|_| new_id()).collect();
+    db.write(|tx| {
+        if tx.get_raw(Tree::Meta, b"rbac_seeded")?.is_some() {
+            return Ok(());
+        }
+        let mut key_to_id = std::collections::HashMap::new();
+        for ((cat_id, name, keys), ids) in cats.iter().zip(&perm_ids) {
+            tx.put(&Category {
+                id: cat_id.clone(),
+                name: (*name).to_owned(),
+                description: Some("Built-in permissions".into()),
+                fe_category: true,
+                created_at: now.to_owned(),
+            })?;
+            for (key, id) in keys.iter().zip(ids) {
+                key_to_id.insert(*key, id.clone());
+                let p = Permission {
+                    id: id.clone(),
+                    key: (*key).to_owned(),
+                    name: (*key).to_owned(),
+                    description: String::new(),
+                    category_id: Some(cat_id.clone()),
+                    fe_permission: true,
+                    assignment_type: AssignmentType::Assignable,
+                    created_at: now.to_owned(),
+                    updated_at: now.to_owned(),
+                };
+                put_permission(tx, None, &p)?;
+            }
+        }
+        for ((key, name, level, perms), id) in builtin::ROLES.iter().zip(&role_ids) {
+            let r = Role {
+                id: id.clone(),
+                key: (*key).to_owned(),
+                name: (*name).to_owned(),
+                description: String::new(),
+                level: *level,
+                is_default: false,
+                first_user_role: *key == "Admin",
+                tenant_id: None,
+                permission_ids: perms
+                    .iter()
+                    .filter_map(|k| key_to_id.get(k).cloned())
+                    .collect(),
+                builtin: true,
+                created_at: now.to_owned(),
+                updated_at: now.to_owned(),
+            };
+            put_role(tx, None, &r)?;
+        }
+        tx.put_raw(Tree::Meta, b"rbac_seeded", b"1")
+    })
+    .await
+}

@@ -15,4 +15,5 @@ mod rbac;
 mod routing;
 mod sidecar_shell;
 mod tenants;
+mod users;
 mod vendor_auth;

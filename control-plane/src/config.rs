@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::model::password::Argon2Cost;
+
 /// Command-line flags; every one also reads an environment variable.
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -48,6 +50,15 @@ pub struct Args {
     /// Lifetime of environment tokens from `/auth/vendor`, seconds [default: 3600].
     #[arg(long, env = "TESSERA_VENDOR_TOKEN_TTL")]
     pub vendor_token_ttl: Option<u32>,
+    /// argon2id memory cost for password hashes, KiB [default: 19456].
+    #[arg(long, env = "TESSERA_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// argon2id passes [default: 2].
+    #[arg(long, env = "TESSERA_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<u32>,
+    /// argon2id lanes [default: 1].
+    #[arg(long, env = "TESSERA_ARGON2_PARALLELISM")]
+    pub argon2_parallelism: Option<u32>,
 }
 
 /// Log output format.
@@ -75,6 +86,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     vendor_token_ttl: Option<u32>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -100,6 +114,8 @@ pub struct Config {
     pub limits: Limits,
     /// Environment-token lifetime in seconds.
     pub vendor_token_ttl: u32,
+    /// Password-hash cost.
+    pub argon2: Argon2Cost,
 }
 
 /// Bounds on what one request may cost.
@@ -180,7 +196,36 @@ impl Config {
                 "vendor-token-ttl must be 60..=86400 seconds".into(),
             ));
         }
+        let defaults = Argon2Cost::default();
+        let argon2 = Argon2Cost {
+            memory_kib: args
+                .argon2_memory_kib
+                .or(file.argon2_memory_kib)
+                .unwrap_or(defaults.memory_kib),
+            iterations: args
+                .argon2_iterations
+                .or(file.argon2_iterations)
+                .unwrap_or(defaults.iterations),
+            parallelism: args
+                .argon2_parallelism
+                .or(file.argon2_parallelism)
+                .unwrap_or(defaults.parallelism),
+        };
+        if argon2::Params::new(
+            argon2.memory_kib,
+            argon2.iterations,
+            argon2.parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return Err(ConfigError::Invalid(
+                "argon2 parameters out of range (memory >= 8 x parallelism KiB, iterations >= 1)"
+                    .into(),
+            ));
+        }
         Ok(Config {
+            argon2,
             listen: args
                 .listen
                 .or(file.listen)
@@ -214,6 +259,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             limits: Limits::default(),
             vendor_token_ttl: 3600,
+            argon2: Argon2Cost::cheap(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub served: Arc<ServedOps>,
     /// External base URL.
     pub public_url: Arc<str>,
+    /// Password-hash cost.
+    pub argon2: crate::model::password::Argon2Cost,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -70,6 +72,7 @@ impl AppState {
             limits: config.limits,
             served: Arc::new(ServedOps::new(crate::api::spec_operations().len())),
             public_url: public_url.into(),
+            argon2: config.argon2,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! from the generated table, so a handler cannot be mounted at a path the spec does not have,
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
+mod auth;
 mod configurations;
 mod events;
 mod health;
@@ -14,6 +15,7 @@ mod permissions;
 mod roles;
 mod spec_ops;
 mod tenants;
+mod users;
 mod vendor;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,6 +110,8 @@ fn implementations() -> Ops {
         .merge(configurations::ops())
         .merge(permissions::ops())
         .merge(roles::ops())
+        .merge(users::ops())
+        .merge(auth::ops())
 }
 
 /// The operationIds that have a real handler.

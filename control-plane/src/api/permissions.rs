@@ -73,7 +73,7 @@ pub(crate) struct PermissionResponse {
     updated_at: String,
 }
 
-fn permission_response(p: Permission, roles: &[Role]) -> PermissionResponse {
+pub(crate) fn permission_response(p: Permission, roles: &[Role]) -> PermissionResponse {
     let role_ids = roles
         .iter()
         .filter(|r| r.permission_ids.contains(&p.id))

@@ -18,6 +18,7 @@ use crate::http::extract::{ApiJson, EnvCaller, TenantHeader};
 use crate::http::page::{ListQuery, Page};
 use crate::model::rbac::{self, AssignmentType, Permission, Role};
 use crate::model::tenant::Tenant;
+use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::Tx;
 
@@ -306,12 +307,20 @@ async fn update_role(
     Ok(Json(role_response(&state, saved)))
 }
 
-/// Environment token: delete a role (default roles stay). Holders lose it at once.
+/// Environment token: delete a role (default roles stay), and take it from every user in
+/// the same transaction. Holders lose it at once (event).
 async fn delete_role(
     _caller: EnvCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let holders: Vec<User> = state
+        .db
+        .scan::<User>(b"")?
+        .into_iter()
+        .filter(|u| u.memberships.iter().any(|m| m.role_ids.contains(&id)))
+        .collect();
+    let at = rfc3339(state.clock.now());
     state
         .db
         .write(|tx| {
@@ -319,7 +328,22 @@ async fn delete_role(
             if r.builtin {
                 return Err(ApiError::forbidden("default roles cannot be deleted"));
             }
+            for h in &holders {
+                if let Some(mut u) = tx.get::<User>(h.id.as_bytes())? {
+                    for m in &mut u.memberships {
+                        m.role_ids.retain(|x| *x != r.id);
+                    }
+                    tx.put(&u)?;
+                }
+            }
             rbac::delete_role(tx, &r)?;
+            crate::model::event::record(
+                tx,
+                crate::model::event::EventKind::RoleDeleted,
+                r.tenant_id.as_deref(),
+                None,
+                &at,
+            )?;
             Ok(())
         })
         .await?;

@@ -1,6 +1,7 @@
 //! axum plumbing shared by every area: the router with its fallbacks and layers, the
 //! extractors, the observing middleware and the hyper server loop.
 
+pub mod caller;
 pub mod extract;
 mod middleware;
 pub mod page;

@@ -15,6 +15,18 @@ const SEQ_KEY: &[u8] = b"event_seq";
 pub enum EventKind {
     /// An account (tenant) was deleted: every token of the account is void from `at`.
     TenantDeleted,
+    /// A user was locked: every token of the user is void from `at`.
+    UserLocked,
+    /// A user was disabled in an account: tokens of that user in that account are void.
+    UserDisabled,
+    /// A user was removed from an account.
+    UserRemovedFromTenant,
+    /// A user was deleted.
+    UserDeleted,
+    /// Roles were taken from a user in an account: tokens issued before carry too much.
+    UserRolesRemoved,
+    /// A role was deleted: tokens carrying it carry too much.
+    RoleDeleted,
 }
 
 /// One stored event.

@@ -1,8 +1,13 @@
 //! Stored records and their invariants, one file per resource. No HTTP, no sled: functions
 //! here take a [`Tx`](crate::store::Tx) or [`Db`](crate::store::Db) and plain values.
 
+pub mod authz;
 pub mod builtin;
+pub mod email;
 pub mod event;
+pub mod password;
 pub mod rbac;
+pub mod session;
 pub mod tenant;
+pub mod user;
 pub mod vendor_config;

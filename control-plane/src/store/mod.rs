@@ -46,6 +46,14 @@ pub enum Tree {
     Roles,
     /// Unique index: `<tenant id or "-">/<role key>` -> role id.
     RoleKeys,
+    /// Users, keyed by id.
+    Users,
+    /// Unique index: normalised email -> user id.
+    UserEmails,
+    /// Login sessions, keyed by id.
+    Sessions,
+    /// Index: SHA-256 of a refresh token (hex) -> session id.
+    RefreshTokens,
 }
 
 impl Tree {
@@ -71,6 +79,10 @@ impl Tree {
             Tree::Categories => 7,
             Tree::Roles => 8,
             Tree::RoleKeys => 9,
+            Tree::Users => 10,
+            Tree::UserEmails => 11,
+            Tree::Sessions => 12,
+            Tree::RefreshTokens => 13,
         }
     }
 
@@ -87,6 +99,10 @@ impl Tree {
             Tree::Categories => "categories",
             Tree::Roles => "roles",
             Tree::RoleKeys => "role_keys",
+            Tree::Users => "users",
+            Tree::UserEmails => "user_emails",
+            Tree::Sessions => "sessions",
+            Tree::RefreshTokens => "refresh_tokens",
         }
     }
 }

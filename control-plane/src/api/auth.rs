@@ -1,0 +1,258 @@
+//! Password login, `POST /resources/auth/v1/user` (tag General): email or username and
+//! password -> access token, refresh token and the `fe_refresh_<clientId>` cookie.
+//! An unknown user, a wrong password and a locked user get the same reply after the same
+//! work (an argon2 verification either way).
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{SET_COOKIE, USER_AGENT};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use shared::claims::{AccessClaims, USER_TOKEN};
+
+use super::Ops;
+use super::configurations;
+use crate::clock::rfc3339;
+use crate::crypto::new_uuid;
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::model::authz;
+use crate::model::session::{self, Session};
+use crate::model::user::{self, User};
+use crate::model::vendor_config::VendorConfig;
+use crate::model::{email, password, rbac};
+use crate::state::AppState;
+
+pub(super) fn ops() -> Ops {
+    Ops::default().add(
+        "AuthenticatioAuthenticationControllerV1_authenticateLocalUser",
+        login,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginRequest {
+    email: Option<String>,
+    username: Option<String>,
+    password: String,
+}
+
+/// `AuthenticationResponseDto` without the MFA fields (absent until MFA exists).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoginResponse {
+    token_type: &'static str,
+    mfa_required: bool,
+    access_token: String,
+    refresh_token: String,
+    /// Seconds.
+    expires_in: i64,
+    /// RFC 3339 expiry of the access token.
+    expires: String,
+    user_id: String,
+    user_email: String,
+    email_verified: bool,
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("Incorrect email or password")
+}
+
+/// The refresh cookie name: `fe_refresh_` + the client id without dashes.
+pub(crate) fn refresh_cookie_name(client_id: &str) -> String {
+    format!("fe_refresh_{}", client_id.replace('-', ""))
+}
+
+/// Public: log in with a password.
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let lookup = match (&req.email, &req.username) {
+        (Some(e), _) => email::normalize(e).ok(),
+        (None, Some(_)) => None, // usernames arrive with the usernames issue; no user matches
+        (None, None) => return Err(ApiError::bad_request("email or username is required")),
+    };
+    let user = match &lookup {
+        Some(norm) => state
+            .db
+            .get_raw(crate::store::Tree::UserEmails, norm.as_bytes())?
+            .and_then(|id| String::from_utf8(id).ok())
+            .map(|id| state.db.get::<User>(id.as_bytes()))
+            .transpose()?
+            .flatten(),
+        None => None,
+    };
+    let ok = password::verify(
+        state.argon2,
+        req.password.clone(),
+        user.as_ref().and_then(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let Some(user) = user.filter(|u| ok && !u.is_locked) else {
+        return Err(bad_credentials());
+    };
+    let config = configurations::current(&state)?;
+    if !user.verified && !config.allow_not_verified_users_login {
+        return Err(ApiError::unauthorized("User is not verified"));
+    }
+    let tenant = user
+        .login_tenant()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::unauthorized("The user has no active account"))?;
+    let ua = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect());
+    let issued = start_session(
+        &state,
+        &config,
+        user,
+        &tenant,
+        Some(peer.ip().to_string()),
+        ua,
+    )
+    .await?;
+    Ok(issued.into_response_with_cookie(&state, &config))
+}
+
+/// A freshly issued login: the reply and the refresh token for the cookie.
+pub(crate) struct Issued {
+    body: LoginResponse,
+    refresh_max_age: u32,
+}
+
+impl Issued {
+    fn into_response_with_cookie(self, state: &AppState, config: &VendorConfig) -> Response {
+        let cookie = format!(
+            "{}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite={}",
+            refresh_cookie_name(state.env.client_id()),
+            self.body.refresh_token,
+            self.refresh_max_age,
+            match config.cookie_same_site.as_str() {
+                "STRICT" => "Strict",
+                "LAX" => "Lax",
+                _ => "None",
+            }
+        );
+        let mut res = Json(self.body).into_response();
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().insert(SET_COOKIE, v);
+        }
+        res
+    }
+}
+
+/// Create a session for `user` in `tenant`, record the login, and sign the access token.
+pub(crate) async fn start_session(
+    state: &AppState,
+    config: &VendorConfig,
+    user: User,
+    tenant: &str,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<Issued, ApiError> {
+    let now = state.clock.unix();
+    let (refresh, digest) = session::new_refresh_token();
+    let s = Session {
+        id: new_uuid().to_string(),
+        user_id: user.id.clone(),
+        tenant_id: tenant.to_owned(),
+        refresh_sha256: digest,
+        created_at: now,
+        expires_at: now + i64::from(config.default_refresh_token_expiration),
+        last_used_at: now,
+        ip,
+        user_agent,
+    };
+    let at = rfc3339(state.clock.now());
+    let user = state
+        .db
+        .write(|tx| {
+            // Re-read: a lock or removal that landed since the password check wins.
+            let mut u = tx
+                .get::<User>(user.id.as_bytes())?
+                .ok_or_else(bad_credentials)?;
+            if u.is_locked || u.membership(tenant).is_none_or(|m| m.disabled) {
+                return Err(bad_credentials());
+            }
+            let old_email = u.email_norm.clone();
+            u.last_login = Some(at.clone());
+            u.active_tenant_id = Some(tenant.to_owned());
+            user::put_user(tx, Some(&old_email), &u)?;
+            session::put_session(tx, &s)?;
+            Ok::<_, ApiError>(u)
+        })
+        .await?;
+    let claims = user_claims(state, config, &user, tenant, &s.id, now)?;
+    let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    let exp = now + i64::from(config.default_token_expiration);
+    let expires = time::OffsetDateTime::from_unix_timestamp(exp)
+        .map(rfc3339)
+        .unwrap_or_default();
+    Ok(Issued {
+        body: LoginResponse {
+            token_type: "bearer",
+            mfa_required: false,
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: i64::from(config.default_token_expiration),
+            expires,
+            user_id: user.id.clone(),
+            user_email: user.email.clone(),
+            email_verified: user.verified,
+        },
+        refresh_max_age: config.default_refresh_token_expiration,
+    })
+}
+
+/// The claims of a user token (`compat.md` §1.3), roles and permissions as keys from the
+/// one effective-permission function.
+fn user_claims(
+    state: &AppState,
+    config: &VendorConfig,
+    user: &User,
+    tenant: &str,
+    sid: &str,
+    now: i64,
+) -> Result<AccessClaims, ApiError> {
+    let roles = rbac::all_roles(&state.db)?;
+    let permissions = rbac::all_permissions(&state.db)?;
+    let eff = authz::effective(user, tenant, &roles, &permissions);
+    let metadata =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&user.metadata)
+            .unwrap_or_default();
+    Ok(AccessClaims {
+        sub: user.id.clone(),
+        token_type: USER_TOKEN.into(),
+        tenant_id: tenant.to_owned(),
+        tenant_ids: user.tenant_ids(),
+        roles: if config.add_roles_to_jwt {
+            eff.role_keys()
+        } else {
+            Vec::new()
+        },
+        permissions: if config.add_permissions_to_jwt {
+            eff.permission_keys()
+        } else {
+            Vec::new()
+        },
+        application_id: state.env.client_id().to_owned(),
+        iss: state.public_url.to_string(),
+        aud: state.env.client_id().to_owned(),
+        iat: now,
+        exp: Some(now + i64::from(config.default_token_expiration)),
+        sid: Some(sid.to_owned()),
+        user_id: Some(user.id.clone()),
+        email: Some(user.email.clone()),
+        email_verified: Some(user.verified),
+        name: Some(user.name.clone()),
+        profile_picture_url: user.profile_picture_url.clone(),
+        metadata: Some(metadata),
+        super_user: user.super_user.then_some(true),
+    })
+}

@@ -1,0 +1,189 @@
+//! User DTOs: the shapes of `UserDto`/`UserV3Dto`/`CoreUserDto` and `UserCreatedResponse`,
+//! built from the stored user plus the current roles and permissions. Roles inside user
+//! objects are role **objects** (`compat.md` §5.3), metadata is JSON text.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::permissions::{PermissionResponse, permission_response};
+use crate::api::roles::{RoleResponse, role_response};
+use crate::model::authz;
+use crate::model::rbac::{Permission, Role};
+use crate::model::user::User;
+use crate::state::AppState;
+
+/// Every role and permission, read once per request to build DTOs.
+pub(crate) struct Catalog {
+    pub roles: Vec<Role>,
+    pub permissions: Vec<Permission>,
+}
+
+impl Catalog {
+    pub(crate) fn load(state: &AppState) -> Result<Self, crate::error::ApiError> {
+        Ok(Catalog {
+            roles: crate::model::rbac::all_roles(&state.db)?,
+            permissions: crate::model::rbac::all_permissions(&state.db)?,
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserTenantResponse {
+    tenant_id: String,
+    roles: Vec<RoleResponse>,
+    is_disabled: bool,
+}
+
+/// `UserDto` (with `roles`/`permissions`) or `UserV3Dto` (without).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserResponse {
+    id: String,
+    email: String,
+    name: String,
+    profile_picture_url: Option<String>,
+    sub: String,
+    verified: bool,
+    mfa_enrolled: bool,
+    mfa_bypass: bool,
+    phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<RoleResponse>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<PermissionResponse>>,
+    provider: &'static str,
+    tenant_id: Option<String>,
+    tenant_ids: Vec<String>,
+    activated_for_tenant: bool,
+    is_locked: bool,
+    tenants: Vec<UserTenantResponse>,
+    invisible: bool,
+    super_user: bool,
+    metadata: String,
+    vendor_metadata: String,
+    external_id: Option<String>,
+    created_at: String,
+    last_login: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<Value>>,
+    sub_account_access_allowed: bool,
+    managed_by: &'static str,
+}
+
+/// Build the DTO of `user` as seen in `tenant` (its roles and permissions there); without a
+/// tenant, the user's active account.
+pub(crate) fn user_response(
+    state: &AppState,
+    cat: &Catalog,
+    user: &User,
+    tenant: Option<&str>,
+    with_authz: bool,
+) -> UserResponse {
+    let tenant_id = tenant
+        .map(str::to_owned)
+        .or_else(|| user.login_tenant().map(str::to_owned));
+    let eff = tenant_id
+        .as_deref()
+        .map(|t| authz::effective(user, t, &cat.roles, &cat.permissions))
+        .unwrap_or_default();
+    let tenants = user
+        .memberships
+        .iter()
+        .map(|m| UserTenantResponse {
+            tenant_id: m.tenant_id.clone(),
+            roles: authz::effective(user, &m.tenant_id, &cat.roles, &[])
+                .roles
+                .into_iter()
+                .map(|r| role_response(state, r))
+                .collect(),
+            is_disabled: m.disabled,
+        })
+        .collect();
+    UserResponse {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        profile_picture_url: user.profile_picture_url.clone(),
+        sub: user.id.clone(),
+        verified: user.verified,
+        mfa_enrolled: false,
+        mfa_bypass: user.mfa_bypass,
+        phone_number: user.phone_number.clone(),
+        roles: with_authz.then(|| {
+            eff.roles
+                .iter()
+                .cloned()
+                .map(|r| role_response(state, r))
+                .collect()
+        }),
+        permissions: with_authz.then(|| {
+            eff.permissions
+                .iter()
+                .cloned()
+                .map(|p| permission_response(p, &cat.roles))
+                .collect()
+        }),
+        provider: "local",
+        tenant_id,
+        tenant_ids: user.tenant_ids(),
+        activated_for_tenant: user.verified,
+        is_locked: user.is_locked,
+        tenants,
+        invisible: user.invisible,
+        super_user: user.super_user,
+        metadata: user.metadata.clone(),
+        vendor_metadata: user.vendor_metadata.clone(),
+        external_id: user.external_id.clone(),
+        created_at: user.created_at.clone(),
+        last_login: user.last_login.clone(),
+        groups: with_authz.then(Vec::new),
+        sub_account_access_allowed: false,
+        managed_by: "frontegg",
+    }
+}
+
+/// `UserCreatedResponse`, with role objects as clients expect.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserCreatedResponse {
+    id: String,
+    email: String,
+    verified: bool,
+    name: String,
+    profile_picture_url: Option<String>,
+    roles: Vec<RoleResponse>,
+    permissions: Vec<String>,
+    metadata: String,
+    created_at: String,
+    last_login: Option<String>,
+    activated_for_tenant: bool,
+    tenant_id: String,
+}
+
+pub(crate) fn created_response(
+    state: &AppState,
+    cat: &Catalog,
+    user: &User,
+    tenant: &str,
+) -> UserCreatedResponse {
+    let eff = authz::effective(user, tenant, &cat.roles, &cat.permissions);
+    UserCreatedResponse {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        verified: user.verified,
+        name: user.name.clone(),
+        profile_picture_url: user.profile_picture_url.clone(),
+        permissions: eff.permission_keys(),
+        roles: eff
+            .roles
+            .into_iter()
+            .map(|r| role_response(state, r))
+            .collect(),
+        metadata: user.metadata.clone(),
+        created_at: user.created_at.clone(),
+        last_login: user.last_login.clone(),
+        activated_for_tenant: user.verified,
+        tenant_id: tenant.to_owned(),
+    }
+}

@@ -1,0 +1,787 @@
+//! Managing users: create, read, list, update, flags, roles and account membership.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::dto::{Catalog, UserCreatedResponse, UserResponse, created_response, user_response};
+use super::{check_grantable, default_role_ids, load_user, require_tenant_exists, user_not_found};
+use crate::api::Ops;
+use crate::api::permissions::validate_text;
+use crate::clock::rfc3339;
+use crate::crypto::new_uuid;
+use crate::error::ApiError;
+use crate::http::caller::Caller;
+use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::page::{ListQuery, Page};
+use crate::model::event::{self, EventKind};
+use crate::model::user::{self, Membership, User};
+use crate::model::{email, password};
+use crate::state::AppState;
+use crate::store::Tx;
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_createUser", create_user)
+        .add("UsersControllerV2_createUser", create_user)
+        .add("VendorOnlyUsers_createUser", create_user_vendor_only)
+        .add("UsersControllerV1_getUserById", get_user)
+        .add("VendorOnlyUsers_getUserById", get_user_vendor_only)
+        .add("UsersControllerV1_getUserByEmail", get_user_by_email)
+        .add("UsersControllerV3_getUsers", list_users)
+        .add("UsersControllerV1_updateUserForVendor", update_user_vendor)
+        .add("UsersControllerV1_verifyUser", verify_user)
+        .add("UsersControllerV1_lockUser", lock_user)
+        .add("UsersControllerV1_unlockUser", unlock_user)
+        .add("UsersControllerV1_setUserSuperuserMode", set_superuser)
+        .add("UsersControllerV1_setUserInvisibleMode", set_invisible)
+        .add("UsersControllerV1_addRolesToUser", add_roles)
+        .add("UsersControllerV1_deleteRolesFromUser", remove_roles)
+        .add("UsersControllerV1_removeUserFromTenant", remove_user)
+        .add("UsersControllerV1_addUserToTenantForVendor", add_to_tenant)
+        .add(
+            "UsersControllerV1_updateUserTenantForVendor",
+            set_active_tenant,
+        )
+        .add(
+            "UsersTenantsControllerV1_disableUserTenant",
+            disable_in_tenant,
+        )
+        .add(
+            "UsersTenantsControllerV1_enableUserTenant",
+            enable_in_tenant,
+        )
+}
+
+/// The fields of a new user shared by both create routes.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewUser {
+    email: String,
+    name: Option<String>,
+    password: Option<String>,
+    phone_number: Option<String>,
+    profile_picture_url: Option<String>,
+    metadata: Option<Value>,
+    #[serde(default)]
+    role_ids: Option<Vec<String>>,
+}
+
+/// Build the record (hashing the password) before the transaction.
+async fn build_user(
+    state: &AppState,
+    req: &NewUser,
+    tenant: &str,
+    role_ids: Vec<String>,
+) -> Result<User, ApiError> {
+    let email_norm =
+        email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let password_hash = match req.password.clone() {
+        Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
+        Some(p) => Some(password::hash(state.argon2, p).await?),
+        None => None,
+    };
+    let now = rfc3339(state.clock.now());
+    Ok(User {
+        id: new_uuid().to_string(),
+        email: req.email.trim().to_owned(),
+        email_norm,
+        name: validate_text("name", req.name.as_deref().unwrap_or(""), 255, false)?,
+        profile_picture_url: req
+            .profile_picture_url
+            .as_deref()
+            .map(|u| validate_text("profilePictureUrl", u, 2048, false))
+            .transpose()?,
+        phone_number: req
+            .phone_number
+            .as_deref()
+            .map(|p| validate_text("phoneNumber", p, 32, false))
+            .transpose()?,
+        metadata: user::metadata_text(req.metadata.as_ref()).map_err(ApiError::bad_request)?,
+        vendor_metadata: "{}".into(),
+        external_id: None,
+        password_hash,
+        verified: false,
+        is_locked: false,
+        super_user: false,
+        invisible: false,
+        mfa_bypass: false,
+        memberships: vec![Membership {
+            tenant_id: tenant.to_owned(),
+            role_ids,
+            disabled: false,
+            created_at: now.clone(),
+        }],
+        active_tenant_id: Some(tenant.to_owned()),
+        created_at: now,
+        last_login: None,
+    })
+}
+
+/// Insert a new user; 409 when the (normalised) email is taken.
+fn insert_new(tx: &mut Tx<'_>, u: &User) -> Result<(), ApiError> {
+    if user::email_owner(tx, &u.email_norm)?.is_some() {
+        return Err(ApiError::conflict("a user with this email already exists"));
+    }
+    user::put_user(tx, None, u)?;
+    Ok(())
+}
+
+/// `fe.secure.write.users` (user token) or environment token with `frontegg-tenant-id`:
+/// create a user in the account, with the given roles or the account's default roles.
+async fn create_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserCreatedResponse>), ApiError> {
+    caller.require("fe.secure.write.users")?;
+    let tenant = caller.tenant()?;
+    require_tenant_exists(&state, &tenant)?;
+    let cat = Catalog::load(&state)?;
+    let roles = match &req.role_ids {
+        Some(ids) => check_grantable(&caller, &cat, &tenant, ids)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        None => default_role_ids(&cat, &tenant),
+    };
+    let u = build_user(&state, &req, &tenant, roles).await?;
+    state.db.write(|tx| insert_new(tx, &u)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(created_response(&state, &cat, &u, &tenant)),
+    ))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VendorNewUser {
+    #[serde(flatten)]
+    user: NewUser,
+    tenant_id: String,
+    vendor_metadata: Option<Value>,
+    #[serde(default)]
+    mfa_bypass: bool,
+    external_id: Option<String>,
+}
+
+/// Environment token: create a user in `tenantId` (any roles of that account).
+async fn create_user_vendor_only(
+    caller: EnvCaller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<VendorNewUser>,
+) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+    let _ = caller;
+    let tenant = crate::model::tenant::parse_id(&req.tenant_id)
+        .ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))?;
+    require_tenant_exists(&state, &tenant)?;
+    let cat = Catalog::load(&state)?;
+    let env = Caller::Env(crate::http::caller::EnvContext {
+        tenant: Some(tenant.clone()),
+        user_id: None,
+    });
+    let roles = match &req.user.role_ids {
+        Some(ids) => check_grantable(&env, &cat, &tenant, ids)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        None => default_role_ids(&cat, &tenant),
+    };
+    let mut u = build_user(&state, &req.user, &tenant, roles).await?;
+    u.vendor_metadata =
+        user::metadata_text(req.vendor_metadata.as_ref()).map_err(ApiError::bad_request)?;
+    u.mfa_bypass = req.mfa_bypass;
+    u.external_id = req
+        .external_id
+        .as_deref()
+        .map(|e| validate_text("externalId", e, 255, false))
+        .transpose()?;
+    state.db.write(|tx| insert_new(tx, &u)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(user_response(&state, &cat, &u, Some(&tenant), true)),
+    ))
+}
+
+/// `fe.secure.read.users`: one user of the account.
+async fn get_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UserResponse>, ApiError> {
+    caller.require("fe.secure.read.users")?;
+    let tenant = caller.tenant()?;
+    let u = load_user(&state, &id, Some(&tenant))?;
+    if u.invisible && caller.user().is_some() {
+        return Err(user_not_found());
+    }
+    Ok(Json(user_response(
+        &state,
+        &Catalog::load(&state)?,
+        &u,
+        Some(&tenant),
+        true,
+    )))
+}
+
+/// Environment token: any user, as seen in its active account.
+async fn get_user_vendor_only(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let u = load_user(&state, &id, None)?;
+    Ok(Json(user_response(
+        &state,
+        &Catalog::load(&state)?,
+        &u,
+        None,
+        true,
+    )))
+}
+
+#[derive(Deserialize)]
+struct EmailQuery {
+    email: String,
+}
+
+/// Environment token: the user with this email (compared as normalised).
+async fn get_user_by_email(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Query(q): Query<EmailQuery>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let norm = email::normalize(&q.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let id = state
+        .db
+        .get_raw(crate::store::Tree::UserEmails, norm.as_bytes())?
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(user_not_found)?;
+    let u = load_user(&state, &id, None)?;
+    Ok(Json(user_response(
+        &state,
+        &Catalog::load(&state)?,
+        &u,
+        None,
+        false,
+    )))
+}
+
+const USER_SORT: &[&str] = &[
+    "createdAt",
+    "name",
+    "email",
+    "id",
+    "verified",
+    "isLocked",
+    "provider",
+    "tenantId",
+];
+
+/// `fe.secure.read.users`: the account's users, paginated and filtered (`_email`,
+/// `_tenantId` for environment tokens, `ids`, `_filter`/`_namePrefix` on name or email).
+/// Without `frontegg-tenant-id` an environment token lists every user.
+async fn list_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    q: ListQuery,
+) -> Result<Json<Page<UserResponse>>, ApiError> {
+    caller.require("fe.secure.read.users")?;
+    let page = q.page(200)?;
+    let sort = q.sort_by(USER_SORT, "createdAt")?;
+    let desc = q.descending()?;
+    // A user token never reaches another account, whatever `_tenantId` says.
+    let tenant = match &caller {
+        Caller::User(u) => Some(u.tenant_id.clone()),
+        Caller::Env(e) => e
+            .tenant
+            .clone()
+            .or_else(|| q.get("_tenantId").map(str::to_owned)),
+    };
+    let ids: BTreeSet<&str> = q.all("ids").into_iter().collect();
+    let email_filter = q.get("_email").map(str::to_lowercase);
+    let text = q
+        .get("_filter")
+        .or(q.get("_namePrefix"))
+        .map(str::to_lowercase);
+    let hide_invisible = caller.user().is_some();
+    let mut users: Vec<User> = state
+        .db
+        .scan::<User>(b"")?
+        .into_iter()
+        .filter(|u| tenant.as_deref().is_none_or(|t| u.membership(t).is_some()))
+        .filter(|u| !(hide_invisible && u.invisible))
+        .filter(|u| ids.is_empty() || ids.contains(u.id.as_str()))
+        .filter(|u| {
+            email_filter
+                .as_deref()
+                .is_none_or(|e| u.email_norm.contains(e))
+        })
+        .filter(|u| {
+            text.as_deref()
+                .is_none_or(|t| u.name.to_lowercase().contains(t) || u.email_norm.contains(t))
+        })
+        .collect();
+    users.sort_by(|a, b| {
+        let ord = match sort {
+            "name" => a.name.cmp(&b.name),
+            "email" => a.email_norm.cmp(&b.email_norm),
+            "id" => a.id.cmp(&b.id),
+            "verified" => a.verified.cmp(&b.verified),
+            "isLocked" => a.is_locked.cmp(&b.is_locked),
+            "tenantId" => a.active_tenant_id.cmp(&b.active_tenant_id),
+            _ => a.created_at.cmp(&b.created_at),
+        }
+        .then_with(|| a.id.cmp(&b.id));
+        if desc { ord.reverse() } else { ord }
+    });
+    let cat = Catalog::load(&state)?;
+    let p = page.apply(users);
+    let items = p
+        .items
+        .iter()
+        .map(|u| user_response(&state, &cat, u, tenant.as_deref(), false))
+        .collect();
+    Ok(Json(Page {
+        items,
+        _links: p._links,
+        _metadata: p._metadata,
+    }))
+}
+
+/// Apply `change` to a stored user in one transaction; `events` are recorded with it.
+pub(super) async fn update_user(
+    state: &AppState,
+    id: &str,
+    tenant: Option<&str>,
+    change: impl Fn(&mut User) -> Result<Option<EventKind>, ApiError>,
+) -> Result<User, ApiError> {
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let old = tx.get::<User>(id.as_bytes())?.ok_or_else(user_not_found)?;
+            if tenant.is_some_and(|t| old.membership(t).is_none()) {
+                return Err(user_not_found());
+            }
+            let mut u = old.clone();
+            let event = change(&mut u)?;
+            user::put_user(tx, Some(&old.email_norm), &u)?;
+            if let Some(kind) = event {
+                event::record(tx, kind, tenant, Some(&u.id), &at)?;
+            }
+            Ok(u)
+        })
+        .await
+}
+
+async fn respond(
+    state: &AppState,
+    u: &User,
+    tenant: Option<&str>,
+) -> Result<Json<UserResponse>, ApiError> {
+    Ok(Json(user_response(
+        state,
+        &Catalog::load(state)?,
+        u,
+        tenant,
+        true,
+    )))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VendorUpdate {
+    name: Option<String>,
+    phone_number: Option<String>,
+    profile_picture_url: Option<String>,
+    metadata: Option<Value>,
+    vendor_metadata: Option<Value>,
+    mfa_bypass: Option<bool>,
+    external_id: Option<String>,
+}
+
+/// Environment token: partial update of a user's profile and vendor fields.
+async fn update_user_vendor(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<VendorUpdate>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let name = req
+        .name
+        .as_deref()
+        .map(|n| validate_text("name", n, 255, false))
+        .transpose()?;
+    let phone = req
+        .phone_number
+        .as_deref()
+        .map(|p| validate_text("phoneNumber", p, 32, false))
+        .transpose()?;
+    let picture = req
+        .profile_picture_url
+        .as_deref()
+        .map(|p| validate_text("profilePictureUrl", p, 2048, false))
+        .transpose()?;
+    let metadata = req
+        .metadata
+        .as_ref()
+        .map(|m| user::metadata_text(Some(m)))
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let vendor = req
+        .vendor_metadata
+        .as_ref()
+        .map(|m| user::metadata_text(Some(m)))
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let external = req
+        .external_id
+        .as_deref()
+        .map(|e| validate_text("externalId", e, 255, false))
+        .transpose()?;
+    let u = update_user(&state, &id, None, |u| {
+        if let Some(v) = &name {
+            u.name = v.clone();
+        }
+        if phone.is_some() {
+            u.phone_number = phone.clone();
+        }
+        if picture.is_some() {
+            u.profile_picture_url = picture.clone();
+        }
+        if let Some(v) = &metadata {
+            u.metadata = v.clone();
+        }
+        if let Some(v) = &vendor {
+            u.vendor_metadata = v.clone();
+        }
+        if let Some(v) = req.mfa_bypass {
+            u.mfa_bypass = v;
+        }
+        if external.is_some() {
+            u.external_id = external.clone();
+        }
+        Ok(None)
+    })
+    .await?;
+    respond(&state, &u, None).await
+}
+
+/// Environment token: mark the user's email verified.
+async fn verify_user(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    update_user(&state, &id, None, |u| {
+        u.verified = true;
+        Ok(None)
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Environment token: lock the user everywhere; its tokens stop working (event).
+async fn lock_user(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    update_user(&state, &id, None, |u| {
+        u.is_locked = true;
+        Ok(Some(EventKind::UserLocked))
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Environment token: unlock the user.
+async fn unlock_user(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    update_user(&state, &id, None, |u| {
+        u.is_locked = false;
+        Ok(None)
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuperUserRequest {
+    super_user: bool,
+}
+
+/// Environment token: set the super-user flag.
+async fn set_superuser(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SuperUserRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let u = update_user(&state, &id, None, |u| {
+        u.super_user = req.super_user;
+        Ok(None)
+    })
+    .await?;
+    respond(&state, &u, None).await
+}
+
+#[derive(Clone, Deserialize)]
+struct InvisibleRequest {
+    invisible: bool,
+}
+
+/// Environment token: hide the user from account user lists (or show it again).
+async fn set_invisible(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<InvisibleRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let u = update_user(&state, &id, None, |u| {
+        u.invisible = req.invisible;
+        Ok(None)
+    })
+    .await?;
+    respond(&state, &u, None).await
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleIds {
+    role_ids: Vec<String>,
+}
+
+/// `{tenantId, userId, roles}` with the user's roles in the account as role objects.
+fn roles_reply(state: &AppState, cat: &Catalog, u: &User, tenant: &str) -> Value {
+    let roles: Vec<_> = crate::model::authz::effective(u, tenant, &cat.roles, &[])
+        .roles
+        .into_iter()
+        .map(|r| crate::api::roles::role_response(state, r))
+        .collect();
+    serde_json::json!({"tenantId": tenant, "userId": u.id, "roles": roles})
+}
+
+/// `fe.secure.write.usersRoles`: grant roles in the account (at or below the caller's level).
+async fn add_roles(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RoleIds>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("fe.secure.write.usersRoles")?;
+    let tenant = caller.tenant()?;
+    let cat = Catalog::load(&state)?;
+    let grant: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let u = update_user(&state, &id, Some(&tenant), |u| {
+        let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
+        for r in &grant {
+            if !m.role_ids.contains(r) {
+                m.role_ids.push(r.clone());
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(roles_reply(&state, &cat, &u, &tenant)),
+    ))
+}
+
+/// `fe.secure.delete.usersRoles`: take roles away in the account (same level rule); the
+/// user's earlier tokens carry too much from now on (event).
+async fn remove_roles(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RoleIds>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("fe.secure.delete.usersRoles")?;
+    let tenant = caller.tenant()?;
+    let cat = Catalog::load(&state)?;
+    let take: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let u = update_user(&state, &id, Some(&tenant), |u| {
+        let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
+        m.role_ids.retain(|r| !take.contains(r));
+        Ok(Some(EventKind::UserRolesRemoved))
+    })
+    .await?;
+    Ok(Json(roles_reply(&state, &cat, &u, &tenant)))
+}
+
+/// `fe.secure.delete.users`: remove the user from the account (a user left without any
+/// account is deleted). An environment token without `frontegg-tenant-id` deletes the user.
+async fn remove_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.delete.users")?;
+    let tenant = caller.tenant_opt();
+    if let Some(u) = caller.user()
+        && u.user.id == id
+    {
+        return Err(ApiError::bad_request(
+            "use the account settings to leave an account; you cannot remove yourself here",
+        ));
+    }
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let mut u = tx.get::<User>(id.as_bytes())?.ok_or_else(user_not_found)?;
+            match tenant.as_deref() {
+                Some(t) => {
+                    if u.membership(t).is_none() {
+                        return Err(user_not_found());
+                    }
+                    let old_email = u.email_norm.clone();
+                    u.memberships.retain(|m| m.tenant_id != t);
+                    if u.active_tenant_id.as_deref() == Some(t) {
+                        u.active_tenant_id = u.memberships.first().map(|m| m.tenant_id.clone());
+                    }
+                    event::record(
+                        tx,
+                        EventKind::UserRemovedFromTenant,
+                        Some(t),
+                        Some(&u.id),
+                        &at,
+                    )?;
+                    if u.memberships.is_empty() {
+                        user::delete_user(tx, &u)?;
+                        event::record(tx, EventKind::UserDeleted, None, Some(&u.id), &at)?;
+                    } else {
+                        user::put_user(tx, Some(&old_email), &u)?;
+                    }
+                }
+                None => {
+                    user::delete_user(tx, &u)?;
+                    event::record(tx, EventKind::UserDeleted, None, Some(&u.id), &at)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantRequest {
+    tenant_id: String,
+}
+
+fn parse_tenant(raw: &str) -> Result<String, ApiError> {
+    crate::model::tenant::parse_id(raw)
+        .ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))
+}
+
+/// Environment token: add the user to another account, with that account's default roles.
+async fn add_to_tenant(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TenantRequest>,
+) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+    let tenant = parse_tenant(&req.tenant_id)?;
+    require_tenant_exists(&state, &tenant)?;
+    let cat = Catalog::load(&state)?;
+    let defaults = default_role_ids(&cat, &tenant);
+    let now = rfc3339(state.clock.now());
+    let u = update_user(&state, &id, None, |u| {
+        if u.membership(&tenant).is_some() {
+            return Err(ApiError::conflict(
+                "the user is already a member of this account",
+            ));
+        }
+        u.memberships.push(Membership {
+            tenant_id: tenant.clone(),
+            role_ids: defaults.clone(),
+            disabled: false,
+            created_at: now.clone(),
+        });
+        Ok(None)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(user_response(&state, &cat, &u, Some(&tenant), true)),
+    ))
+}
+
+/// Environment token: set the account the user's tokens are issued for (a membership).
+async fn set_active_tenant(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TenantRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let tenant = parse_tenant(&req.tenant_id)?;
+    let u = update_user(&state, &id, None, |u| {
+        if u.membership(&tenant).is_none() {
+            return Err(ApiError::bad_request(
+                "the user is not a member of this account",
+            ));
+        }
+        u.active_tenant_id = Some(tenant.clone());
+        Ok(None)
+    })
+    .await?;
+    respond(&state, &u, Some(&tenant)).await
+}
+
+async fn set_disabled(
+    caller: Caller,
+    state: AppState,
+    id: String,
+    disabled: bool,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.write.enableDisable")?;
+    let tenant = caller.tenant()?;
+    if caller.user().is_some_and(|u| u.user.id == id) {
+        return Err(ApiError::bad_request(
+            "you cannot disable or enable yourself",
+        ));
+    }
+    update_user(&state, &id, Some(&tenant), |u| {
+        let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
+        m.disabled = disabled;
+        Ok(disabled.then_some(EventKind::UserDisabled))
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// `fe.secure.write.enableDisable`: disable the user in the account (its tokens there stop).
+async fn disable_in_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_disabled(caller, state, id, true).await
+}
+
+/// `fe.secure.write.enableDisable`: enable the user in the account again.
+async fn enable_in_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_disabled(caller, state, id, false).await
+}

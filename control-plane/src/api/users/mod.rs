@@ -1,0 +1,98 @@
+//! Users and account membership (tags Users, User Management): management with an
+//! environment token (target account from `frontegg-tenant-id`) and self-service with a user
+//! token, gated by the built-in `fe.secure.*` permissions. A foreign user id answers 404.
+
+mod dto;
+mod manage;
+mod me;
+
+pub(crate) use dto::Catalog;
+
+use super::Ops;
+use crate::error::ApiError;
+use crate::http::caller::Caller;
+use crate::model::rbac::Role;
+use crate::model::tenant::Tenant;
+use crate::model::user::User;
+use crate::state::AppState;
+
+pub(super) fn ops() -> Ops {
+    manage::ops().merge(me::ops())
+}
+
+pub(crate) fn user_not_found() -> ApiError {
+    ApiError::not_found("User not found")
+}
+
+/// The user `id`, which must be a member of `tenant` when one is given (404 otherwise, so a
+/// caller cannot learn about users of other accounts).
+pub(crate) fn load_user(
+    state: &AppState,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<User, ApiError> {
+    let user = state
+        .db
+        .get::<User>(id.as_bytes())?
+        .ok_or_else(user_not_found)?;
+    match tenant {
+        Some(t) if user.membership(t).is_none() => Err(user_not_found()),
+        _ => Ok(user),
+    }
+}
+
+/// The account must exist.
+pub(crate) fn require_tenant_exists(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    if state.db.get::<Tenant>(tenant.as_bytes())?.is_none() {
+        return Err(ApiError::not_found("Tenant not found"));
+    }
+    Ok(())
+}
+
+/// Check role ids for an assignment in `tenant`: each must be an environment role or one of
+/// the account's, and a user caller may only grant roles at or below its own best level
+/// (level 0 is the highest). Environment tokens may grant any.
+pub(crate) fn check_grantable(
+    caller: &Caller,
+    cat: &Catalog,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Role>, ApiError> {
+    if ids.len() > 100 {
+        return Err(ApiError::bad_request("at most 100 roles at once"));
+    }
+    let mut out: Vec<Role> = Vec::new();
+    for id in ids {
+        let role = cat
+            .roles
+            .iter()
+            .find(|r| r.id == *id && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("role {id} does not exist in this account"))
+            })?;
+        if let Caller::User(u) = caller {
+            match u.effective.best_level() {
+                Some(own) if role.level >= own => {}
+                _ => {
+                    return Err(ApiError::forbidden(format!(
+                        "role {} is above your own level",
+                        role.key
+                    )));
+                }
+            }
+        }
+        if !out.iter().any(|r| r.id == role.id) {
+            out.push(role.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The default roles of an account: environment and account roles marked `isDefault`.
+pub(crate) fn default_role_ids(cat: &Catalog, tenant: &str) -> Vec<String> {
+    cat.roles
+        .iter()
+        .filter(|r| r.is_default && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
+        .map(|r| r.id.clone())
+        .collect()
+}

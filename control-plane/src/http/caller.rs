@@ -1,0 +1,160 @@
+//! `Caller`: who is calling a route that both caller classes use. An environment token acts
+//! on the account named by `frontegg-tenant-id` (and the user named by `frontegg-user-id`);
+//! a user token acts only in its own account, with its current effective permissions, and
+//! no header ever widens its reach (`design.md` §2).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use shared::claims::{AccessClaims, USER_TOKEN};
+
+use super::extract::{TenantHeader, bearer};
+use crate::error::ApiError;
+use crate::model::authz::{self, Effective};
+use crate::model::rbac;
+use crate::model::session::Session;
+use crate::model::user::User;
+use crate::state::AppState;
+
+/// A management call with an environment token.
+#[derive(Debug)]
+pub struct EnvContext {
+    /// `frontegg-tenant-id`, if sent.
+    pub tenant: Option<String>,
+    /// `frontegg-user-id`, if sent.
+    pub user_id: Option<String>,
+}
+
+/// A self-service call with a user token, checked against the current state of the store.
+#[derive(Debug)]
+pub struct UserContext {
+    /// The user, as stored now.
+    pub user: User,
+    /// The token's account (an enabled membership of the user).
+    pub tenant_id: String,
+    /// The token's session.
+    pub session_id: Option<String>,
+    /// What the user may do in that account, now.
+    pub effective: Effective,
+}
+
+/// The caller of a route open to environment and user tokens.
+#[derive(Debug)]
+pub enum Caller {
+    /// Environment (vendor) token.
+    Env(EnvContext),
+    /// User token.
+    User(Box<UserContext>),
+}
+
+impl Caller {
+    /// Require a built-in permission: environment tokens bypass the check, user tokens must
+    /// hold it (wildcards count). 403 otherwise.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        match self {
+            Caller::Env(_) => Ok(()),
+            Caller::User(u) if u.effective.allows(permission) => Ok(()),
+            Caller::User(_) => Err(ApiError::forbidden(format!(
+                "missing permission {permission}"
+            ))),
+        }
+    }
+
+    /// The account the call acts on: the header for environment tokens (required here), the
+    /// token's account for user tokens.
+    pub fn tenant(&self) -> Result<String, ApiError> {
+        match self {
+            Caller::Env(e) => e.tenant.clone().ok_or_else(|| {
+                ApiError::bad_request("frontegg-tenant-id is required with an environment token")
+            }),
+            Caller::User(u) => Ok(u.tenant_id.clone()),
+        }
+    }
+
+    /// The account for routes where it is optional for environment tokens.
+    pub fn tenant_opt(&self) -> Option<String> {
+        match self {
+            Caller::Env(e) => e.tenant.clone(),
+            Caller::User(u) => Some(u.tenant_id.clone()),
+        }
+    }
+
+    /// The user context, for self-service-only routes (401 for environment tokens without
+    /// `frontegg-user-id`).
+    pub fn user(&self) -> Option<&UserContext> {
+        match self {
+            Caller::User(u) => Some(u),
+            Caller::Env(_) => None,
+        }
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::unauthorized("Unauthorized")
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?.ok_or_else(unauthorized)?.to_owned();
+        let now = state.clock.unix();
+        if token.starts_with("tev1.") {
+            state.env.verify(&token, now).ok_or_else(unauthorized)?;
+            let TenantHeader(tenant) = TenantHeader::from_request_parts(parts, state).await?;
+            let user_id = parts
+                .headers
+                .get("frontegg-user-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    crate::model::tenant::parse_id(v)
+                        .ok_or_else(|| ApiError::bad_request("frontegg-user-id must be a UUID"))
+                })
+                .transpose()?;
+            return Ok(Caller::Env(EnvContext { tenant, user_id }));
+        }
+        user_context(state, &token, now).map(|u| Caller::User(Box::new(u)))
+    }
+}
+
+/// Verify a user token against the keys and the current store: signature, type, expiry,
+/// the user (exists, not locked), the membership (exists, enabled), the session (alive).
+pub fn user_context(state: &AppState, token: &str, now: i64) -> Result<UserContext, ApiError> {
+    let claims: AccessClaims = state.issuer.verify(token).map_err(|_| unauthorized())?;
+    if claims.token_type != USER_TOKEN
+        || claims.exp.is_none_or(|exp| exp <= now)
+        || claims.iat > now + 60
+    {
+        return Err(unauthorized());
+    }
+    let user = state
+        .db
+        .get::<User>(claims.sub.as_bytes())?
+        .ok_or_else(unauthorized)?;
+    if user.is_locked
+        || user
+            .membership(&claims.tenant_id)
+            .is_none_or(|m| m.disabled)
+    {
+        return Err(unauthorized());
+    }
+    if let Some(sid) = &claims.sid {
+        let alive = state
+            .db
+            .get::<Session>(sid.as_bytes())?
+            .is_some_and(|s| s.user_id == user.id && s.expires_at > now);
+        if !alive {
+            return Err(unauthorized());
+        }
+    }
+    let roles = rbac::all_roles(&state.db)?;
+    let permissions = rbac::all_permissions(&state.db)?;
+    let effective = authz::effective(&user, &claims.tenant_id, &roles, &permissions);
+    Ok(UserContext {
+        user,
+        tenant_id: claims.tenant_id,
+        session_id: claims.sid,
+        effective,
+    })
+}

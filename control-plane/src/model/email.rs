@@ -1,0 +1,82 @@
+//! Email addresses: one normalisation used everywhere (uniqueness, login, lockout counters,
+//! domain rules). The address as entered is kept for display.
+//!
+//! Rules: trimmed; the local part is printable ASCII without spaces (so look-alike Unicode,
+//! zero-width and bidi characters cannot make a second account that displays like an
+//! existing one) and compared case-insensitively, as Frontegg does; the domain is converted
+//! to IDNA A-labels (UTS-46, which also lower-cases it) with any trailing dot removed.
+
+/// Why an address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid email address: {0}")]
+pub struct EmailError(&'static str);
+
+/// The normalised form (lower-case ASCII local part, A-label domain).
+pub fn normalize(raw: &str) -> Result<String, EmailError> {
+    let s = raw.trim();
+    if s.len() > 320 {
+        return Err(EmailError("too long"));
+    }
+    let (local, domain) = s.rsplit_once('@').ok_or(EmailError("missing @"))?;
+    if local.is_empty() || local.len() > 64 {
+        return Err(EmailError("the part before @ must be 1 to 64 characters"));
+    }
+    if !local
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'@' && b != b'"' && b != b'\\')
+    {
+        return Err(EmailError(
+            "the part before @ must be printable ASCII without spaces or quotes",
+        ));
+    }
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_empty() || domain.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(EmailError("bad domain"));
+    }
+    let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| EmailError("bad domain"))?;
+    if ascii.len() > 253
+        || !ascii.contains('.')
+        || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
+    {
+        return Err(EmailError("bad domain"));
+    }
+    Ok(format!("{}@{ascii}", local.to_ascii_lowercase()))
+}
+
+/// The domain of a normalised address.
+pub fn domain(normalized: &str) -> &str {
+    normalized.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_and_idn_variants_meet_and_lookalikes_are_refused() {
+        let n = |s| normalize(s).unwrap();
+        assert_eq!(n("Alice@Example.COM"), "alice@example.com");
+        assert_eq!(n("  alice@EXAMPLE.com. "), "alice@example.com");
+        assert_eq!(n("bob@Bücher.example"), "bob@xn--bcher-kva.example");
+        assert_eq!(n("bob@xn--bcher-kva.example"), "bob@xn--bcher-kva.example");
+        assert_eq!(n("alice+1@example.com"), "alice+1@example.com");
+        for bad in [
+            "alİce@example.com",
+            "alıce@example.com",
+            "\u{ff41}lice@example.com",
+            "ali\u{200d}ce@example.com",
+            "\u{212a}elvin@example.com",
+            "al ice@example.com",
+            "alice@",
+            "@example.com",
+            "alice",
+            "alice@localhost",
+            "alice@exa mple.com",
+            "alice@-bad-.com.",
+        ] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
+        // Idempotent.
+        assert_eq!(n(&n("Bob@Bücher.Example")), n("Bob@Bücher.Example"));
+    }
+}

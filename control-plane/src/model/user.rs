@@ -1,0 +1,144 @@
+//! Users and their account memberships. A user may belong to many accounts, with roles per
+//! account; `active_tenant_id` is the one tokens are issued for.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Record, StoreError, Tree, Tx};
+
+/// A user's membership in one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The account.
+    pub tenant_id: String,
+    /// Role ids granted in this account.
+    pub role_ids: Vec<String>,
+    /// Disabled in this account: cannot log in to it or use it.
+    pub disabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A stored user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// UUID.
+    pub id: String,
+    /// The address as entered (display, mail).
+    pub email: String,
+    /// The normalised address (uniqueness, login).
+    pub email_norm: String,
+    /// Display name.
+    pub name: String,
+    /// Avatar URL.
+    pub profile_picture_url: Option<String>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// JSON object, stored as its text (`compat.md` §5.3).
+    pub metadata: String,
+    /// JSON object the environment keeps about the user, as text.
+    pub vendor_metadata: String,
+    /// The environment's own id for the user.
+    pub external_id: Option<String>,
+    /// argon2id PHC string; `None` for users without a password.
+    pub password_hash: Option<String>,
+    /// Email verified.
+    pub verified: bool,
+    /// Locked: cannot sign in or use the system.
+    pub is_locked: bool,
+    /// Super-user flag.
+    pub super_user: bool,
+    /// Hidden from account user lists.
+    pub invisible: bool,
+    /// Exempt from MFA.
+    pub mfa_bypass: bool,
+    /// Memberships, one per account.
+    pub memberships: Vec<Membership>,
+    /// The account tokens are issued for.
+    pub active_tenant_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 of the last successful login.
+    pub last_login: Option<String>,
+}
+
+impl Record for User {
+    const TREE: Tree = Tree::Users;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+impl User {
+    /// The membership in `tenant_id`.
+    pub fn membership(&self, tenant_id: &str) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.tenant_id == tenant_id)
+    }
+
+    /// The membership in `tenant_id`, mutably.
+    pub fn membership_mut(&mut self, tenant_id: &str) -> Option<&mut Membership> {
+        self.memberships
+            .iter_mut()
+            .find(|m| m.tenant_id == tenant_id)
+    }
+
+    /// Every account id.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        self.memberships
+            .iter()
+            .map(|m| m.tenant_id.clone())
+            .collect()
+    }
+
+    /// The account tokens are issued for: the active one if still an enabled membership,
+    /// else the first enabled membership.
+    pub fn login_tenant(&self) -> Option<&str> {
+        let enabled = |t: &str| self.membership(t).is_some_and(|m| !m.disabled);
+        match self.active_tenant_id.as_deref() {
+            Some(t) if enabled(t) => Some(t),
+            _ => self
+                .memberships
+                .iter()
+                .find(|m| !m.disabled)
+                .map(|m| m.tenant_id.as_str()),
+        }
+    }
+}
+
+/// Insert or replace a user and keep the email index in step; 409-worthy conflicts are the
+/// caller's check ([`email_taken`]).
+pub fn put_user(tx: &mut Tx<'_>, old_email_norm: Option<&str>, u: &User) -> Result<(), StoreError> {
+    if let Some(old) = old_email_norm.filter(|e| *e != u.email_norm) {
+        tx.delete_raw(Tree::UserEmails, old.as_bytes())?;
+    }
+    tx.put_raw(Tree::UserEmails, u.email_norm.as_bytes(), u.id.as_bytes())?;
+    tx.put(u)
+}
+
+/// The user id holding a normalised email, inside a transaction.
+pub fn email_owner(tx: &mut Tx<'_>, email_norm: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .get_raw(Tree::UserEmails, email_norm.as_bytes())?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// Delete a user and its email index entry.
+pub fn delete_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
+    tx.delete_raw(Tree::UserEmails, u.email_norm.as_bytes())?;
+    tx.delete::<User>(u.id.as_bytes())
+}
+
+/// `metadata` fields arrive as a JSON-encoded object (or an object); stored as text.
+pub fn metadata_text(v: Option<&serde_json::Value>) -> Result<String, &'static str> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok("{}".into()),
+        Some(serde_json::Value::Object(m)) => Ok(serde_json::Value::Object(m.clone()).to_string()),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok("{}".into()),
+        Some(serde_json::Value::String(s)) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(m)) if s.len() <= 64 * 1024 => {
+                Ok(serde_json::Value::Object(m).to_string())
+            }
+            _ => Err("metadata must be a JSON object (or its JSON-encoded text), at most 64 KiB"),
+        },
+        Some(_) => Err("metadata must be a JSON object (or its JSON-encoded text)"),
+    }
+}

@@ -1,0 +1,86 @@
+//! Access-token claims as Tessera issues them and sidecars read them (`compat.md` §1.3).
+//! Unknown claims are ignored; a duplicated claim name makes the token invalid.
+
+use serde::{Deserialize, Serialize};
+
+/// `type` of a user's login token.
+pub const USER_TOKEN: &str = "userToken";
+
+/// The claims of an access token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user id (user tokens); the clientId (API tokens); the token id (access tokens).
+    pub sub: String,
+    /// Token type: `userToken`, `userApiToken`, `tenantApiToken`, `userAccessToken`,
+    /// `tenantAccessToken`.
+    #[serde(rename = "type")]
+    pub token_type: String,
+    /// The active account.
+    #[serde(rename = "tenantId")]
+    pub tenant_id: String,
+    /// Every account of the user (user tokens); empty otherwise.
+    #[serde(rename = "tenantIds", default, skip_serializing_if = "Vec::is_empty")]
+    pub tenant_ids: Vec<String>,
+    /// Role keys (empty when the environment leaves roles out of tokens).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Permission keys (empty when the environment leaves permissions out of tokens).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Application id; the environment's client id (Python's FastAPI guard requires it).
+    #[serde(rename = "applicationId")]
+    pub application_id: String,
+    /// Issuer: the control plane's public URL.
+    pub iss: String,
+    /// Audience: the environment's client id.
+    pub aud: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the Unix epoch; `None` only for access tokens that never expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Session id (user tokens): revoking the session revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The user id (user tokens, user access tokens).
+    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Email (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the email is verified (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// Display name (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Avatar URL (user tokens).
+    #[serde(
+        rename = "profilePictureUrl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profile_picture_url: Option<String>,
+    /// The user's metadata, as a JSON object (user tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Super-user flag, when set.
+    #[serde(rename = "superUser", default, skip_serializing_if = "Option::is_none")]
+    pub super_user: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_claims_are_refused_and_unknown_ignored() {
+        let ok = r#"{"sub":"u","type":"userToken","tenantId":"t","applicationId":"a","iss":"i","aud":"a","iat":1,"exp":2,"x":1}"#;
+        let c: AccessClaims = serde_json::from_str(ok).unwrap();
+        assert_eq!((c.sub.as_str(), c.exp), ("u", Some(2)));
+        let dup = r#"{"sub":"u","sub":"v","type":"userToken","tenantId":"t","applicationId":"a","iss":"i","aud":"a","iat":1}"#;
+        assert!(serde_json::from_str::<AccessClaims>(dup).is_err());
+        let string_exp = r#"{"sub":"u","type":"userToken","tenantId":"t","applicationId":"a","iss":"i","aud":"a","iat":1,"exp":"never"}"#;
+        assert!(serde_json::from_str::<AccessClaims>(string_exp).is_err());
+    }
+}

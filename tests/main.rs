@@ -9,6 +9,7 @@ mod support;
 mod coverage;
 mod durability;
 mod errors;
+mod groups;
 mod keys;
 mod observability;
 mod rbac;

@@ -222,7 +222,8 @@ fn user_claims(
 ) -> Result<AccessClaims, ApiError> {
     let roles = rbac::all_roles(&state.db)?;
     let permissions = rbac::all_permissions(&state.db)?;
-    let eff = authz::effective(user, tenant, &roles, &permissions);
+    let groups = crate::model::group::granting(&state.db)?;
+    let eff = authz::effective(user, tenant, &roles, &permissions, &groups);
     let metadata =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&user.metadata)
             .unwrap_or_default();

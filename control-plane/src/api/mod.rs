@@ -9,6 +9,7 @@
 mod auth;
 mod configurations;
 mod events;
+mod groups;
 mod health;
 mod jwks;
 mod permissions;
@@ -111,6 +112,7 @@ fn implementations() -> Ops {
         .merge(permissions::ops())
         .merge(roles::ops())
         .merge(users::ops())
+        .merge(groups::ops())
         .merge(auth::ops())
 }
 

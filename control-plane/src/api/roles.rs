@@ -320,6 +320,7 @@ async fn delete_role(
         .into_iter()
         .filter(|u| u.memberships.iter().any(|m| m.role_ids.contains(&id)))
         .collect();
+    let groups = crate::model::group::all(&state.db)?;
     let at = rfc3339(state.clock.now());
     state
         .db
@@ -328,6 +329,7 @@ async fn delete_role(
             if r.builtin {
                 return Err(ApiError::forbidden("default roles cannot be deleted"));
             }
+            crate::model::group::remove_role(tx, &groups, &r.id)?;
             for h in &holders {
                 if let Some(mut u) = tx.get::<User>(h.id.as_bytes())? {
                     for m in &mut u.memberships {

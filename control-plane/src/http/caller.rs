@@ -150,7 +150,8 @@ pub fn user_context(state: &AppState, token: &str, now: i64) -> Result<UserConte
     }
     let roles = rbac::all_roles(&state.db)?;
     let permissions = rbac::all_permissions(&state.db)?;
-    let effective = authz::effective(&user, &claims.tenant_id, &roles, &permissions);
+    let groups = crate::model::group::granting(&state.db)?;
+    let effective = authz::effective(&user, &claims.tenant_id, &roles, &permissions, &groups);
     Ok(UserContext {
         user,
         tenant_id: claims.tenant_id,

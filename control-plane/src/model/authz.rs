@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use super::group::Group;
 use super::rbac::{AssignmentType, Permission, Role};
 use super::user::User;
 
@@ -43,18 +44,25 @@ impl Effective {
     }
 }
 
-/// The effective roles and permissions of `user` in `tenant_id`, given every role and
-/// permission. Role ids that no longer exist, or belong to another account, are ignored.
+/// The effective roles and permissions of `user` in `tenant_id`, given every role,
+/// permission and granting group (see `group::granting`). Role ids that no longer exist, or belong to another account, are ignored.
 pub fn effective(
     user: &User,
     tenant_id: &str,
     roles: &[Role],
     permissions: &[Permission],
+    groups: &[Group],
 ) -> Effective {
     let Some(m) = user.membership(tenant_id) else {
         return Effective::default();
     };
-    let held: BTreeSet<&str> = m.role_ids.iter().map(String::as_str).collect();
+    let mut held: BTreeSet<&str> = m.role_ids.iter().map(String::as_str).collect();
+    for g in groups
+        .iter()
+        .filter(|g| g.tenant_id == tenant_id && g.user_ids.contains(&user.id))
+    {
+        held.extend(g.role_ids.iter().map(String::as_str));
+    }
     let roles: Vec<Role> = roles
         .iter()
         .filter(|r| held.contains(r.id.as_str()))

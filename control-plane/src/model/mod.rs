@@ -5,6 +5,7 @@ pub mod authz;
 pub mod builtin;
 pub mod email;
 pub mod event;
+pub mod group;
 pub mod password;
 pub mod rbac;
 pub mod session;

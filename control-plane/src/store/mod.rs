@@ -54,6 +54,8 @@ pub enum Tree {
     Sessions,
     /// Index: SHA-256 of a refresh token (hex) -> session id.
     RefreshTokens,
+    /// User groups, keyed by id.
+    Groups,
 }
 
 impl Tree {
@@ -83,6 +85,7 @@ impl Tree {
             Tree::UserEmails => 11,
             Tree::Sessions => 12,
             Tree::RefreshTokens => 13,
+            Tree::Groups => 14,
         }
     }
 
@@ -103,6 +106,7 @@ impl Tree {
             Tree::UserEmails => "user_emails",
             Tree::Sessions => "sessions",
             Tree::RefreshTokens => "refresh_tokens",
+            Tree::Groups => "groups",
         }
     }
 }

@@ -16,6 +16,8 @@ use crate::state::AppState;
 pub(crate) struct Catalog {
     pub roles: Vec<Role>,
     pub permissions: Vec<Permission>,
+    /// Groups whose roles count (none while group roles are disabled).
+    pub groups: Vec<crate::model::group::Group>,
 }
 
 impl Catalog {
@@ -23,6 +25,7 @@ impl Catalog {
         Ok(Catalog {
             roles: crate::model::rbac::all_roles(&state.db)?,
             permissions: crate::model::rbac::all_permissions(&state.db)?,
+            groups: crate::model::group::granting(&state.db)?,
         })
     }
 }
@@ -85,14 +88,14 @@ pub(crate) fn user_response(
         .or_else(|| user.login_tenant().map(str::to_owned));
     let eff = tenant_id
         .as_deref()
-        .map(|t| authz::effective(user, t, &cat.roles, &cat.permissions))
+        .map(|t| authz::effective(user, t, &cat.roles, &cat.permissions, &cat.groups))
         .unwrap_or_default();
     let tenants = user
         .memberships
         .iter()
         .map(|m| UserTenantResponse {
             tenant_id: m.tenant_id.clone(),
-            roles: authz::effective(user, &m.tenant_id, &cat.roles, &[])
+            roles: authz::effective(user, &m.tenant_id, &cat.roles, &[], &[])
                 .roles
                 .into_iter()
                 .map(|r| role_response(state, r))
@@ -167,7 +170,7 @@ pub(crate) fn created_response(
     user: &User,
     tenant: &str,
 ) -> UserCreatedResponse {
-    let eff = authz::effective(user, tenant, &cat.roles, &cat.permissions);
+    let eff = authz::effective(user, tenant, &cat.roles, &cat.permissions, &cat.groups);
     UserCreatedResponse {
         id: user.id.clone(),
         email: user.email.clone(),

@@ -55,6 +55,80 @@ pub(super) fn ops() -> Ops {
             "UsersTenantsControllerV1_enableUserTenant",
             enable_in_tenant,
         )
+        .add("UsersControllerV3_getUsersRoles", users_roles)
+        .add("UsersControllerV3_getUsersGroups", users_groups)
+}
+
+/// The users named by `ids` that are members of the caller's account (others are skipped).
+fn users_by_ids(
+    state: &AppState,
+    caller: &Caller,
+    q: &ListQuery,
+) -> Result<(String, Vec<User>), ApiError> {
+    caller.require("fe.secure.read.users")?;
+    let tenant = caller.tenant()?;
+    let ids = q.all("ids");
+    if ids.is_empty() || ids.len() > 200 {
+        return Err(ApiError::bad_request("ids: 1 to 200 user ids"));
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(u) = state
+            .db
+            .get::<User>(id.as_bytes())?
+            .filter(|u| u.membership(&tenant).is_some())
+        {
+            out.push(u);
+        }
+    }
+    Ok((tenant, out))
+}
+
+/// `fe.secure.read.users`: each listed user's roles in the account (direct and via groups).
+async fn users_roles(
+    caller: Caller,
+    State(state): State<AppState>,
+    q: ListQuery,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (tenant, users) = users_by_ids(&state, &caller, &q)?;
+    let cat = Catalog::load(&state)?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| {
+                let roles: Vec<_> =
+                    crate::model::authz::effective(u, &tenant, &cat.roles, &[], &cat.groups)
+                        .roles
+                        .into_iter()
+                        .map(|r| crate::api::roles::role_response(&state, r))
+                        .collect();
+                serde_json::json!({"userId": u.id, "roles": roles})
+            })
+            .collect(),
+    ))
+}
+
+/// `fe.secure.read.users`: each listed user's groups in the account.
+async fn users_groups(
+    caller: Caller,
+    State(state): State<AppState>,
+    q: ListQuery,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (tenant, users) = users_by_ids(&state, &caller, &q)?;
+    let groups = crate::model::group::all(&state.db)?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| {
+                let mine: Vec<Value> = groups
+                    .iter()
+                    .filter(|g| g.tenant_id == tenant && g.user_ids.contains(&u.id))
+                    .map(|g| serde_json::json!({"id": g.id, "name": g.name, "color": g.color, "description": g.description}))
+                    .collect();
+                serde_json::json!({"userId": u.id, "groups": mine})
+            })
+            .collect(),
+    ))
 }
 
 /// The fields of a new user shared by both create routes.
@@ -563,7 +637,7 @@ struct RoleIds {
 
 /// `{tenantId, userId, roles}` with the user's roles in the account as role objects.
 fn roles_reply(state: &AppState, cat: &Catalog, u: &User, tenant: &str) -> Value {
-    let roles: Vec<_> = crate::model::authz::effective(u, tenant, &cat.roles, &[])
+    let roles: Vec<_> = crate::model::authz::effective(u, tenant, &cat.roles, &[], &[])
         .roles
         .into_iter()
         .map(|r| crate::api::roles::role_response(state, r))
@@ -641,6 +715,7 @@ async fn remove_user(
             "use the account settings to leave an account; you cannot remove yourself here",
         ));
     }
+    let groups = crate::model::group::all(&state.db)?;
     let at = rfc3339(state.clock.now());
     state
         .db
@@ -671,6 +746,7 @@ async fn remove_user(
                     }
                 }
                 None => {
+                    crate::model::group::remove_member(tx, &groups, &u.id, None)?;
                     user::delete_user(tx, &u)?;
                     event::record(tx, EventKind::UserDeleted, None, Some(&u.id), &at)?;
                 }

@@ -88,7 +88,7 @@ async fn get_me_authorization(
 ) -> Result<Json<Value>, ApiError> {
     let (u, tenant) = me(&state, &caller)?;
     let cat = Catalog::load(&state)?;
-    let eff = authz::effective(&u, &tenant, &cat.roles, &cat.permissions);
+    let eff = authz::effective(&u, &tenant, &cat.roles, &cat.permissions, &cat.groups);
     let roles: Vec<_> = eff
         .roles
         .iter()

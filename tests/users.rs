@@ -1001,3 +1001,345 @@ async fn vendor_only_creation_and_role_cascade() {
     assert!(u.body["tenants"][0]["roles"].as_array().unwrap().is_empty());
     e.cp.assert_served(&["VendorOnlyUsers_createUser", "VendorOnlyUsers_getUserById"]);
 }
+
+#[tokio::test]
+async fn email_change_migration_statuses_bulk_roles_and_search() {
+    let e = Env::new().await;
+    let a = e.tenant("A").await;
+    let b = e.tenant("B").await;
+    let ivy = e.user(&a, "ivy@example.com", &["ReadOnly"]).await;
+    let jon = e.user(&a, "jon@example.com", &[]).await;
+    // Email change: uniqueness on the normalised form, re-verification.
+    e.env(
+        Method::PUT,
+        &format!("{USERS_V1}/{ivy}/email"),
+        None,
+        Some(json!({"email": "JON@example.com"})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    let changed = e
+        .env(
+            Method::PUT,
+            &format!("{USERS_V1}/{ivy}/email"),
+            None,
+            Some(json!({"email": "Ivy.New@Example.com"})),
+        )
+        .await;
+    changed.assert_spec("UsersControllerV1_updateUserEmail", 200);
+    assert_eq!(
+        (
+            changed.body["email"].as_str(),
+            changed.body["verified"].as_bool()
+        ),
+        (Some("Ivy.New@Example.com"), Some(false))
+    );
+    // The old address is free again; the new one is taken.
+    assert_eq!(
+        e.env(
+            Method::POST,
+            USERS_V1,
+            Some(&b),
+            Some(json!({"email": "ivy@example.com"}))
+        )
+        .await
+        .status,
+        201
+    );
+    e.env(
+        Method::POST,
+        USERS_V1,
+        Some(&b),
+        Some(json!({"email": "ivy.new@example.com"})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+
+    // Statuses per account.
+    e.env(
+        Method::POST,
+        &format!("{USERS_V1}/{ivy}/verify"),
+        None,
+        None,
+    )
+    .await;
+    let st = e
+        .env(
+            Method::GET,
+            &format!("/identity/resources/tenants/users/v1/statuses?userIds={ivy}&userIds={jon}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st.status, 200, "{}", st.text);
+    crate::support::schema::assert_valid(&crate::support::spec(), "get", 200, &st.body[0]);
+    assert_eq!(st.body[0]["tenantsStatuses"][0]["status"], "PendingLogin");
+    e.token_for("jon@example.com").await;
+    let st = e.env(Method::GET, &format!("/identity/resources/tenants/users/v1/statuses?userIds={jon}&userTenantStatuses=Activated"), None, None).await;
+    assert_eq!(st.body[0]["tenantsStatuses"][0]["status"], "Activated");
+
+    // Bulk roles across accounts, with a readable task.
+    e.env(
+        Method::POST,
+        &format!("{USERS_V1}/{ivy}/tenant"),
+        None,
+        Some(json!({"tenantId": b})),
+    )
+    .await;
+    let admin = e.role_id("Admin").await;
+    let read_only = e.role_id("ReadOnly").await;
+    let bulk = e
+        .env(
+            Method::PATCH,
+            &format!("/identity/resources/vendor-only/users/v1/{ivy}/roles/bulk"),
+            None,
+            Some(json!({"addRoleIds": [admin], "removeRoleIds": [read_only]})),
+        )
+        .await;
+    bulk.assert_spec("VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants", 200);
+    assert_eq!(bulk.body["affectedTenants"], 2);
+    let task = e
+        .env(
+            Method::GET,
+            &format!(
+                "/identity/resources/vendor-only/users/v1/bulk-roles/status/{}",
+                bulk.body["taskId"].as_str().unwrap()
+            ),
+            None,
+            None,
+        )
+        .await;
+    task.assert_spec("VendorOnlyUsers_getBulkRolesTaskStatus", 200);
+    assert_eq!(task.body["status"], "Completed");
+    let in_b = e
+        .env(Method::GET, &format!("{USERS_V1}/{ivy}"), Some(&b), None)
+        .await;
+    let keys: Vec<&str> = in_b.body["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["Admin"]);
+
+    // Phrase search.
+    let found = e
+        .env(
+            Method::GET,
+            "/identity/resources/users/v1/query/phrase?_phraseSearchContains=ivy.new",
+            Some(&a),
+            None,
+        )
+        .await;
+    found.assert_spec("UsersControllerV1_searchUsers", 200);
+    assert_eq!(found.body["_metadata"]["totalItems"], 1);
+
+    // Self switch of the active account, then hierarchy.
+    let ivy_token = {
+        e.env(
+            Method::POST,
+            &format!("{USERS_V1}/{ivy}/verify"),
+            None,
+            None,
+        )
+        .await;
+        e.token_for("ivy.new@example.com").await
+    };
+    let switched = e
+        .as_user(
+            &ivy_token,
+            Method::PUT,
+            &format!("{USERS_V1}/tenant"),
+            Some(json!({"tenantId": b})),
+        )
+        .await;
+    switched.assert_spec("UsersControllerV1_updateUserTenant", 200);
+    let c = claims(&e.token_for("ivy.new@example.com").await);
+    assert_eq!(c["tenantId"], b.as_str());
+    let h = e
+        .as_user(
+            &ivy_token,
+            Method::GET,
+            "/identity/resources/users/v2/me/hierarchy",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (h.status.as_u16(), h.body.as_array().unwrap().len()),
+        (200, 2)
+    );
+    // Sub-account access flag.
+    let s = e
+        .env(
+            Method::PUT,
+            &format!("/identity/resources/sub-tenants/users/v1/{jon}/access"),
+            Some(&a),
+            Some(json!({"allowAccess": true})),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    let j = e
+        .env(Method::GET, &format!("{USERS_V1}/{jon}"), Some(&a), None)
+        .await;
+    assert_eq!(j.body["subAccountAccessAllowed"], true);
+
+    // Migration: every user of A moves to B; A's own roles are dropped.
+    let moved = e
+        .env(
+            Method::PUT,
+            &format!("{USERS_V1}/tenants/migrate"),
+            None,
+            Some(json!({"srcTenantId": a, "targetTenantId": b})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let in_a = e
+        .env(Method::GET, "/identity/resources/users/v3", Some(&a), None)
+        .await;
+    assert_eq!(in_a.body["_metadata"]["totalItems"], 0);
+    let jon_now = e
+        .env(
+            Method::GET,
+            &format!("/identity/resources/vendor-only/users/v1/{jon}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(jon_now.body["tenantIds"], json!([b]));
+    e.env(
+        Method::PUT,
+        &format!("{USERS_V1}/tenants/migrate"),
+        None,
+        Some(json!({"srcTenantId": a, "targetTenantId": a})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    e.cp.assert_served(&[
+        "UsersControllerV1_updateUserEmail",
+        "get",
+        "VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants",
+        "VendorOnlyUsers_getBulkRolesTaskStatus",
+        "UsersControllerV1_searchUsers",
+        "UsersControllerV1_updateUserTenant",
+        "UsersControllerV2_getUserTenantsHierarchy",
+        "UsersControllerV1_setUserRolesFromSubTenants",
+        "UsersControllerV1_moveAllUsersTenants",
+    ]);
+}
+
+#[tokio::test]
+async fn roles_and_permissions_for_user_tokens() {
+    let e = Env::new().await;
+    let a = e.tenant("A").await;
+    let b = e.tenant("B").await;
+    e.env(
+        Method::POST,
+        ROLES,
+        Some(&b),
+        Some(json!([{"key": "BOnly", "name": "B only", "level": 4}])),
+    )
+    .await;
+    e.env(
+        Method::POST,
+        ROLES,
+        Some(&a),
+        Some(json!([{"key": "AOnly", "name": "A only", "level": 4}])),
+    )
+    .await;
+    e.user(&a, "reader@a.example", &["ReadOnly"]).await;
+    e.user(&a, "admin@a.example", &["Admin"]).await;
+    e.user(&a, "none@a.example", &[]).await;
+    let reader = e.token_for("reader@a.example").await;
+    let admin = e.token_for("admin@a.example").await;
+    let none = e.token_for("none@a.example").await;
+    // Reading roles needs fe.secure.read.roles; a user sees the environment's and its account's.
+    e.as_user(&none, Method::GET, "/identity/resources/roles/v2", None)
+        .await
+        .assert_error(403, "ER-FORBIDDEN");
+    let listed = e
+        .send(Req {
+            method: Method::GET,
+            path: "/identity/resources/roles/v2".into(),
+            bearer: &reader,
+            tenant: Some(&b),
+            user: None,
+            body: None,
+        })
+        .await;
+    listed.assert_spec("PermissionsControllerV2_getAllRoles", 200);
+    let keys: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"AOnly") && !keys.contains(&"BOnly"),
+        "{keys:?}"
+    );
+    assert_eq!(
+        e.as_user(&reader, Method::GET, ROLES, None).await.status,
+        200
+    );
+    assert_eq!(
+        e.as_user(
+            &reader,
+            Method::GET,
+            "/identity/resources/roles/v2/distinct-levels",
+            None
+        )
+        .await
+        .body,
+        json!([0, 1, 4])
+    );
+    assert_eq!(
+        e.as_user(
+            &reader,
+            Method::GET,
+            "/identity/resources/permissions/v1",
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    e.as_user(
+        &none,
+        Method::GET,
+        "/identity/resources/permissions/v1",
+        None,
+    )
+    .await
+    .assert_error(403, "ER-FORBIDDEN");
+    // Creating an account role needs fe.secure.write.roles and lands in the token's account.
+    let read_only = e.role_id("ReadOnly").await;
+    let body =
+        json!({"key": "Viewer", "name": "Viewer", "baseRoleId": read_only, "permissionIds": []});
+    e.as_user(
+        &reader,
+        Method::POST,
+        "/identity/resources/roles/v2",
+        Some(body.clone()),
+    )
+    .await
+    .assert_error(403, "ER-FORBIDDEN");
+    let made = e
+        .as_user(
+            &admin,
+            Method::POST,
+            "/identity/resources/roles/v2",
+            Some(body),
+        )
+        .await;
+    made.assert_spec("RolesControllerV2_addRole", 200);
+    assert_eq!(made.body["tenantId"], a.as_str());
+    // Management-only routes stay closed to user tokens.
+    e.as_user(
+        &admin,
+        Method::POST,
+        ROLES,
+        Some(json!([{"key": "X", "name": "X", "level": 9}])),
+    )
+    .await
+    .assert_error(401, "ER-UNAUTHORIZED");
+}

@@ -13,6 +13,7 @@ use super::Ops;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::caller::Caller;
 use crate::http::extract::{ApiJson, EnvCaller};
 use crate::model::rbac::{self, AssignmentType, Category, Permission, Role};
 use crate::state::AppState;
@@ -136,11 +137,12 @@ fn not_found() -> ApiError {
     ApiError::not_found("Permission not found")
 }
 
-/// Environment token: every permission.
+/// `fe.secure.read.permissions` (or environment token): every permission.
 async fn list_permissions(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PermissionResponse>>, ApiError> {
+    caller.require("fe.secure.read.permissions")?;
     let roles = rbac::all_roles(&state.db)?;
     let perms = rbac::all_permissions(&state.db)?;
     Ok(Json(

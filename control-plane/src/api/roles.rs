@@ -14,6 +14,7 @@ use super::permissions::validate_text;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::caller::Caller;
 use crate::http::extract::{ApiJson, EnvCaller, TenantHeader};
 use crate::http::page::{ListQuery, Page};
 use crate::model::rbac::{self, AssignmentType, Permission, Role};
@@ -129,12 +130,14 @@ fn check_assignable(tx: &mut Tx<'_>, ids: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Environment token: environment roles (and the account's, with `frontegg-tenant-id`).
+/// `fe.secure.read.roles`: environment roles and the account's own (the header's for
+/// environment tokens, the token's for user tokens).
 async fn list_roles(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
-    TenantHeader(tenant): TenantHeader,
 ) -> Result<Json<Vec<RoleResponse>>, ApiError> {
+    caller.require("fe.secure.read.roles")?;
+    let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let roles = visible(&state, tenant.as_deref())?;
     Ok(Json(
@@ -451,14 +454,15 @@ const ROLE_SORT: &[&str] = &[
     "permissions",
 ];
 
-/// Environment token: roles, paginated, with `_levels`, `_tenantIds` and a `_filter` on key
+/// `fe.secure.read.roles`: roles, paginated, with `_levels`, `_tenantIds` and a `_filter` on key
 /// or name.
 async fn list_roles_paginated(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
-    TenantHeader(tenant): TenantHeader,
     q: ListQuery,
 ) -> Result<Json<Page<RoleResponse>>, ApiError> {
+    caller.require("fe.secure.read.roles")?;
+    let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let page = q.page(2000)?;
     let sort = q.sort_by(ROLE_SORT, "createdAt")?;
@@ -524,15 +528,15 @@ struct AddRoleFromBaseRequest {
     permission_ids: Vec<String>,
 }
 
-/// Environment token: create an account role at the level of `baseRoleId`, with the given
+/// `fe.secure.write.roles`: create an account role at the level of `baseRoleId`, with the given
 /// permissions (which must be within the base role's).
 async fn create_role_from_base(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
-    TenantHeader(tenant): TenantHeader,
     ApiJson(req): ApiJson<AddRoleFromBaseRequest>,
 ) -> Result<Json<RoleResponse>, ApiError> {
-    let tenant = tenant.ok_or_else(|| {
+    caller.require("fe.secure.write.roles")?;
+    let tenant = caller.tenant_opt().ok_or_else(|| {
         ApiError::bad_request("frontegg-tenant-id is required: the role belongs to an account")
     })?;
     require_tenant(&state, Some(&tenant))?;
@@ -541,6 +545,12 @@ async fn create_role_from_base(
         .get::<Role>(req.base_role_id.as_bytes())?
         .filter(|r| r.tenant_id.is_none() || r.tenant_id.as_deref() == Some(tenant.as_str()))
         .ok_or_else(|| ApiError::bad_request("baseRoleId does not name a role of this account"))?;
+    // A user may base a role only on one at or below its own level.
+    if let Caller::User(u) = &caller
+        && u.effective.best_level().is_none_or(|own| base.level < own)
+    {
+        return Err(ApiError::forbidden("the base role is above your own level"));
+    }
     let ids = dedup(&req.permission_ids)?;
     if let Some(extra) = ids.iter().find(|p| !base.permission_ids.contains(p)) {
         return Err(ApiError::bad_request(format!(
@@ -562,13 +572,14 @@ async fn create_role_from_base(
     Ok(Json(role_response(&state, role)))
 }
 
-/// Environment token: the distinct role levels in use (environment roles and, with the
+/// `fe.secure.read.roles`: the distinct role levels in use (environment roles and, with the
 /// header, the account's).
 async fn distinct_levels(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
-    TenantHeader(tenant): TenantHeader,
 ) -> Result<Json<Vec<u16>>, ApiError> {
+    caller.require("fe.secure.read.roles")?;
+    let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let levels: BTreeSet<u16> = visible(&state, tenant.as_deref())?
         .into_iter()

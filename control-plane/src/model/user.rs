@@ -59,6 +59,9 @@ pub struct User {
     pub created_at: String,
     /// RFC 3339 of the last successful login.
     pub last_login: Option<String>,
+    /// May access the sub-accounts of its accounts.
+    #[serde(default)]
+    pub sub_account_access_allowed: bool,
 }
 
 impl Record for User {

@@ -141,7 +141,7 @@ pub(crate) fn user_response(
         created_at: user.created_at.clone(),
         last_login: user.last_login.clone(),
         groups: with_authz.then(Vec::new),
-        sub_account_access_allowed: false,
+        sub_account_access_allowed: user.sub_account_access_allowed,
         managed_by: "frontegg",
     }
 }

@@ -193,6 +193,7 @@ async fn build_user(
         active_tenant_id: Some(tenant.to_owned()),
         created_at: now,
         last_login: None,
+        sub_account_access_allowed: false,
     })
 }
 
@@ -364,6 +365,17 @@ async fn list_users(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Page<UserResponse>>, ApiError> {
+    list_matching(&caller, &state, &q, |_| true).map(Json)
+}
+
+/// The users visible to the caller that pass the common filters and `extra`, sorted and
+/// paginated (`users/v3`, phrase search).
+pub(super) fn list_matching(
+    caller: &Caller,
+    state: &AppState,
+    q: &ListQuery,
+    extra: impl Fn(&User) -> bool,
+) -> Result<Page<UserResponse>, ApiError> {
     caller.require("fe.secure.read.users")?;
     let page = q.page(200)?;
     let sort = q.sort_by(USER_SORT, "createdAt")?;
@@ -399,6 +411,7 @@ async fn list_users(
             text.as_deref()
                 .is_none_or(|t| u.name.to_lowercase().contains(t) || u.email_norm.contains(t))
         })
+        .filter(|u| extra(u))
         .collect();
     users.sort_by(|a, b| {
         let ord = match sort {
@@ -413,18 +426,18 @@ async fn list_users(
         .then_with(|| a.id.cmp(&b.id));
         if desc { ord.reverse() } else { ord }
     });
-    let cat = Catalog::load(&state)?;
+    let cat = Catalog::load(state)?;
     let p = page.apply(users);
     let items = p
         .items
         .iter()
-        .map(|u| user_response(&state, &cat, u, tenant.as_deref(), false))
+        .map(|u| user_response(state, &cat, u, tenant.as_deref(), false))
         .collect();
-    Ok(Json(Page {
+    Ok(Page {
         items,
         _links: p._links,
         _metadata: p._metadata,
-    }))
+    })
 }
 
 /// Apply `change` to a stored user in one transaction; `events` are recorded with it.

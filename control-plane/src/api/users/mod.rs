@@ -5,6 +5,7 @@
 mod dto;
 mod manage;
 mod me;
+mod more;
 
 pub(crate) use dto::Catalog;
 
@@ -17,7 +18,7 @@ use crate::model::user::User;
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
-    manage::ops().merge(me::ops())
+    manage::ops().merge(me::ops()).merge(more::ops())
 }
 
 pub(crate) fn user_not_found() -> ApiError {

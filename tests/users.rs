@@ -1343,3 +1343,98 @@ async fn roles_and_permissions_for_user_tokens() {
     .await
     .assert_error(401, "ER-UNAUTHORIZED");
 }
+
+#[tokio::test]
+async fn deleting_an_account_cascades_to_members_roles_groups_and_sessions() {
+    let e = Env::new().await;
+    let a = e.tenant("A").await;
+    let b = e.tenant("B").await;
+    let both = e.user(&a, "both@example.com", &["Admin"]).await;
+    e.env(
+        Method::POST,
+        &format!("{USERS_V1}/{both}/tenant"),
+        None,
+        Some(json!({"tenantId": b})),
+    )
+    .await;
+    let only_a = e.user(&a, "only-a@example.com", &[]).await;
+    let role = e
+        .env(
+            Method::POST,
+            ROLES,
+            Some(&a),
+            Some(json!([{"key": "AccountRole", "name": "R", "level": 3}])),
+        )
+        .await;
+    let role_id = role.body[0]["id"].as_str().unwrap().to_owned();
+    e.env(
+        Method::POST,
+        "/identity/resources/groups/v1",
+        Some(&a),
+        Some(json!({"name": "G"})),
+    )
+    .await;
+    let token = e.token_for("only-a@example.com").await;
+    assert_eq!(
+        e.env(Method::DELETE, &format!("{TENANTS}/{a}"), None, None)
+            .await
+            .status,
+        200
+    );
+    // The user who only belonged to A is gone, and so is its session.
+    e.env(
+        Method::GET,
+        &format!("/identity/resources/vendor-only/users/v1/{only_a}"),
+        None,
+        None,
+    )
+    .await
+    .assert_error(404, "ER-NOT-FOUND");
+    e.as_user(&token, Method::GET, "/identity/resources/users/v2/me", None)
+        .await
+        .assert_error(401, "ER-UNAUTHORIZED");
+    // The other keeps B, with B as its active account.
+    let u = e
+        .env(
+            Method::GET,
+            &format!("/identity/resources/vendor-only/users/v1/{both}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (u.body["tenantIds"].clone(), u.body["tenantId"].clone()),
+        (json!([b]), json!(b))
+    );
+    // A's own role is deleted; its email index entry is free again.
+    let roles = e.env(Method::GET, ROLES, None, None).await.body;
+    assert!(
+        !roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == role_id.as_str())
+    );
+    assert_eq!(
+        e.env(
+            Method::POST,
+            USERS_V1,
+            Some(&b),
+            Some(json!({"email": "only-a@example.com"}))
+        )
+        .await
+        .status,
+        201
+    );
+    let events = e
+        .env(Method::GET, "/tessera/v1/events", None, None)
+        .await
+        .body;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "tenantDeleted" && x["tenantId"] == a.as_str())
+    );
+}

@@ -325,6 +325,13 @@ async fn delete_permission(
                 ));
             }
             rbac::delete_permission(tx, &p, &roles, &now)?;
+            crate::model::event::record(
+                tx,
+                crate::model::event::EventKind::PermissionRevoked,
+                None,
+                None,
+                &now,
+            )?;
             Ok(())
         })
         .await?;
@@ -405,6 +412,13 @@ async fn classify_permissions(
                 p.updated_at = now.clone();
                 tx.put(&p)?;
                 if req.kind == AssignmentType::Never {
+                    crate::model::event::record(
+                        tx,
+                        crate::model::event::EventKind::PermissionRevoked,
+                        None,
+                        None,
+                        &now,
+                    )?;
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
                         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
                             cur.permission_ids.retain(|x| *x != p.id);

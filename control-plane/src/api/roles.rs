@@ -387,6 +387,15 @@ async fn set_role_permissions(
         .write(|tx| {
             let mut r = tx.get::<Role>(id.as_bytes())?.ok_or_else(not_found)?;
             check_assignable(tx, &ids)?;
+            if r.permission_ids.iter().any(|p| !ids.contains(p)) {
+                crate::model::event::record(
+                    tx,
+                    crate::model::event::EventKind::RolePermissionsRemoved,
+                    r.tenant_id.as_deref(),
+                    None,
+                    &now,
+                )?;
+            }
             r.permission_ids = ids.clone();
             r.updated_at = now.clone();
             tx.put(&r)?;

@@ -193,12 +193,14 @@ async fn delete_tenant(
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&raw)?;
     let at = rfc3339(state.clock.now());
+    let snapshot = crate::model::cascade::TenantSnapshot::read(&state.db, &id)?;
     state
         .db
         .write(|tx| {
             if tx.get::<Tenant>(id.as_bytes())?.is_none() {
                 return Err(not_found());
             }
+            crate::model::cascade::delete_tenant(tx, &id, &snapshot)?;
             tx.delete::<Tenant>(id.as_bytes())?;
             event::record(tx, EventKind::TenantDeleted, Some(&id), None, &at)?;
             Ok(())

@@ -27,6 +27,10 @@ pub enum EventKind {
     UserRolesRemoved,
     /// A role was deleted: tokens carrying it carry too much.
     RoleDeleted,
+    /// Permissions were taken out of a role.
+    RolePermissionsRemoved,
+    /// A permission was deleted or classified NEVER: nobody holds it any more.
+    PermissionRevoked,
 }
 
 /// One stored event.

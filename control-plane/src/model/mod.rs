@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod builtin;
+pub mod cascade;
 pub mod email;
 pub mod event;
 pub mod group;

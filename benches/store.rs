@@ -118,5 +118,36 @@ fn vendor_auth(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, durable_writes, vendor_auth);
+/// The argon2id verification behind every password login, at the default cost and at the
+/// test cost (what one core can sustain in logins per second is 1 / time).
+fn password_verify(c: &mut Criterion) {
+    use control_plane::model::password::{self, Argon2Cost};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut g = c.benchmark_group("password_verify");
+    g.sample_size(10);
+    for (name, cost) in [
+        ("default_19MiB_t2", Argon2Cost::default()),
+        ("test_cost", Argon2Cost::cheap()),
+    ] {
+        let hash = rt
+            .block_on(password::hash(cost, "correct horse battery".into()))
+            .expect("hash");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(password::verify(
+                    cost,
+                    "correct horse battery".into(),
+                    Some(hash.clone()),
+                ))
+                .expect("verify")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, durable_writes, vendor_auth, password_verify);
 criterion_main!(benches);

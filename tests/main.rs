@@ -14,6 +14,7 @@ mod keys;
 mod observability;
 mod rbac;
 mod routing;
+mod sessions;
 mod sidecar_shell;
 mod tenants;
 mod users;

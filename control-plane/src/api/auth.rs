@@ -25,10 +25,16 @@ use crate::model::{email, password, rbac};
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
-    Ops::default().add(
-        "AuthenticatioAuthenticationControllerV1_authenticateLocalUser",
-        login,
-    )
+    Ops::default()
+        .add(
+            "AuthenticatioAuthenticationControllerV1_authenticateLocalUser",
+            login,
+        )
+        .add(
+            "AuthenticatioAuthenticationControllerV1_refreshToken",
+            refresh,
+        )
+        .add("AuthenticatioAuthenticationControllerV1_logout", logout)
 }
 
 #[derive(Deserialize)]
@@ -168,8 +174,14 @@ pub(crate) async fn start_session(
         last_used_at: now,
         ip,
         user_agent,
+        rotated_sha256: Vec::new(),
     };
     let at = rfc3339(state.clock.now());
+    let policy = session::effective_policy(&state.db, tenant)?;
+    let max = policy
+        .session_concurrent_configuration
+        .is_active
+        .then_some(policy.session_concurrent_configuration.max_sessions.max(1));
     let user = state
         .db
         .write(|tx| {
@@ -184,11 +196,24 @@ pub(crate) async fn start_session(
             u.last_login = Some(at.clone());
             u.active_tenant_id = Some(tenant.to_owned());
             user::put_user(tx, Some(&old_email), &u)?;
-            session::put_session(tx, &s)?;
+            session::open(tx, &s, max, &at)?;
             Ok::<_, ApiError>(u)
         })
         .await?;
-    let claims = user_claims(state, config, &user, tenant, &s.id, now)?;
+    issue(state, config, &user, tenant, &s.id, refresh, now)
+}
+
+/// Sign an access token for a session and build the login reply.
+fn issue(
+    state: &AppState,
+    config: &VendorConfig,
+    user: &User,
+    tenant: &str,
+    sid: &str,
+    refresh: String,
+    now: i64,
+) -> Result<Issued, ApiError> {
+    let claims = user_claims(state, config, user, tenant, sid, now)?;
     let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
     let exp = now + i64::from(config.default_token_expiration);
     let expires = time::OffsetDateTime::from_unix_timestamp(exp)
@@ -208,6 +233,163 @@ pub(crate) async fn start_session(
         },
         refresh_max_age: config.default_refresh_token_expiration,
     })
+}
+
+/// The refresh token from the `fe_refresh_…` cookie. The name is the client id without
+/// dashes; the un-stripped and single-dash-stripped variants Next.js tolerates are read too.
+fn refresh_cookie(headers: &HeaderMap, client_id: &str) -> Option<String> {
+    let names = [
+        refresh_cookie_name(client_id),
+        format!("fe_refresh_{client_id}"),
+        format!("fe_refresh_{}", client_id.replacen('-', "", 1)),
+    ];
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| names.iter().any(|n| n == k) && !v.is_empty() && v.len() <= 256)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn refresh_refused() -> ApiError {
+    ApiError::unauthorized("Unauthorized")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RefreshRequest {
+    tenant_id: Option<String>,
+}
+
+/// What a refresh transaction decided (committed either way, so revocations stick).
+enum Refreshed {
+    Issued(Box<(User, Session, String)>),
+    Refused,
+}
+
+/// Public (refresh cookie): a new access token for the session; with rotation on, a new
+/// refresh token too. `{tenantId}` moves the session to another of the user's accounts.
+/// A rotated-out refresh token presented again revokes its whole session.
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        crate::http::extract::parse_json(&body, state.limits.max_json_depth)?
+    };
+    let target = req
+        .tenant_id
+        .as_deref()
+        .map(|t| {
+            crate::model::tenant::parse_id(t)
+                .ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))
+        })
+        .transpose()?;
+    let token = refresh_cookie(&headers, state.env.client_id()).ok_or_else(refresh_refused)?;
+    let digest = session::refresh_digest(&token);
+    let config = configurations::current(&state)?;
+    let now = state.clock.unix();
+    let at = rfc3339(state.clock.now());
+    // The session's account decides the policy; read it before the transaction.
+    let sid = state
+        .db
+        .get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?
+        .or(state
+            .db
+            .get_raw(crate::store::Tree::RotatedRefreshTokens, digest.as_bytes())?)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(refresh_refused)?;
+    let policy = match state.db.get::<Session>(sid.as_bytes())? {
+        Some(s) => session::effective_policy(&state.db, &s.tenant_id)?,
+        None => return Err(refresh_refused()),
+    };
+    let outcome = state
+        .db
+        .write(|tx| {
+            let Some(mut s) = tx.get::<Session>(sid.as_bytes())? else {
+                return Ok(Refreshed::Refused);
+            };
+            if tx
+                .get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?
+                .is_none()
+            {
+                // Not the current token: a rotated one replayed (or a lost race). Revoke.
+                session::revoke(tx, &s, &at)?;
+                return Ok(Refreshed::Refused);
+            }
+            if !policy.allows(&s, now) {
+                session::revoke(tx, &s, &at)?;
+                return Ok(Refreshed::Refused);
+            }
+            let Some(mut user) = tx.get::<User>(s.user_id.as_bytes())? else {
+                return Ok(Refreshed::Refused);
+            };
+            let tenant = target.clone().unwrap_or_else(|| s.tenant_id.clone());
+            if user.is_locked || user.membership(&tenant).is_none_or(|m| m.disabled) {
+                return Ok(Refreshed::Refused);
+            }
+            let refresh = if config.rotate_refresh_tokens {
+                session::rotate(tx, &mut s)?
+            } else {
+                token.clone()
+            };
+            s.tenant_id = tenant.clone();
+            s.last_used_at = now;
+            tx.put(&s)?;
+            if user.active_tenant_id.as_deref() != Some(tenant.as_str()) {
+                let email = user.email_norm.clone();
+                user.active_tenant_id = Some(tenant);
+                user::put_user(tx, Some(&email), &user)?;
+            }
+            Ok::<_, ApiError>(Refreshed::Issued(Box::new((user, s, refresh))))
+        })
+        .await?;
+    let Refreshed::Issued(issued) = outcome else {
+        return Err(refresh_refused());
+    };
+    let (user, s, refresh) = *issued;
+    let issued = issue(&state, &config, &user, &s.tenant_id, &s.id, refresh, now)?;
+    let mut res = issued.into_response_with_cookie(&state, &config);
+    *res.status_mut() = axum::http::StatusCode::CREATED;
+    Ok(res)
+}
+
+/// Public (refresh cookie): end the session the cookie names; the cookie is cleared. An
+/// unknown or forged cookie changes nothing and gets the same reply.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = refresh_cookie(&headers, state.env.client_id()) {
+        let digest = session::refresh_digest(&token);
+        let at = rfc3339(state.clock.now());
+        state
+            .db
+            .write(|tx| {
+                let sid = tx.get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?;
+                if let Some(s) = sid
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .map(|id| tx.get::<Session>(id.as_bytes()))
+                    .transpose()?
+                    .flatten()
+                {
+                    session::revoke(tx, &s, &at)?;
+                }
+                Ok::<_, ApiError>(())
+            })
+            .await?;
+    }
+    let clear = format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; Secure",
+        refresh_cookie_name(state.env.client_id())
+    );
+    let mut res = axum::http::StatusCode::CREATED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        res.headers_mut().insert(SET_COOKIE, v);
+    }
+    Ok(res)
 }
 
 /// The claims of a user token (`compat.md` §1.3), roles and permissions as keys from the

@@ -14,6 +14,7 @@ mod health;
 mod jwks;
 mod permissions;
 mod roles;
+mod sessions;
 mod spec_ops;
 mod tenants;
 mod users;
@@ -113,6 +114,7 @@ fn implementations() -> Ops {
         .merge(roles::ops())
         .merge(users::ops())
         .merge(groups::ops())
+        .merge(sessions::ops())
         .merge(auth::ops())
 }
 

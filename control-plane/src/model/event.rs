@@ -31,6 +31,9 @@ pub enum EventKind {
     RolePermissionsRemoved,
     /// A permission was deleted or classified NEVER: nobody holds it any more.
     PermissionRevoked,
+    /// A session was revoked (logout, revocation, refresh-token reuse, eviction): tokens
+    /// carrying its `sid` are void.
+    SessionRevoked,
 }
 
 /// One stored event.
@@ -45,6 +48,9 @@ pub struct Event {
     pub tenant_id: Option<String>,
     /// The user concerned, if any.
     pub user_id: Option<String>,
+    /// The session concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// When, RFC 3339.
     pub at: String,
 }
@@ -75,8 +81,31 @@ pub fn record(
         kind,
         tenant_id: tenant_id.map(str::to_owned),
         user_id: user_id.map(str::to_owned),
+        session_id: None,
         at: at.to_owned(),
     })?;
+    Ok(seq)
+}
+
+/// Append a session revocation inside the caller's transaction.
+pub fn record_session_revoked(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    user_id: &str,
+    session_id: &str,
+    at: &str,
+) -> Result<u64, StoreError> {
+    let seq = record(
+        tx,
+        EventKind::SessionRevoked,
+        Some(tenant_id),
+        Some(user_id),
+        at,
+    )?;
+    if let Some(mut e) = tx.get::<Event>(&seq.to_be_bytes())? {
+        e.session_id = Some(session_id.to_owned());
+        tx.put(&e)?;
+    }
     Ok(seq)
 }
 

@@ -28,7 +28,14 @@ pub struct Session {
     pub ip: Option<String>,
     /// User agent at creation, if sent.
     pub user_agent: Option<String>,
+    /// Digests of this session's rotated-out refresh tokens (newest last, at most
+    /// [`MAX_ROTATED`]): presenting one again revokes the session.
+    #[serde(default)]
+    pub rotated_sha256: Vec<String>,
 }
+
+/// How many rotated-out refresh tokens per session are remembered for reuse detection.
+pub const MAX_ROTATED: usize = 100;
 
 impl Record for Session {
     const TREE: Tree = Tree::Sessions;
@@ -57,4 +64,170 @@ pub fn put_session(tx: &mut Tx<'_>, s: &Session) -> Result<(), StoreError> {
         s.id.as_bytes(),
     )?;
     tx.put(s)
+}
+
+/// The session ids of one user (an index kept in the same transaction as the sessions, so
+/// the concurrent-session limit holds under parallel logins).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSessions {
+    /// The user.
+    pub user_id: String,
+    /// Session ids, oldest first.
+    pub session_ids: Vec<String>,
+}
+
+impl Record for UserSessions {
+    const TREE: Tree = Tree::UserSessions;
+    fn key(&self) -> Vec<u8> {
+        self.user_id.as_bytes().to_vec()
+    }
+}
+
+/// Session limits for an account (or the environment default): seconds and counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPolicy {
+    /// Idle timeout: a refresh after this long without use is refused.
+    pub session_idle_timeout_configuration: Toggle<u32>,
+    /// Absolute lifetime of a session from login.
+    pub session_timeout_configuration: Toggle<u32>,
+    /// Most live sessions per user; the oldest is ended when a login goes over.
+    pub session_concurrent_configuration: ConcurrentToggle,
+}
+
+/// An optional limit with its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Toggle<T> {
+    /// Whether the limit applies.
+    pub is_active: bool,
+    /// Seconds.
+    pub timeout: T,
+}
+
+/// The concurrent-session limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcurrentToggle {
+    /// Whether the limit applies.
+    pub is_active: bool,
+    /// Most live sessions.
+    pub max_sessions: u32,
+}
+
+/// A stored session policy: the environment default (`tenant_id` = `None`) or an account's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSessionPolicy {
+    /// The account, or `None` for the environment default.
+    pub tenant_id: Option<String>,
+    /// The limits.
+    pub policy: SessionPolicy,
+}
+
+impl Record for StoredSessionPolicy {
+    const TREE: Tree = Tree::Environment;
+    fn key(&self) -> Vec<u8> {
+        policy_key(self.tenant_id.as_deref())
+    }
+}
+
+/// The store key of a session policy.
+pub fn policy_key(tenant: Option<&str>) -> Vec<u8> {
+    format!("session-policy/{}", tenant.unwrap_or("-")).into_bytes()
+}
+
+/// The policy in force for an account: its own, else the environment default, else none.
+pub fn effective_policy(db: &crate::store::Db, tenant: &str) -> Result<SessionPolicy, StoreError> {
+    if let Some(p) = db.get::<StoredSessionPolicy>(&policy_key(Some(tenant)))? {
+        return Ok(p.policy);
+    }
+    Ok(db
+        .get::<StoredSessionPolicy>(&policy_key(None))?
+        .map(|p| p.policy)
+        .unwrap_or_default())
+}
+
+impl SessionPolicy {
+    /// Whether a session may still be refreshed at `now`.
+    pub fn allows(&self, s: &Session, now: UnixSecs) -> bool {
+        let idle = self.session_idle_timeout_configuration;
+        let absolute = self.session_timeout_configuration;
+        now < s.expires_at
+            && !(idle.is_active && now >= s.last_used_at + i64::from(idle.timeout))
+            && !(absolute.is_active && now >= s.created_at + i64::from(absolute.timeout))
+    }
+}
+
+/// End a session: its record, its refresh-token index entries, its place in the user's
+/// index, and a revocation event — all in the caller's transaction.
+pub fn revoke(tx: &mut Tx<'_>, s: &Session, at: &str) -> Result<(), StoreError> {
+    tx.delete_raw(Tree::RefreshTokens, s.refresh_sha256.as_bytes())?;
+    for d in &s.rotated_sha256 {
+        tx.delete_raw(Tree::RotatedRefreshTokens, d.as_bytes())?;
+    }
+    tx.delete::<Session>(s.id.as_bytes())?;
+    if let Some(mut idx) = tx.get::<UserSessions>(s.user_id.as_bytes())? {
+        idx.session_ids.retain(|id| *id != s.id);
+        tx.put(&idx)?;
+    }
+    crate::model::event::record_session_revoked(tx, &s.tenant_id, &s.user_id, &s.id, at)?;
+    Ok(())
+}
+
+/// Replace the session's refresh token: the old digest moves to the reuse-detection index.
+/// Returns the new token.
+pub fn rotate(tx: &mut Tx<'_>, s: &mut Session) -> Result<String, StoreError> {
+    let (token, digest) = new_refresh_token();
+    let old = std::mem::replace(&mut s.refresh_sha256, digest);
+    tx.delete_raw(Tree::RefreshTokens, old.as_bytes())?;
+    tx.put_raw(Tree::RotatedRefreshTokens, old.as_bytes(), s.id.as_bytes())?;
+    s.rotated_sha256.push(old);
+    if s.rotated_sha256.len() > MAX_ROTATED {
+        let dropped = s.rotated_sha256.remove(0);
+        tx.delete_raw(Tree::RotatedRefreshTokens, dropped.as_bytes())?;
+    }
+    tx.put_raw(
+        Tree::RefreshTokens,
+        s.refresh_sha256.as_bytes(),
+        s.id.as_bytes(),
+    )?;
+    Ok(token)
+}
+
+/// Store a new session, add it to the user's index and, with a concurrent limit, end the
+/// oldest sessions beyond it — atomically, so parallel logins never exceed the limit.
+pub fn open(
+    tx: &mut Tx<'_>,
+    s: &Session,
+    max_sessions: Option<u32>,
+    at: &str,
+) -> Result<(), StoreError> {
+    put_session(tx, s)?;
+    let mut idx = tx
+        .get::<UserSessions>(s.user_id.as_bytes())?
+        .unwrap_or(UserSessions {
+            user_id: s.user_id.clone(),
+            session_ids: Vec::new(),
+        });
+    idx.session_ids.push(s.id.clone());
+    if let Some(max) = max_sessions {
+        while idx.session_ids.len() > max as usize {
+            let oldest = idx.session_ids.remove(0);
+            if let Some(old) = tx.get::<Session>(oldest.as_bytes())? {
+                tx.delete_raw(Tree::RefreshTokens, old.refresh_sha256.as_bytes())?;
+                for d in &old.rotated_sha256 {
+                    tx.delete_raw(Tree::RotatedRefreshTokens, d.as_bytes())?;
+                }
+                tx.delete::<Session>(old.id.as_bytes())?;
+                crate::model::event::record_session_revoked(
+                    tx,
+                    &old.tenant_id,
+                    &old.user_id,
+                    &old.id,
+                    at,
+                )?;
+            }
+        }
+    }
+    tx.put(&idx)
 }

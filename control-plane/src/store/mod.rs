@@ -56,6 +56,10 @@ pub enum Tree {
     RefreshTokens,
     /// User groups, keyed by id.
     Groups,
+    /// Index: user id -> that user's session ids.
+    UserSessions,
+    /// Refresh tokens rotated out: SHA-256 (hex) -> session id (reuse detection).
+    RotatedRefreshTokens,
 }
 
 impl Tree {
@@ -86,6 +90,8 @@ impl Tree {
             Tree::Sessions => 12,
             Tree::RefreshTokens => 13,
             Tree::Groups => 14,
+            Tree::UserSessions => 15,
+            Tree::RotatedRefreshTokens => 16,
         }
     }
 
@@ -107,6 +113,8 @@ impl Tree {
             Tree::Sessions => "sessions",
             Tree::RefreshTokens => "refresh_tokens",
             Tree::Groups => "groups",
+            Tree::UserSessions => "user_sessions",
+            Tree::RotatedRefreshTokens => "rotated_refresh_tokens",
         }
     }
 }

@@ -11,6 +11,7 @@ mod durability;
 mod errors;
 mod groups;
 mod keys;
+mod lockout;
 mod observability;
 mod rbac;
 mod routing;

@@ -15,6 +15,9 @@ pub struct Metrics {
     pub vendor_auth: IntCounterVec,
     /// 1 while the store accepts writes.
     pub store_healthy: IntGauge,
+    /// Password logins by result: `success`, `failure` (password evaluated and wrong, or no
+    /// such user), `locked` (refused without evaluating the password).
+    pub logins: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,6 +48,10 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let logins = IntCounterVec::new(
+            Opts::new("control_plane_logins_total", "Password logins by result"),
+            &["result"],
+        )?;
         let store_healthy = IntGauge::new(
             "control_plane_store_healthy",
             "1 while the store accepts durable writes",
@@ -53,12 +60,14 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(vendor_auth.clone()))?;
         registry.register(Box::new(store_healthy.clone()))?;
+        registry.register(Box::new(logins.clone()))?;
         Ok(Metrics {
             registry,
             requests,
             latency,
             vendor_auth,
             store_healthy,
+            logins,
         })
     }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Password-hash cost.
     pub argon2: crate::model::password::Argon2Cost,
+    /// Serialises password checks per user (lockout counting).
+    pub login_gate: Arc<crate::model::lockout::LoginGate>,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -73,6 +75,7 @@ impl AppState {
             served: Arc::new(ServedOps::new(crate::api::spec_operations().len())),
             public_url: public_url.into(),
             argon2: config.argon2,
+            login_gate: Arc::default(),
         })
     }
 }

@@ -93,15 +93,38 @@ async fn login(
             .flatten(),
         None => None,
     };
-    let ok = password::verify(
-        state.argon2,
-        req.password.clone(),
-        user.as_ref().and_then(|u| u.password_hash.clone()),
-    )
-    .await?;
-    let Some(user) = user.filter(|u| ok && !u.is_locked) else {
+    let Some(user) = user else {
+        // Unknown user: the same argon2 work as a real check, the same reply.
+        password::verify(state.argon2, req.password.clone(), None).await?;
+        state.metrics.logins.with_label_values(&["failure"]).inc();
         return Err(bad_credentials());
     };
+    // One password check per user at a time: the failure count is read, checked and updated
+    // around each evaluation, so a burst of guesses cannot overrun the lockout.
+    let _turn = state.login_gate.enter(&user.id).await;
+    let user = state
+        .db
+        .get::<User>(user.id.as_bytes())?
+        .ok_or_else(bad_credentials)?;
+    let max = crate::model::lockout::max_attempts(&state.db, user.login_tenant())?;
+    if user.is_locked {
+        password::verify(state.argon2, req.password.clone(), None).await?;
+        record_failure(&state, &user.id, max).await?;
+        state.metrics.logins.with_label_values(&["locked"]).inc();
+        return Err(bad_credentials());
+    }
+    if !password::verify(
+        state.argon2,
+        req.password.clone(),
+        user.password_hash.clone(),
+    )
+    .await?
+    {
+        record_failure(&state, &user.id, max).await?;
+        state.metrics.logins.with_label_values(&["failure"]).inc();
+        return Err(bad_credentials());
+    }
+    state.metrics.logins.with_label_values(&["success"]).inc();
     let config = configurations::current(&state)?;
     if !user.verified && !config.allow_not_verified_users_login {
         return Err(ApiError::unauthorized("User is not verified"));
@@ -124,6 +147,37 @@ async fn login(
     )
     .await?;
     Ok(issued.into_response_with_cookie(&state, &config))
+}
+
+/// Count a failed login; at `max` consecutive failures the user is locked (event).
+async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Result<(), ApiError> {
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let Some(mut u) = tx.get::<User>(user_id.as_bytes())? else {
+                return Ok(());
+            };
+            u.failed_logins = u.failed_logins.saturating_add(1);
+            let lock_now = !u.is_locked && max.is_some_and(|m| u.failed_logins >= m);
+            if lock_now {
+                u.is_locked = true;
+                crate::model::event::record(
+                    tx,
+                    crate::model::event::EventKind::UserLocked,
+                    None,
+                    Some(&u.id),
+                    &at,
+                )?;
+            }
+            tx.put(&u)?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    if max.is_some() {
+        tracing::info!(user.id = user_id, "failed login counted");
+    }
+    Ok(())
 }
 
 /// A freshly issued login: the reply and the refresh token for the cookie.
@@ -194,6 +248,7 @@ pub(crate) async fn start_session(
             }
             let old_email = u.email_norm.clone();
             u.last_login = Some(at.clone());
+            u.failed_logins = 0;
             u.active_tenant_id = Some(tenant.to_owned());
             user::put_user(tx, Some(&old_email), &u)?;
             session::open(tx, &s, max, &at)?;

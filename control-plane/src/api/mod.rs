@@ -12,6 +12,7 @@ mod events;
 mod groups;
 mod health;
 mod jwks;
+mod lockout;
 mod permissions;
 mod roles;
 mod sessions;
@@ -115,6 +116,7 @@ fn implementations() -> Ops {
         .merge(users::ops())
         .merge(groups::ops())
         .merge(sessions::ops())
+        .merge(lockout::ops())
         .merge(auth::ops())
 }
 

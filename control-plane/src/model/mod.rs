@@ -7,6 +7,7 @@ pub mod cascade;
 pub mod email;
 pub mod event;
 pub mod group;
+pub mod lockout;
 pub mod password;
 pub mod rbac;
 pub mod session;

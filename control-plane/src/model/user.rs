@@ -62,6 +62,9 @@ pub struct User {
     /// May access the sub-accounts of its accounts.
     #[serde(default)]
     pub sub_account_access_allowed: bool,
+    /// Consecutive failed logins since the last success.
+    #[serde(default)]
+    pub failed_logins: u32,
 }
 
 impl Record for User {

@@ -194,6 +194,7 @@ async fn build_user(
         created_at: now,
         last_login: None,
         sub_account_access_allowed: false,
+        failed_logins: 0,
     })
 }
 
@@ -595,6 +596,7 @@ async fn unlock_user(
 ) -> Result<StatusCode, ApiError> {
     update_user(&state, &id, None, |u| {
         u.is_locked = false;
+        u.failed_logins = 0;
         Ok(None)
     })
     .await?;

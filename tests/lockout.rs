@@ -1,0 +1,292 @@
+//! Lockout: the policy API and its enforcement — consecutive failures, reset on success,
+//! a locked reply identical to a wrong password's, and exactly `maxAttempts` evaluated
+//! failures under a burst of parallel guesses.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Cp, Reply, reply};
+
+const POLICY: &str = "/identity/resources/configurations/v1/lockout-policy";
+const LOGIN: &str = "/identity/resources/auth/v1/user";
+const PASSWORD: &str = "Lockout-Pass-1";
+
+async fn env(
+    cp: &Cp,
+    token: &str,
+    m: Method,
+    path: &str,
+    tenant: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let mut req = cp
+        .client
+        .request(m, cp.url(path))
+        .header("x-access-token", token);
+    if let Some(t) = tenant {
+        req = req.header("frontegg-tenant-id", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    reply(req.send().await.unwrap()).await
+}
+
+/// A control plane with one verified user; returns (cp, env token, tenant, user id).
+async fn setup(email: &str) -> (Cp, String, String, String) {
+    let cp = Cp::start().await;
+    let token = cp.vendor_token().await;
+    let t = env(
+        &cp,
+        &token,
+        Method::POST,
+        "/tenants/resources/tenants/v1",
+        None,
+        Some(json!({"name": "T"})),
+    )
+    .await
+    .body["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u = env(
+        &cp,
+        &token,
+        Method::POST,
+        "/identity/resources/users/v1",
+        Some(&t),
+        Some(json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    let uid = u.body["id"].as_str().unwrap().to_owned();
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/verify"),
+        None,
+        None,
+    )
+    .await;
+    (cp, token, t, uid)
+}
+
+async fn login(cp: &Cp, email: &str, password: &str) -> Reply {
+    cp.call(
+        Method::POST,
+        LOGIN,
+        None,
+        Some(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn policy_api_404_409_and_levels() {
+    let (cp, token, t, _) = setup("p@example.com").await;
+    let missing = env(&cp, &token, Method::GET, POLICY, None, None).await;
+    missing.assert_error(404, "ER-NOT-FOUND");
+    assert_eq!(missing.body["errors"][0], "Lockout policy is not defined");
+    env(
+        &cp,
+        &token,
+        Method::PATCH,
+        POLICY,
+        None,
+        Some(json!({"enabled": true})),
+    )
+    .await
+    .assert_error(404, "ER-NOT-FOUND");
+    let made = env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 5})),
+    )
+    .await;
+    made.assert_spec("LockoutPolicyController_createLockoutPolicy", 201);
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 5})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    for bad in [
+        json!({"enabled": true, "maxAttempts": 0}),
+        json!({"enabled": true}),
+        json!({"enabled": "yes", "maxAttempts": 3}),
+    ] {
+        env(&cp, &token, Method::POST, POLICY, Some(&t), Some(bad))
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
+    let upd = env(
+        &cp,
+        &token,
+        Method::PATCH,
+        POLICY,
+        None,
+        Some(json!({"maxAttempts": 7})),
+    )
+    .await;
+    upd.assert_spec("LockoutPolicyController_updateLockoutPolicy", 200);
+    assert_eq!(
+        (
+            upd.body["maxAttempts"].as_u64(),
+            upd.body["enabled"].as_bool()
+        ),
+        (Some(7), Some(true))
+    );
+    // The account level is separate.
+    env(&cp, &token, Method::GET, POLICY, Some(&t), None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+    assert_eq!(
+        env(
+            &cp,
+            &token,
+            Method::POST,
+            POLICY,
+            Some(&t),
+            Some(json!({"enabled": false, "maxAttempts": 2}))
+        )
+        .await
+        .status,
+        201
+    );
+    let got = env(&cp, &token, Method::GET, POLICY, Some(&t), None).await;
+    got.assert_spec("LockoutPolicyController_getLockoutPolicy", 200);
+    assert_eq!(got.body["maxAttempts"], 2);
+    cp.assert_served(&[
+        "LockoutPolicyController_createLockoutPolicy",
+        "LockoutPolicyController_updateLockoutPolicy",
+        "LockoutPolicyController_getLockoutPolicy",
+    ]);
+}
+
+#[tokio::test]
+async fn consecutive_failures_lock_and_success_resets() {
+    let (cp, token, _t, uid) = setup("seq@example.com").await;
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 3})),
+    )
+    .await;
+    let wrong = login(&cp, "seq@example.com", "nope").await;
+    login(&cp, "seq@example.com", "nope").await;
+    assert_eq!(
+        login(&cp, "seq@example.com", PASSWORD).await.status,
+        200,
+        "two failures then a success"
+    );
+    for _ in 0..2 {
+        login(&cp, "SEQ@example.com", "nope").await;
+    }
+    assert_eq!(
+        login(&cp, "seq@example.com", PASSWORD).await.status,
+        200,
+        "the success reset the count"
+    );
+    for _ in 0..3 {
+        login(&cp, "seq@Example.com", "nope").await;
+    }
+    let locked = login(&cp, "seq@example.com", PASSWORD).await;
+    assert_eq!(
+        (locked.status, locked.text.clone()),
+        (wrong.status, wrong.text.clone()),
+        "locked looks like a wrong password"
+    );
+    let user = env(
+        &cp,
+        &token,
+        Method::GET,
+        &format!("/identity/resources/vendor-only/users/v1/{uid}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(user.body["isLocked"], true);
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/unlock"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(login(&cp, "seq@example.com", PASSWORD).await.status, 200);
+    let events = env(&cp, &token, Method::GET, "/tessera/v1/events", None, None)
+        .await
+        .body;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "userLocked" && e["userId"] == uid.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_guesses_evaluates_exactly_max_attempts() {
+    let (cp, token, _t, uid) = setup("burst@example.com").await;
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 5})),
+    )
+    .await;
+    let cp = std::sync::Arc::new(cp);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let cp = cp.clone();
+        tasks.push(tokio::spawn(async move {
+            login(&cp, "burst@example.com", &format!("guess-{i}"))
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    // After the burst the correct password does not get through.
+    assert_eq!(login(&cp, "burst@example.com", PASSWORD).await.status, 401);
+    let m = cp.call(Method::GET, "/metrics", None, None).await.text;
+    assert!(
+        m.contains(r#"control_plane_logins_total{result="failure"} 5"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"control_plane_logins_total{result="locked"} 96"#),
+        "{m}"
+    );
+    assert!(
+        !m.contains(r#"control_plane_logins_total{result="success"}"#),
+        "{m}"
+    );
+    let user = env(
+        &cp,
+        &token,
+        Method::GET,
+        &format!("/identity/resources/vendor-only/users/v1/{uid}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(user.body["isLocked"], true);
+}

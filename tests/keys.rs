@@ -147,5 +147,196 @@ async fn configuration_updates_apply_and_bad_values_change_nothing() {
     assert_eq!(now["allowSignups"], false);
     assert_eq!(now["defaultTokenExpiration"], 600);
     assert_eq!(now["cookieSameSite"], "STRICT");
-    cp.assert_served(&["VendorConfigController_addOrUpdateConfig"]);
+    let basic = cp
+        .call(Method::GET, &format!("{CONFIG}/basic"), Some(&token), None)
+        .await;
+    basic.assert_spec("VendorConfigController_getVendorConfigBasic", 200);
+    assert_eq!(
+        basic.body["machineToMachineAuthStrategy"],
+        "ClientCredentials"
+    );
+    cp.assert_served(&[
+        "VendorConfigController_addOrUpdateConfig",
+        "VendorConfigController_getVendorConfigBasic",
+    ]);
+}
+
+fn kid_of(jwt: &str) -> String {
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64url(jwt.split('.').next().unwrap())).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn rotation_publishes_the_new_key_first_and_keeps_old_tokens_valid() {
+    let cp = Cp::start().await;
+    let token = cp.vendor_token().await;
+    let t = cp
+        .call(
+            Method::POST,
+            "/tenants/resources/tenants/v1",
+            Some(&token),
+            Some(&json!({"name": "T"})),
+        )
+        .await
+        .body["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u = cp
+        .client
+        .post(cp.url("/identity/resources/users/v1"))
+        .header("x-access-token", &token)
+        .header("frontegg-tenant-id", &t)
+        .json(&json!({"email": "k@example.com", "password": "Key-Pass-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let uid = u["id"].as_str().unwrap();
+    cp.call(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/verify"),
+        Some(&token),
+        None,
+    )
+    .await;
+    let login = || async {
+        let r = cp
+            .call(
+                Method::POST,
+                "/identity/resources/auth/v1/user",
+                None,
+                Some(&json!({"email": "k@example.com", "password": "Key-Pass-1"})),
+            )
+            .await;
+        r.body["accessToken"].as_str().unwrap().to_owned()
+    };
+    let cp_ref = &cp;
+    let me = |t: String| async move {
+        cp_ref
+            .client
+            .get(cp_ref.url("/identity/resources/users/v2/me"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let old_token = login().await;
+    let k1 = kid_of(&old_token);
+    let pem_before =
+        cp.call(Method::GET, CONFIG, Some(&token), None).await.body["publicKey"].clone();
+
+    let rotated = cp
+        .call(Method::POST, "/tessera/v1/keys/rotate", Some(&token), None)
+        .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    let k2 = rotated.body["kid"].as_str().unwrap().to_owned();
+    assert_ne!(k1, k2);
+    let jwks = cp
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .body;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [k2.as_str(), k1.as_str()],
+        "the active key first, the retired one still published"
+    );
+    assert_ne!(
+        cp.call(Method::GET, CONFIG, Some(&token), None).await.body["publicKey"],
+        pem_before
+    );
+    let new_token = login().await;
+    assert_eq!(kid_of(&new_token), k2);
+    assert_eq!(
+        me(old_token.clone()).await,
+        200,
+        "tokens signed before the rotation stay valid"
+    );
+    assert_eq!(me(new_token.clone()).await, 200);
+
+    let keys = cp
+        .call(Method::GET, "/tessera/v1/keys", Some(&token), None)
+        .await;
+    assert_eq!(keys.body[0]["state"], "active");
+    assert_eq!(keys.body[1]["state"], "retired");
+    assert!(keys.body[1]["publishedUntil"].is_string());
+    // The active key cannot be retired; the retired one only once its tokens have expired.
+    cp.call(
+        Method::POST,
+        &format!("/tessera/v1/keys/{k2}/retire"),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    cp.call(
+        Method::POST,
+        &format!("/tessera/v1/keys/{k1}/retire"),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    cp.running.state.clock.advance(3600 + 61);
+    let jwks = cp
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .body;
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        1,
+        "the retired key is unpublished once its tokens expired"
+    );
+    let token = cp.vendor_token().await;
+    assert_eq!(
+        cp.call(
+            Method::POST,
+            &format!("/tessera/v1/keys/{k1}/retire"),
+            Some(&token),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    cp.call(
+        Method::POST,
+        &format!("/tessera/v1/keys/{k1}/retire"),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_error(404, "ER-NOT-FOUND");
+
+    // A compromised key: rotate, then retire the old one by force; its tokens stop at once.
+    let fresh = login().await;
+    assert_eq!(kid_of(&fresh), k2);
+    assert_eq!(
+        cp.call(Method::POST, "/tessera/v1/keys/rotate", Some(&token), None)
+            .await
+            .status,
+        201
+    );
+    let r = cp
+        .call(
+            Method::POST,
+            &format!("/tessera/v1/keys/{k2}/retire"),
+            Some(&token),
+            Some(&json!({"force": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(me(fresh).await, 401);
+    assert_eq!(me(login().await).await, 200);
 }

@@ -20,6 +20,20 @@ pub(super) fn ops() -> Ops {
             "VendorConfigController_addOrUpdateConfig",
             update_vendor_config,
         )
+        .add("VendorConfigController_getVendorConfigBasic", get_basic)
+}
+
+/// Environment token: the settings SDKs need at start-up (permission enforcement and the
+/// machine-to-machine strategy).
+async fn get_basic(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = current(&state)?;
+    Ok(Json(serde_json::json!({
+        "forcePermissions": c.force_permissions,
+        "machineToMachineAuthStrategy": c.machine_to_machine_auth_strategy,
+    })))
 }
 
 #[derive(Serialize)]

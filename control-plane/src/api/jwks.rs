@@ -18,6 +18,6 @@ pub(super) fn routes() -> Router<AppState> {
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CACHE_CONTROL, "public, max-age=60")],
-        Json(json!({ "keys": state.issuer.jwks() })),
+        Json(json!({ "keys": state.issuer.jwks(state.clock.unix()) })),
     )
 }

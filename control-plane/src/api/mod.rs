@@ -12,6 +12,7 @@ mod events;
 mod groups;
 mod health;
 mod jwks;
+mod keys;
 mod lockout;
 mod permissions;
 mod roles;
@@ -186,6 +187,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(tenants::routes())
         .merge(events::routes())
         .merge(jwks::routes())
+        .merge(keys::routes())
         .merge(health::routes())
 }
 

@@ -40,6 +40,13 @@ pub struct KeyRecord {
     pub e: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Unix seconds when it stopped signing (retired keys).
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+    /// Unix seconds until which a retired key stays published: every token it signed has
+    /// expired by then.
+    #[serde(default)]
+    pub publish_until: Option<i64>,
 }
 
 impl Record for KeyRecord {
@@ -94,6 +101,8 @@ pub(super) fn generate(now: &str) -> Result<KeyRecord, TokenError> {
         n: b64url(&public.n().to_bytes_be()),
         e: b64url(&public.e().to_bytes_be()),
         created_at: now.to_owned(),
+        retired_at: None,
+        publish_until: None,
     })
 }
 
@@ -105,7 +114,7 @@ pub(super) fn build_ring(records: &[KeyRecord]) -> Result<KeyRing, TokenError> {
     };
     let mut active = None;
     let mut active_pem = String::new();
-    let mut published = Vec::new();
+    let mut published: Vec<(Jwk, Option<i64>)> = Vec::new();
     let mut verifiers = Vec::new();
     let mut ordered: Vec<&KeyRecord> = records.iter().collect();
     // Active first (Next.js takes keys[0]), then next, then retired.
@@ -125,14 +134,17 @@ pub(super) fn build_ring(records: &[KeyRecord]) -> Result<KeyRing, TokenError> {
             rec.kid.clone(),
             UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_der),
         ));
-        published.push(Jwk {
-            kty: "RSA".into(),
-            kid: rec.kid.clone(),
-            alg: "RS256".into(),
-            use_: "sig".into(),
-            n: b64url(&n),
-            e: b64url(&e),
-        });
+        published.push((
+            Jwk {
+                kty: "RSA".into(),
+                kid: rec.kid.clone(),
+                alg: "RS256".into(),
+                use_: "sig".into(),
+                n: b64url(&n),
+                e: b64url(&e),
+            },
+            rec.publish_until,
+        ));
         if rec.state == KeyState::Active && active.is_none() {
             active_pem = rec.public_pem.clone();
             active = Some(Signer {

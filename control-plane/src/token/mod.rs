@@ -35,13 +35,17 @@ pub enum TokenError {
     /// Signing failed.
     #[error("signing failed")]
     Sign,
+    /// The key still signs, or still verifies unexpired tokens.
+    #[error("the key is still in use")]
+    StillInUse,
 }
 
 /// The key ring in memory: the active signer, the published public keys (active first) and
 /// a verifier per key id.
 pub struct KeyRing {
     active: Option<keys::Signer>,
-    published: Vec<Jwk>,
+    /// Public keys with, for retired ones, the time until which they stay published.
+    published: Vec<(Jwk, Option<i64>)>,
     verifiers: Vec<(String, ring::signature::UnparsedPublicKey<Vec<u8>>)>,
     active_pem: String,
 }
@@ -49,6 +53,8 @@ pub struct KeyRing {
 /// Signs and verifies the environment's JWTs.
 pub struct Issuer {
     ring: ArcSwap<KeyRing>,
+    /// Serialises rotations (key generation takes a while; two at once would race).
+    rotating: tokio::sync::Mutex<()>,
 }
 
 impl Issuer {
@@ -63,6 +69,7 @@ impl Issuer {
         }
         Ok(Issuer {
             ring: ArcSwap::from_pointee(keys::build_ring(&records)?),
+            rotating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -80,9 +87,87 @@ impl Issuer {
         jwt::verify(&ring.verifiers, token)
     }
 
-    /// The public keys as a JWKS `keys` array, the active key first.
-    pub fn jwks(&self) -> Vec<Jwk> {
-        self.ring.load().published.clone()
+    /// The public keys as a JWKS `keys` array at `now`, the active key first; a retired key
+    /// is listed until every token it signed has expired.
+    pub fn jwks(&self, now: i64) -> Vec<Jwk> {
+        self.ring
+            .load()
+            .published
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|u| now < u))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every stored key.
+    pub fn list(db: &Db) -> Result<Vec<KeyRecord>, TokenError> {
+        Ok(keys::load(db)?)
+    }
+
+    /// Generate a key and make it the active one at once; the previous active key is
+    /// retired and stays published for `token_lifetime` seconds (plus a minute of leeway).
+    /// (The sidecar milestone puts "publish, wait for every sidecar, then promote" here.)
+    pub async fn rotate(
+        &self,
+        db: &Db,
+        now: i64,
+        now_text: &str,
+        token_lifetime: i64,
+    ) -> Result<KeyRecord, TokenError> {
+        let _one = self.rotating.lock().await;
+        let created = now_text.to_owned();
+        let fresh = tokio::task::spawn_blocking(move || keys::generate(&created))
+            .await
+            .map_err(|e| TokenError::Generate(e.to_string()))??;
+        // Rotations are serialised above, so the snapshot is current; each key is re-read
+        // inside the transaction anyway.
+        let snapshot = keys::load(db)?;
+        let records = db
+            .write(|tx| {
+                let mut all = Vec::new();
+                for k in &snapshot {
+                    let Some(mut k) = tx.get::<KeyRecord>(k.kid.as_bytes())? else {
+                        continue;
+                    };
+                    if k.state == KeyState::Active {
+                        k.state = KeyState::Retired;
+                        k.retired_at = Some(now);
+                        k.publish_until = Some(now + token_lifetime + 60);
+                        tx.put(&k)?;
+                    }
+                    all.push(k);
+                }
+                tx.put(&fresh)?;
+                all.push(fresh.clone());
+                Ok::<_, TokenError>(all)
+            })
+            .await?;
+        self.ring
+            .store(std::sync::Arc::new(keys::build_ring(&records)?));
+        Ok(fresh)
+    }
+
+    /// Drop a key that no longer signs. Without `force`, only once every token it signed has
+    /// expired; with `force` (a compromised key) at once, and its tokens stop verifying.
+    pub async fn remove(
+        &self,
+        db: &Db,
+        kid: &str,
+        now: i64,
+        force: bool,
+    ) -> Result<Option<KeyRecord>, TokenError> {
+        let _one = self.rotating.lock().await;
+        let Some(rec) = db.get::<KeyRecord>(kid.as_bytes())? else {
+            return Ok(None);
+        };
+        if rec.state == KeyState::Active || (!force && rec.publish_until.is_some_and(|u| now < u)) {
+            return Err(TokenError::StillInUse);
+        }
+        db.write(|tx| tx.delete::<KeyRecord>(kid.as_bytes()))
+            .await?;
+        self.ring
+            .store(std::sync::Arc::new(keys::build_ring(&keys::load(db)?)?));
+        Ok(Some(rec))
     }
 
     /// The active public key as an SPKI PEM (`-----BEGIN PUBLIC KEY-----`), as the SDKs read

@@ -17,6 +17,7 @@ mod rbac;
 mod routing;
 mod sessions;
 mod sidecar_shell;
+mod signup;
 mod tenants;
 mod users;
 mod vendor_auth;

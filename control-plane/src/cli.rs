@@ -147,7 +147,7 @@ fn print_banner(r: &crate::Running, dev: bool) {
              curl -s {url}/tenants/resources/tenants/v1 -H \"x-access-token: $TOKEN\" \\\n      \
              -H 'content-type: application/json' -d '{{\"name\":\"Acme\"}}'\n  \
              curl -s {url}/tenants/resources/tenants/v1 -H \"Authorization: Bearer $TOKEN\"\n  \
-             curl -s -i {url}/identity/resources/users/v1/signUp -X POST   # 501 until implemented\n  \
+             curl -s -i {url}/identity/resources/auth/v1/user/mfa/recover -X POST   # 501 until implemented\n  \
              curl -s {url}/metrics | grep control_plane_http_requests_total\n  \
              curl -s -i http://127.0.0.1:8081/v1/check   # the sidecar fails closed until it holds a snapshot\n  \
              curl -s http://127.0.0.1:9091/readyz\n",

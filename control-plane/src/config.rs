@@ -50,6 +50,12 @@ pub struct Args {
     /// Lifetime of environment tokens from `/auth/vendor`, seconds [default: 3600].
     #[arg(long, env = "TESSERA_VENDOR_TOKEN_TTL")]
     pub vendor_token_ttl: Option<u32>,
+    /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
+    #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
+    pub email_outbox: Option<PathBuf>,
+    /// Sender address of outgoing email [default: Tessera <no-reply@localhost>].
+    #[arg(long, env = "TESSERA_EMAIL_FROM")]
+    pub email_from: Option<String>,
     /// argon2id memory cost for password hashes, KiB [default: 19456].
     #[arg(long, env = "TESSERA_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
@@ -89,6 +95,8 @@ struct FileConfig {
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
+    email_outbox: Option<PathBuf>,
+    email_from: Option<String>,
 }
 
 /// The resolved configuration.
@@ -116,6 +124,10 @@ pub struct Config {
     pub vendor_token_ttl: u32,
     /// Password-hash cost.
     pub argon2: Argon2Cost,
+    /// Outbox directory for email; `None` with no data directory keeps mail in memory.
+    pub email_outbox: Option<PathBuf>,
+    /// Sender address.
+    pub email_from: String,
 }
 
 /// Bounds on what one request may cost.
@@ -224,8 +236,27 @@ impl Config {
                     .into(),
             ));
         }
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let email_outbox = Some(
+            args.email_outbox
+                .or(file.email_outbox)
+                .unwrap_or_else(|| data_dir.join("outbox")),
+        );
+        let email_from = args
+            .email_from
+            .or(file.email_from)
+            .unwrap_or_else(|| "Tessera <no-reply@localhost>".into());
+        if email_from.contains(['\r', '\n']) {
+            return Err(ConfigError::Invalid("email-from must be one line".into()));
+        }
         Ok(Config {
             argon2,
+            email_outbox,
+            email_from,
             listen: args
                 .listen
                 .or(file.listen)
@@ -260,6 +291,8 @@ impl Config {
             limits: Limits::default(),
             vendor_token_ttl: 3600,
             argon2: Argon2Cost::cheap(),
+            email_outbox: None,
+            email_from: "Tessera <no-reply@localhost>".into(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod codegen;
 pub mod config;
 pub mod crypto;
+pub mod delivery;
 pub mod environment;
 pub mod error;
 pub mod http;

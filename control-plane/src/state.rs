@@ -33,6 +33,8 @@ pub struct AppState {
     pub argon2: crate::model::password::Argon2Cost,
     /// Serialises password checks per user (lockout counting).
     pub login_gate: Arc<crate::model::lockout::LoginGate>,
+    /// Outgoing email.
+    pub mailer: crate::delivery::Mailer,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -76,6 +78,13 @@ impl AppState {
             public_url: public_url.into(),
             argon2: config.argon2,
             login_gate: Arc::default(),
+            mailer: crate::delivery::Mailer::spawn(
+                match &config.email_outbox {
+                    Some(dir) => crate::delivery::Backend::Outbox(dir.clone()),
+                    None => crate::delivery::Backend::Memory,
+                },
+                config.email_from.clone(),
+            ),
         })
     }
 }

@@ -207,6 +207,15 @@ impl Issued {
     }
 }
 
+/// The login reply with its refresh cookie (activation and other flows that log in).
+pub(crate) fn respond_with_cookie(
+    issued: Issued,
+    state: &AppState,
+    config: &VendorConfig,
+) -> Response {
+    issued.into_response_with_cookie(state, config)
+}
+
 /// Create a session for `user` in `tenant`, record the login, and sign the access token.
 pub(crate) async fn start_session(
     state: &AppState,

@@ -17,6 +17,7 @@ mod lockout;
 mod permissions;
 mod roles;
 mod sessions;
+mod signup;
 mod spec_ops;
 mod tenants;
 mod users;
@@ -118,6 +119,7 @@ fn implementations() -> Ops {
         .merge(groups::ops())
         .merge(sessions::ops())
         .merge(lockout::ops())
+        .merge(signup::ops())
         .merge(auth::ops())
 }
 

@@ -8,6 +8,7 @@ pub mod email;
 pub mod event;
 pub mod group;
 pub mod lockout;
+pub mod otp;
 pub mod password;
 pub mod rbac;
 pub mod session;

@@ -60,6 +60,8 @@ pub enum Tree {
     UserSessions,
     /// Refresh tokens rotated out: SHA-256 (hex) -> session id (reuse detection).
     RotatedRefreshTokens,
+    /// One-time tokens (activation, reset, unlock), keyed by SHA-256 (hex).
+    OneTimeTokens,
 }
 
 impl Tree {
@@ -92,6 +94,7 @@ impl Tree {
             Tree::Groups => 14,
             Tree::UserSessions => 15,
             Tree::RotatedRefreshTokens => 16,
+            Tree::OneTimeTokens => 17,
         }
     }
 
@@ -115,6 +118,7 @@ impl Tree {
             Tree::Groups => "groups",
             Tree::UserSessions => "user_sessions",
             Tree::RotatedRefreshTokens => "rotated_refresh_tokens",
+            Tree::OneTimeTokens => "one_time_tokens",
         }
     }
 }

@@ -1,0 +1,336 @@
+//! Signup and activation (tags General, User Management): self-service signup creates an
+//! account and its first user (who gets the first-user roles, `Admin` by default) and mails
+//! an activation link; activation verifies the user (setting a password if none) and logs
+//! it in. Replies never reveal whether an address was already registered.
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Ops;
+use super::auth::{self, start_session};
+use super::configurations;
+use super::users::Catalog;
+use crate::clock::rfc3339;
+use crate::crypto::new_uuid;
+use crate::delivery::Message;
+use crate::error::ApiError;
+use crate::http::extract::{ApiJson, EnvCaller};
+use crate::model::otp::{self, Purpose};
+use crate::model::tenant::Tenant;
+use crate::model::user::{self, Membership, User};
+use crate::model::{email, password};
+use crate::state::AppState;
+use crate::store::Tree;
+
+/// Activation links live this long.
+const ACTIVATION_TTL: i64 = 24 * 3600;
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_signUpUser", sign_up)
+        .add("UsersActivationControllerV1_activateUser", activate)
+        .add(
+            "UsersActivationControllerV1_getActivationStrategy",
+            activation_strategy,
+        )
+        .add(
+            "UsersActivationControllerV1_resetActivationToken",
+            resend_activation,
+        )
+        .add(
+            "UsersControllerV1_generateUserActivationLink",
+            generate_activation_link,
+        )
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignUpRequest {
+    email: String,
+    password: Option<String>,
+    name: Option<String>,
+    company_name: Option<String>,
+    metadata: Option<Value>,
+    #[allow(dead_code)] // accepted for compatibility; only local signup exists
+    provider: Option<String>,
+}
+
+fn activation_link(state: &AppState, user_id: &str, token: &str) -> String {
+    format!(
+        "{}/oauth/account/activate?userId={user_id}&token={token}",
+        state.public_url
+    )
+}
+
+fn activation_mail(state: &AppState, user: &User, token: &str) -> Message {
+    let link = activation_link(state, &user.id, token);
+    Message {
+        to: user.email.clone(),
+        subject: "Activate your account".into(),
+        body: format!(
+            "Welcome!\n\nActivate your account by opening this link within 24 hours:\n{link}\n"
+        ),
+        kind: "activation",
+    }
+}
+
+/// Issue an activation token for `user_id` in its own transaction; returns the token.
+async fn new_activation_token(state: &AppState, user_id: &str) -> Result<String, ApiError> {
+    let token = otp::new_token();
+    let expires = state.clock.unix() + ACTIVATION_TTL;
+    state
+        .db
+        .write(|tx| otp::issue(tx, &token, Purpose::Activation, user_id, expires))
+        .await?;
+    Ok(token)
+}
+
+/// Public: sign up a new account and its first user. Refused (403) when the environment
+/// closed signups. The reply is the same whether or not the address was registered; the
+/// owner of an existing address gets a notice by mail instead of a second account.
+async fn sign_up(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SignUpRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let config = configurations::current(&state)?;
+    if !config.allow_signups {
+        return Err(ApiError::forbidden("Sign up is disabled"));
+    }
+    let email_norm =
+        email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let password_hash = match req.password.clone() {
+        Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
+        Some(p) => Some(password::hash(state.argon2, p).await?),
+        None => None,
+    };
+    let name =
+        super::permissions::validate_text("name", req.name.as_deref().unwrap_or(""), 255, false)?;
+    let company = super::permissions::validate_text(
+        "companyName",
+        req.company_name.as_deref().unwrap_or(req.email.trim()),
+        255,
+        true,
+    )?;
+    let metadata = user::metadata_text(req.metadata.as_ref()).map_err(ApiError::bad_request)?;
+    let cat = Catalog::load(&state)?;
+    let first_roles: Vec<String> = cat
+        .roles
+        .iter()
+        .filter(|r| r.first_user_role && r.tenant_id.is_none())
+        .map(|r| r.id.clone())
+        .collect();
+    let now = rfc3339(state.clock.now());
+    let tenant_id = new_uuid().to_string();
+    let u = User {
+        id: new_uuid().to_string(),
+        email: req.email.trim().to_owned(),
+        email_norm,
+        name,
+        profile_picture_url: None,
+        phone_number: None,
+        metadata,
+        vendor_metadata: "{}".into(),
+        external_id: None,
+        password_hash,
+        verified: false,
+        is_locked: false,
+        super_user: false,
+        invisible: false,
+        mfa_bypass: false,
+        memberships: vec![Membership {
+            tenant_id: tenant_id.clone(),
+            role_ids: first_roles,
+            disabled: false,
+            created_at: now.clone(),
+        }],
+        active_tenant_id: Some(tenant_id.clone()),
+        created_at: now.clone(),
+        last_login: None,
+        sub_account_access_allowed: false,
+        failed_logins: 0,
+    };
+    let tenant = Tenant {
+        id: new_uuid().to_string(),
+        tenant_id: tenant_id.clone(),
+        name: company,
+        metadata: serde_json::Map::new(),
+        profile: Default::default(),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let token = otp::new_token();
+    let expires = state.clock.unix() + ACTIVATION_TTL;
+    let existing = state
+        .db
+        .write(|tx| {
+            if let Some(owner) = user::email_owner(tx, &u.email_norm)? {
+                return Ok(Some(owner));
+            }
+            tx.put(&tenant)?;
+            user::put_user(tx, None, &u)?;
+            otp::issue(tx, &token, Purpose::Activation, &u.id, expires)?;
+            Ok::<_, ApiError>(None)
+        })
+        .await?;
+    match existing {
+        None => state.mailer.send(activation_mail(&state, &u, &token)),
+        Some(owner) => {
+            if let Some(o) = state.db.get::<User>(owner.as_bytes())? {
+                state.mailer.send(Message {
+                    to: o.email,
+                    subject: "Sign-up attempt".into(),
+                    body:
+                        "Someone tried to sign up with this address, which already has an account. \
+                           If it was you, log in or reset your password."
+                            .into(),
+                    kind: "signup-existing",
+                });
+            }
+        }
+    }
+    Ok(Json(json!({"shouldActivate": true})))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivateRequest {
+    user_id: String,
+    token: String,
+    password: Option<String>,
+}
+
+fn bad_token() -> ApiError {
+    ApiError::bad_request("The activation link is invalid or has expired")
+}
+
+/// Public: activate with the mailed token (single use, expiring), set the password if the
+/// user has none, and log in (the login reply and refresh cookie).
+async fn activate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    _headers: HeaderMap,
+    ApiJson(req): ApiJson<ActivateRequest>,
+) -> Result<Response, ApiError> {
+    let new_hash = match req.password.clone() {
+        Some(p) if !p.is_empty() => Some(password::hash(state.argon2, p).await?),
+        _ => None,
+    };
+    let now = state.clock.unix();
+    let activated = state
+        .db
+        .write(|tx| {
+            let Some(uid) = otp::consume(tx, &req.token, Purpose::Activation, now)? else {
+                return Ok(None);
+            };
+            if uid != req.user_id {
+                return Ok(None);
+            }
+            let Some(mut u) = tx.get::<User>(uid.as_bytes())? else {
+                return Ok(None);
+            };
+            if u.password_hash.is_none() {
+                match &new_hash {
+                    Some(h) => u.password_hash = Some(h.clone()),
+                    None => {
+                        return Err(ApiError::bad_request(
+                            "a password is required to activate this account",
+                        ));
+                    }
+                }
+            }
+            u.verified = true;
+            tx.put(&u)?;
+            Ok::<_, ApiError>(Some(u))
+        })
+        .await?;
+    let user = activated.ok_or_else(bad_token)?;
+    let tenant = user
+        .login_tenant()
+        .map(str::to_owned)
+        .ok_or_else(bad_token)?;
+    let config = configurations::current(&state)?;
+    let issued = start_session(
+        &state,
+        &config,
+        user,
+        &tenant,
+        Some(peer.ip().to_string()),
+        None,
+    )
+    .await?;
+    Ok(auth::respond_with_cookie(issued, &state, &config))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StrategyQuery {
+    user_id: String,
+    token: String,
+}
+
+/// Public: whether activating needs a password (the user has none yet).
+async fn activation_strategy(
+    State(state): State<AppState>,
+    Query(q): Query<StrategyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let uid = otp::peek(&state.db, &q.token, Purpose::Activation, state.clock.unix())?
+        .filter(|u| *u == q.user_id)
+        .ok_or_else(bad_token)?;
+    let u = state
+        .db
+        .get::<User>(uid.as_bytes())?
+        .ok_or_else(bad_token)?;
+    Ok(Json(
+        json!({"shouldSetPassword": u.password_hash.is_none()}),
+    ))
+}
+
+#[derive(Clone, Deserialize)]
+struct ResendRequest {
+    email: String,
+}
+
+/// Public: mail a fresh activation link to an unverified user. The reply is the same for
+/// every address.
+async fn resend_activation(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ResendRequest>,
+) -> Result<StatusCode, ApiError> {
+    if let Ok(norm) = email::normalize(&req.email) {
+        let owner = state
+            .db
+            .get_raw(Tree::UserEmails, norm.as_bytes())?
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|id| state.db.get::<User>(id.as_bytes()))
+            .transpose()?
+            .flatten();
+        if let Some(u) = owner.filter(|u| !u.verified) {
+            let token = new_activation_token(&state, &u.id).await?;
+            state.mailer.send(activation_mail(&state, &u, &token));
+        }
+    }
+    Ok(StatusCode::CREATED)
+}
+
+/// Environment token: an activation link for a user (e.g. to send through your own mail).
+async fn generate_activation_link(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let u = super::users::load_user(&state, &id, None)?;
+    if u.verified {
+        return Err(ApiError::conflict("the user is already activated"));
+    }
+    let token = new_activation_token(&state, &u.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"link": activation_link(&state, &u.id, &token), "token": token, "userId": u.id}),
+        ),
+    ))
+}

@@ -13,6 +13,7 @@ mod groups;
 mod keys;
 mod lockout;
 mod observability;
+mod passwords;
 mod rbac;
 mod routing;
 mod sessions;

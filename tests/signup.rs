@@ -348,7 +348,7 @@ async fn closed_signups_and_vendor_links() {
             Method::POST,
             ACTIVATE,
             None,
-            Some(&json!({"userId": uid, "token": link.body["token"], "password": "Invited-6"})),
+            Some(&json!({"userId": uid, "token": link.body["token"], "password": "Invited-Pw-6"})),
         )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);

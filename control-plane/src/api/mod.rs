@@ -14,6 +14,7 @@ mod health;
 mod jwks;
 mod keys;
 mod lockout;
+mod passwords;
 mod permissions;
 mod roles;
 mod sessions;
@@ -120,6 +121,7 @@ fn implementations() -> Ops {
         .merge(sessions::ops())
         .merge(lockout::ops())
         .merge(signup::ops())
+        .merge(passwords::ops())
         .merge(auth::ops())
 }
 

@@ -104,7 +104,10 @@ async fn sign_up(
         email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
-        Some(p) => Some(password::hash(state.argon2, p).await?),
+        Some(p) => {
+            super::passwords::enforce(&state, None, &p)?;
+            Some(password::hash(state.argon2, p).await?)
+        }
         None => None,
     };
     let name =
@@ -152,6 +155,7 @@ async fn sign_up(
         last_login: None,
         sub_account_access_allowed: false,
         failed_logins: 0,
+        password_history: Vec::new(),
     };
     let tenant = Tenant {
         id: new_uuid().to_string(),
@@ -216,7 +220,14 @@ async fn activate(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<Response, ApiError> {
     let new_hash = match req.password.clone() {
-        Some(p) if !p.is_empty() => Some(password::hash(state.argon2, p).await?),
+        Some(p) if !p.is_empty() => {
+            let tenant = state
+                .db
+                .get::<User>(req.user_id.as_bytes())?
+                .and_then(|u| u.login_tenant().map(str::to_owned));
+            super::passwords::enforce(&state, tenant.as_deref(), &p)?;
+            Some(password::hash(state.argon2, p).await?)
+        }
         _ => None,
     };
     let now = state.clock.unix();

@@ -10,6 +10,7 @@ pub mod group;
 pub mod lockout;
 pub mod otp;
 pub mod password;
+pub mod password_policy;
 pub mod rbac;
 pub mod session;
 pub mod tenant;

@@ -65,6 +65,9 @@ pub struct User {
     /// Consecutive failed logins since the last success.
     #[serde(default)]
     pub failed_logins: u32,
+    /// Previous password hashes, newest last (at most 10), for the history policy.
+    #[serde(default)]
+    pub password_history: Vec<String>,
 }
 
 impl Record for User {

@@ -156,7 +156,10 @@ async fn build_user(
         email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
-        Some(p) => Some(password::hash(state.argon2, p).await?),
+        Some(p) => {
+            crate::api::passwords::enforce(state, Some(tenant), &p)?;
+            Some(password::hash(state.argon2, p).await?)
+        }
         None => None,
     };
     let now = rfc3339(state.clock.now());
@@ -195,6 +198,7 @@ async fn build_user(
         last_login: None,
         sub_account_access_allowed: false,
         failed_logins: 0,
+        password_history: Vec::new(),
     })
 }
 

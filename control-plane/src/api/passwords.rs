@@ -1,0 +1,520 @@
+//! Passwords (tag Password Settings): the complexity policy and its public read, the history
+//! policy, change, reset by email, vendor reset links and the vendor password check. Every
+//! path that sets a password goes through [`enforce`] and [`set_password`].
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Ops;
+use super::users::{load_user, require_tenant_exists};
+use crate::clock::rfc3339;
+use crate::crypto::new_uuid;
+use crate::delivery::Message;
+use crate::error::ApiError;
+use crate::http::caller::Caller;
+use crate::http::extract::{ApiJson, EnvCaller};
+use crate::model::otp::{self, Purpose};
+use crate::model::password_policy::{self, HistoryPolicy, PasswordPolicy, StoredPasswordPolicy};
+use crate::model::session::{self, Session, UserSessions};
+use crate::model::user::User;
+use crate::model::{email, password};
+use crate::state::AppState;
+use crate::store::{Tree, Tx};
+
+/// Reset links live this long.
+const RESET_TTL: i64 = 3600;
+/// Previous hashes kept per user (the history policy allows up to 10).
+const MAX_HISTORY: usize = 10;
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("PasswordPolicyController_getPasswordConfig", get_policy)
+        .add(
+            "PasswordPolicyController_addOrUpdatePasswordConfig",
+            set_policy,
+        )
+        .add(
+            "UsersPasswordControllerV1_getUserPasswordConfig",
+            public_policy,
+        )
+        .add(
+            "PasswordHistoryPolicyController_createPolicy",
+            create_history,
+        )
+        .add(
+            "PasswordHistoryPolicyController_updatePolicy",
+            update_history,
+        )
+        .add("PasswordHistoryPolicyController_getPolicy", get_history)
+        .add("UsersPasswordControllerV1_changePassword", change_password)
+        .add("UsersPasswordControllerV1_resetPassword", request_reset)
+        .add(
+            "UsersPasswordControllerV1_verifyResetPassword",
+            verify_reset,
+        )
+        .add(
+            "UsersControllerV1_generateUserPasswordResetLink",
+            generate_reset_link,
+        )
+        .add("VendorOnlyUsers_verifyUserPassword", vendor_verify_password)
+}
+
+/// Refuse a password the policy of `tenant` (or the environment's) rejects.
+pub(crate) fn enforce(
+    state: &AppState,
+    tenant: Option<&str>,
+    password: &str,
+) -> Result<(), ApiError> {
+    let violations = password_policy::effective(&state.db, tenant)?.violations(password);
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(violations.join(" ")))
+    }
+}
+
+/// Refuse a password equal to the current one or one of the last `history` ones.
+async fn enforce_history(state: &AppState, user: &User, new: &str) -> Result<(), ApiError> {
+    let n = password_policy::history_size(&state.db, user.login_tenant())?;
+    if n == 0 {
+        return Ok(());
+    }
+    let recent = user
+        .password_hash
+        .iter()
+        .chain(user.password_history.iter().rev().take(n.saturating_sub(1)));
+    for h in recent {
+        if password::verify(state.argon2, new.to_owned(), Some(h.clone())).await? {
+            return Err(ApiError::bad_request(
+                "The password was used recently; choose another.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Replace a user's password hash inside a transaction, keeping the previous one in history.
+pub(crate) fn set_password(u: &mut User, new_hash: String) {
+    if let Some(old) = u.password_hash.replace(new_hash) {
+        u.password_history.push(old);
+        if u.password_history.len() > MAX_HISTORY {
+            u.password_history.remove(0);
+        }
+    }
+}
+
+/// End every session of the user except `keep`, inside the caller's transaction.
+fn revoke_sessions(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    keep: Option<&str>,
+    at: &str,
+) -> Result<(), crate::store::StoreError> {
+    let ids = tx
+        .get::<UserSessions>(user_id.as_bytes())?
+        .map(|i| i.session_ids)
+        .unwrap_or_default();
+    for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+        if let Some(s) = tx.get::<Session>(id.as_bytes())? {
+            session::revoke(tx, &s, at)?;
+        }
+    }
+    Ok(())
+}
+
+// === complexity policy ===
+
+/// `fe.secure.read.securityPolicy`: the policy in force (account or environment).
+async fn get_policy(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<PasswordPolicy>, ApiError> {
+    caller.require("fe.secure.read.securityPolicy")?;
+    Ok(Json(password_policy::effective(
+        &state.db,
+        caller.tenant_opt().as_deref(),
+    )?))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyRequest {
+    allow_passphrases: Option<bool>,
+    max_length: Option<u32>,
+    min_length: Option<u32>,
+    min_phrase_length: Option<u32>,
+    min_optional_tests_to_pass: Option<u32>,
+    block_pwned_passwords: Option<bool>,
+    optional_tests: Option<password_policy::OptionalTests>,
+    required_tests: Option<password_policy::RequiredTests>,
+}
+
+/// `fe.secure.write.securityPolicy`: set the policy of the account (or the environment's).
+async fn set_policy(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<PolicyRequest>,
+) -> Result<(StatusCode, Json<PasswordPolicy>), ApiError> {
+    caller.require("fe.secure.write.securityPolicy")?;
+    let tenant = caller.tenant_opt();
+    if let Some(t) = &tenant {
+        require_tenant_exists(&state, t)?;
+    }
+    let mut p = password_policy::effective(&state.db, tenant.as_deref())?;
+    p.allow_passphrases = req.allow_passphrases.unwrap_or(p.allow_passphrases);
+    p.max_length = req.max_length.unwrap_or(p.max_length);
+    p.min_length = req.min_length.unwrap_or(p.min_length);
+    p.min_phrase_length = req.min_phrase_length.unwrap_or(p.min_phrase_length);
+    p.min_optional_tests_to_pass = req
+        .min_optional_tests_to_pass
+        .unwrap_or(p.min_optional_tests_to_pass);
+    p.block_pwned_passwords = req.block_pwned_passwords.unwrap_or(p.block_pwned_passwords);
+    p.optional_tests = req.optional_tests.unwrap_or(p.optional_tests);
+    p.required_tests = req.required_tests.unwrap_or(p.required_tests);
+    if p.min_length < 1
+        || p.max_length > password::MAX_PASSWORD_BYTES as u32
+        || p.min_length > p.max_length
+    {
+        return Err(ApiError::bad_request(format!(
+            "minLength must be at least 1 and at most maxLength, which may not exceed {}",
+            password::MAX_PASSWORD_BYTES
+        )));
+    }
+    if p.min_optional_tests_to_pass > 4 || p.min_phrase_length < p.min_length {
+        return Err(ApiError::bad_request(
+            "minOptionalTestsToPass is at most 4; minPhraseLength at least minLength",
+        ));
+    }
+    state
+        .db
+        .write(|tx| {
+            tx.put(&StoredPasswordPolicy {
+                tenant_id: tenant.clone(),
+                policy: p,
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicPolicyQuery {
+    user_id: Option<String>,
+}
+
+/// Public: the policy a password must meet (the user's account policy with `userId`), so
+/// login pages can show the rules.
+async fn public_policy(
+    State(state): State<AppState>,
+    Query(q): Query<PublicPolicyQuery>,
+) -> Result<Json<PasswordPolicy>, ApiError> {
+    let tenant = match q
+        .user_id
+        .as_deref()
+        .and_then(|id| state.db.get::<User>(id.as_bytes()).ok().flatten())
+    {
+        Some(u) => u.login_tenant().map(str::to_owned),
+        None => None,
+    };
+    Ok(Json(password_policy::effective(
+        &state.db,
+        tenant.as_deref(),
+    )?))
+}
+
+// === history policy ===
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryRequest {
+    enabled: Option<bool>,
+    history_size: Option<i64>,
+}
+
+fn history_size(v: i64) -> Result<u32, ApiError> {
+    u32::try_from(v)
+        .ok()
+        .filter(|n| (1..=10).contains(n))
+        .ok_or_else(|| ApiError::bad_request("historySize must be 1 to 10"))
+}
+
+fn history_missing() -> ApiError {
+    ApiError::not_found("Password History Policy not found")
+}
+
+fn history_scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: &str,
+) -> Result<Option<String>, ApiError> {
+    caller.require(permission)?;
+    let tenant = caller.tenant_opt();
+    if let Some(t) = &tenant {
+        require_tenant_exists(state, t)?;
+    }
+    Ok(tenant)
+}
+
+/// `fe.secure.write.securityPolicy`: create the history policy (409 if it exists).
+async fn create_history(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<HistoryRequest>,
+) -> Result<(StatusCode, Json<HistoryPolicy>), ApiError> {
+    let tenant = history_scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let now = rfc3339(state.clock.now());
+    let p = HistoryPolicy {
+        id: new_uuid().to_string(),
+        tenant_id: tenant.clone(),
+        enabled: req.enabled.unwrap_or(false),
+        history_size: history_size(req.history_size.unwrap_or(1))?,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    state
+        .db
+        .write(|tx| {
+            if tx
+                .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
+                .is_some()
+            {
+                return Err(ApiError::conflict("Password History Policy already exists"));
+            }
+            tx.put(&p)?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// `fe.secure.write.securityPolicy`: change the history policy (404 if never created).
+async fn update_history(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<HistoryRequest>,
+) -> Result<Json<HistoryPolicy>, ApiError> {
+    let tenant = history_scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let size = req.history_size.map(history_size).transpose()?;
+    let now = rfc3339(state.clock.now());
+    let saved = state
+        .db
+        .write(|tx| {
+            let mut p = tx
+                .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
+                .ok_or_else(history_missing)?;
+            p.enabled = req.enabled.unwrap_or(p.enabled);
+            p.history_size = size.unwrap_or(p.history_size);
+            p.updated_at = now.clone();
+            tx.put(&p)?;
+            Ok::<_, ApiError>(p)
+        })
+        .await?;
+    Ok(Json(saved))
+}
+
+/// `fe.secure.read.securityPolicy`: the history policy (404 if never created).
+async fn get_history(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<HistoryPolicy>, ApiError> {
+    let tenant = history_scope(&state, &caller, "fe.secure.read.securityPolicy")?;
+    state
+        .db
+        .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
+        .map(Json)
+        .ok_or_else(history_missing)
+}
+
+// === change and reset ===
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeRequest {
+    password: String,
+    new_password: String,
+}
+
+/// User token: change the caller's password (the current one is required); every other
+/// session of the user ends.
+async fn change_password(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> Result<StatusCode, ApiError> {
+    let (user_id, current_session) = match &caller {
+        Caller::User(u) => (u.user.id.clone(), u.session_id.clone()),
+        Caller::Env(e) => (
+            e.user_id
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("frontegg-user-id is required"))?,
+            None,
+        ),
+    };
+    let user = load_user(&state, &user_id, None)?;
+    if !password::verify(
+        state.argon2,
+        req.password.clone(),
+        user.password_hash.clone(),
+    )
+    .await?
+    {
+        return Err(ApiError::bad_request("The current password is incorrect"));
+    }
+    enforce(&state, user.login_tenant(), &req.new_password)?;
+    enforce_history(&state, &user, &req.new_password).await?;
+    let hash = password::hash(state.argon2, req.new_password.clone()).await?;
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let mut u = tx
+                .get::<User>(user_id.as_bytes())?
+                .ok_or_else(super::users::user_not_found)?;
+            set_password(&mut u, hash.clone());
+            tx.put(&u)?;
+            revoke_sessions(tx, &u.id, current_session.as_deref(), &at)?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Clone, Deserialize)]
+struct ResetRequest {
+    email: String,
+}
+
+fn reset_link(state: &AppState, user_id: &str, token: &str) -> String {
+    format!(
+        "{}/oauth/account/reset-password?userId={user_id}&token={token}",
+        state.public_url
+    )
+}
+
+async fn new_reset_token(state: &AppState, user_id: &str) -> Result<String, ApiError> {
+    let token = otp::new_token();
+    let expires = state.clock.unix() + RESET_TTL;
+    state
+        .db
+        .write(|tx| otp::issue(tx, &token, Purpose::PasswordReset, user_id, expires))
+        .await?;
+    Ok(token)
+}
+
+/// Public: mail a reset link to the address's owner, if any. The reply is the same for every
+/// address and the mail goes to the stored address, not the one typed.
+async fn request_reset(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    if let Ok(norm) = email::normalize(&req.email)
+        && let Some(u) = state
+            .db
+            .get_raw(Tree::UserEmails, norm.as_bytes())?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|id| state.db.get::<User>(id.as_bytes()).ok().flatten())
+    {
+        let token = new_reset_token(&state, &u.id).await?;
+        state.mailer.send(Message {
+            to: u.email.clone(),
+            subject: "Reset your password".into(),
+            body: format!(
+                "Reset your password by opening this link within an hour:\n{}\n",
+                reset_link(&state, &u.id, &token)
+            ),
+            kind: "password-reset",
+        });
+    }
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyResetRequest {
+    user_id: String,
+    token: String,
+    password: String,
+}
+
+/// Public: set a new password with a mailed reset token (single use, one hour). Proving
+/// the mailbox also unlocks a locked account; every session of the user ends.
+async fn verify_reset(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<VerifyResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let bad = || ApiError::bad_request("The reset link is invalid or has expired");
+    let now = state.clock.unix();
+    let user_id = otp::peek(&state.db, &req.token, Purpose::PasswordReset, now)?
+        .filter(|u| *u == req.user_id)
+        .ok_or_else(bad)?;
+    let user = load_user(&state, &user_id, None).map_err(|_| bad())?;
+    enforce(&state, user.login_tenant(), &req.password)?;
+    enforce_history(&state, &user, &req.password).await?;
+    let hash = password::hash(state.argon2, req.password.clone()).await?;
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            if otp::consume(tx, &req.token, Purpose::PasswordReset, now)?.as_deref()
+                != Some(user_id.as_str())
+            {
+                return Err(bad());
+            }
+            let mut u = tx.get::<User>(user_id.as_bytes())?.ok_or_else(bad)?;
+            set_password(&mut u, hash.clone());
+            u.is_locked = false;
+            u.failed_logins = 0;
+            tx.put(&u)?;
+            revoke_sessions(tx, &u.id, None, &at)?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Environment token: a reset link for a user.
+async fn generate_reset_link(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let u = load_user(&state, &id, None)?;
+    let token = new_reset_token(&state, &u.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"link": reset_link(&state, &u.id, &token), "token": token, "userId": u.id})),
+    ))
+}
+
+#[derive(Clone, Deserialize)]
+struct VerifyPasswordRequest {
+    email: String,
+    password: String,
+}
+
+/// Environment token: whether the password is the user's (no lockout counting; for
+/// migrations and re-authentication in your own backend).
+async fn vendor_verify_password(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<VerifyPasswordRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let hash = email::normalize(&req.email)
+        .ok()
+        .and_then(|n| {
+            state
+                .db
+                .get_raw(Tree::UserEmails, n.as_bytes())
+                .ok()
+                .flatten()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|id| state.db.get::<User>(id.as_bytes()).ok().flatten())
+        .and_then(|u| u.password_hash);
+    let valid = password::verify(state.argon2, req.password, hash).await?;
+    Ok(Json(json!({"valid": valid})))
+}

@@ -1,0 +1,473 @@
+//! Passwords: the complexity policy (at creation, signup, change, reset), its public read,
+//! the history policy, change (other sessions end), reset by mail (single use, expiring,
+//! unlocks), vendor links and the vendor password check.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Cp, Reply, reply};
+
+const POLICY: &str = "/identity/resources/configurations/v1/password";
+const HISTORY: &str = "/identity/resources/configurations/v1/password-history-policy";
+const LOGIN: &str = "/identity/resources/auth/v1/user";
+const CHANGE: &str = "/identity/resources/users/v1/passwords/change";
+const RESET: &str = "/identity/resources/users/v1/passwords/reset";
+const PW: &str = "First-Pass-11";
+
+struct Env {
+    cp: Cp,
+    token: String,
+    tenant: String,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let cp = Cp::start().await;
+        let token = cp.vendor_token().await;
+        let tenant = cp
+            .call(
+                Method::POST,
+                "/tenants/resources/tenants/v1",
+                Some(&token),
+                Some(&json!({"name": "T"})),
+            )
+            .await
+            .body["tenantId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Env { cp, token, tenant }
+    }
+    async fn env(&self, m: Method, path: &str, tenant: bool, body: Option<Value>) -> Reply {
+        let mut req = self
+            .cp
+            .client
+            .request(m, self.cp.url(path))
+            .header("x-access-token", &self.token);
+        if tenant {
+            req = req.header("frontegg-tenant-id", &self.tenant);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        reply(req.send().await.unwrap()).await
+    }
+    async fn user(&self, email: &str, password: &str) -> Reply {
+        self.env(
+            Method::POST,
+            "/identity/resources/users/v1",
+            true,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+    async fn verified_user(&self, email: &str) -> String {
+        let id = self.user(email, PW).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.env(
+            Method::POST,
+            &format!("/identity/resources/users/v1/{id}/verify"),
+            false,
+            None,
+        )
+        .await;
+        id
+    }
+    async fn login(&self, email: &str, password: &str) -> Reply {
+        self.cp
+            .call(
+                Method::POST,
+                LOGIN,
+                None,
+                Some(&json!({"email": email, "password": password})),
+            )
+            .await
+    }
+    async fn access(&self, email: &str, password: &str) -> String {
+        let r = self.login(email, password).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["accessToken"].as_str().unwrap().to_owned()
+    }
+    async fn as_user(&self, access: &str, m: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .cp
+            .client
+            .request(m, self.cp.url(path))
+            .bearer_auth(access);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        reply(req.send().await.unwrap()).await
+    }
+    async fn mail(&self, kind: &str, n: usize) -> control_plane::delivery::Message {
+        for _ in 0..200 {
+            let sent: Vec<_> = self
+                .cp
+                .running
+                .state
+                .mailer
+                .sent()
+                .into_iter()
+                .filter(|m| m.kind == kind)
+                .collect();
+            if sent.len() >= n {
+                return sent[n - 1].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {kind} mail #{n}");
+    }
+}
+
+fn link_parts(body: &str) -> (String, String) {
+    let link = body.lines().find(|l| l.contains("?userId=")).unwrap();
+    let q = link.split_once('?').unwrap().1;
+    let get = |k: &str| {
+        q.split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_owned()
+    };
+    (get("userId"), get("token"))
+}
+
+#[tokio::test]
+async fn the_complexity_policy_applies_everywhere_a_password_is_set() {
+    let e = Env::new().await;
+    let policy = e.env(Method::GET, POLICY, false, None).await;
+    policy.assert_spec("PasswordPolicyController_getPasswordConfig", 200);
+    assert_eq!(
+        (
+            policy.body["minLength"].as_u64(),
+            policy.body["allowPassphrases"].as_bool()
+        ),
+        (Some(10), Some(true))
+    );
+    let public =
+        e.cp.call(
+            Method::GET,
+            "/identity/resources/users/v1/passwords/config",
+            None,
+            None,
+        )
+        .await;
+    public.assert_spec("UsersPasswordControllerV1_getUserPasswordConfig", 200);
+    for weak in ["short", "alllowercase-1", "NoDigitsHere!", "Baaad-pass-1x"] {
+        let r = e.user(&format!("{}@example.com", weak.len()), weak).await;
+        r.assert_error(400, "ER-INVALID-INPUT");
+    }
+    assert_eq!(
+        e.user("phrase@example.com", "a long and simple passphrase")
+            .await
+            .status,
+        201,
+        "passphrases pass"
+    );
+    e.cp.call(Method::POST, "/identity/resources/users/v1/signUp", None, Some(&json!({"email": "s@example.com", "password": "weak", "companyName": "S", "provider": "local"})))
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    // The account relaxes its policy: two optional tests are enough there.
+    let set = e
+        .env(
+            Method::POST,
+            POLICY,
+            true,
+            Some(json!({"minOptionalTestsToPass": 2, "minLength": 8})),
+        )
+        .await;
+    set.assert_spec("PasswordPolicyController_addOrUpdatePasswordConfig", 201);
+    assert_eq!(
+        e.user("relaxed@example.com", "lowercase11").await.status,
+        201
+    );
+    for bad in [
+        json!({"minLength": 0}),
+        json!({"minLength": 300}),
+        json!({"minOptionalTestsToPass": 5}),
+        json!({"minLength": "ten"}),
+    ] {
+        e.env(Method::POST, POLICY, true, Some(bad))
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
+    // The environment policy is unchanged.
+    assert_eq!(
+        e.env(Method::GET, POLICY, false, None).await.body["minLength"],
+        10
+    );
+    e.cp.assert_served(&[
+        "PasswordPolicyController_getPasswordConfig",
+        "PasswordPolicyController_addOrUpdatePasswordConfig",
+        "UsersPasswordControllerV1_getUserPasswordConfig",
+    ]);
+}
+
+#[tokio::test]
+async fn change_requires_the_current_password_and_ends_other_sessions() {
+    let e = Env::new().await;
+    e.verified_user("chg@example.com").await;
+    let a1 = e.access("chg@example.com", PW).await;
+    let a2 = e.access("chg@example.com", PW).await;
+    e.as_user(
+        &a1,
+        Method::POST,
+        CHANGE,
+        Some(json!({"password": "Wrong-Pass-11", "newPassword": "Second-Pass-22"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    e.as_user(
+        &a1,
+        Method::POST,
+        CHANGE,
+        Some(json!({"password": PW, "newPassword": "weak"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    let ok = e
+        .as_user(
+            &a1,
+            Method::POST,
+            CHANGE,
+            Some(json!({"password": PW, "newPassword": "Second-Pass-22"})),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(
+        e.as_user(&a1, Method::GET, "/identity/resources/users/v2/me", None)
+            .await
+            .status,
+        200,
+        "the current session stays"
+    );
+    assert_eq!(
+        e.as_user(&a2, Method::GET, "/identity/resources/users/v2/me", None)
+            .await
+            .status,
+        401,
+        "other sessions end"
+    );
+    e.login("chg@example.com", PW)
+        .await
+        .assert_error(401, "ER-UNAUTHORIZED");
+    assert_eq!(
+        e.login("chg@example.com", "Second-Pass-22").await.status,
+        200
+    );
+    e.cp.assert_served(&["UsersPasswordControllerV1_changePassword"]);
+}
+
+#[tokio::test]
+async fn history_policy_refuses_recent_passwords() {
+    let e = Env::new().await;
+    e.env(Method::GET, HISTORY, false, None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+    e.env(
+        Method::PATCH,
+        HISTORY,
+        false,
+        Some(json!({"historySize": 2})),
+    )
+    .await
+    .assert_error(404, "ER-NOT-FOUND");
+    let made = e
+        .env(
+            Method::POST,
+            HISTORY,
+            false,
+            Some(json!({"enabled": true, "historySize": 2})),
+        )
+        .await;
+    made.assert_spec("PasswordHistoryPolicyController_createPolicy", 201);
+    e.env(
+        Method::POST,
+        HISTORY,
+        false,
+        Some(json!({"enabled": true, "historySize": 2})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    for bad in [
+        json!({"enabled": true, "historySize": 0}),
+        json!({"enabled": true, "historySize": 11}),
+    ] {
+        e.env(Method::PATCH, HISTORY, false, Some(bad))
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
+    e.verified_user("hist@example.com").await;
+    let a = e.access("hist@example.com", PW).await;
+    let change = |from: &str, to: &str| json!({"password": from, "newPassword": to});
+    e.as_user(&a, Method::POST, CHANGE, Some(change(PW, PW)))
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    assert_eq!(
+        e.as_user(&a, Method::POST, CHANGE, Some(change(PW, "Second-Pass-22")))
+            .await
+            .status,
+        201
+    );
+    e.as_user(&a, Method::POST, CHANGE, Some(change("Second-Pass-22", PW)))
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    assert_eq!(
+        e.as_user(
+            &a,
+            Method::POST,
+            CHANGE,
+            Some(change("Second-Pass-22", "Third-Pass-33"))
+        )
+        .await
+        .status,
+        201
+    );
+    // With a history of 2, the first password is free again.
+    assert_eq!(
+        e.as_user(&a, Method::POST, CHANGE, Some(change("Third-Pass-33", PW)))
+            .await
+            .status,
+        201
+    );
+    let upd = e
+        .env(
+            Method::PATCH,
+            HISTORY,
+            false,
+            Some(json!({"historySize": 5})),
+        )
+        .await;
+    upd.assert_spec("PasswordHistoryPolicyController_updatePolicy", 200);
+    let got = e.env(Method::GET, HISTORY, false, None).await;
+    got.assert_spec("PasswordHistoryPolicyController_getPolicy", 200);
+    assert_eq!(got.body["historySize"], 5);
+}
+
+#[tokio::test]
+async fn reset_by_mail_is_single_use_expires_and_unlocks() {
+    let e = Env::new().await;
+    let uid = e.verified_user("Reset.Me@Example.com").await;
+    let a = e.access("reset.me@example.com", PW).await;
+    e.env(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/lock"),
+        false,
+        None,
+    )
+    .await;
+    // Any case of the address; the mail goes to the stored address.
+    assert_eq!(
+        e.cp.call(
+            Method::POST,
+            RESET,
+            None,
+            Some(&json!({"email": "RESET.ME@example.com"}))
+        )
+        .await
+        .status,
+        201
+    );
+    let unknown =
+        e.cp.call(
+            Method::POST,
+            RESET,
+            None,
+            Some(&json!({"email": "ghost@example.com"})),
+        )
+        .await;
+    assert_eq!(unknown.status, 201);
+    let m = e.mail("password-reset", 1).await;
+    assert_eq!(m.to, "Reset.Me@Example.com");
+    let (user_id, token) = link_parts(&m.body);
+    assert_eq!(user_id, uid);
+    let verify = "/identity/resources/users/v1/passwords/reset/verify";
+    e.cp.call(
+        Method::POST,
+        verify,
+        None,
+        Some(&json!({"userId": uid, "token": token, "password": "weak"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    let ok =
+        e.cp.call(
+            Method::POST,
+            verify,
+            None,
+            Some(&json!({"userId": uid, "token": token, "password": "After-Reset-44"})),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    e.cp.call(
+        Method::POST,
+        verify,
+        None,
+        Some(&json!({"userId": uid, "token": token, "password": "Again-Reset-55"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    assert_eq!(
+        e.login("reset.me@example.com", "After-Reset-44")
+            .await
+            .status,
+        200,
+        "the reset unlocked the account"
+    );
+    assert_eq!(
+        e.as_user(&a, Method::GET, "/identity/resources/users/v2/me", None)
+            .await
+            .status,
+        401,
+        "sessions ended"
+    );
+    // Vendor links, and expiry.
+    let link = e
+        .env(
+            Method::POST,
+            &format!("/identity/resources/users/v1/{uid}/links/generate-password-reset-token"),
+            false,
+            None,
+        )
+        .await;
+    link.assert_spec("UsersControllerV1_generateUserPasswordResetLink", 201);
+    // The vendor password check.
+    let v = e
+        .env(
+            Method::POST,
+            "/identity/resources/vendor-only/users/v1/passwords/verify",
+            false,
+            Some(json!({"email": "reset.me@example.com", "password": "After-Reset-44"})),
+        )
+        .await;
+    assert_eq!(
+        (v.status.as_u16(), v.body["valid"].as_bool()),
+        (200, Some(true))
+    );
+    let v = e
+        .env(
+            Method::POST,
+            "/identity/resources/vendor-only/users/v1/passwords/verify",
+            false,
+            Some(json!({"email": "ghost@example.com", "password": "x"})),
+        )
+        .await;
+    assert_eq!(v.body["valid"], false);
+    e.cp.running.state.clock.advance(3601);
+    e.cp.call(
+        Method::POST,
+        verify,
+        None,
+        Some(&json!({"userId": uid, "token": link.body["token"], "password": "Late-Reset-66"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    e.cp.assert_served(&[
+        "UsersPasswordControllerV1_resetPassword",
+        "UsersPasswordControllerV1_verifyResetPassword",
+        "VendorOnlyUsers_verifyUserPassword",
+    ]);
+}

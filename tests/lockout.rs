@@ -290,3 +290,88 @@ async fn a_burst_of_guesses_evaluates_exactly_max_attempts() {
     .await;
     assert_eq!(user.body["isLocked"], true);
 }
+
+#[tokio::test]
+async fn a_lockout_mails_a_single_use_unlock_link() {
+    let (cp, token, _t, uid) = setup("unlock@example.com").await;
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 2})),
+    )
+    .await;
+    login(&cp, "unlock@example.com", "nope").await;
+    login(&cp, "unlock@example.com", "nope").await;
+    assert_eq!(login(&cp, "unlock@example.com", PASSWORD).await.status, 401);
+    let mut mail = None;
+    for _ in 0..200 {
+        mail = cp
+            .running
+            .state
+            .mailer
+            .sent()
+            .into_iter()
+            .find(|m| m.kind == "unlock");
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mail = mail.expect("an unlock mail");
+    assert_eq!(mail.to, "unlock@example.com");
+    let unlock_token = mail.body.split("token=").nth(1).unwrap().trim().to_owned();
+    let unlock = "/identity/resources/users/v3/me/unlock";
+    cp.call(
+        Method::POST,
+        unlock,
+        None,
+        Some(&json!({"token": "forged"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    assert_eq!(
+        cp.call(
+            Method::POST,
+            unlock,
+            None,
+            Some(&json!({"token": unlock_token}))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(login(&cp, "unlock@example.com", PASSWORD).await.status, 200);
+    cp.call(
+        Method::POST,
+        unlock,
+        None,
+        Some(&json!({"token": unlock_token})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    // An administrator's lock sends no self-unlock link.
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/lock"),
+        None,
+        None,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        cp.running
+            .state
+            .mailer
+            .sent()
+            .iter()
+            .filter(|m| m.kind == "unlock")
+            .count(),
+        1
+    );
+    cp.assert_served(&["UsersControllerV3_unlock"]);
+}

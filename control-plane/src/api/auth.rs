@@ -35,6 +35,7 @@ pub(super) fn ops() -> Ops {
             refresh,
         )
         .add("AuthenticatioAuthenticationControllerV1_logout", logout)
+        .add("UsersControllerV3_unlock", unlock_me)
 }
 
 #[derive(Deserialize)]
@@ -149,14 +150,20 @@ async fn login(
     Ok(issued.into_response_with_cookie(&state, &config))
 }
 
-/// Count a failed login; at `max` consecutive failures the user is locked (event).
+/// Unlock links live this long.
+const UNLOCK_TTL: i64 = 24 * 3600;
+
+/// Count a failed login; at `max` consecutive failures the user is locked (event) and gets
+/// a single-use unlock link by mail.
 async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Result<(), ApiError> {
     let at = rfc3339(state.clock.now());
-    state
+    let token = crate::model::otp::new_token();
+    let expires = state.clock.unix() + UNLOCK_TTL;
+    let locked = state
         .db
         .write(|tx| {
             let Some(mut u) = tx.get::<User>(user_id.as_bytes())? else {
-                return Ok(());
+                return Ok(None);
             };
             u.failed_logins = u.failed_logins.saturating_add(1);
             let lock_now = !u.is_locked && max.is_some_and(|m| u.failed_logins >= m);
@@ -169,15 +176,76 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
                     Some(&u.id),
                     &at,
                 )?;
+                crate::model::otp::issue(
+                    tx,
+                    &token,
+                    crate::model::otp::Purpose::Unlock,
+                    &u.id,
+                    expires,
+                )?;
             }
             tx.put(&u)?;
-            Ok::<_, ApiError>(())
+            Ok::<_, ApiError>(lock_now.then_some(u))
         })
         .await?;
-    if max.is_some() {
-        tracing::info!(user.id = user_id, "failed login counted");
+    if let Some(u) = locked {
+        tracing::warn!(
+            user.id = user_id,
+            "account locked after repeated failed logins"
+        );
+        state.mailer.send(crate::delivery::Message {
+            to: u.email.clone(),
+            subject: "Your account was locked".into(),
+            body: format!(
+                "Your account was locked after repeated failed sign-in attempts.\n\n\
+                 If these were you, unlock it with this link within 24 hours:\n{}/oauth/account/unlock?token={token}\n",
+                state.public_url
+            ),
+            kind: "unlock",
+        });
     }
     Ok(())
+}
+
+#[derive(Deserialize)]
+struct UnlockRequest {
+    token: String,
+}
+
+/// Public: unlock an account with the single-use link mailed when it was locked.
+async fn unlock_me(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<UnlockRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let now = state.clock.unix();
+    let done = state
+        .db
+        .write(|tx| {
+            let Some(uid) = crate::model::otp::consume(
+                tx,
+                &req.token,
+                crate::model::otp::Purpose::Unlock,
+                now,
+            )?
+            else {
+                return Ok(false);
+            };
+            let Some(mut u) = tx.get::<User>(uid.as_bytes())? else {
+                return Ok(false);
+            };
+            u.is_locked = false;
+            u.failed_logins = 0;
+            tx.put(&u)?;
+            Ok::<_, ApiError>(true)
+        })
+        .await?;
+    if done {
+        Ok(axum::http::StatusCode::OK)
+    } else {
+        Err(ApiError::bad_request(
+            "The unlock link is invalid or has expired",
+        ))
+    }
 }
 
 /// A freshly issued login: the reply and the refresh token for the cookie.

@@ -222,3 +222,51 @@ async fn dev_walkthrough_commands_work_as_printed() {
     // The list call printed the created tenant as an array.
     assert!(stdout.contains("[{\"id\""), "{stdout}");
 }
+
+/// The `--dev` user walkthrough (sign up, activate from the outbox, log in, refresh, log
+/// out) works as printed.
+#[tokio::test]
+async fn dev_user_walkthrough_works_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cp = spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let out = cp.stdout(std::time::Duration::from_millis(300));
+    let start = out
+        .iter()
+        .position(|l| l.starts_with("Users"))
+        .expect("user walkthrough printed")
+        + 1;
+    let script: String = out[start..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
+    assert_eq!(script.lines().count(), 7, "{script}");
+    let run = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -e\n{script}"))
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script}\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.starts_with("{\"shouldActivate\":true}"), "{stdout}");
+    // activate, login and refresh each answer with an access token; logout answers 201.
+    assert_eq!(stdout.matches("\"accessToken\":\"").count(), 3, "{stdout}");
+    assert!(stdout.contains("HTTP/1.1 201"), "{stdout}");
+    assert!(stdout.contains("Max-Age=0"), "{stdout}");
+}

@@ -68,9 +68,10 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let data_dir = config.data_dir.clone();
+    let outbox = config.email_outbox.clone();
     let signal = shutdown_signal();
     let running = crate::start(config, Clock::system()).await?;
-    print_banner(&running, dev);
+    print_banner(&running, dev, outbox.as_deref());
     let _sidecar = match (dev_sidecar_token, data_dir) {
         (Some(token), Some(dir)) => spawn_dev_sidecar(&running.url(), &token, &dir.join("sidecar")),
         _ => None,
@@ -128,7 +129,7 @@ fn spawn_dev_sidecar(
     }
 }
 
-fn print_banner(r: &crate::Running, dev: bool) {
+fn print_banner(r: &crate::Running, dev: bool, outbox: Option<&std::path::Path>) {
     let url = r.url();
     println!("Tessera control plane listening on {url}");
     println!("  environment clientId: {}", r.client_id);
@@ -153,6 +154,20 @@ fn print_banner(r: &crate::Running, dev: bool) {
              curl -s http://127.0.0.1:9091/readyz\n",
             cid = r.client_id,
         );
+        if let Some(dir) = outbox {
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            println!(
+                "Users (sign up, activate with the link from the outbox, log in, refresh, log out):\n  \
+                 curl -s {url}/identity/resources/users/v1/signUp -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\",\"companyName\":\"My Company\",\"provider\":\"local\"}}'; sleep 1\n  \
+                 LINK=$(grep -ah 'activate?' {outbox}/*activation.eml | tail -n 1 | tr -d '\\r')\n  \
+                 USER_ID=$(echo \"$LINK\" | sed -E 's/.*userId=([^&]+).*/\\1/'); CODE=$(echo \"$LINK\" | sed -E 's/.*token=([^&]+).*/\\1/')\n  \
+                 curl -s -c cookies.txt {url}/identity/resources/users/v1/activate -H 'content-type: application/json' -d \"{{\\\"userId\\\":\\\"$USER_ID\\\",\\\"token\\\":\\\"$CODE\\\"}}\"\n  \
+                 curl -s -c cookies.txt {url}/identity/resources/auth/v1/user -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\"}}'\n  \
+                 curl -s -b cookies.txt -c cookies.txt -X POST {url}/identity/resources/auth/v1/user/token/refresh\n  \
+                 curl -s -i -b cookies.txt -X POST {url}/identity/resources/auth/v1/logout\n",
+                outbox = dir.display(),
+            );
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub login_gate: Arc<crate::model::lockout::LoginGate>,
     /// Outgoing email.
     pub mailer: crate::delivery::Mailer,
+    /// Whether cookies carry `Secure` (off only in `--dev` over plain HTTP).
+    pub secure_cookies: bool,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -67,6 +69,7 @@ impl AppState {
         config: &Config,
         public_url: String,
     ) -> Result<Self, prometheus::Error> {
+        let secure_cookies = !(config.dev && public_url.starts_with("http://"));
         Ok(AppState {
             db,
             env: Arc::new(env),
@@ -78,6 +81,7 @@ impl AppState {
             public_url: public_url.into(),
             argon2: config.argon2,
             login_gate: Arc::default(),
+            secure_cookies,
             mailer: crate::delivery::Mailer::spawn(
                 match &config.email_outbox {
                     Some(dir) => crate::delivery::Backend::Outbox(dir.clone()),

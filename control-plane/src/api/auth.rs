@@ -256,16 +256,18 @@ pub(crate) struct Issued {
 
 impl Issued {
     fn into_response_with_cookie(self, state: &AppState, config: &VendorConfig) -> Response {
+        // Browsers refuse `SameSite=None` without `Secure`; without TLS in --dev, Lax.
+        let same_site = match (config.cookie_same_site.as_str(), state.secure_cookies) {
+            ("STRICT", _) => "Strict",
+            ("LAX", _) | (_, false) => "Lax",
+            _ => "None",
+        };
         let cookie = format!(
-            "{}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite={}",
+            "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}",
             refresh_cookie_name(state.env.client_id()),
             self.body.refresh_token,
             self.refresh_max_age,
-            match config.cookie_same_site.as_str() {
-                "STRICT" => "Strict",
-                "LAX" => "Lax",
-                _ => "None",
-            }
+            if state.secure_cookies { "; Secure" } else { "" },
         );
         let mut res = Json(self.body).into_response();
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -514,8 +516,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             .await?;
     }
     let clear = format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; Secure",
-        refresh_cookie_name(state.env.client_id())
+        "{}=; Path=/; Max-Age=0; HttpOnly{}",
+        refresh_cookie_name(state.env.client_id()),
+        if state.secure_cookies { "; Secure" } else { "" },
     );
     let mut res = axum::http::StatusCode::CREATED.into_response();
     if let Ok(v) = HeaderValue::from_str(&clear) {

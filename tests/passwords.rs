@@ -471,3 +471,98 @@ async fn reset_by_mail_is_single_use_expires_and_unlocks() {
         "VendorOnlyUsers_verifyUserPassword",
     ]);
 }
+
+#[tokio::test]
+async fn expired_passwords_must_be_reset_and_expiry_is_announced() {
+    let e = Env::new().await;
+    let rotation = "/identity/resources/configurations/v1/password-rotation";
+    e.env(Method::GET, rotation, false, None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+    e.env(Method::GET, &format!("{rotation}/vendor"), false, None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+    e.env(
+        Method::POST,
+        rotation,
+        false,
+        Some(json!({"rotationPeriod": 0})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    let set = e
+        .env(
+            Method::POST,
+            rotation,
+            false,
+            Some(json!({"isActive": true, "rotationPeriod": 60, "notificationPeriod": 30})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    e.env(Method::GET, &format!("{rotation}/vendor"), false, None)
+        .await
+        .assert_spec(
+            "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
+            200,
+        );
+    let got = e.env(Method::GET, rotation, true, None).await;
+    assert_eq!(
+        (got.status.as_u16(), got.body["rotationPeriod"].as_u64()),
+        (200, Some(60))
+    );
+    let uid = e.verified_user("old@example.com").await;
+    let fresh = e.login("old@example.com", PW).await;
+    assert!(
+        fresh.body.get("passwordExpiresIn").is_none(),
+        "{}",
+        fresh.text
+    );
+    let clock = &e.cp.running.state.clock;
+    clock.advance(40 * 60);
+    let soon = e.login("old@example.com", PW).await;
+    assert_eq!(soon.status, 200);
+    assert_eq!(
+        (
+            soon.body["passwordExpiresIn"].as_i64(),
+            soon.body["notificationPeriod"].as_u64()
+        ),
+        (Some(20), Some(30))
+    );
+    assert!(soon.body["accessToken"].is_string());
+    clock.advance(25 * 60);
+    let expired = e.login("old@example.com", PW).await;
+    assert_eq!(expired.status, 200);
+    assert!(
+        expired.body.get("accessToken").is_none(),
+        "no tokens for an expired password: {}",
+        expired.text
+    );
+    let reset_token = expired.body["resetPasswordToken"].as_str().unwrap();
+    let ok =
+        e.cp.call(
+            Method::POST,
+            "/identity/resources/users/v1/passwords/reset/verify",
+            None,
+            Some(&json!({"userId": uid, "token": reset_token, "password": "Renewed-Pass-77"})),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let after = e.login("old@example.com", "Renewed-Pass-77").await;
+    assert!(after.body["accessToken"].is_string() && after.body.get("passwordExpiresIn").is_none());
+    // The v2 reset by email.
+    let v2 =
+        e.cp.call(
+            Method::POST,
+            "/identity/resources/users/v2/passwords/reset/email",
+            None,
+            Some(&json!({"identifier": "OLD@example.com", "identifierType": "email"})),
+        )
+        .await;
+    v2.assert_spec("UsersPasswordControllerV2_resetPasswordViaEmail", 200);
+    e.mail("password-reset", 1).await;
+    e.cp.assert_served(&[
+        "PasswordRotationConfigControllerV1_getPasswordRotationConfiguration",
+        "PasswordRotationConfigControllerV1_upsertPasswordRotationConfiguration",
+        "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
+    ]);
+}

@@ -61,6 +61,12 @@ pub(crate) struct LoginResponse {
     user_id: String,
     user_email: String,
     email_verified: bool,
+    /// Minutes until the password expires, when within the notification period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_expires_in: Option<i64>,
+    /// The notification period, minutes, alongside `passwordExpiresIn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification_period: Option<u32>,
 }
 
 fn bad_credentials() -> ApiError {
@@ -134,11 +140,49 @@ async fn login(
         .login_tenant()
         .map(str::to_owned)
         .ok_or_else(|| ApiError::unauthorized("The user has no active account"))?;
+    // Password expiration: an expired password must be reset first (no tokens, a reset
+    // token instead); one about to expire is announced in the reply.
+    let now = state.clock.unix();
+    let rotation =
+        crate::model::password_policy::rotation(&state.db, Some(&tenant))?.filter(|p| p.is_active);
+    let mut expires_in = None;
+    if let (Some(p), Some(changed)) = (&rotation, user.password_changed_at) {
+        let expires_at = changed + i64::from(p.rotation_period) * 60;
+        if now >= expires_at {
+            let token = crate::model::otp::new_token();
+            let uid = user.id.clone();
+            state
+                .db
+                .write(|tx| {
+                    crate::model::otp::issue(
+                        tx,
+                        &token,
+                        crate::model::otp::Purpose::PasswordReset,
+                        &uid,
+                        now + 3600,
+                    )
+                })
+                .await?;
+            return Ok(Json(serde_json::json!({
+                "mfaRequired": false,
+                "resetPasswordToken": token,
+                "userId": user.id,
+                "userEmail": user.email,
+                "emailVerified": user.verified,
+                "passwordExpiresIn": 0,
+            }))
+            .into_response());
+        }
+        let left = (expires_at - now) / 60;
+        if left <= i64::from(p.notification_period) {
+            expires_in = Some((left, p.notification_period));
+        }
+    }
     let ua = headers
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect());
-    let issued = start_session(
+    let mut issued = start_session(
         &state,
         &config,
         user,
@@ -147,6 +191,10 @@ async fn login(
         ua,
     )
     .await?;
+    if let Some((left, period)) = expires_in {
+        issued.body.password_expires_in = Some(left);
+        issued.body.notification_period = Some(period);
+    }
     Ok(issued.into_response_with_cookie(&state, &config))
 }
 
@@ -364,6 +412,8 @@ fn issue(
             user_id: user.id.clone(),
             user_email: user.email.clone(),
             email_verified: user.verified,
+            password_expires_in: None,
+            notification_period: None,
         },
         refresh_max_age: config.default_refresh_token_expiration,
     })

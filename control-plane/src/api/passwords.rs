@@ -60,6 +60,141 @@ pub(super) fn ops() -> Ops {
             generate_reset_link,
         )
         .add("VendorOnlyUsers_verifyUserPassword", vendor_verify_password)
+        .add(
+            "PasswordRotationConfigControllerV1_getPasswordRotationConfiguration",
+            get_rotation,
+        )
+        .add(
+            "PasswordRotationConfigControllerV1_upsertPasswordRotationConfiguration",
+            set_rotation,
+        )
+        .add(
+            "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
+            get_vendor_rotation,
+        )
+        .add(
+            "UsersPasswordControllerV2_resetPasswordViaEmail",
+            request_reset_v2,
+        )
+}
+
+// === expiration ("rotation") ===
+
+fn rotation_missing() -> ApiError {
+    ApiError::not_found("Password rotation configuration not found")
+}
+
+/// `fe.secure.read.passwordExpirationConfiguration`: the expiration policy in force for the
+/// account (its own, else the environment's); 404 when none was configured.
+async fn get_rotation(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
+    caller.require("fe.secure.read.passwordExpirationConfiguration")?;
+    password_policy::rotation(&state.db, caller.tenant_opt().as_deref())?
+        .map(Json)
+        .ok_or_else(rotation_missing)
+}
+
+/// Environment token: the environment's expiration policy (404 when none).
+async fn get_vendor_rotation(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
+    state
+        .db
+        .get::<password_policy::RotationPolicy>(&password_policy::rotation_key(None))?
+        .map(Json)
+        .ok_or_else(rotation_missing)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RotationRequest {
+    is_active: Option<bool>,
+    rotation_period: Option<i64>,
+    notification_period: Option<i64>,
+}
+
+fn minutes(field: &str, v: i64, min: i64) -> Result<u32, ApiError> {
+    if !(min..=2_628_000).contains(&v) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be between {min} and 2628000 minutes"
+        )));
+    }
+    Ok(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// `fe.secure.write.passwordExpirationConfiguration`: create or change the expiration policy
+/// of the account (or the environment's). Defaults: 90 days, warning 7 days before.
+async fn set_rotation(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RotationRequest>,
+) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
+    caller.require("fe.secure.write.passwordExpirationConfiguration")?;
+    let tenant = caller.tenant_opt();
+    if let Some(t) = &tenant {
+        require_tenant_exists(&state, t)?;
+    }
+    let rotation = req
+        .rotation_period
+        .map(|v| minutes("rotationPeriod", v, 1))
+        .transpose()?;
+    let notification = req
+        .notification_period
+        .map(|v| minutes("notificationPeriod", v, 0))
+        .transpose()?;
+    let now = rfc3339(state.clock.now());
+    let key = password_policy::rotation_key(tenant.as_deref());
+    let saved = state
+        .db
+        .write(|tx| {
+            let mut p = tx.get::<password_policy::RotationPolicy>(&key)?.unwrap_or(
+                password_policy::RotationPolicy {
+                    tenant_id: tenant.clone(),
+                    is_active: false,
+                    rotation_period: 129_600,
+                    notification_period: 10_080,
+                    created_at: now.clone(),
+                    updated_at: now.clone(),
+                },
+            );
+            p.is_active = req.is_active.unwrap_or(p.is_active);
+            p.rotation_period = rotation.unwrap_or(p.rotation_period);
+            p.notification_period = notification.unwrap_or(p.notification_period);
+            p.updated_at = now.clone();
+            tx.put(&p)?;
+            Ok::<_, ApiError>(p)
+        })
+        .await?;
+    Ok(Json(saved))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetV2Request {
+    identifier: String,
+    identifier_type: String,
+}
+
+/// Public: the v2 reset by email (`identifierType: email`); the same mail and the same reply
+/// for every address. Phone numbers and usernames arrive with their issues.
+async fn request_reset_v2(
+    state: State<AppState>,
+    ApiJson(req): ApiJson<ResetV2Request>,
+) -> Result<Json<Value>, ApiError> {
+    if req.identifier_type != "email" {
+        return Err(ApiError::bad_request("identifierType must be email"));
+    }
+    request_reset(
+        state,
+        ApiJson(ResetRequest {
+            email: req.identifier,
+        }),
+    )
+    .await?;
+    Ok(Json(json!({"sessionId": new_uuid().to_string()})))
 }
 
 /// Refuse a password the policy of `tenant` (or the environment's) rejects.
@@ -97,7 +232,8 @@ async fn enforce_history(state: &AppState, user: &User, new: &str) -> Result<(),
 }
 
 /// Replace a user's password hash inside a transaction, keeping the previous one in history.
-pub(crate) fn set_password(u: &mut User, new_hash: String) {
+pub(crate) fn set_password(u: &mut User, new_hash: String, now: i64) {
+    u.password_changed_at = Some(now);
     if let Some(old) = u.password_hash.replace(new_hash) {
         u.password_history.push(old);
         if u.password_history.len() > MAX_HISTORY {
@@ -368,13 +504,14 @@ async fn change_password(
     enforce_history(&state, &user, &req.new_password).await?;
     let hash = password::hash(state.argon2, req.new_password.clone()).await?;
     let at = rfc3339(state.clock.now());
+    let now = state.clock.unix();
     state
         .db
         .write(|tx| {
             let mut u = tx
                 .get::<User>(user_id.as_bytes())?
                 .ok_or_else(super::users::user_not_found)?;
-            set_password(&mut u, hash.clone());
+            set_password(&mut u, hash.clone(), now);
             tx.put(&u)?;
             revoke_sessions(tx, &u.id, current_session.as_deref(), &at)?;
             Ok::<_, ApiError>(())
@@ -465,7 +602,7 @@ async fn verify_reset(
                 return Err(bad());
             }
             let mut u = tx.get::<User>(user_id.as_bytes())?.ok_or_else(bad)?;
-            set_password(&mut u, hash.clone());
+            set_password(&mut u, hash.clone(), now);
             u.is_locked = false;
             u.failed_logins = 0;
             tx.put(&u)?;

@@ -128,6 +128,7 @@ async fn sign_up(
         .collect();
     let now = rfc3339(state.clock.now());
     let tenant_id = new_uuid().to_string();
+    let changed_at = password_hash.as_ref().map(|_| state.clock.unix());
     let u = User {
         id: new_uuid().to_string(),
         email: req.email.trim().to_owned(),
@@ -156,6 +157,7 @@ async fn sign_up(
         sub_account_access_allowed: false,
         failed_logins: 0,
         password_history: Vec::new(),
+        password_changed_at: changed_at,
     };
     let tenant = Tenant {
         id: new_uuid().to_string(),
@@ -245,7 +247,7 @@ async fn activate(
             };
             if u.password_hash.is_none() {
                 match &new_hash {
-                    Some(h) => u.password_hash = Some(h.clone()),
+                    Some(h) => super::passwords::set_password(&mut u, h.clone(), now),
                     None => {
                         return Err(ApiError::bad_request(
                             "a password is required to activate this account",

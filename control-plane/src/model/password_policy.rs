@@ -264,3 +264,44 @@ mod tests {
         );
     }
 }
+
+/// Password expiration ("rotation"): passwords older than `rotation_period` minutes must be
+/// reset at the next login; within `notification_period` minutes of that, logins say so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationPolicy {
+    /// The account, or `None` for the environment's.
+    pub tenant_id: Option<String>,
+    /// Whether passwords expire.
+    pub is_active: bool,
+    /// Minutes a password lives.
+    pub rotation_period: u32,
+    /// Minutes before expiry during which logins warn.
+    pub notification_period: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Record for RotationPolicy {
+    const TREE: Tree = Tree::Environment;
+    fn key(&self) -> Vec<u8> {
+        rotation_key(self.tenant_id.as_deref())
+    }
+}
+
+/// The store key of a rotation policy.
+pub fn rotation_key(tenant: Option<&str>) -> Vec<u8> {
+    format!("password-rotation/{}", tenant.unwrap_or("-")).into_bytes()
+}
+
+/// The rotation policy in force for `tenant`: its own, else the environment's.
+pub fn rotation(db: &Db, tenant: Option<&str>) -> Result<Option<RotationPolicy>, StoreError> {
+    if let Some(t) = tenant
+        && let Some(p) = db.get::<RotationPolicy>(&rotation_key(Some(t)))?
+    {
+        return Ok(Some(p));
+    }
+    db.get::<RotationPolicy>(&rotation_key(None))
+}

@@ -68,6 +68,9 @@ pub struct User {
     /// Previous password hashes, newest last (at most 10), for the history policy.
     #[serde(default)]
     pub password_history: Vec<String>,
+    /// Unix seconds when the password was last set (password expiration).
+    #[serde(default)]
+    pub password_changed_at: Option<i64>,
 }
 
 impl Record for User {

@@ -199,6 +199,7 @@ async fn build_user(
         sub_account_access_allowed: false,
         failed_logins: 0,
         password_history: Vec::new(),
+        password_changed_at: req.password.as_ref().map(|_| state.clock.unix()),
     })
 }
 

@@ -176,14 +176,7 @@ async fn group_roles_reach_members_and_leave_with_them() {
     // The group's role counts at once for the existing token, and goes into new tokens.
     assert_eq!(e.my_permissions(&token).await, ["fe.secure.read.*"]);
     let fresh = e.login("member@example.com").await;
-    let payload = fresh.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = crate::support::claims(&fresh);
     assert_eq!(claims["roles"], json!(["ReadOnly"]));
     // users/v3/roles and users/v3/groups see it too.
     let roles = e

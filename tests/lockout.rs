@@ -306,21 +306,7 @@ async fn a_lockout_mails_a_single_use_unlock_link() {
     login(&cp, "unlock@example.com", "nope").await;
     login(&cp, "unlock@example.com", "nope").await;
     assert_eq!(login(&cp, "unlock@example.com", PASSWORD).await.status, 401);
-    let mut mail = None;
-    for _ in 0..200 {
-        mail = cp
-            .running
-            .state
-            .mailer
-            .sent()
-            .into_iter()
-            .find(|m| m.kind == "unlock");
-        if mail.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let mail = mail.expect("an unlock mail");
+    let mail = crate::support::mail(&cp, "unlock", 1).await;
     assert_eq!(mail.to, "unlock@example.com");
     let unlock_token = mail.body.split("token=").nth(1).unwrap().trim().to_owned();
     let unlock = "/identity/resources/users/v3/me/unlock";

@@ -2,12 +2,10 @@
 //! the history policy, change (other sessions end), reset by mail (single use, expiring,
 //! unlocks), vendor links and the vendor password check.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, reply};
+use crate::support::{Cp, Reply, link_parts, reply};
 
 const POLICY: &str = "/identity/resources/configurations/v1/password";
 const HISTORY: &str = "/identity/resources/configurations/v1/password-history-policy";
@@ -104,35 +102,8 @@ impl Env {
         reply(req.send().await.unwrap()).await
     }
     async fn mail(&self, kind: &str, n: usize) -> control_plane::delivery::Message {
-        for _ in 0..200 {
-            let sent: Vec<_> = self
-                .cp
-                .running
-                .state
-                .mailer
-                .sent()
-                .into_iter()
-                .filter(|m| m.kind == kind)
-                .collect();
-            if sent.len() >= n {
-                return sent[n - 1].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no {kind} mail #{n}");
+        crate::support::mail(&self.cp, kind, n).await
     }
-}
-
-fn link_parts(body: &str) -> (String, String) {
-    let link = body.lines().find(|l| l.contains("?userId=")).unwrap();
-    let q = link.split_once('?').unwrap().1;
-    let get = |k: &str| {
-        q.split('&')
-            .find_map(|p| p.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
-    (get("userId"), get("token"))
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, reply};
+use crate::support::{Cp, Reply, claims, reply};
 
 const LOGIN: &str = "/identity/resources/auth/v1/user";
 const REFRESH: &str = "/frontegg/identity/resources/auth/v1/user/token/refresh";
@@ -128,17 +128,6 @@ impl Env {
         }
         reply(req.send().await.unwrap()).await
     }
-}
-
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

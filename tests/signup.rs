@@ -7,47 +7,11 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply};
+use crate::support::{Cp, Reply, link_parts, mail};
 
 const SIGNUP: &str = "/identity/resources/users/v1/signUp";
 const ACTIVATE: &str = "/identity/resources/users/v1/activate";
 const LOGIN: &str = "/identity/resources/auth/v1/user";
-
-/// Wait for the `n`-th message of `kind` (delivery is asynchronous).
-async fn mail(cp: &Cp, kind: &str, n: usize) -> control_plane::delivery::Message {
-    for _ in 0..200 {
-        let sent: Vec<_> = cp
-            .running
-            .state
-            .mailer
-            .sent()
-            .into_iter()
-            .filter(|m| m.kind == kind)
-            .collect();
-        if sent.len() >= n {
-            return sent[n - 1].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no {kind} message #{n}");
-}
-
-/// `(userId, token)` from an activation link in a mail body.
-fn link_parts(body: &str) -> (String, String) {
-    let link = body
-        .lines()
-        .find(|l| l.contains("/oauth/account/activate?"))
-        .expect("a link");
-    let query = link.split_once('?').unwrap().1;
-    let get = |k: &str| {
-        query
-            .split('&')
-            .find_map(|p| p.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
-    (get("userId"), get("token"))
-}
 
 async fn signup(cp: &Cp, body: Value) -> Reply {
     cp.call(Method::POST, SIGNUP, None, Some(&body)).await

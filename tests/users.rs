@@ -2,11 +2,10 @@
 //! classes: token claims, the one effective-permission function, built-in permission gates,
 //! role levels, account isolation, mass assignment, email uniqueness, cascades.
 
-use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, reply};
+use crate::support::{Cp, Reply, claims, reply};
 
 const TENANTS: &str = "/tenants/resources/tenants/v1";
 const USERS_V1: &str = "/identity/resources/users/v1";
@@ -142,16 +141,6 @@ impl Env {
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["accessToken"].as_str().unwrap().to_owned()
     }
-}
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 fn sorted(v: &Value) -> Vec<String> {

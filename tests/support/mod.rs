@@ -170,3 +170,52 @@ pub async fn reply(res: reqwest::Response) -> Reply {
         text,
     }
 }
+
+/// The claims of a JWT (decoded, not verified: the server's reply is trusted here).
+pub fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("three segments");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims")
+}
+
+/// Wait (up to 2 s) for the `n`-th message of `kind` the server sent (delivery is
+/// asynchronous).
+pub async fn mail(cp: &Cp, kind: &str, n: usize) -> control_plane::delivery::Message {
+    for _ in 0..200 {
+        let sent: Vec<_> = cp
+            .running
+            .state
+            .mailer
+            .sent()
+            .into_iter()
+            .filter(|m| m.kind == kind)
+            .collect();
+        if sent.len() >= n {
+            return sent[n - 1].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no {kind} message #{n}");
+}
+
+/// `(userId, token)` from the first link with both in a mail body.
+pub fn link_parts(body: &str) -> (String, String) {
+    let link = body
+        .lines()
+        .find(|l| l.contains("?userId="))
+        .expect("a link");
+    let query = link.split_once('?').expect("a query").1;
+    let get = |k: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .expect("the parameter")
+            .to_owned()
+    };
+    (get("userId"), get("token"))
+}

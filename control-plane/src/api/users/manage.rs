@@ -505,27 +505,12 @@ async fn update_user_vendor(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<VendorUpdate>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| validate_text("name", n, 255, false))
-        .transpose()?;
-    let phone = req
-        .phone_number
-        .as_deref()
-        .map(|p| validate_text("phoneNumber", p, 32, false))
-        .transpose()?;
-    let picture = req
-        .profile_picture_url
-        .as_deref()
-        .map(|p| validate_text("profilePictureUrl", p, 2048, false))
-        .transpose()?;
-    let metadata = req
-        .metadata
-        .as_ref()
-        .map(|m| user::metadata_text(Some(m)))
-        .transpose()
-        .map_err(ApiError::bad_request)?;
+    let profile = super::ProfileChange::validate(
+        req.name.as_deref(),
+        req.phone_number.as_deref(),
+        req.profile_picture_url.as_deref(),
+        req.metadata.as_ref(),
+    )?;
     let vendor = req
         .vendor_metadata
         .as_ref()
@@ -538,18 +523,7 @@ async fn update_user_vendor(
         .map(|e| validate_text("externalId", e, 255, false))
         .transpose()?;
     let u = update_user(&state, &id, None, |u| {
-        if let Some(v) = &name {
-            u.name = v.clone();
-        }
-        if phone.is_some() {
-            u.phone_number = phone.clone();
-        }
-        if picture.is_some() {
-            u.profile_picture_url = picture.clone();
-        }
-        if let Some(v) = &metadata {
-            u.metadata = v.clone();
-        }
+        profile.apply(u);
         if let Some(v) = &vendor {
             u.vendor_metadata = v.clone();
         }

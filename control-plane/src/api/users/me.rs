@@ -9,14 +9,14 @@ use serde_json::{Map, Value, json};
 use super::dto::{Catalog, UserResponse, user_response};
 use super::load_user;
 use super::manage::update_user;
-use crate::api::permissions::{permission_response, validate_text};
+use crate::api::permissions::permission_response;
 use crate::api::roles::role_response;
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::authz;
 use crate::model::tenant::Tenant;
-use crate::model::user::{self, User};
+use crate::model::user::User;
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -163,40 +163,14 @@ async fn update_me(
         )));
     }
     let (u, tenant) = me(&state, &caller)?;
-    let name = req
-        .name
-        .as_deref()
-        .map(|n| validate_text("name", n, 255, false))
-        .transpose()?;
-    let phone = req
-        .phone_number
-        .as_deref()
-        .map(|p| validate_text("phoneNumber", p, 32, false))
-        .transpose()?;
-    let picture = req
-        .profile_picture_url
-        .as_deref()
-        .map(|p| validate_text("profilePictureUrl", p, 2048, false))
-        .transpose()?;
-    let metadata = req
-        .metadata
-        .as_ref()
-        .map(|m| user::metadata_text(Some(m)))
-        .transpose()
-        .map_err(ApiError::bad_request)?;
+    let profile = super::ProfileChange::validate(
+        req.name.as_deref(),
+        req.phone_number.as_deref(),
+        req.profile_picture_url.as_deref(),
+        req.metadata.as_ref(),
+    )?;
     let saved = update_user(&state, &u.id, None, |u| {
-        if let Some(v) = &name {
-            u.name = v.clone();
-        }
-        if phone.is_some() {
-            u.phone_number = phone.clone();
-        }
-        if picture.is_some() {
-            u.profile_picture_url = picture.clone();
-        }
-        if let Some(v) = &metadata {
-            u.metadata = v.clone();
-        }
+        profile.apply(u);
         Ok(None)
     })
     .await?;

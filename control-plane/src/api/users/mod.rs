@@ -97,3 +97,56 @@ pub(crate) fn default_role_ids(cat: &Catalog, tenant: &str) -> Vec<String> {
         .map(|r| r.id.clone())
         .collect()
 }
+
+/// Validated changes to the profile fields both the management and the self-service update
+/// may change: name, phone number, picture and metadata.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProfileChange {
+    name: Option<String>,
+    phone_number: Option<String>,
+    profile_picture_url: Option<String>,
+    metadata: Option<String>,
+}
+
+impl ProfileChange {
+    /// Validate the given fields (absent ones stay unchanged).
+    pub(crate) fn validate(
+        name: Option<&str>,
+        phone_number: Option<&str>,
+        profile_picture_url: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Self, ApiError> {
+        use crate::api::permissions::validate_text;
+        Ok(ProfileChange {
+            name: name
+                .map(|n| validate_text("name", n, 255, false))
+                .transpose()?,
+            phone_number: phone_number
+                .map(|p| validate_text("phoneNumber", p, 32, false))
+                .transpose()?,
+            profile_picture_url: profile_picture_url
+                .map(|p| validate_text("profilePictureUrl", p, 2048, false))
+                .transpose()?,
+            metadata: metadata
+                .map(|m| crate::model::user::metadata_text(Some(m)))
+                .transpose()
+                .map_err(ApiError::bad_request)?,
+        })
+    }
+
+    /// Apply to a user record.
+    pub(crate) fn apply(&self, u: &mut User) {
+        if let Some(v) = &self.name {
+            u.name = v.clone();
+        }
+        if self.phone_number.is_some() {
+            u.phone_number = self.phone_number.clone();
+        }
+        if self.profile_picture_url.is_some() {
+            u.profile_picture_url = self.profile_picture_url.clone();
+        }
+        if let Some(v) = &self.metadata {
+            u.metadata = v.clone();
+        }
+    }
+}

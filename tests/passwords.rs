@@ -537,3 +537,128 @@ async fn expired_passwords_must_be_reset_and_expiry_is_announced() {
         "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
     ]);
 }
+
+#[tokio::test]
+async fn reset_by_sms_code_with_bounded_attempts() {
+    let e = Env::new().await;
+    let uid = e.verified_user("sms@example.com").await;
+    e.env(
+        Method::PUT,
+        &format!("/identity/resources/users/v1/{uid}"),
+        false,
+        Some(json!({"phoneNumber": "+1 (555) 010-0100"})),
+    )
+    .await;
+    let start = "/identity/resources/users/v2/passwords/reset/sms";
+    let verify = "/identity/resources/users/v2/passwords/reset/sms/verify";
+    let ask = |number: &'static str| {
+        let cp = &e.cp;
+        async move {
+            cp.call(
+                Method::POST,
+                start,
+                None,
+                Some(&json!({"identifier": number, "identifierType": "phoneNumber"})),
+            )
+            .await
+        }
+    };
+    let unknown = ask("+44 20 7946 0000").await;
+    unknown.assert_spec("UsersPasswordControllerV2_resetPasswordViaSms", 200);
+    e.cp.call(
+        Method::POST,
+        start,
+        None,
+        Some(&json!({"identifier": "x", "identifierType": "email"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    // Five wrong codes void the session, even for the right code afterwards.
+    let first = ask("+15550100100").await;
+    let code1 = crate::support::mail(&e.cp, "sms-password-reset", 1).await;
+    assert_eq!(code1.channel, control_plane::delivery::Channel::Sms);
+    assert_eq!(code1.to, "+1 (555) 010-0100");
+    let code1: String = code1
+        .body
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let wrong = if code1 == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        e.cp.call(
+            Method::POST,
+            verify,
+            None,
+            Some(&json!({"sessionId": first.body["sessionId"], "otcToken": wrong})),
+        )
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    }
+    e.cp.call(
+        Method::POST,
+        verify,
+        None,
+        Some(&json!({"sessionId": first.body["sessionId"], "otcToken": code1})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    // A fresh session: the right code gives a reset token, once.
+    let second = ask("+1 555 010 0100").await;
+    let code2: String = crate::support::mail(&e.cp, "sms-password-reset", 2)
+        .await
+        .body
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let ok =
+        e.cp.call(
+            Method::POST,
+            verify,
+            None,
+            Some(&json!({"sessionId": second.body["sessionId"], "otcToken": code2})),
+        )
+        .await;
+    ok.assert_spec(
+        "UsersPasswordControllerV2_verifyResetPasswordViaSmsOtc",
+        200,
+    );
+    assert_eq!(ok.body["userId"], uid.as_str());
+    e.cp.call(
+        Method::POST,
+        verify,
+        None,
+        Some(&json!({"sessionId": second.body["sessionId"], "otcToken": code2})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    let reset =
+        e.cp.call(
+            Method::POST,
+            "/identity/resources/users/v1/passwords/reset/verify",
+            None,
+            Some(&json!({"userId": uid, "token": ok.body["token"], "password": "By-Sms-Pass-88"})),
+        )
+        .await;
+    assert_eq!(reset.status, 201, "{}", reset.text);
+    assert_eq!(
+        e.login("sms@example.com", "By-Sms-Pass-88").await.status,
+        200
+    );
+    assert_eq!(
+        e.cp.running
+            .state
+            .mailer
+            .sent()
+            .iter()
+            .filter(|m| m.kind == "sms-password-reset")
+            .count(),
+        2,
+        "no text for unknown numbers"
+    );
+}

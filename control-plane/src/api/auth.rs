@@ -242,6 +242,7 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
             "account locked after repeated failed logins"
         );
         state.mailer.send(crate::delivery::Message {
+            channel: Default::default(),
             to: u.email.clone(),
             subject: "Your account was locked".into(),
             body: format!(

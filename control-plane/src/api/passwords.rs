@@ -76,6 +76,14 @@ pub(super) fn ops() -> Ops {
             "UsersPasswordControllerV2_resetPasswordViaEmail",
             request_reset_v2,
         )
+        .add(
+            "UsersPasswordControllerV2_resetPasswordViaSms",
+            request_reset_sms,
+        )
+        .add(
+            "UsersPasswordControllerV2_verifyResetPasswordViaSmsOtc",
+            verify_reset_sms,
+        )
 }
 
 // === expiration ("rotation") ===
@@ -557,6 +565,7 @@ async fn request_reset(
     {
         let token = new_reset_token(&state, &u.id).await?;
         state.mailer.send(Message {
+            channel: Default::default(),
             to: u.email.clone(),
             subject: "Reset your password".into(),
             body: format!(
@@ -654,4 +663,128 @@ async fn vendor_verify_password(
         .and_then(|u| u.password_hash);
     let valid = password::verify(state.argon2, req.password, hash).await?;
     Ok(Json(json!({"valid": valid})))
+}
+
+// === reset by SMS code ===
+
+/// A pending SMS reset: the code's digest, bounded attempts, ten minutes.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+struct SmsReset {
+    session_id: String,
+    user_id: String,
+    code_sha256: String,
+    expires_at: i64,
+    attempts: u32,
+}
+
+impl crate::store::Record for SmsReset {
+    const TREE: Tree = Tree::OneTimeTokens;
+    fn key(&self) -> Vec<u8> {
+        format!("sms-reset/{}", self.session_id).into_bytes()
+    }
+}
+
+/// Wrong codes allowed per SMS reset before it is void.
+const SMS_ATTEMPTS: u32 = 5;
+
+/// Digits only, so `+1 (555) 010-0100` and `+15550100100` meet.
+fn phone_digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SmsResetRequest {
+    identifier: String,
+    identifier_type: String,
+}
+
+/// Public: text a six-digit code to the user with this phone number. The reply (a session id
+/// to verify the code with) is the same whether or not the number is known.
+async fn request_reset_sms(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SmsResetRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if req.identifier_type != "phoneNumber" {
+        return Err(ApiError::bad_request("identifierType must be phoneNumber"));
+    }
+    let wanted = phone_digits(&req.identifier);
+    if wanted.len() < 6 || wanted.len() > 15 {
+        return Err(ApiError::bad_request("identifier must be a phone number"));
+    }
+    let session_id = new_uuid().to_string();
+    let owner = state.db.scan::<User>(b"")?.into_iter().find(|u| {
+        u.phone_number
+            .as_deref()
+            .is_some_and(|p| phone_digits(p) == wanted)
+    });
+    if let Some(u) = owner {
+        let n = u32::from_be_bytes(crate::crypto::random_bytes::<4>()) % 1_000_000;
+        let code = format!("{n:06}");
+        let pending = SmsReset {
+            session_id: session_id.clone(),
+            user_id: u.id.clone(),
+            code_sha256: crate::crypto::hex(&crate::crypto::sha256(code.as_bytes())),
+            expires_at: state.clock.unix() + 600,
+            attempts: 0,
+        };
+        state.db.write(|tx| tx.put(&pending)).await?;
+        state.mailer.send(Message {
+            channel: crate::delivery::Channel::Sms,
+            to: u.phone_number.clone().unwrap_or_default(),
+            subject: String::new(),
+            body: format!("Your password reset code is {code}. It expires in 10 minutes."),
+            kind: "sms-password-reset",
+        });
+    }
+    Ok(Json(json!({"sessionId": session_id})))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SmsVerifyRequest {
+    session_id: String,
+    otc_token: String,
+}
+
+/// Public: exchange the texted code for a reset token (for `passwords/reset/verify`). Five
+/// wrong codes void the session; the code works once.
+async fn verify_reset_sms(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SmsVerifyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let bad = || ApiError::bad_request("The code is invalid or has expired");
+    let now = state.clock.unix();
+    let given = crate::crypto::sha256(req.otc_token.trim().as_bytes());
+    let token = otp::new_token();
+    let key = format!("sms-reset/{}", req.session_id).into_bytes();
+    let outcome = state
+        .db
+        .write(|tx| {
+            let Some(mut p) = tx.get::<SmsReset>(&key)? else {
+                return Ok(None);
+            };
+            if p.expires_at <= now || p.attempts >= SMS_ATTEMPTS {
+                tx.delete::<SmsReset>(&key)?;
+                return Ok(None);
+            }
+            let expected = crate::crypto::unhex(&p.code_sha256).unwrap_or_default();
+            if !crate::crypto::ct_eq(&expected, &given) {
+                p.attempts += 1;
+                tx.put(&p)?;
+                return Ok(None);
+            }
+            tx.delete::<SmsReset>(&key)?;
+            otp::issue(
+                tx,
+                &token,
+                Purpose::PasswordReset,
+                &p.user_id,
+                now + RESET_TTL,
+            )?;
+            Ok::<_, ApiError>(Some(p.user_id))
+        })
+        .await?;
+    let user_id = outcome.ok_or_else(bad)?;
+    Ok(Json(json!({"userId": user_id, "token": token})))
 }

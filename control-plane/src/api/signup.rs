@@ -69,6 +69,7 @@ fn activation_link(state: &AppState, user_id: &str, token: &str) -> String {
 fn activation_mail(state: &AppState, user: &User, token: &str) -> Message {
     let link = activation_link(state, &user.id, token);
     Message {
+        channel: Default::default(),
         to: user.email.clone(),
         subject: "Activate your account".into(),
         body: format!(
@@ -187,6 +188,7 @@ async fn sign_up(
         Some(owner) => {
             if let Some(o) = state.db.get::<User>(owner.as_bytes())? {
                 state.mailer.send(Message {
+                    channel: Default::default(),
                     to: o.email,
                     subject: "Sign-up attempt".into(),
                     body:

@@ -12,10 +12,22 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+/// How a message travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channel {
+    /// Email (`to` is an address).
+    #[default]
+    Email,
+    /// SMS (`to` is a phone number; `subject` is unused).
+    Sms,
+}
+
 /// One message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// Recipient address (as stored for the user).
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Recipient address or phone number (as stored for the user).
     pub to: String,
     /// Subject line.
     pub subject: String,
@@ -96,18 +108,23 @@ fn header_safe(s: &str) -> String {
 
 async fn write_eml(dir: &std::path::Path, from: &str, m: &Message) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
-    let name = format!(
-        "{}-{}.eml",
-        crate::crypto::hex(&crate::crypto::random_bytes::<4>()),
-        m.kind
-    );
-    let text = format!(
-        "From: {}\r\nTo: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-        header_safe(from),
-        header_safe(&m.to),
-        header_safe(&m.subject),
-        m.body.replace('\n', "\r\n")
-    );
+    let id = crate::crypto::hex(&crate::crypto::random_bytes::<4>());
+    let (name, text) = match m.channel {
+        Channel::Email => (
+            format!("{id}-{}.eml", m.kind),
+            format!(
+                "From: {}\r\nTo: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+                header_safe(from),
+                header_safe(&m.to),
+                header_safe(&m.subject),
+                m.body.replace('\n', "\r\n")
+            ),
+        ),
+        Channel::Sms => (
+            format!("{id}-{}.sms", m.kind),
+            format!("To: {}\n\n{}\n", header_safe(&m.to), m.body),
+        ),
+    };
     // Write then rename, so a reader never sees half a message.
     let tmp = dir.join(format!(".{name}.tmp"));
     tokio::fs::write(&tmp, text).await?;

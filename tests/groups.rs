@@ -2,124 +2,18 @@
 //! (tokens and me/authorization), the configuration switches, isolation and cascades.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Cp, Reply, reply};
+use crate::support::world::World as Env;
 
 const GROUPS: &str = "/identity/resources/groups/v1";
-const TENANTS: &str = "/tenants/resources/tenants/v1";
 const USERS_V1: &str = "/identity/resources/users/v1";
 const ROLES: &str = "/identity/resources/roles/v1";
-const PASSWORD: &str = "Group-Pass-1";
-
-struct Env {
-    cp: Cp,
-    token: String,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let cp = Cp::start().await;
-        let token = cp.vendor_token().await;
-        Env { cp, token }
-    }
-    async fn call(
-        &self,
-        bearer: &str,
-        m: Method,
-        path: &str,
-        tenant: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(m, self.cp.url(path))
-            .header("authorization", format!("Bearer {bearer}"));
-        if let Some(t) = tenant {
-            req = req.header("frontegg-tenant-id", t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-    async fn env(&self, m: Method, path: &str, tenant: Option<&str>, body: Option<Value>) -> Reply {
-        self.call(&self.token, m, path, tenant, body).await
-    }
-    async fn tenant(&self) -> String {
-        self.env(Method::POST, TENANTS, None, Some(json!({"name": "T"})))
-            .await
-            .body["tenantId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-    async fn role_id(&self, key: &str) -> String {
-        let all = self.env(Method::GET, ROLES, None, None).await.body;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == key)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-    async fn user(&self, tenant: &str, email: &str, roles: &[&str]) -> String {
-        let mut ids = Vec::new();
-        for k in roles {
-            ids.push(self.role_id(k).await);
-        }
-        let r = self
-            .env(
-                Method::POST,
-                USERS_V1,
-                Some(tenant),
-                Some(json!({"email": email, "password": PASSWORD, "roleIds": ids})),
-            )
-            .await;
-        let id = r.body["id"].as_str().unwrap().to_owned();
-        self.env(Method::POST, &format!("{USERS_V1}/{id}/verify"), None, None)
-            .await;
-        id
-    }
-    async fn login(&self, email: &str) -> String {
-        let r = self
-            .cp
-            .call(
-                Method::POST,
-                "/identity/resources/auth/v1/user",
-                None,
-                Some(&json!({"email": email, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        r.body["accessToken"].as_str().unwrap().to_owned()
-    }
-    async fn my_permissions(&self, token: &str) -> Vec<String> {
-        let r = self
-            .call(
-                token,
-                Method::GET,
-                "/identity/resources/users/v1/me/authorization",
-                None,
-                None,
-            )
-            .await;
-        r.body["permissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["key"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
 
 #[tokio::test]
 async fn group_roles_reach_members_and_leave_with_them() {
     let e = Env::new().await;
-    let t = e.tenant().await;
+    let t = e.tenant("T").await;
     let uid = e.user(&t, "member@example.com", &[]).await;
     let created = e
         .env(
@@ -148,7 +42,7 @@ async fn group_roles_reach_members_and_leave_with_them() {
     .await
     .assert_error(400, "ER-INVALID-INPUT");
 
-    let token = e.login("member@example.com").await;
+    let token = e.token_for("member@example.com").await;
     assert!(e.my_permissions(&token).await.is_empty());
     let read_only = e.role_id("ReadOnly").await;
     assert_eq!(
@@ -175,7 +69,7 @@ async fn group_roles_reach_members_and_leave_with_them() {
     );
     // The group's role counts at once for the existing token, and goes into new tokens.
     assert_eq!(e.my_permissions(&token).await, ["fe.secure.read.*"]);
-    let fresh = e.login("member@example.com").await;
+    let fresh = e.token_for("member@example.com").await;
     let claims = crate::support::claims(&fresh);
     assert_eq!(claims["roles"], json!(["ReadOnly"]));
     // users/v3/roles and users/v3/groups see it too.
@@ -334,8 +228,8 @@ async fn group_roles_reach_members_and_leave_with_them() {
 #[tokio::test]
 async fn groups_are_per_account_and_gated_for_user_tokens() {
     let e = Env::new().await;
-    let a = e.tenant().await;
-    let b = e.tenant().await;
+    let a = e.tenant("T").await;
+    let b = e.tenant("T").await;
     let outsider = e.user(&b, "b-user@example.com", &[]).await;
     e.user(&a, "reader@example.com", &["ReadOnly"]).await;
     let g = e
@@ -377,7 +271,7 @@ async fn groups_are_per_account_and_gated_for_user_tokens() {
     e.env(Method::GET, GROUPS, None, None)
         .await
         .assert_error(400, "ER-INVALID-INPUT");
-    let reader = e.login("reader@example.com").await;
+    let reader = e.token_for("reader@example.com").await;
     let listed = e.call(&reader, Method::GET, GROUPS, Some(&b), None).await;
     assert_eq!(listed.status, 200);
     assert_eq!(
@@ -409,9 +303,9 @@ async fn groups_are_per_account_and_gated_for_user_tokens() {
 #[tokio::test]
 async fn configuration_switches_and_role_cascade() {
     let e = Env::new().await;
-    let t = e.tenant().await;
+    let t = e.tenant("T").await;
     let uid = e.user(&t, "m@example.com", &[]).await;
-    let token = e.login("m@example.com").await;
+    let token = e.token_for("m@example.com").await;
     let custom = e
         .env(
             Method::POST,

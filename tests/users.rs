@@ -5,143 +5,14 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, claims, reply};
+use crate::support::claims;
+use crate::support::world::{PASSWORD, Req, World as Env};
 
 const TENANTS: &str = "/tenants/resources/tenants/v1";
 const USERS_V1: &str = "/identity/resources/users/v1";
 const USERS_V3: &str = "/identity/resources/users/v3";
 const LOGIN: &str = "/identity/resources/auth/v1/user";
 const ROLES: &str = "/identity/resources/roles/v1";
-const PASSWORD: &str = "Correct-Horse-9";
-
-struct Env {
-    cp: Cp,
-    token: String,
-}
-
-/// A request with optional management headers.
-struct Req<'a> {
-    method: Method,
-    path: String,
-    bearer: &'a str,
-    tenant: Option<&'a str>,
-    user: Option<&'a str>,
-    body: Option<Value>,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let cp = Cp::start().await;
-        let token = cp.vendor_token().await;
-        Env { cp, token }
-    }
-
-    async fn send(&self, r: Req<'_>) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(r.method, self.cp.url(&r.path))
-            .header("authorization", format!("Bearer {}", r.bearer));
-        if let Some(t) = r.tenant {
-            req = req.header("frontegg-tenant-id", t);
-        }
-        if let Some(u) = r.user {
-            req = req.header("frontegg-user-id", u);
-        }
-        if let Some(b) = r.body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
-    }
-
-    /// Environment token, optional account header.
-    async fn env(
-        &self,
-        method: Method,
-        path: &str,
-        tenant: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        self.send(Req {
-            method,
-            path: path.to_owned(),
-            bearer: &self.token,
-            tenant,
-            user: None,
-            body,
-        })
-        .await
-    }
-
-    /// User token.
-    async fn as_user(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.send(Req {
-            method,
-            path: path.to_owned(),
-            bearer: token,
-            tenant: None,
-            user: None,
-            body,
-        })
-        .await
-    }
-
-    async fn tenant(&self, name: &str) -> String {
-        let r = self
-            .env(Method::POST, TENANTS, None, Some(json!({"name": name})))
-            .await;
-        r.body["tenantId"].as_str().unwrap().to_owned()
-    }
-
-    async fn role_id(&self, key: &str) -> String {
-        let all = self.env(Method::GET, ROLES, None, None).await.body;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == key)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// A verified user with a password in `tenant` holding `roles` (keys).
-    async fn user(&self, tenant: &str, email: &str, roles: &[&str]) -> String {
-        let mut ids = Vec::new();
-        for k in roles {
-            ids.push(self.role_id(k).await);
-        }
-        let r = self
-            .env(Method::POST, USERS_V1, Some(tenant), Some(json!({"email": email, "name": "Test User", "password": PASSWORD, "roleIds": ids})))
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        let id = r.body["id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            self.env(Method::POST, &format!("{USERS_V1}/{id}/verify"), None, None)
-                .await
-                .status,
-            200
-        );
-        id
-    }
-
-    async fn login(&self, email: &str) -> Reply {
-        self.cp
-            .call(
-                Method::POST,
-                LOGIN,
-                None,
-                Some(&json!({"email": email, "password": PASSWORD})),
-            )
-            .await
-    }
-
-    async fn token_for(&self, email: &str) -> String {
-        let r = self.login(email).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        r.body["accessToken"].as_str().unwrap().to_owned()
-    }
-}
 
 fn sorted(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v

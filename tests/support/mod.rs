@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod schema;
+pub mod world;
 
 use std::path::PathBuf;
 

@@ -19,6 +19,7 @@ mod routing;
 mod sessions;
 mod sidecar_shell;
 mod signup;
+mod smtp;
 mod tenants;
 mod users;
 mod vendor_auth;

@@ -53,6 +53,10 @@ pub struct Args {
     /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
     #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
     pub email_outbox: Option<PathBuf>,
+    /// SMTP server for outgoing email, e.g. `smtp://user:pass@mail.example.com:587` or
+    /// `smtps://…`; without it, email goes to the outbox directory.
+    #[arg(long, env = "TESSERA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
     /// Sender address of outgoing email [default: Tessera <no-reply@localhost>].
     #[arg(long, env = "TESSERA_EMAIL_FROM")]
     pub email_from: Option<String>,
@@ -97,6 +101,7 @@ struct FileConfig {
     argon2_parallelism: Option<u32>,
     email_outbox: Option<PathBuf>,
     email_from: Option<String>,
+    smtp_url: Option<String>,
 }
 
 /// The resolved configuration.
@@ -128,6 +133,8 @@ pub struct Config {
     pub email_outbox: Option<PathBuf>,
     /// Sender address.
     pub email_from: String,
+    /// SMTP server URL; `None` writes email to the outbox.
+    pub smtp_url: Option<String>,
 }
 
 /// Bounds on what one request may cost.
@@ -253,10 +260,19 @@ impl Config {
         if email_from.contains(['\r', '\n']) {
             return Err(ConfigError::Invalid("email-from must be one line".into()));
         }
+        let smtp_url = args.smtp_url.or(file.smtp_url);
+        if let Some(u) = &smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            return Err(ConfigError::Invalid(
+                "smtp-url must start with smtp:// or smtps://".into(),
+            ));
+        }
         Ok(Config {
             argon2,
             email_outbox,
             email_from,
+            smtp_url,
             listen: args
                 .listen
                 .or(file.listen)
@@ -293,6 +309,7 @@ impl Config {
             argon2: Argon2Cost::cheap(),
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),
+            smtp_url: None,
         }
     }
 }

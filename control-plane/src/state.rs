@@ -83,9 +83,13 @@ impl AppState {
             login_gate: Arc::default(),
             secure_cookies,
             mailer: crate::delivery::Mailer::spawn(
-                match &config.email_outbox {
-                    Some(dir) => crate::delivery::Backend::Outbox(dir.clone()),
-                    None => crate::delivery::Backend::Memory,
+                match (&config.smtp_url, &config.email_outbox) {
+                    (Some(url), outbox) => crate::delivery::Backend::Smtp {
+                        url: url.clone(),
+                        sms_outbox: outbox.clone(),
+                    },
+                    (None, Some(dir)) => crate::delivery::Backend::Outbox(dir.clone()),
+                    (None, None) => crate::delivery::Backend::Memory,
                 },
                 config.email_from.clone(),
             ),

@@ -3,9 +3,8 @@
 //! through a queue to a background task, and a failed send is logged, never reported to the
 //! caller (which would reveal whether an address exists).
 //!
-//! Backends: an outbox directory (each message a `.eml` file; the default), or memory
-//! (in-process tests, which read what was sent). SMTP arrives with the email issue's
-//! remaining work.
+//! Backends: an outbox directory (each message a `.eml` or `.sms` file; the default), SMTP
+//! for email (`--smtp-url`), or memory (in-process tests, which read what was sent).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +43,15 @@ pub enum Backend {
     Outbox(PathBuf),
     /// Keep messages in memory (tests).
     Memory,
+    /// Send email through an SMTP server: `smtp://[user:pass@]host[:port]` (STARTTLS when
+    /// offered; add `?tls=required` to insist) or `smtps://…` (TLS). SMS still goes to the
+    /// outbox directory given here until an SMS provider is configured.
+    Smtp {
+        /// The server URL.
+        url: String,
+        /// Where SMS messages are written meanwhile.
+        sms_outbox: Option<PathBuf>,
+    },
 }
 
 /// The sender handle kept in the application state. Cheap to clone.
@@ -62,10 +70,41 @@ impl Mailer {
         let from: Arc<str> = from.into();
         let (log, sender) = (sent.clone(), from.clone());
         tokio::spawn(async move {
+            let smtp = match &backend {
+                Backend::Smtp { url, .. } => {
+                    match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
+                        Ok(b) => Some(b.build()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "invalid SMTP URL; email cannot be delivered");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
             while let Some(m) = rx.recv().await {
-                let result = match &backend {
-                    Backend::Outbox(dir) => write_eml(dir, &sender, &m).await,
-                    Backend::Memory => Ok(()),
+                let result = match (&backend, m.channel) {
+                    (Backend::Outbox(dir), _)
+                    | (
+                        Backend::Smtp {
+                            sms_outbox: Some(dir),
+                            ..
+                        },
+                        Channel::Sms,
+                    ) => write_eml(dir, &sender, &m).await,
+                    (Backend::Smtp { .. }, Channel::Email) => match &smtp {
+                        Some(t) => send_smtp(t, &sender, &m).await,
+                        None => Err(std::io::Error::other("no SMTP transport")),
+                    },
+                    (
+                        Backend::Smtp {
+                            sms_outbox: None, ..
+                        },
+                        Channel::Sms,
+                    ) => Err(std::io::Error::other(
+                        "no SMS provider or outbox configured",
+                    )),
+                    (Backend::Memory, _) => Ok(()),
                 };
                 match result {
                     Ok(()) => {
@@ -99,6 +138,29 @@ impl Mailer {
     pub fn sent(&self) -> Vec<Message> {
         self.sent.lock().map(|v| v.clone()).unwrap_or_default()
     }
+}
+
+async fn send_smtp(
+    transport: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: &str,
+    m: &Message,
+) -> std::io::Result<()> {
+    use lettre::AsyncTransport;
+    let invalid = |e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    };
+    let email = lettre::Message::builder()
+        .from(from.parse().map_err(|e| invalid(&e))?)
+        .to(m.to.parse().map_err(|e| invalid(&e))?)
+        .subject(header_safe(&m.subject))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(m.body.clone())
+        .map_err(|e| invalid(&e))?;
+    transport
+        .send(email)
+        .await
+        .map(drop)
+        .map_err(std::io::Error::other)
 }
 
 /// Header values must not carry line breaks (header injection).

@@ -482,11 +482,7 @@ async fn add_roles(
         .map(|r| r.id)
         .collect();
     change(&state, &tenant, &id, None, |g| {
-        for r in &grant {
-            if !g.role_ids.contains(r) {
-                g.role_ids.push(r.clone());
-            }
-        }
+        crate::model::add_unique(&mut g.role_ids, &grant);
         Ok(())
     })
     .await?;
@@ -549,11 +545,7 @@ async fn add_users(
         }
     }
     change(&state, &tenant, &id, None, |g| {
-        for u in &req.user_ids {
-            if !g.user_ids.contains(u) {
-                g.user_ids.push(u.clone());
-            }
-        }
+        crate::model::add_unique(&mut g.user_ids, &req.user_ids);
         Ok(())
     })
     .await?;

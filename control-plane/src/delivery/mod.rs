@@ -58,7 +58,6 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::UnboundedSender<Message>,
-    from: Arc<str>,
     sent: Arc<Mutex<Vec<Message>>>,
 }
 
@@ -67,8 +66,7 @@ impl Mailer {
     pub fn spawn(backend: Backend, from: String) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<Message>();
         let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
-        let from: Arc<str> = from.into();
-        let (log, sender) = (sent.clone(), from.clone());
+        let (log, sender): (_, Arc<str>) = (sent.clone(), from.into());
         tokio::spawn(async move {
             let smtp = match &backend {
                 Backend::Smtp { url, .. } => {
@@ -119,7 +117,7 @@ impl Mailer {
                 }
             }
         });
-        Mailer { queue, from, sent }
+        Mailer { queue, sent }
     }
 
     /// Queue a message; returns at once.
@@ -127,11 +125,6 @@ impl Mailer {
         if self.queue.send(m).is_err() {
             tracing::error!("the delivery task has stopped; message dropped");
         }
-    }
-
-    /// The sender address.
-    pub fn from(&self) -> &str {
-        &self.from
     }
 
     /// Messages delivered so far (every backend keeps the list; tests read it).

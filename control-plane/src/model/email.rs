@@ -43,11 +43,6 @@ pub fn normalize(raw: &str) -> Result<String, EmailError> {
     Ok(format!("{}@{ascii}", local.to_ascii_lowercase()))
 }
 
-/// The domain of a normalised address.
-pub fn domain(normalized: &str) -> &str {
-    normalized.rsplit_once('@').map_or("", |(_, d)| d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

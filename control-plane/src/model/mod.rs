@@ -16,3 +16,12 @@ pub mod session;
 pub mod tenant;
 pub mod user;
 pub mod vendor_config;
+
+/// Append the ids of `items` that `list` does not hold yet, keeping order.
+pub fn add_unique(list: &mut Vec<String>, items: &[String]) {
+    for i in items {
+        if !list.contains(i) {
+            list.push(i.clone());
+        }
+    }
+}

@@ -7,8 +7,6 @@
 mod jwt;
 mod keys;
 
-use std::sync::Arc;
-
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -174,10 +172,5 @@ impl Issuer {
     /// it from `GET /resources/configurations/v1`.
     pub fn public_key_pem(&self) -> String {
         self.ring.load().active_pem.clone()
-    }
-
-    /// A shared handle.
-    pub fn shared(self) -> Arc<Self> {
-        Arc::new(self)
     }
 }

@@ -655,11 +655,7 @@ async fn add_roles(
         .collect();
     let u = update_user(&state, &id, Some(&tenant), |u| {
         let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
-        for r in &grant {
-            if !m.role_ids.contains(r) {
-                m.role_ids.push(r.clone());
-            }
-        }
+        crate::model::add_unique(&mut m.role_ids, &grant);
         Ok(None)
     })
     .await?;

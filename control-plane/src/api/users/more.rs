@@ -319,11 +319,13 @@ async fn bulk_roles(
                     continue;
                 }
                 let before = m.role_ids.clone();
-                for r in req.add_role_ids.iter().filter(|r| applies(r, &m.tenant_id)) {
-                    if !m.role_ids.contains(r) {
-                        m.role_ids.push(r.clone());
-                    }
-                }
+                let add: Vec<String> = req
+                    .add_role_ids
+                    .iter()
+                    .filter(|r| applies(r, &m.tenant_id))
+                    .cloned()
+                    .collect();
+                crate::model::add_unique(&mut m.role_ids, &add);
                 m.role_ids.retain(|r| !req.remove_role_ids.contains(r));
                 if m.role_ids != before {
                     affected += 1;

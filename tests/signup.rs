@@ -21,8 +21,9 @@ async fn signup(cp: &Cp, body: Value) -> Reply {
 async fn sign_up_activate_log_in() {
     let cp = Cp::start().await;
     let r = signup(&cp, json!({"email": "Founder@Startup.example", "password": "Found-er-1", "companyName": "Startup", "provider": "local"})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body, json!({"shouldActivate": true}));
+    r.assert_spec("UsersControllerV1_signUpUser", 201);
+    assert_eq!(r.body["shouldActivate"], true);
+    assert!(r.body["activationToken"].as_str().unwrap().len() >= 43);
     let m = mail(&cp, "activation", 1).await;
     assert_eq!(m.to, "Founder@Startup.example");
     let (uid, token) = link_parts(&m.body);
@@ -102,12 +103,27 @@ async fn sign_up_activate_log_in() {
         .await;
     assert_eq!(ok.status, 200);
 
-    // Signing up again with the same address (any case) answers the same and makes nothing.
+    // Signing up again with the same address (any case) answers alike and makes nothing:
+    // the same status and fields, with fresh ids and a token that activates nothing.
     let again = signup(&cp, json!({"email": "FOUNDER@startup.example", "password": "Other-pass-2", "companyName": "Copycat", "provider": "local"})).await;
-    assert_eq!(
-        (again.status, again.body.clone()),
-        (r.status, r.body.clone())
-    );
+    assert_eq!(again.status, r.status);
+    let shape = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::len).unwrap_or(0)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&again.body), shape(&r.body));
+    assert_ne!(again.body["userId"], r.body["userId"]);
+    cp.call(
+        Method::POST,
+        "/identity/resources/users/v1/activate/code",
+        None,
+        Some(&json!({"userId": again.body["userId"], "token": again.body["activationToken"], "code": "000000"})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
     let notice = mail(&cp, "signup-existing", 1).await;
     assert_eq!(notice.to, "Founder@Startup.example");
     let token = cp.vendor_token().await;
@@ -324,4 +340,155 @@ async fn closed_signups_and_vendor_links() {
     )
     .await
     .assert_error(409, "ER-CONFLICT");
+}
+
+/// The activation code from an activation mail.
+fn code_of(body: &str) -> String {
+    body.lines()
+        .find_map(|l| l.strip_prefix("Or enter this activation code: "))
+        .expect("a code")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn activation_with_the_reply_token_and_the_mailed_code() {
+    let cp = Cp::start().await;
+    let code_route = "/identity/resources/users/v1/activate/code";
+    let r = signup(&cp, json!({"email": "coder@startup.example", "password": "Found-er-1", "companyName": "Startup", "provider": "local"})).await;
+    let (uid, token) = (
+        r.body["userId"].as_str().unwrap().to_owned(),
+        r.body["activationToken"].as_str().unwrap().to_owned(),
+    );
+    let code = code_of(&mail(&cp, "activation", 1).await.body);
+    assert_eq!(code.len(), 6);
+    // The reply token alone activates nothing: whoever signs up holds it.
+    cp.call(
+        Method::POST,
+        ACTIVATE,
+        None,
+        Some(&json!({"userId": uid, "token": token})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let attempt = |c: String| {
+        let cp = &cp;
+        let (uid, token) = (uid.clone(), token.clone());
+        async move {
+            cp.call(
+                Method::POST,
+                code_route,
+                None,
+                Some(&json!({"userId": uid, "token": token, "code": c})),
+            )
+            .await
+        }
+    };
+    let bad = attempt(wrong.into()).await;
+    bad.assert_error(400, "ER-INVALID-INPUT");
+    assert!(bad.text.contains("code is incorrect"), "{}", bad.text);
+    // Another user's id with this token: refused without spending an attempt.
+    let ok = attempt(code.clone()).await;
+    ok.assert_spec("UsersActivationControllerV1_activateUserWithCode", 200);
+    assert!(ok.body["accessToken"].is_string());
+    // Single use.
+    attempt(code).await.assert_error(400, "ER-INVALID-INPUT");
+
+    // Five wrong codes burn the token: the right one no longer works.
+    let r = signup(&cp, json!({"email": "guesser@startup.example", "password": "Found-er-1", "companyName": "Startup", "provider": "local"})).await;
+    let code = code_of(&mail(&cp, "activation", 2).await.body);
+    let body = |c: &str| json!({"userId": r.body["userId"], "token": r.body["activationToken"], "code": c});
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        cp.call(Method::POST, code_route, None, Some(&body(wrong)))
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
+    let late = cp
+        .call(Method::POST, code_route, None, Some(&body(&code)))
+        .await;
+    late.assert_error(400, "ER-INVALID-INPUT");
+    assert!(
+        late.text.contains("invalid or has expired"),
+        "{}",
+        late.text
+    );
+    cp.assert_served(&["UsersActivationControllerV1_activateUserWithCode"]);
+}
+
+#[tokio::test]
+async fn sign_up_with_a_username_and_log_in_with_it() {
+    let cp = Cp::start().await;
+    let route = "/identity/resources/users/v1/signUp/username";
+    let r = cp
+        .call(
+            Method::POST,
+            route,
+            None,
+            Some(&json!({"username": "Ada.L", "password": "Found-er-1", "companyName": "Engines", "provider": "local"})),
+        )
+        .await;
+    r.assert_spec("UsersSignUpControllerV1_signUpUserUsername", 201);
+    assert_eq!(r.body["shouldActivate"], false, "no address to verify");
+    // Usernames are unique regardless of case.
+    cp.call(
+        Method::POST,
+        route,
+        None,
+        Some(&json!({"username": "ada.l", "password": "Found-er-1", "companyName": "Other", "provider": "local"})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    for bad in [
+        json!("has space"),
+        json!(""),
+        json!("a/b"),
+        json!("x".repeat(256)),
+    ] {
+        cp.call(
+            Method::POST,
+            route,
+            None,
+            Some(&json!({"username": bad, "password": "Found-er-1", "companyName": "E", "provider": "local"})),
+        )
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    }
+    let login = |name: &'static str, pw: &'static str| {
+        let cp = &cp;
+        async move {
+            cp.call(
+                Method::POST,
+                LOGIN,
+                None,
+                Some(&json!({"username": name, "password": pw})),
+            )
+            .await
+        }
+    };
+    let ok = login("ADA.L", "Found-er-1").await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let claims = crate::support::claims(ok.body["accessToken"].as_str().unwrap());
+    assert_eq!(claims["tenantId"], r.body["tenantId"]);
+    let wrong = login("ada.l", "Wrong-pass-1").await;
+    let unknown = login("nobody", "Found-er-1").await;
+    assert_eq!((wrong.status, &wrong.body), (unknown.status, &unknown.body));
+
+    // With an address: the usual activation.
+    let r = cp
+        .call(
+            Method::POST,
+            route,
+            None,
+            Some(&json!({"username": "grace", "email": "grace@engines.example", "password": "Found-er-1", "companyName": "Engines", "provider": "local"})),
+        )
+        .await;
+    assert_eq!(r.body["shouldActivate"], true, "{}", r.text);
+    let m = mail(&cp, "activation", 1).await;
+    assert_eq!(m.to, "grace@engines.example");
+    login("grace", "Found-er-1")
+        .await
+        .assert_error(401, "ER-UNAUTHORIZED");
+    cp.assert_served(&["UsersSignUpControllerV1_signUpUserUsername"]);
 }

@@ -75,7 +75,7 @@ async fn activation_mail_goes_through_smtp() {
             Some(&json!({"email": "smtp-user@example.com", "password": "Smtp-Pass-99", "companyName": "S", "provider": "local"})),
         )
         .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 201);
     let mut got = None;
     for _ in 0..300 {
         if let Some(m) = inbox.lock().unwrap().first().cloned() {

@@ -85,20 +85,22 @@ async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let lookup = match (&req.email, &req.username) {
-        (Some(e), _) => email::normalize(e).ok(),
-        (None, Some(_)) => None, // usernames arrive with the usernames issue; no user matches
+    let index = match (&req.email, &req.username) {
+        (Some(e), _) => email::normalize(e)
+            .ok()
+            .map(|n| (crate::store::Tree::UserEmails, n)),
+        (None, Some(name)) => Some((crate::store::Tree::Usernames, user::username_key(name))),
         (None, None) => return Err(ApiError::bad_request("email or username is required")),
     };
-    let user = match &lookup {
-        Some(norm) => state
+    let user = match &index {
+        Some((tree, key)) if !key.is_empty() => state
             .db
-            .get_raw(crate::store::Tree::UserEmails, norm.as_bytes())?
+            .get_raw(*tree, key.as_bytes())?
             .and_then(|id| String::from_utf8(id).ok())
             .map(|id| state.db.get::<User>(id.as_bytes()))
             .transpose()?
             .flatten(),
-        None => None,
+        _ => None,
     };
     let Some(user) = user else {
         // Unknown user: the same argon2 work as a real check, the same reply.

@@ -122,6 +122,9 @@ impl Mailer {
 
     /// Queue a message; returns at once.
     pub fn send(&self, m: Message) {
+        if m.to.is_empty() {
+            return; // a user without an address (username sign-up) gets no mail
+        }
         if self.queue.send(m).is_err() {
             tracing::error!("the delivery task has stopped; message dropped");
         }

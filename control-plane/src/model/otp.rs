@@ -18,7 +18,13 @@ pub enum Purpose {
     PasswordReset,
     /// Unlock a locked user.
     Unlock,
+    /// Activate with the token from the sign-up reply plus the code mailed to the user: the
+    /// token alone activates nothing (anyone may sign up with anyone's address).
+    ActivationCode,
 }
+
+/// Wrong codes a code-bound token survives; the next one burns it.
+pub const MAX_CODE_ATTEMPTS: u32 = 5;
 
 /// A stored token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +37,12 @@ pub struct OneTimeToken {
     pub user_id: String,
     /// Unix seconds after which it is refused.
     pub expires_at: UnixSecs,
+    /// Hex SHA-256 of the code that must accompany the token ([`Purpose::ActivationCode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_digest: Option<String>,
+    /// Wrong codes tried so far.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl Record for OneTimeToken {
@@ -53,7 +65,83 @@ pub fn issue(
         purpose,
         user_id: user_id.to_owned(),
         expires_at,
+        code_digest: None,
+        attempts: 0,
     })
+}
+
+/// Store a token that is valid only together with `code` ([`consume_with_code`]).
+pub fn issue_with_code(
+    tx: &mut Tx<'_>,
+    token: &str,
+    code: &str,
+    user_id: &str,
+    expires_at: UnixSecs,
+) -> Result<(), StoreError> {
+    tx.put(&OneTimeToken {
+        digest: digest(token),
+        purpose: Purpose::ActivationCode,
+        user_id: user_id.to_owned(),
+        expires_at,
+        code_digest: Some(digest(code)),
+        attempts: 0,
+    })
+}
+
+/// A new six-digit code (uniform: rejection sampling over random bytes).
+pub fn new_code() -> String {
+    loop {
+        let n = u32::from_be_bytes(random_bytes::<4>());
+        // 4_294_000_000 is the largest multiple of 10^6 below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+/// What presenting a code-bound token decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Valid: the token is consumed; the user id.
+    Accepted(String),
+    /// Unknown, expired or burnt token.
+    BadToken,
+    /// Wrong code; the attempt is counted (and the token burnt at the limit).
+    WrongCode,
+}
+
+/// Consume a code-bound token if `code` matches (constant time). A wrong code counts an
+/// attempt; the [`MAX_CODE_ATTEMPTS`]th wrong code deletes the token. The caller must commit
+/// the transaction whatever the outcome, so that attempts stick.
+pub fn consume_with_code(
+    tx: &mut Tx<'_>,
+    token: &str,
+    code: &str,
+    now: UnixSecs,
+) -> Result<CodeOutcome, StoreError> {
+    let d = digest(token);
+    let Some(mut t) = tx.get::<OneTimeToken>(d.as_bytes())? else {
+        return Ok(CodeOutcome::BadToken);
+    };
+    if t.purpose != Purpose::ActivationCode || t.expires_at <= now {
+        return Ok(CodeOutcome::BadToken);
+    }
+    let given = digest(code);
+    let matches = t
+        .code_digest
+        .as_deref()
+        .is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), given.as_bytes()));
+    if matches {
+        tx.delete::<OneTimeToken>(d.as_bytes())?;
+        return Ok(CodeOutcome::Accepted(t.user_id));
+    }
+    t.attempts += 1;
+    if t.attempts >= MAX_CODE_ATTEMPTS {
+        tx.delete::<OneTimeToken>(d.as_bytes())?;
+    } else {
+        tx.put(&t)?;
+    }
+    Ok(CodeOutcome::WrongCode)
 }
 
 /// A new random token (generate before the transaction: closures may re-run).
@@ -83,6 +171,13 @@ pub fn consume(
     }
     tx.delete::<OneTimeToken>(d.as_bytes())?;
     Ok((t.expires_at > now).then_some(t.user_id))
+}
+
+/// The user a live token of any purpose belongs to, inside a transaction.
+pub fn peek_tx(tx: &mut Tx<'_>, token: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .get::<OneTimeToken>(digest(token).as_bytes())?
+        .map(|t| t.user_id))
 }
 
 /// Look a token up without consuming it (e.g. the activation strategy).

@@ -71,6 +71,9 @@ pub struct User {
     /// Unix seconds when the password was last set (password expiration).
     #[serde(default)]
     pub password_changed_at: Option<i64>,
+    /// Login name for username sign-in (`users/v1/signUp/username`); unique, case-insensitive.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 impl Record for User {
@@ -118,12 +121,48 @@ impl User {
 
 /// Insert or replace a user and keep the email index in step; 409-worthy conflicts are the
 /// caller's check ([`email_taken`]).
+/// A user signed up by username alone has no address: `email_norm` is empty and unindexed.
 pub fn put_user(tx: &mut Tx<'_>, old_email_norm: Option<&str>, u: &User) -> Result<(), StoreError> {
-    if let Some(old) = old_email_norm.filter(|e| *e != u.email_norm) {
+    if let Some(old) = old_email_norm.filter(|e| *e != u.email_norm && !e.is_empty()) {
         tx.delete_raw(Tree::UserEmails, old.as_bytes())?;
     }
-    tx.put_raw(Tree::UserEmails, u.email_norm.as_bytes(), u.id.as_bytes())?;
+    if !u.email_norm.is_empty() {
+        tx.put_raw(Tree::UserEmails, u.email_norm.as_bytes(), u.id.as_bytes())?;
+    }
+    if let Some(name) = &u.username {
+        tx.put_raw(
+            Tree::Usernames,
+            username_key(name).as_bytes(),
+            u.id.as_bytes(),
+        )?;
+    }
     tx.put(u)
+}
+
+/// The index key of a username (usernames are unique regardless of case).
+pub fn username_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Check a username: 1–255 characters of `[A-Za-z0-9._-]` (the spec's pattern).
+pub fn validate_username(name: &str) -> Result<(), &'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("username must be 1-255 characters of letters, digits, '.', '_' and '-'")
+    }
+}
+
+/// The user id holding a username, inside a transaction.
+pub fn username_owner(tx: &mut Tx<'_>, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .get_raw(Tree::Usernames, username_key(name).as_bytes())?
+        .and_then(|b| String::from_utf8(b).ok()))
 }
 
 /// The user id holding a normalised email, inside a transaction.
@@ -135,7 +174,12 @@ pub fn email_owner(tx: &mut Tx<'_>, email_norm: &str) -> Result<Option<String>, 
 
 /// Delete a user and its email index entry.
 pub fn delete_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
-    tx.delete_raw(Tree::UserEmails, u.email_norm.as_bytes())?;
+    if !u.email_norm.is_empty() {
+        tx.delete_raw(Tree::UserEmails, u.email_norm.as_bytes())?;
+    }
+    if let Some(name) = &u.username {
+        tx.delete_raw(Tree::Usernames, username_key(name).as_bytes())?;
+    }
     tx.delete::<User>(u.id.as_bytes())
 }
 

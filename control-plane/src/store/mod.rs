@@ -62,6 +62,8 @@ pub enum Tree {
     RotatedRefreshTokens,
     /// One-time tokens (activation, reset, unlock), keyed by SHA-256 (hex).
     OneTimeTokens,
+    /// Unique index: lower-cased username -> user id.
+    Usernames,
 }
 
 impl Tree {
@@ -95,6 +97,7 @@ impl Tree {
             Tree::UserSessions => 15,
             Tree::RotatedRefreshTokens => 16,
             Tree::OneTimeTokens => 17,
+            Tree::Usernames => 18,
         }
     }
 
@@ -119,6 +122,7 @@ impl Tree {
             Tree::UserSessions => "user_sessions",
             Tree::RotatedRefreshTokens => "rotated_refresh_tokens",
             Tree::OneTimeTokens => "one_time_tokens",
+            Tree::Usernames => "usernames",
         }
     }
 }

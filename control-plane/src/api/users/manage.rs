@@ -200,6 +200,7 @@ async fn build_user(
         failed_logins: 0,
         password_history: Vec::new(),
         password_changed_at: req.password.as_ref().map(|_| state.clock.unix()),
+        username: None,
     })
 }
 

@@ -7,6 +7,7 @@
 mod support;
 
 mod coverage;
+mod distribution;
 mod durability;
 mod errors;
 mod groups;

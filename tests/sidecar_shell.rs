@@ -36,7 +36,8 @@ async fn admin_endpoints_and_fail_closed_data_listener() {
     assert_eq!(r.body["reason"], "snapshot_unavailable");
     let m = reply(c.get(format!("{admin}/metrics")).send().await.unwrap()).await;
     assert!(
-        m.text.contains("sidecar_denied_no_snapshot_total 1"),
+        m.text
+            .contains(r#"sidecar_decisions_total{reason="snapshot_unavailable",result="deny"} 1"#),
         "{}",
         m.text
     );

@@ -50,6 +50,10 @@ pub struct Args {
     /// Lifetime of environment tokens from `/auth/vendor`, seconds [default: 3600].
     #[arg(long, env = "TESSERA_VENDOR_TOKEN_TTL")]
     pub vendor_token_ttl: Option<u32>,
+    /// Longest a key rotation waits for every connected sidecar to hold the next key before
+    /// signing with it, seconds [default: 10].
+    #[arg(long, env = "TESSERA_KEY_ROTATION_WAIT")]
+    pub key_rotation_wait: Option<u64>,
     /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
     #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
     pub email_outbox: Option<PathBuf>,
@@ -96,6 +100,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     vendor_token_ttl: Option<u32>,
+    key_rotation_wait: Option<u64>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -127,6 +132,8 @@ pub struct Config {
     pub limits: Limits,
     /// Environment-token lifetime in seconds.
     pub vendor_token_ttl: u32,
+    /// Longest wait for sidecars during a key rotation.
+    pub key_rotation_wait: std::time::Duration,
     /// Password-hash cost.
     pub argon2: Argon2Cost,
     /// Outbox directory for email; `None` with no data directory keeps mail in memory.
@@ -215,6 +222,16 @@ impl Config {
                 "vendor-token-ttl must be 60..=86400 seconds".into(),
             ));
         }
+        let key_rotation_wait = args
+            .key_rotation_wait
+            .or(file.key_rotation_wait)
+            .unwrap_or(10);
+        if key_rotation_wait > 600 {
+            return Err(ConfigError::Invalid(
+                "key-rotation-wait must be at most 600 seconds".into(),
+            ));
+        }
+        let key_rotation_wait = std::time::Duration::from_secs(key_rotation_wait);
         let defaults = Argon2Cost::default();
         let argon2 = Argon2Cost {
             memory_kib: args
@@ -290,6 +307,7 @@ impl Config {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             limits,
             vendor_token_ttl,
+            key_rotation_wait,
         })
     }
 
@@ -306,6 +324,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             limits: Limits::default(),
             vendor_token_ttl: 3600,
+            key_rotation_wait: std::time::Duration::from_secs(5),
             argon2: Argon2Cost::cheap(),
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),

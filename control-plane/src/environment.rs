@@ -191,6 +191,11 @@ impl EnvAuth {
         id_ok & key_ok
     }
 
+    /// The key that authenticates push frames ([`shared::wire::mac_key`] of the token).
+    pub fn sidecar_mac_key(&self) -> [u8; 32] {
+        self.sidecar_token_hash
+    }
+
     /// Whether `token` is the sidecar subscription credential.
     pub fn check_sidecar_token(&self, token: &str) -> bool {
         ct_eq(&sha256(token.as_bytes()), &self.sidecar_token_hash)

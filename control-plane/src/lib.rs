@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod push;
 pub mod state;
 pub mod store;
 pub mod token;
@@ -105,15 +106,20 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(db.clone(), env, issuer, clock, &config, public_url)?;
+    let version = model::event::last_seq(&db).context("cannot read the event log")?;
+    let state = AppState::new(db.clone(), env, issuer, clock, &config, public_url, version)?;
+    let publisher = tokio::spawn(push::run(state.clone()));
+    let hub = state.hub.clone();
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.limits;
     let task = tokio::spawn(async move {
-        http::server::serve(listener, app, limits, async {
+        http::server::serve(listener, app, limits, async move {
             let _ = rx.await;
+            hub.close();
         })
         .await;
+        let _ = publisher.await;
         if let Err(e) = db.flush() {
             tracing::error!(error = %e, "final store flush failed");
         }

@@ -1,7 +1,8 @@
 //! Prometheus metrics of the control plane, registered once at startup.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Handles to every metric.
@@ -18,6 +19,18 @@ pub struct Metrics {
     /// Password logins by result: `success`, `failure` (password evaluated and wrong, or no
     /// such user), `locked` (refused without evaluating the password).
     pub logins: IntCounterVec,
+    /// The last version published to sidecars.
+    pub push_version: IntGauge,
+    /// Time to build and broadcast one delta.
+    pub push_fanout: Histogram,
+    /// Open sidecar streams.
+    pub sidecars_connected: IntGauge,
+    /// Push messages sidecars rejected.
+    pub push_nacks: IntCounter,
+    /// Per sidecar: the version it applied.
+    pub sidecar_applied: IntGaugeVec,
+    /// Per sidecar: versions behind the current one.
+    pub sidecar_lag: IntGaugeVec,
 }
 
 impl Metrics {
@@ -56,6 +69,49 @@ impl Metrics {
             "control_plane_store_healthy",
             "1 while the store accepts durable writes",
         )?;
+        let push_version = IntGauge::new(
+            "control_plane_push_version",
+            "The last state version published to sidecars",
+        )?;
+        let push_fanout = Histogram::with_opts(
+            HistogramOpts::new(
+                "control_plane_push_fanout_seconds",
+                "Time to build one delta and hand it to every sidecar stream",
+            )
+            .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]),
+        )?;
+        let sidecars_connected = IntGauge::new(
+            "control_plane_sidecars_connected",
+            "Open sidecar push streams",
+        )?;
+        let push_nacks = IntCounter::new(
+            "control_plane_push_nacks_total",
+            "Push messages a sidecar rejected",
+        )?;
+        let sidecar_applied = IntGaugeVec::new(
+            Opts::new(
+                "control_plane_sidecar_applied_version",
+                "The version each sidecar acknowledged as applied",
+            ),
+            &["sidecar"],
+        )?;
+        let sidecar_lag = IntGaugeVec::new(
+            Opts::new(
+                "control_plane_sidecar_lag_versions",
+                "Versions each sidecar is behind the current one",
+            ),
+            &["sidecar"],
+        )?;
+        for m in [
+            Box::new(push_version.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_fanout.clone()),
+            Box::new(sidecars_connected.clone()),
+            Box::new(push_nacks.clone()),
+            Box::new(sidecar_applied.clone()),
+            Box::new(sidecar_lag.clone()),
+        ] {
+            registry.register(m)?;
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(vendor_auth.clone()))?;
@@ -68,6 +124,12 @@ impl Metrics {
             vendor_auth,
             store_healthy,
             logins,
+            push_version,
+            push_fanout,
+            sidecars_connected,
+            push_nacks,
+            sidecar_applied,
+            sidecar_lag,
         })
     }
 

@@ -37,6 +37,10 @@ pub struct AppState {
     pub mailer: crate::delivery::Mailer,
     /// Whether cookies carry `Secure` (off only in `--dev` over plain HTTP).
     pub secure_cookies: bool,
+    /// Distribution to sidecars.
+    pub hub: Arc<crate::push::Hub>,
+    /// How long a key rotation waits for every connected sidecar to hold the next key.
+    pub key_rotation_wait: std::time::Duration,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -68,10 +72,13 @@ impl AppState {
         clock: Clock,
         config: &Config,
         public_url: String,
+        version: u64,
     ) -> Result<Self, prometheus::Error> {
         let secure_cookies = !(config.dev && public_url.starts_with("http://"));
         Ok(AppState {
             db,
+            hub: Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version)),
+            key_rotation_wait: config.key_rotation_wait,
             env: Arc::new(env),
             issuer: Arc::new(issuer),
             metrics: Arc::new(Metrics::new()?),

@@ -67,7 +67,25 @@ pub struct AccessClaims {
     /// Super-user flag, when set.
     #[serde(rename = "superUser", default, skip_serializing_if = "Option::is_none")]
     pub super_user: Option<bool>,
+    /// Authentication context class (step-up, `compat.md` §2.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// Authentication methods (step-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// When the user authenticated, Unix seconds (step-up `max_age`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// Token id, when the token has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Not before, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
+
+/// The `acr` value of a stepped-up (multi-factor) authentication (`compat.md` §2.5).
+pub const STEP_UP_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,20 @@ pub struct Args {
     /// Route rules file.
     #[arg(long, env = "TESSERA_ROUTES")]
     pub routes: Option<PathBuf>,
+    /// Seconds a token is accepted past `exp` / before `nbf` (clock skew) [default: 30].
+    #[arg(long, env = "TESSERA_SIDECAR_LEEWAY")]
+    pub leeway: Option<u32>,
+    /// Memory bound of the verified-token cache, bytes [default: 67108864].
+    #[arg(long, env = "TESSERA_SIDECAR_CACHE_BYTES")]
+    pub cache_bytes: Option<u64>,
+    /// Seconds without contact with the control plane after which /readyz fails
+    /// (decisions go on from the last good state) [default: 3600].
+    #[arg(long, env = "TESSERA_SIDECAR_MAX_STALENESS")]
+    pub max_staleness: Option<u64>,
+    /// This sidecar's id in the control plane's status [default: generated once and kept in
+    /// the state directory].
+    #[arg(long, env = "TESSERA_SIDECAR_ID")]
+    pub sidecar_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +73,10 @@ struct FileConfig {
     upstream: Option<String>,
     trusted_proxy: Option<Vec<String>>,
     routes: Option<PathBuf>,
+    leeway: Option<u32>,
+    cache_bytes: Option<u64>,
+    max_staleness: Option<u64>,
+    sidecar_id: Option<String>,
 }
 
 /// A CIDR block (address with its prefix length; host bits must be zero).
@@ -89,6 +107,14 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     /// Route rules file.
     pub routes: Option<PathBuf>,
+    /// Clock-skew leeway on `exp`/`nbf`, seconds.
+    pub leeway: i64,
+    /// Verified-token cache bound, bytes.
+    pub cache_bytes: u64,
+    /// Readiness staleness budget.
+    pub max_staleness: std::time::Duration,
+    /// Explicit sidecar id.
+    pub sidecar_id: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -166,6 +192,16 @@ impl Config {
             .map(parse_cidr)
             .collect::<Result<Vec<_>, _>>()
             .map_err(ConfigError::Invalid)?;
+        if let Some(url) = args
+            .control_plane
+            .as_deref()
+            .or(file.control_plane.as_deref())
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "control-plane must be an http:// or https:// URL, not {url:?}"
+            )));
+        }
         Ok(Config {
             listen: args
                 .listen
@@ -181,6 +217,26 @@ impl Config {
             upstream: args.upstream.or(file.upstream),
             trusted_proxies,
             routes: args.routes.or(file.routes),
+            leeway: match args.leeway.or(file.leeway).unwrap_or(30) {
+                l @ 0..=300 => i64::from(l),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "leeway must be at most 300 seconds".into(),
+                    ));
+                }
+            },
+            cache_bytes: match args.cache_bytes.or(file.cache_bytes).unwrap_or(64 << 20) {
+                b @ 1024.. => b,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "cache-bytes must be at least 1024".into(),
+                    ));
+                }
+            },
+            max_staleness: std::time::Duration::from_secs(
+                args.max_staleness.or(file.max_staleness).unwrap_or(3600),
+            ),
+            sidecar_id: args.sidecar_id.or(file.sidecar_id),
         })
     }
 }

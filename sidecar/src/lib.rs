@@ -1,28 +1,40 @@
 //! The Tessera sidecar: runs next to a service and decides, per request, whether it may pass —
-//! from a snapshot pushed by the control plane, without calling it per request.
+//! from state pushed by the control plane, without calling it per request.
 //!
-//! This milestone has the process shell: configuration ([`config::Config`]), the admin
-//! listener (`/healthz`, `/readyz`, `/metrics`, `/status`) and a data listener that fails
-//! closed (503 `snapshot_unavailable`) because no snapshot can be received yet. The push
-//! client, the decision engine and the proxy arrive with the distribution milestone.
+//! - [`snapshot`]: the state (keys and policy in one `ArcSwap`, revocations in concurrent
+//!   sets), built and validated off the request path;
+//! - [`decide`]: the pure decision functions; [`routes`]: compiled route rules;
+//! - [`state`]: what the request path shares with the control link (and the cache);
+//! - [`http`]: the hyper adapter (forward-auth, reverse proxy, listeners);
+//! - [`sync`]: the push stream, persistence, acknowledgements.
+//!
+//! Hot-path invariants: `decide`, `snapshot` and `routes` hold no `async fn`, no I/O and no
+//! locks of their own; a request loads the snapshot once; nothing is parsed per request
+//! that could be parsed when a message arrives.
 
 pub mod config;
+pub mod decide;
+pub mod http;
 mod metrics;
-mod server;
+pub mod routes;
+pub mod snapshot;
+pub mod state;
+pub mod sync;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use ::http::{Request, Response, StatusCode, header};
+use serde_json::json;
 use shared::error::ErrorBody;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::http::{Body, DataPlane, json};
+use crate::routes::Routes;
+use crate::state::Sidecar;
 
 /// A sidecar serving in this process.
 pub struct Running {
@@ -30,6 +42,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The admin listener's bound address.
     pub admin_addr: SocketAddr,
+    /// The shared state (tests inspect it).
+    pub sidecar: Arc<Sidecar>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -44,78 +58,155 @@ impl Running {
     }
 }
 
-/// Bind both listeners and serve in background tasks.
+fn load_routes(config: &Config) -> anyhow::Result<Routes> {
+    match &config.routes {
+        Some(p) => Routes::load(p).map_err(|e| anyhow::anyhow!("route rules: {e}")),
+        None => Ok(Routes::default()),
+    }
+}
+
+/// Bind both listeners, load the persisted state, connect to the control plane, and serve
+/// in background tasks.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let metrics = Arc::new(Metrics::new()?);
+    let routes = load_routes(&config)?;
+    let id = sync::sidecar_id(config.sidecar_id.as_deref(), config.state_dir.as_deref())?;
     let data = TcpListener::bind(config.listen).await?;
     let admin = TcpListener::bind(config.admin_listen).await?;
     let (addr, admin_addr) = (data.local_addr()?, admin.local_addr()?);
+    let sidecar = Arc::new(Sidecar::new(config.clone(), id, routes)?);
+    if let Some(dir) = &config.state_dir {
+        sync::load_persisted(&sidecar, dir);
+    }
     let (stop, stopped) = watch::channel(false);
-    let m = metrics.clone();
-    let data_task = tokio::spawn(server::serve(data, stopped.clone(), move |req| {
-        data_response(&m, &req)
-    }));
-    let m = metrics.clone();
-    let admin_task = tokio::spawn(server::serve(admin, stopped, move |req| {
-        admin_response(&m, &req)
-    }));
-    tracing::info!(listen = %addr, admin = %admin_addr, control_plane = ?config.control_plane, "sidecar listening");
+    let mut tasks = Vec::new();
+    let plane = DataPlane::new(sidecar.clone())?;
+    tasks.push(tokio::spawn(http::serve(
+        data,
+        stopped.clone(),
+        move |req, peer| plane.clone().handle(req, peer),
+    )));
+    let sc = sidecar.clone();
+    tasks.push(tokio::spawn(http::serve(
+        admin,
+        stopped.clone(),
+        move |req, _peer| {
+            let res = admin_response(&sc, &req);
+            async move { res }
+        },
+    )));
+    match (&config.control_plane, &config.sidecar_token) {
+        (Some(cp), Some(token)) => {
+            let link = sync::Link::new(sidecar.clone(), cp, token, addr.to_string())?;
+            tasks.push(tokio::spawn(link.run(stopped.clone())));
+        }
+        (Some(_), None) => anyhow::bail!("--sidecar-token is required with --control-plane"),
+        _ => tracing::warn!("no --control-plane: deciding from the persisted state only"),
+    }
+    tasks.push(tokio::spawn(housekeeping(sidecar.clone(), stopped)));
+    tracing::info!(listen = %addr, admin = %admin_addr, id = %sidecar.id, control_plane = ?config.control_plane, "sidecar listening");
     Ok(Running {
         addr,
         admin_addr,
+        sidecar,
         stop,
-        tasks: vec![data_task, admin_task],
+        tasks,
     })
 }
 
-fn json(status: StatusCode, body: String) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut res = Response::new(Full::new(Bytes::from(body)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    Ok(res)
+/// Drop expired revocations; reload route rules on SIGHUP or when the file changes (a bad
+/// file is refused whole and the old rules stay).
+async fn housekeeping(sc: Arc<Sidecar>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut sweeps = 0u32;
+    let modified = |sc: &Sidecar| {
+        sc.config
+            .routes
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    };
+    let mut seen = modified(&sc);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_recv = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_recv = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            () = hup_recv => true,
+            _ = stop.changed() => return,
+        };
+        sweeps += 1;
+        if sweeps.is_multiple_of(15) {
+            sc.revocations.sweep(state::unix_now());
+        }
+        let now_modified = modified(&sc);
+        if forced || now_modified != seen {
+            seen = now_modified;
+            match load_routes(&sc.config) {
+                Ok(r) => {
+                    sc.routes.store(Arc::new(r));
+                    tracing::info!("route rules reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "route rules not reloaded; the previous rules stay")
+                }
+            }
+        }
+    }
 }
 
-/// Every request is denied until a snapshot has been received: fail closed.
-fn data_response<B>(
-    metrics: &Metrics,
-    _req: &Request<B>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    metrics.denied_no_snapshot.inc();
-    let body = ErrorBody::denial(
-        "no policy snapshot has been received from the control plane",
-        "snapshot_unavailable",
-    );
-    json(
-        StatusCode::SERVICE_UNAVAILABLE,
-        serde_json::to_string(&body).unwrap_or_default(),
-    )
-}
-
-fn admin_response<B>(
-    metrics: &Metrics,
-    req: &Request<B>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+fn admin_response<B>(sc: &Sidecar, req: &Request<B>) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#.into()),
-        // Not ready until a snapshot within the staleness budget is held.
-        "/readyz" => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"status":"no snapshot"}"#.into(),
-        ),
-        "/status" => json(
-            StatusCode::OK,
-            r#"{"snapshotVersion":null,"stream":"disconnected"}"#.into(),
-        ),
+        "/readyz" => {
+            if sc.ready() {
+                json(StatusCode::OK, r#"{"status":"ready"}"#.into())
+            } else if sc.version().is_none() {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"no snapshot"}"#.into(),
+                )
+            } else {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"stale"}"#.into(),
+                )
+            }
+        }
+        "/status" => {
+            let guard = sc.current.load();
+            let last = sc.last_contact.load(std::sync::atomic::Ordering::Relaxed);
+            let body = json!({
+                "id": sc.id,
+                "snapshotVersion": guard.as_ref().map(|s| s.version),
+                "epoch": guard.as_ref().map(|s| s.epoch.clone()),
+                "keys": guard.as_ref().map(|s| s.keys.len()),
+                "revocations": sc.revocations.len(),
+                "stream": if sc.connected.load(std::sync::atomic::Ordering::Relaxed) { "connected" } else { "disconnected" },
+                "controlPlane": sc.config.control_plane,
+                "secondsSinceUpdate": (last > 0).then(|| state::unix_now() - last),
+                "ready": sc.ready(),
+                "cachedTokens": sc.cache.entry_count(),
+            });
+            json(StatusCode::OK, body.to_string())
+        }
         "/metrics" => {
-            let mut res = Response::new(Full::new(Bytes::from(metrics.render())));
+            sc.refresh_gauges();
+            let mut res = Response::new(http::full(sc.metrics.render()));
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("text/plain; version=0.0.4"),
             );
-            Ok(res)
+            res
         }
         _ => json(
             StatusCode::NOT_FOUND,

@@ -625,5 +625,11 @@ fn user_claims(
         profile_picture_url: user.profile_picture_url.clone(),
         metadata: Some(metadata),
         super_user: user.super_user.then_some(true),
+        // Step-up claims arrive with MFA.
+        acr: None,
+        amr: None,
+        auth_time: None,
+        jti: None,
+        nbf: None,
     })
 }

@@ -240,6 +240,7 @@ async fn update_vendor_config(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<UpdateVendorConfigRequest>,
 ) -> Result<(StatusCode, Json<VendorConfigResponse>), ApiError> {
+    let now = crate::clock::rfc3339(state.clock.now());
     let saved = state
         .db
         .write(|tx| {
@@ -248,8 +249,21 @@ async fn update_vendor_config(
             let mut c = tx
                 .get::<VendorConfig>(b"vendor-config")?
                 .unwrap_or_default();
+            let before = c.default_token_expiration;
             apply(req.clone(), &mut c)?;
             tx.put(&c)?;
+            if c.default_token_expiration != before {
+                // Sidecars size revocation lifetimes by the token lifetime.
+                crate::push::note_token_ttl(tx, i64::from(before))?;
+                crate::push::note_token_ttl(tx, i64::from(c.default_token_expiration))?;
+                crate::model::event::record(
+                    tx,
+                    crate::model::event::EventKind::ConfigChanged,
+                    None,
+                    None,
+                    &now,
+                )?;
+            }
             Ok::<_, ApiError>(c)
         })
         .await?;

@@ -37,5 +37,5 @@ async fn list_events(
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    Ok(Json(event::list_after(&state.db, q.after, q.limit)?))
+    Ok(Json(event::after(&state.db, q.after, q.limit)?))
 }

@@ -44,6 +44,21 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .metrics
         .store_healthy
         .set(i64::from(state.db.is_healthy()));
+    let version = state.hub.version();
+    for s in state.hub.sidecars.list() {
+        let applied = i64::try_from(s.applied_version).unwrap_or(i64::MAX);
+        let lag = i64::try_from(version.saturating_sub(s.applied_version)).unwrap_or(i64::MAX);
+        state
+            .metrics
+            .sidecar_applied
+            .with_label_values(&[&s.id])
+            .set(applied);
+        state
+            .metrics
+            .sidecar_lag
+            .with_label_values(&[&s.id])
+            .set(lag);
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

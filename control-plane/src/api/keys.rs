@@ -71,21 +71,77 @@ async fn list_keys(
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
 
-/// Environment token: generate a key and start signing with it; the previous key stays
-/// published until every token it signed has expired.
+/// How a rotation's next key reached the sidecars before it started signing.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Propagation {
+    /// Sidecars connected while waiting.
+    sidecars: usize,
+    /// Of those, how many had applied the version carrying the next key.
+    acknowledged: usize,
+    /// How long the rotation waited.
+    waited_ms: u128,
+    /// Whether every connected sidecar acknowledged (else the wait timed out).
+    complete: bool,
+}
+
+#[derive(Serialize)]
+struct RotateResponse {
+    #[serde(flatten)]
+    key: KeyResponse,
+    propagation: Propagation,
+}
+
+/// Environment token: rotate the signing key. The next key is published first; signing
+/// switches to it once every connected sidecar has acknowledged a version holding it (or
+/// after `--key-rotation-wait`, reported in `propagation`), so no sidecar ever sees a token
+/// signed by a key it does not know. The previous key stays published until every token it
+/// signed has expired.
 async fn rotate_key(
     _caller: EnvCaller,
     State(state): State<AppState>,
-) -> Result<(StatusCode, Json<KeyResponse>), ApiError> {
+) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
     let lifetime = i64::from(super::configurations::current(&state)?.default_token_expiration);
-    let now = state.clock.unix();
-    let fresh = state
+    let started = std::time::Instant::now();
+    let (next, version) = state
         .issuer
-        .rotate(&state.db, now, &rfc3339(state.clock.now()), lifetime)
+        .publish_next(&state.db, &rfc3339(state.clock.now()))
         .await
         .map_err(key_error)?;
-    tracing::info!(token.kid = %fresh.kid, "signing key rotated");
-    Ok((StatusCode::CREATED, Json(fresh.into())))
+    let (sidecars, acknowledged) = state
+        .hub
+        .sidecars
+        .wait_applied(version, state.key_rotation_wait)
+        .await;
+    let fresh = state
+        .issuer
+        .promote(
+            &state.db,
+            &next.kid,
+            state.clock.unix(),
+            &rfc3339(state.clock.now()),
+            lifetime,
+        )
+        .await
+        .map_err(key_error)?;
+    let propagation = Propagation {
+        sidecars,
+        acknowledged,
+        waited_ms: started.elapsed().as_millis(),
+        complete: acknowledged == sidecars,
+    };
+    if propagation.complete {
+        tracing::info!(token.kid = %fresh.kid, sidecars, "signing key rotated");
+    } else {
+        tracing::warn!(token.kid = %fresh.kid, sidecars, acknowledged, "signing key rotated before every sidecar acknowledged it");
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(RotateResponse {
+            key: fresh.into(),
+            propagation,
+        }),
+    ))
 }
 
 #[derive(Deserialize, Default)]

@@ -18,6 +18,7 @@ mod passwords;
 mod permissions;
 mod roles;
 mod sessions;
+mod sidecars;
 mod signup;
 mod spec_ops;
 mod tenants;
@@ -192,6 +193,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(events::routes())
         .merge(jwks::routes())
         .merge(keys::routes())
+        .merge(sidecars::routes())
         .merge(health::routes())
 }
 

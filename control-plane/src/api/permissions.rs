@@ -325,11 +325,12 @@ async fn delete_permission(
                 ));
             }
             rbac::delete_permission(tx, &p, &roles, &now)?;
-            crate::model::event::record(
+            crate::model::event::record_about(
                 tx,
                 crate::model::event::EventKind::PermissionRevoked,
                 None,
                 None,
+                Some(&p.key),
                 &now,
             )?;
             Ok(())
@@ -412,11 +413,12 @@ async fn classify_permissions(
                 p.updated_at = now.clone();
                 tx.put(&p)?;
                 if req.kind == AssignmentType::Never {
-                    crate::model::event::record(
+                    crate::model::event::record_about(
                         tx,
                         crate::model::event::EventKind::PermissionRevoked,
                         None,
                         None,
+                        Some(&p.key),
                         &now,
                     )?;
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {

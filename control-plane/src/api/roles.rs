@@ -342,11 +342,12 @@ async fn delete_role(
                 }
             }
             rbac::delete_role(tx, &r)?;
-            crate::model::event::record(
+            crate::model::event::record_about(
                 tx,
                 crate::model::event::EventKind::RoleDeleted,
                 r.tenant_id.as_deref(),
                 None,
+                Some(&r.key),
                 &at,
             )?;
             Ok(())
@@ -388,11 +389,12 @@ async fn set_role_permissions(
             let mut r = tx.get::<Role>(id.as_bytes())?.ok_or_else(not_found)?;
             check_assignable(tx, &ids)?;
             if r.permission_ids.iter().any(|p| !ids.contains(p)) {
-                crate::model::event::record(
+                crate::model::event::record_about(
                     tx,
                     crate::model::event::EventKind::RolePermissionsRemoved,
                     r.tenant_id.as_deref(),
                     None,
+                    Some(&r.key),
                     &now,
                 )?;
             }

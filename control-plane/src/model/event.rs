@@ -34,6 +34,10 @@ pub enum EventKind {
     /// A session was revoked (logout, revocation, refresh-token reuse, eviction): tokens
     /// carrying its `sid` are void.
     SessionRevoked,
+    /// The signing-key ring changed (a key published, promoted or dropped).
+    KeysChanged,
+    /// Configuration sidecars decide with changed (token lifetime).
+    ConfigChanged,
 }
 
 /// One stored event.
@@ -51,6 +55,9 @@ pub struct Event {
     /// The session concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The role key or permission key concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// When, RFC 3339.
     pub at: String,
 }
@@ -70,21 +77,42 @@ pub fn record(
     user_id: Option<&str>,
     at: &str,
 ) -> Result<u64, StoreError> {
+    record_about(tx, kind, tenant_id, user_id, None, at)
+}
+
+/// Append an event about a role or permission key (`subject`) inside the caller's
+/// transaction.
+pub fn record_about(
+    tx: &mut Tx<'_>,
+    kind: EventKind,
+    tenant_id: Option<&str>,
+    user_id: Option<&str>,
+    subject: Option<&str>,
+    at: &str,
+) -> Result<u64, StoreError> {
+    append(
+        tx,
+        Event {
+            seq: 0,
+            kind,
+            tenant_id: tenant_id.map(str::to_owned),
+            user_id: user_id.map(str::to_owned),
+            session_id: None,
+            subject: subject.map(str::to_owned),
+            at: at.to_owned(),
+        },
+    )
+}
+
+fn append(tx: &mut Tx<'_>, mut e: Event) -> Result<u64, StoreError> {
     let last = tx
         .get_raw(Tree::Meta, SEQ_KEY)?
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map_or(0, u64::from_be_bytes);
-    let seq = last + 1;
-    tx.put_raw(Tree::Meta, SEQ_KEY, &seq.to_be_bytes())?;
-    tx.put(&Event {
-        seq,
-        kind,
-        tenant_id: tenant_id.map(str::to_owned),
-        user_id: user_id.map(str::to_owned),
-        session_id: None,
-        at: at.to_owned(),
-    })?;
-    Ok(seq)
+    e.seq = last + 1;
+    tx.put_raw(Tree::Meta, SEQ_KEY, &e.seq.to_be_bytes())?;
+    tx.put(&e)?;
+    Ok(e.seq)
 }
 
 /// Append a session revocation inside the caller's transaction.
@@ -95,27 +123,29 @@ pub fn record_session_revoked(
     session_id: &str,
     at: &str,
 ) -> Result<u64, StoreError> {
-    let seq = record(
+    append(
         tx,
-        EventKind::SessionRevoked,
-        Some(tenant_id),
-        Some(user_id),
-        at,
-    )?;
-    if let Some(mut e) = tx.get::<Event>(&seq.to_be_bytes())? {
-        e.session_id = Some(session_id.to_owned());
-        tx.put(&e)?;
-    }
-    Ok(seq)
+        Event {
+            seq: 0,
+            kind: EventKind::SessionRevoked,
+            tenant_id: Some(tenant_id.to_owned()),
+            user_id: Some(user_id.to_owned()),
+            session_id: Some(session_id.to_owned()),
+            subject: None,
+            at: at.to_owned(),
+        },
+    )
+}
+
+/// The sequence number of the last event (0 when there is none).
+pub fn last_seq(db: &Db) -> Result<u64, StoreError> {
+    Ok(db
+        .get_raw(Tree::Meta, SEQ_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes))
 }
 
 /// Events with `seq > after`, oldest first, at most `limit`.
-pub fn list_after(db: &Db, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-    // Keys are big-endian sequence numbers, so key order is log order.
-    let all = db.scan::<Event>(b"")?;
-    Ok(all
-        .into_iter()
-        .filter(|e| e.seq > after)
-        .take(limit)
-        .collect())
+pub fn after(db: &Db, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    db.scan_from::<Event>(&after.saturating_add(1).to_be_bytes(), limit)
 }

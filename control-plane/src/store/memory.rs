@@ -76,6 +76,17 @@ impl Kv for MemKv {
             .collect())
     }
 
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        let start = full_key(tree, from);
+        Ok(self
+            .lock()?
+            .range(start..)
+            .take_while(|(k, _)| k.first() == Some(&tree.prefix()))
+            .take(limit)
+            .map(|(k, v)| (k[1..].to_vec(), v.clone()))
+            .collect())
+    }
+
     fn transact(
         &self,
         f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,

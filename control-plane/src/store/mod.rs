@@ -181,6 +181,8 @@ pub trait Kv: Send + Sync + 'static {
     /// Every (key, value) whose key starts with `prefix`, in key order. Keys are returned
     /// without the tree prefix.
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError>;
+    /// At most `limit` (key, value) pairs of `tree` with key >= `from`, in key order.
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError>;
     /// Run `f` atomically and in isolation. The closure may run more than once (sled retries
     /// on conflict), so it must have no side effects beyond the transaction.
     fn transact(
@@ -204,13 +206,20 @@ pub trait Record: Serialize + DeserializeOwned {
 pub struct Db {
     kv: Arc<dyn Kv>,
     flusher: Arc<Flusher>,
+    /// Bumped after every durable commit: watchers (the push hub) wake on it.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Db {
     /// Wrap a backend and start its flusher thread.
     pub fn new(kv: Arc<dyn Kv>) -> Self {
         let flusher = Arc::new(Flusher::spawn(kv.clone()));
-        Db { kv, flusher }
+        let (commits, _) = tokio::sync::watch::channel(0);
+        Db {
+            kv,
+            flusher,
+            commits: Arc::new(commits),
+        }
     }
 
     /// An in-memory store (tests, benches).
@@ -238,6 +247,20 @@ impl Db {
             .into_iter()
             .map(|(_, v)| codec::decode(R::TREE, &v))
             .collect()
+    }
+
+    /// At most `limit` records of type `R` with key >= `from`, in key order.
+    pub fn scan_from<R: Record>(&self, from: &[u8], limit: usize) -> Result<Vec<R>, StoreError> {
+        self.kv
+            .scan_from(R::TREE, from, limit)?
+            .into_iter()
+            .map(|(_, v)| codec::decode(R::TREE, &v))
+            .collect()
+    }
+
+    /// A receiver that changes after every durable commit.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Run `f` in one transaction and wait until it is durable. The returned value is
@@ -269,6 +292,7 @@ impl Db {
         match (outcome, out) {
             (TxnOutcome::Committed, Some(Ok(v))) => {
                 self.flusher.wait_durable().await?;
+                self.commits.send_modify(|n| *n += 1);
                 Ok(v)
             }
             (_, Some(Err(e))) => Err(e),

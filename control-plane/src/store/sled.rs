@@ -93,6 +93,21 @@ impl Kv for SledKv {
             .collect()
     }
 
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        self.tree
+            .range(full_key(tree, from)..)
+            .take_while(|kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.first() == Some(&tree.prefix()))
+            })
+            .take(limit)
+            .map(|kv| {
+                kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec()))
+                    .map_err(backend)
+            })
+            .collect()
+    }
+
     fn transact(
         &self,
         f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,

@@ -80,6 +80,20 @@ async fn scan_is_ordered_and_bounded_by_prefix_and_tree() {
         assert_eq!(ids, ["b/1", "b/2"], "{name}");
         assert_eq!(db.scan::<Thing>(b"").unwrap().len(), 4, "{name}");
         assert_eq!(db.scan::<Thing>(b"z").unwrap().len(), 0, "{name}");
+        // A range scan starts at a key, stops at the limit and never leaves its tree.
+        let from: Vec<String> = db
+            .scan_from::<Thing>(b"b/", 2)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(from, ["b/1", "b/2"], "{name}");
+        assert_eq!(
+            db.scan_from::<Thing>(b"b/2", 10).unwrap().len(),
+            2,
+            "{name}"
+        );
+        assert_eq!(db.scan_from::<Thing>(b"d", 10).unwrap().len(), 0, "{name}");
     }
 }
 
@@ -197,6 +211,9 @@ impl Kv for FailingFlush {
     }
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
         self.inner.scan_prefix(tree, prefix)
+    }
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        self.inner.scan_from(tree, from, limit)
     }
     fn transact(
         &self,

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::jwt::JwtError;
 pub use self::keys::{Jwk, KeyRecord, KeyState};
+use crate::model::event::{self, EventKind};
 use crate::store::{Db, StoreError};
 
 /// Errors of the token module.
@@ -102,47 +103,82 @@ impl Issuer {
         Ok(keys::load(db)?)
     }
 
-    /// Generate a key and make it the active one at once; the previous active key is
-    /// retired and stays published for `token_lifetime` seconds (plus a minute of leeway).
-    /// (The sidecar milestone puts "publish, wait for every sidecar, then promote" here.)
-    pub async fn rotate(
+    /// Publish a `next` key (generated, or the one a previous rotation left published):
+    /// it verifies but does not sign yet. Returns the key and the event version that
+    /// carries it to sidecars.
+    pub async fn publish_next(
         &self,
         db: &Db,
+        now_text: &str,
+    ) -> Result<(KeyRecord, u64), TokenError> {
+        let _one = self.rotating.lock().await;
+        if let Some(next) = keys::load(db)?
+            .into_iter()
+            .find(|k| k.state == KeyState::Next)
+        {
+            return Ok((next, event::last_seq(db)?));
+        }
+        let created = now_text.to_owned();
+        let fresh = tokio::task::spawn_blocking(move || keys::generate(&created))
+            .await
+            .map_err(|e| TokenError::Generate(e.to_string()))??;
+        let mut next = fresh.clone();
+        next.state = KeyState::Next;
+        let seq = db
+            .write(|tx| {
+                tx.put(&next)?;
+                event::record(tx, EventKind::KeysChanged, None, None, now_text)
+            })
+            .await?;
+        self.reload(db)?;
+        Ok((next, seq))
+    }
+
+    /// Start signing with the `next` key `kid`; the previous active key is retired and stays
+    /// published for `token_lifetime` seconds (plus a minute of leeway).
+    pub async fn promote(
+        &self,
+        db: &Db,
+        kid: &str,
         now: i64,
         now_text: &str,
         token_lifetime: i64,
     ) -> Result<KeyRecord, TokenError> {
         let _one = self.rotating.lock().await;
-        let created = now_text.to_owned();
-        let fresh = tokio::task::spawn_blocking(move || keys::generate(&created))
-            .await
-            .map_err(|e| TokenError::Generate(e.to_string()))??;
-        // Rotations are serialised above, so the snapshot is current; each key is re-read
-        // inside the transaction anyway.
         let snapshot = keys::load(db)?;
-        let records = db
+        let promoted = db
             .write(|tx| {
-                let mut all = Vec::new();
+                let mut promoted = None;
                 for k in &snapshot {
                     let Some(mut k) = tx.get::<KeyRecord>(k.kid.as_bytes())? else {
                         continue;
                     };
-                    if k.state == KeyState::Active {
+                    if k.kid == kid && k.state == KeyState::Next {
+                        k.state = KeyState::Active;
+                        tx.put(&k)?;
+                        promoted = Some(k);
+                    } else if k.state == KeyState::Active {
                         k.state = KeyState::Retired;
                         k.retired_at = Some(now);
                         k.publish_until = Some(now + token_lifetime + 60);
                         tx.put(&k)?;
                     }
-                    all.push(k);
                 }
-                tx.put(&fresh)?;
-                all.push(fresh.clone());
-                Ok::<_, TokenError>(all)
+                let Some(p) = promoted else {
+                    return Err(TokenError::NoActiveKey);
+                };
+                event::record(tx, EventKind::KeysChanged, None, None, now_text)?;
+                Ok::<_, TokenError>(p)
             })
             .await?;
+        self.reload(db)?;
+        Ok(promoted)
+    }
+
+    fn reload(&self, db: &Db) -> Result<(), TokenError> {
         self.ring
-            .store(std::sync::Arc::new(keys::build_ring(&records)?));
-        Ok(fresh)
+            .store(std::sync::Arc::new(keys::build_ring(&keys::load(db)?)?));
+        Ok(())
     }
 
     /// Drop a key that no longer signs. Without `force`, only once every token it signed has
@@ -161,10 +197,15 @@ impl Issuer {
         if rec.state == KeyState::Active || (!force && rec.publish_until.is_some_and(|u| now < u)) {
             return Err(TokenError::StillInUse);
         }
-        db.write(|tx| tx.delete::<KeyRecord>(kid.as_bytes()))
-            .await?;
-        self.ring
-            .store(std::sync::Arc::new(keys::build_ring(&keys::load(db)?)?));
+        let at = time::OffsetDateTime::from_unix_timestamp(now)
+            .map(crate::clock::rfc3339)
+            .unwrap_or_default();
+        db.write(|tx| {
+            tx.delete::<KeyRecord>(kid.as_bytes())?;
+            event::record(tx, EventKind::KeysChanged, None, None, &at)
+        })
+        .await?;
+        self.reload(db)?;
         Ok(Some(rec))
     }
 

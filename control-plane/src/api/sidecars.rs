@@ -1,0 +1,246 @@
+//! The sidecar link (Tessera's own API): the push stream and acknowledgements, authenticated
+//! by the sidecar token, and `GET /tessera/v1/sidecars` (environment token), which shows
+//! per sidecar what it has applied — how an operator proves a revocation reached it.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::wire;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::http::extract::{ApiJson, EnvCaller, bearer};
+use crate::push::{self, Frame};
+use crate::state::AppState;
+
+/// How often an idle stream carries a heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+pub(super) fn routes() -> Router<AppState> {
+    let r = super::route_both(Router::new(), wire::STREAM_PATH, get(stream));
+    let r = super::route_both(r, wire::ACK_PATH, post(ack));
+    super::route_both(r, "/tessera/v1/sidecars", get(list))
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers)? {
+        Some(t) if state.env.check_sidecar_token(t) => Ok(()),
+        _ => Err(ApiError::unauthorized("a valid sidecar token is required")),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    id: String,
+    #[serde(default)]
+    since: Option<u64>,
+    #[serde(default)]
+    epoch: Option<String>,
+    #[serde(default)]
+    listen: Option<String>,
+}
+
+/// A response body fed by a channel of frames.
+struct FrameBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for FrameBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// Sidecar token: the push stream. The first frame is a catch-up delta when the sidecar
+/// names a version of this control plane's epoch that the store can still serve, else a
+/// snapshot; then every published delta, and heartbeats.
+async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    if !valid_id(&q.id) {
+        return Err(ApiError::bad_request(
+            "id must be 1-128 characters of letters, digits, '-', '_' and '.'",
+        ));
+    }
+    // Subscribe before reading the version, so nothing published in between is missed.
+    let frames = state.hub.subscribe();
+    let same_epoch = q.epoch.as_deref() == Some(state.hub.epoch());
+    let first = match q.since.filter(|_| same_epoch) {
+        Some(since) => push::catch_up(&state, since)?,
+        None => None,
+    };
+    let (sent, first) = match first {
+        Some(f) => f,
+        None => push::snapshot(&state)?,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tx.try_send(first)
+        .map_err(|_| ApiError::internal("stream channel"))?;
+    state
+        .hub
+        .sidecars
+        .connected(&q.id, peer.to_string(), q.listen, state.clock.unix());
+    state.metrics.sidecars_connected.inc();
+    tracing::info!(sidecar.id = %q.id, client.addr = %peer, version = sent, "sidecar stream opened");
+    tokio::spawn(forward(state, q.id, sent, frames, tx));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::new(FrameBody(rx)),
+    )
+        .into_response())
+}
+
+/// Forward published frames to one stream, in order, filling gaps; heartbeat when idle.
+async fn forward(
+    state: AppState,
+    id: String,
+    mut sent: u64,
+    mut frames: broadcast::Receiver<Arc<Frame>>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.tick().await;
+    let closed = state.hub.closed();
+    tokio::pin!(closed);
+    loop {
+        let out = tokio::select! {
+            f = frames.recv() => match f {
+                Ok(f) if f.version <= sent => continue,
+                Ok(f) if f.base == sent => Some((f.version, f.bytes.clone())),
+                // A gap (published before we subscribed) or a lag: catch up from the store.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    match push::catch_up(&state, sent) {
+                        Ok(Some(c)) => Some(c),
+                        Ok(None) => push::snapshot(&state).ok(),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot build a catch-up delta");
+                            break;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = beat.tick() => {
+                if tx.send(push::heartbeat(&state)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            () = tx.closed() => break,
+            () = &mut closed => break,
+        };
+        let Some((version, bytes)) = out else { break };
+        if tx.send(bytes).await.is_err() {
+            break;
+        }
+        sent = version;
+        beat.reset();
+    }
+    state.hub.sidecars.disconnected(&id);
+    state.metrics.sidecars_connected.dec();
+    tracing::info!(sidecar.id = %id, "sidecar stream closed");
+}
+
+/// Sidecar token: an acknowledgement (the version applied and persisted) or a nack.
+async fn ack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(a): ApiJson<wire::Ack>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state, &headers)?;
+    if !valid_id(&a.sidecar_id) {
+        return Err(ApiError::bad_request("invalid sidecarId"));
+    }
+    let error = a.error.map(|e| e.chars().take(500).collect::<String>());
+    if let Some(e) = &error {
+        tracing::warn!(sidecar.id = %a.sidecar_id, version = a.version, error = %e, "sidecar rejected a push message");
+        state.metrics.push_nacks.inc();
+    }
+    if state
+        .hub
+        .sidecars
+        .acked(&a.sidecar_id, a.version, error, state.clock.unix())
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no stream is open for this sidecar"))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SidecarView {
+    #[serde(flatten)]
+    status: push::SidecarStatus,
+    lag: u64,
+    stream: &'static str,
+    last_contact: String,
+    seconds_since_contact: i64,
+    connected_since: Option<String>,
+}
+
+fn time_of(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(rfc3339)
+        .unwrap_or_default()
+}
+
+/// Environment token: every sidecar with its applied version and lag behind the current
+/// version.
+async fn list(_caller: EnvCaller, State(state): State<AppState>) -> Json<Value> {
+    let version = state.hub.version();
+    let now = state.clock.unix();
+    let sidecars: Vec<SidecarView> = state
+        .hub
+        .sidecars
+        .list()
+        .into_iter()
+        .map(|s| SidecarView {
+            lag: version.saturating_sub(s.applied_version),
+            stream: if s.streams > 0 {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            last_contact: time_of(s.last_contact_unix),
+            seconds_since_contact: now - s.last_contact_unix,
+            connected_since: s.connected_since_unix.map(time_of),
+            status: s,
+        })
+        .collect();
+    Json(json!({"version": version, "epoch": state.hub.epoch(), "sidecars": sidecars}))
+}

@@ -1,0 +1,341 @@
+//! Distribution to sidecars (`design.md` §5): the hub that turns committed security events
+//! into versioned, authenticated frames ([`shared::wire`]) and fans them out, and the
+//! bookkeeping of which sidecar applied what.
+//!
+//! Versions are event sequence numbers. One task ([`run`]) wakes after every durable commit,
+//! reads the events past the last published version, builds **one** delta and broadcasts
+//! its encoded frame to every stream; each stream forwards frames in order and fills any gap
+//! (a slow stream that lagged, or frames published between its snapshot and its
+//! subscription) with a catch-up delta built from the store.
+
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use shared::wire::{self, Delta, Policy, PublicKey, PushMessage, Revocation, RevocationKind};
+use tokio::sync::broadcast;
+
+use crate::model::event::{self, Event, EventKind};
+use crate::state::AppState;
+use crate::store::{StoreError, Tree, Tx};
+
+pub use self::status::{SidecarStatus, Sidecars};
+
+/// Most events one catch-up delta covers; a sidecar further behind gets a snapshot.
+pub const MAX_CATCH_UP: usize = 10_000;
+
+/// Leeway added to revocation lifetimes (sidecars accept `exp` this late).
+pub const LEEWAY_SECS: i64 = 60;
+
+const MAX_TTL_KEY: &[u8] = b"max_token_ttl";
+
+/// An encoded frame moving sidecars from `base` to `version`.
+#[derive(Debug)]
+pub struct Frame {
+    /// The version it applies to.
+    pub base: u64,
+    /// The version after it.
+    pub version: u64,
+    /// `<mac> <json>\n`.
+    pub bytes: Bytes,
+}
+
+/// The fan-out point. One per control plane.
+pub struct Hub {
+    mac_key: [u8; 32],
+    epoch: String,
+    version: AtomicU64,
+    frames: broadcast::Sender<Arc<Frame>>,
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Connected and known sidecars.
+    pub sidecars: Sidecars,
+}
+
+impl Hub {
+    /// A hub at the store's current version.
+    pub fn new(mac_key: [u8; 32], version: u64) -> Self {
+        let (frames, _) = broadcast::channel(1024);
+        Hub {
+            mac_key,
+            epoch: crate::crypto::new_uuid().to_string(),
+            version: AtomicU64::new(version),
+            frames,
+            closing: tokio::sync::watch::channel(false).0,
+            sidecars: Sidecars::default(),
+        }
+    }
+
+    /// The last published version.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// This process's epoch (see [`wire::Snapshot::epoch`]).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Subscribe to published frames.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
+        self.frames.subscribe()
+    }
+
+    /// End every stream and the publisher (shutdown): open streams would otherwise hold
+    /// the graceful drain.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Hub::close`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
+        }
+    }
+
+    /// Encode a message with the frame key.
+    pub fn encode(&self, msg: &PushMessage) -> Bytes {
+        Bytes::from(wire::encode(&self.mac_key, msg))
+    }
+}
+
+/// Publish forever: after every durable commit, turn new events into one broadcast delta.
+pub async fn run(state: AppState) {
+    let mut commits = state.db.commits();
+    let closed = state.hub.closed();
+    tokio::pin!(closed);
+    loop {
+        if let Err(e) = publish_pending(&state) {
+            tracing::error!(error = %e, "cannot publish changes to sidecars");
+        }
+        tokio::select! {
+            r = commits.changed() => if r.is_err() { return },
+            () = &mut closed => return,
+        }
+    }
+}
+
+fn publish_pending(state: &AppState) -> Result<(), StoreError> {
+    let hub = &state.hub;
+    loop {
+        let base = hub.version();
+        let events = event::after(&state.db, base, MAX_CATCH_UP)?;
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let delta = build_delta(state, base, last.seq, &events)?;
+        let bytes = hub.encode(&PushMessage::Delta(delta));
+        hub.version.store(last.seq, Ordering::Release);
+        let _ = hub.frames.send(Arc::new(Frame {
+            base,
+            version: last.seq,
+            bytes,
+        }));
+        state.metrics.push_version.set(last.seq as i64);
+        state
+            .metrics
+            .push_fanout
+            .observe(started.elapsed().as_secs_f64());
+        if events.len() < MAX_CATCH_UP {
+            return Ok(());
+        }
+    }
+}
+
+/// Tokens live at most this long: the largest access-token lifetime ever configured.
+pub fn token_ttl(state: &AppState) -> Result<i64, StoreError> {
+    let configured = state
+        .db
+        .get::<crate::model::vendor_config::VendorConfig>(b"vendor-config")?
+        .unwrap_or_default()
+        .default_token_expiration;
+    let high = state
+        .db
+        .get_raw(Tree::Meta, MAX_TTL_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, i64::from_be_bytes);
+    Ok(high.max(i64::from(configured)))
+}
+
+/// Record a configured access-token lifetime, inside the caller's transaction: revocations
+/// must outlive tokens issued under the longest lifetime ever configured.
+pub fn note_token_ttl(tx: &mut Tx<'_>, ttl: i64) -> Result<(), StoreError> {
+    let high = tx
+        .get_raw(Tree::Meta, MAX_TTL_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, i64::from_be_bytes);
+    if ttl > high {
+        tx.put_raw(Tree::Meta, MAX_TTL_KEY, &ttl.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+fn unix_of(at: &str) -> i64 {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map_or(0, |t| t.unix_timestamp())
+}
+
+/// The revocation an event implies, if any. Entries live until every token issued before
+/// them has expired (`ttl` plus leeway).
+pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
+    let not_before = unix_of(&e.at);
+    let entry = |kind, id: &str, tenant: Option<&str>| {
+        Some(Revocation {
+            kind,
+            id: id.to_owned(),
+            tenant_id: tenant.map(str::to_owned),
+            not_before,
+            expires_at: not_before + ttl + LEEWAY_SECS,
+        })
+    };
+    let user = e.user_id.as_deref();
+    let tenant = e.tenant_id.as_deref();
+    match e.kind {
+        EventKind::SessionRevoked => entry(RevocationKind::Session, e.session_id.as_deref()?, None),
+        EventKind::UserLocked | EventKind::UserDeleted => entry(RevocationKind::User, user?, None),
+        EventKind::UserDisabled
+        | EventKind::UserRemovedFromTenant
+        | EventKind::UserRolesRemoved => match (user, tenant) {
+            (Some(u), Some(t)) => entry(RevocationKind::UserInTenant, u, Some(t)),
+            (Some(u), None) => entry(RevocationKind::User, u, None),
+            _ => None,
+        },
+        EventKind::TenantDeleted => entry(RevocationKind::Tenant, tenant?, None),
+        EventKind::RoleDeleted | EventKind::RolePermissionsRemoved => {
+            entry(RevocationKind::Role, e.subject.as_deref()?, tenant)
+        }
+        EventKind::PermissionRevoked => {
+            entry(RevocationKind::Permission, e.subject.as_deref()?, None)
+        }
+        EventKind::KeysChanged | EventKind::ConfigChanged => None,
+    }
+}
+
+/// The public keys sidecars verify with, with their states.
+pub fn public_keys(state: &AppState) -> Result<Vec<PublicKey>, StoreError> {
+    let now = state.clock.unix();
+    let records = crate::token::Issuer::list(&state.db).map_err(|e| match e {
+        crate::token::TokenError::Store(s) => s,
+        other => StoreError::Backend(other.to_string()),
+    })?;
+    Ok(records
+        .into_iter()
+        .filter(|k| k.publish_until.is_none_or(|u| now < u))
+        .map(|k| PublicKey {
+            kid: k.kid,
+            alg: "RS256".into(),
+            n: k.n,
+            e: k.e,
+            state: match k.state {
+                crate::token::KeyState::Next => wire::KeyState::Next,
+                crate::token::KeyState::Active => wire::KeyState::Active,
+                crate::token::KeyState::Retired => wire::KeyState::Retired,
+            },
+        })
+        .collect())
+}
+
+/// The policy sidecars decide with.
+pub fn policy(state: &AppState) -> Result<Policy, StoreError> {
+    Ok(Policy {
+        issuer: state.public_url.to_string(),
+        audience: state.env.client_id().to_owned(),
+        access_token_ttl: token_ttl(state)?,
+    })
+}
+
+/// The delta from `base` to `version` made of `events` (those with `base < seq <= version`).
+pub fn build_delta(
+    state: &AppState,
+    base: u64,
+    version: u64,
+    events: &[Event],
+) -> Result<Delta, StoreError> {
+    let ttl = token_ttl(state)?;
+    let now = state.clock.unix();
+    let keys_changed = events.iter().any(|e| e.kind == EventKind::KeysChanged);
+    let config_changed = events.iter().any(|e| e.kind == EventKind::ConfigChanged);
+    Ok(Delta {
+        protocol: wire::PROTOCOL,
+        base,
+        version,
+        issued_at: now,
+        keys: keys_changed.then(|| public_keys(state)).transpose()?,
+        policy: config_changed.then(|| policy(state)).transpose()?,
+        revocations: events
+            .iter()
+            .filter_map(|e| revocation_of(e, ttl))
+            .filter(|r| r.expires_at > now)
+            .collect(),
+    })
+}
+
+/// A catch-up delta from `since` to the hub's current version, or `None` when the store
+/// no longer serves that range in one delta (the caller sends a snapshot).
+pub fn catch_up(state: &AppState, since: u64) -> Result<Option<(u64, Bytes)>, StoreError> {
+    let current = state.hub.version();
+    if since > current {
+        return Ok(None);
+    }
+    let events: Vec<Event> = event::after(&state.db, since, MAX_CATCH_UP + 1)?
+        .into_iter()
+        .take_while(|e| e.seq <= current)
+        .collect();
+    if events.len() > MAX_CATCH_UP {
+        return Ok(None);
+    }
+    let delta = build_delta(state, since, current, &events)?;
+    Ok(Some((
+        current,
+        state.hub.encode(&PushMessage::Delta(delta)),
+    )))
+}
+
+/// The full state at the hub's current version. Keys and policy are read now (a later delta
+/// that changes them carries them whole again); revocations come from the events up to
+/// that version whose entries are still live.
+pub fn snapshot(state: &AppState) -> Result<(u64, Bytes), StoreError> {
+    let version = state.hub.version();
+    let ttl = token_ttl(state)?;
+    let now = state.clock.unix();
+    let mut revocations = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = event::after(&state.db, after, 4096)?;
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in batch.iter().filter(|e| e.seq <= version) {
+            if let Some(r) = revocation_of(e, ttl).filter(|r| r.expires_at > now) {
+                revocations.push(r);
+            }
+        }
+        if last >= version {
+            break;
+        }
+        after = last;
+    }
+    let snap = wire::Snapshot {
+        protocol: wire::PROTOCOL,
+        version,
+        epoch: state.hub.epoch().to_owned(),
+        issued_at: now,
+        keys: public_keys(state)?,
+        policy: policy(state)?,
+        revocations,
+    };
+    Ok((version, state.hub.encode(&PushMessage::Snapshot(snap))))
+}
+
+/// A heartbeat frame at the current version.
+pub fn heartbeat(state: &AppState) -> Bytes {
+    state.hub.encode(&PushMessage::Heartbeat {
+        protocol: wire::PROTOCOL,
+        version: state.hub.version(),
+        now: state.clock.unix(),
+    })
+}

@@ -1,0 +1,344 @@
+//! The decision engine: pure, synchronous functions over the current state, the request
+//! facts and `now`. No I/O, no async, no locks of its own (the revocation sets are
+//! concurrent maps). The adapter ([`crate::http`]) does the impure work around it.
+//!
+//! Order (`design.md` §6): token extraction and header/type routing → signature and parse
+//! (cached by the caller) → `exp`/`nbf` with leeway → the verifying key still trusted →
+//! issuer/audience → revocations → route requirements. Environment and account IP rules
+//! and email-domain rules slot in before and after the token once restrictions exist.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::RSA_PKCS1_2048_8192_SHA256;
+use serde::Deserialize;
+use shared::claims::{AccessClaims, STEP_UP_ACR};
+
+use crate::routes::Requirement;
+use crate::snapshot::{Revocations, Snapshot, TokenFacts};
+
+/// Longest token accepted (bytes); longer ones are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Why a request is denied. The `as_str` form is the metric label, the log field and the
+/// `reason` of the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    /// No token where one is required.
+    NoToken,
+    /// Not a well-formed JWT (segments, base64url, JSON, claim types, duplicates, size).
+    Malformed,
+    /// `alg` other than RS256, or forbidden header parameters (`jku`, `x5u`, `jwk`, `crit`…).
+    UnsupportedAlgorithm,
+    /// `kid` missing (with several keys) or not in the key set.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` passed (beyond the leeway) or missing.
+    Expired,
+    /// `nbf` or `iat` in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` or `aud` is not this environment's.
+    WrongAudience,
+    /// The token type is not accepted in this header or on this route.
+    WrongTokenType,
+    /// A revocation voids the token (logout, lock, removal…).
+    Revoked,
+    /// The route needs roles or permissions the token lacks.
+    Forbidden,
+    /// The route needs a stepped-up (multi-factor, recent) authentication.
+    StepUpRequired,
+    /// The route is closed.
+    RouteDenied,
+    /// No policy snapshot is held: fail closed.
+    SnapshotUnavailable,
+}
+
+impl DenyReason {
+    /// Every reason, in metric order.
+    pub const ALL: [DenyReason; 14] = [
+        DenyReason::NoToken,
+        DenyReason::Malformed,
+        DenyReason::UnsupportedAlgorithm,
+        DenyReason::UnknownKey,
+        DenyReason::BadSignature,
+        DenyReason::Expired,
+        DenyReason::NotYetValid,
+        DenyReason::WrongAudience,
+        DenyReason::WrongTokenType,
+        DenyReason::Revoked,
+        DenyReason::Forbidden,
+        DenyReason::StepUpRequired,
+        DenyReason::RouteDenied,
+        DenyReason::SnapshotUnavailable,
+    ];
+
+    /// The label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::NoToken => "no_token",
+            DenyReason::Malformed => "malformed_token",
+            DenyReason::UnsupportedAlgorithm => "unsupported_algorithm",
+            DenyReason::UnknownKey => "unknown_key",
+            DenyReason::BadSignature => "bad_signature",
+            DenyReason::Expired => "token_expired",
+            DenyReason::NotYetValid => "token_not_yet_valid",
+            DenyReason::WrongAudience => "wrong_audience",
+            DenyReason::WrongTokenType => "wrong_token_type",
+            DenyReason::Revoked => "token_revoked",
+            DenyReason::Forbidden => "insufficient_permissions",
+            DenyReason::StepUpRequired => "step_up_required",
+            DenyReason::RouteDenied => "route_denied",
+            DenyReason::SnapshotUnavailable => "snapshot_unavailable",
+        }
+    }
+
+    /// The HTTP status: 401 when a (better) token would help, 403 when it would not, 503
+    /// without state.
+    pub const fn status(self) -> u16 {
+        match self {
+            DenyReason::Forbidden | DenyReason::RouteDenied => 403,
+            DenyReason::SnapshotUnavailable => 503,
+            _ => 401,
+        }
+    }
+
+    /// A human-readable message.
+    pub const fn message(self) -> &'static str {
+        match self {
+            DenyReason::NoToken => "Authentication required",
+            DenyReason::Malformed => "The token is malformed",
+            DenyReason::UnsupportedAlgorithm => "The token's algorithm or header is not accepted",
+            DenyReason::UnknownKey => "The token was not signed by a known key",
+            DenyReason::BadSignature => "The token signature is invalid",
+            DenyReason::Expired => "The token has expired",
+            DenyReason::NotYetValid => "The token is not valid yet",
+            DenyReason::WrongAudience => "The token was issued for another environment",
+            DenyReason::WrongTokenType => "This kind of token is not accepted here",
+            DenyReason::Revoked => "The token has been revoked",
+            DenyReason::Forbidden => "Insufficient permissions",
+            DenyReason::StepUpRequired => "A stepped-up authentication is required",
+            DenyReason::RouteDenied => "This route is closed",
+            DenyReason::SnapshotUnavailable => {
+                "No policy snapshot has been received from the control plane"
+            }
+        }
+    }
+}
+
+/// Where the token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource<'a> {
+    /// No token.
+    None,
+    /// `Authorization: Bearer` (user and API tokens).
+    Bearer(&'a str),
+    /// `x-api-key` (access tokens).
+    ApiKey(&'a str),
+}
+
+impl<'a> TokenSource<'a> {
+    /// The raw token.
+    pub fn token(self) -> Option<&'a str> {
+        match self {
+            TokenSource::None => None,
+            TokenSource::Bearer(t) | TokenSource::ApiKey(t) => Some(t),
+        }
+    }
+}
+
+/// A token whose signature verified, with its parsed claims: what the cache holds.
+#[derive(Debug)]
+pub struct Verified {
+    /// The claims.
+    pub claims: AccessClaims,
+    /// The key that verified it (re-checked against the current snapshot on every use).
+    pub kid: Box<str>,
+}
+
+impl Verified {
+    /// Approximate heap size, for the cache's weigher.
+    pub fn weight(&self, token_len: usize) -> u32 {
+        let c = &self.claims;
+        let strs: usize = c
+            .roles
+            .iter()
+            .chain(&c.permissions)
+            .chain(&c.tenant_ids)
+            .map(|s| s.len() + 24)
+            .sum();
+        u32::try_from(token_len + strs + 512).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+fn b64(seg: &str) -> Result<Vec<u8>, DenyReason> {
+    URL_SAFE_NO_PAD
+        .decode(seg)
+        .map_err(|_| DenyReason::Malformed)
+}
+
+/// Check the signature and parse the claims. Expiry, key trust, audience and revocations
+/// are [`authorize`]'s: this part is the expensive one the adapter caches.
+pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason> {
+    if token.len() > MAX_TOKEN_BYTES || token.is_empty() {
+        return Err(DenyReason::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DenyReason::Malformed);
+    };
+    if h.is_empty() || p.is_empty() {
+        return Err(DenyReason::Malformed);
+    }
+    // Unknown header parameters (jku, x5u, jwk, x5c, crit, cty, …) are refused by the
+    // strict header type, so nothing can point the verifier elsewhere.
+    let header: Header =
+        serde_json::from_slice(&b64(h)?).map_err(|_| DenyReason::UnsupportedAlgorithm)?;
+    if header.alg != "RS256" {
+        return Err(DenyReason::UnsupportedAlgorithm);
+    }
+    if header.typ.as_deref().is_some_and(|t| t != "JWT") {
+        return Err(DenyReason::UnsupportedAlgorithm);
+    }
+    let (kid, key) = match header.kid.as_deref() {
+        Some(kid) => (kid, snap.keys.get(kid).ok_or(DenyReason::UnknownKey)?),
+        // Without a kid only an unambiguous key set will do.
+        None if snap.keys.len() == 1 => snap
+            .keys
+            .iter()
+            .next()
+            .map(|(k, v)| (k.as_str(), v))
+            .ok_or(DenyReason::UnknownKey)?,
+        None => return Err(DenyReason::UnknownKey),
+    };
+    if s.is_empty() {
+        return Err(DenyReason::BadSignature);
+    }
+    let sig = b64(s)?;
+    let signed_len = h.len() + 1 + p.len();
+    key.components
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            &token.as_bytes()[..signed_len],
+            &sig,
+        )
+        .map_err(|_| DenyReason::BadSignature)?;
+    let claims: AccessClaims =
+        serde_json::from_slice(&b64(p)?).map_err(|_| DenyReason::Malformed)?;
+    Ok(Verified {
+        claims,
+        kid: kid.into(),
+    })
+}
+
+/// Everything but the signature, against the current state, on every request.
+pub fn authorize(
+    snap: &Snapshot,
+    revocations: &Revocations,
+    v: &Verified,
+    source: TokenSource<'_>,
+    req: &Requirement,
+    now: i64,
+    leeway: i64,
+) -> Result<(), DenyReason> {
+    let c = &v.claims;
+    // Header routing as the SDKs do it.
+    let type_ok = match source {
+        TokenSource::Bearer(_) => matches!(
+            c.token_type.as_str(),
+            "userToken" | "userApiToken" | "tenantApiToken"
+        ),
+        // Access tokens are honoured only from the pushed active set (machine-to-machine
+        // issue); until then no x-api-key token is active.
+        TokenSource::ApiKey(_) | TokenSource::None => false,
+    };
+    if !type_ok {
+        return Err(DenyReason::WrongTokenType);
+    }
+    match c.exp {
+        Some(exp) if now <= exp + leeway => {}
+        _ => return Err(DenyReason::Expired),
+    }
+    if c.nbf.is_some_and(|nbf| now + leeway < nbf) || now + leeway < c.iat {
+        return Err(DenyReason::NotYetValid);
+    }
+    // A key dropped since the token was cached no longer vouches for it.
+    if !snap.keys.contains_key(&*v.kid) {
+        return Err(DenyReason::UnknownKey);
+    }
+    if c.iss != snap.policy.issuer || c.aud != snap.policy.audience {
+        return Err(DenyReason::WrongAudience);
+    }
+    let facts = TokenFacts {
+        session: c.sid.as_deref(),
+        token_id: c.jti.as_deref(),
+        user: c.user_id.as_deref().or(Some(c.sub.as_str())),
+        tenant: &c.tenant_id,
+        roles: &c.roles,
+        permissions: &c.permissions,
+        issued_at: c.iat,
+    };
+    if revocations.voids(&facts) {
+        return Err(DenyReason::Revoked);
+    }
+    check_route(c, req, now)
+}
+
+fn permission_matches(held: &str, wanted: &str) -> bool {
+    match wanted.strip_suffix('*') {
+        Some(prefix) => held.starts_with(prefix),
+        None => held == wanted,
+    }
+}
+
+/// The route's requirements against the claims.
+pub fn check_route(c: &AccessClaims, req: &Requirement, now: i64) -> Result<(), DenyReason> {
+    if req.deny {
+        return Err(DenyReason::RouteDenied);
+    }
+    if !req.token_types.is_empty() && !req.token_types.contains(&c.token_type) {
+        return Err(DenyReason::WrongTokenType);
+    }
+    let has_role = |r: &String| c.roles.iter().any(|h| h == r);
+    let has_perm = |p: &String| c.permissions.iter().any(|h| permission_matches(h, p));
+    let wanted = req.roles.len() + req.permissions.len();
+    if wanted > 0 {
+        let ok = if req.all {
+            req.roles.iter().all(has_role) && req.permissions.iter().all(has_perm)
+        } else {
+            req.roles.iter().any(has_role) || req.permissions.iter().any(has_perm)
+        };
+        if !ok {
+            return Err(DenyReason::Forbidden);
+        }
+    }
+    if req.step_up {
+        let amr = c.amr.as_deref().unwrap_or_default();
+        let acr_ok = c.acr.as_deref() == Some(STEP_UP_ACR);
+        let amr_ok = amr.iter().any(|m| m == "mfa")
+            && amr
+                .iter()
+                .any(|m| matches!(m.as_str(), "otp" | "sms" | "hwk" | "sso"));
+        let age_ok = req
+            .max_age
+            .is_none_or(|max| now - c.auth_time.unwrap_or(0) <= max);
+        if !(acr_ok && amr_ok && age_ok) {
+            return Err(DenyReason::StepUpRequired);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

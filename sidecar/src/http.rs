@@ -1,0 +1,398 @@
+//! The hyper adapter: accept loop (bounded heads, header-read timeout, graceful drain),
+//! request facts out of `http::Request`, decisions into responses — forward-auth
+//! (`/v1/check[/<path>]`) and reverse proxy (`--upstream`). It knows HTTP and nothing about
+//! rules.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use shared::error::ErrorBody;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::decide::{DenyReason, TokenSource};
+use crate::state::{Facts, Permit, Sidecar, client_ip, unix_now};
+
+/// Response body type of both listeners.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Request body forwarded upstream (length-limited).
+type ProxyBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Identity headers the sidecar sets; any client-sent copy is removed first.
+pub const IDENTITY_HEADERS: [&str; 5] = [
+    "x-user-id",
+    "x-tenant-id",
+    "x-user-roles",
+    "x-user-permissions",
+    "x-token-type",
+];
+
+/// Largest request body forwarded upstream.
+const MAX_PROXY_BODY: usize = 16 * 1024 * 1024;
+
+/// Upstream response timeout.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A full body.
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut res = Response::new(full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// Serve `listener` until `stop`, calling `handler` per request.
+pub async fn serve<F, Fut>(listener: TcpListener, mut stop: watch::Receiver<bool>, handler: F)
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let h = handler.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let fut = h(req, peer);
+            async move { Ok::<_, Infallible>(fut.await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .max_buf_size(64 * 1024)
+            .max_headers(100);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(client.addr = %peer, error = %e, "connection error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {},
+        () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("drain timeout"),
+    }
+}
+
+/// The data listener's handler.
+#[derive(Clone)]
+pub struct DataPlane {
+    sidecar: Arc<Sidecar>,
+    upstream: Option<(Uri, Client<HttpConnector, ProxyBody>)>,
+}
+
+impl DataPlane {
+    pub(crate) fn new(sidecar: Arc<Sidecar>) -> anyhow::Result<Self> {
+        let upstream = match &sidecar.config.upstream {
+            None => None,
+            Some(u) => {
+                let uri: Uri = u.parse()?;
+                if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                    anyhow::bail!("upstream must be an http://host:port URL, not {u:?}");
+                }
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(Duration::from_secs(5)));
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(256)
+                    .build(connector);
+                Some((uri, client))
+            }
+        };
+        Ok(DataPlane { sidecar, upstream })
+    }
+
+    /// Handle one request.
+    pub async fn handle(self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = req.uri().path();
+        if path == "/v1/check" || path.starts_with("/v1/check/") {
+            return self.forward_auth(&req);
+        }
+        if self.upstream.is_some() {
+            return self.proxy(req, peer).await;
+        }
+        error(
+            StatusCode::NOT_FOUND,
+            "no such route; forward-auth is at /v1/check",
+            "not_found",
+        )
+    }
+
+    fn forward_auth(&self, req: &Request<Incoming>) -> Response<Body> {
+        let h = req.headers();
+        let suffix = &req.uri().path()["/v1/check".len()..];
+        let method = header_str(h, "x-forwarded-method")
+            .or_else(|| header_str(h, "x-original-method"))
+            .unwrap_or(req.method().as_str());
+        let uri = header_str(h, "x-forwarded-uri")
+            .or_else(|| header_str(h, "x-original-uri"))
+            .unwrap_or(if suffix.is_empty() { "/" } else { suffix });
+        let path = uri.split('?').next().unwrap_or("/");
+        let token = match token_source(h) {
+            Ok(t) => t,
+            Err(r) => return bad_credentials(r),
+        };
+        let facts = Facts {
+            method,
+            path,
+            token,
+        };
+        match self.decide(&facts) {
+            Ok(permit) => {
+                let mut res = Response::new(full(Bytes::new()));
+                add_identity(res.headers_mut(), &permit);
+                res
+            }
+            Err(reason) => denial(reason),
+        }
+    }
+
+    fn decide(&self, facts: &Facts<'_>) -> Result<Permit, DenyReason> {
+        let started = Instant::now();
+        let outcome = self.sidecar.decide(facts, unix_now());
+        self.sidecar
+            .record(&outcome, facts, started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn proxy(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let Some((upstream, client)) = &self.upstream else {
+            return error(StatusCode::NOT_FOUND, "no upstream", "not_found");
+        };
+        let permit = {
+            let h = req.headers();
+            let token = match token_source(h) {
+                Ok(t) => t,
+                Err(r) => return bad_credentials(r),
+            };
+            let facts = Facts {
+                method: req.method().as_str(),
+                path: req.uri().path(),
+                token,
+            };
+            match self.decide(&facts) {
+                Ok(p) => p,
+                Err(reason) => return denial(reason),
+            }
+        };
+        if req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > MAX_PROXY_BODY)
+        {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+                "body_too_large",
+            );
+        }
+        let client_addr = {
+            let h = req.headers();
+            let xff: Vec<&str> = h
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let fwd: Vec<&str> = h
+                .get_all("forwarded")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            client_ip(peer.ip(), &self.sidecar.config.trusted_proxies, &xff, &fwd)
+        };
+        let h = req.headers_mut();
+        strip_hop_by_hop(h);
+        for name in IDENTITY_HEADERS {
+            h.remove(name);
+        }
+        h.remove("x-real-ip");
+        h.remove("forwarded");
+        h.insert("x-forwarded-for", header_value(&client_addr.to_string()));
+        h.insert("x-real-ip", header_value(&client_addr.to_string()));
+        add_identity(h, &permit);
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let mut parts = upstream.clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        let Ok(uri) = Uri::from_parts(parts) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid request target",
+                "bad_request",
+            );
+        };
+        let (mut head, body) = req.into_parts();
+        head.uri = uri;
+        let body = http_body_util::Limited::new(body, MAX_PROXY_BODY).boxed();
+        let fut = client.request(Request::from_parts(head, body));
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, fut).await {
+            Ok(Ok(res)) => {
+                let (mut head, body) = res.into_parts();
+                strip_hop_by_hop(&mut head.headers);
+                Response::from_parts(head, body.boxed())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "upstream request failed");
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    "the upstream service is unavailable",
+                    "upstream_unavailable",
+                )
+            }
+            Err(_) => error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream service timed out",
+                "upstream_timeout",
+            ),
+        }
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The credential: `Authorization: Bearer` or `x-api-key`. Two of either, or both, are
+/// ambiguous and refused.
+fn token_source(h: &HeaderMap) -> Result<TokenSource<'_>, &'static str> {
+    let mut auth = h.get_all(header::AUTHORIZATION).iter();
+    let mut keys = h.get_all("x-api-key").iter();
+    let (a, a2, k, k2) = (auth.next(), auth.next(), keys.next(), keys.next());
+    if a2.is_some() || k2.is_some() || (a.is_some() && k.is_some()) {
+        return Err("send exactly one credential: one Authorization or one x-api-key header");
+    }
+    if let Some(a) = a {
+        let s = a
+            .to_str()
+            .map_err(|_| "the Authorization header is not ASCII")?;
+        let (scheme, token) = s
+            .split_once(' ')
+            .ok_or("use Authorization: Bearer <token>")?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err("use Authorization: Bearer <token>");
+        }
+        return Ok(TokenSource::Bearer(token.trim()));
+    }
+    if let Some(k) = k {
+        return Ok(TokenSource::ApiKey(
+            k.to_str()
+                .map_err(|_| "the x-api-key header is not ASCII")?
+                .trim(),
+        ));
+    }
+    Ok(TokenSource::None)
+}
+
+fn add_identity(h: &mut HeaderMap, permit: &Permit) {
+    let Some(v) = permit else { return };
+    let c = &v.claims;
+    let user = c.user_id.as_deref().unwrap_or(&c.sub);
+    let pairs: [(&str, String); 5] = [
+        ("x-user-id", user.to_owned()),
+        ("x-tenant-id", c.tenant_id.clone()),
+        ("x-user-roles", c.roles.join(",")),
+        ("x-user-permissions", c.permissions.join(",")),
+        ("x-token-type", c.token_type.clone()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+fn error(status: StatusCode, message: &str, reason: &str) -> Response<Body> {
+    json(
+        status,
+        serde_json::to_string(&ErrorBody::denial(message, reason)).unwrap_or_default(),
+    )
+}
+
+fn bad_credentials(message: &str) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, message, "ambiguous_credentials")
+}
+
+/// A denial: 401 with `WWW-Authenticate`, 403, or 503 without state.
+pub fn denial(reason: DenyReason) -> Response<Body> {
+    let status = StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut res = error(status, reason.message(), reason.as_str());
+    if status == StatusCode::UNAUTHORIZED {
+        let v = format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            reason.as_str()
+        );
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header_value(&v));
+    }
+    res
+}
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        h.remove(n);
+    }
+}

@@ -1,0 +1,432 @@
+//! The control link: open the push stream, apply each message whole or not at all, persist
+//! the last good state atomically, acknowledge what is applied and persisted, heartbeat,
+//! and reconnect with jittered exponential backoff.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use shared::wire::{self, PushMessage};
+use tokio::sync::watch;
+
+use crate::snapshot;
+use crate::state::{Sidecar, unix_now};
+
+/// The stream is considered dead after this long without a frame (heartbeats come every 5 s).
+const SILENCE: Duration = Duration::from_secs(15);
+
+/// The sidecar's own heartbeat (a repeated acknowledgement).
+const ACK_EVERY: Duration = Duration::from_secs(5);
+
+const STATE_FILE: &str = "state.json";
+const ID_FILE: &str = "sidecar-id";
+
+type ReqBody = BoxBody<Bytes, std::convert::Infallible>;
+
+/// The persisted last good state.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Persisted {
+    saved_at: i64,
+    last_contact: i64,
+    snapshot: wire::Snapshot,
+}
+
+/// A random hex id.
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The sidecar id: configured, or kept in the state directory, or fresh.
+pub fn sidecar_id(configured: Option<&str>, dir: Option<&Path>) -> std::io::Result<String> {
+    if let Some(id) = configured {
+        return Ok(id.to_owned());
+    }
+    let Some(dir) = dir else {
+        return Ok(format!("sidecar-{}", random_id()));
+    };
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        _ => {
+            let id = format!("sidecar-{}", random_id());
+            write_atomic(&path, id.as_bytes())?;
+            Ok(id)
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent()
+        && let Ok(d) = std::fs::File::open(parent)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Load the persisted state, if any and valid, into `sc`. A damaged file is reported and
+/// ignored: the sidecar then fails closed until the control plane answers.
+pub fn load_persisted(sc: &Sidecar, dir: &Path) {
+    let path = dir.join(STATE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read the persisted state");
+            return;
+        }
+    };
+    let parsed: Result<Persisted, String> =
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string());
+    match parsed.and_then(|p| {
+        snapshot::from_wire(&p.snapshot)
+            .map(|s| (p, s))
+            .map_err(|e| e.to_string())
+    }) {
+        Ok((p, snap)) => {
+            let now = unix_now();
+            let live: Vec<_> = p
+                .snapshot
+                .revocations
+                .into_iter()
+                .filter(|r| r.expires_at >= now)
+                .collect();
+            sc.revocations.replace(&live);
+            tracing::info!(
+                version = snap.version,
+                revocations = live.len(),
+                "serving from the persisted state"
+            );
+            sc.current.store(Some(Arc::new(snap)));
+            sc.last_contact.store(p.last_contact, Ordering::Relaxed);
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "the persisted state is unusable; ignoring it");
+        }
+    }
+}
+
+fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<u64>> {
+    let Some(cur) = sc.current.load_full() else {
+        return Ok(None);
+    };
+    let now = unix_now();
+    let p = Persisted {
+        saved_at: now,
+        last_contact: sc.last_contact.load(Ordering::Relaxed),
+        snapshot: snapshot::to_wire(&cur, &sc.revocations, now),
+    };
+    let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
+    write_atomic(&dir.join(STATE_FILE), &bytes)?;
+    Ok(Some(cur.version))
+}
+
+/// Apply one message. `Ok(Some(v))`: state moved to version `v`; `Ok(None)`: heartbeat.
+pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
+    let now = unix_now();
+    match msg {
+        PushMessage::Snapshot(s) => {
+            let snap = snapshot::from_wire(&s).map_err(|e| e.to_string())?;
+            sc.revocations.replace(&s.revocations);
+            let v = snap.version;
+            sc.current.store(Some(Arc::new(snap)));
+            sc.last_contact.store(now, Ordering::Relaxed);
+            Ok(Some(v))
+        }
+        PushMessage::Delta(d) => {
+            let cur = sc
+                .current
+                .load_full()
+                .ok_or("a delta arrived before any snapshot")?;
+            if d.version <= cur.version {
+                return Err(format!(
+                    "delta to version {} is not newer than the applied {}",
+                    d.version, cur.version
+                ));
+            }
+            if d.base != cur.version {
+                return Err(format!(
+                    "delta from version {} does not apply to version {}",
+                    d.base, cur.version
+                ));
+            }
+            let next = snapshot::next(&cur, &d).map_err(|e| e.to_string())?;
+            for r in &d.revocations {
+                sc.revocations.insert(r);
+            }
+            sc.current.store(Some(Arc::new(next)));
+            sc.last_contact.store(now, Ordering::Relaxed);
+            Ok(Some(d.version))
+        }
+        PushMessage::Heartbeat { .. } => {
+            sc.last_contact.store(now, Ordering::Relaxed);
+            Ok(None)
+        }
+    }
+}
+
+/// The link to the control plane.
+pub struct Link {
+    sc: Arc<Sidecar>,
+    base: String,
+    token: String,
+    mac_key: [u8; 32],
+    listen: String,
+    client: Client<HttpConnector, ReqBody>,
+    state_dir: Option<PathBuf>,
+    applied: watch::Sender<u64>,
+}
+
+impl Link {
+    /// Prepare the link (nothing is sent yet).
+    pub fn new(sc: Arc<Sidecar>, base: &str, token: &str, listen: String) -> anyhow::Result<Self> {
+        if base.starts_with("https://") {
+            anyhow::bail!(
+                "TLS to the control plane is not built in yet: use an http:// URL (e.g. through a local TLS-terminating proxy)"
+            );
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let state_dir = sc.config.state_dir.clone();
+        Ok(Link {
+            sc,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            mac_key: wire::mac_key(token),
+            listen,
+            client,
+            state_dir,
+            applied: watch::channel(0).0,
+        })
+    }
+
+    /// Run until `stop`: the stream loop and the persist-and-acknowledge loop.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let link = Arc::new(self);
+        let acker = tokio::spawn(link.clone().ack_loop(stop.clone()));
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let received = tokio::select! {
+                r = link.session() => r,
+                _ = stop.changed() => break,
+            };
+            link.sc.connected.store(false, Ordering::Relaxed);
+            match received {
+                Ok(true) => backoff = Duration::from_millis(200),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "control-plane stream failed"),
+            }
+            link.sc.metrics.reconnects.inc();
+            // Full jitter: sidecars restarted together spread out.
+            let wait = backoff.mul_f64(jitter());
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {},
+                _ = stop.changed() => break,
+            }
+        }
+        acker.abort();
+    }
+
+    /// One stream: returns whether any message was applied (the backoff resets then).
+    async fn session(&self) -> Result<bool, String> {
+        let cur = self.sc.current.load_full();
+        let mut uri = format!(
+            "{}{}?id={}&listen={}",
+            self.base,
+            wire::STREAM_PATH,
+            self.sc.id,
+            self.listen
+        );
+        if let Some(c) = &cur {
+            uri.push_str(&format!("&since={}&epoch={}", c.version, c.epoch));
+        }
+        let req = Request::get(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(empty())
+            .map_err(|e| e.to_string())?;
+        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| "timed out opening the stream".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if res.status() != StatusCode::OK {
+            return Err(format!("the control plane answered {}", res.status()));
+        }
+        self.sc.connected.store(true, Ordering::Relaxed);
+        tracing::info!(control_plane = %self.base, "push stream open");
+        let mut body = res.into_body();
+        let mut buf = BytesMut::new();
+        let mut applied_any = false;
+        loop {
+            let frame = match tokio::time::timeout(SILENCE, body.frame()).await {
+                Err(_) => return Err("the stream went silent".into()),
+                Ok(None) => return Ok(applied_any),
+                Ok(Some(Err(e))) => return Err(e.to_string()),
+                Ok(Some(Ok(f))) => f,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line = buf.split_to(pos + 1);
+                self.handle(&line[..pos])?;
+                applied_any = true;
+            }
+            if buf.len() > wire::MAX_FRAME_BYTES {
+                self.reject("frame too large");
+                return Err("frame too large".into());
+            }
+        }
+    }
+
+    fn handle(&self, line: &[u8]) -> Result<(), String> {
+        let msg = match wire::decode(&self.mac_key, line) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(&e.to_string());
+                // A damaged stream is not trusted further: reconnect and resume.
+                return Err(format!("rejected a push message: {e}"));
+            }
+        };
+        match apply(&self.sc, msg) {
+            Ok(Some(v)) => {
+                self.applied.send_replace(v);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.reject(&e);
+                Err(format!("rejected a push message: {e}"))
+            }
+        }
+    }
+
+    fn reject(&self, why: &str) {
+        self.sc.metrics.rejected_messages.inc();
+        tracing::warn!(
+            error = why,
+            "push message rejected; the last good state stays"
+        );
+        let version = self.sc.version().unwrap_or(0);
+        let ack = wire::Ack {
+            sidecar_id: self.sc.id.clone(),
+            version,
+            error: Some(why.to_owned()),
+        };
+        let client = self.client.clone();
+        let (uri, auth) = (self.ack_uri(), self.auth());
+        tokio::spawn(async move {
+            let _ = post_ack(&client, &uri, &auth, &ack).await;
+        });
+    }
+
+    fn ack_uri(&self) -> String {
+        format!("{}{}", self.base, wire::ACK_PATH)
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// Persist what is applied (coalescing bursts), then acknowledge it; repeat the
+    /// acknowledgement every few seconds as the sidecar's heartbeat.
+    async fn ack_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut rx = self.applied.subscribe();
+        let mut beat = tokio::time::interval(ACK_EVERY);
+        loop {
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = beat.tick() => {},
+                _ = stop.changed() => return,
+            }
+            let version = match &self.state_dir {
+                Some(dir) => {
+                    let (sc, dir) = (self.sc.clone(), dir.clone());
+                    match tokio::task::spawn_blocking(move || persist(&sc, &dir)).await {
+                        Ok(Ok(v)) => v,
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "cannot persist the state; not acknowledging");
+                            continue;
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                None => self.sc.version(),
+            };
+            let Some(version) = version else { continue };
+            if !self.sc.connected.load(Ordering::Relaxed) {
+                continue;
+            }
+            let ack = wire::Ack {
+                sidecar_id: self.sc.id.clone(),
+                version,
+                error: None,
+            };
+            if let Err(e) = post_ack(&self.client, &self.ack_uri(), &self.auth(), &ack).await {
+                tracing::debug!(error = %e, "acknowledgement failed");
+            }
+        }
+    }
+}
+
+fn empty() -> ReqBody {
+    Full::new(Bytes::new()).boxed()
+}
+
+async fn post_ack(
+    client: &Client<HttpConnector, ReqBody>,
+    uri: &str,
+    auth: &str,
+    ack: &wire::Ack,
+) -> Result<(), String> {
+    let body = serde_json::to_vec(ack).map_err(|e| e.to_string())?;
+    let req = Request::post(uri)
+        .header(header::AUTHORIZATION, auth)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)).boxed())
+        .map_err(|e| e.to_string())?;
+    let res = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+        .await
+        .map_err(|_| "acknowledgement timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let _ = res.into_body().collect().await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("acknowledgement answered {status}"))
+    }
+}
+
+/// A factor in [0.5, 1.0) (bounded full jitter).
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    0.5 + f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX) / 2.0
+}

@@ -449,3 +449,362 @@ async fn the_stream_and_the_status_need_credentials() {
     .await;
     r.assert_error(404, "ER-NOT-FOUND");
 }
+
+/// An upstream that echoes what it received as JSON; counts requests.
+async fn echo_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let counter = counter.clone();
+                        async move {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            let headers: serde_json::Map<String, Value> = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                                .collect();
+                            let (method, uri) = (req.method().to_string(), req.uri().to_string());
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let out = json!({"method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body)});
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .header("content-type", "application/json")
+                                    .header("x-upstream", "yes")
+                                    .body(http_body_util::Full::new(bytes::Bytes::from(
+                                        out.to_string(),
+                                    )))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+#[tokio::test]
+async fn reverse_proxy_forwards_identity_and_never_the_clients() {
+    let w = World::new().await;
+    let token = sidecar_token(&w);
+    let (up, hits) = echo_upstream().await;
+    let sc = sidecar_for(&w.cp, &token, None, Some(format!("http://{up}"))).await;
+    let t = w.tenant("Acme").await;
+    let uid = w.user(&t, "proxy@acme.test", &["Admin"]).await;
+    let access = w.token_for("proxy@acme.test").await;
+    applied(&sc, version(&w)).await;
+    let c = http_client();
+    let url = format!("http://{}/orders/7?full=1", sc.addr);
+    // Allowed: forwarded with the sidecar's identity headers; the client's spoofed identity
+    // and forwarding headers (the client is not a trusted proxy) are dropped.
+    let r = reply(
+        c.post(&url)
+            .bearer_auth(&access)
+            .header("x-user-id", "admin")
+            .header("x-user-roles", "SuperAdmin")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("forwarded", "for=6.6.6.6")
+            .body("payload")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["x-upstream"], "yes");
+    let seen = &r.body;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["uri"], "/orders/7?full=1");
+    assert_eq!(seen["body"], "payload");
+    assert_eq!(seen["headers"]["x-user-id"], uid.as_str());
+    assert_eq!(seen["headers"]["x-tenant-id"], t.as_str());
+    assert!(
+        seen["headers"]["x-user-roles"]
+            .as_str()
+            .unwrap()
+            .contains("Admin")
+    );
+    assert!(
+        !seen["headers"]["x-user-roles"]
+            .as_str()
+            .unwrap()
+            .contains("SuperAdmin")
+    );
+    assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen["headers"]["x-real-ip"], "127.0.0.1");
+    assert!(seen["headers"].get("forwarded").is_none());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Denied: never reaches the upstream.
+    let r = reply(
+        c.get(&url)
+            .header("x-user-id", "admin")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["reason"].as_str()),
+        (401, Some("no_token"))
+    );
+    let r = reply(c.get(&url).bearer_auth("x.y.z").send().await.unwrap()).await;
+    assert_eq!(r.status, 401);
+    // Two credentials are ambiguous.
+    let r = reply(
+        c.get(&url)
+            .bearer_auth(&access)
+            .header("x-api-key", "k")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Forward-auth still answers beside the proxy.
+    assert_eq!(check(&sc, &access).await.0, 200);
+    sc.shutdown().await;
+
+    // An upstream that is down answers 502.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let sc = sidecar_for(&w.cp, &token, None, Some(format!("http://{dead_addr}"))).await;
+    applied(&sc, version(&w)).await;
+    let r = reply(
+        c.get(format!("http://{}/x", sc.addr))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["reason"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
+    sc.shutdown().await;
+}
+
+/// A scripted control plane: the n-th stream connection gets `script[n]` (frames, then
+/// silence); acknowledgements are recorded.
+async fn scripted_control_plane(
+    script: Vec<Vec<Vec<u8>>>,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::Mutex<Vec<Value>>>,
+    Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let streams = Arc::new(AtomicUsize::new(0));
+    let (acks2, streams2) = (acks.clone(), streams.clone());
+    let script = Arc::new(script);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let (acks, streams, script) = (acks2.clone(), streams2.clone(), script.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                if head.starts_with("GET /tessera/v1/sidecars/stream") {
+                    let n = streams.fetch_add(1, Ordering::SeqCst);
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n\r\n")
+                        .await;
+                    for frame in script.get(n).cloned().unwrap_or_default() {
+                        let _ = s.write_all(&frame).await;
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                } else {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let n = s.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    if let Ok(v) = serde_json::from_slice(&buf[head_end..]) {
+                        acks.lock().unwrap().push(v);
+                    }
+                    let _ = s
+                        .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    (addr, acks, streams)
+}
+
+#[tokio::test]
+async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
+    use shared::wire::{self, Delta, PushMessage, Revocation, RevocationKind};
+    // A real key, so the snapshot is valid.
+    let w = World::new().await;
+    let jwks =
+        w.cp.call(Method::GET, "/.well-known/jwks.json", None, None)
+            .await
+            .body;
+    let k = &jwks["keys"][0];
+    let token = "scripted-sidecar-token";
+    let key = wire::mac_key(token);
+    let snapshot = PushMessage::Snapshot(wire::Snapshot {
+        protocol: wire::PROTOCOL,
+        version: 5,
+        epoch: "e1".into(),
+        issued_at: 1,
+        keys: vec![wire::PublicKey {
+            kid: k["kid"].as_str().unwrap().into(),
+            alg: "RS256".into(),
+            n: k["n"].as_str().unwrap().into(),
+            e: k["e"].as_str().unwrap().into(),
+            state: wire::KeyState::Active,
+        }],
+        policy: wire::Policy {
+            issuer: "http://issuer.test".into(),
+            audience: "aud".into(),
+            access_token_ttl: 3600,
+        },
+        revocations: vec![],
+    });
+    let delta = |base: u64, version: u64| {
+        PushMessage::Delta(Delta {
+            protocol: wire::PROTOCOL,
+            base,
+            version,
+            issued_at: 1,
+            keys: None,
+            policy: None,
+            revocations: vec![Revocation {
+                kind: RevocationKind::Session,
+                id: format!("s{version}"),
+                tenant_id: None,
+                not_before: 1,
+                expires_at: i64::MAX / 2,
+            }],
+        })
+    };
+    let mut flipped = wire::encode(&key, &delta(5, 6));
+    flipped[100] ^= 0x04;
+    let mut truncated = wire::encode(&key, &delta(5, 6));
+    truncated.truncate(truncated.len() / 2);
+    truncated.push(b'\n');
+    let forged = wire::encode(&wire::mac_key("another-token"), &delta(5, 6));
+    // Correctly authenticated but with a field no protocol version has.
+    let invalid = {
+        let json = serde_json::to_string(&delta(5, 6))
+            .unwrap()
+            .replace("\"base\"", "\"extra\":1,\"base\"");
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            json.as_bytes(),
+        );
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex} {json}\n").into_bytes()
+    };
+    let script = vec![
+        vec![wire::encode(&key, &snapshot), flipped],
+        vec![truncated],
+        vec![forged],
+        vec![invalid],
+        vec![wire::encode(&key, &delta(3, 4))], // a replayed, older delta
+        vec![wire::encode(&key, &delta(5, 6))],
+    ];
+    let (addr, acks, streams) = scripted_control_plane(script).await;
+    let config = sidecar::Config::from_args(sidecar::config::Args {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        control_plane: Some(format!("http://{addr}")),
+        sidecar_token: Some(token.into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let sc = sidecar::start(config).await.unwrap();
+    for _ in 0..1000 {
+        if sc.sidecar.version() == Some(6) {
+            break;
+        }
+        // Until the good delta, the last good state (version 5) serves.
+        assert!(matches!(sc.sidecar.version(), None | Some(5)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sc.sidecar.version(), Some(6));
+    assert_eq!(
+        streams.load(Ordering::SeqCst),
+        6,
+        "each rejection reconnected"
+    );
+    assert_eq!(
+        sc.sidecar.revocations.len(),
+        1,
+        "only the good delta's entry"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", sc.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sidecar_rejected_messages_total 5"),
+        "{metrics}"
+    );
+    // Every rejection was reported (a nack naming the kept version), then the good one acked.
+    for _ in 0..300 {
+        let a = acks.lock().unwrap().clone();
+        if a.iter().filter(|a| a["error"].is_string()).count() == 5
+            && a.iter()
+                .any(|a| a["version"] == 6 && a.get("error").is_none())
+        {
+            assert!(
+                a.iter()
+                    .filter(|a| a["error"].is_string())
+                    .all(|a| a["version"] == 5),
+                "{a:?}"
+            );
+            sc.shutdown().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("acks: {:?}", acks.lock().unwrap());
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::support::http_client;
-use crate::support::process::{spawn, spawn_control_plane};
+use crate::support::process::{free_addr, spawn, spawn_control_plane, spawn_with_env};
 
 const CLIENT_ID: &str = "durability-client";
 const API_KEY: &str = "durability-key-0123456789";
@@ -223,13 +223,15 @@ async fn dev_walkthrough_commands_work_as_printed() {
     assert!(stdout.contains("[{\"id\""), "{stdout}");
 }
 
-/// The `--dev` user walkthrough (sign up, activate from the outbox, log in, refresh, log
-/// out) works as printed.
+/// The `--dev` user walkthrough (sign up, activate from the outbox, log in, pass the dev
+/// sidecar, refresh, log out, be refused by the sidecar) works as printed, with the real
+/// sidecar binary the control plane starts.
 #[tokio::test]
 async fn dev_user_walkthrough_works_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cp = spawn(
+    let (listen, admin) = (free_addr(), free_addr());
+    let cp = spawn_with_env(
         env!("CARGO_BIN_EXE_e2e-control-plane"),
         &[
             "--dev",
@@ -237,6 +239,11 @@ async fn dev_user_walkthrough_works_as_printed() {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+        ],
+        &[
+            ("TESSERA_DEV_SIDECAR_LISTEN", &listen),
+            ("TESSERA_DEV_SIDECAR_ADMIN_LISTEN", &admin),
+            ("TESSERA_DEV_SIDECAR_BIN", env!("CARGO_BIN_EXE_e2e-sidecar")),
         ],
     );
     let out = cp.stdout(std::time::Duration::from_millis(300));
@@ -250,7 +257,7 @@ async fn dev_user_walkthrough_works_as_printed() {
         .take_while(|l| !l.trim().is_empty())
         .map(|l| format!("{}\n", l.trim_start()))
         .collect();
-    assert_eq!(script.lines().count(), 7, "{script}");
+    assert_eq!(script.lines().count(), 9, "{script}");
     let run = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(format!("set -e\n{script}"))
@@ -265,8 +272,19 @@ async fn dev_user_walkthrough_works_as_printed() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("\"shouldActivate\":true"), "{stdout}");
-    // activate, login and refresh each answer with an access token; logout answers 201.
-    assert_eq!(stdout.matches("\"accessToken\":\"").count(), 3, "{stdout}");
+    // activate and refresh print an access token (login's is captured); logout answers 201.
+    assert_eq!(stdout.matches("\"accessToken\":\"").count(), 2, "{stdout}");
     assert!(stdout.contains("HTTP/1.1 201"), "{stdout}");
     assert!(stdout.contains("Max-Age=0"), "{stdout}");
+    // The sidecar let the token through, then refused it after the logout.
+    let checks: Vec<&str> = stdout.split("HTTP/1.1 ").skip(1).collect();
+    assert!(
+        checks[0].starts_with("200") && checks[0].contains("x-user-id:"),
+        "{stdout}"
+    );
+    let last = checks.last().unwrap();
+    assert!(
+        last.starts_with("401") && last.contains("token_revoked"),
+        "{stdout}"
+    );
 }

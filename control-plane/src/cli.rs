@@ -71,9 +71,10 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
     let outbox = config.email_outbox.clone();
     let signal = shutdown_signal();
     let running = crate::start(config, Clock::system()).await?;
-    print_banner(&running, dev, outbox.as_deref());
+    let sidecar = DevSidecar::from_env();
+    print_banner(&running, dev, outbox.as_deref(), &sidecar);
     let _sidecar = match (dev_sidecar_token, data_dir) {
-        (Some(token), Some(dir)) => spawn_dev_sidecar(&running.url(), &token, &dir.join("sidecar")),
+        (Some(token), Some(dir)) => sidecar.spawn(&running.url(), &token, &dir.join("sidecar")),
         _ => None,
     };
     signal.await;
@@ -82,54 +83,89 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--dev`: start `tessera-sidecar` from beside this executable, killed when we exit.
-/// `TESSERA_DEV_SIDECAR=off` skips it (tests run many dev control planes at once).
-fn spawn_dev_sidecar(
-    url: &str,
-    token: &str,
-    state_dir: &std::path::Path,
-) -> Option<tokio::process::Child> {
-    if std::env::var("TESSERA_DEV_SIDECAR").is_ok_and(|v| v == "off") {
-        return None;
-    }
-    let exe = std::env::current_exe()
-        .ok()?
-        .with_file_name("tessera-sidecar");
-    if !exe.exists() {
-        println!(
-            "(no tessera-sidecar beside this binary: build it with `cargo build --bins` to run one)"
-        );
-        return None;
-    }
-    let spawned = tokio::process::Command::new(&exe)
-        .args([
-            "--listen",
-            "127.0.0.1:8081",
-            "--admin-listen",
-            "127.0.0.1:9091",
-            "--control-plane",
-            url,
-        ])
-        .arg("--state-dir")
-        .arg(state_dir)
-        .env("TESSERA_SIDECAR_TOKEN", token)
-        .kill_on_drop(true)
-        .spawn();
-    match spawned {
-        Ok(child) => {
-            println!(
-                "  dev sidecar: forward-auth http://127.0.0.1:8081/v1/check, admin http://127.0.0.1:9091"
-            );
-            Some(child)
+/// `--dev`: the local sidecar's addresses and binary. `TESSERA_DEV_SIDECAR_LISTEN`,
+/// `TESSERA_DEV_SIDECAR_ADMIN_LISTEN` and `TESSERA_DEV_SIDECAR_BIN` override the defaults
+/// (`127.0.0.1:8081`, `127.0.0.1:9091`, `tessera-sidecar` beside this executable);
+/// `TESSERA_DEV_SIDECAR=off` skips it.
+struct DevSidecar {
+    listen: String,
+    admin: String,
+    bin: Option<std::path::PathBuf>,
+    enabled: bool,
+}
+
+impl DevSidecar {
+    fn from_env() -> Self {
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        DevSidecar {
+            listen: var("TESSERA_DEV_SIDECAR_LISTEN", "127.0.0.1:8081"),
+            admin: var("TESSERA_DEV_SIDECAR_ADMIN_LISTEN", "127.0.0.1:9091"),
+            bin: std::env::var_os("TESSERA_DEV_SIDECAR_BIN")
+                .map(Into::into)
+                .or_else(|| {
+                    std::env::current_exe()
+                        .ok()
+                        .map(|e| e.with_file_name("tessera-sidecar"))
+                }),
+            enabled: !std::env::var("TESSERA_DEV_SIDECAR").is_ok_and(|v| v == "off"),
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not start the dev sidecar");
-            None
+    }
+
+    /// Start it, killed when we exit.
+    fn spawn(
+        &self,
+        url: &str,
+        token: &str,
+        state_dir: &std::path::Path,
+    ) -> Option<tokio::process::Child> {
+        if !self.enabled {
+            return None;
+        }
+        let exe = self.bin.as_ref().filter(|b| b.exists());
+        let Some(exe) = exe else {
+            println!(
+                "(no tessera-sidecar beside this binary: build it with `cargo build --bins` to run one)"
+            );
+            return None;
+        };
+        let spawned = tokio::process::Command::new(exe)
+            .args([
+                "--listen",
+                &self.listen,
+                "--admin-listen",
+                &self.admin,
+                "--control-plane",
+                url,
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("TESSERA_SIDECAR_TOKEN", token)
+            // Its logs go to stderr with ours; its stdout is not ours to share.
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Ok(child) => {
+                println!(
+                    "  dev sidecar: forward-auth http://{}/v1/check, admin http://{}",
+                    self.listen, self.admin
+                );
+                Some(child)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start the dev sidecar");
+                None
+            }
         }
     }
 }
 
-fn print_banner(r: &crate::Running, dev: bool, outbox: Option<&std::path::Path>) {
+fn print_banner(
+    r: &crate::Running,
+    dev: bool,
+    outbox: Option<&std::path::Path>,
+    sidecar: &DevSidecar,
+) {
     let url = r.url();
     println!("Tessera control plane listening on {url}");
     println!("  environment clientId: {}", r.client_id);
@@ -150,22 +186,27 @@ fn print_banner(r: &crate::Running, dev: bool, outbox: Option<&std::path::Path>)
              curl -s {url}/tenants/resources/tenants/v1 -H \"Authorization: Bearer $TOKEN\"\n  \
              curl -s -i {url}/identity/resources/auth/v1/user/mfa/recover -X POST   # 501 until implemented\n  \
              curl -s {url}/metrics | grep control_plane_http_requests_total\n  \
-             curl -s -i http://127.0.0.1:8081/v1/check   # the sidecar fails closed until it holds a snapshot\n  \
-             curl -s http://127.0.0.1:9091/readyz\n",
+             curl -s -i http://{sc}/v1/check   # 401 no_token (503 until the sidecar holds a snapshot)\n  \
+             curl -s http://{admin}/status\n",
             cid = r.client_id,
+            sc = sidecar.listen,
+            admin = sidecar.admin,
         );
         if let Some(dir) = outbox {
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
             println!(
-                "Users (sign up, activate with the link from the outbox, log in, refresh, log out):\n  \
+                "Users (sign up, activate with the link from the outbox, log in, pass the sidecar, refresh, log out, be refused by the sidecar):\n  \
                  curl -s {url}/identity/resources/users/v1/signUp -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\",\"companyName\":\"My Company\",\"provider\":\"local\"}}'; sleep 1\n  \
                  LINK=$(grep -ah 'activate?' {outbox}/*activation.eml | tail -n 1 | tr -d '\\r')\n  \
                  USER_ID=$(echo \"$LINK\" | sed -E 's/.*userId=([^&]+).*/\\1/'); CODE=$(echo \"$LINK\" | sed -E 's/.*token=([^&]+).*/\\1/')\n  \
                  curl -s -c cookies.txt {url}/identity/resources/users/v1/activate -H 'content-type: application/json' -d \"{{\\\"userId\\\":\\\"$USER_ID\\\",\\\"token\\\":\\\"$CODE\\\"}}\"\n  \
-                 curl -s -c cookies.txt {url}/identity/resources/auth/v1/user -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\"}}'\n  \
+                 ACCESS=$(curl -s -c cookies.txt {url}/identity/resources/auth/v1/user -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')\n  \
+                 curl -s -i http://{sc}/v1/check -H \"Authorization: Bearer $ACCESS\"   # 200 with x-user-id, x-tenant-id, ...\n  \
                  curl -s -b cookies.txt -c cookies.txt -X POST {url}/identity/resources/auth/v1/user/token/refresh\n  \
-                 curl -s -i -b cookies.txt -X POST {url}/identity/resources/auth/v1/logout\n",
+                 curl -s -i -b cookies.txt -X POST {url}/identity/resources/auth/v1/logout\n  \
+                 sleep 0.2; curl -s -i http://{sc}/v1/check -H \"Authorization: Bearer $ACCESS\"   # 401 token_revoked\n",
                 outbox = dir.display(),
+                sc = sidecar.listen,
             );
         }
     }

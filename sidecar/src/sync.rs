@@ -138,6 +138,7 @@ fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<u64>> {
         snapshot: snapshot::to_wire(&cur, &sc.revocations, now),
     };
     let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
     write_atomic(&dir.join(STATE_FILE), &bytes)?;
     Ok(Some(cur.version))
 }

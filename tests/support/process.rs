@@ -16,7 +16,20 @@ pub struct Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first (so a control plane stops the dev sidecar it started), SIGKILL after 5 s.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -76,11 +89,22 @@ pub fn spawn_control_plane(data_dir: &Path, client_id: &str, api_key: &str) -> P
 
 /// Spawn `bin` with `args`, wait until it prints its URL (at most 30 s).
 pub fn spawn(bin: &str, args: &[&str]) -> Proc {
+    // Never a dev sidecar on fixed ports from a test.
+    spawn_with_env(bin, args, &[("TESSERA_DEV_SIDECAR", "off")])
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("bound").to_string()
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
-        // Never a dev sidecar on fixed ports from a test.
-        .env("TESSERA_DEV_SIDECAR", "off")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -808,3 +808,151 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
     }
     panic!("acks: {:?}", acks.lock().unwrap());
 }
+
+/// A TLS-terminating proxy in front of `backend` with a fresh self-signed certificate for
+/// `localhost`; returns its port and the certificate's PEM path.
+async fn tls_front(
+    backend: std::net::SocketAddr,
+    dir: &std::path::Path,
+) -> (u16, std::path::PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    // A private CA and a leaf for localhost signed by it (webpki refuses a CA certificate
+    // used as the server's own).
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
+    let cert = ca;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    (port, cert)
+}
+
+#[tokio::test]
+async fn the_push_stream_runs_over_tls() {
+    let w = World::new().await;
+    let token = sidecar_token(&w);
+    let dir = tempfile::tempdir().unwrap();
+    let (port, cert) = tls_front(w.cp.running.addr, dir.path()).await;
+    let config = |ca: Option<std::path::PathBuf>| {
+        sidecar::Config::from_args(sidecar::config::Args {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            control_plane: Some(format!("https://localhost:{port}")),
+            sidecar_token: Some(token.clone()),
+            control_plane_ca: ca,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let t = w.tenant("Acme").await;
+    w.user(&t, "tls@acme.test", &["Admin"]).await;
+    let access = w.token_for("tls@acme.test").await;
+    // Trusting the certificate: the stream works and decisions follow.
+    let sc = sidecar::start(config(Some(cert))).await.unwrap();
+    applied(&sc, version(&w)).await;
+    assert_eq!(check(&sc, &access).await.0, 200);
+    sc.shutdown().await;
+    // Not trusting it: no state is ever accepted from that endpoint.
+    let sc = sidecar::start(config(None)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sc.sidecar.version(), None);
+    assert_eq!(
+        check(&sc, &access).await.1["reason"],
+        "snapshot_unavailable"
+    );
+    sc.shutdown().await;
+}

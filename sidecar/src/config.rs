@@ -30,6 +30,10 @@ pub struct Args {
     /// Subscription credential.
     #[arg(long, env = "TESSERA_SIDECAR_TOKEN", hide_env_values = true)]
     pub sidecar_token: Option<String>,
+    /// PEM file of extra CA certificates trusted for an https control plane (besides the
+    /// public web roots).
+    #[arg(long, env = "TESSERA_CONTROL_PLANE_CA")]
+    pub control_plane_ca: Option<PathBuf>,
     /// Where the last-known-good snapshot is persisted.
     #[arg(long, env = "TESSERA_SIDECAR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -69,6 +73,7 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     control_plane: Option<String>,
     sidecar_token: Option<String>,
+    control_plane_ca: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     upstream: Option<String>,
     trusted_proxy: Option<Vec<String>>,
@@ -99,6 +104,8 @@ pub struct Config {
     pub control_plane: Option<String>,
     /// Subscription credential.
     pub sidecar_token: Option<String>,
+    /// Extra CA certificates for an https control plane.
+    pub control_plane_ca: Option<PathBuf>,
     /// Snapshot persistence directory.
     pub state_dir: Option<PathBuf>,
     /// Reverse-proxy upstream.
@@ -213,6 +220,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9091))),
             control_plane: args.control_plane.or(file.control_plane),
             sidecar_token: args.sidecar_token.or(file.sidecar_token),
+            control_plane_ca: args.control_plane_ca.or(file.control_plane_ca),
             state_dir: args.state_dir.or(file.state_dir),
             upstream: args.upstream.or(file.upstream),
             trusted_proxies,

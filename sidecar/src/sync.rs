@@ -11,11 +11,11 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use shared::wire::{self, PushMessage};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::snapshot;
@@ -187,14 +187,129 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
     }
 }
 
+/// A byte stream to the control plane: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Where the control plane is and how to reach it: `http://host:port[/prefix]` over TCP,
+/// `https://…` over TLS (rustls on ring; the public web roots plus `--control-plane-ca`).
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    prefix: String,
+    authority: String,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+}
+
+impl Endpoint {
+    /// Parse the control-plane URL and prepare TLS when it is `https`.
+    pub fn new(url: &str, extra_ca: Option<&Path>) -> anyhow::Result<Self> {
+        let uri: http::Uri = url.parse()?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => anyhow::bail!("control-plane must be an http:// or https:// URL"),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| anyhow::anyhow!("control-plane URL has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| host.clone());
+        let tls = if https {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = extra_ca {
+                use rustls::pki_types::pem::PemObject;
+                let mut added = 0;
+                for cert in rustls::pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                {
+                    let cert = cert.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    roots.add(cert)?;
+                    added += 1;
+                }
+                if added == 0 {
+                    anyhow::bail!("{}: no certificate found", path.display());
+                }
+            }
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::try_from(host.clone())?;
+            Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+        } else {
+            if extra_ca.is_some() {
+                anyhow::bail!("control-plane-ca needs an https:// control-plane URL");
+            }
+            None
+        };
+        Ok(Endpoint {
+            host,
+            port,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+            authority,
+            tls,
+        })
+    }
+
+    /// Open one HTTP/1.1 connection.
+    async fn connect(&self) -> Result<SendRequest<ReqBody>, String> {
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| "connection timed out".to_owned())?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some((connector, name)) => Box::new(
+                tokio::time::timeout(Duration::from_secs(5), connector.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|_| "TLS handshake timed out".to_owned())?
+                    .map_err(|e| format!("TLS: {e}"))?,
+            ),
+        };
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "control-plane connection ended");
+            }
+        });
+        Ok(send)
+    }
+
+    fn request(&self, method: http::Method, path: &str, auth: &str) -> http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
+            .header(header::HOST, &self.authority)
+            .header(header::AUTHORIZATION, auth)
+    }
+}
+
 /// The link to the control plane.
 pub struct Link {
     sc: Arc<Sidecar>,
-    base: String,
+    endpoint: Arc<Endpoint>,
     token: String,
     mac_key: [u8; 32],
     listen: String,
-    client: Client<HttpConnector, ReqBody>,
     state_dir: Option<PathBuf>,
     applied: watch::Sender<u64>,
 }
@@ -202,25 +317,14 @@ pub struct Link {
 impl Link {
     /// Prepare the link (nothing is sent yet).
     pub fn new(sc: Arc<Sidecar>, base: &str, token: &str, listen: String) -> anyhow::Result<Self> {
-        if base.starts_with("https://") {
-            anyhow::bail!(
-                "TLS to the control plane is not built in yet: use an http:// URL (e.g. through a local TLS-terminating proxy)"
-            );
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let endpoint = Endpoint::new(base, sc.config.control_plane_ca.as_deref())?;
         let state_dir = sc.config.state_dir.clone();
         Ok(Link {
             sc,
-            base: base.trim_end_matches('/').to_owned(),
+            endpoint: Arc::new(endpoint),
             token: token.to_owned(),
             mac_key: wire::mac_key(token),
             listen,
-            client,
             state_dir,
             applied: watch::channel(0).0,
         })
@@ -257,21 +361,22 @@ impl Link {
     /// One stream: returns whether any message was applied (the backoff resets then).
     async fn session(&self) -> Result<bool, String> {
         let cur = self.sc.current.load_full();
-        let mut uri = format!(
-            "{}{}?id={}&listen={}",
-            self.base,
+        let mut path = format!(
+            "{}?id={}&listen={}",
             wire::STREAM_PATH,
             self.sc.id,
             self.listen
         );
         if let Some(c) = &cur {
-            uri.push_str(&format!("&since={}&epoch={}", c.version, c.epoch));
+            path.push_str(&format!("&since={}&epoch={}", c.version, c.epoch));
         }
-        let req = Request::get(&uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+        let req = self
+            .endpoint
+            .request(http::Method::GET, &path, &self.auth())
             .body(empty())
             .map_err(|e| e.to_string())?;
-        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+        let mut send = self.endpoint.connect().await?;
+        let res = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
             .await
             .map_err(|_| "timed out opening the stream".to_owned())?
             .map_err(|e| e.to_string())?;
@@ -279,7 +384,7 @@ impl Link {
             return Err(format!("the control plane answered {}", res.status()));
         }
         self.sc.connected.store(true, Ordering::Relaxed);
-        tracing::info!(control_plane = %self.base, "push stream open");
+        tracing::info!(control_plane = %self.endpoint.authority, "push stream open");
         let mut body = res.into_body();
         let mut buf = BytesMut::new();
         let mut applied_any = false;
@@ -340,15 +445,11 @@ impl Link {
             version,
             error: Some(why.to_owned()),
         };
-        let client = self.client.clone();
-        let (uri, auth) = (self.ack_uri(), self.auth());
+        let (endpoint, auth) = (self.endpoint.clone(), self.auth());
         tokio::spawn(async move {
-            let _ = post_ack(&client, &uri, &auth, &ack).await;
+            let mut conn = None;
+            let _ = post_ack(&endpoint, &mut conn, &auth, &ack).await;
         });
-    }
-
-    fn ack_uri(&self) -> String {
-        format!("{}{}", self.base, wire::ACK_PATH)
     }
 
     fn auth(&self) -> String {
@@ -360,6 +461,7 @@ impl Link {
     async fn ack_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut rx = self.applied.subscribe();
         let mut beat = tokio::time::interval(ACK_EVERY);
+        let mut conn = None;
         loop {
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
@@ -389,7 +491,7 @@ impl Link {
                 version,
                 error: None,
             };
-            if let Err(e) = post_ack(&self.client, &self.ack_uri(), &self.auth(), &ack).await {
+            if let Err(e) = post_ack(&self.endpoint, &mut conn, &self.auth(), &ack).await {
                 tracing::debug!(error = %e, "acknowledgement failed");
             }
         }
@@ -400,24 +502,31 @@ fn empty() -> ReqBody {
     Full::new(Bytes::new()).boxed()
 }
 
+/// Post an acknowledgement on `conn` (kept open between calls; reopened when closed).
 async fn post_ack(
-    client: &Client<HttpConnector, ReqBody>,
-    uri: &str,
+    endpoint: &Endpoint,
+    conn: &mut Option<SendRequest<ReqBody>>,
     auth: &str,
     ack: &wire::Ack,
 ) -> Result<(), String> {
     let body = serde_json::to_vec(ack).map_err(|e| e.to_string())?;
-    let req = Request::post(uri)
-        .header(header::AUTHORIZATION, auth)
+    let req = endpoint
+        .request(http::Method::POST, wire::ACK_PATH, auth)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)).boxed())
         .map_err(|e| e.to_string())?;
-    let res = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+    let mut send = match conn.take() {
+        Some(s) if !s.is_closed() => s,
+        _ => endpoint.connect().await?,
+    };
+    let _ = send.ready().await;
+    let res = tokio::time::timeout(Duration::from_secs(5), send.send_request(req))
         .await
         .map_err(|_| "acknowledgement timed out".to_owned())?
         .map_err(|e| e.to_string())?;
     let status = res.status();
     let _ = res.into_body().collect().await;
+    *conn = Some(send);
     if status.is_success() {
         Ok(())
     } else {

@@ -127,7 +127,7 @@ pub fn load_persisted(sc: &Sidecar, dir: &Path) {
     }
 }
 
-fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<u64>> {
+fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<(u64, String)>> {
     let Some(cur) = sc.current.load_full() else {
         return Ok(None);
     };
@@ -140,7 +140,7 @@ fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<u64>> {
     let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
     std::fs::create_dir_all(dir)?;
     write_atomic(&dir.join(STATE_FILE), &bytes)?;
-    Ok(Some(cur.version))
+    Ok(Some((cur.version, cur.epoch.clone())))
 }
 
 /// Apply one message. `Ok(Some(v))`: state moved to version `v`; `Ok(None)`: heartbeat.
@@ -355,7 +355,8 @@ impl Link {
                 _ = stop.changed() => break,
             }
         }
-        acker.abort();
+        // Let an in-flight persist finish: nothing may write the state file after stop.
+        let _ = acker.await;
     }
 
     /// One stream: returns whether any message was applied (the backoff resets then).
@@ -452,6 +453,15 @@ impl Link {
         });
     }
 
+    /// The applied (version, epoch).
+    fn applied_state(&self) -> Option<(u64, String)> {
+        self.sc
+            .current
+            .load()
+            .as_ref()
+            .map(|s| (s.version, s.epoch.clone()))
+    }
+
     fn auth(&self) -> String {
         format!("Bearer {}", self.token)
     }
@@ -462,6 +472,7 @@ impl Link {
         let mut rx = self.applied.subscribe();
         let mut beat = tokio::time::interval(ACK_EVERY);
         let mut conn = None;
+        let mut persisted = None;
         loop {
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
@@ -469,10 +480,17 @@ impl Link {
                 _ = stop.changed() => return,
             }
             let version = match &self.state_dir {
+                // Unchanged since the last write: just repeat the acknowledgement.
+                Some(_) if persisted.is_some() && persisted == self.applied_state() => {
+                    persisted.as_ref().map(|p| p.0)
+                }
                 Some(dir) => {
                     let (sc, dir) = (self.sc.clone(), dir.clone());
                     match tokio::task::spawn_blocking(move || persist(&sc, &dir)).await {
-                        Ok(Ok(v)) => v,
+                        Ok(Ok(v)) => {
+                            persisted = v;
+                            persisted.as_ref().map(|p| p.0)
+                        }
                         Ok(Err(e)) => {
                             tracing::error!(error = %e, "cannot persist the state; not acknowledging");
                             continue;

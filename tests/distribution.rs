@@ -250,6 +250,28 @@ async fn logout_lock_and_role_changes_reach_every_sidecar() {
         "role removal denied by 3 sidecars within {} ms",
         took.as_millis()
     );
+
+    // Disabled in the account: its tokens for that account are void.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let a4 = w.token_for("ada@acme.test").await;
+    for sc in &scs {
+        applied(sc, version(&w)).await;
+        assert_eq!(check(sc, &a4).await.0, 200);
+    }
+    let disabled = w
+        .env(
+            Method::POST,
+            &format!("/identity/resources/tenants/users/v1/{uid}/disable"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert!(disabled.status.is_success(), "{}", disabled.text);
+    let took = until_denied(&scs, &a4, "token_revoked").await;
+    println!(
+        "disable denied by 3 sidecars within {} ms",
+        took.as_millis()
+    );
     for sc in scs {
         sc.shutdown().await;
     }
@@ -954,5 +976,247 @@ async fn the_push_stream_runs_over_tls() {
         check(&sc, &access).await.1["reason"],
         "snapshot_unavailable"
     );
+    sc.shutdown().await;
+}
+
+/// Check a token at a sidecar listening on `addr`: (status, reason).
+async fn check_at(addr: &str, token: &str) -> (u16, String) {
+    let r = reply(
+        http_client()
+            .get(format!("http://{addr}/v1/check/x"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    (
+        r.status.as_u16(),
+        r.body["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn real_processes_keep_deciding_after_the_control_plane_is_killed() {
+    use crate::support::process::{free_addr, spawn};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, state) = (dir.path().join("cp"), dir.path().join("sc"));
+    let sc_token = "process-test-sidecar-token-0123456789";
+    let mut cp = spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--client-id",
+            "proc-client",
+            "--api-key",
+            "proc-key-0123456789abcdef",
+            "--sidecar-token",
+            sc_token,
+        ],
+    );
+    let url = cp.url.trim_end_matches('/').to_owned();
+    let c = http_client();
+    let env_token = c
+        .post(format!("{url}/auth/vendor"))
+        .json(&json!({"clientId": "proc-client", "secret": "proc-key-0123456789abcdef"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant = c
+        .post(format!("{url}/tenants/resources/tenants/v1"))
+        .bearer_auth(&env_token)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user = c
+        .post(format!("{url}/identity/resources/users/v1"))
+        .bearer_auth(&env_token)
+        .header("frontegg-tenant-id", &tenant)
+        .json(&json!({"email": "p@acme.test", "name": "P", "password": "Correct-Horse-9"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.post(format!("{url}/identity/resources/users/v1/{user}/verify"))
+        .bearer_auth(&env_token)
+        .send()
+        .await
+        .unwrap();
+    let login = || async {
+        let r = reply(
+            c.post(format!("{url}/identity/resources/auth/v1/user"))
+                .json(&json!({"email": "p@acme.test", "password": "Correct-Horse-9"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let cookie = r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        (r.body["accessToken"].as_str().unwrap().to_owned(), cookie)
+    };
+    let (kept, _) = login().await;
+    let (gone, cookie) = login().await;
+    let (listen, admin) = (free_addr(), free_addr());
+    let sidecar_args = [
+        "--listen",
+        listen.as_str(),
+        "--admin-listen",
+        admin.as_str(),
+        "--control-plane",
+        url.as_str(),
+        "--sidecar-token",
+        sc_token,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let mut sc = spawn(env!("CARGO_BIN_EXE_e2e-sidecar"), &sidecar_args);
+    c.post(format!("{url}/identity/resources/auth/v1/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    // Applied and acknowledged (so persisted) by the sidecar process.
+    let mut acked = false;
+    for _ in 0..500 {
+        let list: Value = c
+            .get(format!("{url}/tessera/v1/sidecars"))
+            .bearer_auth(&env_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if list["sidecars"][0]["appliedVersion"] == list["version"]
+            && list["version"].as_u64() > Some(0)
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(acked);
+    assert_eq!(check_at(&listen, &kept).await.0, 200);
+    assert_eq!(check_at(&listen, &gone).await.1, "token_revoked");
+
+    cp.kill9();
+    let mut wrong = 0;
+    for _ in 0..50 {
+        wrong += usize::from(check_at(&listen, &kept).await.0 != 200);
+        wrong += usize::from(check_at(&listen, &gone).await.1 != "token_revoked");
+    }
+    assert_eq!(wrong, 0, "wrong answers with the control plane killed");
+
+    sc.kill9();
+    let started = Instant::now();
+    let _sc = spawn(env!("CARGO_BIN_EXE_e2e-sidecar"), &sidecar_args);
+    assert_eq!(check_at(&listen, &kept).await.0, 200);
+    assert_eq!(check_at(&listen, &gone).await.1, "token_revoked");
+    println!(
+        "sidecar process restarted with the control plane dead: serving after {} ms",
+        started.elapsed().as_millis()
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn route_rules_apply_and_reload_atomically() {
+    let w = World::new().await;
+    let token = sidecar_token(&w);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("routes.toml");
+    let write = |text: &str| {
+        // Write then rename, as a deployment would.
+        let tmp = dir.path().join("routes.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &rules).unwrap();
+    };
+    write(
+        "[[route]]\npath = \"/public/**\"\npublic = true\n\n[[route]]\npath = \"/admin/**\"\npermissions = [\"billing.admin\"]\n",
+    );
+    let mut config = sidecar::Config::from_args(sidecar::config::Args {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        control_plane: Some(w.cp.running.url()),
+        sidecar_token: Some(token),
+        routes: Some(rules.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    config.leeway = 5;
+    let sc = sidecar::start(config).await.unwrap();
+    let t = w.tenant("Acme").await;
+    w.user(&t, "routes@acme.test", &["Admin"]).await;
+    let access = w.token_for("routes@acme.test").await;
+    applied(&sc, version(&w)).await;
+    let at = |path: &'static str, token: Option<&str>| {
+        let mut req = http_client()
+            .get(format!("http://{}/v1/check", sc.addr))
+            .header("x-forwarded-uri", path);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = reply(req.send().await.unwrap()).await;
+            (
+                r.status.as_u16(),
+                r.body["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    assert_eq!(at("/public/docs", None).await.0, 200);
+    assert_eq!(at("/orders", None).await, (401, "no_token".into()));
+    assert_eq!(at("/orders", Some(&access)).await.0, 200);
+    assert_eq!(
+        at("/admin/users", Some(&access)).await,
+        (403, "insufficient_permissions".into())
+    );
+    // A changed file applies without a restart.
+    write("[[route]]\npath = \"/admin/**\"\nroles = [\"Admin\"]\n");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if at("/admin/users", Some(&access)).await.0 == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "the new rules never applied");
+    assert_eq!(
+        at("/public/docs", None).await.0,
+        401,
+        "the old rules are gone"
+    );
+    // A broken file is refused whole; the rules in force stay.
+    write("[[route]]\npath = \"admin\"\n");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(at("/admin/users", Some(&access)).await.0, 200);
     sc.shutdown().await;
 }

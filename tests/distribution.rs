@@ -15,6 +15,18 @@ use serde_json::{Value, json};
 use crate::support::world::World;
 use crate::support::{Cp, http_client, reply};
 
+/// A sidecar configuration on port 0 (both listeners), 5 s of leeway, with `args` over it.
+pub fn sidecar_config(args: sidecar::config::Args) -> sidecar::Config {
+    let mut config = sidecar::Config::from_args(sidecar::config::Args {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..args
+    })
+    .unwrap();
+    config.leeway = 5;
+    config
+}
+
 /// Start a sidecar subscribed to `cp`.
 pub async fn sidecar_for(
     cp: &Cp,
@@ -22,18 +34,15 @@ pub async fn sidecar_for(
     state_dir: Option<&std::path::Path>,
     upstream: Option<String>,
 ) -> sidecar::Running {
-    let mut config = sidecar::Config::from_args(sidecar::config::Args {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+    sidecar::start(sidecar_config(sidecar::config::Args {
         control_plane: Some(cp.running.url()),
         sidecar_token: Some(token.to_owned()),
         state_dir: state_dir.map(Into::into),
         upstream,
         ..Default::default()
-    })
-    .unwrap();
-    config.leeway = 5;
-    sidecar::start(config).await.unwrap()
+    }))
+    .await
+    .unwrap()
 }
 
 /// Wait until the sidecar has applied at least `version`.
@@ -327,16 +336,12 @@ async fn sidecars_decide_from_persisted_state_with_the_control_plane_down() {
     // Restarted while the control plane is still down: serves from disk at once.
     sc.shutdown().await;
     let started = Instant::now();
-    let mut config = sidecar::Config::from_args(sidecar::config::Args {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+    let config = sidecar_config(sidecar::config::Args {
         control_plane: Some(url),
         sidecar_token: Some(token),
         state_dir: Some(dir.path().into()),
         ..Default::default()
-    })
-    .unwrap();
-    config.leeway = 5;
+    });
     let sc = sidecar::start(config).await.unwrap();
     assert_eq!(check(&sc, &kept).await.0, 200);
     assert_eq!(check(&sc, &gone).await.1["reason"], "token_revoked");
@@ -363,13 +368,10 @@ async fn sidecars_decide_from_persisted_state_with_the_control_plane_down() {
 
     // A damaged state file is ignored: the sidecar fails closed.
     std::fs::write(dir.path().join("state.json"), b"{\"savedAt\":1,").unwrap();
-    let config = sidecar::Config::from_args(sidecar::config::Args {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+    let config = sidecar_config(sidecar::config::Args {
         state_dir: Some(dir.path().into()),
         ..Default::default()
-    })
-    .unwrap();
+    });
     let sc = sidecar::start(config).await.unwrap();
     assert_eq!(check(&sc, &kept).await.1["reason"], "snapshot_unavailable");
     sc.shutdown().await;
@@ -772,14 +774,11 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
         vec![wire::encode(&key, &delta(5, 6))],
     ];
     let (addr, acks, streams) = scripted_control_plane(script).await;
-    let config = sidecar::Config::from_args(sidecar::config::Args {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+    let config = sidecar_config(sidecar::config::Args {
         control_plane: Some(format!("http://{addr}")),
         sidecar_token: Some(token.into()),
         ..Default::default()
-    })
-    .unwrap();
+    });
     let sc = sidecar::start(config).await.unwrap();
     for _ in 0..1000 {
         if sc.sidecar.version() == Some(6) {
@@ -950,15 +949,12 @@ async fn the_push_stream_runs_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (port, cert) = tls_front(w.cp.running.addr, dir.path()).await;
     let config = |ca: Option<std::path::PathBuf>| {
-        sidecar::Config::from_args(sidecar::config::Args {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        sidecar_config(sidecar::config::Args {
             control_plane: Some(format!("https://localhost:{port}")),
             sidecar_token: Some(token.clone()),
             control_plane_ca: ca,
             ..Default::default()
         })
-        .unwrap()
     };
     let t = w.tenant("Acme").await;
     w.user(&t, "tls@acme.test", &["Admin"]).await;
@@ -1161,16 +1157,12 @@ async fn route_rules_apply_and_reload_atomically() {
     write(
         "[[route]]\npath = \"/public/**\"\npublic = true\n\n[[route]]\npath = \"/admin/**\"\npermissions = [\"billing.admin\"]\n",
     );
-    let mut config = sidecar::Config::from_args(sidecar::config::Args {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+    let config = sidecar_config(sidecar::config::Args {
         control_plane: Some(w.cp.running.url()),
         sidecar_token: Some(token),
         routes: Some(rules.clone()),
         ..Default::default()
-    })
-    .unwrap();
-    config.leeway = 5;
+    });
     let sc = sidecar::start(config).await.unwrap();
     let t = w.tenant("Acme").await;
     w.user(&t, "routes@acme.test", &["Admin"]).await;

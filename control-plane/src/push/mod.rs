@@ -230,11 +230,7 @@ pub fn public_keys(state: &AppState) -> Result<Vec<PublicKey>, StoreError> {
             alg: "RS256".into(),
             n: k.n,
             e: k.e,
-            state: match k.state {
-                crate::token::KeyState::Next => wire::KeyState::Next,
-                crate::token::KeyState::Active => wire::KeyState::Active,
-                crate::token::KeyState::Retired => wire::KeyState::Retired,
-            },
+            state: k.state,
         })
         .collect())
 }

@@ -10,17 +10,8 @@ use super::{KeyRing, TokenError};
 use crate::crypto::{b64url, unb64url};
 use crate::store::{Db, Record, StoreError, Tree};
 
-/// Where a key is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    /// Published, not yet signing.
-    Next,
-    /// Signing (exactly one).
-    Active,
-    /// No longer signing; published until every token it signed has expired.
-    Retired,
-}
+/// Where a key is in its life: the same states sidecars receive.
+pub use shared::wire::KeyState;
 
 /// A stored signing key.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -141,6 +141,7 @@ fn start_sidecar(rt: &tokio::runtime::Runtime, s: &Signer, cache_bytes: u64) -> 
                 access_token_ttl: 3600,
             },
             revocations,
+            restrictions: vec![],
         });
         sidecar::sync::apply(&running.sidecar, snap).expect("snapshot applies");
         running

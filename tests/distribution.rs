@@ -729,6 +729,7 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
             access_token_ttl: 3600,
         },
         revocations: vec![],
+        restrictions: vec![],
     });
     let delta = |base: u64, version: u64| {
         PushMessage::Delta(Delta {
@@ -745,6 +746,7 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
                 not_before: 1,
                 expires_at: i64::MAX / 2,
             }],
+            restrictions: vec![],
         })
     };
     let mut flipped = wire::encode(&key, &delta(5, 6));

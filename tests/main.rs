@@ -16,6 +16,7 @@ mod lockout;
 mod observability;
 mod passwords;
 mod rbac;
+mod restrictions;
 mod routing;
 mod sessions;
 mod sidecar_shell;

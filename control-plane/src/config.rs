@@ -54,6 +54,14 @@ pub struct Args {
     /// signing with it, seconds [default: 10].
     #[arg(long, env = "TESSERA_KEY_ROTATION_WAIT")]
     pub key_rotation_wait: Option<u64>,
+    /// CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed for the
+    /// client address (comma separated); otherwise the socket peer is the client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TESSERA_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
     /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
     #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
     pub email_outbox: Option<PathBuf>,
@@ -101,6 +109,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     vendor_token_ttl: Option<u32>,
     key_rotation_wait: Option<u64>,
+    trusted_proxy: Option<Vec<String>>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -134,6 +143,8 @@ pub struct Config {
     pub vendor_token_ttl: u32,
     /// Longest wait for sidecars during a key rotation.
     pub key_rotation_wait: std::time::Duration,
+    /// Trusted proxies (client address rule, shared with the sidecar).
+    pub trusted_proxies: Vec<shared::net::Cidr>,
     /// Password-hash cost.
     pub argon2: Argon2Cost,
     /// Outbox directory for email; `None` with no data directory keeps mail in memory.
@@ -232,6 +243,18 @@ impl Config {
             ));
         }
         let key_rotation_wait = std::time::Duration::from_secs(key_rotation_wait);
+        let proxies = if args.trusted_proxies.is_empty() {
+            file.trusted_proxy.clone().unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(shared::net::parse_cidr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(format!("trusted-proxy: {e}")))?;
         let defaults = Argon2Cost::default();
         let argon2 = Argon2Cost {
             memory_kib: args
@@ -308,6 +331,7 @@ impl Config {
             limits,
             vendor_token_ttl,
             key_rotation_wait,
+            trusted_proxies,
         })
     }
 
@@ -325,6 +349,7 @@ impl Config {
             limits: Limits::default(),
             vendor_token_ttl: 3600,
             key_rotation_wait: std::time::Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
             argon2: Argon2Cost::cheap(),
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub sidecar_applied: IntGaugeVec,
     /// Per sidecar: versions behind the current one.
     pub sidecar_lag: IntGaugeVec,
+    /// Requests refused by IP or email-domain restrictions, by kind and level.
+    pub restriction_denials: IntCounterVec,
 }
 
 impl Metrics {
@@ -102,8 +104,16 @@ impl Metrics {
             ),
             &["sidecar"],
         )?;
+        let restriction_denials = IntCounterVec::new(
+            Opts::new(
+                "control_plane_restriction_denials_total",
+                "Requests refused by IP or email-domain restrictions",
+            ),
+            &["kind", "level"],
+        )?;
         for m in [
-            Box::new(push_version.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(restriction_denials.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_version.clone()),
             Box::new(push_fanout.clone()),
             Box::new(sidecars_connected.clone()),
             Box::new(push_nacks.clone()),
@@ -130,6 +140,7 @@ impl Metrics {
             push_nacks,
             sidecar_applied,
             sidecar_lag,
+            restriction_denials,
         })
     }
 

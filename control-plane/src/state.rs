@@ -41,6 +41,10 @@ pub struct AppState {
     pub hub: Arc<crate::push::Hub>,
     /// How long a key rotation waits for every connected sidecar to hold the next key.
     pub key_rotation_wait: std::time::Duration,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Arc<[shared::net::Cidr]>,
+    /// Compiled restriction policies by scope key, dropped when a scope changes.
+    pub restriction_cache: Arc<dashmap::DashMap<String, Arc<shared::net::ScopePolicy>>>,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
@@ -79,6 +83,8 @@ impl AppState {
             db,
             hub: Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version)),
             key_rotation_wait: config.key_rotation_wait,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            restriction_cache: Arc::default(),
             env: Arc::new(env),
             issuer: Arc::new(issuer),
             metrics: Arc::new(Metrics::new()?),

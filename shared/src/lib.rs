@@ -8,4 +8,5 @@
 
 pub mod claims;
 pub mod error;
+pub mod net;
 pub mod wire;

@@ -135,6 +135,55 @@ pub struct Policy {
     pub access_token_ttl: i64,
 }
 
+/// Allow-list or block-list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ListType {
+    /// Only what is listed gets in.
+    Allow,
+    /// What is listed is refused.
+    Block,
+}
+
+/// The active IP rules of one scope: the CIDRs whose entry is active and has the
+/// configuration's strategy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IpPolicy {
+    /// ALLOW: only these; BLOCK: not these.
+    pub strategy: ListType,
+    /// Canonical CIDR text.
+    pub cidrs: Vec<String>,
+}
+
+/// The active email-domain rules of one scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DomainPolicy {
+    /// ALLOW: only these; BLOCK: not these.
+    pub list_type: ListType,
+    /// Refuse public (free) email providers' domains as well.
+    pub block_public: bool,
+    /// Normalised rules: `example.com` or `*.example.com`.
+    pub domains: Vec<String>,
+}
+
+/// The restrictions of one scope: the environment (`tenantId` absent) or an account. `None`
+/// for a kind means no active configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopeRestrictions {
+    /// The account, or none for the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// Active IP rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpPolicy>,
+    /// Active email-domain rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<DomainPolicy>,
+}
+
 /// The whole distributed state at one version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -155,6 +204,9 @@ pub struct Snapshot {
     pub policy: Policy,
     /// Live revocations.
     pub revocations: Vec<Revocation>,
+    /// Every scope with active restrictions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restrictions: Vec<ScopeRestrictions>,
 }
 
 /// The changes from `base` to `version`.
@@ -178,6 +230,9 @@ pub struct Delta {
     /// Revocations added.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revocations: Vec<Revocation>,
+    /// Scopes whose restrictions changed, each complete (both kinds `None`: none left).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restrictions: Vec<ScopeRestrictions>,
 }
 
 /// A sidecar's acknowledgement (and heartbeat), `POST /tessera/v1/sidecars/ack`.

@@ -1,7 +1,7 @@
 //! Sidecar configuration: defaults, a TOML file (`--config`), then environment and flags.
 //! Flag and variable names are a contract (`design.md` §1).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -84,14 +84,7 @@ struct FileConfig {
     sidecar_id: Option<String>,
 }
 
-/// A CIDR block (address with its prefix length; host bits must be zero).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    /// Network address.
-    pub addr: IpAddr,
-    /// Prefix length.
-    pub prefix: u8,
-}
+pub use shared::net::{Cidr, parse_cidr};
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -133,46 +126,6 @@ pub enum ConfigError {
     /// A value is invalid.
     #[error("invalid configuration: {0}")]
     Invalid(String),
-}
-
-/// Parse `a.b.c.d/n` or `x::y/n` strictly; a bare address is a host route.
-pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    let (a, p) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match p {
-        None => max,
-        Some(p)
-            if !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && !(p.len() > 1 && p.starts_with('0')) =>
-        {
-            p.parse::<u8>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| format!("{s:?}: prefix out of range"))?
-        }
-        Some(_) => return Err(format!("{s:?}: invalid prefix")),
-    };
-    let bits = match addr {
-        IpAddr::V4(v) => u128::from(u32::from(v)),
-        IpAddr::V6(v) => u128::from(v),
-    };
-    let host_bits = u32::from(max - prefix);
-    let host_mask = if host_bits >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << host_bits) - 1
-    };
-    if bits & host_mask != 0 {
-        return Err(format!("{s:?}: host bits are set"));
-    }
-    Ok(Cidr { addr, prefix })
 }
 
 impl Config {
@@ -252,27 +205,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cidrs_are_parsed_strictly() {
-        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().prefix, 8);
-        assert_eq!(parse_cidr("10.1.2.3").unwrap().prefix, 32);
-        assert_eq!(parse_cidr("::1").unwrap().prefix, 128);
-        assert_eq!(parse_cidr("fd00::/8").unwrap().prefix, 8);
-        assert_eq!(parse_cidr("0.0.0.0/0").unwrap().prefix, 0);
-        for bad in [
-            "10.0.0.1/8",
-            "10.0.0.0/33",
-            "10.0.0.0/",
-            "10.0.0.0/08",
-            "010.0.0.0/8",
-            "x",
-            "fd00::1/8",
-            "10.0.0.0/+8",
-        ] {
-            assert!(parse_cidr(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn defaults_and_env_names() {

@@ -49,13 +49,17 @@ pub enum DenyReason {
     StepUpRequired,
     /// The route is closed.
     RouteDenied,
+    /// The client address is refused by the environment's or the account's IP rules.
+    IpRestricted,
+    /// The token's email domain is refused by the environment's or the account's rules.
+    DomainRestricted,
     /// No policy snapshot is held: fail closed.
     SnapshotUnavailable,
 }
 
 impl DenyReason {
     /// Every reason, in metric order.
-    pub const ALL: [DenyReason; 14] = [
+    pub const ALL: [DenyReason; 16] = [
         DenyReason::NoToken,
         DenyReason::Malformed,
         DenyReason::UnsupportedAlgorithm,
@@ -69,6 +73,8 @@ impl DenyReason {
         DenyReason::Forbidden,
         DenyReason::StepUpRequired,
         DenyReason::RouteDenied,
+        DenyReason::IpRestricted,
+        DenyReason::DomainRestricted,
         DenyReason::SnapshotUnavailable,
     ];
 
@@ -88,6 +94,8 @@ impl DenyReason {
             DenyReason::Forbidden => "insufficient_permissions",
             DenyReason::StepUpRequired => "step_up_required",
             DenyReason::RouteDenied => "route_denied",
+            DenyReason::IpRestricted => "ip_restricted",
+            DenyReason::DomainRestricted => "email_domain_restricted",
             DenyReason::SnapshotUnavailable => "snapshot_unavailable",
         }
     }
@@ -96,7 +104,10 @@ impl DenyReason {
     /// without state.
     pub const fn status(self) -> u16 {
         match self {
-            DenyReason::Forbidden | DenyReason::RouteDenied => 403,
+            DenyReason::Forbidden
+            | DenyReason::RouteDenied
+            | DenyReason::IpRestricted
+            | DenyReason::DomainRestricted => 403,
             DenyReason::SnapshotUnavailable => 503,
             _ => 401,
         }
@@ -118,6 +129,8 @@ impl DenyReason {
             DenyReason::Forbidden => "Insufficient permissions",
             DenyReason::StepUpRequired => "A stepped-up authentication is required",
             DenyReason::RouteDenied => "This route is closed",
+            DenyReason::IpRestricted => "Access from this address is not allowed",
+            DenyReason::DomainRestricted => "This email domain is not allowed",
             DenyReason::SnapshotUnavailable => {
                 "No policy snapshot has been received from the control plane"
             }
@@ -153,6 +166,8 @@ pub struct Verified {
     pub claims: AccessClaims,
     /// The key that verified it (re-checked against the current snapshot on every use).
     pub kid: Box<str>,
+    /// The normalised domain of the `email` claim, if any (domain rules).
+    pub email_domain: Option<Box<str>>,
 }
 
 impl Verified {
@@ -236,10 +251,32 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
         .map_err(|_| DenyReason::BadSignature)?;
     let claims: AccessClaims =
         serde_json::from_slice(&b64(p)?).map_err(|_| DenyReason::Malformed)?;
+    let email_domain = claims
+        .email
+        .as_deref()
+        .and_then(|e| e.rsplit_once('@'))
+        .and_then(|(_, d)| shared::net::normalize_domain(d).ok())
+        .map(Into::into);
     Ok(Verified {
         claims,
         kid: kid.into(),
+        email_domain,
     })
+}
+
+/// What a request brings to [`authorize`] besides the token.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Where the token came from.
+    pub source: TokenSource<'a>,
+    /// The client's address.
+    pub client_ip: std::net::IpAddr,
+    /// The matched route's requirements.
+    pub route: &'a Requirement,
+    /// Unix seconds.
+    pub now: i64,
+    /// Clock-skew leeway, seconds.
+    pub leeway: i64,
 }
 
 /// Everything but the signature, against the current state, on every request.
@@ -247,11 +284,15 @@ pub fn authorize(
     snap: &Snapshot,
     revocations: &Revocations,
     v: &Verified,
-    source: TokenSource<'_>,
-    req: &Requirement,
-    now: i64,
-    leeway: i64,
+    inputs: &Inputs<'_>,
 ) -> Result<(), DenyReason> {
+    let Inputs {
+        source,
+        client_ip,
+        route: req,
+        now,
+        leeway,
+    } = *inputs;
     let c = &v.claims;
     // Header routing as the SDKs do it.
     let type_ok = match source {
@@ -292,7 +333,48 @@ pub fn authorize(
     if revocations.voids(&facts) {
         return Err(DenyReason::Revoked);
     }
+    check_restrictions(snap, v, client_ip)?;
     check_route(c, req, now)
+}
+
+/// The environment's IP rules, before any token work.
+pub fn check_environment_ip(
+    snap: &Snapshot,
+    client_ip: std::net::IpAddr,
+) -> Result<(), DenyReason> {
+    match snap.restrictions.get(&None) {
+        Some(p) if !p.policy.ip_allowed(client_ip) => Err(DenyReason::IpRestricted),
+        _ => Ok(()),
+    }
+}
+
+/// The account's IP rules, and the environment's and the account's email-domain rules
+/// against the token's email (tokens without one have no domain to refuse).
+pub fn check_restrictions(
+    snap: &Snapshot,
+    v: &Verified,
+    client_ip: std::net::IpAddr,
+) -> Result<(), DenyReason> {
+    if snap.restrictions.is_empty() {
+        return Ok(());
+    }
+    let account = snap.restrictions.get(&Some(v.claims.tenant_id.clone()));
+    if let Some(p) = account
+        && !p.policy.ip_allowed(client_ip)
+    {
+        return Err(DenyReason::IpRestricted);
+    }
+    if let Some(d) = v.email_domain.as_deref() {
+        for p in [snap.restrictions.get(&None), account]
+            .into_iter()
+            .flatten()
+        {
+            if !p.policy.domain_allowed(d) {
+                return Err(DenyReason::DomainRestricted);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn permission_matches(held: &str, wanted: &str) -> bool {

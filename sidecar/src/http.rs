@@ -141,7 +141,7 @@ impl DataPlane {
     pub async fn handle(self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let path = req.uri().path();
         if path == "/v1/check" || path.starts_with("/v1/check/") {
-            return self.forward_auth(&req);
+            return self.forward_auth(&req, peer);
         }
         if self.upstream.is_some() {
             return self.proxy(req, peer).await;
@@ -153,7 +153,21 @@ impl DataPlane {
         )
     }
 
-    fn forward_auth(&self, req: &Request<Incoming>) -> Response<Body> {
+    fn client(&self, h: &HeaderMap, peer: SocketAddr) -> std::net::IpAddr {
+        let xff: Vec<&str> = h
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let fwd: Vec<&str> = h
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        client_ip(peer.ip(), &self.sidecar.config.trusted_proxies, &xff, &fwd)
+    }
+
+    fn forward_auth(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let h = req.headers();
         let suffix = &req.uri().path()["/v1/check".len()..];
         let method = header_str(h, "x-forwarded-method")
@@ -171,6 +185,7 @@ impl DataPlane {
             method,
             path,
             token,
+            client_ip: self.client(h, peer),
         };
         match self.decide(&facts) {
             Ok(permit) => {
@@ -194,6 +209,7 @@ impl DataPlane {
         let Some((upstream, client)) = &self.upstream else {
             return error(StatusCode::NOT_FOUND, "no upstream", "not_found");
         };
+        let client_addr = self.client(req.headers(), peer);
         let permit = {
             let h = req.headers();
             let token = match token_source(h) {
@@ -204,6 +220,7 @@ impl DataPlane {
                 method: req.method().as_str(),
                 path: req.uri().path(),
                 token,
+                client_ip: client_addr,
             };
             match self.decide(&facts) {
                 Ok(p) => p,
@@ -223,20 +240,6 @@ impl DataPlane {
                 "body_too_large",
             );
         }
-        let client_addr = {
-            let h = req.headers();
-            let xff: Vec<&str> = h
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let fwd: Vec<&str> = h
-                .get_all("forwarded")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            client_ip(peer.ip(), &self.sidecar.config.trusted_proxies, &xff, &fwd)
-        };
         let h = req.headers_mut();
         strip_hop_by_hop(h);
         for name in IDENTITY_HEADERS {

@@ -32,6 +32,42 @@ pub struct Snapshot {
     pub keys: Arc<HashMap<String, VerifyKey>>,
     /// Policy flags.
     pub policy: Policy,
+    /// Compiled restrictions by scope (`None`: the environment).
+    pub restrictions: Arc<Restrictions>,
+}
+
+/// One scope's restrictions: compiled for lookups, and as received (persistence).
+pub struct CompiledScope {
+    /// For lookups.
+    pub policy: shared::net::ScopePolicy,
+    /// As received.
+    pub wire: shared::wire::ScopeRestrictions,
+}
+
+/// Compiled restrictions by scope.
+pub type Restrictions = HashMap<Option<String>, Arc<CompiledScope>>;
+
+fn compile_scopes(
+    base: &Restrictions,
+    scopes: &[shared::wire::ScopeRestrictions],
+) -> Result<Restrictions, BuildError> {
+    let mut out = base.clone();
+    for s in scopes {
+        let p = shared::net::ScopePolicy::compile(s)
+            .map_err(|e| BuildError::Invalid(format!("restrictions: {e}")))?;
+        if p.is_empty() {
+            out.remove(&s.tenant_id);
+        } else {
+            out.insert(
+                s.tenant_id.clone(),
+                Arc::new(CompiledScope {
+                    policy: p,
+                    wire: s.clone(),
+                }),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Why a message was refused.
@@ -349,6 +385,7 @@ pub fn from_wire(s: &wire::Snapshot) -> Result<Snapshot, BuildError> {
         epoch: s.epoch.clone(),
         keys: Arc::new(build_keys(&s.keys)?),
         policy: s.policy.clone(),
+        restrictions: Arc::new(compile_scopes(&Restrictions::new(), &s.restrictions)?),
     })
 }
 
@@ -365,11 +402,17 @@ pub fn next(cur: &Snapshot, d: &wire::Delta) -> Result<Snapshot, BuildError> {
         Some(k) => Arc::new(build_keys(k)?),
         None => cur.keys.clone(),
     };
+    let restrictions = if d.restrictions.is_empty() {
+        cur.restrictions.clone()
+    } else {
+        Arc::new(compile_scopes(&cur.restrictions, &d.restrictions)?)
+    };
     Ok(Snapshot {
         version: d.version,
         epoch: cur.epoch.clone(),
         keys,
         policy: d.policy.clone().unwrap_or_else(|| cur.policy.clone()),
+        restrictions,
     })
 }
 
@@ -385,6 +428,7 @@ pub fn to_wire(s: &Snapshot, revocations: &Revocations, issued_at: i64) -> wire:
         keys,
         policy: s.policy.clone(),
         revocations: revocations.to_wire(),
+        restrictions: s.restrictions.values().map(|c| c.wire.clone()).collect(),
     }
 }
 

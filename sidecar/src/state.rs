@@ -2,15 +2,14 @@
 //! `ArcSwapOption`), the revocation sets, the route rules, the verified-token cache, the
 //! link status and metrics.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
-use crate::config::{Cidr, Config};
-use crate::decide::{self, DenyReason, TokenSource, Verified};
+use crate::config::Config;
+use crate::decide::{self, DenyReason, Inputs, TokenSource, Verified};
 use crate::metrics::Metrics;
 use crate::routes::Routes;
 use crate::snapshot::{Revocations, Snapshot};
@@ -31,6 +30,8 @@ pub struct Facts<'a> {
     pub path: &'a str,
     /// The credential.
     pub token: TokenSource<'a>,
+    /// The client's address (trusted-proxy rule applied).
+    pub client_ip: std::net::IpAddr,
 }
 
 /// An allowed request's identity (none for public routes).
@@ -85,6 +86,7 @@ impl Sidecar {
         let Some(snap) = guard.as_deref() else {
             return Err(DenyReason::SnapshotUnavailable);
         };
+        decide::check_environment_ip(snap, facts.client_ip)?;
         let routes = self.routes.load();
         let req = routes.find(facts.method, facts.path);
         if req.public {
@@ -111,10 +113,13 @@ impl Sidecar {
             snap,
             &self.revocations,
             &verified,
-            facts.token,
-            req,
-            now,
-            self.config.leeway,
+            &Inputs {
+                source: facts.token,
+                client_ip: facts.client_ip,
+                route: req,
+                now,
+                leeway: self.config.leeway,
+            },
         )?;
         Ok(Some(verified))
     }
@@ -189,133 +194,4 @@ pub fn digest(token: &str) -> [u8; 32] {
     out
 }
 
-fn in_cidr(ip: IpAddr, c: &Cidr) -> bool {
-    let bits = |ip: IpAddr| match ip {
-        IpAddr::V4(v) => (u128::from(u32::from(v)), 32u32),
-        IpAddr::V6(v) => (u128::from(v), 128u32),
-    };
-    let (a, alen) = bits(ip);
-    let (n, nlen) = bits(c.addr);
-    if alen != nlen {
-        return false;
-    }
-    let host = alen - u32::from(c.prefix);
-    let mask = if host >= 128 { 0 } else { u128::MAX << host };
-    let mask = if alen == 32 {
-        mask & u128::from(u32::MAX)
-    } else {
-        mask
-    };
-    a & mask == n & mask
-}
-
-/// IPv4-mapped IPv6 as IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v) => v.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
-/// right-most address in `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a
-/// trusted proxy. Unparseable entries stop the walk at the last good address.
-pub fn client_ip(
-    peer: IpAddr,
-    trusted: &[Cidr],
-    forwarded_for: &[&str],
-    forwarded: &[&str],
-) -> IpAddr {
-    let peer = canonical(peer);
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| in_cidr(ip, c));
-    if !is_trusted(peer) {
-        return peer;
-    }
-    let mut chain: Vec<&str> = forwarded_for
-        .iter()
-        .flat_map(|h| h.split(','))
-        .map(str::trim)
-        .collect();
-    if chain.is_empty() {
-        chain = forwarded
-            .iter()
-            .flat_map(|h| h.split(','))
-            .flat_map(|el| el.split(';'))
-            .filter_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                k.eq_ignore_ascii_case("for").then_some(v.trim_matches('"'))
-            })
-            .collect();
-    }
-    let mut client = peer;
-    for entry in chain.iter().rev() {
-        let entry = entry
-            .strip_prefix('[')
-            .and_then(|e| e.split_once(']').map(|(a, _)| a))
-            .unwrap_or(entry);
-        let Ok(ip) = entry.parse::<IpAddr>().or_else(|_| {
-            // `1.2.3.4:5678`
-            entry
-                .rsplit_once(':')
-                .filter(|(a, _)| a.contains('.'))
-                .map_or(Err(()), |(a, _)| a.parse::<IpAddr>().map_err(|_| ()))
-        }) else {
-            break;
-        };
-        client = canonical(ip);
-        if !is_trusted(client) {
-            break;
-        }
-    }
-    client
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::parse_cidr;
-
-    #[test]
-    fn forwarded_headers_count_only_from_trusted_proxies() {
-        let trusted = [parse_cidr("10.0.0.0/8").unwrap()];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        // An untrusted peer's headers are ignored.
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), &trusted, &["1.2.3.4"], &[]),
-            ip("203.0.113.9")
-        );
-        // A trusted peer: the right-most untrusted address.
-        assert_eq!(
-            client_ip(
-                ip("10.0.0.1"),
-                &trusted,
-                &["6.6.6.6, 198.51.100.7, 10.0.0.2"],
-                &[]
-            ),
-            ip("198.51.100.7")
-        );
-        // IPv4-mapped IPv6 peers are matched as IPv4.
-        assert_eq!(
-            client_ip(ip("::ffff:10.0.0.1"), &trusted, &["198.51.100.7"], &[]),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_ip(
-                ip("10.0.0.1"),
-                &trusted,
-                &[],
-                &["for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""]
-            ),
-            ip("2001:db8::1")
-        );
-        // Garbage stops the walk at the last good hop.
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), &trusted, &["1.1.1.1, junk"], &[]),
-            ip("10.0.0.1")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.1"), &trusted, &["1.1.1.1:80"], &[]),
-            ip("1.1.1.1")
-        );
-    }
-}
+pub use shared::net::{canonical, client_ip};

@@ -85,6 +85,10 @@ async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // The environment's IP rules apply to everyone alike: checked before anything about the
+    // user is looked at, so the reply reveals nothing about accounts.
+    let client_ip = super::restrictions::caller_ip(&state, peer, &headers);
+    super::restrictions::check_ip(&state, None, client_ip)?;
     let index = match (&req.email, &req.username) {
         (Some(e), _) => email::normalize(e)
             .ok()
@@ -142,6 +146,9 @@ async fn login(
         .login_tenant()
         .map(str::to_owned)
         .ok_or_else(|| ApiError::unauthorized("The user has no active account"))?;
+    // The account's rules, only once the password proved who is asking.
+    super::restrictions::check_ip(&state, Some(&tenant), client_ip)?;
+    super::restrictions::check_email(&state, &[&tenant], &user.email_norm)?;
     // Password expiration: an expired password must be reset first (no tokens, a reset
     // token instead); one about to expire is announced in the reply.
     let now = state.clock.unix();
@@ -189,7 +196,7 @@ async fn login(
         &config,
         user,
         &tenant,
-        Some(peer.ip().to_string()),
+        Some(client_ip.to_string()),
         ua,
     )
     .await?;
@@ -461,9 +468,12 @@ enum Refreshed {
 /// A rotated-out refresh token presented again revokes its whole session.
 async fn refresh(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let client_ip = super::restrictions::caller_ip(&state, peer, &headers);
+    super::restrictions::check_ip(&state, None, client_ip)?;
     let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
     } else {
@@ -492,7 +502,15 @@ async fn refresh(
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(refresh_refused)?;
     let policy = match state.db.get::<Session>(sid.as_bytes())? {
-        Some(s) => session::effective_policy(&state.db, &s.tenant_id)?,
+        Some(s) => {
+            // The target account's rules and the user's address, before anything is issued.
+            let tenant = target.clone().unwrap_or_else(|| s.tenant_id.clone());
+            super::restrictions::check_ip(&state, Some(&tenant), client_ip)?;
+            if let Some(u) = state.db.get::<User>(s.user_id.as_bytes())? {
+                super::restrictions::check_email(&state, &[&tenant], &u.email_norm)?;
+            }
+            session::effective_policy(&state.db, &s.tenant_id)?
+        }
         None => return Err(refresh_refused()),
     };
     let outcome = state

@@ -16,6 +16,7 @@ mod keys;
 mod lockout;
 mod passwords;
 mod permissions;
+mod restrictions;
 mod roles;
 mod sessions;
 mod sidecars;
@@ -124,6 +125,7 @@ fn implementations() -> Ops {
         .merge(signup::ops())
         .merge(passwords::ops())
         .merge(auth::ops())
+        .merge(restrictions::ops())
 }
 
 /// The operationIds that have a real handler.
@@ -194,6 +196,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(jwks::routes())
         .merge(keys::routes())
         .merge(sidecars::routes())
+        .merge(restrictions::extra_routes())
         .merge(health::routes())
 }
 

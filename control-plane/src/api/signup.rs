@@ -183,6 +183,8 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         Some(e) => email::normalize(e).map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => String::new(),
     };
+    // The environment's email-domain rules decide who may sign up.
+    super::restrictions::check_email(state, &[], &email_norm)?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {

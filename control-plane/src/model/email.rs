@@ -29,17 +29,8 @@ pub fn normalize(raw: &str) -> Result<String, EmailError> {
             "the part before @ must be printable ASCII without spaces or quotes",
         ));
     }
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
-    if domain.is_empty() || domain.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(EmailError("bad domain"));
-    }
-    let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| EmailError("bad domain"))?;
-    if ascii.len() > 253
-        || !ascii.contains('.')
-        || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
-    {
-        return Err(EmailError("bad domain"));
-    }
+    // The one domain normalisation, shared with the sidecar and the domain rules.
+    let ascii = shared::net::normalize_domain(domain).map_err(|_| EmailError("bad domain"))?;
     Ok(format!("{}@{ascii}", local.to_ascii_lowercase()))
 }
 

@@ -38,6 +38,9 @@ pub enum EventKind {
     KeysChanged,
     /// Configuration sidecars decide with changed (token lifetime).
     ConfigChanged,
+    /// The IP or email-domain restrictions of a scope (`tenant_id`, or the environment)
+    /// changed.
+    RestrictionsChanged,
 }
 
 /// One stored event.

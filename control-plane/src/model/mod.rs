@@ -12,6 +12,7 @@ pub mod otp;
 pub mod password;
 pub mod password_policy;
 pub mod rbac;
+pub mod restrictions;
 pub mod session;
 pub mod tenant;
 pub mod user;

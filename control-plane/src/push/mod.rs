@@ -211,7 +211,7 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
         EventKind::PermissionRevoked => {
             entry(RevocationKind::Permission, e.subject.as_deref()?, None)
         }
-        EventKind::KeysChanged | EventKind::ConfigChanged => None,
+        EventKind::KeysChanged | EventKind::ConfigChanged | EventKind::RestrictionsChanged => None,
     }
 }
 
@@ -255,6 +255,19 @@ pub fn build_delta(
     let now = state.clock.unix();
     let keys_changed = events.iter().any(|e| e.kind == EventKind::KeysChanged);
     let config_changed = events.iter().any(|e| e.kind == EventKind::ConfigChanged);
+    let mut scopes: Vec<Option<&str>> = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == EventKind::RestrictionsChanged)
+    {
+        if !scopes.contains(&e.tenant_id.as_deref()) {
+            scopes.push(e.tenant_id.as_deref());
+        }
+    }
+    let restrictions = scopes
+        .into_iter()
+        .map(|s| crate::model::restrictions::load_policy(&state.db, s))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Delta {
         protocol: wire::PROTOCOL,
         base,
@@ -267,6 +280,7 @@ pub fn build_delta(
             .filter_map(|e| revocation_of(e, ttl))
             .filter(|r| r.expires_at > now)
             .collect(),
+        restrictions,
     })
 }
 
@@ -323,6 +337,7 @@ pub fn snapshot(state: &AppState) -> Result<(u64, Bytes), StoreError> {
         keys: public_keys(state)?,
         policy: policy(state)?,
         revocations,
+        restrictions: crate::model::restrictions::all_policies(&state.db)?,
     };
     Ok((version, state.hub.encode(&PushMessage::Snapshot(snap))))
 }

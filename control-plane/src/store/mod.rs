@@ -64,6 +64,12 @@ pub enum Tree {
     OneTimeTokens,
     /// Unique index: lower-cased username -> user id.
     Usernames,
+    /// IP restriction entries, keyed `<scope>/<id>`.
+    IpRules,
+    /// Email-domain restriction entries, keyed `<scope>/<id>`.
+    DomainRules,
+    /// Restriction configurations, keyed `ip/<scope>` and `domain/<scope>`.
+    RestrictionConfigs,
 }
 
 impl Tree {
@@ -98,6 +104,9 @@ impl Tree {
             Tree::RotatedRefreshTokens => 16,
             Tree::OneTimeTokens => 17,
             Tree::Usernames => 18,
+            Tree::IpRules => 19,
+            Tree::DomainRules => 20,
+            Tree::RestrictionConfigs => 21,
         }
     }
 
@@ -123,6 +132,9 @@ impl Tree {
             Tree::RotatedRefreshTokens => "rotated_refresh_tokens",
             Tree::OneTimeTokens => "one_time_tokens",
             Tree::Usernames => "usernames",
+            Tree::IpRules => "ip_rules",
+            Tree::DomainRules => "domain_rules",
+            Tree::RestrictionConfigs => "restriction_configs",
         }
     }
 }

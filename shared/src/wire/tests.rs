@@ -52,6 +52,7 @@ fn golden_snapshot() -> PushMessage {
                 expires_at: 1_790_086_461,
             },
         ],
+        restrictions: vec![],
     })
 }
 
@@ -70,6 +71,7 @@ fn golden_delta() -> PushMessage {
             not_before: 1_790_000_004,
             expires_at: 1_790_086_464,
         }],
+        restrictions: vec![],
     })
 }
 

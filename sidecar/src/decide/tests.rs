@@ -17,6 +17,7 @@ use crate::routes::{Requirement, Routes};
 use crate::snapshot::{self, Revocations, Snapshot};
 
 const NOW: i64 = 1_800_000_000;
+const CLIENT: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
 const LEEWAY: i64 = 30;
 const ISS: &str = "https://login.example";
 const AUD: &str = "client-1";
@@ -71,6 +72,7 @@ fn snap(keys: &[usize]) -> Snapshot {
             audience: AUD.into(),
             access_token_ttl: 3600,
         },
+        restrictions: Arc::default(),
     }
 }
 
@@ -119,7 +121,18 @@ fn check(
     now: i64,
 ) -> Result<(), DenyReason> {
     let v = verify_token(s, token)?;
-    authorize(s, revs, &v, TokenSource::Bearer(token), req, now, LEEWAY)
+    authorize(
+        s,
+        revs,
+        &v,
+        &Inputs {
+            source: TokenSource::Bearer(token),
+            client_ip: CLIENT,
+            route: req,
+            now,
+            leeway: LEEWAY,
+        },
+    )
 }
 
 fn decide(token: &str) -> Result<(), DenyReason> {
@@ -364,10 +377,13 @@ fn x_api_key_tokens_need_an_active_record() {
             &s,
             &Revocations::default(),
             &v,
-            TokenSource::ApiKey(&t),
-            &Requirement::default(),
-            NOW,
-            LEEWAY
+            &Inputs {
+                source: TokenSource::ApiKey(&t),
+                client_ip: CLIENT,
+                route: &Requirement::default(),
+                now: NOW,
+                leeway: LEEWAY
+            }
         ),
         Err(DenyReason::WrongTokenType)
     );
@@ -445,10 +461,13 @@ fn a_cached_verification_dies_with_its_key() {
             &rotated,
             &Revocations::default(),
             &v,
-            TokenSource::Bearer(&token),
-            &Requirement::default(),
-            NOW,
-            LEEWAY
+            &Inputs {
+                source: TokenSource::Bearer(&token),
+                client_ip: CLIENT,
+                route: &Requirement::default(),
+                now: NOW,
+                leeway: LEEWAY
+            }
         ),
         Err(DenyReason::UnknownKey)
     );
@@ -578,4 +597,139 @@ fn property_an_unknown_kid_never_verifies() {
             );
         }
     }
+}
+
+fn with_restrictions(scopes: Vec<shared::wire::ScopeRestrictions>) -> Snapshot {
+    let mut s = snap(&[0]);
+    let wire = shared::wire::Snapshot {
+        protocol: shared::wire::PROTOCOL,
+        version: 1,
+        epoch: "e".into(),
+        issued_at: NOW,
+        keys: vec![key(0).public.clone()],
+        policy: s.policy.clone(),
+        revocations: vec![],
+        restrictions: scopes,
+    };
+    s.restrictions = snapshot::from_wire(&wire).unwrap().restrictions;
+    s
+}
+
+fn ip_scope(
+    tenant: Option<&str>,
+    strategy: shared::wire::ListType,
+    cidrs: &[&str],
+) -> shared::wire::ScopeRestrictions {
+    shared::wire::ScopeRestrictions {
+        tenant_id: tenant.map(Into::into),
+        ip: Some(shared::wire::IpPolicy {
+            strategy,
+            cidrs: cidrs.iter().map(|c| (*c).into()).collect(),
+        }),
+        domains: None,
+    }
+}
+
+#[test]
+fn ip_and_domain_restrictions() {
+    use shared::wire::ListType::{Allow, Block};
+    let token = with(|c| c["email"] = json!("Ada@Example.COM."));
+    let at = |s: &Snapshot, ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        check_environment_ip(s, ip)?;
+        let v = verify_token(s, &token)?;
+        authorize(
+            s,
+            &Revocations::default(),
+            &v,
+            &Inputs {
+                source: TokenSource::Bearer(&token),
+                client_ip: ip,
+                route: &Requirement::default(),
+                now: NOW,
+                leeway: LEEWAY,
+            },
+        )
+    };
+    // Environment BLOCK, before any token work.
+    let s = with_restrictions(vec![ip_scope(None, Block, &["203.0.113.0/24"])]);
+    assert_eq!(at(&s, "203.0.113.9"), Err(DenyReason::IpRestricted));
+    assert_eq!(at(&s, "::ffff:203.0.113.9"), Err(DenyReason::IpRestricted));
+    assert_eq!(at(&s, "198.51.100.7"), Ok(()));
+    assert_eq!(
+        check_environment_ip(&s, "203.0.113.1".parse().unwrap()),
+        Err(DenyReason::IpRestricted)
+    );
+    // Account ALLOW: only the listed addresses, only for tokens of that account.
+    let s = with_restrictions(vec![ip_scope(Some("t1"), Allow, &["10.0.0.0/8"])]);
+    assert_eq!(at(&s, "10.1.2.3"), Ok(()));
+    assert_eq!(at(&s, "11.0.0.0"), Err(DenyReason::IpRestricted));
+    let s = with_restrictions(vec![ip_scope(Some("t2"), Allow, &["10.0.0.0/8"])]);
+    assert_eq!(
+        at(&s, "11.0.0.0"),
+        Ok(()),
+        "another account's rules do not apply"
+    );
+    // An empty ALLOW list admits nobody.
+    let s = with_restrictions(vec![ip_scope(Some("t1"), Allow, &[])]);
+    assert_eq!(at(&s, "10.1.2.3"), Err(DenyReason::IpRestricted));
+    // Domains: the normalised email claim against environment and account lists.
+    let dom =
+        |tenant: Option<&str>, list: shared::wire::ListType, public: bool, domains: &[&str]| {
+            shared::wire::ScopeRestrictions {
+                tenant_id: tenant.map(Into::into),
+                ip: None,
+                domains: Some(shared::wire::DomainPolicy {
+                    list_type: list,
+                    block_public: public,
+                    domains: domains.iter().map(|d| (*d).into()).collect(),
+                }),
+            }
+        };
+    let s = with_restrictions(vec![dom(None, Block, false, &["example.com"])]);
+    assert_eq!(at(&s, "198.51.100.7"), Err(DenyReason::DomainRestricted));
+    let s = with_restrictions(vec![dom(Some("t1"), Allow, false, &["example.com"])]);
+    assert_eq!(at(&s, "198.51.100.7"), Ok(()));
+    let s = with_restrictions(vec![dom(Some("t1"), Allow, false, &["*.example.com"])]);
+    assert_eq!(
+        at(&s, "198.51.100.7"),
+        Err(DenyReason::DomainRestricted),
+        "apex not in *."
+    );
+    let s = with_restrictions(vec![dom(None, Block, true, &[])]);
+    let gmail = with(|c| c["email"] = json!("someone@gmail.com"));
+    let v = verify_token(&s, &gmail).unwrap();
+    assert_eq!(
+        authorize(
+            &s,
+            &Revocations::default(),
+            &v,
+            &Inputs {
+                source: TokenSource::Bearer(&gmail),
+                client_ip: CLIENT,
+                route: &Requirement::default(),
+                now: NOW,
+                leeway: LEEWAY
+            }
+        ),
+        Err(DenyReason::DomainRestricted)
+    );
+    assert_eq!(at(&s, "198.51.100.7"), Ok(()), "example.com is not public");
+    // A rule that is not normalised, or a bad CIDR, refuses the whole message.
+    let bad = shared::wire::Snapshot {
+        protocol: 1,
+        version: 1,
+        epoch: "e".into(),
+        issued_at: NOW,
+        keys: vec![key(0).public.clone()],
+        policy: snap(&[0]).policy.clone(),
+        revocations: vec![],
+        restrictions: vec![ip_scope(None, Block, &["10.0.0.1/8"])],
+    };
+    assert!(snapshot::from_wire(&bad).is_err());
+    let bad = shared::wire::Snapshot {
+        restrictions: vec![dom(None, Block, false, &["EXAMPLE.com"])],
+        ..bad
+    };
+    assert!(snapshot::from_wire(&bad).is_err());
 }

@@ -154,6 +154,7 @@ async fn build_user(
 ) -> Result<User, ApiError> {
     let email_norm =
         email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    crate::api::restrictions::check_email(state, &[tenant], &email_norm)?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {

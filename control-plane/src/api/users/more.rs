@@ -58,6 +58,11 @@ async fn update_email(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let norm = email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(u) = state.db.get::<User>(id.as_bytes())? {
+        let tenants = u.tenant_ids();
+        let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+        crate::api::restrictions::check_email(&state, &tenants, &norm)?;
+    }
     let display = req.email.trim().to_owned();
     let saved = state
         .db

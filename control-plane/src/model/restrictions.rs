@@ -1,0 +1,228 @@
+//! IP and email-domain restrictions, per scope (the environment, or one account): their
+//! configurations and entries as stored, and the active policy derived from them — the wire
+//! form pushed to sidecars and compiled with the one `shared::net::ScopePolicy`.
+
+use serde::{Deserialize, Serialize};
+use shared::wire::{self, ListType, ScopeRestrictions};
+
+use crate::store::{Db, Record, StoreError, Tree, Tx};
+
+/// Most entries of one kind in one scope.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// The store key of a scope: `-` for the environment, else the account id.
+pub fn scope_key(scope: Option<&str>) -> &str {
+    scope.unwrap_or("-")
+}
+
+/// IP configuration of a scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpConfig {
+    /// The scope (`None`: environment).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// ALLOW or BLOCK.
+    pub strategy: ListType,
+    /// Whether enforced.
+    pub is_active: bool,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Record for IpConfig {
+    const TREE: Tree = Tree::RestrictionConfigs;
+    fn key(&self) -> Vec<u8> {
+        format!("ip/{}", scope_key(self.scope.as_deref())).into_bytes()
+    }
+}
+
+/// One IP entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpRule {
+    /// UUID.
+    pub id: String,
+    /// The scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Canonical address or CIDR text.
+    pub ip: String,
+    /// The list it belongs to.
+    pub strategy: ListType,
+    /// Whether it counts.
+    pub is_active: bool,
+    /// Free text.
+    pub description: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Record for IpRule {
+    const TREE: Tree = Tree::IpRules;
+    fn key(&self) -> Vec<u8> {
+        format!("{}/{}", scope_key(self.scope.as_deref()), self.id).into_bytes()
+    }
+}
+
+/// Email-domain configuration of a scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainConfig {
+    /// The scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Whether enforced.
+    pub active: bool,
+    /// ALLOW or BLOCK.
+    pub list_type: ListType,
+    /// Refuse public email providers too.
+    pub block_public_domains: bool,
+}
+
+impl Record for DomainConfig {
+    const TREE: Tree = Tree::RestrictionConfigs;
+    fn key(&self) -> Vec<u8> {
+        format!("domain/{}", scope_key(self.scope.as_deref())).into_bytes()
+    }
+}
+
+/// One email-domain entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainRule {
+    /// UUID.
+    pub id: String,
+    /// The scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Normalised rule (`example.com` or `*.example.com`).
+    pub domain: String,
+    /// The list it belongs to.
+    #[serde(rename = "type")]
+    pub kind: ListType,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl Record for DomainRule {
+    const TREE: Tree = Tree::DomainRules;
+    fn key(&self) -> Vec<u8> {
+        format!("{}/{}", scope_key(self.scope.as_deref()), self.id).into_bytes()
+    }
+}
+
+fn prefix(scope: Option<&str>) -> Vec<u8> {
+    format!("{}/", scope_key(scope)).into_bytes()
+}
+
+/// The IP configuration (default: BLOCK, inactive).
+pub fn ip_config(db: &Db, scope: Option<&str>) -> Result<IpConfig, StoreError> {
+    Ok(db
+        .get::<IpConfig>(format!("ip/{}", scope_key(scope)).as_bytes())?
+        .unwrap_or(IpConfig {
+            scope: scope.map(str::to_owned),
+            strategy: ListType::Block,
+            is_active: false,
+            updated_at: String::new(),
+        }))
+}
+
+/// The domain configuration (default: BLOCK, inactive, public domains allowed).
+pub fn domain_config(db: &Db, scope: Option<&str>) -> Result<DomainConfig, StoreError> {
+    Ok(db
+        .get::<DomainConfig>(format!("domain/{}", scope_key(scope)).as_bytes())?
+        .unwrap_or(DomainConfig {
+            scope: scope.map(str::to_owned),
+            active: false,
+            list_type: ListType::Block,
+            block_public_domains: false,
+        }))
+}
+
+/// Every IP entry of a scope.
+pub fn ip_rules(db: &Db, scope: Option<&str>) -> Result<Vec<IpRule>, StoreError> {
+    db.scan::<IpRule>(&prefix(scope))
+}
+
+/// Every domain entry of a scope.
+pub fn domain_rules(db: &Db, scope: Option<&str>) -> Result<Vec<DomainRule>, StoreError> {
+    db.scan::<DomainRule>(&prefix(scope))
+}
+
+/// The active policy of a scope, from its configuration and entries.
+pub fn policy_of(
+    scope: Option<&str>,
+    ip: &IpConfig,
+    ip_entries: &[IpRule],
+    dom: &DomainConfig,
+    dom_entries: &[DomainRule],
+) -> ScopeRestrictions {
+    ScopeRestrictions {
+        tenant_id: scope.map(str::to_owned),
+        ip: ip.is_active.then(|| wire::IpPolicy {
+            strategy: ip.strategy,
+            cidrs: ip_entries
+                .iter()
+                .filter(|e| e.is_active && e.strategy == ip.strategy)
+                .map(|e| e.ip.clone())
+                .collect(),
+        }),
+        domains: dom.active.then(|| wire::DomainPolicy {
+            list_type: dom.list_type,
+            block_public: dom.block_public_domains,
+            domains: dom_entries
+                .iter()
+                .filter(|e| e.kind == dom.list_type)
+                .map(|e| e.domain.clone())
+                .collect(),
+        }),
+    }
+}
+
+/// The active policy of a scope, read from the store.
+pub fn load_policy(db: &Db, scope: Option<&str>) -> Result<ScopeRestrictions, StoreError> {
+    Ok(policy_of(
+        scope,
+        &ip_config(db, scope)?,
+        &ip_rules(db, scope)?,
+        &domain_config(db, scope)?,
+        &domain_rules(db, scope)?,
+    ))
+}
+
+/// Every scope with an active configuration (snapshot).
+pub fn all_policies(db: &Db) -> Result<Vec<ScopeRestrictions>, StoreError> {
+    let mut scopes: Vec<Option<String>> = Vec::new();
+    for c in db.scan::<IpConfig>(b"ip/")? {
+        if c.is_active {
+            scopes.push(c.scope);
+        }
+    }
+    for c in db.scan::<DomainConfig>(b"domain/")? {
+        if c.active && !scopes.contains(&c.scope) {
+            scopes.push(c.scope);
+        }
+    }
+    scopes
+        .iter()
+        .map(|s| load_policy(db, s.as_deref()))
+        .collect()
+}
+
+/// Delete every restriction of an account (account deletion), inside its transaction.
+pub fn delete_scope(tx: &mut Tx<'_>, db: &Db, tenant: &str) -> Result<(), StoreError> {
+    for r in ip_rules(db, Some(tenant))? {
+        tx.delete::<IpRule>(&r.key())?;
+    }
+    for r in domain_rules(db, Some(tenant))? {
+        tx.delete::<DomainRule>(&r.key())?;
+    }
+    tx.delete_raw(Tree::RestrictionConfigs, format!("ip/{tenant}").as_bytes())?;
+    tx.delete_raw(
+        Tree::RestrictionConfigs,
+        format!("domain/{tenant}").as_bytes(),
+    )
+}

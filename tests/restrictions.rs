@@ -718,3 +718,64 @@ async fn a_new_block_rule_cuts_off_tokens_at_every_sidecar() {
     );
     let _: Vec<Value> = Vec::new();
 }
+
+#[tokio::test]
+async fn the_sidecar_believes_forwarding_headers_only_from_trusted_proxies() {
+    let w = World::new().await;
+    let token = w.cp.running.credentials.sidecar_token.clone().unwrap();
+    let sc = sidecar::start(crate::distribution::sidecar_config(sidecar::config::Args {
+        control_plane: Some(w.cp.running.url()),
+        sidecar_token: Some(token),
+        trusted_proxies: vec!["127.0.0.5/32".into()],
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let t = w.tenant("Acme").await;
+    w.user(&t, "fwd@acme.test", &["Admin"]).await;
+    let access = w.token_for("fwd@acme.test").await;
+    // The environment blocks 203.0.113.7.
+    w.env(
+        Method::POST,
+        IP,
+        None,
+        Some(json!({"ip": "203.0.113.7", "strategy": "BLOCK"})),
+    )
+    .await;
+    w.env(
+        Method::POST,
+        &format!("{IP}/config"),
+        None,
+        Some(json!({"strategy": "BLOCK", "isActive": true})),
+    )
+    .await;
+    applied(&sc, w.cp.running.state.hub.version()).await;
+    let at = |source: &'static str, xff: &'static str| {
+        let (sc, access) = (&sc, access.clone());
+        async move {
+            let r = reply(
+                client_from(source)
+                    .get(format!("http://{}/v1/check", sc.addr))
+                    .bearer_auth(access)
+                    .header("x-forwarded-for", xff)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            (
+                r.status.as_u16(),
+                r.body["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    // From the trusted proxy: the forwarded client is the one checked.
+    assert_eq!(
+        at("127.0.0.5", "203.0.113.7").await,
+        (403, "ip_restricted".into())
+    );
+    assert_eq!(at("127.0.0.5", "198.51.100.1").await.0, 200);
+    // From an untrusted peer: a spoofed header is ignored either way.
+    assert_eq!(at("127.0.0.6", "203.0.113.7").await.0, 200);
+    sc.shutdown().await;
+}

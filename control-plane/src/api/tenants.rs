@@ -201,11 +201,15 @@ async fn delete_tenant(
                 return Err(not_found());
             }
             crate::model::cascade::delete_tenant(tx, &id, &snapshot)?;
+            // The account's restrictions go with it (sidecars drop the scope).
+            crate::model::restrictions::delete_scope(tx, &state.db, &id)?;
             tx.delete::<Tenant>(id.as_bytes())?;
             event::record(tx, EventKind::TenantDeleted, Some(&id), None, &at)?;
+            event::record(tx, EventKind::RestrictionsChanged, Some(&id), None, &at)?;
             Ok(())
         })
         .await?;
+    state.restriction_cache.remove(&id);
     Ok(StatusCode::OK)
 }
 

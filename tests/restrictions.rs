@@ -391,6 +391,48 @@ async fn user_tokens_need_permissions_and_cannot_lock_themselves_out() {
         .status,
         200
     );
+    // Email-domain rules with user tokens: the same permission model, the token's account.
+    let d = w
+        .as_user(
+            &admin,
+            Method::POST,
+            DOMAINS,
+            Some(json!({"domain": "rival.test", "type": "BLOCK"})),
+        )
+        .await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    w.as_user(
+        &reader,
+        Method::POST,
+        DOMAINS,
+        Some(json!({"domain": "x.test", "type": "BLOCK"})),
+    )
+    .await
+    .assert_error(403, "ER-FORBIDDEN");
+    let mine = w.as_user(&reader, Method::GET, DOMAINS, None).await;
+    assert_eq!(mine.body["items"][0]["domain"], "rival.test");
+    assert_eq!(
+        w.env(Method::GET, DOMAINS, None, None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let cfg = w
+        .as_user(
+            &admin,
+            Method::POST,
+            &format!("{DOMAINS}/config"),
+            Some(json!({"active": true})),
+        )
+        .await;
+    assert_eq!(cfg.status, 201, "{}", cfg.text);
+    assert_eq!(
+        w.as_user(&reader, Method::GET, &format!("{DOMAINS}/config"), None)
+            .await
+            .body["active"],
+        true
+    );
 }
 
 #[tokio::test]

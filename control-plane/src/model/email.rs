@@ -59,9 +59,15 @@ mod tests {
             "alice@localhost",
             "alice@exa mple.com",
             "alice@-bad-.com.",
+            // security.md G5: the domain mail would go to is the one checked, or nothing.
+            "\"a@example.com\"@evil.com",
+            "a@example.com@evil.com",
+            "a@evil.com(example.com)",
+            "a@[127.0.0.1]",
         ] {
             assert!(normalize(bad).is_err(), "{bad}");
         }
+        assert_eq!(n("a%example.com@evil.com"), "a%example.com@evil.com");
         // Idempotent.
         assert_eq!(n(&n("Bob@Bücher.Example")), n("Bob@Bücher.Example"));
     }

@@ -214,3 +214,133 @@ fn the_public_list_is_loaded() {
     assert!(!is_public_email_domain("example.com"));
     assert!(!is_public_email_domain("gmail.com.evil.test"));
 }
+
+/// A small deterministic generator for the property checks.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn property_ip_sets_equal_a_linear_scan() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for round in 0..50 {
+        let blocks: Vec<Cidr> = (0..(round % 40))
+            .map(|_| {
+                let v4 = rng.next() % 4 != 0;
+                let (width, raw) = if v4 {
+                    (32u8, u128::from(rng.next() as u32))
+                } else {
+                    (128, (u128::from(rng.next()) << 64) | u128::from(rng.next()))
+                };
+                let prefix = (rng.next() % (u64::from(width) + 1)) as u8;
+                let net = raw & mask(prefix, width);
+                let addr = if v4 {
+                    IpAddr::V4(Ipv4Addr::from(u32::try_from(net).unwrap()))
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::from(net))
+                };
+                parse_cidr(&format!("{addr}/{prefix}")).unwrap()
+            })
+            .collect();
+        let set = IpSet::new(&blocks);
+        for _ in 0..200 {
+            // Probe near a block's edges half the time, anywhere otherwise.
+            let ip = match blocks.get((rng.next() as usize) % (blocks.len() + 1)) {
+                Some(b) if rng.next() % 2 == 0 => {
+                    let (lo, hi) = b.range();
+                    let x = if rng.next() % 2 == 0 {
+                        lo.wrapping_sub(u128::from(rng.next() % 2))
+                    } else {
+                        hi.wrapping_add(u128::from(rng.next() % 2))
+                    };
+                    match b.addr {
+                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from((x & 0xffff_ffff) as u32)),
+                        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(x)),
+                    }
+                }
+                _ if rng.next() % 2 == 0 => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+                _ => IpAddr::V6(std::net::Ipv6Addr::from(
+                    (u128::from(rng.next()) << 64) | u128::from(rng.next()),
+                )),
+            };
+            assert_eq!(
+                set.contains(ip),
+                blocks.iter().any(|b| b.contains(ip)),
+                "{ip} in {blocks:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn property_domains_match_only_on_label_boundaries() {
+    let mut rng = Rng(7);
+    let label = |rng: &mut Rng| -> String {
+        (0..1 + rng.next() % 6)
+            .map(|_| (b'a' + (rng.next() % 4) as u8) as char)
+            .collect()
+    };
+    for _ in 0..500 {
+        let listed = format!("{}.{}", label(&mut rng), label(&mut rng));
+        let set = DomainSet::new([listed.as_str(), &format!("*.{listed}")]);
+        let probe = match rng.next() % 3 {
+            0 => listed.clone(),
+            1 => format!("{}.{listed}", label(&mut rng)),
+            _ => format!("{}{listed}", label(&mut rng)),
+        };
+        let expected = probe == listed || probe.ends_with(&format!(".{listed}"));
+        assert_eq!(set.contains(&probe), expected, "{probe} vs {listed}");
+    }
+}
+
+#[test]
+fn scope_policies_mean_the_same_everywhere() {
+    use crate::wire::{DomainPolicy, IpPolicy, ListType, ScopeRestrictions};
+    let p = ScopePolicy::compile(&ScopeRestrictions {
+        tenant_id: None,
+        ip: Some(IpPolicy {
+            strategy: ListType::Allow,
+            cidrs: vec![],
+        }),
+        domains: Some(DomainPolicy {
+            list_type: ListType::Allow,
+            block_public: true,
+            domains: vec!["gmail.com".into()],
+        }),
+    })
+    .unwrap();
+    assert!(
+        !p.ip_allowed(ip("10.0.0.1")),
+        "an empty ALLOW list admits nobody"
+    );
+    assert!(
+        !p.domain_allowed("gmail.com"),
+        "public domains are refused even when listed"
+    );
+    assert!(
+        ScopePolicy::compile(&ScopeRestrictions {
+            tenant_id: None,
+            ip: None,
+            domains: None
+        })
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        ScopePolicy::compile(&ScopeRestrictions {
+            tenant_id: None,
+            ip: Some(IpPolicy {
+                strategy: ListType::Block,
+                cidrs: vec!["10.0.0.1/8".into()]
+            }),
+            domains: None,
+        })
+        .is_err()
+    );
+}

@@ -232,7 +232,7 @@ fn property_ip_sets_equal_a_linear_scan() {
     for round in 0..50 {
         let blocks: Vec<Cidr> = (0..(round % 40))
             .map(|_| {
-                let v4 = rng.next() % 4 != 0;
+                let v4 = !rng.next().is_multiple_of(4);
                 let (width, raw) = if v4 {
                     (32u8, u128::from(rng.next() as u32))
                 } else {
@@ -252,9 +252,9 @@ fn property_ip_sets_equal_a_linear_scan() {
         for _ in 0..200 {
             // Probe near a block's edges half the time, anywhere otherwise.
             let ip = match blocks.get((rng.next() as usize) % (blocks.len() + 1)) {
-                Some(b) if rng.next() % 2 == 0 => {
+                Some(b) if rng.next().is_multiple_of(2) => {
                     let (lo, hi) = b.range();
-                    let x = if rng.next() % 2 == 0 {
+                    let x = if rng.next().is_multiple_of(2) {
                         lo.wrapping_sub(u128::from(rng.next() % 2))
                     } else {
                         hi.wrapping_add(u128::from(rng.next() % 2))
@@ -264,7 +264,7 @@ fn property_ip_sets_equal_a_linear_scan() {
                         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(x)),
                     }
                 }
-                _ if rng.next() % 2 == 0 => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+                _ if rng.next().is_multiple_of(2) => IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
                 _ => IpAddr::V6(std::net::Ipv6Addr::from(
                     (u128::from(rng.next()) << 64) | u128::from(rng.next()),
                 )),

@@ -194,6 +194,7 @@ async fn delete_tenant(
     let id = path_id(&raw)?;
     let at = rfc3339(state.clock.now());
     let snapshot = crate::model::cascade::TenantSnapshot::read(&state.db, &id)?;
+    let restrictions = crate::model::restrictions::ScopeKeys::read(&state.db, &id)?;
     state
         .db
         .write(|tx| {
@@ -202,10 +203,12 @@ async fn delete_tenant(
             }
             crate::model::cascade::delete_tenant(tx, &id, &snapshot)?;
             // The account's restrictions go with it (sidecars drop the scope).
-            crate::model::restrictions::delete_scope(tx, &state.db, &id)?;
+            crate::model::restrictions::delete_scope(tx, &restrictions)?;
             tx.delete::<Tenant>(id.as_bytes())?;
             event::record(tx, EventKind::TenantDeleted, Some(&id), None, &at)?;
-            event::record(tx, EventKind::RestrictionsChanged, Some(&id), None, &at)?;
+            if !restrictions.is_empty() {
+                event::record(tx, EventKind::RestrictionsChanged, Some(&id), None, &at)?;
+            }
             Ok(())
         })
         .await?;

@@ -212,17 +212,52 @@ pub fn all_policies(db: &Db) -> Result<Vec<ScopeRestrictions>, StoreError> {
         .collect()
 }
 
+/// The store keys of an account's restrictions, read before the deleting transaction (a
+/// transaction cannot scan).
+pub struct ScopeKeys {
+    ip: Vec<Vec<u8>>,
+    domains: Vec<Vec<u8>>,
+    tenant: String,
+    configured: bool,
+}
+
+impl ScopeKeys {
+    /// Read them.
+    pub fn read(db: &Db, tenant: &str) -> Result<Self, StoreError> {
+        Ok(ScopeKeys {
+            ip: ip_rules(db, Some(tenant))?
+                .iter()
+                .map(Record::key)
+                .collect(),
+            domains: domain_rules(db, Some(tenant))?
+                .iter()
+                .map(Record::key)
+                .collect(),
+            tenant: tenant.to_owned(),
+            configured: db
+                .get_raw_exists(Tree::RestrictionConfigs, format!("ip/{tenant}").as_bytes())?
+                || db.get_raw_exists(
+                    Tree::RestrictionConfigs,
+                    format!("domain/{tenant}").as_bytes(),
+                )?,
+        })
+    }
+
+    /// Whether the account has any restriction to delete.
+    pub fn is_empty(&self) -> bool {
+        self.ip.is_empty() && self.domains.is_empty() && !self.configured
+    }
+}
+
 /// Delete every restriction of an account (account deletion), inside its transaction.
-pub fn delete_scope(tx: &mut Tx<'_>, db: &Db, tenant: &str) -> Result<(), StoreError> {
-    for r in ip_rules(db, Some(tenant))? {
-        tx.delete::<IpRule>(&r.key())?;
+pub fn delete_scope(tx: &mut Tx<'_>, keys: &ScopeKeys) -> Result<(), StoreError> {
+    for k in &keys.ip {
+        tx.delete::<IpRule>(k)?;
     }
-    for r in domain_rules(db, Some(tenant))? {
-        tx.delete::<DomainRule>(&r.key())?;
+    for k in &keys.domains {
+        tx.delete::<DomainRule>(k)?;
     }
-    tx.delete_raw(Tree::RestrictionConfigs, format!("ip/{tenant}").as_bytes())?;
-    tx.delete_raw(
-        Tree::RestrictionConfigs,
-        format!("domain/{tenant}").as_bytes(),
-    )
+    let t = &keys.tenant;
+    tx.delete_raw(Tree::RestrictionConfigs, format!("ip/{t}").as_bytes())?;
+    tx.delete_raw(Tree::RestrictionConfigs, format!("domain/{t}").as_bytes())
 }

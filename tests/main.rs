@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_tokens;
 mod coverage;
 mod distribution;
 mod durability;

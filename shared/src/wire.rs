@@ -81,7 +81,7 @@ pub struct PublicKey {
 pub enum RevocationKind {
     /// Every token carrying `sid` = `id`.
     Session,
-    /// The token whose `jti` (or access-token id) is `id`.
+    /// The token whose `jti` is `id`, or every JWT of the API token whose client id is `id`.
     Token,
     /// Every token of user `id` issued at or before `notBefore`.
     User,

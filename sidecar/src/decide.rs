@@ -323,7 +323,11 @@ pub fn authorize(
     }
     let facts = TokenFacts {
         session: c.sid.as_deref(),
-        token_id: c.jti.as_deref(),
+        // An API token's JWTs are revoked by its client id (their `sub`).
+        token_id: c.jti.as_deref().or(match c.token_type.as_str() {
+            "userApiToken" | "tenantApiToken" => Some(c.sub.as_str()),
+            _ => None,
+        }),
         user: c.user_id.as_deref().or(Some(c.sub.as_str())),
         tenant: &c.tenant_id,
         roles: &c.roles,

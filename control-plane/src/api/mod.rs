@@ -6,6 +6,7 @@
 //! from the generated table, so a handler cannot be mounted at a path the spec does not have,
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
+mod api_tokens;
 mod auth;
 mod configurations;
 mod events;
@@ -126,6 +127,7 @@ fn implementations() -> Ops {
         .merge(passwords::ops())
         .merge(auth::ops())
         .merge(restrictions::ops())
+        .merge(api_tokens::ops())
 }
 
 /// The operationIds that have a real handler.
@@ -197,6 +199,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(keys::routes())
         .merge(sidecars::routes())
         .merge(restrictions::extra_routes())
+        .merge(api_tokens::extra_routes())
         .merge(health::routes())
 }
 

@@ -41,6 +41,8 @@ pub enum EventKind {
     /// The IP or email-domain restrictions of a scope (`tenant_id`, or the environment)
     /// changed.
     RestrictionsChanged,
+    /// An API token was deleted (`subject`: its client id): its JWTs are void.
+    ApiTokenDeleted,
 }
 
 /// One stored event.

@@ -1,6 +1,7 @@
 //! Stored records and their invariants, one file per resource. No HTTP, no sled: functions
 //! here take a [`Tx`](crate::store::Tx) or [`Db`](crate::store::Db) and plain values.
 
+pub mod api_token;
 pub mod authz;
 pub mod builtin;
 pub mod cascade;

@@ -211,6 +211,7 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
         EventKind::PermissionRevoked => {
             entry(RevocationKind::Permission, e.subject.as_deref()?, None)
         }
+        EventKind::ApiTokenDeleted => entry(RevocationKind::Token, e.subject.as_deref()?, None),
         EventKind::KeysChanged | EventKind::ConfigChanged | EventKind::RestrictionsChanged => None,
     }
 }

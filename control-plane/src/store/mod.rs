@@ -70,6 +70,8 @@ pub enum Tree {
     DomainRules,
     /// Restriction configurations, keyed `ip/<scope>` and `domain/<scope>`.
     RestrictionConfigs,
+    /// Client-credentials API tokens, keyed by client id.
+    ApiTokens,
 }
 
 impl Tree {
@@ -107,6 +109,7 @@ impl Tree {
             Tree::IpRules => 19,
             Tree::DomainRules => 20,
             Tree::RestrictionConfigs => 21,
+            Tree::ApiTokens => 22,
         }
     }
 
@@ -135,6 +138,7 @@ impl Tree {
             Tree::IpRules => "ip_rules",
             Tree::DomainRules => "domain_rules",
             Tree::RestrictionConfigs => "restriction_configs",
+            Tree::ApiTokens => "api_tokens",
         }
     }
 }

@@ -1,0 +1,678 @@
+//! Client-credentials API tokens (tags API Tokens, Personal Tokens, API Token): an account's
+//! tokens (`tenants/api-tokens` v1/v2, roles or permissions), a user's tokens
+//! (`users/api-tokens`, the user's own rights in the account), and the login with
+//! `{clientId, secret}` (`auth/v2/api-token`, snake_case; the v1 camelCase variant real
+//! clients also call) with refresh. Deleting a token revokes its JWTs at every sidecar.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::claims::AccessClaims;
+
+use super::Ops;
+use super::users::Catalog;
+use crate::clock::rfc3339;
+use crate::crypto::{b64url, new_uuid, random_bytes};
+use crate::error::ApiError;
+use crate::http::caller::Caller;
+use crate::http::extract::ApiJson;
+use crate::model::api_token::{self, ApiToken};
+use crate::model::authz;
+use crate::model::event::{self, EventKind};
+use crate::model::user::User;
+use crate::state::AppState;
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "TenantApiTokensV1Controller_getTenantsApiTokens",
+            list_tenant_tokens,
+        )
+        .add(
+            "TenantApiTokensV1Controller_createTenantApiToken",
+            create_tenant_token,
+        )
+        .add(
+            "TenantApiTokensV2Controller_createTenantApiToken",
+            create_tenant_token,
+        )
+        .add(
+            "TenantApiTokensV1Controller_updateTenantApiToken",
+            update_tenant_token,
+        )
+        .add(
+            "TenantApiTokensV1Controller_deleteTenantApiToken",
+            delete_tenant_token,
+        )
+        .add("UserApiTokensV1Controller_getApiTokens", list_user_tokens)
+        .add(
+            "UserApiTokensV1Controller_createTenantApiToken",
+            create_user_token,
+        )
+        .add(
+            "UserApiTokensV1Controller_deleteApiToken",
+            delete_user_token,
+        )
+        .add("AuthenticationApiTokenControllerV2_authApiToken", login_v2)
+        .add(
+            "AuthenticationApiTokenControllerV2_refreshToken",
+            refresh_v2,
+        )
+}
+
+/// The v1 login and refresh real clients call though the spec omits them (`compat.md` §4.5).
+pub(super) fn extra_routes() -> axum::Router<AppState> {
+    let r = super::route_both(
+        axum::Router::new(),
+        "/identity/resources/auth/v1/api-token",
+        axum::routing::post(login_v1),
+    );
+    super::route_both(
+        r,
+        "/identity/resources/auth/v1/api-token/token/refresh",
+        axum::routing::post(refresh_v1),
+    )
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("API token not found")
+}
+
+fn time_of(secs: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .map(rfc3339)
+}
+
+fn view(t: &ApiToken) -> Value {
+    let mut v = json!({
+        "clientId": t.client_id,
+        "description": t.description,
+        "tenantId": t.tenant_id,
+        "createdByUserId": t.created_by_user_id,
+        "metadata": t.metadata,
+        "createdAt": t.created_at,
+        "permissionIds": t.permission_ids,
+        "roleIds": t.role_ids,
+    });
+    // `null` for a token that never expires (the list reply requires the field).
+    v["expires"] = json!(t.expires_at.and_then(time_of));
+    if let Some(u) = &t.user_id {
+        v["userId"] = json!(u);
+    }
+    v
+}
+
+fn with_secret(t: &ApiToken, secret: &str) -> Value {
+    let mut v = view(t);
+    v["secret"] = json!(secret);
+    v
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRequest {
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    role_ids: Option<Vec<String>>,
+    #[serde(default)]
+    permission_ids: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in_minutes: Option<f64>,
+}
+
+fn metadata(v: Option<&Value>) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(serde_json::Map::new()),
+        Some(Value::Object(m)) if Value::Object(m.clone()).to_string().len() <= 8 * 1024 => {
+            Ok(m.clone())
+        }
+        Some(Value::Object(_)) => Err(ApiError::bad_request("metadata is at most 8 KiB")),
+        Some(_) => Err(ApiError::bad_request("metadata must be a JSON object")),
+    }
+}
+
+fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiError> {
+    match minutes {
+        None => Ok(None),
+        Some(m) if m.fract() == 0.0 && (1.0..=5_256_000.0).contains(&m) => {
+            Ok(Some(now + (m as i64) * 60))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "expiresInMinutes must be a whole number from 1 to 5256000",
+        )),
+    }
+}
+
+fn new_secret() -> String {
+    crate::crypto::hex(&random_bytes::<32>())
+}
+
+fn check_ids(
+    state: &AppState,
+    tenant: &str,
+    roles: &[String],
+    perms: &[String],
+) -> Result<(), ApiError> {
+    let cat = Catalog::load(state)?;
+    for r in roles {
+        let ok = cat
+            .roles
+            .iter()
+            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant));
+        if !ok {
+            return Err(ApiError::bad_request(format!("role {r} does not exist")));
+        }
+    }
+    for p in perms {
+        if !cat.permissions.iter().any(|x| x.id == *p) {
+            return Err(ApiError::bad_request(format!(
+                "permission {p} does not exist"
+            )));
+        }
+    }
+    if roles.len() + perms.len() > 500 {
+        return Err(ApiError::bad_request("at most 500 roles and permissions"));
+    }
+    Ok(())
+}
+
+async fn store_new(state: &AppState, t: &ApiToken) -> Result<(), ApiError> {
+    state.db.write(|tx| tx.put(t)).await?;
+    Ok(())
+}
+
+/// `fe.secure.write.tenantApiTokens`: a token for the account with roles (which win) or
+/// permissions; the secret is in this reply only.
+async fn create_tenant_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("fe.secure.write.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    super::users::require_tenant_exists(&state, &tenant)?;
+    let role_ids = req.role_ids.clone().unwrap_or_default();
+    let permission_ids = if role_ids.is_empty() {
+        req.permission_ids.clone().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    check_ids(&state, &tenant, &role_ids, &permission_ids)?;
+    let now = state.clock.unix();
+    let secret = new_secret();
+    let t = ApiToken {
+        client_id: new_uuid().to_string(),
+        secret_sha256: api_token::digest(&secret),
+        tenant_id: tenant,
+        user_id: None,
+        description: super::permissions::validate_text(
+            "description",
+            req.description.as_deref().unwrap_or(""),
+            1000,
+            false,
+        )?,
+        metadata: metadata(req.metadata.as_ref())?,
+        role_ids,
+        permission_ids,
+        created_by_user_id: caller.user().map(|u| u.user.id.clone()),
+        created_at: rfc3339(state.clock.now()),
+        expires_at: expiry(now, req.expires_in_minutes)?,
+        refresh: Vec::new(),
+    };
+    store_new(&state, &t).await?;
+    Ok((StatusCode::CREATED, Json(with_secret(&t, &secret))))
+}
+
+fn tokens_of(
+    state: &AppState,
+    tenant: &str,
+    user: Option<&str>,
+) -> Result<Vec<ApiToken>, ApiError> {
+    let mut all: Vec<ApiToken> = state
+        .db
+        .scan::<ApiToken>(b"")?
+        .into_iter()
+        .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
+        .collect();
+    all.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then(a.client_id.cmp(&b.client_id))
+    });
+    Ok(all)
+}
+
+async fn list_tenant_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    caller.require("fe.secure.read.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    Ok(Json(
+        tokens_of(&state, &tenant, None)?.iter().map(view).collect(),
+    ))
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateRequest {
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    role_ids: Option<Vec<String>>,
+    #[serde(default)]
+    permission_ids: Option<Vec<String>>,
+}
+
+/// `fe.secure.write.tenantApiTokens`: change description, metadata, roles or permissions;
+/// they apply from the token's next login or refresh.
+async fn update_tenant_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("fe.secure.write.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    if let Some(r) = &req.role_ids {
+        check_ids(&state, &tenant, r, &[])?;
+    }
+    if let Some(p) = &req.permission_ids {
+        check_ids(&state, &tenant, &[], p)?;
+    }
+    let description = req
+        .description
+        .as_deref()
+        .map(|d| super::permissions::validate_text("description", d, 1000, false))
+        .transpose()?;
+    let meta = req
+        .metadata
+        .as_ref()
+        .map(|m| metadata(Some(m)))
+        .transpose()?;
+    let saved = state
+        .db
+        .write(|tx| {
+            let mut t = tx
+                .get::<ApiToken>(id.as_bytes())?
+                .filter(|t| t.tenant_id == tenant && t.user_id.is_none())
+                .ok_or_else(not_found)?;
+            if let Some(d) = &description {
+                t.description = d.clone();
+            }
+            if let Some(m) = &meta {
+                t.metadata = m.clone();
+            }
+            if let Some(r) = &req.role_ids {
+                t.role_ids = r.clone();
+            }
+            if let Some(p) = &req.permission_ids {
+                t.permission_ids = p.clone();
+            }
+            tx.put(&t)?;
+            Ok::<_, ApiError>(t)
+        })
+        .await?;
+    Ok(Json(view(&saved)))
+}
+
+/// Delete a token: its refresh tokens die with it and its access tokens are revoked at
+/// every sidecar.
+async fn delete_token(
+    state: &AppState,
+    id: &str,
+    tenant: &str,
+    user: Option<&str>,
+) -> Result<StatusCode, ApiError> {
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let t = tx
+                .get::<ApiToken>(id.as_bytes())?
+                .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
+                .ok_or_else(not_found)?;
+            tx.delete::<ApiToken>(id.as_bytes())?;
+            event::record_about(
+                tx,
+                EventKind::ApiTokenDeleted,
+                Some(&t.tenant_id),
+                t.user_id.as_deref(),
+                Some(&t.client_id),
+                &at,
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn delete_tenant_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.delete.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    delete_token(&state, &id, &tenant, None).await
+}
+
+/// The user a user-token route acts for: the token's user, or `frontegg-user-id` with an
+/// environment token (a member of the account).
+fn acting_user(state: &AppState, caller: &Caller, tenant: &str) -> Result<String, ApiError> {
+    match caller {
+        Caller::User(u) => Ok(u.user.id.clone()),
+        Caller::Env(e) => {
+            let id = e.user_id.clone().ok_or_else(|| {
+                ApiError::bad_request("frontegg-user-id is required with an environment token")
+            })?;
+            super::users::load_user(state, &id, Some(tenant))?;
+            Ok(id)
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateUserRequest {
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    expires_in_minutes: Option<f64>,
+}
+
+/// `fe.secure.write.userApiTokens`: a token acting as the user in the account, never with
+/// more than the user's own rights (they are read at each login and refresh).
+async fn create_user_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("fe.secure.write.userApiTokens")?;
+    let tenant = caller.tenant()?;
+    super::users::require_tenant_exists(&state, &tenant)?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    let now = state.clock.unix();
+    let secret = new_secret();
+    let t = ApiToken {
+        client_id: new_uuid().to_string(),
+        secret_sha256: api_token::digest(&secret),
+        tenant_id: tenant,
+        user_id: Some(user.clone()),
+        description: super::permissions::validate_text(
+            "description",
+            req.description.as_deref().unwrap_or(""),
+            1000,
+            false,
+        )?,
+        metadata: metadata(req.metadata.as_ref())?,
+        role_ids: Vec::new(),
+        permission_ids: Vec::new(),
+        created_by_user_id: Some(user),
+        created_at: rfc3339(state.clock.now()),
+        expires_at: expiry(now, req.expires_in_minutes)?,
+        refresh: Vec::new(),
+    };
+    store_new(&state, &t).await?;
+    Ok((StatusCode::CREATED, Json(with_secret(&t, &secret))))
+}
+
+async fn list_user_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    caller.require("fe.secure.read.userApiTokens")?;
+    let tenant = caller.tenant()?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    Ok(Json(
+        tokens_of(&state, &tenant, Some(&user))?
+            .iter()
+            .map(view)
+            .collect(),
+    ))
+}
+
+async fn delete_user_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.delete.userApiTokens")?;
+    let tenant = caller.tenant()?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    delete_token(&state, &id, &tenant, Some(&user)).await
+}
+
+// ---- Login and refresh ----
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginRequest {
+    client_id: String,
+    secret: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+fn refused() -> ApiError {
+    ApiError::unauthorized("Invalid client credentials")
+}
+
+/// What a login or refresh hands out.
+struct Granted {
+    access: String,
+    refresh: String,
+    expires_in: i64,
+    expires: String,
+}
+
+fn granted(g: Granted, snake: bool) -> Response {
+    let body = if snake {
+        json!({"access_token": g.access, "refresh_token": g.refresh, "expires_in": g.expires_in, "expires": g.expires})
+    } else {
+        json!({"accessToken": g.access, "refreshToken": g.refresh, "expiresIn": g.expires_in, "expires": g.expires})
+    };
+    Json(body).into_response()
+}
+
+fn strategy_allows(
+    state: &AppState,
+) -> Result<crate::model::vendor_config::VendorConfig, ApiError> {
+    let config = super::configurations::current(state)?;
+    if config.machine_to_machine_auth_strategy == "AccessToken" {
+        // Real clients match this exact text.
+        return Err(ApiError::forbidden("Api tokens are disabled"));
+    }
+    Ok(config)
+}
+
+/// The claims of a token: an account token carries its roles' (or its own) permissions; a
+/// user token the user's current rights in the account (refused when the user is locked,
+/// gone or no longer an enabled member).
+fn claims(state: &AppState, t: &ApiToken, now: i64, ttl: i64) -> Result<AccessClaims, ApiError> {
+    let cat = Catalog::load(state)?;
+    let (token_type, roles, permissions, user) = match &t.user_id {
+        None => {
+            let roles: Vec<_> = cat
+                .roles
+                .iter()
+                .filter(|r| t.role_ids.contains(&r.id))
+                .collect();
+            let mut perm_ids: Vec<&String> =
+                roles.iter().flat_map(|r| r.permission_ids.iter()).collect();
+            perm_ids.extend(t.permission_ids.iter());
+            let permissions = cat
+                .permissions
+                .iter()
+                .filter(|p| perm_ids.contains(&&p.id))
+                .map(|p| p.key.clone())
+                .collect();
+            (
+                "tenantApiToken",
+                roles.iter().map(|r| r.key.clone()).collect(),
+                permissions,
+                None,
+            )
+        }
+        Some(uid) => {
+            let u = state.db.get::<User>(uid.as_bytes())?.ok_or_else(refused)?;
+            if u.is_locked || u.membership(&t.tenant_id).is_none_or(|m| m.disabled) {
+                return Err(refused());
+            }
+            let eff = authz::effective(&u, &t.tenant_id, &cat.roles, &cat.permissions, &cat.groups);
+            (
+                "userApiToken",
+                eff.role_keys(),
+                eff.permission_keys(),
+                Some(u),
+            )
+        }
+    };
+    let exp = match t.expires_at {
+        Some(e) => (now + ttl).min(e),
+        None => now + ttl,
+    };
+    Ok(AccessClaims {
+        sub: t.client_id.clone(),
+        token_type: token_type.into(),
+        tenant_id: t.tenant_id.clone(),
+        tenant_ids: Vec::new(),
+        roles,
+        permissions,
+        application_id: state.env.client_id().to_owned(),
+        iss: state.public_url.to_string(),
+        aud: state.env.client_id().to_owned(),
+        iat: now,
+        exp: Some(exp),
+        sid: None,
+        user_id: user.as_ref().map(|u| u.id.clone()),
+        email: user
+            .as_ref()
+            .map(|u| u.email.clone())
+            .filter(|e| !e.is_empty()),
+        email_verified: None,
+        name: None,
+        profile_picture_url: None,
+        metadata: Some(t.metadata.clone()),
+        super_user: None,
+        acr: None,
+        amr: None,
+        auth_time: None,
+        jti: None,
+        nbf: None,
+    })
+}
+
+/// Sign the claims and attach the new refresh token (`<clientId>.<random>`).
+fn grant(
+    state: &AppState,
+    t: &ApiToken,
+    random: &str,
+    now: i64,
+    ttl: i64,
+) -> Result<Granted, ApiError> {
+    let c = claims(state, t, now, ttl)?;
+    let exp = c.exp.unwrap_or(now + ttl);
+    let access = state.issuer.sign(&c).map_err(ApiError::internal)?;
+    Ok(Granted {
+        access,
+        refresh: format!("{}.{random}", t.client_id),
+        expires_in: exp - now,
+        expires: time_of(exp).unwrap_or_default(),
+    })
+}
+
+async fn login(state: &AppState, req: LoginRequest) -> Result<Granted, ApiError> {
+    let config = strategy_allows(state)?;
+    let now = state.clock.unix();
+    let ttl = i64::from(config.default_token_expiration);
+    let random = b64url(&random_bytes::<32>());
+    let id = crate::model::tenant::parse_id(&req.client_id).ok_or_else(refused)?;
+    let stored = state
+        .db
+        .write(|tx| {
+            let Some(mut t) = tx.get::<ApiToken>(id.as_bytes())? else {
+                return Ok(None);
+            };
+            if !t.secret_matches(&req.secret) || t.expired(now) {
+                return Ok(None);
+            }
+            t.add_refresh(&random, now);
+            tx.put(&t)?;
+            Ok::<_, ApiError>(Some(t))
+        })
+        .await?
+        .ok_or_else(refused)?;
+    grant(state, &stored, &random, now, ttl)
+}
+
+async fn refresh(state: &AppState, req: RefreshRequest) -> Result<Granted, ApiError> {
+    let config = strategy_allows(state)?;
+    let now = state.clock.unix();
+    let ttl = i64::from(config.default_token_expiration);
+    let (id, old) = req.refresh_token.split_once('.').ok_or_else(refused)?;
+    let id = crate::model::tenant::parse_id(id).ok_or_else(refused)?;
+    let random = b64url(&random_bytes::<32>());
+    let stored = state
+        .db
+        .write(|tx| {
+            let Some(mut t) = tx.get::<ApiToken>(id.as_bytes())? else {
+                return Ok(None);
+            };
+            if t.expired(now) || !t.take_refresh(old) {
+                return Ok(None);
+            }
+            t.add_refresh(&random, now);
+            tx.put(&t)?;
+            Ok::<_, ApiError>(Some(t))
+        })
+        .await?
+        .ok_or_else(refused)?;
+    grant(state, &stored, &random, now, ttl)
+}
+
+/// Public: `{clientId, secret}` → snake_case tokens. Each login adds a refresh token; the
+/// 101st live one evicts the oldest.
+async fn login_v2(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    Ok(granted(login(&state, req).await?, true))
+}
+
+/// Public: a refresh token (single use) → new tokens.
+async fn refresh_v2(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    Ok(granted(refresh(&state, req).await?, true))
+}
+
+async fn login_v1(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    Ok(granted(login(&state, req).await?, false))
+}
+
+async fn refresh_v1(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    Ok(granted(refresh(&state, req).await?, false))
+}

@@ -406,3 +406,208 @@ async fn user_tokens_carry_the_users_rights_and_follow_its_lock() {
         "UserApiTokensV1Controller_deleteApiToken",
     ]);
 }
+
+const TENANT_ACCESS: &str = "/identity/resources/tenants/access-tokens/v1";
+const USER_ACCESS: &str = "/identity/resources/users/access-tokens/v1";
+const VENDOR_USERS: &str = "/identity/resources/vendor-only/users/access-tokens/v1";
+const VENDOR_TENANTS: &str = "/identity/resources/vendor-only/tenants/access-tokens/v1";
+
+#[tokio::test]
+async fn access_tokens_are_jwts_looked_up_by_id_and_gone_at_once_when_deleted() {
+    let w = World::new().await;
+    let t = w.tenant("Acme").await;
+    let uid = w.user(&t, "svc@acme.test", &["Admin"]).await;
+    let user_token = w.token_for("svc@acme.test").await;
+    let admin_role = w.role_id("Admin").await;
+    // Off unless the environment chose access tokens.
+    let off = w
+        .env(
+            Method::POST,
+            TENANT_ACCESS,
+            Some(&t),
+            Some(json!({"roleIds": [admin_role]})),
+        )
+        .await;
+    assert_eq!(
+        (off.status.as_u16(), &off.body["errors"]),
+        (403, &json!(["Api tokens are disabled"]))
+    );
+    w.env(
+        Method::POST,
+        "/identity/resources/configurations/v1",
+        None,
+        Some(json!({"machineToMachineAuthStrategy": "AccessToken"})),
+    )
+    .await;
+    let created = w
+        .env(
+            Method::POST,
+            TENANT_ACCESS,
+            Some(&t),
+            Some(json!({"description": "etl", "roleIds": [admin_role]})),
+        )
+        .await;
+    created.assert_spec(
+        "TenantAccessTokensV1Controller_createTenantAccessToken",
+        201,
+    );
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let c = claims(created.body["secret"].as_str().unwrap());
+    assert_eq!(
+        (c["type"].as_str(), c["sub"].as_str()),
+        (Some("tenantAccessToken"), Some(id.as_str()))
+    );
+    assert!(c.get("exp").is_none(), "no expiry asked, none in the JWT");
+    assert!(
+        c.get("roles")
+            .is_none_or(|r| r.as_array().unwrap().is_empty()),
+        "roles are looked up, not carried"
+    );
+    let list = w.env(Method::GET, TENANT_ACCESS, Some(&t), None).await;
+    list.assert_spec("TenantAccessTokensV1Controller_getTenantAccessTokens", 200);
+    assert!(list.body["accessTokens"][0].get("secret").is_none());
+    // Vendor-only lookups, without frontegg-tenant-id (as the SDKs call them).
+    let active = w
+        .env(Method::GET, &format!("{VENDOR_TENANTS}/active"), None, None)
+        .await;
+    assert_eq!(active.body, json!([id]));
+    let data = w
+        .env(Method::GET, &format!("{VENDOR_TENANTS}/{id}"), None, None)
+        .await;
+    data.assert_spec(
+        "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
+        200,
+    );
+    assert_eq!(data.body["roles"], json!(["Admin"]));
+    assert!(
+        data.body["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "fe.secure.*")
+    );
+
+    // A user's token: its own rights, gone when the user is locked.
+    let mine = w
+        .as_user(
+            &user_token,
+            Method::POST,
+            USER_ACCESS,
+            Some(json!({"description": "cli", "expiresInMinutes": 60})),
+        )
+        .await;
+    mine.assert_spec("UserAccessTokensV1Controller_createUserAccessToken", 201);
+    let uat = mine.body["id"].as_str().unwrap().to_owned();
+    let c = claims(mine.body["secret"].as_str().unwrap());
+    assert_eq!(
+        (c["type"].as_str(), c["userId"].as_str()),
+        (Some("userAccessToken"), Some(uid.as_str()))
+    );
+    assert!(c["exp"].is_number());
+    let listed = w.as_user(&user_token, Method::GET, USER_ACCESS, None).await;
+    listed.assert_spec("UserAccessTokensV1Controller_getUserAccessTokens", 200);
+    assert_eq!(listed.body["accessTokens"].as_array().unwrap().len(), 1);
+    let active = w
+        .env(Method::GET, &format!("{VENDOR_USERS}/active"), None, None)
+        .await;
+    active.assert_spec(
+        "VendorOnlyUserAccessTokensV1Controller_getActiveAccessTokens",
+        200,
+    );
+    assert_eq!(active.body, json!([uat]));
+    let data = w
+        .env(Method::GET, &format!("{VENDOR_USERS}/{uat}"), None, None)
+        .await;
+    data.assert_spec(
+        "VendorOnlyUserAccessTokensV1Controller_getUserAccessTokenData",
+        200,
+    );
+    assert_eq!(data.body["userId"], uid.as_str());
+    w.env(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/lock"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        w.env(Method::GET, &format!("{VENDOR_USERS}/active"), None, None)
+            .await
+            .body,
+        json!([])
+    );
+    w.env(Method::GET, &format!("{VENDOR_USERS}/{uat}"), None, None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+    w.env(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/unlock"),
+        None,
+        None,
+    )
+    .await;
+    // Expiry: gone from the lists once past.
+    w.cp.running.state.clock.advance(3601);
+    let w_token = w.cp.vendor_token().await;
+    let after =
+        w.cp.call(
+            Method::GET,
+            &format!("{VENDOR_USERS}/active"),
+            Some(&w_token),
+            None,
+        )
+        .await;
+    assert_eq!(after.body, json!([]));
+    // Deletion: 404 at once; a user token cannot delete the account's tokens.
+    let d =
+        w.cp.call(
+            Method::DELETE,
+            &format!("{TENANT_ACCESS}/{id}"),
+            Some(&w_token),
+            None,
+        )
+        .await;
+    d.assert_error(400, "ER-INVALID-INPUT"); // the account header is required
+    let d = w
+        .send(crate::support::world::Req {
+            method: Method::DELETE,
+            path: format!("{TENANT_ACCESS}/{id}"),
+            bearer: &w_token,
+            tenant: Some(&t),
+            user: None,
+            body: None,
+        })
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let gone =
+        w.cp.call(
+            Method::GET,
+            &format!("{VENDOR_TENANTS}/{id}"),
+            Some(&w_token),
+            None,
+        )
+        .await;
+    gone.assert_error(404, "ER-NOT-FOUND");
+    let d = w
+        .send(crate::support::world::Req {
+            method: Method::DELETE,
+            path: format!("{USER_ACCESS}/{uat}"),
+            bearer: &w_token,
+            tenant: Some(&t),
+            user: Some(&uid),
+            body: None,
+        })
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    w.cp.assert_served(&[
+        "TenantAccessTokensV1Controller_createTenantAccessToken",
+        "TenantAccessTokensV1Controller_getTenantAccessTokens",
+        "TenantAccessTokensV1Controller_deleteTenantAccessToken",
+        "UserAccessTokensV1Controller_createUserAccessToken",
+        "UserAccessTokensV1Controller_getUserAccessTokens",
+        "UserAccessTokensV1Controller_deleteUserAccessToken",
+        "VendorOnlyUserAccessTokensV1Controller_getActiveAccessTokens",
+        "VendorOnlyUserAccessTokensV1Controller_getUserAccessTokenData",
+        "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
+    ]);
+}

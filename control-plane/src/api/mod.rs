@@ -6,6 +6,7 @@
 //! from the generated table, so a handler cannot be mounted at a path the spec does not have,
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
+mod access_tokens;
 mod api_tokens;
 mod auth;
 mod configurations;
@@ -128,6 +129,7 @@ fn implementations() -> Ops {
         .merge(auth::ops())
         .merge(restrictions::ops())
         .merge(api_tokens::ops())
+        .merge(access_tokens::ops())
 }
 
 /// The operationIds that have a real handler.
@@ -200,6 +202,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(sidecars::routes())
         .merge(restrictions::extra_routes())
         .merge(api_tokens::extra_routes())
+        .merge(access_tokens::extra_routes())
         .merge(health::routes())
 }
 

@@ -41,7 +41,8 @@ pub enum EventKind {
     /// The IP or email-domain restrictions of a scope (`tenant_id`, or the environment)
     /// changed.
     RestrictionsChanged,
-    /// An API token was deleted (`subject`: its client id): its JWTs are void.
+    /// An API token or access token was deleted (`subject`: its client id or id): its JWTs
+    /// are void.
     ApiTokenDeleted,
 }
 

@@ -72,6 +72,8 @@ pub enum Tree {
     RestrictionConfigs,
     /// Client-credentials API tokens, keyed by client id.
     ApiTokens,
+    /// Access tokens, keyed by id.
+    AccessTokens,
 }
 
 impl Tree {
@@ -110,6 +112,7 @@ impl Tree {
             Tree::DomainRules => 20,
             Tree::RestrictionConfigs => 21,
             Tree::ApiTokens => 22,
+            Tree::AccessTokens => 23,
         }
     }
 
@@ -139,6 +142,7 @@ impl Tree {
             Tree::DomainRules => "domain_rules",
             Tree::RestrictionConfigs => "restriction_configs",
             Tree::ApiTokens => "api_tokens",
+            Tree::AccessTokens => "access_tokens",
         }
     }
 }

@@ -1,0 +1,499 @@
+//! Access tokens (tags API Tokens, Personal Tokens, M2M Tokens): an account's
+//! (`tenants/access-tokens`, with roles) and a user's (`users/access-tokens`, the user's own
+//! rights). The `secret` is an RS256 JWT of type `tenantAccessToken` / `userAccessToken`
+//! whose `sub` is the token's id, sent as `x-api-key`; it carries no roles: SDKs look the
+//! token up in the vendor-only routes here (the active-id lists, no `frontegg-tenant-id`
+//! needed, and per-id data), which answer from the current state — a deleted, expired or
+//! orphaned token is gone at once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::claims::AccessClaims;
+
+use super::Ops;
+use super::users::Catalog;
+use crate::clock::rfc3339;
+use crate::crypto::new_uuid;
+use crate::error::ApiError;
+use crate::http::caller::Caller;
+use crate::http::extract::{ApiJson, EnvCaller};
+use crate::model::authz;
+use crate::model::event::{self, EventKind};
+use crate::model::user::User;
+use crate::state::AppState;
+use crate::store::{Record, Tree};
+
+/// A stored access token (its secret, a JWT, is never stored).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessToken {
+    /// UUID; the JWT's `sub`.
+    pub id: String,
+    /// The account.
+    pub tenant_id: String,
+    /// The user, for a user's token.
+    pub user_id: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Role ids (account tokens).
+    pub role_ids: Vec<String>,
+    /// Who created it, when a user did.
+    pub created_by_user_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Unix seconds; `None`: never expires.
+    pub expires_at: Option<i64>,
+}
+
+impl Record for AccessToken {
+    const TREE: Tree = Tree::AccessTokens;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "TenantAccessTokensV1Controller_getTenantAccessTokens",
+            list_tenant,
+        )
+        .add(
+            "TenantAccessTokensV1Controller_createTenantAccessToken",
+            create_tenant,
+        )
+        .add(
+            "TenantAccessTokensV1Controller_deleteTenantAccessToken",
+            delete_tenant,
+        )
+        .add(
+            "UserAccessTokensV1Controller_getUserAccessTokens",
+            list_user,
+        )
+        .add(
+            "UserAccessTokensV1Controller_createUserAccessToken",
+            create_user,
+        )
+        .add(
+            "UserAccessTokensV1Controller_deleteUserAccessToken",
+            delete_user,
+        )
+        .add(
+            "VendorOnlyUserAccessTokensV1Controller_getActiveAccessTokens",
+            active_user_ids,
+        )
+        .add(
+            "VendorOnlyUserAccessTokensV1Controller_getUserAccessTokenData",
+            user_data,
+        )
+        .add(
+            "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
+            tenant_data,
+        )
+}
+
+/// The tenant active-id list real clients call though the spec omits it (`compat.md` §2.1).
+pub(super) fn extra_routes() -> axum::Router<AppState> {
+    super::route_both(
+        axum::Router::new(),
+        "/identity/resources/vendor-only/tenants/access-tokens/v1/active",
+        axum::routing::get(active_tenant_ids),
+    )
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Access token not found")
+}
+
+fn time_of(secs: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .map(rfc3339)
+}
+
+/// Access tokens are off unless the environment chose them (`machineToMachineAuthStrategy`).
+fn enabled(state: &AppState) -> Result<crate::model::vendor_config::VendorConfig, ApiError> {
+    let config = super::configurations::current(state)?;
+    if config.machine_to_machine_auth_strategy != "AccessToken" {
+        return Err(ApiError::forbidden("Api tokens are disabled"));
+    }
+    Ok(config)
+}
+
+fn view(t: &AccessToken) -> Value {
+    let mut v = json!({
+        "id": t.id,
+        "description": t.description,
+        "createdAt": t.created_at,
+        "createdByUserId": t.created_by_user_id,
+    });
+    if t.user_id.is_none() {
+        v["roleIds"] = json!(t.role_ids);
+    }
+    if let Some(e) = t.expires_at.and_then(time_of) {
+        v["expires"] = json!(e);
+    }
+    v
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRequest {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    expires_in_minutes: Option<f64>,
+    #[serde(default)]
+    role_ids: Option<Vec<String>>,
+}
+
+fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiError> {
+    match minutes {
+        None => Ok(None),
+        Some(m) if m.fract() == 0.0 && (1.0..=5_256_000.0).contains(&m) => {
+            Ok(Some(now + (m as i64) * 60))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "expiresInMinutes must be a whole number from 1 to 5256000",
+        )),
+    }
+}
+
+/// Store the token and sign its secret.
+async fn issue(state: &AppState, t: AccessToken) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let claims = AccessClaims {
+        sub: t.id.clone(),
+        token_type: if t.user_id.is_some() {
+            "userAccessToken".into()
+        } else {
+            "tenantAccessToken".into()
+        },
+        tenant_id: t.tenant_id.clone(),
+        tenant_ids: Vec::new(),
+        roles: Vec::new(),
+        permissions: Vec::new(),
+        application_id: state.env.client_id().to_owned(),
+        iss: state.public_url.to_string(),
+        aud: state.env.client_id().to_owned(),
+        iat: state.clock.unix(),
+        exp: t.expires_at,
+        sid: None,
+        user_id: t.user_id.clone(),
+        email: None,
+        email_verified: None,
+        name: None,
+        profile_picture_url: None,
+        metadata: None,
+        super_user: None,
+        acr: None,
+        amr: None,
+        auth_time: None,
+        jti: None,
+        nbf: None,
+    };
+    let secret = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    state.db.write(|tx| tx.put(&t)).await?;
+    let mut v = view(&t);
+    v["secret"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn description(req: &CreateRequest) -> Result<String, ApiError> {
+    super::permissions::validate_text(
+        "description",
+        req.description.as_deref().unwrap_or(""),
+        1000,
+        false,
+    )
+}
+
+/// `fe.secure.write.tenantApiTokens`: an account token with roles.
+async fn create_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("fe.secure.write.tenantApiTokens")?;
+    enabled(&state)?;
+    let tenant = caller.tenant()?;
+    super::users::require_tenant_exists(&state, &tenant)?;
+    let role_ids = req.role_ids.clone().unwrap_or_default();
+    let cat = Catalog::load(&state)?;
+    for r in &role_ids {
+        if !cat
+            .roles
+            .iter()
+            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant))
+        {
+            return Err(ApiError::bad_request(format!("role {r} does not exist")));
+        }
+    }
+    let now = state.clock.unix();
+    let t = AccessToken {
+        id: new_uuid().to_string(),
+        tenant_id: tenant,
+        user_id: None,
+        description: description(&req)?,
+        role_ids,
+        created_by_user_id: caller.user().map(|u| u.user.id.clone()),
+        created_at: rfc3339(state.clock.now()),
+        expires_at: expiry(now, req.expires_in_minutes)?,
+    };
+    issue(&state, t).await
+}
+
+fn tokens_of(
+    state: &AppState,
+    tenant: &str,
+    user: Option<&str>,
+) -> Result<Vec<AccessToken>, ApiError> {
+    let mut all: Vec<AccessToken> = state
+        .db
+        .scan::<AccessToken>(b"")?
+        .into_iter()
+        .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
+        .collect();
+    all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(all)
+}
+
+async fn list_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("fe.secure.read.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    let items: Vec<Value> = tokens_of(&state, &tenant, None)?.iter().map(view).collect();
+    Ok(Json(json!({"accessTokens": items})))
+}
+
+async fn delete(
+    state: &AppState,
+    id: &str,
+    tenant: &str,
+    user: Option<&str>,
+) -> Result<StatusCode, ApiError> {
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let t = tx
+                .get::<AccessToken>(id.as_bytes())?
+                .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
+                .ok_or_else(not_found)?;
+            tx.delete::<AccessToken>(id.as_bytes())?;
+            event::record_about(
+                tx,
+                EventKind::ApiTokenDeleted,
+                Some(&t.tenant_id),
+                t.user_id.as_deref(),
+                Some(&t.id),
+                &at,
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn delete_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.delete.tenantApiTokens")?;
+    let tenant = caller.tenant()?;
+    delete(&state, &id, &tenant, None).await
+}
+
+fn acting_user(state: &AppState, caller: &Caller, tenant: &str) -> Result<String, ApiError> {
+    match caller {
+        Caller::User(u) => Ok(u.user.id.clone()),
+        Caller::Env(e) => {
+            let id = e.user_id.clone().ok_or_else(|| {
+                ApiError::bad_request("frontegg-user-id is required with an environment token")
+            })?;
+            super::users::load_user(state, &id, Some(tenant))?;
+            Ok(id)
+        }
+    }
+}
+
+/// `fe.secure.write.userApiTokens`: a token acting as the user (its current rights).
+async fn create_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("fe.secure.write.userApiTokens")?;
+    enabled(&state)?;
+    let tenant = caller.tenant()?;
+    super::users::require_tenant_exists(&state, &tenant)?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    let now = state.clock.unix();
+    let t = AccessToken {
+        id: new_uuid().to_string(),
+        tenant_id: tenant,
+        user_id: Some(user.clone()),
+        description: description(&req)?,
+        role_ids: Vec::new(),
+        created_by_user_id: Some(user),
+        created_at: rfc3339(state.clock.now()),
+        expires_at: expiry(now, req.expires_in_minutes)?,
+    };
+    issue(&state, t).await
+}
+
+async fn list_user(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require("fe.secure.read.userApiTokens")?;
+    let tenant = caller.tenant()?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    let items: Vec<Value> = tokens_of(&state, &tenant, Some(&user))?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(Json(json!({"accessTokens": items})))
+}
+
+async fn delete_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("fe.secure.delete.userApiTokens")?;
+    let tenant = caller.tenant()?;
+    let user = acting_user(&state, &caller, &tenant)?;
+    delete(&state, &id, &tenant, Some(&user)).await
+}
+
+/// Role keys and permission keys.
+type Rights = (Vec<String>, Vec<String>);
+
+/// A token's current rights, or `None` when it is not active (expired; for a user's token,
+/// the user gone, locked or no longer an enabled member).
+fn rights(
+    state: &AppState,
+    cat: &Catalog,
+    t: &AccessToken,
+    now: i64,
+) -> Result<Option<Rights>, ApiError> {
+    if t.expires_at.is_some_and(|e| now >= e) {
+        return Ok(None);
+    }
+    match &t.user_id {
+        None => {
+            let roles: Vec<_> = cat
+                .roles
+                .iter()
+                .filter(|r| t.role_ids.contains(&r.id))
+                .collect();
+            let perm_ids: Vec<&String> =
+                roles.iter().flat_map(|r| r.permission_ids.iter()).collect();
+            let perms = cat
+                .permissions
+                .iter()
+                .filter(|p| perm_ids.contains(&&p.id))
+                .map(|p| p.key.clone())
+                .collect();
+            Ok(Some((roles.iter().map(|r| r.key.clone()).collect(), perms)))
+        }
+        Some(uid) => {
+            let Some(u) = state.db.get::<User>(uid.as_bytes())? else {
+                return Ok(None);
+            };
+            if u.is_locked || u.membership(&t.tenant_id).is_none_or(|m| m.disabled) {
+                return Ok(None);
+            }
+            let eff = authz::effective(&u, &t.tenant_id, &cat.roles, &cat.permissions, &cat.groups);
+            Ok(Some((eff.role_keys(), eff.permission_keys())))
+        }
+    }
+}
+
+fn active_ids(
+    state: &AppState,
+    headers: &HeaderMap,
+    users: bool,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let narrow = headers
+        .get("frontegg-tenant-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    enabled(state)?;
+    let cat = Catalog::load(state)?;
+    let now = state.clock.unix();
+    let mut out = Vec::new();
+    for t in state.db.scan::<AccessToken>(b"")? {
+        if t.user_id.is_some() != users {
+            continue;
+        }
+        // The header is optional here (the SDKs never send it); when given, it narrows.
+        if narrow.as_deref().is_some_and(|h| h != t.tenant_id) {
+            continue;
+        }
+        if rights(state, &cat, &t, now)?.is_some() {
+            out.push(t.id);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Environment token: ids of every active user access token.
+async fn active_user_ids(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<String>>, ApiError> {
+    active_ids(&state, &headers, true)
+}
+
+/// Environment token: ids of every active account access token.
+async fn active_tenant_ids(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<String>>, ApiError> {
+    active_ids(&state, &headers, false)
+}
+
+fn data(state: &AppState, id: &str, users: bool) -> Result<Json<Value>, ApiError> {
+    enabled(state)?;
+    let t = state
+        .db
+        .get::<AccessToken>(id.as_bytes())?
+        .filter(|t| t.user_id.is_some() == users)
+        .ok_or_else(not_found)?;
+    let cat = Catalog::load(state)?;
+    let (roles, permissions) =
+        rights(state, &cat, &t, state.clock.unix())?.ok_or_else(not_found)?;
+    let mut v =
+        json!({"id": t.id, "tenantId": t.tenant_id, "roles": roles, "permissions": permissions});
+    if let Some(u) = &t.user_id {
+        v["userId"] = json!(u);
+    }
+    if let Some(e) = t.expires_at.and_then(time_of) {
+        v["expires"] = json!(e);
+    }
+    Ok(Json(v))
+}
+
+/// Environment token: a user access token's current data (404 once it is not active).
+async fn user_data(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    data(&state, &id, true)
+}
+
+/// Environment token: an account access token's current data (404 once it is not active).
+async fn tenant_data(
+    _caller: EnvCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    data(&state, &id, false)
+}

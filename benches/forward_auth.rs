@@ -142,6 +142,7 @@ fn start_sidecar(rt: &tokio::runtime::Runtime, s: &Signer, cache_bytes: u64) -> 
             },
             revocations,
             restrictions: vec![],
+            access_tokens: vec![],
         });
         sidecar::sync::apply(&running.sidecar, snap).expect("snapshot applies");
         running

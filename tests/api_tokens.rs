@@ -611,3 +611,118 @@ async fn access_tokens_are_jwts_looked_up_by_id_and_gone_at_once_when_deleted() 
         "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
     ]);
 }
+
+async fn with_api_key(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: &str,
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let r = crate::support::reply(
+        crate::support::http_client()
+            .get(format!("http://{addr}{path}"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    (r.status.as_u16(), r.body, r.headers)
+}
+
+#[tokio::test]
+async fn access_tokens_pass_every_sidecar_in_both_modes_until_deleted() {
+    let w = World::new().await;
+    w.env(
+        Method::POST,
+        "/identity/resources/configurations/v1",
+        None,
+        Some(json!({"machineToMachineAuthStrategy": "AccessToken"})),
+    )
+    .await;
+    let sc_token = w.cp.running.credentials.sidecar_token.clone().unwrap();
+    let mut scs = Vec::new();
+    for _ in 0..3 {
+        scs.push(sidecar_for(&w.cp, &sc_token, None, None).await);
+    }
+    let t = w.tenant("Acme").await;
+    w.user(&t, "person@acme.test", &["Admin"]).await;
+    let user_jwt = w.token_for("person@acme.test").await;
+    let ro = w.role_id("ReadOnly").await;
+    let created = w
+        .env(
+            Method::POST,
+            TENANT_ACCESS,
+            Some(&t),
+            Some(json!({"roleIds": [ro]})),
+        )
+        .await;
+    let (id, secret) = (
+        created.body["id"].as_str().unwrap().to_owned(),
+        created.body["secret"].as_str().unwrap().to_owned(),
+    );
+    let version = w.cp.running.state.hub.version();
+    for sc in &scs {
+        applied(sc, version).await;
+        let (status, body, headers) = with_api_key(sc.addr, "/v1/check/reports", &secret).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["x-token-type"], "tenantAccessToken");
+        assert_eq!(
+            headers["x-user-roles"], "ReadOnly",
+            "rights from the pushed record"
+        );
+        assert_eq!(headers["x-user-id"], id.as_str());
+    }
+    // Wrong header for the type, both ways.
+    let (status, body, _) = with_api_key(scs[0].addr, "/v1/check", &user_jwt).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (401, Some("wrong_token_type"))
+    );
+    assert_eq!(
+        check(&scs[0], &secret).await.1["reason"],
+        "wrong_token_type"
+    );
+    // Reverse-proxy mode honours it too.
+    let proxy = sidecar_for(
+        &w.cp,
+        &sc_token,
+        None,
+        Some(format!("http://{}", w.cp.running.addr)),
+    )
+    .await;
+    applied(&proxy, version).await;
+    let (status, body, _) = with_api_key(proxy.addr, "/healthz", &secret).await;
+    assert_eq!(status, 200, "{body}");
+    // Deleted: refused by every sidecar.
+    let started = Instant::now();
+    let d = w
+        .send(crate::support::world::Req {
+            method: Method::DELETE,
+            path: format!("{TENANT_ACCESS}/{id}"),
+            bearer: &w.token,
+            tenant: Some(&t),
+            user: None,
+            body: None,
+        })
+        .await;
+    assert_eq!(d.status, 200);
+    for sc in scs.iter().chain(std::iter::once(&proxy)) {
+        loop {
+            let (status, body, _) = with_api_key(sc.addr, "/v1/check/reports", &secret).await;
+            if status == 401 && body["reason"] == "token_revoked" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "deleted access token refused by 4 sidecars {} ms after the call",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(1));
+}

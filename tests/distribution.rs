@@ -730,6 +730,7 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
         },
         revocations: vec![],
         restrictions: vec![],
+        access_tokens: vec![],
     });
     let delta = |base: u64, version: u64| {
         PushMessage::Delta(Delta {
@@ -747,6 +748,7 @@ async fn damaged_replayed_and_invalid_messages_are_rejected_whole() {
                 expires_at: i64::MAX / 2,
             }],
             restrictions: vec![],
+            access_tokens: None,
         })
     };
     let mut flipped = wire::encode(&key, &delta(5, 6));

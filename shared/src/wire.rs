@@ -184,6 +184,27 @@ pub struct ScopeRestrictions {
     pub domains: Option<DomainPolicy>,
 }
 
+/// An active access token as sidecars honour it (`x-api-key`): the rights come from here,
+/// not from the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessTokenRecord {
+    /// The token's id (its JWT's `sub`).
+    pub id: String,
+    /// The account.
+    pub tenant_id: String,
+    /// The user, for a user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Role keys.
+    pub roles: Vec<String>,
+    /// Permission keys.
+    pub permissions: Vec<String>,
+    /// Unix seconds; absent: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
 /// The whole distributed state at one version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -207,6 +228,9 @@ pub struct Snapshot {
     /// Every scope with active restrictions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restrictions: Vec<ScopeRestrictions>,
+    /// Every active access token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_tokens: Vec<AccessTokenRecord>,
 }
 
 /// The changes from `base` to `version`.
@@ -233,6 +257,9 @@ pub struct Delta {
     /// Scopes whose restrictions changed, each complete (both kinds `None`: none left).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restrictions: Vec<ScopeRestrictions>,
+    /// The complete set of active access tokens, when it may have changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_tokens: Option<Vec<AccessTokenRecord>>,
 }
 
 /// A sidecar's acknowledgement (and heartbeat), `POST /tessera/v1/sidecars/ack`.

@@ -11,7 +11,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::RSA_PKCS1_2048_8192_SHA256;
 use serde::Deserialize;
+use std::sync::Arc;
+
 use shared::claims::{AccessClaims, STEP_UP_ACR};
+use shared::wire::AccessTokenRecord;
 
 use crate::routes::Requirement;
 use crate::snapshot::{Revocations, Snapshot, TokenFacts};
@@ -277,6 +280,8 @@ pub struct Inputs<'a> {
     pub now: i64,
     /// Clock-skew leeway, seconds.
     pub leeway: i64,
+    /// Active access tokens (`x-api-key`).
+    pub access_tokens: &'a crate::snapshot::AccessTokens,
 }
 
 /// Everything but the signature, against the current state, on every request.
@@ -285,31 +290,54 @@ pub fn authorize(
     revocations: &Revocations,
     v: &Verified,
     inputs: &Inputs<'_>,
-) -> Result<(), DenyReason> {
+) -> Result<Option<Arc<AccessTokenRecord>>, DenyReason> {
     let Inputs {
         source,
         client_ip,
         route: req,
         now,
         leeway,
+        access_tokens,
     } = *inputs;
     let c = &v.claims;
-    // Header routing as the SDKs do it.
-    let type_ok = match source {
-        TokenSource::Bearer(_) => matches!(
-            c.token_type.as_str(),
-            "userToken" | "userApiToken" | "tenantApiToken"
-        ),
-        // Access tokens are honoured only from the pushed active set (machine-to-machine
-        // issue); until then no x-api-key token is active.
-        TokenSource::ApiKey(_) | TokenSource::None => false,
+    // Header routing as the SDKs do it: Bearer carries user and API tokens; `x-api-key`
+    // carries access tokens, honoured only while the control plane lists them as active.
+    let record = match source {
+        TokenSource::Bearer(_)
+            if matches!(
+                c.token_type.as_str(),
+                "userToken" | "userApiToken" | "tenantApiToken"
+            ) =>
+        {
+            None
+        }
+        TokenSource::ApiKey(_)
+            if matches!(
+                c.token_type.as_str(),
+                "userAccessToken" | "tenantAccessToken"
+            ) =>
+        {
+            let r = access_tokens.get(&c.sub).ok_or(DenyReason::Revoked)?;
+            if r.tenant_id != c.tenant_id || r.user_id != c.user_id {
+                return Err(DenyReason::Revoked);
+            }
+            Some(r)
+        }
+        _ => return Err(DenyReason::WrongTokenType),
     };
-    if !type_ok {
-        return Err(DenyReason::WrongTokenType);
-    }
-    match c.exp {
-        Some(exp) if now <= exp + leeway => {}
-        _ => return Err(DenyReason::Expired),
+    // Access tokens may lack `exp`; their record's expiry counts too.
+    let exp = match (&record, c.exp) {
+        (_, Some(e)) => Some(e),
+        (Some(_), None) => None,
+        (None, None) => return Err(DenyReason::Expired),
+    };
+    let record_exp = record.as_ref().and_then(|r| r.expires_at);
+    if [exp, record_exp]
+        .into_iter()
+        .flatten()
+        .any(|e| now > e + leeway)
+    {
+        return Err(DenyReason::Expired);
     }
     if c.nbf.is_some_and(|nbf| now + leeway < nbf) || now + leeway < c.iat {
         return Err(DenyReason::NotYetValid);
@@ -338,7 +366,11 @@ pub fn authorize(
         return Err(DenyReason::Revoked);
     }
     check_restrictions(snap, v, client_ip)?;
-    check_route(c, req, now)
+    match &record {
+        Some(r) => check_route(c, &r.roles, &r.permissions, req, now)?,
+        None => check_route(c, &c.roles, &c.permissions, req, now)?,
+    }
+    Ok(record)
 }
 
 /// The environment's IP rules, before any token work.
@@ -389,15 +421,21 @@ fn permission_matches(held: &str, wanted: &str) -> bool {
 }
 
 /// The route's requirements against the claims.
-pub fn check_route(c: &AccessClaims, req: &Requirement, now: i64) -> Result<(), DenyReason> {
+pub fn check_route(
+    c: &AccessClaims,
+    roles: &[String],
+    permissions: &[String],
+    req: &Requirement,
+    now: i64,
+) -> Result<(), DenyReason> {
     if req.deny {
         return Err(DenyReason::RouteDenied);
     }
     if !req.token_types.is_empty() && !req.token_types.contains(&c.token_type) {
         return Err(DenyReason::WrongTokenType);
     }
-    let has_role = |r: &String| c.roles.iter().any(|h| h == r);
-    let has_perm = |p: &String| c.permissions.iter().any(|h| permission_matches(h, p));
+    let has_role = |r: &String| roles.iter().any(|h| h == r);
+    let has_perm = |p: &String| permissions.iter().any(|h| permission_matches(h, p));
     let wanted = req.roles.len() + req.permissions.len();
     if wanted > 0 {
         let ok = if req.all {

@@ -333,14 +333,19 @@ fn token_source(h: &HeaderMap) -> Result<TokenSource<'_>, &'static str> {
 }
 
 fn add_identity(h: &mut HeaderMap, permit: &Permit) {
-    let Some(v) = permit else { return };
-    let c = &v.claims;
+    let Some(id) = permit else { return };
+    let c = &id.verified.claims;
     let user = c.user_id.as_deref().unwrap_or(&c.sub);
+    // An access token's rights are its record's, never the token's.
+    let (roles, permissions) = match &id.record {
+        Some(r) => (&r.roles, &r.permissions),
+        None => (&c.roles, &c.permissions),
+    };
     let pairs: [(&str, String); 5] = [
         ("x-user-id", user.to_owned()),
         ("x-tenant-id", c.tenant_id.clone()),
-        ("x-user-roles", c.roles.join(",")),
-        ("x-user-permissions", c.permissions.join(",")),
+        ("x-user-roles", roles.join(",")),
+        ("x-user-permissions", permissions.join(",")),
         ("x-token-type", c.token_type.clone()),
     ];
     for (name, value) in pairs {

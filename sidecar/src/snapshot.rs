@@ -374,6 +374,44 @@ impl Revocations {
     }
 }
 
+/// Active access tokens by id, replaced whole when the control plane resends the set.
+#[derive(Default)]
+pub struct AccessTokens {
+    map: DashMap<Box<str>, Arc<wire::AccessTokenRecord>>,
+}
+
+impl AccessTokens {
+    /// Replace the set: new and changed records first, then the ones no longer present
+    /// removed (never an instant with a removed token still... or a kept one missing).
+    pub fn replace(&self, records: &[wire::AccessTokenRecord]) {
+        for r in records {
+            self.map.insert(r.id.as_str().into(), Arc::new(r.clone()));
+        }
+        let keep: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        self.map.retain(|k, _| keep.contains(&**k));
+    }
+
+    /// The record of an active token.
+    pub fn get(&self, id: &str) -> Option<Arc<wire::AccessTokenRecord>> {
+        self.map.get(id).map(|r| r.value().clone())
+    }
+
+    /// Every record (persistence).
+    pub fn to_wire(&self) -> Vec<wire::AccessTokenRecord> {
+        self.map.iter().map(|e| (**e.value()).clone()).collect()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
 /// Build a snapshot from a full wire snapshot's keys and policy.
 pub fn from_wire(s: &wire::Snapshot) -> Result<Snapshot, BuildError> {
     check_policy(&s.policy)?;
@@ -417,7 +455,12 @@ pub fn next(cur: &Snapshot, d: &wire::Delta) -> Result<Snapshot, BuildError> {
 }
 
 /// The persisted form of the whole state.
-pub fn to_wire(s: &Snapshot, revocations: &Revocations, issued_at: i64) -> wire::Snapshot {
+pub fn to_wire(
+    s: &Snapshot,
+    revocations: &Revocations,
+    access_tokens: &AccessTokens,
+    issued_at: i64,
+) -> wire::Snapshot {
     let mut keys: Vec<PublicKey> = s.keys.values().map(|k| k.wire.clone()).collect();
     keys.sort_by(|a, b| a.kid.cmp(&b.kid));
     wire::Snapshot {
@@ -429,6 +472,7 @@ pub fn to_wire(s: &Snapshot, revocations: &Revocations, issued_at: i64) -> wire:
         policy: s.policy.clone(),
         revocations: revocations.to_wire(),
         restrictions: s.restrictions.values().map(|c| c.wire.clone()).collect(),
+        access_tokens: access_tokens.to_wire(),
     }
 }
 

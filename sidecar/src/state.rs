@@ -34,8 +34,16 @@ pub struct Facts<'a> {
     pub client_ip: std::net::IpAddr,
 }
 
+/// Who an allowed request is.
+pub struct Identity {
+    /// The verified token.
+    pub verified: Arc<Verified>,
+    /// For an access token (`x-api-key`): its record, whose rights replace the token's.
+    pub record: Option<Arc<shared::wire::AccessTokenRecord>>,
+}
+
 /// An allowed request's identity (none for public routes).
-pub type Permit = Option<Arc<Verified>>;
+pub type Permit = Option<Identity>;
 
 /// The sidecar's shared state.
 pub struct Sidecar {
@@ -45,6 +53,8 @@ pub struct Sidecar {
     pub current: ArcSwapOption<Snapshot>,
     /// Live revocations.
     pub revocations: Revocations,
+    /// Active access tokens.
+    pub access_tokens: crate::snapshot::AccessTokens,
     /// Route rules.
     pub routes: ArcSwap<Routes>,
     /// Verified tokens by SHA-256 of the token.
@@ -70,6 +80,7 @@ impl Sidecar {
             config,
             current: ArcSwapOption::empty(),
             revocations: Revocations::default(),
+            access_tokens: Default::default(),
             routes: ArcSwap::from_pointee(routes),
             cache,
             metrics: Metrics::new()?,
@@ -109,7 +120,7 @@ impl Sidecar {
                 v
             }
         };
-        decide::authorize(
+        let record = decide::authorize(
             snap,
             &self.revocations,
             &verified,
@@ -119,9 +130,10 @@ impl Sidecar {
                 route: req,
                 now,
                 leeway: self.config.leeway,
+                access_tokens: &self.access_tokens,
             },
         )?;
-        Ok(Some(verified))
+        Ok(Some(Identity { verified, record }))
     }
 
     /// Count (and, at most once a second, log) a decision.

@@ -113,6 +113,7 @@ pub fn load_persisted(sc: &Sidecar, dir: &Path) {
                 .filter(|r| r.expires_at >= now)
                 .collect();
             sc.revocations.replace(&live);
+            sc.access_tokens.replace(&p.snapshot.access_tokens);
             tracing::info!(
                 version = snap.version,
                 revocations = live.len(),
@@ -135,7 +136,7 @@ fn persist(sc: &Sidecar, dir: &Path) -> std::io::Result<Option<(u64, String)>> {
     let p = Persisted {
         saved_at: now,
         last_contact: sc.last_contact.load(Ordering::Relaxed),
-        snapshot: snapshot::to_wire(&cur, &sc.revocations, now),
+        snapshot: snapshot::to_wire(&cur, &sc.revocations, &sc.access_tokens, now),
     };
     let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
     std::fs::create_dir_all(dir)?;
@@ -150,6 +151,7 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
         PushMessage::Snapshot(s) => {
             let snap = snapshot::from_wire(&s).map_err(|e| e.to_string())?;
             sc.revocations.replace(&s.revocations);
+            sc.access_tokens.replace(&s.access_tokens);
             let v = snap.version;
             sc.current.store(Some(Arc::new(snap)));
             sc.last_contact.store(now, Ordering::Relaxed);
@@ -175,6 +177,9 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
             let next = snapshot::next(&cur, &d).map_err(|e| e.to_string())?;
             for r in &d.revocations {
                 sc.revocations.insert(r);
+            }
+            if let Some(records) = &d.access_tokens {
+                sc.access_tokens.replace(records);
             }
             sc.current.store(Some(Arc::new(next)));
             sc.last_contact.store(now, Ordering::Relaxed);

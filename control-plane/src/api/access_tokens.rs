@@ -195,7 +195,21 @@ async fn issue(state: &AppState, t: AccessToken) -> Result<(StatusCode, Json<Val
         nbf: None,
     };
     let secret = state.issuer.sign(&claims).map_err(ApiError::internal)?;
-    state.db.write(|tx| tx.put(&t)).await?;
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            tx.put(&t)?;
+            event::record_about(
+                tx,
+                EventKind::AccessTokenCreated,
+                Some(&t.tenant_id),
+                t.user_id.as_deref(),
+                Some(&t.id),
+                &at,
+            )
+        })
+        .await?;
     let mut v = view(&t);
     v["secret"] = json!(secret);
     Ok((StatusCode::CREATED, Json(v)))
@@ -496,4 +510,29 @@ async fn tenant_data(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     data(&state, &id, false)
+}
+
+/// Every active access token with its current rights, for sidecars.
+pub(crate) fn records(
+    state: &AppState,
+) -> Result<Vec<shared::wire::AccessTokenRecord>, crate::store::StoreError> {
+    let cat =
+        Catalog::load(state).map_err(|e| crate::store::StoreError::Backend(format!("{e:?}")))?;
+    let now = state.clock.unix();
+    let mut out = Vec::new();
+    for t in state.db.scan::<AccessToken>(b"")? {
+        let r = rights(state, &cat, &t, now)
+            .map_err(|e| crate::store::StoreError::Backend(format!("{e:?}")))?;
+        if let Some((roles, permissions)) = r {
+            out.push(shared::wire::AccessTokenRecord {
+                id: t.id,
+                tenant_id: t.tenant_id,
+                user_id: t.user_id,
+                roles,
+                permissions,
+                expires_at: t.expires_at,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
 mod access_tokens;
+pub(crate) use access_tokens::records as access_token_records;
 mod api_tokens;
 mod auth;
 mod configurations;

@@ -41,6 +41,8 @@ pub enum EventKind {
     /// The IP or email-domain restrictions of a scope (`tenant_id`, or the environment)
     /// changed.
     RestrictionsChanged,
+    /// An access token was created (`subject`: its id).
+    AccessTokenCreated,
     /// An API token or access token was deleted (`subject`: its client id or id): its JWTs
     /// are void.
     ApiTokenDeleted,

@@ -212,7 +212,10 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
             entry(RevocationKind::Permission, e.subject.as_deref()?, None)
         }
         EventKind::ApiTokenDeleted => entry(RevocationKind::Token, e.subject.as_deref()?, None),
-        EventKind::KeysChanged | EventKind::ConfigChanged | EventKind::RestrictionsChanged => None,
+        EventKind::KeysChanged
+        | EventKind::ConfigChanged
+        | EventKind::RestrictionsChanged
+        | EventKind::AccessTokenCreated => None,
     }
 }
 
@@ -265,6 +268,20 @@ pub fn build_delta(
             scopes.push(e.tenant_id.as_deref());
         }
     }
+    // Anything that can change which access tokens are active, or their rights, resends the
+    // whole (small) set.
+    let access_changed = events.iter().any(|e| {
+        !matches!(
+            e.kind,
+            EventKind::SessionRevoked
+                | EventKind::KeysChanged
+                | EventKind::ConfigChanged
+                | EventKind::RestrictionsChanged
+        )
+    });
+    let access_tokens = access_changed
+        .then(|| crate::api::access_token_records(state))
+        .transpose()?;
     let restrictions = scopes
         .into_iter()
         .map(|s| crate::model::restrictions::load_policy(&state.db, s))
@@ -282,6 +299,7 @@ pub fn build_delta(
             .filter(|r| r.expires_at > now)
             .collect(),
         restrictions,
+        access_tokens,
     })
 }
 
@@ -339,6 +357,7 @@ pub fn snapshot(state: &AppState) -> Result<(u64, Bytes), StoreError> {
         policy: policy(state)?,
         revocations,
         restrictions: crate::model::restrictions::all_policies(&state.db)?,
+        access_tokens: crate::api::access_token_records(state)?,
     };
     Ok((version, state.hub.encode(&PushMessage::Snapshot(snap))))
 }

@@ -53,6 +53,7 @@ fn golden_snapshot() -> PushMessage {
             },
         ],
         restrictions: vec![],
+        access_tokens: Default::default(),
     })
 }
 
@@ -72,6 +73,7 @@ fn golden_delta() -> PushMessage {
             expires_at: 1_790_086_464,
         }],
         restrictions: vec![],
+        access_tokens: Default::default(),
     })
 }
 

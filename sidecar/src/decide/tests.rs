@@ -13,6 +13,17 @@ use serde_json::{Value, json};
 use shared::wire::{KeyState, Policy, PublicKey, Revocation, RevocationKind};
 
 use super::*;
+use crate::snapshot::AccessTokens;
+
+/// `authorize`, keeping only allow/deny.
+fn auth(
+    s: &Snapshot,
+    revs: &Revocations,
+    v: &Verified,
+    inputs: &Inputs<'_>,
+) -> Result<(), DenyReason> {
+    authorize(s, revs, v, inputs).map(|_| ())
+}
 use crate::routes::{Requirement, Routes};
 use crate::snapshot::{self, Revocations, Snapshot};
 
@@ -121,7 +132,7 @@ fn check(
     now: i64,
 ) -> Result<(), DenyReason> {
     let v = verify_token(s, token)?;
-    authorize(
+    auth(
         s,
         revs,
         &v,
@@ -131,6 +142,7 @@ fn check(
             route: req,
             now,
             leeway: LEEWAY,
+            access_tokens: &AccessTokens::default(),
         },
     )
 }
@@ -370,22 +382,88 @@ fn time_claims_with_leeway_boundaries() {
 #[test]
 fn x_api_key_tokens_need_an_active_record() {
     let s = snap(&[0]);
-    let t = with(|c| c["type"] = json!("tenantAccessToken"));
+    // An access token without `exp` (they may never expire), `sub` = its id.
+    let t = with(|c| {
+        c["type"] = json!("tenantAccessToken");
+        c["sub"] = json!("at-1");
+        c.as_object_mut().unwrap().remove("exp");
+        c.as_object_mut().unwrap().remove("userId");
+        c["roles"] = json!(["Forged"]);
+    });
     let v = verify_token(&s, &t).unwrap();
-    assert_eq!(
+    let set = AccessTokens::default();
+    let route = Routes::parse("[[route]]\npath = \"/ops\"\nroles = [\"Operator\"]\n").unwrap();
+    let at = |source: TokenSource<'_>, path: &str, now: i64| {
         authorize(
             &s,
             &Revocations::default(),
             &v,
             &Inputs {
-                source: TokenSource::ApiKey(&t),
+                source,
+                client_ip: CLIENT,
+                route: route.find("GET", path),
+                now,
+                leeway: LEEWAY,
+                access_tokens: &set,
+            },
+        )
+        .map(|r| r.map(|r| r.id.clone()))
+    };
+    // Not in the active set: refused.
+    assert_eq!(
+        at(TokenSource::ApiKey(&t), "/x", NOW),
+        Err(DenyReason::Revoked)
+    );
+    set.replace(&[shared::wire::AccessTokenRecord {
+        id: "at-1".into(),
+        tenant_id: "t1".into(),
+        user_id: None,
+        roles: vec!["Operator".into()],
+        permissions: vec![],
+        expires_at: Some(NOW + 60),
+    }]);
+    assert_eq!(
+        at(TokenSource::ApiKey(&t), "/x", NOW),
+        Ok(Some("at-1".into()))
+    );
+    // Route rules use the record's roles, never the token's.
+    assert_eq!(
+        at(TokenSource::ApiKey(&t), "/ops", NOW),
+        Ok(Some("at-1".into()))
+    );
+    // The record's expiry counts.
+    assert_eq!(
+        at(TokenSource::ApiKey(&t), "/x", NOW + 60 + LEEWAY + 1),
+        Err(DenyReason::Expired)
+    );
+    // Wrong header for the type, both ways.
+    assert_eq!(
+        at(TokenSource::Bearer(&t), "/x", NOW),
+        Err(DenyReason::WrongTokenType)
+    );
+    let user = mint(&claims());
+    let uv = verify_token(&s, &user).unwrap();
+    assert_eq!(
+        auth(
+            &s,
+            &Revocations::default(),
+            &uv,
+            &Inputs {
+                source: TokenSource::ApiKey(&user),
                 client_ip: CLIENT,
                 route: &Requirement::default(),
                 now: NOW,
-                leeway: LEEWAY
+                leeway: LEEWAY,
+                access_tokens: &set,
             }
         ),
         Err(DenyReason::WrongTokenType)
+    );
+    // Removed from the set: refused at once.
+    set.replace(&[]);
+    assert_eq!(
+        at(TokenSource::ApiKey(&t), "/x", NOW),
+        Err(DenyReason::Revoked)
     );
 }
 
@@ -457,7 +535,7 @@ fn a_cached_verification_dies_with_its_key() {
     let v = verify_token(&snap(&[0]), &token).unwrap();
     let rotated = snap(&[1]);
     assert_eq!(
-        authorize(
+        auth(
             &rotated,
             &Revocations::default(),
             &v,
@@ -466,7 +544,8 @@ fn a_cached_verification_dies_with_its_key() {
                 client_ip: CLIENT,
                 route: &Requirement::default(),
                 now: NOW,
-                leeway: LEEWAY
+                leeway: LEEWAY,
+                access_tokens: &AccessTokens::default(),
             }
         ),
         Err(DenyReason::UnknownKey)
@@ -610,6 +689,7 @@ fn with_restrictions(scopes: Vec<shared::wire::ScopeRestrictions>) -> Snapshot {
         policy: s.policy.clone(),
         revocations: vec![],
         restrictions: scopes,
+        access_tokens: vec![],
     };
     s.restrictions = snapshot::from_wire(&wire).unwrap().restrictions;
     s
@@ -638,7 +718,7 @@ fn ip_and_domain_restrictions() {
         let ip: std::net::IpAddr = ip.parse().unwrap();
         check_environment_ip(s, ip)?;
         let v = verify_token(s, &token)?;
-        authorize(
+        auth(
             s,
             &Revocations::default(),
             &v,
@@ -648,6 +728,7 @@ fn ip_and_domain_restrictions() {
                 route: &Requirement::default(),
                 now: NOW,
                 leeway: LEEWAY,
+                access_tokens: &AccessTokens::default(),
             },
         )
     };
@@ -700,7 +781,7 @@ fn ip_and_domain_restrictions() {
     let gmail = with(|c| c["email"] = json!("someone@gmail.com"));
     let v = verify_token(&s, &gmail).unwrap();
     assert_eq!(
-        authorize(
+        auth(
             &s,
             &Revocations::default(),
             &v,
@@ -709,7 +790,8 @@ fn ip_and_domain_restrictions() {
                 client_ip: CLIENT,
                 route: &Requirement::default(),
                 now: NOW,
-                leeway: LEEWAY
+                leeway: LEEWAY,
+                access_tokens: &AccessTokens::default(),
             }
         ),
         Err(DenyReason::DomainRestricted)
@@ -725,6 +807,7 @@ fn ip_and_domain_restrictions() {
         policy: snap(&[0]).policy.clone(),
         revocations: vec![],
         restrictions: vec![ip_scope(None, Block, &["10.0.0.1/8"])],
+        access_tokens: vec![],
     };
     assert!(snapshot::from_wire(&bad).is_err());
     let bad = shared::wire::Snapshot {

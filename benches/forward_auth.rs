@@ -10,7 +10,9 @@
 //!   full decision (revocations loaded, route rules, identity headers);
 //! - cold: the same with the verified-token cache bounded to one entry and a rotation of
 //!   distinct tokens, so every request verifies a signature — compared with the raw RS256
-//!   verify rate of one core measured in the same run.
+//!   verify rate of one core measured in the same run;
+//! - api-key: `/v1/check` with an access token in `x-api-key` (warm cache), looked up in
+//!   the pushed active set of 10,000 records.
 
 // A benchmark: a broken setup should stop it loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -52,15 +54,8 @@ fn signer() -> Signer {
     }
 }
 
-fn mint(s: &Signer, i: usize, now: i64) -> String {
+fn sign(s: &Signer, claims: &serde_json::Value) -> String {
     let header = B64.encode(r#"{"alg":"RS256","typ":"JWT","kid":"bench"}"#);
-    let claims = serde_json::json!({
-        "sub": format!("user-{i}"), "type": "userToken", "tenantId": "t1", "tenantIds": ["t1"],
-        "roles": ["Admin"], "permissions": ["app.read", "app.write"],
-        "applicationId": "aud", "iss": "http://issuer", "aud": "aud",
-        "iat": now, "exp": now + 3600, "sid": format!("session-{i}"), "userId": format!("user-{i}"),
-        "email": "bench@example.com"
-    });
     let signing = format!("{header}.{}", B64.encode(claims.to_string()));
     let mut sig = vec![0; s.pair.public().modulus_len()];
     s.pair
@@ -72,6 +67,28 @@ fn mint(s: &Signer, i: usize, now: i64) -> String {
         )
         .expect("sign");
     format!("{signing}.{}", B64.encode(sig))
+}
+
+/// An access token (`x-api-key`): no expiry, rights in the pushed record.
+fn mint_access(s: &Signer, now: i64) -> String {
+    sign(
+        s,
+        &serde_json::json!({
+            "sub": "access-0", "type": "tenantAccessToken", "tenantId": "t1",
+            "applicationId": "aud", "iss": "http://issuer", "aud": "aud", "iat": now
+        }),
+    )
+}
+
+fn mint(s: &Signer, i: usize, now: i64) -> String {
+    let claims = serde_json::json!({
+        "sub": format!("user-{i}"), "type": "userToken", "tenantId": "t1", "tenantIds": ["t1"],
+        "roles": ["Admin"], "permissions": ["app.read", "app.write"],
+        "applicationId": "aud", "iss": "http://issuer", "aud": "aud",
+        "iat": now, "exp": now + 3600, "sid": format!("session-{i}"), "userId": format!("user-{i}"),
+        "email": "bench@example.com"
+    });
+    sign(s, &claims)
 }
 
 fn now() -> i64 {
@@ -142,7 +159,16 @@ fn start_sidecar(rt: &tokio::runtime::Runtime, s: &Signer, cache_bytes: u64) -> 
             },
             revocations,
             restrictions: vec![],
-            access_tokens: vec![],
+            access_tokens: (0..10_000)
+                .map(|i| wire::AccessTokenRecord {
+                    id: format!("access-{i}"),
+                    tenant_id: "t1".into(),
+                    user_id: None,
+                    roles: vec!["Reader".into()],
+                    permissions: vec!["app.read".into()],
+                    expires_at: None,
+                })
+                .collect(),
         });
         sidecar::sync::apply(&running.sidecar, snap).expect("snapshot applies");
         running
@@ -152,6 +178,16 @@ fn start_sidecar(rt: &tokio::runtime::Runtime, s: &Signer, cache_bytes: u64) -> 
 /// Closed loop: `CONNECTIONS` keep-alive connections, each sending the next token as soon
 /// as the previous reply arrived, for `secs`. Returns (requests/s, non-200 replies).
 fn load(addr: SocketAddr, path: &'static str, tokens: Arc<Vec<String>>, secs: f64) -> (f64, u64) {
+    load_with(addr, path, "authorization", tokens, secs)
+}
+
+fn load_with(
+    addr: SocketAddr,
+    path: &'static str,
+    header: &'static str,
+    tokens: Arc<Vec<String>>,
+    secs: f64,
+) -> (f64, u64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -179,7 +215,14 @@ fn load(addr: SocketAddr, path: &'static str, tokens: Arc<Vec<String>>, secs: f6
                     i += CONNECTIONS;
                     let req = http::Request::get(path)
                         .header("host", "bench")
-                        .header("authorization", format!("Bearer {token}"))
+                        .header(
+                            header,
+                            if header == "authorization" {
+                                format!("Bearer {token}")
+                            } else {
+                                token.clone()
+                            },
+                        )
                         .body(Empty::<Bytes>::new())
                         .expect("request");
                     let Ok(res) = send.send_request(req).await else {
@@ -257,17 +300,28 @@ fn main() {
         ("warm", vec![]),
         ("cold", vec![]),
         ("raw verify", vec![]),
+        ("api-key", vec![]),
     ];
+    let access = Arc::new(vec![mint_access(&s, t)]);
     for run in 0..runs {
         let (b, bad_b) = load(baseline, "/", warm.clone(), secs);
         let (w, bad_w) = load(warm_sc.addr, "/v1/check/orders", warm.clone(), secs);
         let (c, bad_c) = load(cold_sc.addr, "/v1/check/orders", cold.clone(), secs);
         let raw = raw_verify_rate(&s, &cold, secs);
+        let (k, bad_k) = load_with(
+            warm_sc.addr,
+            "/v1/check/orders",
+            "x-api-key",
+            access.clone(),
+            secs,
+        );
         assert_eq!(
-            (bad_b, bad_w, bad_c),
-            (0, 0, 0),
+            (bad_b, bad_w, bad_c, bad_k),
+            (0, 0, 0, 0),
             "every request must be allowed"
         );
+        eprintln!("run {run}: x-api-key {k:.0}/s ({:.2}× baseline)", k / b);
+        rows[4].1.push(k / b);
         eprintln!(
             "run {run}: baseline {b:.0}/s, warm {w:.0}/s ({:.2}×), cold {c:.0}/s, raw RS256 verify {raw:.0}/s ({:.2}×)",
             w / b,
@@ -304,5 +358,10 @@ fn main() {
     println!(
         "| raw RS256 verify/s (1 core) | {:.0} | {lo:.0}–{hi:.0} | — |",
         median(rows[3].1.clone())
+    );
+    let (lo, hi) = spread(&rows[4].1);
+    println!(
+        "| x-api-key forward-auth / baseline | {:.2}× | {lo:.2}–{hi:.2} | — |",
+        median(rows[4].1.clone())
     );
 }

@@ -400,6 +400,36 @@ async fn user_tokens_carry_the_users_rights_and_follow_its_lock() {
         })
         .await;
     assert_eq!(d.status, 200, "{}", d.text);
+    // Removing the user from the account ends its other tokens there too.
+    w.env(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/unlock"),
+        None,
+        None,
+    )
+    .await;
+    let (cid2, secret2) = creds(&by_env);
+    assert_eq!(login(&w, &cid2, &secret2).await.status, 200);
+    let other = w.tenant("Other").await;
+    w.env(
+        Method::POST,
+        &format!("/identity/resources/users/v1/{uid}/tenant"),
+        None,
+        Some(json!({"tenantId": other})),
+    )
+    .await;
+    let removed = w
+        .env(
+            Method::DELETE,
+            &format!("/identity/resources/users/v1/{uid}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert!(removed.status.is_success(), "{}", removed.text);
+    login(&w, &cid2, &secret2)
+        .await
+        .assert_error(401, "ER-UNAUTHORIZED");
     w.cp.assert_served(&[
         "UserApiTokensV1Controller_createTenantApiToken",
         "UserApiTokensV1Controller_getApiTokens",

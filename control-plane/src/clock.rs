@@ -39,6 +39,11 @@ impl Clock {
     }
 }
 
+/// RFC 3339 of a Unix time (`None` when out of range).
+pub fn rfc3339_of(secs: UnixSecs) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(secs).ok().map(rfc3339)
+}
+
 /// RFC 3339 with second precision and a `Z` offset, as every DTO shows times.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t

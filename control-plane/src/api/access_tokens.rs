@@ -14,15 +14,14 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
+use super::m2m::{Rights, acting_user, expiry, role_rights, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::{ApiJson, EnvCaller};
-use crate::model::authz;
 use crate::model::event::{self, EventKind};
-use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::{Record, Tree};
 
@@ -108,12 +107,6 @@ fn not_found() -> ApiError {
     ApiError::not_found("Access token not found")
 }
 
-fn time_of(secs: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .map(rfc3339)
-}
-
 /// Access tokens are off unless the environment chose them (`machineToMachineAuthStrategy`).
 fn enabled(state: &AppState) -> Result<crate::model::vendor_config::VendorConfig, ApiError> {
     let config = super::configurations::current(state)?;
@@ -148,18 +141,6 @@ struct CreateRequest {
     expires_in_minutes: Option<f64>,
     #[serde(default)]
     role_ids: Option<Vec<String>>,
-}
-
-fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiError> {
-    match minutes {
-        None => Ok(None),
-        Some(m) if m.fract() == 0.0 && (1.0..=5_256_000.0).contains(&m) => {
-            Ok(Some(now + (m as i64) * 60))
-        }
-        Some(_) => Err(ApiError::bad_request(
-            "expiresInMinutes must be a whole number from 1 to 5256000",
-        )),
-    }
 }
 
 /// Store the token and sign its secret.
@@ -323,19 +304,6 @@ async fn delete_tenant(
     delete(&state, &id, &tenant, None).await
 }
 
-fn acting_user(state: &AppState, caller: &Caller, tenant: &str) -> Result<String, ApiError> {
-    match caller {
-        Caller::User(u) => Ok(u.user.id.clone()),
-        Caller::Env(e) => {
-            let id = e.user_id.clone().ok_or_else(|| {
-                ApiError::bad_request("frontegg-user-id is required with an environment token")
-            })?;
-            super::users::load_user(state, &id, Some(tenant))?;
-            Ok(id)
-        }
-    }
-}
-
 /// `fe.secure.write.userApiTokens`: a token acting as the user (its current rights).
 async fn create_user(
     caller: Caller,
@@ -383,9 +351,6 @@ async fn delete_user(
     delete(&state, &id, &tenant, Some(&user)).await
 }
 
-/// Role keys and permission keys.
-type Rights = (Vec<String>, Vec<String>);
-
 /// A token's current rights, or `None` when it is not active (expired; for a user's token,
 /// the user gone, locked or no longer an enabled member).
 fn rights(
@@ -397,34 +362,10 @@ fn rights(
     if t.expires_at.is_some_and(|e| now >= e) {
         return Ok(None);
     }
-    match &t.user_id {
-        None => {
-            let roles: Vec<_> = cat
-                .roles
-                .iter()
-                .filter(|r| t.role_ids.contains(&r.id))
-                .collect();
-            let perm_ids: Vec<&String> =
-                roles.iter().flat_map(|r| r.permission_ids.iter()).collect();
-            let perms = cat
-                .permissions
-                .iter()
-                .filter(|p| perm_ids.contains(&&p.id))
-                .map(|p| p.key.clone())
-                .collect();
-            Ok(Some((roles.iter().map(|r| r.key.clone()).collect(), perms)))
-        }
-        Some(uid) => {
-            let Some(u) = state.db.get::<User>(uid.as_bytes())? else {
-                return Ok(None);
-            };
-            if u.is_locked || u.membership(&t.tenant_id).is_none_or(|m| m.disabled) {
-                return Ok(None);
-            }
-            let eff = authz::effective(&u, &t.tenant_id, &cat.roles, &cat.permissions, &cat.groups);
-            Ok(Some((eff.role_keys(), eff.permission_keys())))
-        }
-    }
+    Ok(match &t.user_id {
+        None => Some(role_rights(cat, &t.role_ids, &[])),
+        Some(uid) => user_rights(state, cat, uid, &t.tenant_id)?.map(|(r, _)| r),
+    })
 }
 
 fn active_ids(

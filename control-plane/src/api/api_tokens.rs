@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
+use super::m2m::{acting_user, expiry, role_rights, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::{b64url, new_uuid, random_bytes};
@@ -20,9 +21,7 @@ use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
-use crate::model::authz;
 use crate::model::event::{self, EventKind};
-use crate::model::user::User;
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -81,12 +80,6 @@ fn not_found() -> ApiError {
     ApiError::not_found("API token not found")
 }
 
-fn time_of(secs: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .map(rfc3339)
-}
-
 fn view(t: &ApiToken) -> Value {
     let mut v = json!({
         "clientId": t.client_id,
@@ -135,18 +128,6 @@ fn metadata(v: Option<&Value>) -> Result<serde_json::Map<String, Value>, ApiErro
         }
         Some(Value::Object(_)) => Err(ApiError::bad_request("metadata is at most 8 KiB")),
         Some(_) => Err(ApiError::bad_request("metadata must be a JSON object")),
-    }
-}
-
-fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiError> {
-    match minutes {
-        None => Ok(None),
-        Some(m) if m.fract() == 0.0 && (1.0..=5_256_000.0).contains(&m) => {
-            Ok(Some(now + (m as i64) * 60))
-        }
-        Some(_) => Err(ApiError::bad_request(
-            "expiresInMinutes must be a whole number from 1 to 5256000",
-        )),
     }
 }
 
@@ -366,21 +347,6 @@ async fn delete_tenant_token(
     delete_token(&state, &id, &tenant, None).await
 }
 
-/// The user a user-token route acts for: the token's user, or `frontegg-user-id` with an
-/// environment token (a member of the account).
-fn acting_user(state: &AppState, caller: &Caller, tenant: &str) -> Result<String, ApiError> {
-    match caller {
-        Caller::User(u) => Ok(u.user.id.clone()),
-        Caller::Env(e) => {
-            let id = e.user_id.clone().ok_or_else(|| {
-                ApiError::bad_request("frontegg-user-id is required with an environment token")
-            })?;
-            super::users::load_user(state, &id, Some(tenant))?;
-            Ok(id)
-        }
-    }
-}
-
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CreateUserRequest {
@@ -506,41 +472,15 @@ fn strategy_allows(
 /// gone or no longer an enabled member).
 fn claims(state: &AppState, t: &ApiToken, now: i64, ttl: i64) -> Result<AccessClaims, ApiError> {
     let cat = Catalog::load(state)?;
-    let (token_type, roles, permissions, user) = match &t.user_id {
-        None => {
-            let roles: Vec<_> = cat
-                .roles
-                .iter()
-                .filter(|r| t.role_ids.contains(&r.id))
-                .collect();
-            let mut perm_ids: Vec<&String> =
-                roles.iter().flat_map(|r| r.permission_ids.iter()).collect();
-            perm_ids.extend(t.permission_ids.iter());
-            let permissions = cat
-                .permissions
-                .iter()
-                .filter(|p| perm_ids.contains(&&p.id))
-                .map(|p| p.key.clone())
-                .collect();
-            (
-                "tenantApiToken",
-                roles.iter().map(|r| r.key.clone()).collect(),
-                permissions,
-                None,
-            )
-        }
+    let (token_type, (roles, permissions), user) = match &t.user_id {
+        None => (
+            "tenantApiToken",
+            role_rights(&cat, &t.role_ids, &t.permission_ids),
+            None,
+        ),
         Some(uid) => {
-            let u = state.db.get::<User>(uid.as_bytes())?.ok_or_else(refused)?;
-            if u.is_locked || u.membership(&t.tenant_id).is_none_or(|m| m.disabled) {
-                return Err(refused());
-            }
-            let eff = authz::effective(&u, &t.tenant_id, &cat.roles, &cat.permissions, &cat.groups);
-            (
-                "userApiToken",
-                eff.role_keys(),
-                eff.permission_keys(),
-                Some(u),
-            )
+            let (rights, u) = user_rights(state, &cat, uid, &t.tenant_id)?.ok_or_else(refused)?;
+            ("userApiToken", rights, Some(u))
         }
     };
     let exp = match t.expires_at {

@@ -32,11 +32,7 @@ struct KeyResponse {
     published_until: Option<String>,
 }
 
-fn time_of(secs: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .map(rfc3339)
-}
+use crate::clock::rfc3339_of as time_of;
 
 impl From<KeyRecord> for KeyResponse {
     fn from(k: KeyRecord) -> Self {

@@ -17,6 +17,7 @@ mod health;
 mod jwks;
 mod keys;
 mod lockout;
+mod m2m;
 mod passwords;
 mod permissions;
 mod restrictions;

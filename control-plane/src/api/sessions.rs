@@ -184,9 +184,7 @@ struct SessionResponse {
 }
 
 fn time_of(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .map(rfc3339)
-        .unwrap_or_default()
+    crate::clock::rfc3339_of(secs).unwrap_or_default()
 }
 
 /// The calling user and its current session (user tokens; environment tokens with

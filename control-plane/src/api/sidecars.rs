@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use shared::wire;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, EnvCaller, bearer};
 use crate::push::{self, Frame};
@@ -214,9 +213,7 @@ struct SidecarView {
 }
 
 fn time_of(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .map(rfc3339)
-        .unwrap_or_default()
+    crate::clock::rfc3339_of(secs).unwrap_or_default()
 }
 
 /// Environment token: every sidecar with its applied version and lag behind the current

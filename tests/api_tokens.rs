@@ -410,14 +410,17 @@ async fn user_tokens_carry_the_users_rights_and_follow_its_lock() {
     .await;
     let (cid2, secret2) = creds(&by_env);
     assert_eq!(login(&w, &cid2, &secret2).await.status, 200);
+    // A second account keeps the user alive, so this is a removal, not a deletion.
     let other = w.tenant("Other").await;
-    w.env(
-        Method::POST,
-        &format!("/identity/resources/users/v1/{uid}/tenant"),
-        None,
-        Some(json!({"tenantId": other})),
-    )
-    .await;
+    let added = w
+        .env(
+            Method::POST,
+            &format!("/identity/resources/users/v1/{uid}/tenant"),
+            None,
+            Some(json!({"tenantId": other})),
+        )
+        .await;
+    assert!(added.status.is_success(), "{}", added.text);
     let removed = w
         .env(
             Method::DELETE,
@@ -427,6 +430,15 @@ async fn user_tokens_carry_the_users_rights_and_follow_its_lock() {
         )
         .await;
     assert!(removed.status.is_success(), "{}", removed.text);
+    let still = w
+        .env(
+            Method::GET,
+            &format!("/identity/resources/users/v1/{uid}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(still.status, 200, "the user still exists: {}", still.text);
     login(&w, &cid2, &secret2)
         .await
         .assert_error(401, "ER-UNAUTHORIZED");

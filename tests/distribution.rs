@@ -1019,50 +1019,57 @@ async fn real_processes_keep_deciding_after_the_control_plane_is_killed() {
     );
     let url = cp.url.trim_end_matches('/').to_owned();
     let c = http_client();
-    let env_token = c
-        .post(format!("{url}/auth/vendor"))
-        .json(&json!({"clientId": "proc-client", "secret": "proc-key-0123456789abcdef"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tenant = c
-        .post(format!("{url}/tenants/resources/tenants/v1"))
-        .bearer_auth(&env_token)
-        .json(&json!({"name": "Acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let user = c
-        .post(format!("{url}/identity/resources/users/v1"))
-        .bearer_auth(&env_token)
-        .header("frontegg-tenant-id", &tenant)
-        .json(&json!({"email": "p@acme.test", "name": "P", "password": "Correct-Horse-9"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    c.post(format!("{url}/identity/resources/users/v1/{user}/verify"))
-        .bearer_auth(&env_token)
-        .send()
-        .await
-        .unwrap();
+    // One POST to the process, the reply's string field `field`.
+    let post = |path: String,
+                token: Option<String>,
+                tenant: Option<String>,
+                body: Value,
+                field: &'static str| {
+        let mut req = c.post(format!("{url}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(t) = tenant {
+            req = req.header("frontegg-tenant-id", t);
+        }
+        async move {
+            let r = reply(req.send().await.unwrap()).await;
+            assert!(r.status.is_success(), "{path}: {}", r.text);
+            r.body[field].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let env_token = post(
+        "/auth/vendor".into(),
+        None,
+        None,
+        json!({"clientId": "proc-client", "secret": "proc-key-0123456789abcdef"}),
+        "token",
+    )
+    .await;
+    let tenant = post(
+        "/tenants/resources/tenants/v1".into(),
+        Some(env_token.clone()),
+        None,
+        json!({"name": "Acme"}),
+        "tenantId",
+    )
+    .await;
+    let user = post(
+        "/identity/resources/users/v1".into(),
+        Some(env_token.clone()),
+        Some(tenant),
+        json!({"email": "p@acme.test", "name": "P", "password": "Correct-Horse-9"}),
+        "id",
+    )
+    .await;
+    post(
+        format!("/identity/resources/users/v1/{user}/verify"),
+        Some(env_token.clone()),
+        None,
+        json!({}),
+        "id",
+    )
+    .await;
     let login = || async {
         let r = reply(
             c.post(format!("{url}/identity/resources/auth/v1/user"))

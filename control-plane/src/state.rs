@@ -43,8 +43,9 @@ pub struct AppState {
     pub key_rotation_wait: std::time::Duration,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Arc<[shared::net::Cidr]>,
-    /// Compiled restriction policies by scope key, dropped when a scope changes.
-    pub restriction_cache: Arc<dashmap::DashMap<String, Arc<shared::net::ScopePolicy>>>,
+    /// Compiled restriction policies by scope key, with the scope generation they were built
+    /// for.
+    pub restriction_cache: Arc<dashmap::DashMap<String, (u64, Arc<shared::net::ScopePolicy>)>>,
 }
 
 /// Counters of served spec operations, indexed like [`crate::api::spec_operations`].

@@ -113,16 +113,6 @@ pub struct Revocation {
     pub expires_at: i64,
 }
 
-impl Revocation {
-    /// The key the entry is stored under in a sidecar's set (kind, id, account).
-    pub fn set_key(&self) -> String {
-        match &self.tenant_id {
-            Some(t) => format!("{:?}:{}:{}", self.kind, self.id, t),
-            None => format!("{:?}:{}", self.kind, self.id),
-        }
-    }
-}
-
 /// Policy flags decisions need.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

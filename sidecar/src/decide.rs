@@ -4,8 +4,8 @@
 //!
 //! Order (`design.md` §6): token extraction and header/type routing → signature and parse
 //! (cached by the caller) → `exp`/`nbf` with leeway → the verifying key still trusted →
-//! issuer/audience → revocations → route requirements. Environment and account IP rules
-//! and email-domain rules slot in before and after the token once restrictions exist.
+//! issuer/audience → revocations → the account's IP rules and both levels' email-domain
+//! rules → route requirements. The environment's IP rules run before any token work.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -378,7 +378,7 @@ pub fn check_environment_ip(
     snap: &Snapshot,
     client_ip: std::net::IpAddr,
 ) -> Result<(), DenyReason> {
-    match snap.restrictions.get(&None) {
+    match &snap.restrictions.environment {
         Some(p) if !p.policy.ip_allowed(client_ip) => Err(DenyReason::IpRestricted),
         _ => Ok(()),
     }
@@ -391,20 +391,18 @@ pub fn check_restrictions(
     v: &Verified,
     client_ip: std::net::IpAddr,
 ) -> Result<(), DenyReason> {
-    if snap.restrictions.is_empty() {
+    let r = &snap.restrictions;
+    if r.is_empty() {
         return Ok(());
     }
-    let account = snap.restrictions.get(&Some(v.claims.tenant_id.clone()));
+    let account = r.account(&v.claims.tenant_id);
     if let Some(p) = account
         && !p.policy.ip_allowed(client_ip)
     {
         return Err(DenyReason::IpRestricted);
     }
     if let Some(d) = v.email_domain.as_deref() {
-        for p in [snap.restrictions.get(&None), account]
-            .into_iter()
-            .flatten()
-        {
+        for p in [r.environment.as_deref(), account].into_iter().flatten() {
             if !p.policy.domain_allowed(d) {
                 return Err(DenyReason::DomainRestricted);
             }

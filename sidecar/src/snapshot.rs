@@ -32,7 +32,7 @@ pub struct Snapshot {
     pub keys: Arc<HashMap<String, VerifyKey>>,
     /// Policy flags.
     pub policy: Policy,
-    /// Compiled restrictions by scope (`None`: the environment).
+    /// Compiled restrictions.
     pub restrictions: Arc<Restrictions>,
 }
 
@@ -44,8 +44,36 @@ pub struct CompiledScope {
     pub wire: shared::wire::ScopeRestrictions,
 }
 
-/// Compiled restrictions by scope.
-pub type Restrictions = HashMap<Option<String>, Arc<CompiledScope>>;
+/// Compiled restrictions: the environment's, and each account's by id (looked up with the
+/// token's borrowed `tenantId`, no allocation).
+#[derive(Clone, Default)]
+pub struct Restrictions {
+    /// The environment's.
+    pub environment: Option<Arc<CompiledScope>>,
+    /// Each account's.
+    pub accounts: HashMap<String, Arc<CompiledScope>>,
+}
+
+impl Restrictions {
+    /// Whether no scope has any.
+    pub fn is_empty(&self) -> bool {
+        self.environment.is_none() && self.accounts.is_empty()
+    }
+
+    /// The account's, if any.
+    pub fn account(&self, tenant: &str) -> Option<&CompiledScope> {
+        self.accounts.get(tenant).map(|c| &**c)
+    }
+
+    /// Every scope in wire form (persistence).
+    pub fn to_wire(&self) -> Vec<shared::wire::ScopeRestrictions> {
+        self.environment
+            .iter()
+            .chain(self.accounts.values())
+            .map(|c| c.wire.clone())
+            .collect()
+    }
+}
 
 fn compile_scopes(
     base: &Restrictions,
@@ -55,16 +83,20 @@ fn compile_scopes(
     for s in scopes {
         let p = shared::net::ScopePolicy::compile(s)
             .map_err(|e| BuildError::Invalid(format!("restrictions: {e}")))?;
-        if p.is_empty() {
-            out.remove(&s.tenant_id);
-        } else {
-            out.insert(
-                s.tenant_id.clone(),
-                Arc::new(CompiledScope {
-                    policy: p,
-                    wire: s.clone(),
-                }),
-            );
+        let compiled = (!p.is_empty()).then(|| {
+            Arc::new(CompiledScope {
+                policy: p,
+                wire: s.clone(),
+            })
+        });
+        match (&s.tenant_id, compiled) {
+            (None, c) => out.environment = c,
+            (Some(t), Some(c)) => {
+                out.accounts.insert(t.clone(), c);
+            }
+            (Some(t), None) => {
+                out.accounts.remove(t);
+            }
         }
     }
     Ok(out)
@@ -423,7 +455,7 @@ pub fn from_wire(s: &wire::Snapshot) -> Result<Snapshot, BuildError> {
         epoch: s.epoch.clone(),
         keys: Arc::new(build_keys(&s.keys)?),
         policy: s.policy.clone(),
-        restrictions: Arc::new(compile_scopes(&Restrictions::new(), &s.restrictions)?),
+        restrictions: Arc::new(compile_scopes(&Restrictions::default(), &s.restrictions)?),
     })
 }
 
@@ -471,7 +503,7 @@ pub fn to_wire(
         keys,
         policy: s.policy.clone(),
         revocations: revocations.to_wire(),
-        restrictions: s.restrictions.values().map(|c| c.wire.clone()).collect(),
+        restrictions: s.restrictions.to_wire(),
         access_tokens: access_tokens.to_wire(),
     }
 }

@@ -206,4 +206,4 @@ pub fn digest(token: &str) -> [u8; 32] {
     out
 }
 
-pub use shared::net::{canonical, client_ip};
+pub use shared::net::client_ip;

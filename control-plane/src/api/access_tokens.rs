@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{Rights, acting_user, expiry, role_rights, time_of, user_rights};
+use super::m2m::{Rights, acting_user, check_ids, expiry, role_rights, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
@@ -216,16 +216,7 @@ async fn create_tenant(
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
     let role_ids = req.role_ids.clone().unwrap_or_default();
-    let cat = Catalog::load(&state)?;
-    for r in &role_ids {
-        if !cat
-            .roles
-            .iter()
-            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant))
-        {
-            return Err(ApiError::bad_request(format!("role {r} does not exist")));
-        }
-    }
+    check_ids(&state, &tenant, &role_ids, &[])?;
     let now = state.clock.unix();
     let t = AccessToken {
         id: new_uuid().to_string(),
@@ -271,27 +262,11 @@ async fn delete(
     tenant: &str,
     user: Option<&str>,
 ) -> Result<StatusCode, ApiError> {
-    let at = rfc3339(state.clock.now());
-    state
-        .db
-        .write(|tx| {
-            let t = tx
-                .get::<AccessToken>(id.as_bytes())?
-                .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
-                .ok_or_else(not_found)?;
-            tx.delete::<AccessToken>(id.as_bytes())?;
-            event::record_about(
-                tx,
-                EventKind::ApiTokenDeleted,
-                Some(&t.tenant_id),
-                t.user_id.as_deref(),
-                Some(&t.id),
-                &at,
-            )?;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
-    Ok(StatusCode::OK)
+    super::m2m::delete_owned::<AccessToken>(state, id, not_found, |t| {
+        (t.tenant_id == tenant && t.user_id.as_deref() == user)
+            .then(|| (t.tenant_id.clone(), t.user_id.clone()))
+    })
+    .await
 }
 
 async fn delete_tenant(

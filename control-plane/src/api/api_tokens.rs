@@ -13,15 +13,14 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{acting_user, expiry, role_rights, time_of, user_rights};
+use super::m2m::{acting_user, check_ids, expiry, role_rights, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
-use crate::crypto::{b64url, new_uuid, random_bytes};
+use crate::crypto::new_uuid;
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
-use crate::model::event::{self, EventKind};
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -131,39 +130,6 @@ fn metadata(v: Option<&Value>) -> Result<serde_json::Map<String, Value>, ApiErro
     }
 }
 
-fn new_secret() -> String {
-    crate::crypto::hex(&random_bytes::<32>())
-}
-
-fn check_ids(
-    state: &AppState,
-    tenant: &str,
-    roles: &[String],
-    perms: &[String],
-) -> Result<(), ApiError> {
-    let cat = Catalog::load(state)?;
-    for r in roles {
-        let ok = cat
-            .roles
-            .iter()
-            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant));
-        if !ok {
-            return Err(ApiError::bad_request(format!("role {r} does not exist")));
-        }
-    }
-    for p in perms {
-        if !cat.permissions.iter().any(|x| x.id == *p) {
-            return Err(ApiError::bad_request(format!(
-                "permission {p} does not exist"
-            )));
-        }
-    }
-    if roles.len() + perms.len() > 500 {
-        return Err(ApiError::bad_request("at most 500 roles and permissions"));
-    }
-    Ok(())
-}
-
 async fn store_new(state: &AppState, t: &ApiToken) -> Result<(), ApiError> {
     state.db.write(|tx| tx.put(t)).await?;
     Ok(())
@@ -187,7 +153,7 @@ async fn create_tenant_token(
     };
     check_ids(&state, &tenant, &role_ids, &permission_ids)?;
     let now = state.clock.unix();
-    let secret = new_secret();
+    let secret = crate::crypto::random_secret_hex();
     let t = ApiToken {
         client_id: new_uuid().to_string(),
         secret_sha256: api_token::digest(&secret),
@@ -306,35 +272,19 @@ async fn update_tenant_token(
     Ok(Json(view(&saved)))
 }
 
-/// Delete a token: its refresh tokens die with it and its access tokens are revoked at
-/// every sidecar.
+/// Delete a token: its refresh tokens die with it and its JWTs are revoked at every
+/// sidecar.
 async fn delete_token(
     state: &AppState,
     id: &str,
     tenant: &str,
     user: Option<&str>,
 ) -> Result<StatusCode, ApiError> {
-    let at = rfc3339(state.clock.now());
-    state
-        .db
-        .write(|tx| {
-            let t = tx
-                .get::<ApiToken>(id.as_bytes())?
-                .filter(|t| t.tenant_id == tenant && t.user_id.as_deref() == user)
-                .ok_or_else(not_found)?;
-            tx.delete::<ApiToken>(id.as_bytes())?;
-            event::record_about(
-                tx,
-                EventKind::ApiTokenDeleted,
-                Some(&t.tenant_id),
-                t.user_id.as_deref(),
-                Some(&t.client_id),
-                &at,
-            )?;
-            Ok::<_, ApiError>(())
-        })
-        .await?;
-    Ok(StatusCode::OK)
+    super::m2m::delete_owned::<ApiToken>(state, id, not_found, |t| {
+        (t.tenant_id == tenant && t.user_id.as_deref() == user)
+            .then(|| (t.tenant_id.clone(), t.user_id.clone()))
+    })
+    .await
 }
 
 async fn delete_tenant_token(
@@ -370,7 +320,7 @@ async fn create_user_token(
     super::users::require_tenant_exists(&state, &tenant)?;
     let user = acting_user(&state, &caller, &tenant)?;
     let now = state.clock.unix();
-    let secret = new_secret();
+    let secret = crate::crypto::random_secret_hex();
     let t = ApiToken {
         client_id: new_uuid().to_string(),
         secret_sha256: api_token::digest(&secret),
@@ -541,7 +491,7 @@ async fn login(state: &AppState, req: LoginRequest) -> Result<Granted, ApiError>
     let config = strategy_allows(state)?;
     let now = state.clock.unix();
     let ttl = i64::from(config.default_token_expiration);
-    let random = b64url(&random_bytes::<32>());
+    let random = crate::model::otp::new_token();
     let id = crate::model::tenant::parse_id(&req.client_id).ok_or_else(refused)?;
     let stored = state
         .db
@@ -567,7 +517,7 @@ async fn refresh(state: &AppState, req: RefreshRequest) -> Result<Granted, ApiEr
     let ttl = i64::from(config.default_token_expiration);
     let (id, old) = req.refresh_token.split_once('.').ok_or_else(refused)?;
     let id = crate::model::tenant::parse_id(id).ok_or_else(refused)?;
-    let random = b64url(&random_bytes::<32>());
+    let random = crate::model::otp::new_token();
     let stored = state
         .db
         .write(|tx| {

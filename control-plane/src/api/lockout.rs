@@ -38,14 +38,7 @@ fn max_attempts(v: i64) -> Result<u32, ApiError> {
         .ok_or_else(|| ApiError::bad_request("maxAttempts must be between 1 and 1000"))
 }
 
-fn scope(state: &AppState, caller: &Caller, permission: &str) -> Result<Option<String>, ApiError> {
-    caller.require(permission)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        super::users::require_tenant_exists(state, t)?;
-    }
-    Ok(tenant)
-}
+use super::users::policy_scope as scope;
 
 fn missing() -> ApiError {
     ApiError::not_found("Lockout policy is not defined")

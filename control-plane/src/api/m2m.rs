@@ -1,12 +1,17 @@
 //! What API tokens and access tokens share: who a user-token route acts for, expiry input,
 //! and the rights a token carries (an account token's roles, or its user's current rights).
 
+use axum::http::StatusCode;
+
 use super::users::Catalog;
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::model::authz;
+use crate::model::event::{self, EventKind};
 use crate::model::user::User;
 use crate::state::AppState;
+use crate::store::Record;
 
 /// Role keys and permission keys.
 pub(super) type Rights = (Vec<String>, Vec<String>);
@@ -80,4 +85,66 @@ pub(super) fn user_rights(
     }
     let eff = authz::effective(&u, tenant, &cat.roles, &cat.permissions, &cat.groups);
     Ok(Some(((eff.role_keys(), eff.permission_keys()), u)))
+}
+
+/// Check role and permission ids an account token may hold (roles of the environment or of
+/// the account; at most 500 in all).
+pub(super) fn check_ids(
+    state: &AppState,
+    tenant: &str,
+    roles: &[String],
+    perms: &[String],
+) -> Result<(), ApiError> {
+    let cat = Catalog::load(state)?;
+    for r in roles {
+        let ok = cat
+            .roles
+            .iter()
+            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant));
+        if !ok {
+            return Err(ApiError::bad_request(format!("role {r} does not exist")));
+        }
+    }
+    for p in perms {
+        if !cat.permissions.iter().any(|x| x.id == *p) {
+            return Err(ApiError::bad_request(format!(
+                "permission {p} does not exist"
+            )));
+        }
+    }
+    if roles.len() + perms.len() > 500 {
+        return Err(ApiError::bad_request("at most 500 roles and permissions"));
+    }
+    Ok(())
+}
+
+/// Delete the token record `id` of type `R` if `owned` accepts it (returning its account and
+/// user), recording the event that revokes its JWTs at every sidecar (`subject` = `id`).
+pub(super) async fn delete_owned<R: Record>(
+    state: &AppState,
+    id: &str,
+    not_found: fn() -> ApiError,
+    owned: impl Fn(&R) -> Option<(String, Option<String>)>,
+) -> Result<StatusCode, ApiError> {
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let (tenant, user) = tx
+                .get::<R>(id.as_bytes())?
+                .and_then(|t| owned(&t))
+                .ok_or_else(not_found)?;
+            tx.delete::<R>(id.as_bytes())?;
+            event::record_about(
+                tx,
+                EventKind::ApiTokenDeleted,
+                Some(&tenant),
+                user.as_deref(),
+                Some(id),
+                &at,
+            )?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::OK)
 }

@@ -86,14 +86,7 @@ pub(super) fn extra_routes() -> axum::Router<AppState> {
     )
 }
 
-fn scope(state: &AppState, caller: &Caller, permission: &str) -> Result<Option<String>, ApiError> {
-    caller.require(permission)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        super::users::require_tenant_exists(state, t)?;
-    }
-    Ok(tenant)
-}
+use super::users::policy_scope as scope;
 
 /// The caller's address: the socket peer, or the forwarding headers of a trusted proxy
 /// (the sidecar's rule, `shared::net::client_ip`).
@@ -113,17 +106,24 @@ pub(crate) fn caller_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap)
     )
 }
 
-/// The compiled policy of a scope (cached until the scope changes).
+/// The compiled policy of a scope. The cache is keyed by the scope's stored generation
+/// (bumped in every transaction that changes the scope), read before the rules: an entry
+/// can be labelled older than its rules, never newer, so a change is never missed.
 pub(crate) fn policy(state: &AppState, scope: Option<&str>) -> Result<Arc<ScopePolicy>, ApiError> {
-    let key = scope_key(scope).to_owned();
-    if let Some(p) = state.restriction_cache.get(&key) {
-        return Ok(p.clone());
+    let generation = restrictions::generation(&state.db, scope)?;
+    let key = scope_key(scope);
+    if let Some(e) = state.restriction_cache.get(key)
+        && e.0 == generation
+    {
+        return Ok(e.1.clone());
     }
     let wire = restrictions::load_policy(&state.db, scope)?;
     let compiled = Arc::new(
         ScopePolicy::compile(&wire).map_err(|e| ApiError::internal(format!("stored rule: {e}")))?,
     );
-    state.restriction_cache.insert(key, compiled.clone());
+    state
+        .restriction_cache
+        .insert(key.to_owned(), (generation, compiled.clone()));
     Ok(compiled)
 }
 
@@ -180,15 +180,12 @@ pub(crate) fn check_email(
     Ok(())
 }
 
-/// Record the change (the sidecars' next delta) and drop the cached policy, in the
-/// caller's transaction (the cache after commit).
+/// In the changing transaction: record the change (the sidecars' next delta) and bump the
+/// scope's generation (the control plane's cached policy).
 fn changed(tx: &mut crate::store::Tx<'_>, scope: Option<&str>, at: &str) -> Result<(), ApiError> {
     event::record(tx, EventKind::RestrictionsChanged, scope, None, at)?;
+    restrictions::bump_generation(tx, scope)?;
     Ok(())
-}
-
-fn forget(state: &AppState, scope: Option<&str>) {
-    state.restriction_cache.remove(scope_key(scope));
 }
 
 #[derive(Deserialize, Default)]
@@ -215,6 +212,32 @@ fn guard_self_lockout(
     Err(ApiError::conflict(format!(
         "this change would block your current IP address ({ip}) from this account; send \"force\": true to apply it anyway"
     )))
+}
+
+/// Delete the entry stored under `key` in `scope` (404 `missing` when absent).
+async fn delete_entry<R: Record>(
+    state: &AppState,
+    scope: Option<&str>,
+    key: &str,
+    missing: &'static str,
+) -> Result<StatusCode, ApiError> {
+    let at = rfc3339(state.clock.now());
+    let found = state
+        .db
+        .write(|tx| {
+            if tx.get::<R>(key.as_bytes())?.is_none() {
+                return Ok(false);
+            }
+            tx.delete::<R>(key.as_bytes())?;
+            changed(tx, scope, &at)?;
+            Ok::<_, ApiError>(true)
+        })
+        .await?;
+    if found {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::not_found(missing))
+    }
 }
 
 // ---- IP restrictions ----
@@ -345,7 +368,6 @@ async fn add_ip_rules(
             changed(tx, scope.as_deref(), &at)
         })
         .await?;
-    forget(state, scope.as_deref());
     Ok(rules)
 }
 
@@ -470,24 +492,7 @@ async fn delete_ip(
     let projected = restrictions::policy_of(scope.as_deref(), &config, &remaining, &dom, &[]);
     let ip = caller_ip(&state, peer, &headers);
     guard_self_lockout(&caller, ip, &projected, q.force.unwrap_or(false))?;
-    let at = rfc3339(state.clock.now());
-    let found = state
-        .db
-        .write(|tx| {
-            if tx.get::<IpRule>(key.as_bytes())?.is_none() {
-                return Ok(false);
-            }
-            tx.delete::<IpRule>(key.as_bytes())?;
-            changed(tx, scope.as_deref(), &at)?;
-            Ok::<_, ApiError>(true)
-        })
-        .await?;
-    forget(&state, scope.as_deref());
-    if found {
-        Ok(StatusCode::OK)
-    } else {
-        Err(ApiError::not_found("IP restriction not found"))
-    }
+    delete_entry::<IpRule>(&state, scope.as_deref(), &key, "IP restriction not found").await
 }
 
 async fn get_ip_config(
@@ -541,7 +546,6 @@ async fn set_ip_config(
             changed(tx, scope.as_deref(), &now)
         })
         .await?;
-    forget(&state, scope.as_deref());
     Ok((StatusCode::CREATED, Json(ip_config_view(&config))))
 }
 
@@ -658,7 +662,6 @@ async fn create_domain(
             changed(tx, scope.as_deref(), &now)
         })
         .await?;
-    forget(&state, scope.as_deref());
     Ok((StatusCode::CREATED, Json(domain_view(&rule))))
 }
 
@@ -711,7 +714,6 @@ async fn replace_domains(
             changed(tx, scope.as_deref(), &now)
         })
         .await?;
-    forget(&state, scope.as_deref());
     Ok((
         StatusCode::CREATED,
         Json(fresh.iter().map(domain_view).collect()),
@@ -725,24 +727,13 @@ async fn delete_domain(
 ) -> Result<StatusCode, ApiError> {
     let scope = scope(&state, &caller, "fe.secure.delete.emailDomainRestrictions")?;
     let key = format!("{}/{id}", scope_key(scope.as_deref()));
-    let at = rfc3339(state.clock.now());
-    let found = state
-        .db
-        .write(|tx| {
-            if tx.get::<DomainRule>(key.as_bytes())?.is_none() {
-                return Ok(false);
-            }
-            tx.delete::<DomainRule>(key.as_bytes())?;
-            changed(tx, scope.as_deref(), &at)?;
-            Ok::<_, ApiError>(true)
-        })
-        .await?;
-    forget(&state, scope.as_deref());
-    if found {
-        Ok(StatusCode::OK)
-    } else {
-        Err(ApiError::not_found("Domain restriction not found"))
-    }
+    delete_entry::<DomainRule>(
+        &state,
+        scope.as_deref(),
+        &key,
+        "Domain restriction not found",
+    )
+    .await
 }
 
 async fn get_domain_config(
@@ -788,6 +779,5 @@ async fn set_domain_config(
             changed(tx, scope.as_deref(), &at)
         })
         .await?;
-    forget(&state, scope.as_deref());
     Ok((StatusCode::CREATED, Json(domain_config_view(&config))))
 }

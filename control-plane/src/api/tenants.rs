@@ -212,7 +212,6 @@ async fn delete_tenant(
             Ok(())
         })
         .await?;
-    state.restriction_cache.remove(&id);
     Ok(StatusCode::OK)
 }
 

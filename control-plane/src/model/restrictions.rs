@@ -118,6 +118,28 @@ fn prefix(scope: Option<&str>) -> Vec<u8> {
     format!("{}/", scope_key(scope)).into_bytes()
 }
 
+fn generation_key(scope: Option<&str>) -> Vec<u8> {
+    format!("gen/{}", scope_key(scope)).into_bytes()
+}
+
+/// How many times the scope's restrictions have changed (0: never).
+pub fn generation(db: &Db, scope: Option<&str>) -> Result<u64, StoreError> {
+    Ok(db
+        .get_raw(Tree::RestrictionConfigs, &generation_key(scope))?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+/// Count a change of the scope, inside its transaction.
+pub fn bump_generation(tx: &mut Tx<'_>, scope: Option<&str>) -> Result<(), StoreError> {
+    let key = generation_key(scope);
+    let n = tx
+        .get_raw(Tree::RestrictionConfigs, &key)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes);
+    tx.put_raw(Tree::RestrictionConfigs, &key, &(n + 1).to_be_bytes())
+}
+
 /// The IP configuration (default: BLOCK, inactive).
 pub fn ip_config(db: &Db, scope: Option<&str>) -> Result<IpConfig, StoreError> {
     Ok(db
@@ -259,5 +281,6 @@ pub fn delete_scope(tx: &mut Tx<'_>, keys: &ScopeKeys) -> Result<(), StoreError>
     }
     let t = &keys.tenant;
     tx.delete_raw(Tree::RestrictionConfigs, format!("ip/{t}").as_bytes())?;
-    tx.delete_raw(Tree::RestrictionConfigs, format!("domain/{t}").as_bytes())
+    tx.delete_raw(Tree::RestrictionConfigs, format!("domain/{t}").as_bytes())?;
+    bump_generation(tx, Some(t))
 }

@@ -42,6 +42,21 @@ pub(crate) fn load_user(
     }
 }
 
+/// The scope of a policy route open to both caller classes: the environment (environment
+/// token without `frontegg-tenant-id`) or an existing account; `permission` checked.
+pub(crate) fn policy_scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: &str,
+) -> Result<Option<String>, ApiError> {
+    caller.require(permission)?;
+    let tenant = caller.tenant_opt();
+    if let Some(t) = &tenant {
+        require_tenant_exists(state, t)?;
+    }
+    Ok(tenant)
+}
+
 /// The account must exist.
 pub(crate) fn require_tenant_exists(state: &AppState, tenant: &str) -> Result<(), ApiError> {
     if state.db.get::<Tenant>(tenant.as_bytes())?.is_none() {

@@ -171,6 +171,11 @@ pub struct Verified {
     pub kid: Box<str>,
     /// The normalised domain of the `email` claim, if any (domain rules).
     pub email_domain: Option<Box<str>>,
+    /// The token itself: a cache hit is a byte-for-byte match, never just a key match.
+    pub token: Box<str>,
+    /// The identity headers of an allowed request, built on first use and reused for every
+    /// later hit (the adapter's; access tokens take theirs from the record instead).
+    pub identity_headers: std::sync::OnceLock<Box<[Option<http::HeaderValue>]>>,
 }
 
 impl Verified {
@@ -184,7 +189,7 @@ impl Verified {
             .chain(&c.tenant_ids)
             .map(|s| s.len() + 24)
             .sum();
-        u32::try_from(token_len + strs + 512).unwrap_or(u32::MAX)
+        u32::try_from(token_len + self.token.len() + 2 * strs + 640).unwrap_or(u32::MAX)
     }
 }
 
@@ -264,6 +269,8 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
         claims,
         kid: kid.into(),
         email_domain,
+        token: token.into(),
+        identity_headers: std::sync::OnceLock::new(),
     })
 }
 

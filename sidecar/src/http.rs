@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::decide::{DenyReason, TokenSource};
 use crate::state::{Facts, Permit, Sidecar, client_ip, unix_now};
+use shared::claims::AccessClaims;
 
 /// Response body type of both listeners.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -33,12 +34,12 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 type ProxyBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Identity headers the sidecar sets; any client-sent copy is removed first.
-pub const IDENTITY_HEADERS: [&str; 5] = [
-    "x-user-id",
-    "x-tenant-id",
-    "x-user-roles",
-    "x-user-permissions",
-    "x-token-type",
+pub const IDENTITY_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("x-user-id"),
+    HeaderName::from_static("x-tenant-id"),
+    HeaderName::from_static("x-user-roles"),
+    HeaderName::from_static("x-user-permissions"),
+    HeaderName::from_static("x-token-type"),
 ];
 
 /// Largest request body forwarded upstream.
@@ -332,25 +333,45 @@ fn token_source(h: &HeaderMap) -> Result<TokenSource<'_>, &'static str> {
     Ok(TokenSource::None)
 }
 
+/// The identity header values, in [`IDENTITY_HEADERS`] order (`None`: unrepresentable as a
+/// header value, not sent).
+fn identity_values(
+    c: &AccessClaims,
+    roles: &[String],
+    permissions: &[String],
+) -> Box<[Option<HeaderValue>]> {
+    let user = c.user_id.as_deref().unwrap_or(&c.sub);
+    [
+        user.to_owned(),
+        c.tenant_id.clone(),
+        roles.join(","),
+        permissions.join(","),
+        c.token_type.clone(),
+    ]
+    .into_iter()
+    .map(|v| HeaderValue::from_str(&v).ok())
+    .collect()
+}
+
 fn add_identity(h: &mut HeaderMap, permit: &Permit) {
     let Some(id) = permit else { return };
     let c = &id.verified.claims;
-    let user = c.user_id.as_deref().unwrap_or(&c.sub);
     // An access token's rights are its record's, never the token's.
-    let (roles, permissions) = match &id.record {
-        Some(r) => (&r.roles, &r.permissions),
-        None => (&c.roles, &c.permissions),
+    let per_record;
+    let values: &[Option<HeaderValue>] = match &id.record {
+        Some(r) => {
+            per_record = identity_values(c, &r.roles, &r.permissions);
+            &per_record
+        }
+        None => id
+            .verified
+            .identity_headers
+            .get_or_init(|| identity_values(c, &c.roles, &c.permissions)),
     };
-    let pairs: [(&str, String); 5] = [
-        ("x-user-id", user.to_owned()),
-        ("x-tenant-id", c.tenant_id.clone()),
-        ("x-user-roles", roles.join(",")),
-        ("x-user-permissions", permissions.join(",")),
-        ("x-token-type", c.token_type.clone()),
-    ];
-    for (name, value) in pairs {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(HeaderName::from_static(name), v);
+    h.reserve(IDENTITY_HEADERS.len());
+    for (name, value) in IDENTITY_HEADERS.iter().zip(values) {
+        if let Some(v) = value {
+            h.insert(name.clone(), v.clone());
         }
     }
 }

@@ -816,3 +816,43 @@ fn ip_and_domain_restrictions() {
     };
     assert!(snapshot::from_wire(&bad).is_err());
 }
+
+/// The verified-token cache finds entries by a prefix of the signature; a token that shares
+/// that prefix (a copied signature on another payload) must be a miss and be verified, never
+/// served the cached claims.
+#[test]
+fn a_cache_hit_needs_the_whole_token() {
+    let config = crate::Config::from_args(crate::config::Args::default()).unwrap();
+    let sc = crate::state::Sidecar::new(config, "t".into(), Routes::default()).unwrap();
+    sc.current.store(Some(Arc::new(snap(&[0]))));
+    let facts = |token| crate::state::Facts {
+        method: "GET",
+        path: "/",
+        token: TokenSource::Bearer(token),
+        client_ip: CLIENT,
+    };
+    let good = mint(&claims());
+    assert!(sc.decide(&facts(&good), NOW).is_ok());
+    assert!(sc.decide(&facts(&good), NOW).is_ok(), "cached");
+    // Same signature, escalated payload: same cache key, different token.
+    let (_, rest) = good.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let mut evil = claims();
+    evil["roles"] = json!(["Owner"]);
+    let forged = format!(
+        "{}.{}.{sig}",
+        B64.encode(r#"{"alg":"RS256","typ":"JWT","kid":"k0"}"#),
+        B64.encode(evil.to_string())
+    );
+    assert_eq!(
+        crate::state::cache_key(&forged),
+        crate::state::cache_key(&good)
+    );
+    assert_eq!(
+        sc.decide(&facts(&forged), NOW).err(),
+        Some(DenyReason::BadSignature)
+    );
+    // The genuine token is still served (the forgery replaced nothing).
+    let permit = sc.decide(&facts(&good), NOW).unwrap().unwrap();
+    assert_eq!(permit.verified.claims.roles, vec!["Admin".to_owned()]);
+}

@@ -1,3 +1,0 @@
-//! Tessera's benchmarks: criterion micro-benchmarks over the libraries (`cargo bench -p
-//! tessera-benches`) and, later, the load harness. Results and how to read them:
-//! `docs/PERFORMANCE.md`.

@@ -1,0 +1,1051 @@
+//! The load harness: starts the binaries under test on loopback, drives them, and prints
+//! each scenario's table with the ratios the budgets of `design.md` §8 are stated in.
+//!
+//! `cargo run --release -p tessera-benches --bin load -- <scenario> [--secs S] [--runs R]`
+//!
+//! Scenarios (see `docs/PERFORMANCE.md` for the method and the last results):
+//! `baseline`, `warm`, `cold`, `loaded`, `proxy`, `api-key`, `control-plane`,
+//! `propagation`, `memory`, or `all`.
+//!
+//! Sidecar scenarios pin the server under test to CPU 0 and the harness (load generator,
+//! raw-verify loop) to CPU 1, so "per core" means what it says; control-plane scenarios give
+//! the control plane both CPUs (its budget is stated for 2 cores) and share them with the
+//! generator.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method};
+use tessera_benches::client::call;
+use tessera_benches::load::{self, Closed, Target};
+use tessera_benches::procs::{self, Proc};
+use tessera_benches::tokens::{self, Load, Signer};
+use tessera_benches::{median, spread};
+
+/// Keep-alive connections of the closed-loop generator.
+const CONNS: usize = 32;
+/// Connections of the fixed-rate generator.
+const OPEN_CONNS: usize = 16;
+
+struct Opts {
+    secs: f64,
+    runs: usize,
+    trials: usize,
+    sidecars: Vec<usize>,
+    tokens: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(scenario) = args.first().cloned() else {
+        usage();
+    };
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let o = Opts {
+        secs: flag("--secs").and_then(|v| v.parse().ok()).unwrap_or(3.0),
+        runs: flag("--runs").and_then(|v| v.parse().ok()).unwrap_or(3),
+        trials: flag("--trials").and_then(|v| v.parse().ok()).unwrap_or(20),
+        sidecars: flag("--sidecars")
+            .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 10, 100]),
+        tokens: flag("--tokens")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000),
+    };
+    procs::build_binaries();
+    let all = [
+        "baseline",
+        "warm",
+        "cold",
+        "loaded",
+        "proxy",
+        "api-key",
+        "control-plane",
+        "propagation",
+        "memory",
+    ];
+    let chosen: Vec<&str> = if scenario == "all" {
+        all.to_vec()
+    } else if all.contains(&scenario.as_str()) {
+        vec![scenario.as_str()]
+    } else {
+        usage()
+    };
+    for s in chosen {
+        let started = Instant::now();
+        println!("\n## {s}\n");
+        match s {
+            "baseline" => baseline(&o),
+            "warm" => warm(&o),
+            "cold" => cold(&o),
+            "loaded" => loaded(&o),
+            "proxy" => proxy(&o),
+            "api-key" => api_key(&o),
+            "control-plane" => control_plane(&o),
+            "propagation" => propagation(&o),
+            _ => memory(&o),
+        }
+        println!("\n({s}: {:.0} s)", started.elapsed().as_secs_f64());
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: load <baseline|warm|cold|loaded|proxy|api-key|control-plane|propagation|memory|all> \
+         [--secs S] [--runs R] [--trials T] [--sidecars 1,10,100] [--tokens N]"
+    );
+    std::process::exit(2)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reporting
+
+/// One row: a label and one value per run.
+struct Row {
+    label: String,
+    values: Vec<f64>,
+    unit: &'static str,
+    budget: String,
+}
+
+fn row(label: &str, unit: &'static str, budget: &str) -> Row {
+    Row {
+        label: label.into(),
+        values: Vec::new(),
+        unit,
+        budget: budget.into(),
+    }
+}
+
+fn fmt(v: f64, unit: &str) -> String {
+    match unit {
+        "×" => format!("{v:.2}×"),
+        "µs" | "ms" | "MiB" => format!("{v:.1} {unit}"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!("| case | median | spread (min–max) | runs | budget |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        let (lo, hi) = spread(&r.values);
+        println!(
+            "| {} | **{}** | {}–{} | {} | {} |",
+            r.label,
+            fmt(median(&r.values), r.unit),
+            fmt(lo, r.unit),
+            fmt(hi, r.unit),
+            r.values.len(),
+            r.budget
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers under test
+
+/// A server under test and what keeps its files alive.
+struct Server {
+    proc: Proc,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        self.proc.addrs[0]
+    }
+}
+
+fn start_baseline(cores: &str) -> Server {
+    Server {
+        proc: Proc::start("baseline-server", &[], &[], cores, 1),
+        _dir: None,
+    }
+}
+
+/// A sidecar deciding from `snap` (its persisted state; no control plane), with the
+/// benchmark route rules.
+fn start_sidecar(snap: &shared::wire::Snapshot, extra: &[&str], cores: &str) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    tokens::persist_for_sidecar(&state, snap, tokens::now());
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(&routes, tokens::ROUTES).expect("routes");
+    let mut args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+        "--routes",
+        routes.to_str().expect("utf-8"),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    Server {
+        proc: Proc::start("tessera-sidecar", &args, &[], cores, 2),
+        _dir: Some(dir),
+    }
+}
+
+/// A closed-loop run with the server's CPU time per request (µs) over the measured span.
+fn measure(t: &Target, p: &Proc, secs: f64) -> (Closed, f64) {
+    let cpu = Mutex::new(0.0);
+    let r = load::closed_loop_with(t, CONNS, secs, |span| {
+        let a = p.cpu_seconds();
+        std::thread::sleep(span);
+        *cpu.lock().expect("lock") = p.cpu_seconds() - a;
+    });
+    let used = *cpu.lock().expect("lock");
+    (r, used * 1e6 / (r.rps * secs).max(1.0))
+}
+
+fn check(r: &Closed, what: &str) {
+    assert_eq!(
+        (r.wrong, r.errors),
+        (0, 0),
+        "{what}: every request must get the expected answer"
+    );
+}
+
+/// A metric's value from a `/metrics` page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `/metrics` is text: fetch it raw.
+fn metrics_text(admin: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(admin).expect("admin");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. baseline
+
+fn baseline(o: &Opts) {
+    procs::pin_self("1");
+    let b = start_baseline("0");
+    let t = Target::plain(b.addr(), "/");
+    let mut rps = row("bare hyper 200, req/s", "", "—");
+    let mut cpu = row("server CPU per request", "µs", "—");
+    for run in 0..o.runs {
+        let (r, c) = measure(&t, &b.proc, o.secs);
+        check(&r, "baseline");
+        eprintln!("run {run}: {:.0} req/s, {c:.1} µs CPU/req", r.rps);
+        rps.values.push(r.rps);
+        cpu.values.push(c);
+    }
+    for frac in [0.05, 0.25] {
+        let l = load::fixed_rate(&t, OPEN_CONNS, median(&rps.values) * frac, o.secs);
+        eprintln!(
+            "at {:.0} % ({:.0}/s): p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs (generator late p99 {:.0} µs)",
+            frac * 100.0,
+            l.achieved,
+            l.p50,
+            l.p99,
+            l.p999,
+            l.send_late_p99
+        );
+    }
+    let half = median(&rps.values) / 2.0;
+    let mut p50 = row(&format!("p50 at {half:.0} req/s (50 %)"), "µs", "—");
+    let mut p99 = row("p99 at 50 %", "µs", "—");
+    let mut p999 = row("p99.9 at 50 %", "µs", "—");
+    for _ in 0..o.runs {
+        let l = load::fixed_rate(&t, OPEN_CONNS, half, o.secs);
+        p50.values.push(l.p50);
+        p99.values.push(l.p99);
+        p999.values.push(l.p999);
+    }
+    print_table(&[rps, cpu, p50, p99, p999]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. warm, 4. loaded, 6. api-key: a sidecar case against the baseline in the same run
+
+struct Versus {
+    label: &'static str,
+    budget: &'static str,
+}
+
+/// Per run: the baseline, then each case; rows of throughput ratios and CPU per request.
+/// The baseline gets the very requests of the first case (same path and credential), so the
+/// two differ only in what the server does with them.
+fn versus(o: &Opts, base: &Server, cases: &[(Versus, &Server, Target)]) -> Vec<Row> {
+    let mut bt = cases[0].2.clone();
+    bt.addr = base.addr();
+    let mut rows = vec![
+        row("baseline: bare hyper 200, req/s", "", "—"),
+        row("baseline: server CPU per request", "µs", "—"),
+    ];
+    for (v, _, _) in cases {
+        rows.push(row(&format!("{} / baseline", v.label), "×", v.budget));
+        rows.push(row(
+            &format!("{}: server CPU per request", v.label),
+            "µs",
+            "—",
+        ));
+    }
+    for run in 0..o.runs {
+        let (b, bc) = measure(&bt, &base.proc, o.secs);
+        check(&b, "baseline");
+        rows[0].values.push(b.rps);
+        rows[1].values.push(bc);
+        let mut line = format!("run {run}: baseline {:.0}/s ({bc:.1} µs)", b.rps);
+        for (i, (v, s, t)) in cases.iter().enumerate() {
+            let (r, c) = measure(t, &s.proc, o.secs);
+            check(&r, v.label);
+            rows[2 + 2 * i].values.push(r.rps / b.rps);
+            rows[3 + 2 * i].values.push(c);
+            line += &format!(
+                ", {} {:.0}/s = {:.2}× ({c:.1} µs)",
+                v.label,
+                r.rps,
+                r.rps / b.rps
+            );
+        }
+        eprintln!("{line}");
+    }
+    rows
+}
+
+fn warm(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    let token = signer.user_token(0, now);
+    procs::pin_self("1");
+    let base = start_baseline("0");
+    // The full decision: environment IP rules, 10k revocations, domain rules, a route rule.
+    let load = Load {
+        revocations: 10_000,
+        cidrs: 1_000,
+        domains: 1_000,
+        access_tokens: 0,
+    };
+    let sc = start_sidecar(&tokens::snapshot(&signer, load, now), &[], "0");
+    let t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[token]);
+    let rows = versus(
+        o,
+        &base,
+        &[(
+            Versus {
+                label: "warm forward-auth",
+                budget: "≥ 0.85×",
+            },
+            &sc,
+            t,
+        )],
+    );
+    print_table(&rows);
+}
+
+fn api_key(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    let token = signer.access_token(42, now);
+    procs::pin_self("1");
+    let base = start_baseline("0");
+    let load = Load {
+        revocations: 10_000,
+        cidrs: 1_000,
+        domains: 1_000,
+        access_tokens: 10_000,
+    };
+    let sc = start_sidecar(&tokens::snapshot(&signer, load, now), &[], "0");
+    let mut t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[]);
+    t.header = Some("x-api-key");
+    t.values = Arc::new(vec![HeaderValue::from_str(&token).expect("header")]);
+    let rows = versus(
+        o,
+        &base,
+        &[(
+            Versus {
+                label: "x-api-key forward-auth (10k records)",
+                budget: "—",
+            },
+            &sc,
+            t,
+        )],
+    );
+    print_table(&rows);
+}
+
+fn loaded(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    let token = signer.user_token(0, now);
+    procs::pin_self("1");
+    let base = start_baseline("0");
+    let load = Load {
+        revocations: 100_000,
+        cidrs: 10_000,
+        domains: 10_000,
+        access_tokens: 0,
+    };
+    let snap = tokens::snapshot(&signer, load, now);
+    let started = Instant::now();
+    let sc = start_sidecar(&snap, &[], "0");
+    let start_ms = started.elapsed().as_secs_f64() * 1e3;
+    let rss_idle = sc.proc.rss_mib();
+    let t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[token]);
+    let mut rows = versus(
+        o,
+        &base,
+        &[(
+            Versus {
+                label: "warm forward-auth, 100k revocations + 10k CIDR + 10k domains",
+                budget: "≥ 0.85×",
+            },
+            &sc,
+            t,
+        )],
+    );
+    let mut rss = row(
+        "sidecar RSS with that state, after the runs",
+        "MiB",
+        "≤ 64 MiB",
+    );
+    rss.values.push(sc.proc.rss_mib());
+    let mut idle = row("sidecar RSS at start (state loaded)", "MiB", "≤ 64 MiB");
+    idle.values.push(rss_idle);
+    let mut boot = row("start to serving, from the persisted state", "ms", "—");
+    boot.values.push(start_ms);
+    rows.extend([idle, rss, boot]);
+    print_table(&rows);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. cold
+
+fn cold(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    eprintln!("minting 4096 distinct tokens…");
+    let toks = signer.user_tokens(4096, now);
+    procs::pin_self("1");
+    let load = Load {
+        revocations: 10_000,
+        cidrs: 1_000,
+        domains: 1_000,
+        access_tokens: 0,
+    };
+    // A cache far smaller than the rotation: (almost) every request verifies a signature.
+    let sc = start_sidecar(
+        &tokens::snapshot(&signer, load, now),
+        &["--cache-bytes", "65536"],
+        "0",
+    );
+    let t = Target::bearer(sc.addr(), "/v1/check/orders/1", &toks);
+    let mut raw = row(
+        "raw RS256 verify/s, one core (ring, as the sidecar)",
+        "",
+        "—",
+    );
+    let mut ratio = row("cold forward-auth / raw verify (throughput)", "×", "≥ 0.8×");
+    let mut eff = row(
+        "cold: raw verify cost / sidecar CPU per request",
+        "×",
+        "≥ 0.8×",
+    );
+    let mut cpu = row("cold: sidecar CPU per request", "µs", "—");
+    let mut miss = row("cold: cache misses per request", "×", "≈ 1");
+    for run in 0..o.runs {
+        let r = signer.raw_verify_rate(&toks, o.secs);
+        let before = metrics_text(sc.proc.addrs[1]);
+        let (c, per) = measure(&t, &sc.proc, o.secs);
+        let after = metrics_text(sc.proc.addrs[1]);
+        check(&c, "cold");
+        let misses = metric(&after, "sidecar_token_cache_misses_total")
+            - metric(&before, "sidecar_token_cache_misses_total");
+        let hits = metric(&after, "sidecar_token_cache_hits_total")
+            - metric(&before, "sidecar_token_cache_hits_total");
+        eprintln!(
+            "run {run}: raw {r:.0}/s, cold {:.0}/s = {:.2}×, {per:.1} µs CPU/req (verify {:.1} µs) = {:.2}×, misses {:.2}",
+            c.rps,
+            c.rps / r,
+            1e6 / r,
+            1e6 / r / per,
+            misses / (misses + hits).max(1.0)
+        );
+        raw.values.push(r);
+        ratio.values.push(c.rps / r);
+        eff.values.push(1e6 / r / per);
+        cpu.values.push(per);
+        miss.values.push(misses / (misses + hits).max(1.0));
+    }
+    print_table(&[raw, ratio, eff, cpu, miss]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. proxy
+
+fn proxy(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    let token = signer.user_token(0, now);
+    // Three processes on two CPUs: the scheduler places them (pinning two servers to one
+    // CPU would add its time slices to the tail).
+    procs::pin_self("0,1");
+    let upstream = start_baseline("0,1");
+    let up = format!("http://{}", upstream.addr());
+    let load = Load {
+        revocations: 10_000,
+        cidrs: 1_000,
+        domains: 1_000,
+        access_tokens: 0,
+    };
+    let sc = start_sidecar(
+        &tokens::snapshot(&signer, load, now),
+        &["--upstream", &up],
+        "0,1",
+    );
+    let via = Target::bearer(sc.addr(), "/orders/1", std::slice::from_ref(&token));
+    let direct = Target::bearer(upstream.addr(), "/orders/1", &[token]);
+    let mut cap = row("proxy capacity (closed loop), req/s", "", "—");
+    let mut d50 = row("direct p50 at 50 % of proxy capacity", "µs", "—");
+    let mut d99 = row("direct p99", "µs", "—");
+    let mut v50 = row("via sidecar p50", "µs", "—");
+    let mut v99 = row("via sidecar p99", "µs", "—");
+    let mut v999 = row("via sidecar p99.9", "µs", "—");
+    let mut add50 = row("added p50", "µs", "—");
+    let mut add99 = row("added p99", "µs", "≤ 300 µs");
+    for run in 0..o.runs {
+        let (c, _) = measure(&via, &sc.proc, o.secs);
+        check(&c, "proxy");
+        let rate = c.rps / 2.0;
+        let d = load::fixed_rate(&direct, OPEN_CONNS, rate, o.secs);
+        let v = load::fixed_rate(&via, OPEN_CONNS, rate, o.secs);
+        assert_eq!((d.wrong, v.wrong, d.errors, v.errors), (0, 0, 0, 0));
+        eprintln!(
+            "run {run}: capacity {:.0}/s; at {rate:.0}/s direct p50 {:.0} p99 {:.0}, via p50 {:.0} p99 {:.0} p99.9 {:.0} µs (achieved {:.0}/s)",
+            c.rps, d.p50, d.p99, v.p50, v.p99, v.p999, v.achieved
+        );
+        cap.values.push(c.rps);
+        d50.values.push(d.p50);
+        d99.values.push(d.p99);
+        v50.values.push(v.p50);
+        v99.values.push(v.p99);
+        v999.values.push(v.p999);
+        add50.values.push(v.p50 - d.p50);
+        add99.values.push(v.p99 - d.p99);
+    }
+    print_table(&[cap, d50, d99, v50, v99, v999, add50, add99]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. control plane
+
+const CLIENT_ID: &str = "6a1f6b0e-5f43-4c51-9b9e-0d7b3c2a1e90";
+const API_KEY: &str = "bench-api-key-0123456789abcdef0123456789abcdef";
+const SIDECAR_TOKEN: &str = "bench-sidecar-token-0123456789abcdef";
+const PASSWORD: &str = "Bench-Passw0rd!-long-enough";
+
+fn start_control_plane(cheap_argon2: bool) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        dir.path().join("data").to_str().expect("utf-8").into(),
+        "--client-id".into(),
+        CLIENT_ID.into(),
+        "--api-key".into(),
+        API_KEY.into(),
+        "--sidecar-token".into(),
+        SIDECAR_TOKEN.into(),
+        "--email-outbox".into(),
+        dir.path().join("outbox").to_str().expect("utf-8").into(),
+    ];
+    if cheap_argon2 {
+        args.extend([
+            "--argon2-memory-kib".into(),
+            "64".into(),
+            "--argon2-iterations".into(),
+            "1".into(),
+        ]);
+    }
+    Server {
+        proc: Proc::start("tessera-control-plane", &args, &[], "0,1", 1),
+        _dir: Some(dir),
+    }
+}
+
+/// An environment token, an account and `users` verified users with a password; returns
+/// (environment token, emails).
+async fn populate(cp: SocketAddr, users: usize) -> (String, Vec<String>) {
+    let r = call(
+        cp,
+        Method::POST,
+        "/auth/vendor",
+        &[],
+        Some(&serde_json::json!({"clientId": CLIENT_ID, "secret": API_KEY})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let env = r.body["token"].as_str().expect("token").to_owned();
+    let auth = format!("Bearer {env}");
+    let r = call(
+        cp,
+        Method::POST,
+        "/tenants/resources/tenants/v1",
+        &[("authorization", &auth)],
+        Some(&serde_json::json!({"name": "bench"})),
+    )
+    .await;
+    assert_eq!(r.status / 100, 2, "{}", r.body);
+    let tenant = r.body["tenantId"].as_str().expect("tenant").to_owned();
+    let mut emails = Vec::new();
+    for i in 0..users {
+        let email = format!("user{i}@bench.example.com");
+        let r = call(
+            cp,
+            Method::POST,
+            "/identity/resources/users/v1",
+            &[("authorization", &auth), ("frontegg-tenant-id", &tenant)],
+            Some(&serde_json::json!({"email": email, "name": "Bench", "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_owned();
+        let r = call(
+            cp,
+            Method::POST,
+            &format!("/identity/resources/users/v1/{id}/verify"),
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        emails.push(email);
+    }
+    (env, emails)
+}
+
+const LOGIN: &str = "/identity/resources/auth/v1/user";
+const REFRESH: &str = "/frontegg/identity/resources/auth/v1/user/token/refresh";
+const LOGOUT: &str = "/identity/resources/auth/v1/logout";
+
+fn cookie_name() -> String {
+    format!("fe_refresh_{}", CLIENT_ID.replace('-', ""))
+}
+
+/// Log in: (access token, refresh token).
+async fn login(cp: SocketAddr, email: &str) -> (String, String) {
+    let r = call(
+        cp,
+        Method::POST,
+        LOGIN,
+        &[],
+        Some(&serde_json::json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    (
+        r.body["accessToken"].as_str().expect("access").to_owned(),
+        r.body["refreshToken"].as_str().expect("refresh").to_owned(),
+    )
+}
+
+fn control_plane(o: &Opts) {
+    procs::pin_self("0,1");
+    let cp = start_control_plane(false);
+    let addr = cp.addr();
+    let (env, emails) = rt().block_on(populate(addr, CONNS));
+    let mut rows = Vec::new();
+
+    // Environment authentication.
+    let mut vendor = Target::plain(addr, "/auth/vendor");
+    vendor.method = Method::POST;
+    vendor.body =
+        Bytes::from(serde_json::json!({"clientId": CLIENT_ID, "secret": API_KEY}).to_string());
+    let mut r = row("POST /auth/vendor, req/s", "", "cheap");
+    let mut c = row("/auth/vendor: CPU per request (both cores)", "µs", "—");
+    for _ in 0..o.runs {
+        let (x, cpu) = measure(&vendor, &cp.proc, o.secs);
+        check(&x, "vendor");
+        r.values.push(x.rps);
+        c.values.push(cpu);
+    }
+    rows.extend([r, c]);
+
+    // The public key.
+    let mut config = Target::plain(addr, "/identity/resources/configurations/v1");
+    config.header = Some("x-access-token");
+    config.values = Arc::new(vec![HeaderValue::from_str(&env).expect("header")]);
+    let mut r = row("GET configurations/v1 (public key), req/s", "", "cheap");
+    let mut c = row("configurations/v1: CPU per request", "µs", "—");
+    for _ in 0..o.runs {
+        let (x, cpu) = measure(&config, &cp.proc, o.secs);
+        check(&x, "configurations");
+        r.values.push(x.rps);
+        c.values.push(cpu);
+    }
+    rows.extend([r, c]);
+
+    // Refresh: every connection rotates its own session's refresh token.
+    let mut r = row("refresh (rotation, durable), req/s", "", "≥ 2,000/s");
+    let mut c = row("refresh: CPU per request", "µs", "—");
+    for _ in 0..o.runs {
+        let (rps, cpu) = refresh_loop(&cp, &emails, o.secs);
+        r.values.push(rps);
+        c.values.push(cpu);
+    }
+    rows.extend([r, c]);
+
+    // Password login at the configured (default) argon2 cost.
+    let mut login_t = Target::plain(addr, LOGIN);
+    login_t.method = Method::POST;
+    login_t.body =
+        Bytes::from(serde_json::json!({"email": emails[0], "password": PASSWORD}).to_string());
+    let mut r = row("password login (default argon2), logins/s", "", "—");
+    let mut per_core = row("password login: logins/s per core of CPU", "", "—");
+    for _ in 0..o.runs {
+        let cpu = Mutex::new(0.0);
+        let x = load::closed_loop_with(&login_t, 4, o.secs.max(3.0), |span| {
+            let a = cp.proc.cpu_seconds();
+            std::thread::sleep(span);
+            *cpu.lock().expect("lock") = cp.proc.cpu_seconds() - a;
+        });
+        check(&x, "login");
+        let used = *cpu.lock().expect("lock");
+        r.values.push(x.rps);
+        per_core
+            .values
+            .push(x.rps * o.secs.max(3.0) / used.max(1e-9));
+    }
+    rows.extend([r, per_core]);
+    print_table(&rows);
+}
+
+/// Closed loop of refreshes over `emails.len()` connections; (refreshes/s, CPU µs each).
+fn refresh_loop(cp: &Server, emails: &[String], secs: f64) -> (f64, f64) {
+    let addr = cp.addr();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cookie = cookie_name();
+    let (count, cpu) = runtime.block_on(async {
+        let mut sessions = Vec::new();
+        for e in emails {
+            sessions.push(login(addr, e).await.1);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for mut refresh in sessions {
+            let (stop, done, cookie) = (stop.clone(), done.clone(), cookie.clone());
+            tasks.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let (mut send, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
+                tokio::spawn(conn);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let req = http::Request::post(REFRESH)
+                        .header("host", "bench")
+                        .header("cookie", format!("{cookie}={refresh}"))
+                        .body(http_body_util::Full::new(Bytes::new()))
+                        .expect("request");
+                    let res = send.send_request(req).await.expect("answered");
+                    let status = res.status().as_u16();
+                    let body = http_body_util::BodyExt::collect(res.into_body())
+                        .await
+                        .expect("body")
+                        .to_bytes();
+                    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+                    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    refresh = v["refreshToken"].as_str().expect("refreshToken").to_owned();
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (n0, c0) = (
+            done.load(std::sync::atomic::Ordering::Relaxed),
+            cp.proc.cpu_seconds(),
+        );
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        let n = done.load(std::sync::atomic::Ordering::Relaxed) - n0;
+        let c = cp.proc.cpu_seconds() - c0;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("refresh task");
+        }
+        (n, c)
+    });
+    let rps = count as f64 / secs;
+    eprintln!(
+        "refresh: {rps:.0}/s, {:.0} µs CPU each",
+        cpu * 1e6 / count.max(1) as f64
+    );
+    (rps, cpu * 1e6 / count.max(1) as f64)
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. propagation
+
+fn propagation(o: &Opts) {
+    procs::pin_self("0,1");
+    let cp = start_control_plane(true);
+    let addr = cp.addr();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows = Vec::new();
+    let (_env, emails) = runtime.block_on(populate(addr, 1));
+    for &n in &o.sidecars {
+        let sidecars: Vec<sidecar::Running> = runtime.block_on(async {
+            let mut v = Vec::new();
+            for i in 0..n {
+                let mut config = sidecar::Config::from_args(sidecar::config::Args {
+                    listen: Some("127.0.0.1:0".parse().expect("addr")),
+                    admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+                    control_plane: Some(format!("http://{addr}")),
+                    sidecar_token: Some(SIDECAR_TOKEN.into()),
+                    sidecar_id: Some(format!("bench-{i}")),
+                    ..Default::default()
+                })
+                .expect("config");
+                config.cache_bytes = 1 << 20;
+                v.push(sidecar::start(config).await.expect("sidecar starts"));
+            }
+            v
+        });
+        let mut p50 = Vec::new();
+        for trial in 0..o.trials {
+            let took = runtime.block_on(one_propagation(addr, &emails[0], &sidecars));
+            if trial == 0 {
+                eprintln!("N = {n}: first trial {:.1} ms", took * 1e3);
+            }
+            p50.push(took * 1e3);
+        }
+        let mut sorted = p50.clone();
+        sorted.sort_by(f64::total_cmp);
+        let pct =
+            |p: f64| sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1];
+        eprintln!(
+            "N = {n}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} trials",
+            pct(0.5),
+            pct(0.99),
+            sorted[sorted.len() - 1],
+            sorted.len()
+        );
+        rows.push((n, pct(0.5), pct(0.99), sorted.len()));
+        runtime.block_on(async {
+            for s in sidecars {
+                s.shutdown().await;
+            }
+        });
+    }
+    println!("| sidecars | p50 | p99 | trials | budget |");
+    println!("|---|---|---|---|---|");
+    for (n, a, b, t) in rows {
+        println!(
+            "| {n} | {a:.1} ms | **{b:.1} ms** | {t} | {} |",
+            if n == 100 { "p99 ≤ 100 ms" } else { "—" }
+        );
+    }
+}
+
+/// Decide `token` in every sidecar: `true` when all of them allow it.
+fn decide_all(sidecars: &[sidecar::Running], token: &str, allowed: bool) -> usize {
+    let now = sidecar::state::unix_now();
+    let facts = sidecar::state::Facts {
+        method: "GET",
+        path: "/orders",
+        token: sidecar::decide::TokenSource::Bearer(token),
+        client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+    };
+    sidecars
+        .iter()
+        .filter(|s| s.sidecar.decide(&facts, now).is_ok() == allowed)
+        .count()
+}
+
+/// One trial: log in, wait until every sidecar allows the token, log out, and time from the
+/// call until every sidecar denies it. Seconds.
+async fn one_propagation(cp: SocketAddr, email: &str, sidecars: &[sidecar::Running]) -> f64 {
+    let (access, refresh) = login(cp, email).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while decide_all(sidecars, &access, true) < sidecars.len() {
+        assert!(
+            Instant::now() < deadline,
+            "sidecars never allowed the token"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let cookie = format!("{}={refresh}", cookie_name());
+    let started = Instant::now();
+    let call = tokio::spawn(async move {
+        let r = call(cp, Method::POST, LOGOUT, &[("cookie", &cookie)], None).await;
+        assert_eq!(r.status / 100, 2, "logout: {}", r.body);
+    });
+    // Poll every sidecar's decision (in-process: no HTTP on the measuring side).
+    while decide_all(sidecars, &access, false) < sidecars.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a sidecar still allows the revoked token"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    call.await.expect("logout call");
+    took
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. memory
+
+fn memory(o: &Opts) {
+    let signer = Signer::new();
+    let now = tokens::now();
+    let valid_n = 50_000.min(o.tokens);
+    eprintln!("minting {valid_n} distinct valid tokens…");
+    let valid = Arc::new(signer.user_tokens(valid_n, now));
+    procs::pin_self("1");
+    let load = Load {
+        revocations: 100_000,
+        cidrs: 10_000,
+        domains: 10_000,
+        access_tokens: 0,
+    };
+    let bound_mib = 16u64;
+    let bound = (bound_mib << 20).to_string();
+    let sc = start_sidecar(
+        &tokens::snapshot(&signer, load, now),
+        &["--cache-bytes", &bound],
+        "0",
+    );
+    // Request i: a distinct valid token for i < valid_n; after that, distinct invalid ones
+    // (bad signature, unknown key, garbage) in turn — 1M unique tokens in all.
+    let template = valid[0].clone();
+    let (head, rest) = template.split_once('.').expect("jwt");
+    let (_, sig) = rest.split_once('.').expect("jwt");
+    let (head, sig) = (head.to_owned(), sig.to_owned());
+    let v2 = valid.clone();
+    let make = move |i: usize| -> HeaderValue {
+        let t = if i < v2.len() {
+            v2[i].clone()
+        } else {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let payload = b64.encode(format!(
+                r#"{{"sub":"flood-{i}","iss":"{}","aud":"{}","exp":{}}}"#,
+                tokens::ISSUER,
+                tokens::AUDIENCE,
+                now + 3600
+            ));
+            match i % 3 {
+                0 => format!("{head}.{payload}.{sig}"),
+                1 => format!(
+                    "{}.{payload}.{sig}",
+                    b64.encode(format!(r#"{{"alg":"RS256","typ":"JWT","kid":"k{i}"}}"#))
+                ),
+                _ => format!("garbage{i}.{payload}"),
+            }
+        };
+        HeaderValue::from_str(&format!("Bearer {t}")).expect("header")
+    };
+    let mut t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[]);
+    t.make = Some(Arc::new(make));
+    t.expect = None;
+    let rss0 = sc.proc.rss_mib();
+    let samples = Mutex::new(Vec::new());
+    let total = o.tokens;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Run until every token was sent once: a closed loop long enough, sampling RSS.
+    let started = Instant::now();
+    let r = {
+        let mut t = t.clone();
+        let counter = sent.clone();
+        let inner = t.make.take().expect("make");
+        t.make = Some(Arc::new(move |i: usize| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            inner(i % total)
+        }));
+        let sc_ref = &sc;
+        let samples = &samples;
+        let sent = sent.clone();
+        // Long enough for `total` requests at well under the cold rate; stopped early below.
+        load::closed_loop_until(&t, CONNS, Duration::from_secs(110), move || {
+            let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+            samples
+                .lock()
+                .expect("lock")
+                .push((n, sc_ref.proc.rss_mib()));
+            n >= total as u64
+        })
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let samples = samples.into_inner().expect("lock");
+    let page = metrics_text(sc.proc.addrs[1]);
+    let entries = metric(&page, "sidecar_token_cache_entries");
+    let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);
+    let at = |frac: f64| {
+        samples
+            .iter()
+            .find(|s| s.0 as f64 >= frac * total as f64)
+            .map_or(f64::NAN, |s| s.1)
+    };
+    println!(
+        "{} unique tokens ({valid_n} valid, the rest invalid) in {elapsed:.0} s ({:.0} req/s); cache bound {bound_mib} MiB; \
+         {entries:.0} verified tokens cached at the end",
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+            .min(total as u64),
+        r.rps
+    );
+    println!();
+    println!("| tokens sent | sidecar RSS |");
+    println!("|---|---|");
+    println!("| 0 (state loaded: 100k revocations, 10k CIDR, 10k domains) | {rss0:.1} MiB |");
+    for frac in [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0] {
+        println!("| {:.0} | {:.1} MiB |", frac * total as f64, at(frac));
+    }
+    println!("| peak | **{peak:.1} MiB** |");
+    let after_valid = at(valid_n as f64 / total as f64);
+    println!(
+        "\nplateau: RSS after the valid tokens {after_valid:.1} MiB, at the end {:.1} MiB (growth {:.1} MiB over {} more unique tokens)",
+        at(1.0),
+        at(1.0) - after_valid,
+        total - valid_n
+    );
+}

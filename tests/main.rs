@@ -8,6 +8,8 @@ mod support;
 
 mod api_tokens;
 mod coverage;
+mod crash;
+mod disk_full;
 mod distribution;
 mod durability;
 mod errors;

@@ -518,8 +518,9 @@ fn proxy(o: &Opts) {
     let token = signer.user_token(0, now);
     // Three processes on two CPUs: the scheduler places them (pinning two servers to one
     // CPU would add its time slices to the tail).
-    procs::pin_self("0,1");
-    let upstream = start_baseline("0,1");
+    let cores = |var: &str| std::env::var(var).unwrap_or_else(|_| "0,1".into());
+    procs::pin_self(&cores("BENCH_PROXY_HARNESS_CPUS"));
+    let upstream = start_baseline(&cores("BENCH_PROXY_UPSTREAM_CPUS"));
     let up = format!("http://{}", upstream.addr());
     let load = Load {
         revocations: 10_000,
@@ -530,7 +531,7 @@ fn proxy(o: &Opts) {
     let sc = start_sidecar(
         &tokens::snapshot(&signer, load, now),
         &["--upstream", &up],
-        "0,1",
+        &cores("BENCH_PROXY_SIDECAR_CPUS"),
     );
     let via = Target::bearer(sc.addr(), "/orders/1", std::slice::from_ref(&token));
     let direct = Target::bearer(upstream.addr(), "/orders/1", &[token]);

@@ -211,6 +211,11 @@ pub trait Kv: Send + Sync + 'static {
     ) -> Result<TxnOutcome, StoreError>;
     /// Make every committed transaction durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Changes whenever the backend replaced its handle (a reopen after an I/O error): a
+    /// transaction committed before the change may be lost even if a later flush succeeds.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// A stored record type: its tree and its primary key.
@@ -292,6 +297,7 @@ impl Db {
         E: From<StoreError>,
     {
         let mut out: Option<Result<T, E>> = None;
+        let generation = self.kv.generation();
         let outcome = self.kv.transact(&mut |txn| {
             let mut tx = Tx {
                 txn,
@@ -312,6 +318,15 @@ impl Db {
         match (outcome, out) {
             (TxnOutcome::Committed, Some(Ok(v))) => {
                 self.flusher.wait_durable().await?;
+                // A flush proves durability only for the handle it ran on: if the backend
+                // reopened meanwhile, this commit may have been left on the old one.
+                if self.kv.generation() != generation {
+                    return Err(StoreError::Backend(
+                        "the store was reopened after an I/O error; the change may not have been saved"
+                            .into(),
+                    )
+                    .into());
+                }
                 self.commits.send_modify(|n| *n += 1);
                 Ok(v)
             }

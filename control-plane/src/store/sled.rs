@@ -3,8 +3,12 @@
 //! Every tree lives in one sled tree under a one-byte prefix ([`Tree::prefix`]), so any
 //! transaction can span every tree without sled's multi-tree transaction plumbing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, UnabortableTransactionError,
 };
@@ -12,23 +16,109 @@ use sled::transaction::{
 use super::{Abort, Kv, KvPair, StoreError, Tree, Txn, TxnOutcome};
 
 /// The sled backend.
+///
+/// After an I/O error (disk full, EIO) sled latches the error and refuses every later
+/// operation, even once the cause is gone. So on such an error the store drops its handle
+/// and reopens the directory — the same recovery as after a crash: everything acknowledged
+/// was flushed before the error, anything unacknowledged may or may not be there — at most
+/// once a second, until it succeeds. Operations in between fail (503), none hangs.
 pub struct SledKv {
+    dir: PathBuf,
+    handle: ArcSwapOption<Handle>,
+    /// When the last reopen was attempted (one at a time).
+    reopened: Mutex<Option<Instant>>,
+    /// Bumped when the handle is taken away for a reopen ([`Kv::generation`]).
+    generation: AtomicU64,
+}
+
+struct Handle {
     db: sled::Db,
     tree: sled::Tree,
+}
+
+/// Longest wait for in-flight operations to let go of a broken handle.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+fn open_handle(dir: &Path) -> Result<Handle, sled::Error> {
+    let db = sled::Config::new()
+        .path(dir)
+        // We flush explicitly (group commit); no background flush timer is needed for
+        // durability, but a periodic one bounds the work left for shutdown.
+        .flush_every_ms(Some(1000))
+        .open()?;
+    let tree = db.open_tree("tessera")?;
+    Ok(Handle { db, tree })
 }
 
 impl SledKv {
     /// Open or create the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // We flush explicitly (group commit); no background flush timer is needed for
-            // durability, but a periodic one bounds the work left for shutdown.
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(backend)?;
-        let tree = db.open_tree("tessera").map_err(backend)?;
-        Ok(SledKv { db, tree })
+        let handle = open_handle(dir).map_err(backend)?;
+        Ok(SledKv {
+            dir: dir.to_path_buf(),
+            handle: ArcSwapOption::from_pointee(handle),
+            reopened: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The current handle, reopening first if there is none.
+    fn handle(&self) -> Result<Arc<Handle>, StoreError> {
+        if let Some(h) = self.handle.load_full() {
+            return Ok(h);
+        }
+        self.reopen();
+        self.handle
+            .load_full()
+            .ok_or_else(|| StoreError::Backend("the store is reopening after an I/O error".into()))
+    }
+
+    /// Map a sled error, reopening the store when it was an I/O error.
+    fn failed(&self, e: sled::Error) -> StoreError {
+        if matches!(e, sled::Error::Io(_)) {
+            self.reopen();
+        }
+        backend(e)
+    }
+
+    /// Drop the broken handle and open the directory again (rate-limited; one at a time).
+    pub(crate) fn reopen(&self) {
+        let Ok(mut last) = self.reopened.try_lock() else {
+            return; // another caller is at it
+        };
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        // The old handle's files must be closed (sled locks its directory) before reopening.
+        if let Some(mut old) = self.handle.swap(None) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            let deadline = Instant::now() + RELEASE_WAIT;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(h) => {
+                        drop(h);
+                        break;
+                    }
+                    Err(still_used) if Instant::now() < deadline => {
+                        old = still_used;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(still_used) => {
+                        tracing::error!("store handle still in use; reopening later");
+                        self.handle.store(Some(still_used));
+                        return;
+                    }
+                }
+            }
+        }
+        match open_handle(&self.dir) {
+            Ok(h) => {
+                tracing::warn!(dir = %self.dir.display(), "store reopened after an I/O error");
+                self.handle.store(Some(Arc::new(h)));
+            }
+            Err(e) => tracing::error!(error = %e, "store reopen failed; retrying"),
+        }
     }
 }
 
@@ -76,36 +166,38 @@ impl Txn for SledTxn<'_> {
 
 impl Kv for SledKv {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree
+        let h = self.handle()?;
+        Ok(h.tree
             .get(full_key(tree, key))
-            .map_err(backend)?
+            .map_err(|e| self.failed(e))?
             .map(|v| v.to_vec()))
     }
 
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
-        self.tree
+        let h = self.handle()?;
+        let out: Result<Vec<KvPair>, sled::Error> = h
+            .tree
             .scan_prefix(full_key(tree, prefix))
-            .map(|kv| {
-                kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec()))
-                    .map_err(backend)
-            })
-            .collect()
+            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
+            .collect();
+        drop(h);
+        out.map_err(|e| self.failed(e))
     }
 
     fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
-        self.tree
+        let h = self.handle()?;
+        let out: Result<Vec<KvPair>, sled::Error> = h
+            .tree
             .range(full_key(tree, from)..)
             .take_while(|kv| {
                 kv.as_ref()
                     .map_or(true, |(k, _)| k.first() == Some(&tree.prefix()))
             })
             .take(limit)
-            .map(|kv| {
-                kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec()))
-                    .map_err(backend)
-            })
-            .collect()
+            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
+            .collect();
+        drop(h);
+        out.map_err(|e| self.failed(e))
     }
 
     fn transact(
@@ -114,7 +206,8 @@ impl Kv for SledKv {
     ) -> Result<TxnOutcome, StoreError> {
         // sled takes an `Fn` closure (it may call it again on conflict); calls never overlap.
         let f = std::cell::RefCell::new(f);
-        let result = self.tree.transaction(|tx| {
+        let h = self.handle()?;
+        let result = h.tree.transaction(|tx| {
             let mut txn = SledTxn { tx, failed: None };
             let ran = (f.borrow_mut())(&mut txn);
             match ran {
@@ -128,14 +221,22 @@ impl Kv for SledKv {
                 },
             }
         });
+        drop(h);
         match result {
             Ok(()) => Ok(TxnOutcome::Committed),
             Err(TransactionError::Abort(())) => Ok(TxnOutcome::Aborted),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
+            Err(TransactionError::Storage(e)) => Err(self.failed(e)),
         }
     }
 
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(drop).map_err(backend)
+        let h = self.handle()?;
+        let r = h.db.flush().map(drop);
+        drop(h);
+        r.map_err(|e| self.failed(e))
     }
 }

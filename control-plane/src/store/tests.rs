@@ -244,3 +244,75 @@ async fn failed_flush_is_never_acknowledged_and_recovers() {
     db.write(|tx| tx.put(&thing("b", 1))).await.unwrap();
     assert!(db.is_healthy());
 }
+
+/// A backend that replaces its handle (as `SledKv` does after an I/O error) between a
+/// transaction's commit and its flush: the flush succeeds, on the new handle only.
+struct ReopensAfterCommit {
+    inner: MemKv,
+    generation: std::sync::atomic::AtomicU64,
+    reopen_next: std::sync::atomic::AtomicBool,
+}
+
+impl Kv for ReopensAfterCommit {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(tree, key)
+    }
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
+        self.inner.scan_prefix(tree, prefix)
+    }
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        self.inner.scan_from(tree, from, limit)
+    }
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
+    ) -> Result<TxnOutcome, StoreError> {
+        let r = self.inner.transact(f);
+        if self
+            .reopen_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_commit_left_on_a_replaced_handle_is_never_acknowledged() {
+    let kv = Arc::new(ReopensAfterCommit {
+        inner: MemKv::new(),
+        generation: 0.into(),
+        reopen_next: true.into(),
+    });
+    let db = Db::new(kv.clone());
+    let r = db.write(|tx| tx.put(&thing("a", 1))).await;
+    assert!(
+        matches!(&r, Err(StoreError::Backend(m)) if m.contains("reopened")),
+        "{r:?}"
+    );
+    // Later writes on the new handle are acknowledged as usual.
+    db.write(|tx| tx.put(&thing("b", 1))).await.unwrap();
+}
+
+/// The real backend reopens itself: operations keep working on the same `SledKv` after a
+/// reopen, and what was acknowledged before is there.
+#[tokio::test]
+async fn sled_reopens_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(SledKv::open(dir.path()).unwrap());
+    let db = Db::new(kv.clone());
+    db.write(|tx| tx.put(&thing("before", 1))).await.unwrap();
+    kv.reopen();
+    assert_eq!(kv.generation(), 1);
+    assert!(db.get::<Thing>(b"before").unwrap().is_some());
+    db.write(|tx| tx.put(&thing("after", 2))).await.unwrap();
+    assert_eq!(db.scan::<Thing>(b"").unwrap().len(), 2);
+}

@@ -149,6 +149,17 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
     let now = unix_now();
     match msg {
         PushMessage::Snapshot(s) => {
+            // Within one control-plane epoch versions only grow: an older snapshot is a
+            // replay (a new epoch — the control plane restarted — may start lower).
+            if let Some(cur) = sc.current.load_full()
+                && cur.epoch == s.epoch
+                && s.version < cur.version
+            {
+                return Err(format!(
+                    "snapshot version {} rolls back the applied {} of the same epoch",
+                    s.version, cur.version
+                ));
+            }
             let snap = snapshot::from_wire(&s).map_err(|e| e.to_string())?;
             sc.revocations.replace(&s.revocations);
             sc.access_tokens.replace(&s.access_tokens);
@@ -562,4 +573,194 @@ fn jitter() -> f64 {
     let mut b = [0u8; 2];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     0.5 + f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX) / 2.0
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod fuzz {
+    //! `security.md` §4: 100 % of corrupted, rolled-back or unsigned push messages rejected,
+    //! the last good state unchanged, over a 10k-mutation run.
+
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use rsa::traits::PublicKeyParts;
+    use shared::wire::{
+        self, KeyState, Policy, PublicKey, PushMessage, Revocation, RevocationKind,
+    };
+
+    use super::apply;
+    use crate::routes::Routes;
+    use crate::state::Sidecar;
+
+    const MAC: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn snapshot(version: u64, epoch: &str, revoked: usize) -> wire::Snapshot {
+        static KEY: std::sync::OnceLock<PublicKey> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| {
+            let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("key");
+            PublicKey {
+                kid: "k0".into(),
+                alg: "RS256".into(),
+                n: B64.encode(private.n().to_bytes_be()),
+                e: B64.encode(private.e().to_bytes_be()),
+                state: KeyState::Active,
+            }
+        });
+        wire::Snapshot {
+            protocol: wire::PROTOCOL,
+            version,
+            epoch: epoch.into(),
+            issued_at: 1_800_000_000,
+            keys: vec![key.clone()],
+            policy: Policy {
+                issuer: "https://issuer".into(),
+                audience: "aud".into(),
+                access_token_ttl: 3600,
+            },
+            revocations: (0..revoked)
+                .map(|i| Revocation {
+                    kind: RevocationKind::Session,
+                    id: format!("s{i}"),
+                    tenant_id: None,
+                    not_before: 1_800_000_000,
+                    expires_at: i64::MAX / 2,
+                })
+                .collect(),
+            restrictions: vec![],
+            access_tokens: vec![],
+        }
+    }
+
+    /// The observable state: version, epoch, key ids, revocation count.
+    fn state(sc: &Sidecar) -> (u64, String, Vec<String>, usize) {
+        let cur = sc.current.load_full().expect("state");
+        let mut kids: Vec<String> = cur.keys.keys().cloned().collect();
+        kids.sort();
+        (cur.version, cur.epoch.clone(), kids, sc.revocations.len())
+    }
+
+    /// What the link does with a frame: decode (size, MAC, shape, protocol), then apply.
+    fn receive(sc: &Sidecar, frame: &[u8]) -> Result<(), String> {
+        let msg = wire::decode(MAC, frame).map_err(|e| e.to_string())?;
+        apply(sc, msg).map(drop)
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn ten_thousand_mutations_are_all_rejected_and_change_nothing() {
+        let config = crate::Config::from_args(crate::config::Args::default()).unwrap();
+        let sc = Sidecar::new(config, "fuzz".into(), Routes::default()).unwrap();
+        let good = wire::encode(MAC, &PushMessage::Snapshot(snapshot(5, "e1", 3)));
+        receive(&sc, &good[..good.len() - 1]).expect("the genuine snapshot applies");
+        let lkg = state(&sc);
+        let delta = wire::encode(
+            MAC,
+            &PushMessage::Delta(wire::Delta {
+                protocol: wire::PROTOCOL,
+                base: 5,
+                version: 6,
+                issued_at: 1_800_000_001,
+                keys: None,
+                policy: None,
+                revocations: vec![],
+                restrictions: vec![],
+                access_tokens: None,
+            }),
+        );
+        let sources = [good.clone(), delta];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut tried, mut rejected) = (0, 0);
+        while tried < 10_000 {
+            let src = &sources[rng.below(sources.len())];
+            let mut f = src[..src.len() - 1].to_vec();
+            match rng.below(6) {
+                // Bit flips anywhere (MAC, JSON).
+                0 | 1 => {
+                    for _ in 0..=rng.below(8) {
+                        let i = rng.below(f.len());
+                        f[i] ^= 1 << rng.below(8);
+                    }
+                }
+                // Truncation at a random byte.
+                2 => f.truncate(rng.below(f.len())),
+                // Random bytes inserted.
+                3 => {
+                    let i = rng.below(f.len());
+                    let junk: Vec<u8> = (0..=rng.below(16)).map(|_| rng.next() as u8).collect();
+                    f.splice(i..i, junk);
+                }
+                // Unsigned: a zero MAC, or no MAC at all.
+                4 => {
+                    if rng.below(2) == 0 {
+                        f[..64].fill(b'0');
+                    } else {
+                        f.drain(..65);
+                    }
+                }
+                // Signed but rolled back or for another base: a genuine MAC over a replay.
+                _ => {
+                    let old = if rng.below(2) == 0 {
+                        PushMessage::Snapshot(snapshot(rng.below(5) as u64, "e1", 1))
+                    } else {
+                        PushMessage::Delta(wire::Delta {
+                            protocol: wire::PROTOCOL,
+                            base: rng.below(5) as u64,
+                            version: 1 + rng.below(5) as u64,
+                            issued_at: 1_800_000_001,
+                            keys: None,
+                            policy: None,
+                            revocations: vec![],
+                            restrictions: vec![],
+                            access_tokens: None,
+                        })
+                    };
+                    let e = wire::encode(MAC, &old);
+                    f = e[..e.len() - 1].to_vec();
+                }
+            }
+            if f == src[..src.len() - 1] {
+                continue; // the mutation changed nothing
+            }
+            tried += 1;
+            if receive(&sc, &f).is_err() {
+                rejected += 1;
+            }
+            assert_eq!(state(&sc), lkg, "mutation {tried} changed the state");
+        }
+        println!("push fuzz: {tried} mutated messages, {rejected} rejected, state unchanged");
+        assert_eq!(rejected, tried);
+        // The genuine delta still applies afterwards.
+        let next = wire::encode(
+            MAC,
+            &PushMessage::Delta(wire::Delta {
+                protocol: wire::PROTOCOL,
+                base: 5,
+                version: 6,
+                issued_at: 1_800_000_002,
+                keys: None,
+                policy: None,
+                revocations: vec![],
+                restrictions: vec![],
+                access_tokens: None,
+            }),
+        );
+        receive(&sc, &next[..next.len() - 1]).unwrap();
+        assert_eq!(state(&sc).0, 6);
+        // A new epoch may start lower (the control plane restarted).
+        let fresh = wire::encode(MAC, &PushMessage::Snapshot(snapshot(2, "e2", 1)));
+        receive(&sc, &fresh[..fresh.len() - 1]).unwrap();
+        assert_eq!(state(&sc).0, 2);
+    }
 }

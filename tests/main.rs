@@ -24,6 +24,7 @@ mod routing;
 mod sessions;
 mod sidecar_shell;
 mod signup;
+mod slowloris;
 mod smtp;
 mod tenants;
 mod users;

@@ -179,7 +179,7 @@ impl Default for Limits {
             max_json_depth: 32,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
-            header_read_timeout: std::time::Duration::from_secs(10),
+            header_read_timeout: std::time::Duration::from_secs(7),
             drain_timeout: std::time::Duration::from_secs(20),
         }
     }

@@ -42,6 +42,11 @@ pub const IDENTITY_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-token-type"),
 ];
 
+/// Time allowed to receive a request head (and to wait idle for the next): a sidecar's
+/// clients are proxies on the same host that send whole heads at once, so slow ones are
+/// attackers (`security.md` §4.5: slowloris connections closed within 10 s).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Largest request body forwarded upstream.
 const MAX_PROXY_BODY: usize = 16 * 1024 * 1024;
 
@@ -92,7 +97,7 @@ where
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .max_buf_size(64 * 1024)
             .max_headers(100);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));

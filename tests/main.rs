@@ -7,6 +7,7 @@
 mod support;
 
 mod api_tokens;
+mod attacks_jwt;
 mod coverage;
 mod crash;
 mod disk_full;

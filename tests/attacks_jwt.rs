@@ -1,0 +1,587 @@
+//! `security.md` §A against the real sidecar binary: JWT forgeries and malformed tokens
+//! minted by the test. The sidecar decides from a persisted state holding two RS256 keys the
+//! test owns; every forgery must be refused (401, or 431/400 where the row says so), the
+//! genuine token allowed, and no header may make the sidecar connect anywhere (A5).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+use crate::support::process::spawn;
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "client-1";
+
+struct Key {
+    kid: String,
+    pair: RsaKeyPair,
+    public: rsa::RsaPublicKey,
+}
+
+fn key(kid: &str) -> Key {
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("key");
+    let der = private.to_pkcs8_der().expect("pkcs8");
+    Key {
+        kid: kid.into(),
+        pair: RsaKeyPair::from_pkcs8(der.as_bytes()).expect("ring key"),
+        public: private.to_public_key(),
+    }
+}
+
+fn now() -> i64 {
+    #[allow(clippy::disallowed_methods)] // the test's own clock, for its tokens
+    let t = std::time::SystemTime::now();
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+fn claims() -> Value {
+    let t = now();
+    json!({
+        "sub": "u1", "type": "userToken", "tenantId": "t1", "tenantIds": ["t1"],
+        "roles": ["Admin"], "permissions": ["app.read"], "applicationId": AUD,
+        "iss": ISS, "aud": AUD, "iat": t - 10, "exp": t + 600, "sid": "s1", "userId": "u1"
+    })
+}
+
+/// RS256-sign raw header and payload JSON text with `k`.
+fn rs256(k: &Key, header: &str, payload: &str) -> String {
+    let signing = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let mut sig = vec![0; k.pair.public().modulus_len()];
+    k.pair
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            signing.as_bytes(),
+            &mut sig,
+        )
+        .expect("sign");
+    format!("{signing}.{}", B64.encode(sig))
+}
+
+fn header(k: &Key) -> String {
+    format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, k.kid)
+}
+
+fn with(k: &Key, f: impl FnOnce(&mut Value)) -> String {
+    let mut c = claims();
+    f(&mut c);
+    rs256(k, &header(k), &c.to_string())
+}
+
+fn hs256(secret: &[u8], header: &str, payload: &str) -> String {
+    let signing = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+        signing.as_bytes(),
+    );
+    format!("{signing}.{}", B64.encode(tag.as_ref()))
+}
+
+/// Send one raw request and read the status code.
+fn raw_status(addr: &str, head: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = s.write_all(head.as_bytes());
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn check(client: &reqwest::Client, addr: &str, token: &str) -> (u16, String) {
+    let r = client
+        .get(format!("http://{addr}/v1/check/orders"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("answered");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
+    let (k0, k1, attacker) = (key("k0"), key("k1"), key("k0"));
+    let t = now();
+    let public = |k: &Key| {
+        json!({"kid": k.kid, "alg": "RS256", "n": B64.encode(k.public.n().to_bytes_be()),
+               "e": B64.encode(k.public.e().to_bytes_be()), "state": "active"})
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = json!({
+        "savedAt": t, "lastContact": t,
+        "snapshot": {
+            "protocol": shared::wire::PROTOCOL, "version": 1, "epoch": "attack", "issuedAt": t,
+            "keys": [public(&k0), public(&k1)],
+            "policy": {"issuer": ISS, "audience": AUD, "accessTokenTtl": 3600},
+            "revocations": [], "restrictions": [], "accessTokens": []
+        }
+    });
+    std::fs::write(dir.path().join("state.json"), state.to_string()).expect("state");
+    // A listener where hostile headers point (A5): nothing may connect to it.
+    let lure = std::net::TcpListener::bind("127.0.0.1:0").expect("lure");
+    let lure_addr = lure.local_addr().expect("addr");
+    lure.set_nonblocking(true).expect("nonblocking");
+    let lured = Arc::new(AtomicUsize::new(0));
+    {
+        let lured = lured.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if lure.accept().is_ok() {
+                    lured.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+    let sc = spawn(
+        env!("CARGO_BIN_EXE_e2e-sidecar"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--leeway",
+            "30",
+        ],
+    );
+    let addr = sc.url.trim_start_matches("http://").to_owned();
+    let client = crate::support::http_client();
+
+    let genuine = with(&k0, |_| {});
+    assert_eq!(check(&client, &addr, &genuine).await.0, 200, "genuine");
+    let payload = claims().to_string();
+    let p64 = B64.encode(&payload);
+    let sig = genuine.rsplit_once('.').expect("jwt").1.to_owned();
+    let pem = k0
+        .public
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .expect("pem");
+    let der = k0.public.to_public_key_der().expect("der");
+    let jwk = public(&k0).to_string();
+    let mut ne = k0.public.n().to_bytes_be();
+    ne.extend(k0.public.e().to_bytes_be());
+    let lure_url = format!("http://{lure_addr}/keys");
+    let attacker_jwk = public(&attacker).to_string();
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+
+    let mut cases: Vec<(&str, String)> = vec![
+        // A1: alg none, every spelling; empty or missing signature.
+        (
+            "A1 none",
+            format!("{}.{p64}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#)),
+        ),
+        (
+            "A1 None",
+            format!("{}.{p64}.", B64.encode(r#"{"alg":"None"}"#)),
+        ),
+        (
+            "A1 NONE",
+            format!("{}.{p64}.", B64.encode(r#"{"alg":"NONE"}"#)),
+        ),
+        (
+            "A1 noNE",
+            format!("{}.{p64}.", B64.encode(r#"{"alg":"noNE"}"#)),
+        ),
+        (
+            "A1 none with kid",
+            format!("{}.{p64}.", B64.encode(r#"{"alg":"none","kid":"k0"}"#)),
+        ),
+        (
+            "A1 empty signature",
+            format!("{}.{p64}.", B64.encode(header(&k0))),
+        ),
+        (
+            "A1 missing third segment",
+            format!("{}.{p64}", B64.encode(header(&k0))),
+        ),
+        (
+            "A1 none, signature kept",
+            format!("{}.{p64}.{sig}", B64.encode(r#"{"alg":"none"}"#)),
+        ),
+        // A2: HS256 keyed with the public key, in every encoding.
+        (
+            "A2 HS256 PEM",
+            hs256(pem.as_bytes(), r#"{"alg":"HS256","kid":"k0"}"#, &payload),
+        ),
+        (
+            "A2 HS256 DER",
+            hs256(der.as_bytes(), r#"{"alg":"HS256","kid":"k0"}"#, &payload),
+        ),
+        (
+            "A2 HS256 JWK",
+            hs256(jwk.as_bytes(), r#"{"alg":"HS256","kid":"k0"}"#, &payload),
+        ),
+        (
+            "A2 HS256 n||e",
+            hs256(&ne, r#"{"alg":"HS256","kid":"k0"}"#, &payload),
+        ),
+        // A3: algorithms off the allow-list.
+        (
+            "A3 HS512",
+            format!(
+                "{}.{p64}.{sig}",
+                B64.encode(r#"{"alg":"HS512","kid":"k0"}"#)
+            ),
+        ),
+        (
+            "A3 PS256",
+            format!(
+                "{}.{p64}.{sig}",
+                B64.encode(r#"{"alg":"PS256","kid":"k0"}"#)
+            ),
+        ),
+        (
+            "A3 ES256",
+            format!(
+                "{}.{p64}.{sig}",
+                B64.encode(r#"{"alg":"ES256","kid":"k0"}"#)
+            ),
+        ),
+        (
+            "A3 EdDSA",
+            format!(
+                "{}.{p64}.{sig}",
+                B64.encode(r#"{"alg":"EdDSA","kid":"k0"}"#)
+            ),
+        ),
+        (
+            "A3 RS512",
+            format!(
+                "{}.{p64}.{sig}",
+                B64.encode(r#"{"alg":"RS512","kid":"k0"}"#)
+            ),
+        ),
+        // A4: kid injection, signed by an attacker key.
+        (
+            "A4 kid path",
+            rs256(
+                &attacker,
+                r#"{"alg":"RS256","kid":"../../../../dev/null"}"#,
+                &payload,
+            ),
+        ),
+        (
+            "A4 kid environ",
+            rs256(
+                &attacker,
+                r#"{"alg":"RS256","kid":"/proc/self/environ"}"#,
+                &payload,
+            ),
+        ),
+        (
+            "A4 kid sql",
+            rs256(&attacker, r#"{"alg":"RS256","kid":"' OR 1=1--"}"#, &payload),
+        ),
+        (
+            "A4 kid 10 kB",
+            rs256(
+                &attacker,
+                &format!(r#"{{"alg":"RS256","kid":"{}"}}"#, "k".repeat(10_000)),
+                &payload,
+            ),
+        ),
+        (
+            "A4 kid NUL",
+            rs256(&attacker, r#"{"alg":"RS256","kid":"k0\u0000"}"#, &payload),
+        ),
+        (
+            "A4 kid unicode",
+            rs256(&attacker, r#"{"alg":"RS256","kid":"k０"}"#, &payload),
+        ),
+        (
+            "A4 attacker key, real kid",
+            rs256(&attacker, &header(&k0), &payload),
+        ),
+        (
+            "A4 no kid, two keys",
+            rs256(&k0, r#"{"alg":"RS256","typ":"JWT"}"#, &payload),
+        ),
+        (
+            "A4 k1's kid, k0's signature",
+            rs256(&k0, &header(&k1), &payload),
+        ),
+        // A5: key-location headers pointing at the lure or embedding the attacker's key.
+        (
+            "A5 jku",
+            rs256(
+                &attacker,
+                &format!(r#"{{"alg":"RS256","kid":"k0","jku":"{lure_url}"}}"#),
+                &payload,
+            ),
+        ),
+        (
+            "A5 x5u",
+            rs256(
+                &attacker,
+                &format!(r#"{{"alg":"RS256","kid":"k0","x5u":"{lure_url}"}}"#),
+                &payload,
+            ),
+        ),
+        (
+            "A5 jwk",
+            rs256(
+                &attacker,
+                &format!(r#"{{"alg":"RS256","kid":"k0","jwk":{attacker_jwk}}}"#),
+                &payload,
+            ),
+        ),
+        (
+            "A5 x5c",
+            rs256(
+                &attacker,
+                r#"{"alg":"RS256","kid":"k0","x5c":["MIIB"]}"#,
+                &payload,
+            ),
+        ),
+        (
+            "A5 jku with the genuine signature",
+            rs256(
+                &k0,
+                &format!(r#"{{"alg":"RS256","kid":"k0","jku":"{lure_url}"}}"#),
+                &payload,
+            ),
+        ),
+        // A6: crit, wrong typ.
+        (
+            "A6 crit",
+            rs256(
+                &k0,
+                r#"{"alg":"RS256","kid":"k0","crit":["exp"]}"#,
+                &payload,
+            ),
+        ),
+        (
+            "A6 typ at+jwt",
+            rs256(
+                &k0,
+                r#"{"alg":"RS256","kid":"k0","typ":"at+jwt"}"#,
+                &payload,
+            ),
+        ),
+        // A7: time claims.
+        (
+            "A7 expired beyond leeway",
+            with(&k0, |c| c["exp"] = json!(now() - 31)),
+        ),
+        (
+            "A7 nbf future",
+            with(&k0, |c| c["nbf"] = json!(now() + 120)),
+        ),
+        (
+            "A7 iat future",
+            with(&k0, |c| c["iat"] = json!(now() + 3600)),
+        ),
+        (
+            "A7 exp missing",
+            with(&k0, |c| {
+                c.as_object_mut().expect("object").remove("exp");
+            }),
+        ),
+        ("A7 exp string", with(&k0, |c| c["exp"] = json!("never"))),
+        ("A7 nbf string", with(&k0, |c| c["nbf"] = json!("2099"))),
+        // A8: issuer and audience.
+        (
+            "A8 wrong iss",
+            with(&k0, |c| c["iss"] = json!("https://evil.example")),
+        ),
+        (
+            "A8 wrong aud",
+            with(&k0, |c| c["aud"] = json!("other-client")),
+        ),
+        (
+            "A8 missing aud",
+            with(&k0, |c| {
+                c.as_object_mut().expect("object").remove("aud");
+            }),
+        ),
+        (
+            "A8 aud array with junk",
+            with(&k0, |c| c["aud"] = json!([AUD, "junk"])),
+        ),
+        // A10: malformed base64url.
+        (
+            "A10 padding",
+            format!("{}=.{p64}.{sig}", B64.encode(header(&k0))),
+        ),
+        (
+            "A10 standard alphabet",
+            format!(
+                "{}.{}.{sig}",
+                B64.encode(header(&k0)),
+                STANDARD.encode(&payload)
+            ),
+        ),
+        (
+            "A10 whitespace",
+            format!("{}. {p64}.{sig}", B64.encode(header(&k0))),
+        ),
+        ("A10 four segments", format!("{genuine}.x")),
+        (
+            "A10 two segments",
+            format!("{}.{p64}", B64.encode(header(&k0))),
+        ),
+        ("A10 empty segments", "..".into()),
+        ("A10 trailing dot", format!("{genuine}.")),
+        ("A10 non-canonical signature", {
+            let mut s = sig.clone();
+            let last = s.pop().expect("char");
+            // Flip the unused low bits of the last character.
+            let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let i = alphabet.find(last).expect("b64 char");
+            s.push(alphabet.as_bytes()[(i ^ 1) % 64] as char);
+            format!("{}.{p64}.{s}", B64.encode(header(&k0)))
+        }),
+        // A11: duplicates.
+        (
+            "A11 duplicate sub",
+            rs256(
+                &k0,
+                &header(&k0),
+                &payload.replacen('{', r#"{"sub":"admin","#, 1),
+            ),
+        ),
+        (
+            "A11 duplicate exp",
+            rs256(
+                &k0,
+                &header(&k0),
+                &payload.replacen('{', &format!(r#"{{"exp":{},"#, now() + 999_999), 1),
+            ),
+        ),
+        (
+            "A11 duplicate alg",
+            rs256(&k0, r#"{"alg":"RS256","alg":"none","kid":"k0"}"#, &payload),
+        ),
+        // A12: nested and JWE.
+        (
+            "A12 cty JWT",
+            rs256(&k0, r#"{"alg":"RS256","kid":"k0","cty":"JWT"}"#, &payload),
+        ),
+        ("A12 JWE compact", "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d".into()),
+        // A13: odd numbers.
+        (
+            "A13 exp 1e400",
+            rs256(
+                &k0,
+                &header(&k0),
+                &payload.replacen('{', r#"{"exp":1e400,"#, 1).replacen(
+                    &format!(r#","exp":{}"#, claims()["exp"]),
+                    "",
+                    1,
+                ),
+            ),
+        ),
+        (
+            "A13 exp 2^64",
+            with(&k0, |c| c["exp"] = json!(18_446_744_073_709_551_615u64)),
+        ),
+        ("A13 exp -1", with(&k0, |c| c["exp"] = json!(-1))),
+        ("A13 exp 1.5", with(&k0, |c| c["exp"] = json!(1.5))),
+        ("A13 exp 0", with(&k0, |c| c["exp"] = json!(0))),
+        ("A13 exp bool", with(&k0, |c| c["exp"] = json!(true))),
+        // A14: deep JSON.
+        ("A14 deep payload", rs256(&k0, &header(&k0), &deep)),
+        (
+            "A14 deep header",
+            format!("{}.{p64}.{sig}", B64.encode(&deep)),
+        ),
+    ];
+    // A9: oversized tokens (8 kB is the sidecar's cap).
+    cases.push((
+        "A9 9 kB",
+        format!("{}.{}.{sig}", B64.encode(header(&k0)), "A".repeat(9_000)),
+    ));
+    cases.push((
+        "A9 10k claims",
+        rs256(&k0, &header(&k0), &{
+            let mut c = claims();
+            for i in 0..10_000 {
+                c[format!("c{i}")] = json!(i);
+            }
+            c.to_string()
+        }),
+    ));
+
+    let mut refused = 0;
+    for (name, token) in &cases {
+        let (status, reason) = check(&client, &addr, token).await;
+        assert!(
+            status == 401 || status == 431 || status == 400,
+            "{name}: {status} {reason}"
+        );
+        refused += 1;
+    }
+    // A9: very large heads are refused fast.
+    for size in [64 * 1024, 1024 * 1024] {
+        let started = Instant::now();
+        let status = raw_status(
+            &addr,
+            &format!(
+                "GET /v1/check/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                "A".repeat(size)
+            ),
+        );
+        // `security.md` A9: 431 or 401, fast (0: the connection was closed on the head).
+        assert!(
+            [431, 400, 401, 0].contains(&status),
+            "A9 {size} bytes: {status}"
+        );
+        println!(
+            "A9: a {size}-byte Authorization header answered {status} in {:?}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "A9 {size}: slow"
+        );
+    }
+    // A16: two Authorization headers are refused; a lowercase scheme is accepted.
+    let two = raw_status(
+        &addr,
+        &format!(
+            "GET /v1/check/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {genuine}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            with(&k1, |c| c["sub"] = json!("other"))
+        ),
+    );
+    assert!(two == 400 || two == 401, "A16 two headers: {two}");
+    let lower = raw_status(
+        &addr,
+        &format!(
+            "GET /v1/check/orders HTTP/1.1\r\nHost: x\r\nAuthorization: bearer {genuine}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(lower, 200, "A16 lowercase bearer");
+    // The genuine token still works; a k1-signed one too (both keys trusted).
+    assert_eq!(check(&client, &addr, &genuine).await.0, 200);
+    assert_eq!(check(&client, &addr, &with(&k1, |_| {})).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        lured.load(Ordering::SeqCst),
+        0,
+        "A5: the sidecar connected out"
+    );
+    println!(
+        "JWT attack table: {refused} forgeries refused by the running sidecar, 2 oversized heads refused, 0 outbound connections"
+    );
+}

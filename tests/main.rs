@@ -18,6 +18,7 @@ mod groups;
 mod keys;
 mod lockout;
 mod observability;
+mod outage;
 mod passwords;
 mod rbac;
 mod restrictions;

@@ -63,6 +63,16 @@ impl Proc {
         self.stdout.lock().expect("not poisoned").clone()
     }
 
+    /// Send a signal by name (`STOP`, `CONT`, `TERM`…).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "SIG{name} is delivered");
+    }
+
     /// `kill -9`: no chance to flush anything.
     pub fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL is delivered");

@@ -1,0 +1,389 @@
+//! Outage and partition (`security.md` R1, R4, §4.2–4.3): a sidecar cut off from the control
+//! plane by a fault-injecting proxy keeps deciding from its last good state (no wrong answer,
+//! no 5xx), reports staleness, and after healing catches up without missing the revocation
+//! made meanwhile; a control plane frozen with SIGSTOP (open sockets, no answers) costs the
+//! sidecars nothing, and after SIGCONT a revocation reaches them again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::distribution::{check, sidecar_config};
+use crate::support::world::World;
+use crate::support::{http_client, reply};
+
+/// A TCP proxy that can cut every connection and refuse new ones until healed.
+struct FaultProxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+    generation: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    async fn start(target: std::net::SocketAddr) -> FaultProxy {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let cut = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicUsize::new(0));
+        let (c, g) = (cut.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = l.accept().await else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    drop(inbound); // refused while cut
+                    continue;
+                }
+                let (c, g) = (c.clone(), g.clone());
+                let born = g.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let watch = async {
+                        // Cutting ends every connection made before the cut.
+                        while !c.load(Ordering::SeqCst) && g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = copy => {}
+                        () = watch => {}
+                    }
+                });
+            }
+        });
+        FaultProxy {
+            addr,
+            cut,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Checks of a valid token at every sidecar in the background: (checks, wrong answers).
+fn keep_checking(
+    addrs: Vec<std::net::SocketAddr>,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, usize)> {
+    tokio::spawn(async move {
+        let client = http_client();
+        let (mut n, mut wrong) = (0, 0);
+        while !stop.load(Ordering::SeqCst) {
+            for a in &addrs {
+                let r = client
+                    .get(format!("http://{a}/v1/check/orders"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                n += 1;
+                if !r.is_ok_and(|r| r.status() == 200) {
+                    wrong += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (n, wrong)
+    })
+}
+
+async fn ready(admin: std::net::SocketAddr) -> u16 {
+    http_client()
+        .get(format!("http://{admin}/readyz"))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+fn cookie_of(login: &crate::support::Reply) -> String {
+    login.headers["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_sidecar_serves_its_last_state_and_catches_up_after_healing() {
+    let w = World::new().await;
+    let token =
+        w.cp.running
+            .credentials
+            .sidecar_token
+            .clone()
+            .expect("token");
+    let proxy = FaultProxy::start(w.cp.running.addr).await;
+    let start = |url: String| {
+        let token = token.clone();
+        async move {
+            let mut config = sidecar_config(sidecar::config::Args {
+                control_plane: Some(url),
+                sidecar_token: Some(token),
+                ..Default::default()
+            });
+            config.max_staleness = Duration::from_secs(3);
+            sidecar::start(config).await.expect("sidecar starts")
+        }
+    };
+    let direct = start(w.cp.running.url()).await;
+    let cut_off = start(format!("http://{}", proxy.addr)).await;
+    let t = w.tenant("Acme").await;
+    w.user(&t, "ada@acme.test", &["Admin"]).await;
+    w.user(&t, "bob@acme.test", &["Admin"]).await;
+    let victim = w.login("ada@acme.test").await;
+    let victim_token = victim.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let cookie = cookie_of(&victim);
+    let bystander = w.token_for("bob@acme.test").await;
+    for sc in [&direct, &cut_off] {
+        for _ in 0..500 {
+            if check(sc, &victim_token).await.0 == 200 && check(sc, &bystander).await.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(check(sc, &victim_token).await.0, 200);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = keep_checking(vec![direct.addr, cut_off.addr], bystander, stop.clone());
+
+    // Partition (the proxy tears connections down within 20 ms), then revoke while the
+    // sidecar cannot hear.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = reply(
+        w.cp.client
+            .post(w.cp.url("/identity/resources/auth/v1/logout"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("answered"),
+    )
+    .await;
+    assert_eq!(out.status, 201);
+    let revoked_at = Instant::now();
+    while check(&direct, &victim_token).await.0 != 401 {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "direct sidecar"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Cut off: still the last state (the token allowed), and it says it is stale.
+    assert_eq!(check(&cut_off, &victim_token).await.0, 200);
+    let cut_at = Instant::now();
+    while ready(cut_off.admin_addr).await != 503 {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(20),
+            "never reported stale"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stale_after = cut_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Heal: it catches up, the revocation included.
+    proxy.heal();
+    let healed = Instant::now();
+    while check(&cut_off, &victim_token).await.0 != 401 {
+        assert!(
+            healed.elapsed() < Duration::from_secs(35),
+            "the partitioned sidecar missed the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let caught_up = healed.elapsed();
+    while ready(cut_off.admin_addr).await != 200 {
+        assert!(
+            healed.elapsed() < Duration::from_secs(40),
+            "never ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (checks, wrong) = load.await.expect("load");
+    println!(
+        "partition: {checks} checks of a valid token during it, {wrong} wrong; stale reported {} ms after the cut; the revocation made during the partition enforced {} ms after healing",
+        stale_after.as_millis(),
+        caught_up.as_millis()
+    );
+    assert_eq!(wrong, 0, "a valid token was refused or a 5xx served");
+    direct.shutdown().await;
+    cut_off.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
+    use crate::support::process::spawn;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sc_token = "outage-sidecar-token-0123456789abcdef";
+    let cp = spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--client-id",
+            "outage-client",
+            "--api-key",
+            "outage-key-0123456789abcdef",
+            "--sidecar-token",
+            sc_token,
+            "--argon2-memory-kib",
+            "64",
+            "--argon2-iterations",
+            "1",
+        ],
+    );
+    let base = cp.url.trim_end_matches('/').to_owned();
+    let c = http_client();
+    let post = |path: &str, auth: Option<&str>, tenant: Option<&str>, body: serde_json::Value| {
+        let mut req = c.post(format!("{base}{path}")).json(&body);
+        if let Some(a) = auth {
+            req = req.header("x-access-token", a);
+        }
+        if let Some(t) = tenant {
+            req = req.header("frontegg-tenant-id", t);
+        }
+        async move { reply(req.send().await.expect("answered")).await }
+    };
+    let env = post(
+        "/auth/vendor",
+        None,
+        None,
+        serde_json::json!({"clientId": "outage-client", "secret": "outage-key-0123456789abcdef"}),
+    )
+    .await
+    .body["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let tenant = post(
+        "/tenants/resources/tenants/v1",
+        Some(&env),
+        None,
+        serde_json::json!({"name": "Acme"}),
+    )
+    .await
+    .body["tenantId"]
+        .as_str()
+        .expect("tenant")
+        .to_owned();
+    for email in ["ada@acme.test", "bob@acme.test"] {
+        let u = post(
+            "/identity/resources/users/v1",
+            Some(&env),
+            Some(&tenant),
+            serde_json::json!({"email": email, "name": "U", "password": "Outage-Passw0rd!-long"}),
+        )
+        .await;
+        assert_eq!(u.status, 201, "{}", u.text);
+        let id = u.body["id"].as_str().expect("id").to_owned();
+        post(
+            &format!("/identity/resources/users/v1/{id}/verify"),
+            Some(&env),
+            None,
+            serde_json::json!({}),
+        )
+        .await;
+    }
+    let login = |email: &'static str| {
+        post(
+            "/identity/resources/auth/v1/user",
+            None,
+            None,
+            serde_json::json!({"email": email, "password": "Outage-Passw0rd!-long"}),
+        )
+    };
+    let bystander = login("bob@acme.test").await.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut config = sidecar_config(sidecar::config::Args {
+        control_plane: Some(base.clone()),
+        sidecar_token: Some(sc_token.into()),
+        ..Default::default()
+    });
+    config.max_staleness = Duration::from_secs(3);
+    let sc = sidecar::start(config).await.expect("sidecar");
+    for _ in 0..500 {
+        if check(&sc, &bystander).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = keep_checking(vec![sc.addr], bystander.clone(), stop.clone());
+
+    // Freeze the control plane for 20 s: open sockets, no answers.
+    cp.signal("STOP");
+    let frozen = Instant::now();
+    let mut stale_after = None;
+    while frozen.elapsed() < Duration::from_secs(20) {
+        if stale_after.is_none() && ready(sc.admin_addr).await == 503 {
+            stale_after = Some(frozen.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cp.signal("CONT");
+    let thawed = Instant::now();
+    // After it thaws a revocation reaches the sidecar again.
+    let victim = login("ada@acme.test").await;
+    let victim_token = victim.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let cookie = cookie_of(&victim);
+    while check(&sc, &victim_token).await.0 != 200 {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(40),
+            "no new state after thawing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = c
+        .post(format!("{base}/identity/resources/auth/v1/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(out.status(), 201);
+    let revoked = Instant::now();
+    while check(&sc, &victim_token).await.0 != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "revocation after thawing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let enforced = revoked.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (checks, wrong) = load.await.expect("load");
+    println!(
+        "SIGSTOP 20 s: {checks} checks of a valid token, {wrong} wrong; stale reported after {:?}; after SIGCONT a logout was enforced in {} ms",
+        stale_after,
+        enforced.as_millis()
+    );
+    assert_eq!(wrong, 0);
+    assert!(stale_after.is_some(), "staleness never reported");
+    sc.shutdown().await;
+}

@@ -387,3 +387,102 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
     assert!(stale_after.is_some(), "staleness never reported");
     sc.shutdown().await;
 }
+
+/// R9: after a control-plane restart, sidecars reconnect with jittered backoff — spread out,
+/// not in one synchronized burst — and all of them resynchronize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_reconnect_spread_out_after_a_control_plane_restart() {
+    use crate::support::process::{free_addr, spawn};
+    const N: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = free_addr();
+    let sc_token = "herd-sidecar-token-0123456789abcdef";
+    let args = [
+        "--listen",
+        listen.as_str(),
+        "--data-dir",
+        dir.path().to_str().expect("utf-8"),
+        "--client-id",
+        "herd-client",
+        "--api-key",
+        "herd-key-0123456789abcdef",
+        "--sidecar-token",
+        sc_token,
+    ];
+    let mut cp = spawn(env!("CARGO_BIN_EXE_e2e-control-plane"), &args);
+    let mut sidecars = Vec::new();
+    for _ in 0..N {
+        sidecars.push(
+            sidecar::start(sidecar_config(sidecar::config::Args {
+                control_plane: Some(format!("http://{listen}")),
+                sidecar_token: Some(sc_token.into()),
+                ..Default::default()
+            }))
+            .await
+            .expect("sidecar"),
+        );
+    }
+    let all_connected = |scs: &[sidecar::Running]| {
+        scs.iter()
+            .all(|s| s.sidecar.connected.load(Ordering::SeqCst) && s.sidecar.version().is_some())
+    };
+    let started = Instant::now();
+    while !all_connected(&sidecars) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "initial connect"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let epoch = |s: &sidecar::Running| s.sidecar.current.load_full().map(|c| c.epoch.clone());
+    let before: Vec<_> = sidecars.iter().map(epoch).collect();
+
+    // Restart the control plane after 2 s down; time each sidecar's return.
+    cp.kill9();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _cp = spawn(env!("CARGO_BIN_EXE_e2e-control-plane"), &args);
+    let back = Instant::now();
+    let mut returned: Vec<Option<Duration>> = vec![None; N];
+    while returned.iter().any(Option::is_none) {
+        for (i, s) in sidecars.iter().enumerate() {
+            // Back = connected to the new process and holding its state (a new epoch).
+            if returned[i].is_none()
+                && s.sidecar.connected.load(Ordering::SeqCst)
+                && epoch(s) != before[i]
+            {
+                returned[i] = Some(back.elapsed());
+            }
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(40),
+            "sidecars not back: {returned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut t: Vec<Duration> = returned.into_iter().flatten().collect();
+    t.sort();
+    let spread = t[N - 1] - t[0];
+    // Most sidecars in any 50 ms window: a synchronized burst would put them all in one.
+    let burst = (0..N)
+        .map(|i| {
+            t[i..]
+                .iter()
+                .take_while(|x| **x - t[i] <= Duration::from_millis(50))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "herd: {N} sidecars back {} ms – {} ms after the restart (spread {} ms; at most {burst} within any 50 ms)",
+        t[0].as_millis(),
+        t[N - 1].as_millis(),
+        spread.as_millis()
+    );
+    assert!(
+        burst < N / 2,
+        "reconnects bunched: {burst} of {N} within 50 ms"
+    );
+    for s in sidecars {
+        s.shutdown().await;
+    }
+}

@@ -572,6 +572,23 @@ async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
         ),
     );
     assert_eq!(lower, 200, "A16 lowercase bearer");
+    // R8 clock skew as the sidecar sees it: a control plane whose clock is 20 s off (inside
+    // the 30 s leeway) mints tokens that are accepted; 31 s or more off, refused (above).
+    let ahead = with(&k0, |c| {
+        c["iat"] = json!(now() + 20);
+        c["nbf"] = json!(now() + 20);
+    });
+    assert_eq!(
+        check(&client, &addr, &ahead).await.0,
+        200,
+        "R8 issuer 20 s ahead"
+    );
+    let behind = with(&k0, |c| c["exp"] = json!(now() - 20));
+    assert_eq!(
+        check(&client, &addr, &behind).await.0,
+        200,
+        "R8 issuer 20 s behind"
+    );
     // The genuine token still works; a k1-signed one too (both keys trusted).
     assert_eq!(check(&client, &addr, &genuine).await.0, 200);
     assert_eq!(check(&client, &addr, &with(&k1, |_| {})).await.0, 200);

@@ -477,7 +477,19 @@ async fn the_stream_and_the_status_need_credentials() {
 
 /// An upstream that echoes what it received as JSON; counts requests.
 async fn echo_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let (addr, hits, _) = recording_upstream().await;
+    (addr, hits)
+}
+
+/// An upstream that echoes each request as JSON and records each request's method and URI.
+pub async fn recording_upstream() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
     use http_body_util::BodyExt;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -487,13 +499,18 @@ async fn echo_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let counter = counter.clone();
+            let (counter, log) = (counter.clone(), log.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let counter = counter.clone();
+                        let (counter, log) = (counter.clone(), log.clone());
                         async move {
                             counter.fetch_add(1, Ordering::SeqCst);
+                            log.lock().expect("not poisoned").push(format!(
+                                "{} {}",
+                                req.method(),
+                                req.uri()
+                            ));
                             let headers: serde_json::Map<String, Value> = req
                                 .headers()
                                 .iter()
@@ -520,7 +537,7 @@ async fn echo_upstream() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
             });
         }
     });
-    (addr, hits)
+    (addr, hits, seen)
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ mod sidecar_shell;
 mod signup;
 mod slowloris;
 mod smtp;
+mod smuggling;
 mod tenants;
 mod users;
 mod vendor_auth;

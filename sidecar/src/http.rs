@@ -47,6 +47,10 @@ pub const IDENTITY_HEADERS: [HeaderName; 5] = [
 /// attackers (`security.md` §4.5: slowloris connections closed within 10 s).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest request head read (hyper's read buffer): tokens are capped at 8 KiB and proxies
+/// send heads well under this; larger ones get 431 (`security.md` A9, J4).
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
 /// Largest request body forwarded upstream.
 const MAX_PROXY_BODY: usize = 16 * 1024 * 1024;
 
@@ -98,7 +102,7 @@ where
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(64 * 1024)
+            .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(100);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -145,6 +149,9 @@ impl DataPlane {
 
     /// Handle one request.
     pub async fn handle(self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if let Err(why) = unambiguous_framing(req.headers()) {
+            return error(StatusCode::BAD_REQUEST, why, "bad_request");
+        }
         let path = req.uri().path();
         if path == "/v1/check" || path.starts_with("/v1/check/") {
             return self.forward_auth(&req, peer);
@@ -295,6 +302,23 @@ impl DataPlane {
             ),
         }
     }
+}
+
+/// Refuse framing two parsers could read differently (`security.md` J4): a body length
+/// given both ways, or a transfer coding other than plain `chunked`. Such a request is never
+/// decided on nor forwarded (hyper would pick one reading; an upstream might pick the other).
+fn unambiguous_framing(h: &HeaderMap) -> Result<(), &'static str> {
+    let mut codings = h.get_all(header::TRANSFER_ENCODING).iter();
+    let Some(te) = codings.next() else {
+        return Ok(());
+    };
+    if h.contains_key(header::CONTENT_LENGTH) {
+        return Err("Content-Length and Transfer-Encoding together are refused");
+    }
+    if codings.next().is_some() || !te.as_bytes().eq_ignore_ascii_case(b"chunked") {
+        return Err("only Transfer-Encoding: chunked is accepted");
+    }
+    Ok(())
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -255,7 +255,12 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
         ],
     );
     let base = cp.url.trim_end_matches('/').to_owned();
-    let c = http_client();
+    // No pooled connections: the frozen process's idle ones are closed when it thaws.
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let post = |path: &str, auth: Option<&str>, tenant: Option<&str>, body: serde_json::Value| {
         let mut req = c.post(format!("{base}{path}")).json(&body);
         if let Some(a) = auth {

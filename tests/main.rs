@@ -14,6 +14,7 @@ mod crash;
 mod disk_full;
 mod distribution;
 mod durability;
+mod enumeration;
 mod errors;
 mod groups;
 mod keys;

@@ -107,8 +107,15 @@ async fn login(
         _ => None,
     };
     let Some(user) = user else {
-        // Unknown user: the same argon2 work as a real check, the same reply.
+        // Unknown user: the same argon2 work as a real check, the same durable write as
+        // counting a real failure (else the flush would tell known addresses apart by
+        // timing, `security.md` §D), the same reply.
         password::verify(state.argon2, req.password.clone(), None).await?;
+        let at = rfc3339(state.clock.now());
+        state
+            .db
+            .write(|tx| tx.put_raw(crate::store::Tree::Meta, b"login-decoy", at.as_bytes()))
+            .await?;
         state.metrics.logins.with_label_values(&["failure"]).inc();
         return Err(bad_credentials());
     };

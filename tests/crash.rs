@@ -231,7 +231,8 @@ async fn mixed_security_writes_survive_kill_9() {
         .expect("answered");
     assert!(status / 100 == 2, "{status} {body}");
 
-    let mut totals = [0usize; 5];
+    // Acknowledged over all trials: users, guesses, logouts, IP rules.
+    let (mut users, mut guesses, mut logouts, mut rules) = (0, 0, 0, 0);
     let (mut strict, mut total_rotations) = (0usize, 0usize);
     let mut all_users: Vec<(String, String)> = Vec::new();
     let mut all_rules: BTreeSet<String> = BTreeSet::new();
@@ -526,11 +527,10 @@ async fn mixed_security_writes_survive_kill_9() {
             ledger.logged_out.len(),
             ledger.ip_rules.len()
         );
-        totals[0] += ledger.users.len();
-        totals[1] += acked;
-        totals[2] += ledger.logged_out.len();
-        totals[3] += ledger.ip_rules.len();
-        totals[4] += 1;
+        users += ledger.users.len();
+        guesses += acked;
+        logouts += ledger.logged_out.len();
+        rules += ledger.ip_rules.len();
         strict += 3 - in_flight;
         total_rotations += rotations;
     }
@@ -550,12 +550,7 @@ async fn mixed_security_writes_survive_kill_9() {
         assert_eq!(s, 200, "user {id} from an earlier trial lost");
     }
     println!(
-        "crash harness: {} trials, 0 acknowledged writes lost ({} users, {} guesses, {total_rotations} refresh rotations with {strict} sessions checked strictly, {} logouts, {} IP rules), {} users and {} rules present at the end",
-        totals[4],
-        totals[0],
-        totals[1],
-        totals[2],
-        totals[3],
+        "crash harness: {trials} trials, 0 acknowledged writes lost ({users} users, {guesses} guesses, {total_rotations} refresh rotations with {strict} sessions checked strictly, {logouts} logouts, {rules} IP rules), {} users and {} rules present at the end",
         all_users.len(),
         all_rules.len()
     );

@@ -26,13 +26,7 @@ fn facts(token: &str) -> Facts<'_> {
 fn bench(c: &mut Criterion) {
     let signer = Signer::new();
     let now = tokens::now();
-    let load = Load {
-        revocations: 10_000,
-        cidrs: 1_000,
-        domains: 1_000,
-        access_tokens: 0,
-    };
-    let wire = tokens::snapshot(&signer, load, now);
+    let wire = tokens::snapshot(&signer, tokens::FULL_DECISION, now);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -138,7 +138,7 @@ impl Proc {
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
-    /// Stop it: SIGSTOP (`stop = true`) or SIGCONT.
+    /// Send a signal by name (`TERM`, `STOP`, `CONT`…).
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill")
             .args([&format!("-{sig}"), &self.pid().to_string()])

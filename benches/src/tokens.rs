@@ -156,6 +156,15 @@ pub struct Load {
     pub access_tokens: usize,
 }
 
+/// The state behind "the full decision": environment IP rules, session revocations, domain
+/// rules (none of which matches the benchmark's requests, so every check runs to the end).
+pub const FULL_DECISION: Load = Load {
+    revocations: 10_000,
+    cidrs: 1_000,
+    domains: 1_000,
+    access_tokens: 0,
+};
+
 /// A snapshot holding `signer`'s key and `load`.
 pub fn snapshot(signer: &Signer, load: Load, now: i64) -> wire::Snapshot {
     let revocations = (0..load.revocations)

@@ -23,7 +23,7 @@ use http::{HeaderValue, Method};
 use tessera_benches::client::call;
 use tessera_benches::load::{self, Closed, Target};
 use tessera_benches::procs::{self, Proc};
-use tessera_benches::tokens::{self, Load, Signer};
+use tessera_benches::tokens::{self, FULL_DECISION, Load, Signer};
 use tessera_benches::{median, spread};
 
 /// Keep-alive connections of the closed-loop generator.
@@ -296,48 +296,32 @@ fn baseline(o: &Opts) {
 // ---------------------------------------------------------------------------------------
 // 2. warm, 4. loaded, 6. api-key: a sidecar case against the baseline in the same run
 
-struct Versus {
-    label: &'static str,
-    budget: &'static str,
-}
-
-/// Per run: the baseline, then each case; rows of throughput ratios and CPU per request.
-/// The baseline gets the very requests of the first case (same path and credential), so the
-/// two differ only in what the server does with them.
-fn versus(o: &Opts, base: &Server, cases: &[(Versus, &Server, Target)]) -> Vec<Row> {
-    let mut bt = cases[0].2.clone();
+/// Per run: the baseline, then the case; rows of throughput ratio and CPU per request. The
+/// baseline gets the very requests of the case (same path and credential), so the two differ
+/// only in what the server does with them.
+fn versus(o: &Opts, base: &Server, label: &str, budget: &str, sc: &Server, t: &Target) -> Vec<Row> {
+    let mut bt = t.clone();
     bt.addr = base.addr();
     let mut rows = vec![
         row("baseline: bare hyper 200, req/s", "", "—"),
         row("baseline: server CPU per request", "µs", "—"),
+        row(&format!("{label} / baseline"), "×", budget),
+        row(&format!("{label}: server CPU per request"), "µs", "—"),
     ];
-    for (v, _, _) in cases {
-        rows.push(row(&format!("{} / baseline", v.label), "×", v.budget));
-        rows.push(row(
-            &format!("{}: server CPU per request", v.label),
-            "µs",
-            "—",
-        ));
-    }
     for run in 0..o.runs {
         let (b, bc) = measure(&bt, &base.proc, o.secs);
         check(&b, "baseline");
-        rows[0].values.push(b.rps);
-        rows[1].values.push(bc);
-        let mut line = format!("run {run}: baseline {:.0}/s ({bc:.1} µs)", b.rps);
-        for (i, (v, s, t)) in cases.iter().enumerate() {
-            let (r, c) = measure(t, &s.proc, o.secs);
-            check(&r, v.label);
-            rows[2 + 2 * i].values.push(r.rps / b.rps);
-            rows[3 + 2 * i].values.push(c);
-            line += &format!(
-                ", {} {:.0}/s = {:.2}× ({c:.1} µs)",
-                v.label,
-                r.rps,
-                r.rps / b.rps
-            );
+        let (r, c) = measure(t, &sc.proc, o.secs);
+        check(&r, label);
+        for (row, v) in rows.iter_mut().zip([b.rps, bc, r.rps / b.rps, c]) {
+            row.values.push(v);
         }
-        eprintln!("{line}");
+        eprintln!(
+            "run {run}: baseline {:.0}/s ({bc:.1} µs), {label} {:.0}/s = {:.2}× ({c:.1} µs)",
+            b.rps,
+            r.rps,
+            r.rps / b.rps
+        );
     }
     rows
 }
@@ -348,27 +332,10 @@ fn warm(o: &Opts) {
     let token = signer.user_token(0, now);
     procs::pin_self("1");
     let base = start_baseline("0");
-    // The full decision: environment IP rules, 10k revocations, domain rules, a route rule.
-    let load = Load {
-        revocations: 10_000,
-        cidrs: 1_000,
-        domains: 1_000,
-        access_tokens: 0,
-    };
+    let load = FULL_DECISION;
     let sc = start_sidecar(&tokens::snapshot(&signer, load, now), &[], "0");
     let t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[token]);
-    let rows = versus(
-        o,
-        &base,
-        &[(
-            Versus {
-                label: "warm forward-auth",
-                budget: "≥ 0.85×",
-            },
-            &sc,
-            t,
-        )],
-    );
+    let rows = versus(o, &base, "warm forward-auth", "≥ 0.85×", &sc, &t);
     print_table(&rows);
 }
 
@@ -379,10 +346,8 @@ fn api_key(o: &Opts) {
     procs::pin_self("1");
     let base = start_baseline("0");
     let load = Load {
-        revocations: 10_000,
-        cidrs: 1_000,
-        domains: 1_000,
         access_tokens: 10_000,
+        ..FULL_DECISION
     };
     let sc = start_sidecar(&tokens::snapshot(&signer, load, now), &[], "0");
     let mut t = Target::bearer(sc.addr(), "/v1/check/orders/1", &[]);
@@ -391,14 +356,10 @@ fn api_key(o: &Opts) {
     let rows = versus(
         o,
         &base,
-        &[(
-            Versus {
-                label: "x-api-key forward-auth (10k records)",
-                budget: "—",
-            },
-            &sc,
-            t,
-        )],
+        "x-api-key forward-auth (10k records)",
+        "—",
+        &sc,
+        &t,
     );
     print_table(&rows);
 }
@@ -424,14 +385,10 @@ fn loaded(o: &Opts) {
     let mut rows = versus(
         o,
         &base,
-        &[(
-            Versus {
-                label: "warm forward-auth, 100k revocations + 10k CIDR + 10k domains",
-                budget: "≥ 0.85×",
-            },
-            &sc,
-            t,
-        )],
+        "warm forward-auth, 100k revocations + 10k CIDR + 10k domains",
+        "≥ 0.85×",
+        &sc,
+        &t,
     );
     let mut rss = row(
         "sidecar RSS with that state, after the runs",
@@ -456,12 +413,7 @@ fn cold(o: &Opts) {
     eprintln!("minting 4096 distinct tokens…");
     let toks = signer.user_tokens(4096, now);
     procs::pin_self("1");
-    let load = Load {
-        revocations: 10_000,
-        cidrs: 1_000,
-        domains: 1_000,
-        access_tokens: 0,
-    };
+    let load = FULL_DECISION;
     // A cache far smaller than the rotation: (almost) every request verifies a signature.
     let sc = start_sidecar(
         &tokens::snapshot(&signer, load, now),
@@ -522,12 +474,7 @@ fn proxy(o: &Opts) {
     procs::pin_self(&cores("BENCH_PROXY_HARNESS_CPUS"));
     let upstream = start_baseline(&cores("BENCH_PROXY_UPSTREAM_CPUS"));
     let up = format!("http://{}", upstream.addr());
-    let load = Load {
-        revocations: 10_000,
-        cidrs: 1_000,
-        domains: 1_000,
-        access_tokens: 0,
-    };
+    let load = FULL_DECISION;
     let sc = start_sidecar(
         &tokens::snapshot(&signer, load, now),
         &["--upstream", &up],

@@ -82,6 +82,8 @@ impl SledKv {
     }
 
     /// Drop the broken handle and open the directory again (rate-limited; one at a time).
+    /// May block its caller for up to [`RELEASE_WAIT`] while in-flight operations let go of
+    /// the old handle — only ever after an I/O error, never on a healthy store.
     pub(crate) fn reopen(&self) {
         let Ok(mut last) = self.reopened.try_lock() else {
             return; // another caller is at it

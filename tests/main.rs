@@ -16,6 +16,7 @@ mod distribution;
 mod durability;
 mod enumeration;
 mod errors;
+mod fuzz_corpus;
 mod groups;
 mod keys;
 mod lockout;

@@ -24,7 +24,9 @@ impl std::fmt::Display for Cidr {
 
 /// Parse `a.b.c.d[/n]` or `x:y::z[/n]` strictly; a bare address is a host route. Refused:
 /// whitespace anywhere, leading zeros (octal look-alikes), short, hex or integer IPv4 forms,
-/// zone ids, empty, signed or zero-padded prefixes, prefixes out of range, host bits set.
+/// zone ids, empty, signed or zero-padded prefixes, prefixes out of range, host bits set,
+/// and IPv4-mapped IPv6 blocks within `::ffff:0:0/96` (clients are matched by their
+/// canonical IPv4 address, so such a rule could never match: write `a.b.c.d/n` instead).
 pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
     if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("{s:?} is not an IP address or CIDR"));
@@ -55,6 +57,15 @@ pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
     let (bits, width) = bits(addr);
     if bits & !mask(prefix, width) != 0 {
         return Err(format!("{s:?}: host bits are set"));
+    }
+    if let IpAddr::V6(v6) = addr
+        && prefix >= 96
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        return Err(format!(
+            "{s:?} is an IPv4-mapped IPv6 block; write it as {v4}/{}",
+            prefix - 96
+        ));
     }
     Ok(Cidr { addr, prefix })
 }

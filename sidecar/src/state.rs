@@ -70,7 +70,9 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
-    pub(crate) fn new(config: Config, id: String, routes: Routes) -> anyhow::Result<Self> {
+    /// State without listeners or a control link (the listeners are [`crate::start`]'s); it
+    /// holds no snapshot until one is applied ([`crate::sync::apply`]).
+    pub fn new(config: Config, id: String, routes: Routes) -> anyhow::Result<Self> {
         let cache = moka::sync::Cache::builder()
             .max_capacity(config.cache_bytes)
             .weigher(|_k: &[u8; 32], v: &Arc<Verified>| v.weight(0))

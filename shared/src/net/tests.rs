@@ -42,6 +42,24 @@ fn cidrs_are_parsed_strictly() {
 }
 
 #[test]
+fn ipv4_mapped_blocks_are_refused_with_their_ipv4_form() {
+    // Found by the `net` fuzz target: clients are matched by their canonical IPv4 address,
+    // so `::ffff:127.0.0.1` did not even contain itself — a BLOCK rule that never blocks.
+    for (mapped, v4) in [
+        ("::ffff:127.0.0.1", "127.0.0.1/32"),
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+        ("::ffff:0:0/96", "0.0.0.0/0"),
+    ] {
+        let err = parse_cidr(mapped).unwrap_err();
+        assert!(err.contains(v4), "{mapped}: {err}");
+    }
+    // IPv4-compatible, NAT64 and wider blocks stay IPv6 rules.
+    for ok in ["::10.0.0.1", "64:ff9b::/96", "::/0", "::fffe:0:0/95"] {
+        assert!(parse_cidr(ok).is_ok(), "{ok}");
+    }
+}
+
+#[test]
 fn containment_at_the_edges() {
     let c = |s| parse_cidr(s).unwrap();
     assert!(c("10.0.0.0/8").contains(ip("10.0.0.0")));

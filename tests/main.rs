@@ -8,6 +8,7 @@ mod support;
 
 mod api_tokens;
 mod attacks_jwt;
+mod clock_skew;
 mod conformance;
 mod coverage;
 mod crash;

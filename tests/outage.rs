@@ -232,100 +232,21 @@ async fn a_partitioned_sidecar_serves_its_last_state_and_catches_up_after_healin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
-    use crate::support::process::spawn;
+    use crate::support::remote::{RemoteCp, SIDECAR_TOKEN};
     let dir = tempfile::tempdir().expect("tempdir");
-    let sc_token = "outage-sidecar-token-0123456789abcdef";
-    let cp = spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--client-id",
-            "outage-client",
-            "--api-key",
-            "outage-key-0123456789abcdef",
-            "--sidecar-token",
-            sc_token,
-            "--argon2-memory-kib",
-            "64",
-            "--argon2-iterations",
-            "1",
-        ],
-    );
-    let base = cp.url.trim_end_matches('/').to_owned();
-    // No pooled connections: the frozen process's idle ones are closed when it thaws.
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client");
-    let post = |path: &str, auth: Option<&str>, tenant: Option<&str>, body: serde_json::Value| {
-        let mut req = c.post(format!("{base}{path}")).json(&body);
-        if let Some(a) = auth {
-            req = req.header("x-access-token", a);
-        }
-        if let Some(t) = tenant {
-            req = req.header("frontegg-tenant-id", t);
-        }
-        async move { reply(req.send().await.expect("answered")).await }
-    };
-    let env = post(
-        "/auth/vendor",
-        None,
-        None,
-        serde_json::json!({"clientId": "outage-client", "secret": "outage-key-0123456789abcdef"}),
-    )
-    .await
-    .body["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let tenant = post(
-        "/tenants/resources/tenants/v1",
-        Some(&env),
-        None,
-        serde_json::json!({"name": "Acme"}),
-    )
-    .await
-    .body["tenantId"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
+    let cp = RemoteCp::spawn(dir.path()).await;
+    let tenant = cp.tenant("Acme").await;
     for email in ["ada@acme.test", "bob@acme.test"] {
-        let u = post(
-            "/identity/resources/users/v1",
-            Some(&env),
-            Some(&tenant),
-            serde_json::json!({"email": email, "name": "U", "password": "Outage-Passw0rd!-long"}),
-        )
-        .await;
-        assert_eq!(u.status, 201, "{}", u.text);
-        let id = u.body["id"].as_str().expect("id").to_owned();
-        post(
-            &format!("/identity/resources/users/v1/{id}/verify"),
-            Some(&env),
-            None,
-            serde_json::json!({}),
-        )
-        .await;
+        cp.verified_user(&tenant, email).await;
     }
-    let login = |email: &'static str| {
-        post(
-            "/identity/resources/auth/v1/user",
-            None,
-            None,
-            serde_json::json!({"email": email, "password": "Outage-Passw0rd!-long"}),
-        )
-    };
+    let login = |email: &'static str| cp.login(email);
     let bystander = login("bob@acme.test").await.body["accessToken"]
         .as_str()
         .expect("token")
         .to_owned();
     let mut config = sidecar_config(sidecar::config::Args {
-        control_plane: Some(base.clone()),
-        sidecar_token: Some(sc_token.into()),
+        control_plane: Some(cp.base.clone()),
+        sidecar_token: Some(SIDECAR_TOKEN.into()),
         ..Default::default()
     });
     config.max_staleness = Duration::from_secs(3);
@@ -340,7 +261,7 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
     let load = keep_checking(vec![sc.addr], bystander.clone(), stop.clone());
 
     // Freeze the control plane for 20 s: open sockets, no answers.
-    cp.signal("STOP");
+    cp.proc.signal("STOP");
     let frozen = Instant::now();
     let mut stale_after = None;
     while frozen.elapsed() < Duration::from_secs(20) {
@@ -349,7 +270,7 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    cp.signal("CONT");
+    cp.proc.signal("CONT");
     let thawed = Instant::now();
     // After it thaws a revocation reaches the sidecar again.
     let victim = login("ada@acme.test").await;
@@ -365,8 +286,9 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let out = c
-        .post(format!("{base}/identity/resources/auth/v1/logout"))
+    let out = cp
+        .client
+        .post(format!("{}/identity/resources/auth/v1/logout", cp.base))
         .header("cookie", &cookie)
         .send()
         .await
@@ -390,6 +312,25 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
     );
     assert_eq!(wrong, 0);
     assert!(stale_after.is_some(), "staleness never reported");
+    // Reconnecting with nothing missed is not a refused message (it used to be an empty delta).
+    let metrics = cp
+        .client
+        .get(format!("http://{}/metrics", sc.admin_addr))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("sidecar_rejected_messages_total 0"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("sidecar_re"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     sc.shutdown().await;
 }
 

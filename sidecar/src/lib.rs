@@ -194,6 +194,7 @@ fn admin_response<B>(sc: &Sidecar, req: &Request<B>) -> Response<Body> {
                 "stream": if sc.connected.load(std::sync::atomic::Ordering::Relaxed) { "connected" } else { "disconnected" },
                 "controlPlane": sc.config.control_plane,
                 "secondsSinceUpdate": (last > 0).then(|| state::unix_now() - last),
+                "clockSkewSeconds": sc.clock_skew.load(std::sync::atomic::Ordering::Relaxed),
                 "ready": sc.ready(),
                 "cachedTokens": sc.cache.entry_count(),
             });

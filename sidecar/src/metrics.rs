@@ -34,6 +34,8 @@ pub(crate) struct Metrics {
     pub rejected_messages: IntCounter,
     /// Live revocation entries.
     pub revocations: IntGauge,
+    /// This host's clock minus the control plane's (last heartbeat), seconds.
+    pub clock_skew: IntGauge,
 }
 
 impl Metrics {
@@ -104,6 +106,10 @@ impl Metrics {
                 "Push messages rejected as invalid (the last good state kept)",
             )?,
             revocations: gauge("sidecar_revocations", "Live revocation entries")?,
+            clock_skew: gauge(
+                "sidecar_clock_skew_seconds",
+                "This host's clock minus the control plane's at the last heartbeat",
+            )?,
             registry,
         })
     }

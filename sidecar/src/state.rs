@@ -64,6 +64,11 @@ pub struct Sidecar {
     pub connected: AtomicBool,
     /// Unix seconds of the last message from the control plane (or of the persisted state).
     pub last_contact: AtomicI64,
+    /// This host's clock minus the control plane's, seconds, from the last heartbeat (0 until
+    /// one arrives). Tokens are judged by this host's clock, so a skew beyond the leeway
+    /// refuses fresh tokens (behind) or accepts expired ones for longer (ahead): reported,
+    /// never corrected.
+    pub clock_skew: AtomicI64,
     /// The id this sidecar reports.
     pub id: String,
     last_deny_log: AtomicI64,
@@ -88,6 +93,7 @@ impl Sidecar {
             metrics: Metrics::new()?,
             connected: AtomicBool::new(false),
             last_contact: AtomicI64::new(0),
+            clock_skew: AtomicI64::new(0),
             id,
             last_deny_log: AtomicI64::new(0),
         })
@@ -197,6 +203,7 @@ impl Sidecar {
             .set(unix_now() - self.last_contact.load(Ordering::Relaxed));
         m.stream_connected
             .set(i64::from(self.connected.load(Ordering::Relaxed)));
+        m.clock_skew.set(self.clock_skew.load(Ordering::Relaxed));
     }
 }
 

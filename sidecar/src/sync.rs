@@ -196,8 +196,19 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
             sc.last_contact.store(now, Ordering::Relaxed);
             Ok(Some(d.version))
         }
-        PushMessage::Heartbeat { .. } => {
+        PushMessage::Heartbeat { now: theirs, .. } => {
             sc.last_contact.store(now, Ordering::Relaxed);
+            let skew = now.saturating_sub(theirs);
+            let before = sc.clock_skew.swap(skew, Ordering::Relaxed);
+            let leeway = sc.config.leeway;
+            if skew.abs() > leeway && before.abs() <= leeway {
+                tracing::warn!(
+                    skew_seconds = skew,
+                    leeway_seconds = leeway,
+                    "this host's clock and the control plane's differ by more than the leeway: \
+                     fresh tokens are refused (clock behind) or expired ones accepted (ahead)"
+                );
+            }
             Ok(None)
         }
     }

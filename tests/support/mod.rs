@@ -2,6 +2,7 @@
 //! real binaries.
 
 pub mod process;
+pub mod remote;
 pub mod schema;
 pub mod world;
 

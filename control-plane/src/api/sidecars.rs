@@ -77,9 +77,9 @@ impl http_body::Body for FrameBody {
     }
 }
 
-/// Sidecar token: the push stream. The first frame is a catch-up delta when the sidecar
-/// names a version of this control plane's epoch that the store can still serve, else a
-/// snapshot; then every published delta, and heartbeats.
+/// Sidecar token: the push stream. The first frame is a heartbeat when the sidecar names this
+/// epoch's current version, a catch-up delta when it names an older one the store can still
+/// serve, else a snapshot; then every published delta, and heartbeats.
 async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -96,6 +96,9 @@ async fn stream(
     let frames = state.hub.subscribe();
     let same_epoch = q.epoch.as_deref() == Some(state.hub.epoch());
     let first = match q.since.filter(|_| same_epoch) {
+        // Already current (a reconnect with nothing missed): a heartbeat, not an empty
+        // delta the sidecar would have to refuse as not newer.
+        Some(since) if since == state.hub.version() => Some((since, push::heartbeat(&state))),
         Some(since) => push::catch_up(&state, since)?,
         None => None,
     };

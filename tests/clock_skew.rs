@@ -1,0 +1,168 @@
+//! R8 and A7 with real clocks apart: sidecar binaries run under libfaketime (`FAKETIME`
+//! offsets, the monotonic clock left alone so timeouts stay true) against a control plane on
+//! the real clock. Within the leeway (30 s) fresh tokens pass; a sidecar 2 minutes behind
+//! refuses them as not yet valid; one 2 minutes ahead still accepts long-lived tokens (no
+//! mass expiry) and refuses a 60-second token as expired. Every sidecar reports its skew.
+//!
+//! Needs `faketime` (Debian package; `.ci/run` installs it); prints SKIPPED without it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::process::{Proc, free_addr, spawn_with_env};
+use crate::support::remote::{RemoteCp, SIDECAR_TOKEN};
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+struct Skewed {
+    offset: i64,
+    proc: Proc,
+    admin: String,
+}
+
+fn skewed_sidecar(cp: &RemoteCp, offset: i64) -> Skewed {
+    let admin = free_addr();
+    let faketime = format!("{offset:+}s");
+    let proc = spawn_with_env(
+        env!("CARGO_BIN_EXE_e2e-sidecar"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            &admin,
+            "--control-plane",
+            &cp.base,
+            "--sidecar-token",
+            SIDECAR_TOKEN,
+            "--leeway",
+            "30",
+        ],
+        &[
+            ("LD_PRELOAD", LIBFAKETIME),
+            ("FAKETIME", &faketime),
+            ("DONT_FAKE_MONOTONIC", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("TESSERA_DEV_SIDECAR", "off"),
+        ],
+    );
+    Skewed {
+        offset,
+        proc,
+        admin,
+    }
+}
+
+async fn check(client: &reqwest::Client, sc: &Skewed, token: &str) -> u16 {
+    client
+        .get(format!("{}v1/check", with_slash(&sc.proc.url)))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-forwarded-uri", "/orders/7")
+        .header("x-forwarded-method", "GET")
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+fn with_slash(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
+async fn status(client: &reqwest::Client, sc: &Skewed) -> serde_json::Value {
+    client
+        .get(format!("http://{}/status", sc.admin))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_with_skewed_clocks_decide_by_the_leeway_and_report_the_skew() {
+    if !std::path::Path::new(LIBFAKETIME).exists() {
+        println!("SKIPPED: {LIBFAKETIME} missing (apt-get install faketime)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = RemoteCp::spawn(dir.path()).await;
+    let tenant = cp.tenant("Skew").await;
+    cp.verified_user(&tenant, "ada@skew.test").await;
+    let long = cp.login("ada@skew.test").await.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let ttl = cp
+        .admin(
+            "/identity/resources/configurations/v1",
+            None,
+            json!({"defaultTokenExpiration": 60}),
+        )
+        .await;
+    assert!(ttl.status.is_success(), "{}", ttl.text);
+    let short = cp.login("ada@skew.test").await.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let sidecars: Vec<Skewed> = [-20, 20, -120, 120]
+        .into_iter()
+        .map(|o| skewed_sidecar(&cp, o))
+        .collect();
+    let client = crate::support::http_client();
+
+    // Each sidecar receives the state and reports its skew from the heartbeats.
+    for sc in &sidecars {
+        let started = Instant::now();
+        loop {
+            let s = status(&client, sc).await;
+            let skew = s["clockSkewSeconds"].as_i64().unwrap_or(0);
+            if s["snapshotVersion"].is_u64() && (skew - sc.offset).abs() <= 2 {
+                println!("sidecar at {:+} s reports a skew of {skew} s", sc.offset);
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "sidecar at {:+} s: {s}",
+                sc.offset
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // (offset, 1-hour token, 60-second token)
+    let expected = [
+        (-20, 200, 200),
+        (20, 200, 200),
+        (-120, 401, 401),
+        (120, 200, 401),
+    ];
+    for (sc, (offset, want_long, want_short)) in sidecars.iter().zip(expected) {
+        assert_eq!(sc.offset, offset);
+        let got = (
+            check(&client, sc, &long).await,
+            check(&client, sc, &short).await,
+        );
+        println!(
+            "sidecar at {offset:+} s: 1-hour token {}, 60-second token {}",
+            got.0, got.1
+        );
+        assert_eq!(got, (want_long, want_short), "sidecar at {offset:+} s");
+    }
+    // The metric carries the same figure.
+    let metrics = client
+        .get(format!("http://{}/metrics", sidecars[3].admin))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("text");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("sidecar_clock_skew_seconds "))
+        .expect("the skew gauge");
+    let value: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((value - 120).abs() <= 2, "{line}");
+}

@@ -662,3 +662,97 @@ async fn reset_by_sms_code_with_bounded_attempts() {
         "no text for unknown numbers"
     );
 }
+
+/// E1 under a race: one reset link used by 20 requests at once (each setting a different
+/// password) resets once — exactly one 201, and exactly that password logs in — in each of 10
+/// trials; the link never works for another user's id, and a newer link retires the older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_link_raced_twenty_ways_resets_exactly_once() {
+    const TRIALS: usize = 10;
+    const WAYS: usize = 20;
+    let e = std::sync::Arc::new(Env::new().await);
+    let verify = "/identity/resources/users/v1/passwords/reset/verify";
+    let other = e.verified_user("bystander@example.com").await;
+    for trial in 0..TRIALS {
+        let email = format!("race{trial}@example.com");
+        let uid = e.verified_user(&email).await;
+        // Two links: the newer one retires the older.
+        for _ in 0..2 {
+            let r =
+                e.cp.call(Method::POST, RESET, None, Some(&json!({"email": email})))
+                    .await;
+            assert_eq!(r.status, 201);
+        }
+        e.mail("password-reset", 2 * trial + 2).await; // delivery is asynchronous
+        let sent: Vec<_> =
+            e.cp.running
+                .state
+                .mailer
+                .sent()
+                .into_iter()
+                .filter(|m| m.kind == "password-reset" && m.to == email)
+                .collect();
+        let (_, older) = link_parts(&sent[sent.len() - 2].body);
+        let (_, token) = link_parts(&sent[sent.len() - 1].body);
+        e.cp.call(
+            Method::POST,
+            verify,
+            None,
+            Some(&json!({"userId": uid, "token": older, "password": "Older-Link-77"})),
+        )
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+        e.cp.call(
+            Method::POST,
+            verify,
+            None,
+            Some(&json!({"userId": other, "token": token, "password": "Other-User-77"})),
+        )
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+        let tasks: Vec<_> = (0..WAYS)
+            .map(|i| {
+                let (e, uid, token) = (e.clone(), uid.clone(), token.clone());
+                tokio::spawn(async move {
+                    let pw = format!("Raced-Reset-{i:02}-x");
+                    let r =
+                        e.cp.call(
+                            Method::POST,
+                            verify,
+                            None,
+                            Some(&json!({"userId": uid, "token": token, "password": pw})),
+                        )
+                        .await;
+                    (r.status.as_u16(), pw)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (status, pw) = t.await.unwrap();
+            match status {
+                201 => winners.push(pw),
+                400 => {}
+                s => panic!("trial {trial}: a raced reset answered {s}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "trial {trial}: {winners:?}");
+        let mut logins = 0;
+        for i in 0..WAYS {
+            let pw = format!("Raced-Reset-{i:02}-x");
+            if e.login(&email, &pw).await.status == 200 {
+                logins += 1;
+                assert_eq!(pw, winners[0], "trial {trial}: a losing password works");
+            }
+        }
+        assert_eq!(logins, 1, "trial {trial}");
+    }
+    println!(
+        "reset races: {TRIALS} trials × {WAYS} parallel uses of one link, exactly one reset each"
+    );
+    assert_eq!(
+        e.login("bystander@example.com", PW).await.status,
+        200,
+        "the other user's password is untouched"
+    );
+}

@@ -1,6 +1,8 @@
 //! One-time tokens (activation, password reset, unlock): 256 random bits handed out once,
 //! stored only as SHA-256, expiring, and consumed inside a transaction so that two parallel
-//! uses cannot both succeed.
+//! uses cannot both succeed. A user holds at most one live token per purpose: issuing one
+//! retires the previous (an older mailed link stops working, and repeated requests cannot
+//! pile tokens up).
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +54,36 @@ impl Record for OneTimeToken {
     }
 }
 
-/// Store a fresh token and return it (the only time it exists in clear).
+impl Purpose {
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::Activation => "activation",
+            Purpose::PasswordReset => "passwordReset",
+            Purpose::Unlock => "unlock",
+            Purpose::ActivationCode => "activationCode",
+        }
+    }
+}
+
+/// Record `digest` as the user's one live token for `purpose`, deleting the previous one.
+/// (The pointer lives beside the tokens, under a key no digest can take.)
+fn supersede(
+    tx: &mut Tx<'_>,
+    purpose: Purpose,
+    user_id: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    let key = format!("latest/{}/{user_id}", purpose.name());
+    if let Some(old) = tx.get_raw(Tree::OneTimeTokens, key.as_bytes())?
+        && old != digest.as_bytes()
+    {
+        tx.delete_raw(Tree::OneTimeTokens, &old)?;
+    }
+    tx.put_raw(Tree::OneTimeTokens, key.as_bytes(), digest.as_bytes())
+}
+
+/// Store a fresh token (the caller hands it out: the only time it exists in clear); the
+/// user's previous token for `purpose` stops working.
 pub fn issue(
     tx: &mut Tx<'_>,
     token: &str,
@@ -60,6 +91,7 @@ pub fn issue(
     user_id: &str,
     expires_at: UnixSecs,
 ) -> Result<(), StoreError> {
+    supersede(tx, purpose, user_id, &digest(token))?;
     tx.put(&OneTimeToken {
         digest: digest(token),
         purpose,
@@ -78,6 +110,7 @@ pub fn issue_with_code(
     user_id: &str,
     expires_at: UnixSecs,
 ) -> Result<(), StoreError> {
+    supersede(tx, Purpose::ActivationCode, user_id, &digest(token))?;
     tx.put(&OneTimeToken {
         digest: digest(token),
         purpose: Purpose::ActivationCode,

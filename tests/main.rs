@@ -17,6 +17,7 @@ mod distribution;
 mod durability;
 mod enumeration;
 mod errors;
+mod fd_exhaustion;
 mod fuzz_corpus;
 mod groups;
 mod keys;

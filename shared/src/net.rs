@@ -408,3 +408,31 @@ impl ScopePolicy {
         self.ip.is_none() && self.domains.is_none()
     }
 }
+
+/// Pacing for a listener's accept errors (out of file descriptors and the like): the loop
+/// pauses [`AcceptErrors::PAUSE`] and retries, and logs at most once a second — a flood that
+/// exhausts descriptors must not also flood the log.
+#[derive(Debug, Default)]
+pub struct AcceptErrors {
+    last_logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    /// How long the accept loop waits after an error.
+    pub const PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// Count an error at `now`: `Some(n)` if it should be logged (`n` earlier ones were not).
+    pub fn record(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last_logged {
+            Some(t) if now.duration_since(t) < std::time::Duration::from_secs(1) => {
+                self.unlogged += 1;
+                None
+            }
+            _ => {
+                self.last_logged = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        }
+    }
+}

@@ -80,13 +80,18 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
+    let mut accept_errors = shared::net::AcceptErrors::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: back off instead of spinning,
+                    // and log at most once a second.
+                    if let Some(unlogged) = accept_errors.record(std::time::Instant::now()) {
+                        tracing::warn!(error = %e, unlogged, "accept failed");
+                    }
+                    tokio::time::sleep(shared::net::AcceptErrors::PAUSE).await;
                     continue;
                 }
             },

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -24,15 +23,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut accept_errors = shared::net::AcceptErrors::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: back off instead of spinning,
+                    // and log at most once a second.
+                    if let Some(unlogged) = accept_errors.record(std::time::Instant::now()) {
+                        tracing::warn!(error = %e, unlogged, "accept failed");
+                    }
+                    tokio::time::sleep(shared::net::AcceptErrors::PAUSE).await;
                     continue;
                 }
             },

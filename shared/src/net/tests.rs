@@ -362,3 +362,14 @@ fn scope_policies_mean_the_same_everywhere() {
         .is_err()
     );
 }
+
+#[test]
+fn accept_errors_are_logged_at_most_once_a_second() {
+    let mut e = AcceptErrors::default();
+    let t0 = std::time::Instant::now();
+    assert_eq!(e.record(t0), Some(0));
+    for i in 1..20 {
+        assert_eq!(e.record(t0 + AcceptErrors::PAUSE * i), None);
+    }
+    assert_eq!(e.record(t0 + std::time::Duration::from_secs(1)), Some(19));
+}

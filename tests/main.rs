@@ -20,6 +20,7 @@ mod errors;
 mod fd_exhaustion;
 mod fuzz_corpus;
 mod groups;
+mod isolation;
 mod keys;
 mod lockout;
 mod observability;

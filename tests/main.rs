@@ -25,6 +25,7 @@ mod keys;
 mod lockout;
 mod observability;
 mod outage;
+mod overload;
 mod passwords;
 mod rbac;
 mod restrictions;

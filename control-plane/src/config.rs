@@ -81,6 +81,11 @@ pub struct Args {
     /// argon2id lanes [default: 1].
     #[arg(long, env = "TESSERA_ARGON2_PARALLELISM")]
     pub argon2_parallelism: Option<u32>,
+    /// Password checks that may wait for a free core (one runs per core); beyond them logins
+    /// and password changes are refused with 503 + Retry-After instead of queueing
+    /// [default: 256].
+    #[arg(long, env = "TESSERA_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
 }
 
 /// Log output format.
@@ -113,6 +118,7 @@ struct FileConfig {
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
+    hash_queue: Option<usize>,
     email_outbox: Option<PathBuf>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -170,6 +176,8 @@ pub struct Limits {
     pub header_read_timeout: std::time::Duration,
     /// Time allowed for in-flight requests to finish on shutdown.
     pub drain_timeout: std::time::Duration,
+    /// Password checks allowed to wait for a core before requests are shed.
+    pub max_hash_queue: usize,
 }
 
 impl Default for Limits {
@@ -181,6 +189,7 @@ impl Default for Limits {
             max_headers: 100,
             header_read_timeout: std::time::Duration::from_secs(7),
             drain_timeout: std::time::Duration::from_secs(20),
+            max_hash_queue: 256,
         }
     }
 }
@@ -217,6 +226,10 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
+            max_hash_queue: args
+                .hash_queue
+                .or(file.hash_queue)
+                .unwrap_or(Limits::default().max_hash_queue),
             ..Limits::default()
         };
         if limits.max_body_bytes < 1024 {

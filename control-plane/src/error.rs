@@ -62,6 +62,12 @@ impl ApiError {
             format!("not implemented: {operation_id}"),
         )
     }
+    /// 503: too busy to take this request now (shed rather than queued); `Retry-After` says
+    /// when to come back.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
     /// 500 with a generic message; `cause` is logged only.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError {
@@ -113,6 +119,13 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let body = ErrorBody::new(self.message, code);
         let mut res = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Unavailable is temporary here (shed load, a full disk): say when to retry.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if let Some(cause) = self.internal {
             res.extensions_mut().insert(InternalCause(cause));
         }

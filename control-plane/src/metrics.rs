@@ -16,6 +16,8 @@ pub struct Metrics {
     pub vendor_auth: IntCounterVec,
     /// 1 while the store accepts writes.
     pub store_healthy: IntGauge,
+    /// Password checks refused with 503 because every core was busy and the line full.
+    pub hashes_shed: IntCounter,
     /// Password logins by result: `success`, `failure` (password evaluated and wrong, or no
     /// such user), `locked` (refused without evaluating the password).
     pub logins: IntCounterVec,
@@ -126,6 +128,11 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(vendor_auth.clone()))?;
         registry.register(Box::new(store_healthy.clone()))?;
+        let hashes_shed = IntCounter::new(
+            "control_plane_password_checks_shed_total",
+            "Password checks refused with 503 (every core busy, the waiting line full)",
+        )?;
+        registry.register(Box::new(hashes_shed.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         Ok(Metrics {
             registry,
@@ -133,6 +140,7 @@ impl Metrics {
             latency,
             vendor_auth,
             store_healthy,
+            hashes_shed,
             logins,
             push_version,
             push_fanout,

@@ -29,8 +29,8 @@ pub struct AppState {
     pub served: Arc<ServedOps>,
     /// External base URL.
     pub public_url: Arc<str>,
-    /// Password-hash cost.
-    pub argon2: crate::model::password::Argon2Cost,
+    /// Password hashing: the cost and the bounded line of checks waiting for a core.
+    pub hasher: crate::model::password::Hasher,
     /// Serialises password checks per user (lockout counting).
     pub login_gate: Arc<crate::model::lockout::LoginGate>,
     /// Outgoing email.
@@ -80,6 +80,7 @@ impl AppState {
         version: u64,
     ) -> Result<Self, prometheus::Error> {
         let secure_cookies = !(config.dev && public_url.starts_with("http://"));
+        let metrics = Arc::new(Metrics::new()?);
         Ok(AppState {
             db,
             hub: Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version)),
@@ -88,12 +89,16 @@ impl AppState {
             restriction_cache: Arc::default(),
             env: Arc::new(env),
             issuer: Arc::new(issuer),
-            metrics: Arc::new(Metrics::new()?),
+            hasher: crate::model::password::Hasher::new(
+                config.argon2,
+                config.limits.max_hash_queue,
+            )
+            .counting(metrics.hashes_shed.clone()),
+            metrics,
             clock,
             limits: config.limits,
             served: Arc::new(ServedOps::new(crate::api::spec_operations().len())),
             public_url: public_url.into(),
-            argon2: config.argon2,
             login_gate: Arc::default(),
             secure_cookies,
             mailer: crate::delivery::Mailer::spawn(

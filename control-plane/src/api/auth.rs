@@ -110,12 +110,8 @@ async fn login(
         // Unknown user: the same argon2 work as a real check, the same durable write as
         // counting a real failure (else the flush would tell known addresses apart by
         // timing, `security.md` §D), the same reply.
-        password::verify(state.argon2, req.password.clone(), None).await?;
-        let at = rfc3339(state.clock.now());
-        state
-            .db
-            .write(|tx| tx.put_raw(crate::store::Tree::Meta, b"login-decoy", at.as_bytes()))
-            .await?;
+        password::verify(&state.hasher, req.password.clone(), None).await?;
+        record_decoy_failure(&state).await?;
         state.metrics.logins.with_label_values(&["failure"]).inc();
         return Err(bad_credentials());
     };
@@ -128,13 +124,13 @@ async fn login(
         .ok_or_else(bad_credentials)?;
     let max = crate::model::lockout::max_attempts(&state.db, user.login_tenant())?;
     if user.is_locked {
-        password::verify(state.argon2, req.password.clone(), None).await?;
+        password::verify(&state.hasher, req.password.clone(), None).await?;
         record_failure(&state, &user.id, max).await?;
         state.metrics.logins.with_label_values(&["locked"]).inc();
         return Err(bad_credentials());
     }
     if !password::verify(
-        state.argon2,
+        &state.hasher,
         req.password.clone(),
         user.password_hash.clone(),
     )
@@ -219,6 +215,75 @@ const UNLOCK_TTL: i64 = 24 * 3600;
 
 /// Count a failed login; at `max` consecutive failures the user is locked (event) and gets
 /// a single-use unlock link by mail.
+/// Where an unknown address's failed login leaves its trace: a user-shaped record in the
+/// metadata tree, never listed anywhere.
+const DECOY_KEY: &[u8] = b"login-decoy";
+
+/// An unknown address's failed login does what counting a known user's failure does, step
+/// for step — the lockout-policy read, a second record read, then a transaction that reads,
+/// decodes, updates, encodes and writes back a user-sized record, flushed — so the two
+/// cannot be told apart by timing (`security.md` §D1). The record is a `User` that belongs to
+/// no one, kept in the metadata tree.
+async fn record_decoy_failure(state: &AppState) -> Result<(), ApiError> {
+    let _ = crate::model::lockout::max_attempts(&state.db, None)?;
+    let _ = state.db.get_raw(crate::store::Tree::Meta, DECOY_KEY)?;
+    let at = rfc3339(state.clock.now());
+    state
+        .db
+        .write(|tx| {
+            let mut decoy = tx
+                .get_raw(crate::store::Tree::Meta, DECOY_KEY)?
+                .and_then(|b| serde_json::from_slice::<User>(&b).ok())
+                .unwrap_or_else(|| decoy_user(&at));
+            decoy.failed_logins = decoy.failed_logins.wrapping_add(1) % 1000;
+            decoy.last_login = Some(at.clone());
+            let bytes = serde_json::to_vec(&decoy).map_err(ApiError::internal)?;
+            tx.put_raw(crate::store::Tree::Meta, DECOY_KEY, &bytes)?;
+            Ok::<_, ApiError>(())
+        })
+        .await
+}
+
+/// A user record of typical size that belongs to no one.
+fn decoy_user(at: &str) -> User {
+    User {
+        id: new_uuid().to_string(),
+        email: "decoy@login.invalid".into(),
+        email_norm: "decoy@login.invalid".into(),
+        name: "Login Decoy".into(),
+        profile_picture_url: None,
+        phone_number: None,
+        metadata: "{}".into(),
+        vendor_metadata: "{}".into(),
+        external_id: None,
+        // The shape of a real PHC string (never checked).
+        password_hash: Some(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1${}${}",
+            "A".repeat(22),
+            "A".repeat(43)
+        )),
+        verified: true,
+        is_locked: false,
+        super_user: false,
+        invisible: true,
+        mfa_bypass: false,
+        memberships: vec![user::Membership {
+            tenant_id: new_uuid().to_string(),
+            role_ids: vec![new_uuid().to_string()],
+            disabled: false,
+            created_at: at.to_owned(),
+        }],
+        active_tenant_id: None,
+        created_at: at.to_owned(),
+        last_login: None,
+        sub_account_access_allowed: false,
+        failed_logins: 0,
+        password_history: Vec::new(),
+        password_changed_at: None,
+        username: None,
+    }
+}
+
 async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Result<(), ApiError> {
     let at = rfc3339(state.clock.now());
     let token = crate::model::otp::new_token();

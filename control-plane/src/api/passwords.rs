@@ -230,7 +230,7 @@ async fn enforce_history(state: &AppState, user: &User, new: &str) -> Result<(),
         .iter()
         .chain(user.password_history.iter().rev().take(n.saturating_sub(1)));
     for h in recent {
-        if password::verify(state.argon2, new.to_owned(), Some(h.clone())).await? {
+        if password::verify(&state.hasher, new.to_owned(), Some(h.clone())).await? {
             return Err(ApiError::bad_request(
                 "The password was used recently; choose another.",
             ));
@@ -500,7 +500,7 @@ async fn change_password(
     };
     let user = load_user(&state, &user_id, None)?;
     if !password::verify(
-        state.argon2,
+        &state.hasher,
         req.password.clone(),
         user.password_hash.clone(),
     )
@@ -510,7 +510,7 @@ async fn change_password(
     }
     enforce(&state, user.login_tenant(), &req.new_password)?;
     enforce_history(&state, &user, &req.new_password).await?;
-    let hash = password::hash(state.argon2, req.new_password.clone()).await?;
+    let hash = password::hash(&state.hasher, req.new_password.clone()).await?;
     let at = rfc3339(state.clock.now());
     let now = state.clock.unix();
     state
@@ -600,7 +600,7 @@ async fn verify_reset(
     let user = load_user(&state, &user_id, None).map_err(|_| bad())?;
     enforce(&state, user.login_tenant(), &req.password)?;
     enforce_history(&state, &user, &req.password).await?;
-    let hash = password::hash(state.argon2, req.password.clone()).await?;
+    let hash = password::hash(&state.hasher, req.password.clone()).await?;
     let at = rfc3339(state.clock.now());
     state
         .db
@@ -661,7 +661,7 @@ async fn vendor_verify_password(
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|id| state.db.get::<User>(id.as_bytes()).ok().flatten())
         .and_then(|u| u.password_hash);
-    let valid = password::verify(state.argon2, req.password, hash).await?;
+    let valid = password::verify(&state.hasher, req.password, hash).await?;
     Ok(Json(json!({"valid": valid})))
 }
 

@@ -189,7 +189,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
             super::passwords::enforce(state, None, &p)?;
-            Some(password::hash(state.argon2, p).await?)
+            Some(password::hash(&state.hasher, p).await?)
         }
         None => None,
     };
@@ -407,7 +407,7 @@ async fn activation_password(
                 .get::<User>(user_id.as_bytes())?
                 .and_then(|u| u.login_tenant().map(str::to_owned));
             super::passwords::enforce(state, tenant.as_deref(), &p)?;
-            Ok(Some(password::hash(state.argon2, p).await?))
+            Ok(Some(password::hash(&state.hasher, p).await?))
         }
         _ => Ok(None),
     }

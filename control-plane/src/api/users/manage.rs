@@ -159,7 +159,7 @@ async fn build_user(
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
             crate::api::passwords::enforce(state, Some(tenant), &p)?;
-            Some(password::hash(state.argon2, p).await?)
+            Some(password::hash(&state.hasher, p).await?)
         }
         None => None,
     };

@@ -4,6 +4,10 @@
 //! refuses them as not yet valid; one 2 minutes ahead still accepts long-lived tokens (no
 //! mass expiry) and refuses a 60-second token as expired. Every sidecar reports its skew.
 //!
+//! A clock step during operation (R8): a sidecar whose clock jumps two hours forward and back
+//! stays ready throughout (staleness is measured on the monotonic clock), then reports the
+//! new skew.
+//!
 //! Needs `faketime` (Debian package; `.ci/run` installs it); prints SKIPPED without it.
 
 use std::time::{Duration, Instant};
@@ -22,8 +26,19 @@ struct Skewed {
 }
 
 fn skewed_sidecar(cp: &RemoteCp, offset: i64) -> Skewed {
-    let admin = free_addr();
     let faketime = format!("{offset:+}s");
+    sidecar_with_clock(cp, offset, &[("FAKETIME", &faketime)])
+}
+
+fn sidecar_with_clock(cp: &RemoteCp, offset: i64, clock: &[(&str, &str)]) -> Skewed {
+    let admin = free_addr();
+    let mut env = vec![
+        ("LD_PRELOAD", LIBFAKETIME),
+        ("DONT_FAKE_MONOTONIC", "1"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("TESSERA_DEV_SIDECAR", "off"),
+    ];
+    env.extend_from_slice(clock);
     let proc = spawn_with_env(
         env!("CARGO_BIN_EXE_e2e-sidecar"),
         &[
@@ -38,13 +53,7 @@ fn skewed_sidecar(cp: &RemoteCp, offset: i64) -> Skewed {
             "--leeway",
             "30",
         ],
-        &[
-            ("LD_PRELOAD", LIBFAKETIME),
-            ("FAKETIME", &faketime),
-            ("DONT_FAKE_MONOTONIC", "1"),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-            ("TESSERA_DEV_SIDECAR", "off"),
-        ],
+        &env,
     );
     Skewed {
         offset,
@@ -165,4 +174,73 @@ async fn sidecars_with_skewed_clocks_decide_by_the_leeway_and_report_the_skew() 
         .expect("the skew gauge");
     let value: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((value - 120).abs() <= 2, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_step_does_not_make_a_sidecar_stale() {
+    if !std::path::Path::new(LIBFAKETIME).exists() {
+        println!("SKIPPED: {LIBFAKETIME} missing (apt-get install faketime)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = RemoteCp::spawn(dir.path()).await;
+    let clock = dir.path().join("faketime");
+    std::fs::write(&clock, "+0s").expect("clock file");
+    let sc = sidecar_with_clock(
+        &cp,
+        0,
+        &[
+            ("FAKETIME_TIMESTAMP_FILE", clock.to_str().expect("utf-8")),
+            ("FAKETIME_NO_CACHE", "1"),
+        ],
+    );
+    let client = crate::support::http_client();
+    let ready = |client: &reqwest::Client| {
+        let url = format!("http://{}/readyz", sc.admin);
+        let c = client.clone();
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    let started = Instant::now();
+    while ready(&client).await != 200 {
+        assert!(started.elapsed() < Duration::from_secs(15), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (step, skew) in [("+7200s", 7200), ("+0s", 0)] {
+        std::fs::write(&clock, step).expect("clock file");
+        // Across the next heartbeat (every 5 s), readiness never drops and the new skew is
+        // reported.
+        let stepped = Instant::now();
+        let (mut checks, mut reported) = (0, None);
+        while stepped.elapsed() < Duration::from_secs(7) {
+            let r = ready(&client).await;
+            assert_eq!(
+                r,
+                200,
+                "not ready {:?} after the clock stepped {step}",
+                stepped.elapsed()
+            );
+            checks += 1;
+            if reported.is_none() {
+                let s = status(&client, &sc).await;
+                if (s["clockSkewSeconds"].as_i64().unwrap_or(-1) - skew).abs() <= 2 {
+                    reported = Some(stepped.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!(
+            "clock stepped {step}: ready in all {checks} checks over 7 s; skew {skew} s reported after {:?}",
+            reported
+        );
+        assert!(
+            reported.is_some(),
+            "the skew after stepping {step} was never reported"
+        );
+    }
 }

@@ -146,7 +146,7 @@ async fn housekeeping(sc: Arc<Sidecar>, mut stop: watch::Receiver<bool>) {
         };
         sweeps += 1;
         if sweeps.is_multiple_of(15) {
-            sc.revocations.sweep(state::unix_now());
+            sc.sweep_revocations();
         }
         let now_modified = modified(&sc);
         if forced || now_modified != seen {
@@ -193,7 +193,8 @@ fn admin_response<B>(sc: &Sidecar, req: &Request<B>) -> Response<Body> {
                 "revocations": sc.revocations.len(),
                 "stream": if sc.connected.load(std::sync::atomic::Ordering::Relaxed) { "connected" } else { "disconnected" },
                 "controlPlane": sc.config.control_plane,
-                "secondsSinceUpdate": (last > 0).then(|| state::unix_now() - last),
+                "secondsSinceUpdate": sc.seconds_since_contact(),
+                "lastContact": (last > 0).then_some(last),
                 "clockSkewSeconds": sc.clock_skew.load(std::sync::atomic::Ordering::Relaxed),
                 "ready": sc.ready(),
                 "cachedTokens": sc.cache.entry_count(),

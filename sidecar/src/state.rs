@@ -62,8 +62,15 @@ pub struct Sidecar {
     pub(crate) metrics: Metrics,
     /// Whether the push stream is open.
     pub connected: AtomicBool,
-    /// Unix seconds of the last message from the control plane (or of the persisted state).
+    /// Unix seconds of the last message from the control plane (or of the persisted state):
+    /// for display and persistence. Staleness is measured on the monotonic clock
+    /// ([`Sidecar::seconds_since_contact`]), so a wall-clock step cannot make every sidecar
+    /// stale (or fresh) at once.
     pub last_contact: AtomicI64,
+    /// Milliseconds after `started` of the last contact; `i64::MIN` until there is one.
+    contact_at_ms: AtomicI64,
+    /// The monotonic origin of `contact_at_ms`.
+    started: std::time::Instant,
     /// This host's clock minus the control plane's, seconds, from the last heartbeat (0 until
     /// one arrives). Tokens are judged by this host's clock, so a skew beyond the leeway
     /// refuses fresh tokens (behind) or accepts expired ones for longer (ahead): reported,
@@ -93,6 +100,8 @@ impl Sidecar {
             metrics: Metrics::new()?,
             connected: AtomicBool::new(false),
             last_contact: AtomicI64::new(0),
+            contact_at_ms: AtomicI64::new(i64::MIN),
+            started: std::time::Instant::now(),
             clock_skew: AtomicI64::new(0),
             id,
             last_deny_log: AtomicI64::new(0),
@@ -176,11 +185,56 @@ impl Sidecar {
         }
     }
 
+    fn monotonic_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Record a message from the control plane at `now` (Unix seconds).
+    pub(crate) fn touch(&self, now: i64) {
+        self.last_contact.store(now, Ordering::Relaxed);
+        self.contact_at_ms
+            .store(self.monotonic_ms(), Ordering::Relaxed);
+    }
+
+    /// Restore a persisted contact time: as long ago as the wall clock says, read once.
+    pub(crate) fn restore_contact(&self, last_contact: i64) {
+        self.last_contact.store(last_contact, Ordering::Relaxed);
+        let ago_ms = unix_now()
+            .saturating_sub(last_contact)
+            .max(0)
+            .saturating_mul(1000);
+        self.contact_at_ms.store(
+            self.monotonic_ms().saturating_sub(ago_ms),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Seconds since the last contact by the monotonic clock; `None` before any.
+    pub fn seconds_since_contact(&self) -> Option<i64> {
+        let at = self.contact_at_ms.load(Ordering::Relaxed);
+        (at != i64::MIN).then(|| (self.monotonic_ms().saturating_sub(at)) / 1000)
+    }
+
+    /// The control plane's present time as best known here: this host's clock minus the
+    /// skew its last heartbeat showed (revocations are swept by it, so a forward step of this
+    /// host's clock does not drop entries that a step back would need again).
+    pub fn control_plane_now(&self) -> i64 {
+        unix_now().saturating_sub(self.clock_skew.load(Ordering::Relaxed))
+    }
+
+    /// Drop revocations whose tokens can no longer pass: by the control plane's clock, and
+    /// only after the leeway (a token is accepted until `exp` + leeway).
+    pub fn sweep_revocations(&self) {
+        self.revocations
+            .sweep(self.control_plane_now().saturating_sub(self.config.leeway));
+    }
+
     /// Whether the state is within the staleness budget (readiness).
     pub fn ready(&self) -> bool {
         self.current.load().is_some()
-            && unix_now() - self.last_contact.load(Ordering::Relaxed)
-                <= i64::try_from(self.config.max_staleness.as_secs()).unwrap_or(i64::MAX)
+            && self.seconds_since_contact().is_some_and(|s| {
+                s <= i64::try_from(self.config.max_staleness.as_secs()).unwrap_or(i64::MAX)
+            })
     }
 
     /// The applied version, if any.
@@ -200,7 +254,7 @@ impl Sidecar {
                 .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX)),
         );
         m.seconds_since_update
-            .set(unix_now() - self.last_contact.load(Ordering::Relaxed));
+            .set(self.seconds_since_contact().unwrap_or_else(unix_now));
         m.stream_connected
             .set(i64::from(self.connected.load(Ordering::Relaxed)));
         m.clock_skew.set(self.clock_skew.load(Ordering::Relaxed));
@@ -220,3 +274,50 @@ pub fn cache_key(token: &str) -> [u8; 32] {
 }
 
 pub use shared::net::client_ip;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar() -> Sidecar {
+        let config = Config::from_args(crate::config::Args::default()).unwrap();
+        Sidecar::new(config, "t".into(), Routes::default()).unwrap()
+    }
+
+    fn session(id: &str, expires_at: i64) -> shared::wire::Revocation {
+        shared::wire::Revocation {
+            kind: shared::wire::RevocationKind::Session,
+            id: id.into(),
+            tenant_id: None,
+            not_before: 0,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn revocations_outlive_their_tokens_leeway_by_the_control_planes_clock() {
+        let sc = sidecar();
+        let now = unix_now();
+        sc.revocations.insert(&session("in-leeway", now - 10));
+        sc.revocations.insert(&session("long-gone", now - 100));
+        sc.sweep_revocations();
+        assert_eq!(sc.revocations.len(), 1, "kept through the 30 s leeway only");
+        // This host's clock stepped an hour ahead (the heartbeat shows it): the control
+        // plane's time decides, so nothing live is swept.
+        sc.revocations.insert(&session("live", now + 60));
+        sc.clock_skew.store(3600, Ordering::Relaxed);
+        sc.sweep_revocations();
+        assert_eq!(sc.revocations.len(), 2);
+    }
+
+    #[test]
+    fn staleness_is_measured_on_the_monotonic_clock() {
+        let sc = sidecar();
+        assert_eq!(sc.seconds_since_contact(), None);
+        sc.touch(unix_now());
+        assert_eq!(sc.seconds_since_contact(), Some(0));
+        // A persisted contact from 100 s ago (by the wall clock, read once at load).
+        sc.restore_contact(unix_now() - 100);
+        assert!((99..=101).contains(&sc.seconds_since_contact().unwrap()));
+    }
+}

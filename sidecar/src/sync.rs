@@ -110,7 +110,8 @@ pub fn load_persisted(sc: &Sidecar, dir: &Path) {
                 .snapshot
                 .revocations
                 .into_iter()
-                .filter(|r| r.expires_at >= now)
+                // Kept through the leeway: a token is accepted until exp + leeway.
+                .filter(|r| r.expires_at.saturating_add(sc.config.leeway) >= now)
                 .collect();
             sc.revocations.replace(&live);
             sc.access_tokens.replace(&p.snapshot.access_tokens);
@@ -120,7 +121,7 @@ pub fn load_persisted(sc: &Sidecar, dir: &Path) {
                 "serving from the persisted state"
             );
             sc.current.store(Some(Arc::new(snap)));
-            sc.last_contact.store(p.last_contact, Ordering::Relaxed);
+            sc.restore_contact(p.last_contact);
         }
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "the persisted state is unusable; ignoring it");
@@ -165,7 +166,7 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
             sc.access_tokens.replace(&s.access_tokens);
             let v = snap.version;
             sc.current.store(Some(Arc::new(snap)));
-            sc.last_contact.store(now, Ordering::Relaxed);
+            sc.touch(now);
             Ok(Some(v))
         }
         PushMessage::Delta(d) => {
@@ -193,11 +194,11 @@ pub fn apply(sc: &Sidecar, msg: PushMessage) -> Result<Option<u64>, String> {
                 sc.access_tokens.replace(records);
             }
             sc.current.store(Some(Arc::new(next)));
-            sc.last_contact.store(now, Ordering::Relaxed);
+            sc.touch(now);
             Ok(Some(d.version))
         }
         PushMessage::Heartbeat { now: theirs, .. } => {
-            sc.last_contact.store(now, Ordering::Relaxed);
+            sc.touch(now);
             let skew = now.saturating_sub(theirs);
             let before = sc.clock_skew.swap(skew, Ordering::Relaxed);
             let leeway = sc.config.leeway;

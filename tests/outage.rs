@@ -432,3 +432,230 @@ async fn sidecars_reconnect_spread_out_after_a_control_plane_restart() {
         s.shutdown().await;
     }
 }
+
+/// A proxy whose control-plane → sidecar direction can be slowed (a delay before every chunk)
+/// or stalled (nothing forwarded, connections left open) — `security.md` R13.
+struct SlowProxy {
+    addr: std::net::SocketAddr,
+    delay_ms: Arc<AtomicUsize>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl SlowProxy {
+    async fn start(target: std::net::SocketAddr) -> SlowProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let delay_ms = Arc::new(AtomicUsize::new(0));
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (d, s) = (delay_ms.clone(), stalled.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = l.accept().await {
+                let Ok(outbound) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (mut in_r, mut in_w) = inbound.into_split();
+                let (mut out_r, mut out_w) = outbound.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut in_r, &mut out_w).await;
+                });
+                let (d, s) = (d.clone(), s.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = out_r.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        while s.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        let delay = d.load(Ordering::SeqCst) as u64;
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        if in_w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        SlowProxy {
+            addr,
+            delay_ms,
+            stalled,
+        }
+    }
+}
+
+/// Poll `sc` until it denies `token`; the time it took (at most `limit` seconds).
+async fn until_denied(name: &str, sc: &sidecar::Running, token: &str, limit: u64) -> Duration {
+    let at = Instant::now();
+    while check(sc, token).await.0 != 401 {
+        assert!(
+            at.elapsed() < Duration::from_secs(limit),
+            "{name} sidecar: revocation not enforced"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    at.elapsed()
+}
+
+/// R13: a slow, then stalled, link to one sidecar holds nothing back — not that sidecar's
+/// decisions (the hot path never waits on the link), not the other sidecar's updates, not a
+/// key rotation (it waits at most `--key-rotation-wait` for the unreachable sidecar) — and
+/// once the link recovers the sidecar catches up with what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_stalled_link_holds_nothing_back() {
+    use reqwest::Method;
+    let w = World::new().await;
+    let token =
+        w.cp.running
+            .credentials
+            .sidecar_token
+            .clone()
+            .expect("token");
+    let proxy = SlowProxy::start(w.cp.running.addr).await;
+    let start = |url: String| {
+        let token = token.clone();
+        async move {
+            let config = sidecar_config(sidecar::config::Args {
+                control_plane: Some(url),
+                sidecar_token: Some(token),
+                ..Default::default()
+            });
+            sidecar::start(config).await.expect("sidecar starts")
+        }
+    };
+    let direct = start(w.cp.running.url()).await;
+    let slow = start(format!("http://{}", proxy.addr)).await;
+    let t = w.tenant("Acme").await;
+    for who in ["ada", "bob", "cy"] {
+        w.user(&t, &format!("{who}@acme.test"), &["Admin"]).await;
+    }
+    let ada = w.login("ada@acme.test").await;
+    let cy = w.login("cy@acme.test").await;
+    let bystander = w.token_for("bob@acme.test").await;
+    let token_of = |r: &crate::support::Reply| r.body["accessToken"].as_str().unwrap().to_owned();
+    let (ada_token, cy_token) = (token_of(&ada), token_of(&cy));
+    for sc in [&direct, &slow] {
+        for _ in 0..500 {
+            if check(sc, &cy_token).await.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(check(sc, &cy_token).await.0, 200);
+    }
+    // Decisions at the slow sidecar, timed, all along.
+    let stop = Arc::new(AtomicBool::new(false));
+    let timing = {
+        let (stop, addr, token) = (stop.clone(), slow.addr, bystander.clone());
+        tokio::spawn(async move {
+            let client = http_client();
+            let (mut times, mut wrong) = (Vec::new(), 0);
+            while !stop.load(Ordering::SeqCst) {
+                let at = Instant::now();
+                let r = client
+                    .get(format!("http://{addr}/v1/check/orders"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                times.push(at.elapsed());
+                if !r.is_ok_and(|r| r.status() == 200) {
+                    wrong += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            times.sort();
+            (times, wrong)
+        })
+    };
+    let logout = |cookie: String| {
+        let req =
+            w.cp.client
+                .post(w.cp.url("/identity/resources/auth/v1/logout"))
+                .header("cookie", cookie);
+        async move { reply(req.send().await.expect("answered")).await }
+    };
+    // Slow: every chunk to the sidecar waits 1.5 s.
+    proxy.delay_ms.store(1500, Ordering::SeqCst);
+    assert_eq!(logout(cookie_of(&ada)).await.status, 201);
+    let direct_slow = until_denied("direct", &direct, &ada_token, 1).await;
+    let slowed = until_denied("slow", &slow, &ada_token, 10).await;
+
+    // Stalled: nothing reaches the sidecar, the connection stays open.
+    proxy.stalled.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(logout(cookie_of(&cy)).await.status, 201);
+    let direct_stalled = until_denied("direct", &direct, &cy_token, 1).await;
+    assert_eq!(
+        check(&slow, &cy_token).await.0,
+        200,
+        "the stalled sidecar keeps its state"
+    );
+    let rotating = Instant::now();
+    let rotated = w
+        .env(Method::POST, "/tessera/v1/keys/rotate", None, None)
+        .await;
+    let rotation_took = rotating.elapsed();
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    assert_eq!(
+        rotated.body["propagation"]["complete"], false,
+        "{}",
+        rotated.text
+    );
+    let fresh = w.token_for("bob@acme.test").await;
+    assert_eq!(
+        check(&direct, &fresh).await.0,
+        200,
+        "the new key at the direct sidecar"
+    );
+
+    // Recovered: the stalled sidecar catches up — the revocation and the new key.
+    proxy.stalled.store(false, Ordering::SeqCst);
+    proxy.delay_ms.store(0, Ordering::SeqCst);
+    let recovered = Instant::now();
+    until_denied("recovered", &slow, &cy_token, 40).await;
+    while check(&slow, &fresh).await.0 != 200 {
+        assert!(
+            recovered.elapsed() < Duration::from_secs(40),
+            "the new key never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let caught_up = recovered.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (times, wrong) = timing.await.expect("timing");
+    let p99 = times[times.len() * 99 / 100];
+    let max = *times.last().expect("checks");
+    println!(
+        "slow link (1.5 s per chunk): revocation at the direct sidecar in {} ms, at the slow one in {} ms; \
+         stalled: direct in {} ms, key rotation returned in {} ms (propagation incomplete), caught up {} ms after recovery; \
+         {} checks at the slow sidecar, {wrong} wrong, p99 {} µs, max {} µs",
+        direct_slow.as_millis(),
+        slowed.as_millis(),
+        direct_stalled.as_millis(),
+        rotation_took.as_millis(),
+        caught_up.as_millis(),
+        times.len(),
+        p99.as_micros(),
+        max.as_micros()
+    );
+    assert_eq!(wrong, 0);
+    assert!(
+        slowed >= Duration::from_millis(1400),
+        "the delay did not apply: {slowed:?}"
+    );
+    assert!(
+        rotation_took < Duration::from_secs(9),
+        "rotation waited {rotation_took:?}"
+    );
+    assert!(
+        p99 < Duration::from_millis(50),
+        "decisions waited on the link: p99 {p99:?}"
+    );
+    direct.shutdown().await;
+    slow.shutdown().await;
+}

@@ -166,3 +166,64 @@ async fn oversized_request_heads_are_refused() {
         200
     );
 }
+
+/// J2: a body trickled a byte at a time (R.U.D.Y.) is cut off at the body-read timeout with
+/// 408 and the connection closed; many such clients hold nothing for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_are_cut_off() {
+    let mut config = Config::for_test();
+    config.limits.body_read_timeout = Duration::from_millis(800);
+    let cp = Cp::start_with(config).await;
+    let addr = cp.running.addr;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            tokio::task::spawn_blocking(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                s.write_all(
+                    b"POST /identity/resources/auth/v1/user HTTP/1.1\r\nHost: x\r\n\
+                      Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+                )
+                .unwrap();
+                let start = Instant::now();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 512];
+                // One more byte every 100 ms until the server answers or hangs up.
+                while start.elapsed() < Duration::from_secs(5) {
+                    if s.write_all(b" ").is_err() {
+                        break;
+                    }
+                    match s.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                    if !got.is_empty() {
+                        // Answered: the rest must be a close, not a kept-alive connection.
+                        let _ = s.read_to_end(&mut got);
+                        break;
+                    }
+                }
+                (start.elapsed(), String::from_utf8_lossy(&got).into_owned())
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for t in tasks {
+        let (took, reply) = t.await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        assert!(reply.contains("ER-TIMEOUT"), "{reply}");
+        slowest = slowest.max(took);
+    }
+    println!("slow bodies: 50 trickling clients answered 408 and closed within {slowest:?}");
+    assert!(slowest < Duration::from_secs(3), "{slowest:?}");
+    // The server is fine.
+    let ok = cp.client.get(cp.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+}

@@ -178,6 +178,9 @@ pub struct Limits {
     pub drain_timeout: std::time::Duration,
     /// Password checks allowed to wait for a core before requests are shed.
     pub max_hash_queue: usize,
+    /// Time allowed to receive a whole request body once its head has arrived (a body
+    /// trickled a byte at a time must not hold a connection forever).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -190,6 +193,7 @@ impl Default for Limits {
             header_read_timeout: std::time::Duration::from_secs(7),
             drain_timeout: std::time::Duration::from_secs(20),
             max_hash_queue: 256,
+            body_read_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

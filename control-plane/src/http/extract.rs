@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A JSON request body. Rejections use the error model: 415 for a non-JSON content type,
-/// 413 over the body limit, 400 for invalid or too deeply nested JSON.
+/// 413 over the body limit, 408 when the body does not arrive within
+/// `limits.body_read_timeout`, 400 for invalid or too deeply nested JSON.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -27,7 +28,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         let max_depth = state.limits.max_json_depth;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let read = tokio::time::timeout(
+            state.limits.body_read_timeout,
+            Bytes::from_request(req, state),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+        })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
             } else {

@@ -385,3 +385,64 @@ async fn a_lockout_mails_a_single_use_unlock_link() {
     );
     cp.assert_served(&["UsersControllerV3_unlock"]);
 }
+
+/// C9: with the lockout policy off, an account still takes at most 100 failed logins an hour
+/// (ASVS 2.2.1); past that no password is evaluated — a correct one gets the same 401 — until
+/// the hour is over. Another account is not affected.
+#[tokio::test]
+async fn at_most_a_hundred_failures_an_hour_even_without_lockout() {
+    let (cp, token, t, _uid) = setup("budget@example.com").await;
+    verified_user(&cp, &token, &t, "other@example.com").await;
+    let off = env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": false, "maxAttempts": 5})),
+    )
+    .await;
+    assert!(off.status.is_success(), "{}", off.text);
+    let wrong = login(&cp, "budget@example.com", "nope").await;
+    assert_eq!(wrong.status, 401);
+    for _ in 1..120 {
+        let r = login(&cp, "budget@example.com", "nope").await;
+        assert_eq!((r.status.as_u16(), &r.body), (401, &wrong.body));
+    }
+    let refused = login(&cp, "budget@example.com", PASSWORD).await;
+    assert_eq!(
+        (refused.status.as_u16(), &refused.body),
+        (401, &wrong.body),
+        "the correct password past the budget looks like a wrong one"
+    );
+    let metrics = cp
+        .client
+        .get(cp.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |result: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "control_plane_logins_total{{result=\"{result}\"}} "
+                ))
+            })
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    println!(
+        "hourly budget: {} wrong passwords evaluated, {} attempts refused unevaluated",
+        count("failure"),
+        count("throttled")
+    );
+    assert_eq!(count("failure"), 100, "exactly the budget was evaluated");
+    assert_eq!(count("throttled"), 21);
+    assert_eq!(login(&cp, "other@example.com", PASSWORD).await.status, 200);
+    // An hour later the account logs in again.
+    cp.running.state.clock.advance(3600);
+    assert_eq!(login(&cp, "budget@example.com", PASSWORD).await.status, 200);
+}

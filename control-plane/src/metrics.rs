@@ -19,7 +19,8 @@ pub struct Metrics {
     /// Password checks refused with 503 because every core was busy and the line full.
     pub hashes_shed: IntCounter,
     /// Password logins by result: `success`, `failure` (password evaluated and wrong, or no
-    /// such user), `locked` (refused without evaluating the password).
+    /// such user), `locked` (refused without evaluating the password), `throttled` (the
+    /// account's hourly failure budget is spent; not evaluated either).
     pub logins: IntCounterVec,
     /// The last version published to sidecars.
     pub push_version: IntGauge,

@@ -129,6 +129,13 @@ async fn login(
         state.metrics.logins.with_label_values(&["locked"]).inc();
         return Err(bad_credentials());
     }
+    // The hourly failure budget: spent, the password is not evaluated (not even a correct
+    // one) until the hour is over — the same reply and the same work as a wrong password.
+    if crate::model::lockout::budget_spent(&user, state.clock.unix()) {
+        password::verify(&state.hasher, req.password.clone(), None).await?;
+        state.metrics.logins.with_label_values(&["throttled"]).inc();
+        return Err(bad_credentials());
+    }
     if !password::verify(
         &state.hasher,
         req.password.clone(),
@@ -236,6 +243,7 @@ async fn record_decoy_failure(state: &AppState) -> Result<(), ApiError> {
                 .and_then(|b| serde_json::from_slice::<User>(&b).ok())
                 .unwrap_or_else(|| decoy_user(&at));
             decoy.failed_logins = decoy.failed_logins.wrapping_add(1) % 1000;
+            crate::model::lockout::count_in_window(&mut decoy, state.clock.unix());
             decoy.last_login = Some(at.clone());
             let bytes = serde_json::to_vec(&decoy).map_err(ApiError::internal)?;
             tx.put_raw(crate::store::Tree::Meta, DECOY_KEY, &bytes)?;
@@ -278,6 +286,8 @@ fn decoy_user(at: &str) -> User {
         last_login: None,
         sub_account_access_allowed: false,
         failed_logins: 0,
+        failures_in_window: 0,
+        failure_window_start: 0,
         password_history: Vec::new(),
         password_changed_at: None,
         username: None,
@@ -286,6 +296,7 @@ fn decoy_user(at: &str) -> User {
 
 async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Result<(), ApiError> {
     let at = rfc3339(state.clock.now());
+    let now = state.clock.unix();
     let token = crate::model::otp::new_token();
     let expires = state.clock.unix() + UNLOCK_TTL;
     let locked = state
@@ -295,6 +306,7 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
                 return Ok(None);
             };
             u.failed_logins = u.failed_logins.saturating_add(1);
+            crate::model::lockout::count_in_window(&mut u, now);
             let lock_now = !u.is_locked && max.is_some_and(|m| u.failed_logins >= m);
             if lock_now {
                 u.is_locked = true;

@@ -614,6 +614,7 @@ async fn verify_reset(
             set_password(&mut u, hash.clone(), now);
             u.is_locked = false;
             u.failed_logins = 0;
+            u.failures_in_window = 0;
             tx.put(&u)?;
             revoke_sessions(tx, &u.id, None, &at)?;
             Ok(())

@@ -248,6 +248,8 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         last_login: None,
         sub_account_access_allowed: false,
         failed_logins: 0,
+        failures_in_window: 0,
+        failure_window_start: 0,
         password_history: Vec::new(),
         password_changed_at: changed_at,
         username: req.username.clone(),

@@ -58,6 +58,26 @@ pub fn max_attempts(db: &Db, tenant: Option<&str>) -> Result<Option<u32>, StoreE
     Ok(policy.filter(|p| p.enabled).map(|p| p.max_attempts.max(1)))
 }
 
+/// Failed logins an account may take per hour whatever the lockout policy says (ASVS 2.2.1:
+/// at most 100 failed attempts per hour per account).
+pub const HOURLY_FAILURE_BUDGET: u32 = 100;
+
+/// Count a failure at `now` in the user's hourly window (a new window when the last one is
+/// over).
+pub fn count_in_window(u: &mut crate::model::user::User, now: i64) {
+    if now.saturating_sub(u.failure_window_start) >= 3600 {
+        u.failure_window_start = now;
+        u.failures_in_window = 0;
+    }
+    u.failures_in_window = u.failures_in_window.saturating_add(1);
+}
+
+/// Whether the user's failures this hour have used up [`HOURLY_FAILURE_BUDGET`].
+pub fn budget_spent(u: &crate::model::user::User, now: i64) -> bool {
+    u.failures_in_window >= HOURLY_FAILURE_BUDGET
+        && now.saturating_sub(u.failure_window_start) < 3600
+}
+
 /// One async mutex per user id: password checks of a user are serialised.
 #[derive(Default)]
 pub struct LoginGate {

@@ -65,6 +65,13 @@ pub struct User {
     /// Consecutive failed logins since the last success.
     #[serde(default)]
     pub failed_logins: u32,
+    /// Failed logins in the hour starting at `failure_window_start` (the hourly budget that
+    /// holds even with the lockout policy off, `security.md` C9).
+    #[serde(default)]
+    pub failures_in_window: u32,
+    /// Unix seconds when the current failure window began.
+    #[serde(default)]
+    pub failure_window_start: i64,
     /// Previous password hashes, newest last (at most 10), for the history policy.
     #[serde(default)]
     pub password_history: Vec<String>,

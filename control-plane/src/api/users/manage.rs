@@ -199,6 +199,8 @@ async fn build_user(
         last_login: None,
         sub_account_access_allowed: false,
         failed_logins: 0,
+        failures_in_window: 0,
+        failure_window_start: 0,
         password_history: Vec::new(),
         password_changed_at: req.password.as_ref().map(|_| state.clock.unix()),
         username: None,
@@ -578,6 +580,7 @@ async fn unlock_user(
     update_user(&state, &id, None, |u| {
         u.is_locked = false;
         u.failed_logins = 0;
+        u.failures_in_window = 0;
         Ok(None)
     })
     .await?;

@@ -76,6 +76,17 @@ async fn bad_bodies_get_clear_4xx_errors_and_change_nothing() {
     )
     .await
     .assert_error(400, "ER-INVALID-INPUT");
+    // I4 and I6: invalid UTF-8, an overlong encoding, a lone surrogate, a duplicate key.
+    for body in [
+        b"{\"name\":\"\xff\xfe\"}".to_vec(),
+        b"{\"name\":\"\xc0\xaf\"}".to_vec(),
+        b"{\"name\":\"\\ud800\"}".to_vec(),
+        b"{\"name\":\"a\",\"name\":\"b\"}".to_vec(),
+    ] {
+        reply(post("application/json", body).send().await.unwrap())
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
     // Nothing above created anything.
     let list = cp.call(Method::GET, TENANTS, Some(&token), None).await;
     assert_eq!(list.body, json!([]));

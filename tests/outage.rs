@@ -230,8 +230,17 @@ async fn a_partitioned_sidecar_serves_its_last_state_and_catches_up_after_healin
     cut_off.shutdown().await;
 }
 
+/// R1 / §4.3. CI freezes the control plane for 20 s; the long variant —
+/// `TESSERA_OUTAGE_SECS=600 cargo test -p tessera-tests --test e2e -- a_frozen --nocapture` —
+/// for the 10 minutes of the guarantee.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
+    let frozen_for = Duration::from_secs(
+        std::env::var("TESSERA_OUTAGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20),
+    );
     use crate::support::remote::{RemoteCp, SIDECAR_TOKEN};
     let dir = tempfile::tempdir().expect("tempdir");
     let cp = RemoteCp::spawn(dir.path()).await;
@@ -260,11 +269,11 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = keep_checking(vec![sc.addr], bystander.clone(), stop.clone());
 
-    // Freeze the control plane for 20 s: open sockets, no answers.
+    // Freeze the control plane: open sockets, no answers.
     cp.proc.signal("STOP");
     let frozen = Instant::now();
     let mut stale_after = None;
-    while frozen.elapsed() < Duration::from_secs(20) {
+    while frozen.elapsed() < frozen_for {
         if stale_after.is_none() && ready(sc.admin_addr).await == 503 {
             stale_after = Some(frozen.elapsed());
         }
@@ -306,7 +315,8 @@ async fn a_frozen_control_plane_costs_the_sidecars_nothing() {
     stop.store(true, Ordering::SeqCst);
     let (checks, wrong) = load.await.expect("load");
     println!(
-        "SIGSTOP 20 s: {checks} checks of a valid token, {wrong} wrong; stale reported after {:?}; after SIGCONT a logout was enforced in {} ms",
+        "SIGSTOP {} s: {checks} checks of a valid token, {wrong} wrong; stale reported after {:?}; after SIGCONT a logout was enforced in {} ms",
+        frozen_for.as_secs(),
         stale_after,
         enforced.as_millis()
     );

@@ -225,3 +225,40 @@ pub fn peek(
         .filter(|t| t.purpose == purpose && t.expires_at > now)
         .map(|t| t.user_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// E9 (sanity only): 10,000 six-digit codes have uniformly distributed digits (chi-square
+    /// over the 60,000 digits, 9 degrees of freedom: 33.7 is the p = 0.0001 critical value) and
+    /// 10,000 tokens are distinct 256-bit values.
+    #[test]
+    fn codes_and_tokens_look_random() {
+        let mut counts = [0u32; 10];
+        let mut codes = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let c = new_code();
+            assert_eq!(c.len(), 6);
+            for d in c.bytes() {
+                counts[usize::from(d - b'0')] += 1;
+            }
+            codes.insert(c);
+        }
+        let expected = 60_000.0 / 10.0;
+        let chi2: f64 = counts
+            .iter()
+            .map(|&n| (f64::from(n) - expected).powi(2) / expected)
+            .sum();
+        assert!(chi2 < 33.7, "digit counts {counts:?}, chi-square {chi2:.1}");
+        // Birthday bound: 10k draws from 10^6 give ~50 repeats; far more means a weak source.
+        assert!(
+            codes.len() > 9_850,
+            "{} distinct codes of 10,000",
+            codes.len()
+        );
+        let tokens: std::collections::HashSet<String> = (0..10_000).map(|_| new_token()).collect();
+        assert_eq!(tokens.len(), 10_000);
+        assert!(tokens.iter().all(|t| t.len() == 43), "32 bytes, base64url");
+    }
+}

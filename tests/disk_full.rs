@@ -2,6 +2,10 @@
 //! writes past the space answer 503 with a clear error and are never acknowledged; every
 //! acknowledged write survives; when space returns the store recovers without a restart.
 //!
+//! Two ways to meet a full disk: with the free-space floor off, sled itself runs into ENOSPC
+//! (and then refuses reads too until it can reopen); with the floor on (the default, tested
+//! at 2 MiB here) writes stop before that and reads go on throughout.
+//!
 //! Mounting a tmpfs needs root (CI runs as root on the project machine); elsewhere the test
 //! says it was skipped and why.
 
@@ -55,6 +59,16 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() {
+    fill_and_recover("0").await;
+}
+
+#[tokio::test]
+async fn near_the_free_space_floor_writes_stop_and_reads_go_on() {
+    fill_and_recover("2").await;
+}
+
+async fn fill_and_recover(min_free_mb: &str) {
+    let floor = min_free_mb != "0";
     let Some(fs) = Tmpfs::mount("6m") else {
         println!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
@@ -71,6 +85,8 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
             CLIENT_ID,
             "--api-key",
             API_KEY,
+            "--min-free-mb",
+            min_free_mb,
         ],
     );
     let client = http_client();
@@ -134,6 +150,38 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
         .await
         .expect("answered");
     assert_eq!(ready.status(), 503, "not ready while the store fails");
+    // Reads: with the floor, everything acknowledged is readable while writes are refused.
+    let list = client
+        .get(format!("{base}/tenants/resources/tenants/v1"))
+        .header("x-access-token", &token)
+        .send()
+        .await
+        .expect("answered");
+    let read_status = list.status().as_u16();
+    if floor {
+        assert_eq!(
+            read_status, 200,
+            "reads stopped while the disk was nearly full"
+        );
+        let n = list
+            .json::<Value>()
+            .await
+            .expect("json")
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(
+            n,
+            acked.len(),
+            "every acknowledged write readable while full"
+        );
+        let one = client
+            .get(format!("{base}/tenants/resources/tenants/v1/{}", acked[0]))
+            .header("x-access-token", &token)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(one.status(), 200);
+    }
 
     // Space returns: writes work again, no restart, nothing acknowledged was lost.
     fs.resize("64m");
@@ -177,7 +225,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart() 
         .expect("answered");
     assert_eq!(ready.status(), 200, "ready again");
     println!(
-        "disk full after {} acknowledged writes; {refused} refused with 503; recovered {} ms after space returned, without a restart; 0 acknowledged writes lost",
+        "disk full (floor {min_free_mb} MiB) after {} acknowledged writes; {refused} refused with 503; reads meanwhile {read_status}; recovered {} ms after space returned, without a restart; 0 acknowledged writes lost",
         acked.len(),
         recovered.as_millis()
     );

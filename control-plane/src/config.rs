@@ -86,6 +86,10 @@ pub struct Args {
     /// [default: 256].
     #[arg(long, env = "TESSERA_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
+    /// Free space (MiB) writes must leave on the data directory's disk; below it writes are
+    /// refused with 503 and reads go on (0 = no floor) [default: 32].
+    #[arg(long, env = "TESSERA_MIN_FREE_MB")]
+    pub min_free_mb: Option<u64>,
 }
 
 /// Log output format.
@@ -119,6 +123,7 @@ struct FileConfig {
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
     hash_queue: Option<usize>,
+    min_free_mb: Option<u64>,
     email_outbox: Option<PathBuf>,
     email_from: Option<String>,
     smtp_url: Option<String>,
@@ -181,6 +186,8 @@ pub struct Limits {
     /// Time allowed to receive a whole request body once its head has arrived (a body
     /// trickled a byte at a time must not hold a connection forever).
     pub body_read_timeout: std::time::Duration,
+    /// Free space writes must leave on the data directory's disk, bytes.
+    pub min_free_bytes: u64,
 }
 
 impl Default for Limits {
@@ -194,6 +201,7 @@ impl Default for Limits {
             drain_timeout: std::time::Duration::from_secs(20),
             max_hash_queue: 256,
             body_read_timeout: std::time::Duration::from_secs(10),
+            min_free_bytes: 32 << 20,
         }
     }
 }
@@ -234,6 +242,12 @@ impl Config {
                 .hash_queue
                 .or(file.hash_queue)
                 .unwrap_or(Limits::default().max_hash_queue),
+            min_free_bytes: args
+                .min_free_mb
+                .or(file.min_free_mb)
+                .map_or(Limits::default().min_free_bytes, |mb| {
+                    mb.saturating_mul(1 << 20)
+                }),
             ..Limits::default()
         };
         if limits.max_body_bytes < 1024 {

@@ -74,8 +74,10 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-            Db::open_sled(dir)
-                .with_context(|| format!("cannot open the store in {}", dir.display()))?
+            let db = Db::open_sled(dir)
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+            db.set_min_free_bytes(config.limits.min_free_bytes);
+            db
         }
         None => Db::in_memory(),
     };

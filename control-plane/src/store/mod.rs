@@ -231,6 +231,8 @@ pub trait Record: Serialize + DeserializeOwned {
 pub struct Db {
     kv: Arc<dyn Kv>,
     flusher: Arc<Flusher>,
+    /// The data directory and the free space writes must leave on its disk (sled only).
+    space: Option<Arc<SpaceGuard>>,
     /// Bumped after every durable commit: watchers (the push hub) wake on it.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -244,6 +246,7 @@ impl Db {
             kv,
             flusher,
             commits: Arc::new(commits),
+            space: None,
         }
     }
 
@@ -254,7 +257,40 @@ impl Db {
 
     /// Open (or create) the embedded sled store in `dir`.
     pub fn open_sled(dir: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Db::new(Arc::new(SledKv::open(dir)?)))
+        let mut db = Db::new(Arc::new(SledKv::open(dir)?));
+        db.space = Some(Arc::new(SpaceGuard {
+            dir: dir.to_owned(),
+            min_free: std::sync::atomic::AtomicU64::new(0),
+        }));
+        Ok(db)
+    }
+
+    /// Refuse writes (503, nothing changed) while the data directory's disk has less than
+    /// `bytes` free, so sled never runs into ENOSPC — after which it refuses reads as well
+    /// until it can reopen. 0 turns the check off.
+    pub fn set_min_free_bytes(&self, bytes: u64) {
+        if let Some(g) = &self.space {
+            g.min_free
+                .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `Err` while the disk is below the free-space floor.
+    fn check_space(&self) -> Result<(), StoreError> {
+        let Some(g) = &self.space else { return Ok(()) };
+        let min = g.min_free.load(std::sync::atomic::Ordering::Relaxed);
+        if min == 0 {
+            return Ok(());
+        }
+        match fs2::available_space(&g.dir) {
+            Ok(free) if free < min => Err(StoreError::Backend(format!(
+                "the data directory's disk has {} KiB free, below the {} KiB floor (--min-free-mb)",
+                free / 1024,
+                min / 1024
+            ))),
+            // Cannot tell: let sled try (its own errors are handled).
+            _ => Ok(()),
+        }
     }
 
     /// Read and decode one record by primary key.
@@ -296,6 +332,7 @@ impl Db {
     where
         E: From<StoreError>,
     {
+        self.check_space()?;
         let mut out: Option<Result<T, E>> = None;
         let generation = self.kv.generation();
         let outcome = self.kv.transact(&mut |txn| {
@@ -352,8 +389,16 @@ impl Db {
 
     /// Whether the store is answering reads (readiness).
     pub fn is_healthy(&self) -> bool {
-        self.kv.get(Tree::Meta, b"schema").is_ok() && self.flusher.last_error().is_none()
+        self.kv.get(Tree::Meta, b"schema").is_ok()
+            && self.flusher.last_error().is_none()
+            && self.check_space().is_ok()
     }
+}
+
+/// Where the data lives and how much free space writes must leave there.
+struct SpaceGuard {
+    dir: std::path::PathBuf,
+    min_free: std::sync::atomic::AtomicU64,
 }
 
 /// A transaction handle with typed helpers, given to [`Db::write`] closures.

@@ -56,6 +56,10 @@ pub struct Args {
     /// Memory bound of the verified-token cache, bytes [default: 67108864].
     #[arg(long, env = "TESSERA_SIDECAR_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// Client connections served at once; beyond them a connection gets an immediate 503 with
+    /// Retry-After [default: half the file-descriptor limit less 64, at most 10000].
+    #[arg(long, env = "TESSERA_SIDECAR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Seconds without contact with the control plane after which /readyz fails
     /// (decisions go on from the last good state) [default: 3600].
     #[arg(long, env = "TESSERA_SIDECAR_MAX_STALENESS")]
@@ -79,6 +83,7 @@ struct FileConfig {
     trusted_proxy: Option<Vec<String>>,
     routes: Option<PathBuf>,
     leeway: Option<u32>,
+    max_connections: Option<usize>,
     cache_bytes: Option<u64>,
     max_staleness: Option<u64>,
     sidecar_id: Option<String>,
@@ -109,6 +114,8 @@ pub struct Config {
     pub routes: Option<PathBuf>,
     /// Clock-skew leeway on `exp`/`nbf`, seconds.
     pub leeway: i64,
+    /// Client connections served at once (the rest are shed with 503).
+    pub max_connections: usize,
     /// Verified-token cache bound, bytes.
     pub cache_bytes: u64,
     /// Readiness staleness budget.
@@ -178,6 +185,15 @@ impl Config {
             upstream: args.upstream.or(file.upstream),
             trusted_proxies,
             routes: args.routes.or(file.routes),
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => {
+                    return Err(ConfigError::Invalid(
+                        "max-connections must be at least 1".into(),
+                    ));
+                }
+                Some(n) => n,
+                None => default_max_connections(),
+            },
             leeway: match args.leeway.or(file.leeway).unwrap_or(30) {
                 l @ 0..=300 => i64::from(l),
                 _ => {
@@ -199,6 +215,24 @@ impl Config {
             ),
             sidecar_id: args.sidecar_id.or(file.sidecar_id),
         })
+    }
+}
+
+/// Half of what the file-descriptor limit leaves after 64 for the process itself (a proxied
+/// request may hold an upstream connection too), at least 16 and at most 10,000; read from
+/// `/proc/self/limits` (10,000 where that is unavailable).
+fn default_max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    match soft {
+        Some(n) => (n.saturating_sub(64) / 2).clamp(16, 10_000),
+        None => 10_000,
     }
 }
 

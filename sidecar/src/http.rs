@@ -73,14 +73,48 @@ pub fn json(status: StatusCode, body: String) -> Response<Body> {
     res
 }
 
-/// Serve `listener` until `stop`, calling `handler` per request.
-pub async fn serve<F, Fut>(listener: TcpListener, mut stop: watch::Receiver<bool>, handler: F)
-where
+/// What a connection beyond the cap is told before it is closed.
+const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 79\r\n\r\n\
+{\"errors\":[\"too many connections; retry shortly\"],\"errorCode\":\"ER-UNAVAILABLE\"}";
+
+/// Answer a connection over the cap with [`SHED_RESPONSE`] and close it (reading what the
+/// client sent first, briefly, so the close does not reset the answer away).
+async fn shed(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(SHED_RESPONSE).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// At most how many connections a listener serves, and where refusals are counted.
+pub struct ConnectionCap {
+    /// Connections served at once.
+    pub max: usize,
+    /// Counts connections answered 503 at the cap.
+    pub shed: Option<prometheus::IntCounter>,
+}
+
+/// Serve `listener` until `stop`, calling `handler` per request; connections beyond `cap`
+/// get an immediate 503 with `Retry-After` instead of queueing (and instead of running the
+/// process out of file descriptors).
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    cap: ConnectionCap,
+    handler: F,
+) where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
     let mut accept_errors = shared::net::AcceptErrors::default();
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap.max));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -98,6 +132,13 @@ where
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if let Some(c) = &cap.shed {
+                c.inc();
+            }
+            tokio::spawn(shed(stream));
+            continue;
+        };
         let h = handler.clone();
         let service = hyper::service::service_fn(move |req| {
             let fut = h(req, peer);
@@ -114,6 +155,7 @@ where
             if let Err(e) = conn.await {
                 tracing::debug!(client.addr = %peer, error = %e, "connection error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -457,5 +499,23 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         "upgrade",
     ] {
         h.remove(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_shed_response_is_well_formed() {
+        let text = std::str::from_utf8(super::SHED_RESPONSE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        let parsed: shared::error::ErrorBody = serde_json::from_str(body).unwrap();
+        assert_eq!(parsed.error_code.as_deref(), Some("ER-UNAVAILABLE"));
     }
 }

@@ -83,12 +83,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(http::serve(
         data,
         stopped.clone(),
+        http::ConnectionCap {
+            max: config.max_connections,
+            shed: Some(sidecar.metrics.connections_shed.clone()),
+        },
         move |req, peer| plane.clone().handle(req, peer),
     )));
     let sc = sidecar.clone();
     tasks.push(tokio::spawn(http::serve(
         admin,
         stopped.clone(),
+        // Probes and scrapes: a few at a time.
+        http::ConnectionCap {
+            max: 64,
+            shed: None,
+        },
         move |req, _peer| {
             let res = admin_response(&sc, &req);
             async move { res }

@@ -36,6 +36,8 @@ pub(crate) struct Metrics {
     pub revocations: IntGauge,
     /// This host's clock minus the control plane's (last heartbeat), seconds.
     pub clock_skew: IntGauge,
+    /// Connections answered 503 because `--max-connections` were open.
+    pub connections_shed: IntCounter,
 }
 
 impl Metrics {
@@ -109,6 +111,10 @@ impl Metrics {
             clock_skew: gauge(
                 "sidecar_clock_skew_seconds",
                 "This host's clock minus the control plane's at the last heartbeat",
+            )?,
+            connections_shed: counter(
+                "sidecar_connections_shed_total",
+                "Connections answered 503 at the --max-connections cap",
             )?,
             registry,
         })

@@ -20,7 +20,12 @@ fn main() {
         let l = tokio::net::TcpListener::bind(&addr).await.expect("bind");
         println!("listening on http://{}", l.local_addr().expect("addr"));
         let (_stop, rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(sidecar::http::serve(l, rx, |_req, _peer| async {
+        // The sidecar's accept loop with its default cap, so the ceiling pays for it too.
+        let cap = sidecar::http::ConnectionCap {
+            max: 10_000,
+            shed: None,
+        };
+        let server = tokio::spawn(sidecar::http::serve(l, rx, cap, |_req, _peer| async {
             let mut res = http::Response::new(sidecar::http::full(Bytes::new()));
             res.headers_mut()
                 .insert("x-user-id", http::HeaderValue::from_static("baseline"));

@@ -86,4 +86,52 @@ mod tests {
         assert_ne!(new_uuid(), new_uuid());
         assert_eq!(new_uuid().get_version_num(), 4);
     }
+
+    /// `security.md` A18: how long a comparison takes must not tell where the inputs first
+    /// differ. Interleaved samples over 64 KiB inputs differing in the first or in the last
+    /// byte; the same measurement of a plain `==` (which stops at the first difference) shows
+    /// the test can see an early exit.
+    #[test]
+    fn comparison_time_does_not_depend_on_where_inputs_differ() {
+        use std::hint::black_box;
+        use std::time::{Duration, Instant};
+        const N: usize = 64 * 1024;
+        let a = vec![0x5au8; N];
+        let mut first = a.clone();
+        first[0] ^= 1;
+        let mut last = a.clone();
+        last[N - 1] ^= 1;
+        let median = |cmp: &dyn Fn(&[u8], &[u8]) -> bool, other: &[u8]| {
+            let mut t: Vec<Duration> = (0..301)
+                .map(|_| {
+                    let at = Instant::now();
+                    black_box(cmp(black_box(&a), black_box(other)));
+                    at.elapsed()
+                })
+                .collect();
+            t.sort();
+            t[t.len() / 2]
+        };
+        let ratio = |cmp: &dyn Fn(&[u8], &[u8]) -> bool| {
+            // Interleaved rounds, the median of the per-round ratios.
+            let mut r: Vec<f64> = (0..5)
+                .map(|_| median(cmp, &last).as_secs_f64() / median(cmp, &first).as_secs_f64())
+                .collect();
+            r.sort_by(f64::total_cmp);
+            r[2]
+        };
+        let constant = ratio(&|x: &[u8], y: &[u8]| ct_eq(x, y));
+        let naive = ratio(&|x: &[u8], y: &[u8]| x == y);
+        println!(
+            "64 KiB compare, differing last vs first byte: ct_eq {constant:.2}x, plain == {naive:.0}x"
+        );
+        assert!(
+            naive > 3.0,
+            "the measurement cannot see an early exit (plain == ratio {naive:.2})"
+        );
+        assert!(
+            (0.7..=1.43).contains(&constant),
+            "ct_eq takes {constant:.2}x as long when the inputs differ last (plain == {naive:.1}x)"
+        );
+    }
 }

@@ -96,8 +96,11 @@ impl Hasher {
         let permit = match self.running.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                // In the line until a core is free — or until the request is dropped (its
+                // client gone): the guard leaves the line either way.
+                let place = InLine::join(&self.waiting);
+                if place.ahead >= self.max_waiting {
+                    drop(place);
                     self.shed.fetch_add(1, Ordering::Relaxed);
                     if let Some(m) = &self.shed_metric {
                         m.inc();
@@ -107,20 +110,42 @@ impl Hasher {
                     ));
                 }
                 let p = self.running.clone().acquire_owned().await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                drop(place);
                 p.map_err(ApiError::internal)?
             }
         };
         let cost = self.cost;
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // The core is held by the hash itself, not by the request: a request dropped while
+        // its hash runs (the client gone) frees nothing early, so disconnecting cannot stack
+        // hashes up behind the gate.
         hash_threads().run(Box::new(move || {
             let _ = tx.send(work(cost));
+            drop(permit);
         }));
-        let out = rx
-            .await
-            .map_err(|_| ApiError::internal("password hashing thread failed"))?;
-        drop(permit);
-        out
+        rx.await
+            .map_err(|_| ApiError::internal("password hashing thread failed"))?
+    }
+}
+
+/// A place in the line of waiting checks, left when dropped (also when the waiting request
+/// is cancelled, so the count never drifts up).
+struct InLine<'a> {
+    waiting: &'a AtomicUsize,
+    /// How many were waiting before this one joined.
+    ahead: usize,
+}
+
+impl<'a> InLine<'a> {
+    fn join(waiting: &'a AtomicUsize) -> Self {
+        let ahead = waiting.fetch_add(1, Ordering::AcqRel);
+        InLine { waiting, ahead }
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -375,5 +400,37 @@ mod tests {
         assert_eq!(h.shed_count(), shed as u64);
         // The line drains: a later check is evaluated.
         assert!(!verify(&h, "later".into(), None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_dropped_while_waiting_leave_the_line() {
+        let h = Hasher::new(
+            Argon2Cost {
+                memory_kib: 8 * 1024,
+                iterations: 2,
+                parallelism: 1,
+            },
+            3,
+        );
+        // Waiters whose clients give up: each dropped while in the line, many times over.
+        for _ in 0..20 {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let h = h.clone();
+                    tokio::spawn(async move { verify(&h, "guess".into(), None).await })
+                })
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            for t in tasks {
+                t.abort();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            h.waiting.load(Ordering::Relaxed),
+            0,
+            "the line leaked places"
+        );
+        assert!(!verify(&h, "after".into(), None).await.unwrap());
     }
 }

@@ -139,11 +139,20 @@ async fn the_sidecar_sheds_connections_beyond_its_cap() {
         .to_owned();
     let probe = format!("http://{addr}/v1/check");
     let normal = answer(&probe).await.expect("answers before the flood");
-    // 20 idle connections take every slot.
+    // 20 kept-alive connections take every slot: each is answered once (so it is surely
+    // accepted and served) and then left open, idle, well within the 5 s idle timeout.
     let held: Vec<TcpStream> = (0..20)
-        .map(|_| TcpStream::connect(&addr).expect("connect"))
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /v1/check HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("write");
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).expect("an answer");
+            assert!(n > 0 && !String::from_utf8_lossy(&buf[..n]).contains("retry-after"));
+            s
+        })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // Every further connection is answered at once, before it has said anything.
     let started = Instant::now();
     let mut shed = 0;

@@ -130,9 +130,12 @@ async fn login(
         return Err(bad_credentials());
     }
     // The hourly failure budget: spent, the password is not evaluated (not even a correct
-    // one) until the hour is over — the same reply and the same work as a wrong password.
+    // one) until the hour is over — the same reply, the same hash work and the same durable
+    // write as a wrong password (else a throttled account would answer faster than an
+    // address that is nobody's).
     if crate::model::lockout::budget_spent(&user, state.clock.unix()) {
         password::verify(&state.hasher, req.password.clone(), None).await?;
+        record_failure(&state, &user.id, max).await?;
         state.metrics.logins.with_label_values(&["throttled"]).inc();
         return Err(bad_credentials());
     }

@@ -75,7 +75,8 @@ pub async fn check(sc: &sidecar::Running, token: &str) -> (u16, Value, reqwest::
     (r.status.as_u16(), r.body, r.headers)
 }
 
-fn sidecar_token(w: &World) -> String {
+/// The sidecar token of a fresh in-process control plane.
+pub fn sidecar_token(w: &World) -> String {
     w.cp.running
         .credentials
         .sidecar_token

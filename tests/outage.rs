@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::distribution::{check, sidecar_config};
+use crate::distribution::{check, sidecar_config, sidecar_token};
 use crate::support::world::World;
 use crate::support::{http_client, reply};
 
@@ -74,6 +74,20 @@ impl FaultProxy {
     }
 }
 
+/// An in-process sidecar subscribed to `w`'s control plane at `url` (directly or through a
+/// proxy), optionally with a shorter staleness budget.
+async fn subscribed(w: &World, url: String, max_staleness: Option<Duration>) -> sidecar::Running {
+    let mut config = sidecar_config(sidecar::config::Args {
+        control_plane: Some(url),
+        sidecar_token: Some(sidecar_token(w)),
+        ..Default::default()
+    });
+    if let Some(m) = max_staleness {
+        config.max_staleness = m;
+    }
+    sidecar::start(config).await.expect("sidecar starts")
+}
+
 /// Checks of a valid token at every sidecar in the background: (checks, wrong answers).
 fn keep_checking(
     addrs: Vec<std::net::SocketAddr>,
@@ -122,27 +136,10 @@ fn cookie_of(login: &crate::support::Reply) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_sidecar_serves_its_last_state_and_catches_up_after_healing() {
     let w = World::new().await;
-    let token =
-        w.cp.running
-            .credentials
-            .sidecar_token
-            .clone()
-            .expect("token");
     let proxy = FaultProxy::start(w.cp.running.addr).await;
-    let start = |url: String| {
-        let token = token.clone();
-        async move {
-            let mut config = sidecar_config(sidecar::config::Args {
-                control_plane: Some(url),
-                sidecar_token: Some(token),
-                ..Default::default()
-            });
-            config.max_staleness = Duration::from_secs(3);
-            sidecar::start(config).await.expect("sidecar starts")
-        }
-    };
-    let direct = start(w.cp.running.url()).await;
-    let cut_off = start(format!("http://{}", proxy.addr)).await;
+    let stale_after = Some(Duration::from_secs(3));
+    let direct = subscribed(&w, w.cp.running.url(), stale_after).await;
+    let cut_off = subscribed(&w, format!("http://{}", proxy.addr), stale_after).await;
     let t = w.tenant("Acme").await;
     w.user(&t, "ada@acme.test", &["Admin"]).await;
     w.user(&t, "bob@acme.test", &["Admin"]).await;
@@ -520,26 +517,9 @@ async fn until_denied(name: &str, sc: &sidecar::Running, token: &str, limit: u64
 async fn a_slow_or_stalled_link_holds_nothing_back() {
     use reqwest::Method;
     let w = World::new().await;
-    let token =
-        w.cp.running
-            .credentials
-            .sidecar_token
-            .clone()
-            .expect("token");
     let proxy = SlowProxy::start(w.cp.running.addr).await;
-    let start = |url: String| {
-        let token = token.clone();
-        async move {
-            let config = sidecar_config(sidecar::config::Args {
-                control_plane: Some(url),
-                sidecar_token: Some(token),
-                ..Default::default()
-            });
-            sidecar::start(config).await.expect("sidecar starts")
-        }
-    };
-    let direct = start(w.cp.running.url()).await;
-    let slow = start(format!("http://{}", proxy.addr)).await;
+    let direct = subscribed(&w, w.cp.running.url(), None).await;
+    let slow = subscribed(&w, format!("http://{}", proxy.addr), None).await;
     let t = w.tenant("Acme").await;
     for who in ["ada", "bob", "cy"] {
         w.user(&t, &format!("{who}@acme.test"), &["Admin"]).await;

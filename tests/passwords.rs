@@ -12,6 +12,7 @@ const HISTORY: &str = "/identity/resources/configurations/v1/password-history-po
 const LOGIN: &str = "/identity/resources/auth/v1/user";
 const CHANGE: &str = "/identity/resources/users/v1/passwords/change";
 const RESET: &str = "/identity/resources/users/v1/passwords/reset";
+const VERIFY_RESET: &str = "/identity/resources/users/v1/passwords/reset/verify";
 const PW: &str = "First-Pass-11";
 
 struct Env {
@@ -100,6 +101,17 @@ impl Env {
             req = req.json(&b);
         }
         reply(req.send().await.unwrap()).await
+    }
+    /// Set a new password with a mailed reset token.
+    async fn verify_reset(&self, user_id: &str, token: &str, password: &str) -> Reply {
+        self.cp
+            .call(
+                Method::POST,
+                VERIFY_RESET,
+                None,
+                Some(&json!({"userId": user_id, "token": token, "password": password})),
+            )
+            .await
     }
     async fn mail(&self, kind: &str, n: usize) -> control_plane::delivery::Message {
         crate::support::mail(&self.cp, kind, n).await
@@ -355,32 +367,14 @@ async fn reset_by_mail_is_single_use_expires_and_unlocks() {
     assert_eq!(m.to, "Reset.Me@Example.com");
     let (user_id, token) = link_parts(&m.body);
     assert_eq!(user_id, uid);
-    let verify = "/identity/resources/users/v1/passwords/reset/verify";
-    e.cp.call(
-        Method::POST,
-        verify,
-        None,
-        Some(&json!({"userId": uid, "token": token, "password": "weak"})),
-    )
-    .await
-    .assert_error(400, "ER-INVALID-INPUT");
-    let ok =
-        e.cp.call(
-            Method::POST,
-            verify,
-            None,
-            Some(&json!({"userId": uid, "token": token, "password": "After-Reset-44"})),
-        )
-        .await;
+    e.verify_reset(&uid, &token, "weak")
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
+    let ok = e.verify_reset(&uid, &token, "After-Reset-44").await;
     assert_eq!(ok.status, 201, "{}", ok.text);
-    e.cp.call(
-        Method::POST,
-        verify,
-        None,
-        Some(&json!({"userId": uid, "token": token, "password": "Again-Reset-55"})),
-    )
-    .await
-    .assert_error(400, "ER-INVALID-INPUT");
+    e.verify_reset(&uid, &token, "Again-Reset-55")
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
     assert_eq!(
         e.login("reset.me@example.com", "After-Reset-44")
             .await
@@ -428,14 +422,9 @@ async fn reset_by_mail_is_single_use_expires_and_unlocks() {
         .await;
     assert_eq!(v.body["valid"], false);
     e.cp.running.state.clock.advance(3601);
-    e.cp.call(
-        Method::POST,
-        verify,
-        None,
-        Some(&json!({"userId": uid, "token": link.body["token"], "password": "Late-Reset-66"})),
-    )
-    .await
-    .assert_error(400, "ER-INVALID-INPUT");
+    e.verify_reset(&uid, link.body["token"].as_str().unwrap(), "Late-Reset-66")
+        .await
+        .assert_error(400, "ER-INVALID-INPUT");
     e.cp.assert_served(&[
         "UsersPasswordControllerV1_resetPassword",
         "UsersPasswordControllerV1_verifyResetPassword",
@@ -671,7 +660,6 @@ async fn a_reset_link_raced_twenty_ways_resets_exactly_once() {
     const TRIALS: usize = 10;
     const WAYS: usize = 20;
     let e = std::sync::Arc::new(Env::new().await);
-    let verify = "/identity/resources/users/v1/passwords/reset/verify";
     let other = e.verified_user("bystander@example.com").await;
     for trial in 0..TRIALS {
         let email = format!("race{trial}@example.com");
@@ -694,35 +682,18 @@ async fn a_reset_link_raced_twenty_ways_resets_exactly_once() {
                 .collect();
         let (_, older) = link_parts(&sent[sent.len() - 2].body);
         let (_, token) = link_parts(&sent[sent.len() - 1].body);
-        e.cp.call(
-            Method::POST,
-            verify,
-            None,
-            Some(&json!({"userId": uid, "token": older, "password": "Older-Link-77"})),
-        )
-        .await
-        .assert_error(400, "ER-INVALID-INPUT");
-        e.cp.call(
-            Method::POST,
-            verify,
-            None,
-            Some(&json!({"userId": other, "token": token, "password": "Other-User-77"})),
-        )
-        .await
-        .assert_error(400, "ER-INVALID-INPUT");
+        e.verify_reset(&uid, &older, "Older-Link-77")
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+        e.verify_reset(&other, &token, "Other-User-77")
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
         let tasks: Vec<_> = (0..WAYS)
             .map(|i| {
                 let (e, uid, token) = (e.clone(), uid.clone(), token.clone());
                 tokio::spawn(async move {
                     let pw = format!("Raced-Reset-{i:02}-x");
-                    let r =
-                        e.cp.call(
-                            Method::POST,
-                            verify,
-                            None,
-                            Some(&json!({"userId": uid, "token": token, "password": pw})),
-                        )
-                        .await;
+                    let r = e.verify_reset(&uid, &token, &pw).await;
                     (r.status.as_u16(), pw)
                 })
             })

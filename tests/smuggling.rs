@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::distribution::{check, recording_upstream, sidecar_config};
+use crate::distribution::{check, recording_upstream, sidecar_for, sidecar_token};
 use crate::support::world::World;
 
 /// Send raw bytes on a fresh connection; the status codes of every reply read back.
@@ -28,21 +28,14 @@ fn exchange(addr: std::net::SocketAddr, raw: &[u8]) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_framing_never_reaches_the_upstream() {
     let w = World::new().await;
-    let token =
-        w.cp.running
-            .credentials
-            .sidecar_token
-            .clone()
-            .expect("token");
     let (up, _hits, seen) = recording_upstream().await;
-    let sc = sidecar::start(sidecar_config(sidecar::config::Args {
-        control_plane: Some(w.cp.running.url()),
-        sidecar_token: Some(token),
-        upstream: Some(format!("http://{up}")),
-        ..Default::default()
-    }))
-    .await
-    .expect("sidecar");
+    let sc = sidecar_for(
+        &w.cp,
+        &sidecar_token(&w),
+        None,
+        Some(format!("http://{up}")),
+    )
+    .await;
     let t = w.tenant("Acme").await;
     w.user(&t, "smuggler@acme.test", &["Admin"]).await;
     let access = w.token_for("smuggler@acme.test").await;

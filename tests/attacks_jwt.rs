@@ -15,7 +15,7 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
-use crate::support::process::spawn;
+use crate::support::process::{Proc, spawn};
 
 const ISS: &str = "https://issuer.example";
 const AUD: &str = "client-1";
@@ -24,6 +24,7 @@ struct Key {
     kid: String,
     pair: RsaKeyPair,
     public: rsa::RsaPublicKey,
+    private: rsa::RsaPrivateKey,
 }
 
 fn key(kid: &str) -> Key {
@@ -33,6 +34,7 @@ fn key(kid: &str) -> Key {
         kid: kid.into(),
         pair: RsaKeyPair::from_pkcs8(der.as_bytes()).expect("ring key"),
         public: private.to_public_key(),
+        private,
     }
 }
 
@@ -116,25 +118,46 @@ async fn check(client: &reqwest::Client, addr: &str, token: &str) -> (u16, Strin
     )
 }
 
-#[tokio::test]
-async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
-    let (k0, k1, attacker) = (key("k0"), key("k1"), key("k0"));
+/// The JWK the sidecar's snapshot holds for `k`.
+fn public(k: &Key) -> Value {
+    json!({"kid": k.kid, "alg": "RS256", "n": B64.encode(k.public.n().to_bytes_be()),
+           "e": B64.encode(k.public.e().to_bytes_be()), "state": "active"})
+}
+
+/// The real sidecar binary, deciding from a persisted state that trusts `keys` (no control
+/// plane). The directory must outlive the process.
+fn sidecar_trusting(keys: &[&Key]) -> (Proc, tempfile::TempDir) {
     let t = now();
-    let public = |k: &Key| {
-        json!({"kid": k.kid, "alg": "RS256", "n": B64.encode(k.public.n().to_bytes_be()),
-               "e": B64.encode(k.public.e().to_bytes_be()), "state": "active"})
-    };
     let dir = tempfile::tempdir().expect("tempdir");
     let state = json!({
         "savedAt": t, "lastContact": t,
         "snapshot": {
             "protocol": shared::wire::PROTOCOL, "version": 1, "epoch": "attack", "issuedAt": t,
-            "keys": [public(&k0), public(&k1)],
+            "keys": keys.iter().map(|k| public(k)).collect::<Vec<_>>(),
             "policy": {"issuer": ISS, "audience": AUD, "accessTokenTtl": 3600},
             "revocations": [], "restrictions": [], "accessTokens": []
         }
     });
     std::fs::write(dir.path().join("state.json"), state.to_string()).expect("state");
+    let sc = spawn(
+        env!("CARGO_BIN_EXE_e2e-sidecar"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--leeway",
+            "30",
+        ],
+    );
+    (sc, dir)
+}
+
+#[tokio::test]
+async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
+    let (k0, k1, attacker) = (key("k0"), key("k1"), key("k0"));
     // A listener where hostile headers point (A5): nothing may connect to it.
     let lure = std::net::TcpListener::bind("127.0.0.1:0").expect("lure");
     let lure_addr = lure.local_addr().expect("addr");
@@ -152,19 +175,7 @@ async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
             }
         });
     }
-    let sc = spawn(
-        env!("CARGO_BIN_EXE_e2e-sidecar"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--leeway",
-            "30",
-        ],
-    );
+    let (sc, _dir) = sidecar_trusting(&[&k0, &k1]);
     let addr = sc.url.trim_start_matches("http://").to_owned();
     let client = crate::support::http_client();
 
@@ -575,5 +586,280 @@ async fn jwt_forgeries_are_refused_by_the_running_sidecar() {
     );
     println!(
         "JWT attack table: {refused} forgeries refused by the running sidecar, 2 oversized heads refused, 0 outbound connections"
+    );
+}
+
+/// DER `DigestInfo` prefix for SHA-256 (RFC 8017 §9.2 note 1).
+const SHA256_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+/// The order of P-256's base point.
+const P256_ORDER: &str = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+
+/// `00 01 FF…FF 00 t`, `len` bytes: the RSASSA-PKCS1-v1_5 encoded message of `t` (or, with
+/// fewer than 8 padding bytes, the short-padding layout Bleichenbacher's 2006 forgery uses).
+fn encoded(len: usize, t: &[u8]) -> Vec<u8> {
+    let mut em = vec![0x00, 0x01];
+    em.resize(len - t.len() - 1, 0xff);
+    em.push(0x00);
+    em.extend_from_slice(t);
+    em
+}
+
+/// The raw RSA private operation on `em`: a signature over exactly these bytes, whatever they
+/// are, left-padded to the modulus length.
+fn raw_rsa(k: &Key, em: &[u8]) -> Vec<u8> {
+    use rsa::traits::PrivateKeyParts;
+    let s = rsa::BigUint::from_bytes_be(em).modpow(k.private.d(), k.private.n());
+    left_pad(&s.to_bytes_be(), k.pair.public().modulus_len())
+}
+
+fn left_pad(bytes: &[u8], len: usize) -> Vec<u8> {
+    let mut out = vec![0; len.saturating_sub(bytes.len())];
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// `security.md` A15: Wycheproof's invalid-signature classes for RSASSA-PKCS1-v1_5 and ECDSA,
+/// re-created over a genuine token's signing input with a key the sidecar trusts. (Wycheproof's
+/// own files sign their own messages with their own keys; wrapped in a JWT as they are, every
+/// one would fail on the message alone and test nothing.) The RSA cases are raw private-key
+/// operations on malformed encodings, so each signature is arithmetically right for its bytes
+/// and only a strict padding and `DigestInfo` check refuses it. The genuine token is decided
+/// first, so a verification cache keyed on anything less than the whole token would be caught.
+#[tokio::test]
+async fn wycheproof_class_signatures_are_refused() {
+    let k0 = key("k0");
+    let (sc, _dir) = sidecar_trusting(&[&k0]);
+    let addr = sc.url.trim_start_matches("http://").to_owned();
+    let client = crate::support::http_client();
+
+    let genuine = with(&k0, |_| {});
+    let (signing, sig64) = genuine.rsplit_once('.').expect("jwt");
+    let sig = B64.decode(sig64).expect("base64url");
+    let len = sig.len();
+    let digest = ring::digest::digest(&ring::digest::SHA256, signing.as_bytes());
+    let info = [&SHA256_INFO[..], digest.as_ref()].concat();
+    // The harness's own check: a correct encoding through the raw operation is the very
+    // signature ring made (PKCS #1 v1.5 is deterministic), and it is accepted.
+    assert_eq!(
+        raw_rsa(&k0, &encoded(len, &info)),
+        sig,
+        "raw RSA matches ring"
+    );
+    assert_eq!(check(&client, &addr, &genuine).await.0, 200, "genuine");
+
+    let n = k0.private.n();
+    let flip = |at: usize| {
+        let mut s = sig.clone();
+        s[at] ^= 0x01;
+        s
+    };
+    let with_info = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut t = info.clone();
+        f(&mut t);
+        raw_rsa(&k0, &encoded(len, &t))
+    };
+    let with_em = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut em = encoded(len, &info);
+        f(&mut em);
+        raw_rsa(&k0, &em)
+    };
+    let other_digest =
+        ring::digest::digest(&ring::digest::SHA256, format!("{signing}x").as_bytes());
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, signing.as_bytes());
+    let one = rsa::BigUint::from(1u8);
+    let rsa_cases: Vec<(&str, Vec<u8>)> = vec![
+        // The encoded message.
+        ("block type 02", with_em(&|em| em[1] = 0x02)),
+        ("block type 00", with_em(&|em| em[1] = 0x00)),
+        ("first byte 01", with_em(&|em| em[0] = 0x01)),
+        (
+            "a zero byte inside the padding",
+            with_em(&|em| em[5] = 0x00),
+        ),
+        ("padding byte FE", with_em(&|em| em[10] = 0xfe)),
+        (
+            "no zero separator",
+            with_em(&|em| {
+                let at = em.len() - info.len() - 1;
+                em[at] = 0xff;
+            }),
+        ),
+        (
+            "Bleichenbacher 2006: short padding, garbage after the DigestInfo",
+            {
+                let mut em = vec![
+                    0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00,
+                ];
+                em.extend_from_slice(&info);
+                em.resize(len, 0x5a);
+                raw_rsa(&k0, &em)
+            },
+        ),
+        (
+            "the bare digest, no DigestInfo",
+            raw_rsa(&k0, &encoded(len, digest.as_ref())),
+        ),
+        // The DigestInfo.
+        (
+            "DigestInfo without the NULL parameters",
+            with_info(&|t| {
+                t.drain(15..17);
+                t[1] = 0x2f;
+                t[3] = 0x0b;
+            }),
+        ),
+        (
+            "DigestInfo with a long-form length",
+            with_info(&|t| {
+                t[1] = 0x31;
+                t.insert(1, 0x81);
+            }),
+        ),
+        (
+            "DigestInfo naming SHA-512 over a SHA-256 digest",
+            with_info(&|t| t[14] = 0x03),
+        ),
+        ("DigestInfo with a foreign OID", with_info(&|t| t[6] = 0x2a)),
+        (
+            "DigestInfo parameters not NULL",
+            with_info(&|t| t[15] = 0x04),
+        ),
+        (
+            "DigestInfo with trailing garbage",
+            with_info(&|t| {
+                t[1] += 2;
+                t.extend_from_slice(&[0x00, 0x00]);
+            }),
+        ),
+        (
+            "DigestInfo digest one byte short",
+            with_info(&|t| {
+                t[1] -= 1;
+                t[18] -= 1;
+                t.pop();
+            }),
+        ),
+        ("SHA-1 DigestInfo", {
+            let mut t = vec![
+                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
+                0x14,
+            ];
+            t.extend_from_slice(sha1.as_ref());
+            raw_rsa(&k0, &encoded(len, &t))
+        }),
+        (
+            "the digest of another message",
+            with_info(&|t| {
+                t.truncate(19);
+                t.extend_from_slice(other_digest.as_ref());
+            }),
+        ),
+        // The signature as a number.
+        ("signature 0", vec![0; len]),
+        ("signature 1", left_pad(&[1], len)),
+        ("signature n-1", left_pad(&(n - &one).to_bytes_be(), len)),
+        ("signature n", left_pad(&n.to_bytes_be(), len)),
+        ("signature n+1", left_pad(&(n + &one).to_bytes_be(), len)),
+        ("signature all FF", vec![0xff; len]),
+        (
+            "signature + n",
+            (rsa::BigUint::from_bytes_be(&sig) + n).to_bytes_be(),
+        ),
+        // The signature's length.
+        ("a leading zero byte", [&[0][..], &sig].concat()),
+        ("a trailing zero byte", [&sig[..], &[0]].concat()),
+        ("first byte dropped", sig[1..].to_vec()),
+        ("last byte dropped", sig[..len - 1].to_vec()),
+        ("the signature twice", [&sig[..], &sig].concat()),
+        ("one byte", vec![0x01]),
+        // Bit flips.
+        ("first bit flipped", flip(0)),
+        ("a middle bit flipped", flip(len / 2)),
+        ("last bit flipped", flip(len - 1)),
+    ];
+    let rsa_count = rsa_cases.len();
+
+    // ECDSA (ES256 is off the allow-list, and the snapshot holds no EC key): r = s = 0, r = s = n,
+    // high-S, DER instead of the fixed r‖s form, wrong lengths — over an ES256 header naming the
+    // RSA key's kid (key confusion) and a genuine P-256 signature of that signing input.
+    let rng = ring::rand::SystemRandom::new();
+    let ec = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .expect("p-256 key");
+    let fixed = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        ec.as_ref(),
+        &rng,
+    )
+    .expect("fixed");
+    let asn1 = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        ec.as_ref(),
+        &rng,
+    )
+    .expect("asn1");
+    let payload64 = signing.split_once('.').expect("jwt").1;
+    let es_signing = format!(
+        "{}.{payload64}",
+        B64.encode(r#"{"alg":"ES256","typ":"JWT","kid":"k0"}"#)
+    );
+    let es = fixed
+        .sign(&rng, es_signing.as_bytes())
+        .expect("sign")
+        .as_ref()
+        .to_vec();
+    let order = rsa::BigUint::parse_bytes(P256_ORDER.as_bytes(), 16).expect("order");
+    let high_s = [
+        &es[..32],
+        &left_pad(
+            &(&order - rsa::BigUint::from_bytes_be(&es[32..])).to_bytes_be(),
+            32,
+        )[..],
+    ]
+    .concat();
+    let order32 = left_pad(&order.to_bytes_be(), 32);
+    let ec_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("ES256 genuine P-256 signature, RSA kid", es.clone()),
+        ("ES256 r = s = 0", vec![0; 64]),
+        ("ES256 r = s = n", [&order32[..], &order32].concat()),
+        ("ES256 high-S", high_s),
+        (
+            "ES256 DER-encoded",
+            asn1.sign(&rng, es_signing.as_bytes())
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
+        ),
+        ("ES256 63 bytes", es[..63].to_vec()),
+        ("ES256 65 bytes", [&es[..], &[0]].concat()),
+    ];
+
+    let mut refused = 0;
+    for (name, bad) in rsa_cases {
+        let token = format!("{signing}.{}", B64.encode(&bad));
+        let (status, reason) = check(&client, &addr, &token).await;
+        assert_eq!(status, 401, "A15 RS256 {name}: {status} {reason}");
+        refused += 1;
+    }
+    for (name, bad) in ec_cases {
+        let token = format!("{es_signing}.{}", B64.encode(&bad));
+        let (status, reason) = check(&client, &addr, &token).await;
+        assert_eq!(status, 401, "A15 {name}: {status} {reason}");
+        refused += 1;
+    }
+    // Nothing above disturbed the genuine token's standing.
+    assert_eq!(
+        check(&client, &addr, &genuine).await.0,
+        200,
+        "genuine after"
+    );
+    println!(
+        "A15: {refused} Wycheproof-class signatures refused ({rsa_count} RS256, {} ES256); the genuine token allowed before and after",
+        refused - rsa_count
     );
 }

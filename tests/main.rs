@@ -18,6 +18,7 @@ mod durability;
 mod enumeration;
 mod errors;
 mod fd_exhaustion;
+mod fsync_eio;
 mod fuzz_corpus;
 mod groups;
 mod isolation;

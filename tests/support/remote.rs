@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::process::{Proc, spawn};
+use super::process::{Proc, spawn_with_env};
 use super::{Reply, reply};
 
 /// The environment credentials every spawned control plane is given.
@@ -29,7 +29,12 @@ pub struct RemoteCp {
 impl RemoteCp {
     /// Spawn on a free port with data in `dir`, the cheapest argon2 and fixed credentials.
     pub async fn spawn(dir: &Path) -> RemoteCp {
-        let proc = spawn(
+        Self::spawn_with_env(dir, &[]).await
+    }
+
+    /// [`RemoteCp::spawn`] with extra environment variables for the process.
+    pub async fn spawn_with_env(dir: &Path, env: &[(&str, &str)]) -> RemoteCp {
+        let proc = spawn_with_env(
             env!("CARGO_BIN_EXE_e2e-control-plane"),
             &[
                 "--listen",
@@ -47,6 +52,7 @@ impl RemoteCp {
                 "--argon2-iterations",
                 "1",
             ],
+            env,
         );
         let base = proc.url.trim_end_matches('/').to_owned();
         let client = reqwest::Client::builder()
@@ -87,6 +93,15 @@ impl RemoteCp {
         if let Some(t) = tenant {
             req = req.header("frontegg-tenant-id", t);
         }
+        reply(req.send().await.expect("answered")).await
+    }
+
+    /// GET with the environment token.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        let req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("x-access-token", &self.env);
         reply(req.send().await.expect("answered")).await
     }
 

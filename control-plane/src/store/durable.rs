@@ -90,6 +90,14 @@ impl Flusher {
         }
     }
 
+    /// Ask for a flush with no new commit: after a failed one, this is how the store finds
+    /// out (and, through the backend's reopen, recovers) once the disk works again.
+    pub(super) fn nudge(&self) {
+        if let Some(w) = &self.wake {
+            let _ = w.send(());
+        }
+    }
+
     /// The error of the last flush, if no flush has succeeded since.
     pub(super) fn last_error(&self) -> Option<String> {
         let s = self.state.borrow();

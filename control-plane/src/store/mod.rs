@@ -266,7 +266,7 @@ impl Db {
     }
 
     /// Refuse writes (503, nothing changed) while the data directory's disk has less than
-    /// `bytes` free, so sled never runs into ENOSPC — after which it refuses reads as well
+    /// `bytes` free, so sled never runs into ENOSPC — after which reads may fail as well
     /// until it can reopen. 0 turns the check off.
     pub fn set_min_free_bytes(&self, bytes: u64) {
         if let Some(g) = &self.space {
@@ -387,11 +387,15 @@ impl Db {
         self.kv.flush()
     }
 
-    /// Whether the store is answering reads (readiness).
+    /// Whether the store is answering reads and taking writes (readiness). While the last
+    /// flush has failed, each call asks for another, so readiness probes alone bring the store
+    /// back once the disk recovers (no write needs to arrive first).
     pub fn is_healthy(&self) -> bool {
-        self.kv.get(Tree::Meta, b"schema").is_ok()
-            && self.flusher.last_error().is_none()
-            && self.check_space().is_ok()
+        let flushing = self.flusher.last_error().is_none();
+        if !flushing {
+            self.flusher.nudge();
+        }
+        self.kv.get(Tree::Meta, b"schema").is_ok() && flushing && self.check_space().is_ok()
     }
 }
 

@@ -17,11 +17,12 @@ use super::{Abort, Kv, KvPair, StoreError, Tree, Txn, TxnOutcome};
 
 /// The sled backend.
 ///
-/// After an I/O error (disk full, EIO) sled latches the error and refuses every later
-/// operation, even once the cause is gone. So on such an error the store drops its handle
-/// and reopens the directory — the same recovery as after a crash: everything acknowledged
-/// was flushed before the error, anything unacknowledged may or may not be there — at most
-/// once a second, until it succeeds. Operations in between fail (503), none hangs.
+/// After an I/O error (disk full, EIO) sled latches the error and refuses every later write,
+/// even once the cause is gone (reads it still serves). So on such an error the store, once
+/// the directory takes a synced write again, drops its handle and reopens the directory —
+/// the same recovery as after a crash: everything acknowledged was flushed before the error,
+/// anything unacknowledged may or may not be there — trying at most once a second. Until
+/// then writes fail (503) and reads are served from the old handle; none hangs.
 pub struct SledKv {
     dir: PathBuf,
     handle: ArcSwapOption<Handle>,
@@ -92,6 +93,13 @@ impl SledKv {
             return;
         }
         *last = Some(Instant::now());
+        // While the disk still fails a synced write, keep the broken handle: sled refuses
+        // writes on it (the error is latched) but goes on serving reads, and giving it up now
+        // would leave nothing to read from until the disk recovers.
+        if self.handle.load().is_some() && !accepts_synced_writes(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "the data directory still fails writes; serving reads only");
+            return;
+        }
         // The old handle's files must be closed (sled locks its directory) before reopening.
         if let Some(mut old) = self.handle.swap(None) {
             self.generation.fetch_add(1, Ordering::AcqRel);
@@ -122,6 +130,20 @@ impl SledKv {
             Err(e) => tracing::error!(error = %e, "store reopen failed; retrying"),
         }
     }
+}
+
+/// Whether `dir` takes a small file written and synced to disk (the probe is removed again).
+fn accepts_synced_writes(dir: &Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join(".write-probe");
+    let ok = std::fs::File::create(&probe)
+        .and_then(|mut f| {
+            f.write_all(&[0; 4096])?;
+            f.sync_all()
+        })
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 fn backend(e: sled::Error) -> StoreError {

@@ -216,6 +216,11 @@ pub trait Kv: Send + Sync + 'static {
     fn generation(&self) -> u64 {
         0
     }
+    /// Whether the backend takes writes; after an I/O error, first try to recover (the
+    /// backend decides how often it really tries). Readiness asks.
+    fn recover(&self) -> bool {
+        true
+    }
 }
 
 /// A stored record type: its tree and its primary key.
@@ -387,15 +392,19 @@ impl Db {
         self.kv.flush()
     }
 
-    /// Whether the store is answering reads and taking writes (readiness). While the last
-    /// flush has failed, each call asks for another, so readiness probes alone bring the store
-    /// back once the disk recovers (no write needs to arrive first).
+    /// Whether the store is answering reads and taking writes (readiness). After an I/O error
+    /// each call lets the backend try to recover and asks for another flush, so readiness
+    /// probes alone bring the store back once the disk does (no write needs to arrive first).
     pub fn is_healthy(&self) -> bool {
+        let writable = self.kv.recover();
         let flushing = self.flusher.last_error().is_none();
         if !flushing {
             self.flusher.nudge();
         }
-        self.kv.get(Tree::Meta, b"schema").is_ok() && flushing && self.check_space().is_ok()
+        writable
+            && flushing
+            && self.kv.get(Tree::Meta, b"schema").is_ok()
+            && self.check_space().is_ok()
     }
 }
 

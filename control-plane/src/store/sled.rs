@@ -4,7 +4,7 @@
 //! transaction can span every tree without sled's multi-tree transaction plumbing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,8 @@ pub struct SledKv {
     reopened: Mutex<Option<Instant>>,
     /// Bumped when the handle is taken away for a reopen ([`Kv::generation`]).
     generation: AtomicU64,
+    /// An I/O error was met and no reopen has succeeded since: writes will fail.
+    broken: AtomicBool,
 }
 
 struct Handle {
@@ -60,6 +62,7 @@ impl SledKv {
             handle: ArcSwapOption::from_pointee(handle),
             reopened: Mutex::new(None),
             generation: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
         })
     }
 
@@ -77,6 +80,7 @@ impl SledKv {
     /// Map a sled error, reopening the store when it was an I/O error.
     fn failed(&self, e: sled::Error) -> StoreError {
         if matches!(e, sled::Error::Io(_)) {
+            self.broken.store(true, Ordering::Release);
             self.reopen();
         }
         backend(e)
@@ -126,6 +130,7 @@ impl SledKv {
             Ok(h) => {
                 tracing::warn!(dir = %self.dir.display(), "store reopened after an I/O error");
                 self.handle.store(Some(Arc::new(h)));
+                self.broken.store(false, Ordering::Release);
             }
             Err(e) => tracing::error!(error = %e, "store reopen failed; retrying"),
         }
@@ -255,6 +260,13 @@ impl Kv for SledKv {
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    fn recover(&self) -> bool {
+        if self.broken.load(Ordering::Acquire) {
+            self.reopen();
+        }
+        !self.broken.load(Ordering::Acquire)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

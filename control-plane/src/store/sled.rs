@@ -18,11 +18,11 @@ use super::{Abort, Kv, KvPair, StoreError, Tree, Txn, TxnOutcome};
 /// The sled backend.
 ///
 /// After an I/O error (disk full, EIO) sled latches the error and refuses every later write,
-/// even once the cause is gone (reads it still serves). So on such an error the store, once
-/// the directory takes a synced write again, drops its handle and reopens the directory —
-/// the same recovery as after a crash: everything acknowledged was flushed before the error,
-/// anything unacknowledged may or may not be there — trying at most once a second. Until
-/// then writes fail (503) and reads are served from the old handle; none hangs.
+/// even once the cause is gone, and its reads are no longer to be trusted. So on such an
+/// error the store drops its handle at once and, once the directory takes a synced write
+/// again, reopens it — the same recovery as after a crash: everything acknowledged was
+/// flushed before the error, anything unacknowledged may or may not be there — trying at most
+/// once a second. Until then every operation fails (503, never a wrong answer); none hangs.
 pub struct SledKv {
     dir: PathBuf,
     handle: ArcSwapOption<Handle>,
@@ -97,13 +97,8 @@ impl SledKv {
             return;
         }
         *last = Some(Instant::now());
-        // While the disk still fails a synced write, keep the broken handle: sled refuses
-        // writes on it (the error is latched) but goes on serving reads, and giving it up now
-        // would leave nothing to read from until the disk recovers.
-        if self.handle.load().is_some() && !accepts_synced_writes(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), "the data directory still fails writes; serving reads only");
-            return;
-        }
+        // Give the broken handle up first: once sled has latched an I/O error its reads are
+        // not to be trusted either (the fsync-EIO suite saw a scan end early, silently).
         // The old handle's files must be closed (sled locks its directory) before reopening.
         if let Some(mut old) = self.handle.swap(None) {
             self.generation.fetch_add(1, Ordering::AcqRel);
@@ -111,7 +106,13 @@ impl SledKv {
             loop {
                 match Arc::try_unwrap(old) {
                     Ok(h) => {
-                        drop(h);
+                        // sled's drop fsyncs and unwraps the result when no error is latched:
+                        // a failing disk must not take the process down with it.
+                        let dropped =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(h)));
+                        if dropped.is_err() {
+                            tracing::error!("closing the broken store handle panicked in sled");
+                        }
                         break;
                     }
                     Err(still_used) if Instant::now() < deadline => {
@@ -125,6 +126,12 @@ impl SledKv {
                     }
                 }
             }
+        }
+        // Reopen only once the directory takes a synced write again: a store opened on a
+        // failing disk would look healthy until its next write failed.
+        if !accepts_synced_writes(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "the data directory still fails synced writes; not reopening yet");
+            return;
         }
         match open_handle(&self.dir) {
             Ok(h) => {

@@ -56,7 +56,21 @@ fn open_handle(dir: &Path) -> Result<Handle, sled::Error> {
 impl SledKv {
     /// Open or create the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let handle = open_handle(dir).map_err(backend)?;
+        // sled lets go of its directory lock from its background threads, shortly after the
+        // last handle is dropped: a store closed and reopened in one process waits for that
+        // (briefly), while a second process still fails after the wait.
+        let deadline = Instant::now() + RELEASE_WAIT;
+        let handle = loop {
+            match open_handle(dir) {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => break r.map_err(backend)?,
+            }
+        };
         Ok(SledKv {
             dir: dir.to_path_buf(),
             handle: ArcSwapOption::from_pointee(handle),

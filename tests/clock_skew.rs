@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::support::process::{Proc, free_addr, spawn_with_env};
 use crate::support::remote::{RemoteCp, SIDECAR_TOKEN};
+use crate::support::{metrics, sample};
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
@@ -160,20 +161,9 @@ async fn sidecars_with_skewed_clocks_decide_by_the_leeway_and_report_the_skew() 
         assert_eq!(got, (want_long, want_short), "sidecar at {offset:+} s");
     }
     // The metric carries the same figure.
-    let metrics = client
-        .get(format!("http://{}/metrics", sidecars[3].admin))
-        .send()
-        .await
-        .expect("answered")
-        .text()
-        .await
-        .expect("text");
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("sidecar_clock_skew_seconds "))
-        .expect("the skew gauge");
-    let value: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!((value - 120).abs() <= 2, "{line}");
+    let metrics = metrics(&format!("http://{}/metrics", sidecars[3].admin)).await;
+    let value: i64 = sample(&metrics, "sidecar_clock_skew_seconds").expect("the skew gauge");
+    assert!((value - 120).abs() <= 2, "{value}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::support::process::{Proc, free_addr, spawn};
+use crate::support::{metrics, sample};
 
 /// utime + stime of a process, in clock ticks (100 per second on Linux).
 fn cpu_ticks(pid: u32) -> u64 {
@@ -206,17 +207,9 @@ async fn the_sidecar_sheds_connections_beyond_its_cap() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let counted: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sidecar_connections_shed_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the shed counter");
+    let metrics = metrics(&format!("http://{admin}/metrics")).await;
+    let counted: u64 =
+        sample(&metrics, "sidecar_connections_shed_total").expect("the shed counter");
     println!(
         "connection cap 20: {shed} further connections answered 503 + Retry-After in {} ms in all; served again {} ms after the held ones closed",
         shed_in.as_millis(),

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, reply};
+use crate::support::{Cp, Reply, metrics, reply, sample};
 
 const POLICY: &str = "/identity/resources/configurations/v1/lockout-policy";
 const LOGIN: &str = "/identity/resources/auth/v1/user";
@@ -260,12 +260,12 @@ async fn a_burst_of_guesses_evaluates_exactly_max_attempts() {
     )
     .await;
     let cp = std::sync::Arc::new(cp);
-    let count = |m: &str, result: &str| -> u64 {
-        let key = format!(r#"control_plane_logins_total{{result="{result}"}} "#);
-        m.lines()
-            .find_map(|l| l.strip_prefix(key.as_str()))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+    let count = |m: &str, result: &str| {
+        sample(
+            m,
+            &format!(r#"control_plane_logins_total{{result="{result}"}}"#),
+        )
+        .unwrap_or(0u64)
     };
     for trial in 0..TRIALS {
         let email = format!("burst{trial}@example.com");
@@ -415,24 +415,13 @@ async fn at_most_a_hundred_failures_an_hour_even_without_lockout() {
         (401, &wrong.body),
         "the correct password past the budget looks like a wrong one"
     );
-    let metrics = cp
-        .client
-        .get(cp.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |result: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!(
-                    "control_plane_logins_total{{result=\"{result}\"}} "
-                ))
-            })
-            .map_or(0, |v| v.trim().parse().unwrap())
+    let metrics = metrics(&cp.url("/metrics")).await;
+    let count = |result: &str| {
+        sample(
+            &metrics,
+            &format!(r#"control_plane_logins_total{{result="{result}"}}"#),
+        )
+        .unwrap_or(0u64)
     };
     println!(
         "hourly budget: {} wrong passwords evaluated, {} attempts refused unevaluated",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::process::spawn;
+use crate::support::{metrics, sample};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -106,19 +107,9 @@ async fn a_login_flood_is_shed_not_queued() {
     let flood_took = started.elapsed();
     sampler.0.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.1.await.expect("sampler");
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("answered")
-        .text()
-        .await
-        .expect("text");
-    let counted: usize = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("control_plane_password_checks_shed_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the shed counter");
+    let metrics = metrics(&format!("{base}/metrics")).await;
+    let counted: usize =
+        sample(&metrics, "control_plane_password_checks_shed_total").expect("the shed counter");
     // After the flood: a login is evaluated normally (401 for a wrong password, not 503).
     let (after, _, _, after_took) = login("nobody@flood.test".into(), "Wrong-Guess-123").await;
     println!(

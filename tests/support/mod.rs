@@ -29,6 +29,30 @@ pub fn spec() -> Value {
     serde_json::from_str(&text).expect("the spec is JSON")
 }
 
+/// The Prometheus text a `/metrics` endpoint serves.
+pub async fn metrics(url: &str) -> String {
+    http_client()
+        .get(url)
+        .send()
+        .await
+        .expect("metrics answered")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// One sample's value in Prometheus text; `series` is its name with any labels, exactly as
+/// exposed (`control_plane_logins_total{result="failure"}`).
+pub fn sample<T: std::str::FromStr>(metrics: &str, series: &str) -> Option<T> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// A plain HTTP client (no proxies, no redirects followed: a redirect would be a bug).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -33,7 +33,10 @@ impl RemoteCp {
     }
 
     /// [`RemoteCp::spawn`] with extra environment variables for the process.
-    pub async fn spawn_with_env(dir: &Path, env: &[(&str, &str)]) -> RemoteCp {
+    pub async fn spawn_with_env(dir: &Path, extra: &[(&str, &str)]) -> RemoteCp {
+        // Never a dev sidecar on fixed ports from a test (as `process::spawn` ensures).
+        let mut env = vec![("TESSERA_DEV_SIDECAR", "off")];
+        env.extend_from_slice(extra);
         let proc = spawn_with_env(
             env!("CARGO_BIN_EXE_e2e-control-plane"),
             &[
@@ -52,7 +55,7 @@ impl RemoteCp {
                 "--argon2-iterations",
                 "1",
             ],
-            env,
+            &env,
         );
         let base = proc.url.trim_end_matches('/').to_owned();
         let client = reqwest::Client::builder()

@@ -53,8 +53,10 @@ fn attack(addr: &str, wait: Duration) -> Vec<tokio::task::JoinHandle<Option<Dura
         .map(|_| {
             let addr = addr.to_owned();
             tokio::spawn(async move {
-                let opened = Instant::now();
+                // Timed from the established connection: how long the server held it (a
+                // SYN retried while a thousand connect at once is not the server's doing).
                 let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                let opened = Instant::now();
                 s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
                     .await
                     .ok()?;

@@ -65,10 +65,8 @@ fn sidecar_with_clock(cp: &RemoteCp, offset: i64, clock: &[(&str, &str)]) -> Ske
 
 async fn check(client: &reqwest::Client, sc: &Skewed, token: &str) -> u16 {
     client
-        .get(format!("{}v1/check", with_slash(&sc.proc.url)))
+        .get(format!("{}v1/check/orders/7", with_slash(&sc.proc.url)))
         .header("authorization", format!("Bearer {token}"))
-        .header("x-forwarded-uri", "/orders/7")
-        .header("x-forwarded-method", "GET")
         .send()
         .await
         .expect("answered")

@@ -63,10 +63,8 @@ pub async fn applied(sc: &sidecar::Running, version: u64) {
 pub async fn check(sc: &sidecar::Running, token: &str) -> (u16, Value, reqwest::header::HeaderMap) {
     let r = reply(
         http_client()
-            .get(format!("http://{}/v1/check", sc.addr))
+            .get(format!("http://{}/v1/check/orders/7", sc.addr))
             .header("authorization", format!("Bearer {token}"))
-            .header("x-forwarded-uri", "/orders/7")
-            .header("x-forwarded-method", "GET")
             .send()
             .await
             .unwrap(),
@@ -1254,7 +1252,7 @@ async fn route_rules_apply_and_reload_atomically() {
     let at = |path: &'static str, token: Option<&str>| {
         let mut req = http_client()
             .get(format!("http://{}/v1/check", sc.addr))
-            .header("x-forwarded-uri", path);
+            .header("x-original-uri", path);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

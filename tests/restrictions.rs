@@ -391,6 +391,20 @@ async fn user_tokens_need_permissions_and_cannot_lock_themselves_out() {
         .status,
         200
     );
+    // Forced: from now on the admin's own calls are refused, as its login would be (M5);
+    // the environment token is the way back.
+    w.as_user(&admin, Method::GET, IP, None)
+        .await
+        .assert_error(403, "ER-FORBIDDEN");
+    let off = w
+        .env(
+            Method::POST,
+            &format!("{IP}/config"),
+            Some(&t),
+            Some(json!({"strategy": "ALLOW", "isActive": false})),
+        )
+        .await;
+    assert!(off.status.is_success(), "{}", off.text);
     // Email-domain rules with user tokens: the same permission model, the token's account.
     let d = w
         .as_user(

@@ -781,6 +781,8 @@ async fn management_flags_membership_and_revocation_events() {
         [
             "userDisabled",
             "userLocked",
+            // Leaving an account ends the user's sessions there (nothing of it lives on).
+            "sessionRevoked",
             "userRemovedFromTenant",
             "userDeleted"
         ]

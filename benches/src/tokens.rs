@@ -216,6 +216,7 @@ pub fn snapshot(signer: &Signer, load: Load, now: i64) -> wire::Snapshot {
                 roles: vec!["Reader".into()],
                 permissions: vec!["app.read".into()],
                 expires_at: None,
+                email: None,
             })
             .collect(),
     }

@@ -44,6 +44,13 @@ pub fn rfc3339_of(secs: UnixSecs) -> Option<String> {
     OffsetDateTime::from_unix_timestamp(secs).ok().map(rfc3339)
 }
 
+/// Unix seconds of an RFC 3339 time.
+pub fn unix_of(rfc: &str) -> Option<UnixSecs> {
+    OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
 /// RFC 3339 with second precision and a `Z` offset, as every DTO shows times.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t

@@ -62,6 +62,18 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// With --trusted-proxy: the one forwarding header those proxies write and the control
+    /// plane believes, `x-forwarded-for` or `forwarded` [default: x-forwarded-for].
+    #[arg(long, env = "TESSERA_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Serve `/metrics` on this address instead of the public listener (which then answers
+    /// 404 for it).
+    #[arg(long, env = "TESSERA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Browser origins (comma separated, `https://app.example.com`) that may make
+    /// cookie-authenticated calls, besides the public URL's own origin.
+    #[arg(long, env = "TESSERA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
     /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
     #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
     pub email_outbox: Option<PathBuf>,
@@ -119,6 +131,9 @@ struct FileConfig {
     vendor_token_ttl: Option<u32>,
     key_rotation_wait: Option<u64>,
     trusted_proxy: Option<Vec<String>>,
+    client_ip_header: Option<String>,
+    metrics_listen: Option<SocketAddr>,
+    allowed_origins: Option<Vec<String>>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -156,6 +171,13 @@ pub struct Config {
     pub key_rotation_wait: std::time::Duration,
     /// Trusted proxies (client address rule, shared with the sidecar).
     pub trusted_proxies: Vec<shared::net::Cidr>,
+    /// The forwarding header trusted proxies write (the only one read).
+    pub client_ip_header: shared::net::ForwardedHeader,
+    /// Where `/metrics` is served instead of the public listener, if set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Origins allowed to make cookie-authenticated calls (`scheme://host[:port]`, lower
+    /// case), besides the public URL's.
+    pub allowed_origins: Vec<String>,
     /// Password-hash cost.
     pub argon2: Argon2Cost,
     /// Outbox directory for email; `None` with no data directory keeps mail in memory.
@@ -286,6 +308,31 @@ impl Config {
             .map(shared::net::parse_cidr)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError::Invalid(format!("trusted-proxy: {e}")))?;
+        let client_ip_header = args
+            .client_ip_header
+            .clone()
+            .or(file.client_ip_header.clone())
+            .map(|h| h.parse())
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(format!("client-ip-header: {e}")))?
+            .unwrap_or_default();
+        let origins = if args.allowed_origins.is_empty() {
+            file.allowed_origins.clone().unwrap_or_default()
+        } else {
+            args.allowed_origins.clone()
+        };
+        let allowed_origins = origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                normalize_origin(o).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "allowed-origins: {o:?} is not an origin (scheme://host[:port])"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let defaults = Argon2Cost::default();
         let argon2 = Argon2Cost {
             memory_kib: args
@@ -363,6 +410,9 @@ impl Config {
             vendor_token_ttl,
             key_rotation_wait,
             trusted_proxies,
+            client_ip_header,
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            allowed_origins,
         })
     }
 
@@ -381,12 +431,33 @@ impl Config {
             vendor_token_ttl: 3600,
             key_rotation_wait: std::time::Duration::from_secs(5),
             trusted_proxies: Vec::new(),
+            client_ip_header: shared::net::ForwardedHeader::default(),
+            metrics_listen: None,
+            allowed_origins: Vec::new(),
             argon2: Argon2Cost::cheap(),
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),
             smtp_url: None,
         }
     }
+}
+
+/// An origin as browsers send it in `Origin`: `scheme://host[:port]`, lower case, no path; a
+/// default port is dropped. `None` if `raw` is not one.
+pub fn normalize_origin(raw: &str) -> Option<String> {
+    let raw = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = raw.split_once("://")?;
+    if !matches!(scheme, "http" | "https")
+        || rest.is_empty()
+        || rest.contains(['/', '?', '#', '@', ' '])
+    {
+        return None;
+    }
+    let rest = match (scheme, rest.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_owned(),
+        _ => rest.to_owned(),
+    };
+    Some(format!("{scheme}://{rest}"))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -465,9 +536,34 @@ mod tests {
             ("api-key", "TESSERA_API_KEY"),
             ("sidecar-token", "TESSERA_SIDECAR_TOKEN"),
             ("public-url", "TESSERA_PUBLIC_URL"),
+            ("trusted-proxy", "TESSERA_TRUSTED_PROXIES"),
+            ("client-ip-header", "TESSERA_CLIENT_IP_HEADER"),
+            ("metrics-listen", "TESSERA_METRICS_LISTEN"),
+            ("allowed-origins", "TESSERA_ALLOWED_ORIGINS"),
         ] {
             assert_eq!(env_of(flag).as_deref(), Some(env), "--{flag}");
         }
         assert!(cmd.get_arguments().any(|a| a.get_long() == Some("dev")));
+    }
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        assert_eq!(
+            normalize_origin("HTTPS://App.Example.com:443/").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            normalize_origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        for bad in [
+            "app.example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://",
+            "https://a@b",
+        ] {
+            assert_eq!(normalize_origin(bad), None, "{bad}");
+        }
     }
 }

@@ -21,6 +21,26 @@ pub struct ApiError {
     internal: Option<String>,
 }
 
+impl From<crate::model::json::JsonError> for ApiError {
+    fn from(e: crate::model::json::JsonError) -> Self {
+        match e {
+            crate::model::json::JsonError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            crate::model::json::JsonError::NotObject(_) => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::model::grant::GrantError> for ApiError {
+    fn from(e: crate::model::grant::GrantError) -> Self {
+        match e {
+            crate::model::grant::GrantError::Never(_) => ApiError::bad_request(e.to_string()),
+            _ => ApiError::forbidden(e.to_string()),
+        }
+    }
+}
+
 /// The cause of a 5xx, attached to the response for the logging middleware.
 #[derive(Clone, Debug)]
 pub struct InternalCause(pub String);

@@ -41,6 +41,8 @@ use crate::store::Db;
 pub struct Running {
     /// The bound address (the real port when configured with port 0).
     pub addr: SocketAddr,
+    /// The metrics listener's bound address (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     /// The shared state (tests inspect the store, clock and counters through it).
     pub state: AppState,
     /// The environment client id.
@@ -100,10 +102,25 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     model::rbac::seed(&db, &created)
         .await
         .context("cannot seed the built-in permissions and roles")?;
+    model::indexes::ensure(&db)
+        .await
+        .context("cannot build the store's indexes")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} for metrics"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let public_url = config
         .public_url
         .clone()
@@ -115,12 +132,24 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.limits;
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_task = metrics_listener.map(|l| {
+        let app = http::metrics_router(state.clone());
+        let mut stopped = metrics_stopped.clone();
+        tokio::spawn(http::server::serve(l, app, limits, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
     let task = tokio::spawn(async move {
         http::server::serve(listener, app, limits, async move {
             let _ = rx.await;
             hub.close();
         })
         .await;
+        let _ = stop_metrics.send(true);
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
         let _ = publisher.await;
         if let Err(e) = db.flush() {
             tracing::error!(error = %e, "final store flush failed");
@@ -129,6 +158,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     tracing::info!(listen = %addr, "control plane listening");
     Ok(Running {
         addr,
+        metrics_addr,
         state,
         client_id,
         credentials,

@@ -43,6 +43,13 @@ pub struct AppState {
     pub key_rotation_wait: std::time::Duration,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Arc<[shared::net::Cidr]>,
+    /// The one forwarding header those proxies write.
+    pub client_ip_header: shared::net::ForwardedHeader,
+    /// Origins allowed to make cookie-authenticated calls: the public URL's and
+    /// `--allowed-origins`.
+    pub allowed_origins: Arc<[String]>,
+    /// Whether `/metrics` has a listener of its own (`--metrics-listen`).
+    pub metrics_elsewhere: bool,
     /// Compiled restriction policies by scope key, with the scope generation they were built
     /// for.
     pub restriction_cache: Arc<dashmap::DashMap<String, (u64, Arc<shared::net::ScopePolicy>)>>,
@@ -86,6 +93,12 @@ impl AppState {
             hub: Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version)),
             key_rotation_wait: config.key_rotation_wait,
             trusted_proxies: config.trusted_proxies.clone().into(),
+            client_ip_header: config.client_ip_header,
+            allowed_origins: crate::config::normalize_origin(&public_url)
+                .into_iter()
+                .chain(config.allowed_origins.iter().cloned())
+                .collect(),
+            metrics_elsewhere: config.metrics_listen.is_some(),
             restriction_cache: Arc::default(),
             env: Arc::new(env),
             issuer: Arc::new(issuer),

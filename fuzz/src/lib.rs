@@ -120,6 +120,7 @@ fn snapshot(version: u64, epoch: &str) -> wire::Snapshot {
             roles: vec!["Reader".into()],
             permissions: vec!["app.read".into()],
             expires_at: None,
+            email: None,
         }],
     }
 }
@@ -326,12 +327,17 @@ pub fn net(data: &[u8]) {
     let lines: Vec<&str> = s.lines().collect();
     let trusted = [shared::net::parse_cidr("127.0.0.0/8").expect("cidr")];
     let stranger: IpAddr = [192, 0, 2, 7].into();
-    assert_eq!(
-        shared::net::client_ip(stranger, &trusted, &lines, &lines),
-        stranger
-    );
-    let ip = shared::net::client_ip([127, 0, 0, 1].into(), &trusted, &lines, &lines);
-    assert_eq!(shared::net::canonical(ip), ip);
+    for header in [
+        shared::net::ForwardedHeader::XForwardedFor,
+        shared::net::ForwardedHeader::Forwarded,
+    ] {
+        assert_eq!(
+            shared::net::client_ip(stranger, &trusted, header, &lines),
+            stranger
+        );
+        let ip = shared::net::client_ip([127, 0, 0, 1].into(), &trusted, header, &lines);
+        assert_eq!(shared::net::canonical(ip), ip);
+    }
 }
 
 struct ControlPlane {

@@ -9,4 +9,5 @@
 pub mod claims;
 pub mod error;
 pub mod net;
+pub mod rights;
 pub mod wire;

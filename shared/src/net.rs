@@ -179,36 +179,75 @@ impl IpSet {
     }
 }
 
+/// The one forwarding header a deployment's trusted proxies write, and so the only one
+/// believed for the client address (`security.md` L4): a client can add the other one to any
+/// request, so reading both would let it choose its own address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, haproxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=…, for=proxy1`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's (lower-case) name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl std::str::FromStr for ForwardedHeader {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardedHeader::Forwarded),
+            other => Err(format!(
+                "{other:?} is not a forwarding header: x-forwarded-for or forwarded"
+            )),
+        }
+    }
+}
+
 /// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
-/// right-most address of `X-Forwarded-For` (or, without it, `Forwarded: for=`) that is not
-/// itself a trusted proxy. An unparseable entry stops the walk at the last good hop.
+/// right-most address of the configured forwarding header (`values`: every field of it, in
+/// order) that is not itself a trusted proxy. An unparseable entry stops the walk at the last
+/// good hop.
 pub fn client_ip(
     peer: IpAddr,
     trusted: &[Cidr],
-    forwarded_for: &[&str],
-    forwarded: &[&str],
+    header: ForwardedHeader,
+    values: &[&str],
 ) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let mut chain: Vec<&str> = forwarded_for
-        .iter()
-        .flat_map(|h| h.split(','))
-        .map(str::trim)
-        .collect();
-    if chain.is_empty() {
-        chain = forwarded
+    let chain: Vec<&str> = match header {
+        ForwardedHeader::XForwardedFor => values
             .iter()
             .flat_map(|h| h.split(','))
-            .flat_map(|el| el.split(';'))
-            .filter_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                k.eq_ignore_ascii_case("for").then_some(v.trim_matches('"'))
+            .map(str::trim)
+            .collect(),
+        ForwardedHeader::Forwarded => values
+            .iter()
+            .flat_map(|h| h.split(','))
+            .filter_map(|element| {
+                element.split(';').find_map(|kv| {
+                    let (k, v) = kv.trim().split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then_some(v.trim().trim_matches('"'))
+                })
             })
-            .collect();
-    }
+            .collect(),
+    };
     let mut client = peer;
     for entry in chain.iter().rev() {
         let entry = entry

@@ -193,6 +193,10 @@ pub struct AccessTokenRecord {
     /// Unix seconds; absent: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The user's normalised address (a user's token with an address): the email-domain
+    /// rules apply to it at the sidecar, as to a user token's `email` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// The whole distributed state at one version.

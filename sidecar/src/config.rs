@@ -47,6 +47,14 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// With --trusted-proxy: the one forwarding header those proxies write and the sidecar
+    /// believes, `x-forwarded-for` or `forwarded` [default: x-forwarded-for].
+    #[arg(long, env = "TESSERA_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// The proxy in front (forward-auth): `nginx` (X-Original-URI/-Method), `traefik`
+    /// (X-Forwarded-Uri/-Method) or `envoy` (the path after /v1/check) [default: nginx].
+    #[arg(long, env = "TESSERA_SIDECAR_INTEGRATION")]
+    pub integration: Option<String>,
     /// Route rules file.
     #[arg(long, env = "TESSERA_ROUTES")]
     pub routes: Option<PathBuf>,
@@ -81,6 +89,8 @@ struct FileConfig {
     state_dir: Option<PathBuf>,
     upstream: Option<String>,
     trusted_proxy: Option<Vec<String>>,
+    client_ip_header: Option<String>,
+    integration: Option<String>,
     routes: Option<PathBuf>,
     leeway: Option<u32>,
     max_connections: Option<usize>,
@@ -110,6 +120,10 @@ pub struct Config {
     pub upstream: Option<String>,
     /// Trusted proxies.
     pub trusted_proxies: Vec<Cidr>,
+    /// The forwarding header trusted proxies write (the only one read).
+    pub client_ip_header: shared::net::ForwardedHeader,
+    /// Where forward-auth reads the original request.
+    pub integration: crate::facts::Integration,
     /// Route rules file.
     pub routes: Option<PathBuf>,
     /// Clock-skew leeway on `exp`/`nbf`, seconds.
@@ -169,7 +183,23 @@ impl Config {
                 "control-plane must be an http:// or https:// URL, not {url:?}"
             )));
         }
+        let client_ip_header = args
+            .client_ip_header
+            .or(file.client_ip_header)
+            .map(|h| h.parse())
+            .transpose()
+            .map_err(ConfigError::Invalid)?
+            .unwrap_or_default();
+        let integration = args
+            .integration
+            .or(file.integration)
+            .map(|i| i.parse())
+            .transpose()
+            .map_err(ConfigError::Invalid)?
+            .unwrap_or_default();
         Ok(Config {
+            client_ip_header,
+            integration,
             listen: args
                 .listen
                 .or(file.listen)
@@ -262,6 +292,8 @@ mod tests {
             ("upstream", "TESSERA_UPSTREAM"),
             ("trusted-proxy", "TESSERA_TRUSTED_PROXIES"),
             ("routes", "TESSERA_ROUTES"),
+            ("client-ip-header", "TESSERA_CLIENT_IP_HEADER"),
+            ("integration", "TESSERA_SIDECAR_INTEGRATION"),
         ] {
             assert_eq!(env_of(flag).as_deref(), Some(env), "--{flag}");
         }

@@ -58,11 +58,21 @@ pub enum DenyReason {
     DomainRestricted,
     /// No policy snapshot is held: fail closed.
     SnapshotUnavailable,
+    /// The original request's method or URI is not given exactly once, or two sources of it
+    /// disagree, or the request carries an identity header in a spelling a proxy would not
+    /// replace (`security.md` L1, L3).
+    AmbiguousRequest,
+    /// The request path cannot be made unambiguous (an encoded separator, a parameter, a
+    /// control character, a bad encoding: `security.md` L2).
+    InvalidPath,
+    /// More than one credential: two `Authorization` headers, two `x-api-key`s, or both; or
+    /// one that is not `Bearer` / not ASCII.
+    AmbiguousCredentials,
 }
 
 impl DenyReason {
     /// Every reason, in metric order.
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 19] = [
         DenyReason::NoToken,
         DenyReason::Malformed,
         DenyReason::UnsupportedAlgorithm,
@@ -79,6 +89,9 @@ impl DenyReason {
         DenyReason::IpRestricted,
         DenyReason::DomainRestricted,
         DenyReason::SnapshotUnavailable,
+        DenyReason::AmbiguousRequest,
+        DenyReason::InvalidPath,
+        DenyReason::AmbiguousCredentials,
     ];
 
     /// The label.
@@ -100,17 +113,23 @@ impl DenyReason {
             DenyReason::IpRestricted => "ip_restricted",
             DenyReason::DomainRestricted => "email_domain_restricted",
             DenyReason::SnapshotUnavailable => "snapshot_unavailable",
+            DenyReason::AmbiguousRequest => "ambiguous_request",
+            DenyReason::InvalidPath => "invalid_path",
+            DenyReason::AmbiguousCredentials => "ambiguous_credentials",
         }
     }
 
-    /// The HTTP status: 401 when a (better) token would help, 403 when it would not, 503
-    /// without state.
+    /// The HTTP status: 401 when a (better) token would help, 403 when it would not, 400 for
+    /// a request that cannot be decided as sent, 503 without state.
     pub const fn status(self) -> u16 {
         match self {
             DenyReason::Forbidden
             | DenyReason::RouteDenied
             | DenyReason::IpRestricted
             | DenyReason::DomainRestricted => 403,
+            DenyReason::AmbiguousRequest
+            | DenyReason::InvalidPath
+            | DenyReason::AmbiguousCredentials => 400,
             DenyReason::SnapshotUnavailable => 503,
             _ => 401,
         }
@@ -136,6 +155,13 @@ impl DenyReason {
             DenyReason::DomainRestricted => "This email domain is not allowed",
             DenyReason::SnapshotUnavailable => {
                 "No policy snapshot has been received from the control plane"
+            }
+            DenyReason::AmbiguousRequest => {
+                "The original request is ambiguous: its method or URI is given more than once or two ways, or it carries a forged identity header"
+            }
+            DenyReason::InvalidPath => "The request path is ambiguous and is refused",
+            DenyReason::AmbiguousCredentials => {
+                "Send exactly one credential: one Authorization: Bearer or one x-api-key header"
             }
         }
     }
@@ -372,7 +398,12 @@ pub fn authorize(
     if revocations.voids(&facts) {
         return Err(DenyReason::Revoked);
     }
-    check_restrictions(snap, v, client_ip)?;
+    // An access token's address is its record's (the token itself carries none).
+    let email_domain = match &record {
+        Some(r) => r.email.as_deref().and_then(shared::net::email_domain),
+        None => v.email_domain.as_deref(),
+    };
+    check_restrictions(snap, &c.tenant_id, email_domain, client_ip)?;
     match &record {
         Some(r) => check_route(c, &r.roles, &r.permissions, req, now)?,
         None => check_route(c, &c.roles, &c.permissions, req, now)?,
@@ -392,23 +423,25 @@ pub fn check_environment_ip(
 }
 
 /// The account's IP rules, and the environment's and the account's email-domain rules
-/// against the token's email (tokens without one have no domain to refuse).
+/// against the caller's normalised email domain (callers without one have no domain to
+/// refuse).
 pub fn check_restrictions(
     snap: &Snapshot,
-    v: &Verified,
+    tenant_id: &str,
+    email_domain: Option<&str>,
     client_ip: std::net::IpAddr,
 ) -> Result<(), DenyReason> {
     let r = &snap.restrictions;
     if r.is_empty() {
         return Ok(());
     }
-    let account = r.account(&v.claims.tenant_id);
+    let account = r.account(tenant_id);
     if let Some(p) = account
         && !p.policy.ip_allowed(client_ip)
     {
         return Err(DenyReason::IpRestricted);
     }
-    if let Some(d) = v.email_domain.as_deref() {
+    if let Some(d) = email_domain {
         for p in [r.environment.as_deref(), account].into_iter().flatten() {
             if !p.policy.domain_allowed(d) {
                 return Err(DenyReason::DomainRestricted);
@@ -416,13 +449,6 @@ pub fn check_restrictions(
         }
     }
     Ok(())
-}
-
-fn permission_matches(held: &str, wanted: &str) -> bool {
-    match wanted.strip_suffix('*') {
-        Some(prefix) => held.starts_with(prefix),
-        None => held == wanted,
-    }
 }
 
 /// The route's requirements against the claims.
@@ -440,7 +466,9 @@ pub fn check_route(
         return Err(DenyReason::WrongTokenType);
     }
     let has_role = |r: &String| roles.iter().any(|h| h == r);
-    let has_perm = |p: &String| permissions.iter().any(|h| permission_matches(h, p));
+    // The control plane's semantics: a held wildcard grants under it; a wanted wildcard
+    // needs that wildcard (or a wider one).
+    let has_perm = |p: &String| shared::rights::any_grants(permissions, p);
     let wanted = req.roles.len() + req.permissions.len();
     if wanted > 0 {
         let ok = if req.all {

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::decide::{DenyReason, TokenSource};
+use crate::facts;
 use crate::state::{Facts, Permit, Sidecar, client_ip, unix_now};
 use shared::claims::AccessClaims;
 
@@ -33,13 +34,14 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 /// Request body forwarded upstream (length-limited).
 type ProxyBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Identity headers the sidecar sets; any client-sent copy is removed first.
+/// Identity headers the sidecar sets (in [`facts::IDENTITY_HEADERS`] order); in proxy mode
+/// any client-sent copy, in any spelling, is removed first.
 pub const IDENTITY_HEADERS: [HeaderName; 5] = [
-    HeaderName::from_static("x-user-id"),
-    HeaderName::from_static("x-tenant-id"),
-    HeaderName::from_static("x-user-roles"),
-    HeaderName::from_static("x-user-permissions"),
-    HeaderName::from_static("x-token-type"),
+    HeaderName::from_static(facts::IDENTITY_HEADERS[0]),
+    HeaderName::from_static(facts::IDENTITY_HEADERS[1]),
+    HeaderName::from_static(facts::IDENTITY_HEADERS[2]),
+    HeaderName::from_static(facts::IDENTITY_HEADERS[3]),
+    HeaderName::from_static(facts::IDENTITY_HEADERS[4]),
 ];
 
 /// Time allowed to receive a request head (and to wait idle for the next): a sidecar's
@@ -213,37 +215,55 @@ impl DataPlane {
         )
     }
 
+    /// The client address: the peer, or what the one configured forwarding header of a
+    /// trusted proxy says.
     fn client(&self, h: &HeaderMap, peer: SocketAddr) -> std::net::IpAddr {
-        let xff: Vec<&str> = h
-            .get_all("x-forwarded-for")
+        let config = &self.sidecar.config;
+        if config.trusted_proxies.is_empty() {
+            return shared::net::canonical(peer.ip());
+        }
+        let values: Vec<&str> = h
+            .get_all(config.client_ip_header.name())
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        let fwd: Vec<&str> = h
-            .get_all("forwarded")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        client_ip(peer.ip(), &self.sidecar.config.trusted_proxies, &xff, &fwd)
+        client_ip(
+            peer.ip(),
+            &config.trusted_proxies,
+            config.client_ip_header,
+            &values,
+        )
+    }
+
+    /// Count and answer a request refused before a decision could be made.
+    fn refuse(&self, reason: DenyReason, method: &str, path: &str) -> Response<Body> {
+        self.sidecar.record(&Err(reason), method, path, 0.0);
+        denial(reason)
     }
 
     fn forward_auth(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let h = req.headers();
-        let suffix = &req.uri().path()["/v1/check".len()..];
-        let method = header_str(h, "x-forwarded-method")
-            .or_else(|| header_str(h, "x-original-method"))
-            .unwrap_or(req.method().as_str());
-        let uri = header_str(h, "x-forwarded-uri")
-            .or_else(|| header_str(h, "x-original-uri"))
-            .unwrap_or(if suffix.is_empty() { "/" } else { suffix });
-        let path = uri.split('?').next().unwrap_or("/");
+        let (method, raw_path) = (req.method().as_str(), req.uri().path());
+        let original =
+            match facts::forward_auth(self.sidecar.config.integration, method, raw_path, h) {
+                Ok(o) => o,
+                Err(reason) => return self.refuse(reason, method, raw_path),
+            };
+        // No proxy overwrites `x_user_roles`; it must not reach the service.
+        if facts::has_forged_identity(h) {
+            return self.refuse(
+                DenyReason::AmbiguousRequest,
+                original.method,
+                &original.path,
+            );
+        }
         let token = match token_source(h) {
             Ok(t) => t,
-            Err(r) => return bad_credentials(r),
+            Err(r) => return self.refuse(r, original.method, &original.path),
         };
         let facts = Facts {
-            method,
-            path,
+            method: original.method,
+            path: &original.path,
             token,
             client_ip: self.client(h, peer),
         };
@@ -260,8 +280,12 @@ impl DataPlane {
     fn decide(&self, facts: &Facts<'_>) -> Result<Permit, DenyReason> {
         let started = Instant::now();
         let outcome = self.sidecar.decide(facts, unix_now());
-        self.sidecar
-            .record(&outcome, facts, started.elapsed().as_secs_f64());
+        self.sidecar.record(
+            &outcome,
+            facts.method,
+            facts.path,
+            started.elapsed().as_secs_f64(),
+        );
         outcome
     }
 
@@ -270,15 +294,22 @@ impl DataPlane {
             return error(StatusCode::NOT_FOUND, "no upstream", "not_found");
         };
         let client_addr = self.client(req.headers(), peer);
+        // The path decided on is the path forwarded: one reading for both.
+        let path = match crate::path::canonical(req.uri().path()) {
+            Ok(p) => p.into_owned(),
+            Err(_) => {
+                return self.refuse(DenyReason::InvalidPath, req.method().as_str(), "-");
+            }
+        };
         let permit = {
             let h = req.headers();
             let token = match token_source(h) {
                 Ok(t) => t,
-                Err(r) => return bad_credentials(r),
+                Err(r) => return self.refuse(r, req.method().as_str(), &path),
             };
             let facts = Facts {
                 method: req.method().as_str(),
-                path: req.uri().path(),
+                path: &path,
                 token,
                 client_ip: client_addr,
             };
@@ -302,19 +333,16 @@ impl DataPlane {
         }
         let h = req.headers_mut();
         strip_hop_by_hop(h);
-        for name in IDENTITY_HEADERS {
-            h.remove(name);
-        }
+        strip_identity(h);
         h.remove("x-real-ip");
         h.remove("forwarded");
         h.insert("x-forwarded-for", header_value(&client_addr.to_string()));
         h.insert("x-real-ip", header_value(&client_addr.to_string()));
         add_identity(h, &permit);
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
         let mut parts = upstream.clone().into_parts();
         parts.path_and_query = path_and_query.parse().ok();
         let Ok(uri) = Uri::from_parts(parts) else {
@@ -368,45 +396,48 @@ fn unambiguous_framing(h: &HeaderMap) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty())
-}
-
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The credential: `Authorization: Bearer` or `x-api-key`. Two of either, or both, are
 /// ambiguous and refused.
-fn token_source(h: &HeaderMap) -> Result<TokenSource<'_>, &'static str> {
+fn token_source(h: &HeaderMap) -> Result<TokenSource<'_>, DenyReason> {
     let mut auth = h.get_all(header::AUTHORIZATION).iter();
     let mut keys = h.get_all("x-api-key").iter();
     let (a, a2, k, k2) = (auth.next(), auth.next(), keys.next(), keys.next());
     if a2.is_some() || k2.is_some() || (a.is_some() && k.is_some()) {
-        return Err("send exactly one credential: one Authorization or one x-api-key header");
+        return Err(DenyReason::AmbiguousCredentials);
     }
     if let Some(a) = a {
-        let s = a
-            .to_str()
-            .map_err(|_| "the Authorization header is not ASCII")?;
-        let (scheme, token) = s
-            .split_once(' ')
-            .ok_or("use Authorization: Bearer <token>")?;
+        let s = a.to_str().map_err(|_| DenyReason::AmbiguousCredentials)?;
+        let (scheme, token) = s.split_once(' ').ok_or(DenyReason::AmbiguousCredentials)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err("use Authorization: Bearer <token>");
+            return Err(DenyReason::AmbiguousCredentials);
         }
         return Ok(TokenSource::Bearer(token.trim()));
     }
     if let Some(k) = k {
         return Ok(TokenSource::ApiKey(
             k.to_str()
-                .map_err(|_| "the x-api-key header is not ASCII")?
+                .map_err(|_| DenyReason::AmbiguousCredentials)?
                 .trim(),
         ));
     }
     Ok(TokenSource::None)
+}
+
+/// Remove every client-sent identity header, in every spelling (`x-user-roles`,
+/// `x_user_roles`, `X_User_Roles`), before the sidecar's own are added.
+fn strip_identity(h: &mut HeaderMap) {
+    let forged: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| facts::is_identity_spelling(k.as_str()))
+        .cloned()
+        .collect();
+    for name in forged {
+        h.remove(name);
+    }
 }
 
 /// The identity header values, in [`IDENTITY_HEADERS`] order (`None`: unrepresentable as a
@@ -459,11 +490,7 @@ fn error(status: StatusCode, message: &str, reason: &str) -> Response<Body> {
     )
 }
 
-fn bad_credentials(message: &str) -> Response<Body> {
-    error(StatusCode::BAD_REQUEST, message, "ambiguous_credentials")
-}
-
-/// A denial: 401 with `WWW-Authenticate`, 403, or 503 without state.
+/// A denial: 401 with `WWW-Authenticate`, 400, 403, or 503 without state.
 pub fn denial(reason: DenyReason) -> Response<Body> {
     let status = StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut res = error(status, reason.message(), reason.as_str());

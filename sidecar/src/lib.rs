@@ -14,8 +14,10 @@
 
 pub mod config;
 pub mod decide;
+pub mod facts;
 pub mod http;
 mod metrics;
+pub mod path;
 pub mod routes;
 pub mod snapshot;
 pub mod state;

@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! default = "authenticated"          # or "public" / "deny" for unmatched routes
+//! case_sensitive = false             # default: letters match in either case
 //!
 //! [[route]]
 //! path = "/health"
@@ -19,7 +20,13 @@
 //! step_up = true                     # acr/amr as in compat.md §2.5
 //! max_age = 300                      # seconds since auth_time (step-up)
 //! ```
-//! The first matching rule wins.
+//! The first matching rule wins. Rules match the request's canonical path
+//! ([`crate::path::canonical`]): `/%61dmin/x`, `//admin/x` and `/public/../admin/x` are all
+//! `/admin/x`. Letters match in either case unless `case_sensitive = true` (so `/Admin/x` meets
+//! the `/admin/**` rule: a service that reads paths case-insensitively cannot be reached past
+//! a rule by a change of case); methods always match in either case. A listed permission is
+//! satisfied as the control plane decides it ([`shared::rights::grants`]): `fe.secure.*` in a
+//! rule requires that wildcard (or a wider one), not any permission under it.
 
 use std::path::Path;
 
@@ -34,7 +41,8 @@ pub struct Requirement {
     pub deny: bool,
     /// Role keys.
     pub roles: Vec<String>,
-    /// Permission keys (`*` at the end of a listed key matches a prefix: `fe.secure.*`).
+    /// Permission keys; each is satisfied by a held permission that grants it
+    /// ([`shared::rights::grants`]: `fe.secure.*` requires that wildcard or a wider one).
     pub permissions: Vec<String>,
     /// All of the roles and permissions rather than any one.
     pub all: bool,
@@ -65,6 +73,7 @@ struct Rule {
 pub struct Routes {
     rules: Vec<Rule>,
     default: Requirement,
+    case_sensitive: bool,
 }
 
 impl Default for Routes {
@@ -73,6 +82,7 @@ impl Default for Routes {
         Routes {
             rules: Vec::new(),
             default: Requirement::default(),
+            case_sensitive: false,
         }
     }
 }
@@ -82,6 +92,8 @@ impl Default for Routes {
 struct File {
     #[serde(default)]
     default: Option<String>,
+    #[serde(default)]
+    case_sensitive: bool,
     #[serde(default)]
     route: Vec<RuleFile>,
 }
@@ -130,14 +142,28 @@ fn compile_path(p: &str) -> Result<Vec<Seg>, String> {
             "**" => return Err(format!("path {p:?}: '**' only at the end")),
             "*" => Seg::One,
             s if s.contains('*') => return Err(format!("path {p:?}: '*' must be a whole segment")),
-            s => Seg::Lit(s.to_owned()),
+            "." | ".." => return Err(format!("path {p:?}: no dot segments")),
+            s => {
+                // A literal is written as requests are compared: in canonical form.
+                let lit = format!("/{s}");
+                match crate::path::canonical(&lit) {
+                    Ok(c) if c == lit.as_str() => Seg::Lit(s.to_owned()),
+                    Ok(c) => {
+                        return Err(format!(
+                            "path {p:?}: write segment {s:?} in canonical form ({:?})",
+                            &c[1..]
+                        ));
+                    }
+                    Err(e) => return Err(format!("path {p:?}: {}", e.message())),
+                }
+            }
         });
     }
     Ok(out)
 }
 
-fn matches(pattern: &[Seg], path: &str) -> bool {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+/// Whether a canonical `path` matches `pattern`.
+fn matches(pattern: &[Seg], path: &str, case_sensitive: bool) -> bool {
     let mut segs = path.strip_prefix('/').unwrap_or(path).split('/');
     for p in pattern {
         match p {
@@ -148,13 +174,48 @@ fn matches(pattern: &[Seg], path: &str) -> bool {
                 }
             }
             Seg::Lit(l) => {
-                if segs.next() != Some(l.as_str()) {
+                let same = |s: &str| {
+                    if case_sensitive {
+                        s == l
+                    } else {
+                        s.eq_ignore_ascii_case(l)
+                    }
+                };
+                if !segs.next().is_some_and(same) {
                     return false;
                 }
             }
         }
     }
     segs.next().is_none()
+}
+
+/// Role keys and permission keys of a rule must be keys the control plane can issue; a
+/// permission may be a wildcard only as `prefix.*`.
+fn check_keys(path: &str, roles: &[String], permissions: &[String]) -> Result<(), String> {
+    for k in roles.iter().chain(permissions) {
+        if !shared::rights::is_valid_key(k) {
+            return Err(format!(
+                "route {path:?}: {k:?} is not a role or permission key ({})",
+                shared::rights::KEY_RULE
+            ));
+        }
+    }
+    for r in roles {
+        if r.contains('*') {
+            return Err(format!(
+                "route {path:?}: role {r:?}: roles have no wildcards"
+            ));
+        }
+    }
+    for p in permissions {
+        if p.contains('*') && (!p.ends_with(".*") || p[..p.len() - 1].contains('*')) {
+            return Err(format!(
+                "route {path:?}: permission {p:?}: a wildcard is written prefix.*"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Routes {
@@ -191,6 +252,7 @@ impl Routes {
                     r.path
                 ));
             }
+            check_keys(&r.path, &r.roles, &r.permissions)?;
             let all = match r.match_.as_deref() {
                 None | Some("any") => false,
                 Some("all") => true,
@@ -211,7 +273,11 @@ impl Routes {
                 },
             });
         }
-        Ok(Routes { rules, default })
+        Ok(Routes {
+            rules,
+            default,
+            case_sensitive: f.case_sensitive,
+        })
     }
 
     /// Read and compile a rules file.
@@ -220,13 +286,14 @@ impl Routes {
         Routes::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// The requirement of the first rule matching `method` and `path`, else the default.
+    /// The requirement of the first rule matching `method` and the canonical `path`
+    /// ([`crate::path::canonical`]), else the default.
     pub fn find(&self, method: &str, path: &str) -> &Requirement {
         self.rules
             .iter()
             .find(|r| {
-                (r.methods.is_empty() || r.methods.iter().any(|m| m == method))
-                    && matches(&r.pattern, path)
+                (r.methods.is_empty() || r.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+                    && matches(&r.pattern, path, self.case_sensitive)
             })
             .map_or(&self.default, |r| &r.req)
     }
@@ -256,7 +323,6 @@ match = "all"
         )
         .unwrap();
         assert!(r.find("GET", "/health").public);
-        assert!(r.find("GET", "/health?x=1").public);
         assert!(r.find("GET", "/healthz").deny);
         assert!(r.find("GET", "/health/x").deny);
         assert_eq!(r.find("POST", "/admin").permissions, ["admin.write"]);
@@ -266,6 +332,17 @@ match = "all"
         assert!(r.find("GET", "/users/7/profile").all);
         assert!(r.find("GET", "/users//profile").deny);
         assert!(r.find("GET", "/users/7/profile/x").deny);
+        assert!(
+            r.find("GET", "/HEALTH").public,
+            "letters match in either case"
+        );
+        assert_eq!(r.find("post", "/Admin/a").permissions, ["admin.write"]);
+        let sensitive = Routes::parse(
+            "default = \"deny\"\ncase_sensitive = true\n[[route]]\npath = \"/health\"\npublic = true",
+        )
+        .unwrap();
+        assert!(sensitive.find("GET", "/health").public);
+        assert!(sensitive.find("GET", "/Health").deny);
     }
 
     #[test]
@@ -279,6 +356,14 @@ match = "all"
             "[[route]]\npath = \"/a\"\npublic = true\nroles = [\"x\"]",
             "[[route]]\npath = \"/a\"\nunknown = 1",
             "[[route]]\npath = \"/a\"\nmatch = \"some\"",
+            "[[route]]\npath = \"/a/../b\"",
+            "[[route]]\npath = \"/%61\"",
+            "[[route]]\npath = \"/a;b\"",
+            "[[route]]\npath = \"/a%2Fb\"",
+            "[[route]]\npath = \"/a\"\nroles = [\"Super,Admin\"]",
+            "[[route]]\npath = \"/a\"\nroles = [\"Admin*\"]",
+            "[[route]]\npath = \"/a\"\npermissions = [\"fe.secure*\"]",
+            "[[route]]\npath = \"/a\"\npermissions = [\"a b\"]",
         ] {
             assert!(Routes::parse(bad).is_err(), "{bad}");
         }

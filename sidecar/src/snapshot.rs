@@ -332,12 +332,15 @@ impl Revocations {
         self.len() == 0
     }
 
-    /// Whether any entry voids a token with these facts. Session and token entries void
-    /// whatever was issued; the others void what was issued at or before their time.
+    /// Whether any entry voids a token with these facts. Session entries void whatever was
+    /// issued; the others void what was issued at or before their time.
     pub fn voids(&self, t: &TokenFacts<'_>) -> bool {
         let before = |w: &Window| t.issued_at <= w.0;
+        // A token entry voids what was issued at or before it: every JWT of a deleted token,
+        // and those of a token whose rights were reduced (its next ones are issued later).
         if t.session.is_some_and(|s| self.sessions.contains_key(s))
-            || t.token_id.is_some_and(|s| self.tokens.contains_key(s))
+            || t.token_id
+                .is_some_and(|s| self.tokens.get(s).is_some_and(|w| before(&w)))
             || self.tenants.get(t.tenant).is_some_and(|w| before(&w))
         {
             return true;
@@ -444,11 +447,31 @@ impl AccessTokens {
     }
 }
 
+/// Check an access-token record: an address it carries must be normalised (its domain is
+/// matched against the email-domain rules as sent).
+pub fn check_access_token(r: &wire::AccessTokenRecord) -> Result<(), BuildError> {
+    let domain_ok = match r.email.as_deref() {
+        None => true,
+        Some(e) => shared::net::email_domain(e)
+            .is_some_and(|d| shared::net::normalize_domain(d).as_deref() == Ok(d)),
+    };
+    if r.id.is_empty() || !domain_ok {
+        return Err(BuildError::Invalid(format!(
+            "invalid access-token record {:?}",
+            r.id
+        )));
+    }
+    Ok(())
+}
+
 /// Build a snapshot from a full wire snapshot's keys and policy.
 pub fn from_wire(s: &wire::Snapshot) -> Result<Snapshot, BuildError> {
     check_policy(&s.policy)?;
     for r in &s.revocations {
         check_revocation(r)?;
+    }
+    for r in &s.access_tokens {
+        check_access_token(r)?;
     }
     Ok(Snapshot {
         version: s.version,
@@ -467,6 +490,9 @@ pub fn next(cur: &Snapshot, d: &wire::Delta) -> Result<Snapshot, BuildError> {
     }
     for r in &d.revocations {
         check_revocation(r)?;
+    }
+    for r in d.access_tokens.iter().flatten() {
+        check_access_token(r)?;
     }
     let keys = match &d.keys {
         Some(k) => Arc::new(build_keys(k)?),

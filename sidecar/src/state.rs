@@ -26,7 +26,7 @@ pub fn unix_now() -> i64 {
 pub struct Facts<'a> {
     /// Method of the original request.
     pub method: &'a str,
-    /// Path of the original request.
+    /// Canonical path of the original request ([`crate::path::canonical`]).
     pub path: &'a str,
     /// The credential.
     pub token: TokenSource<'a>,
@@ -153,11 +153,12 @@ impl Sidecar {
         Ok(Some(Identity { verified, record }))
     }
 
-    /// Count (and, at most once a second, log) a decision.
+    /// Count (and, at most once a second, log) a decision about `method` `path`.
     pub(crate) fn record(
         &self,
         outcome: &Result<Permit, DenyReason>,
-        facts: &Facts<'_>,
+        method: &str,
+        path: &str,
         elapsed: f64,
     ) {
         self.metrics.decision_seconds.observe(elapsed);
@@ -167,19 +168,9 @@ impl Sidecar {
                 self.metrics.denied(*reason).inc();
                 let now = unix_now();
                 if self.last_deny_log.swap(now, Ordering::Relaxed) != now {
-                    tracing::info!(
-                        reason = reason.as_str(),
-                        method = facts.method,
-                        path = facts.path,
-                        "request denied"
-                    );
+                    tracing::info!(reason = reason.as_str(), method, path, "request denied");
                 } else {
-                    tracing::debug!(
-                        reason = reason.as_str(),
-                        method = facts.method,
-                        path = facts.path,
-                        "request denied"
-                    );
+                    tracing::debug!(reason = reason.as_str(), method, path, "request denied");
                 }
             }
         }

@@ -9,12 +9,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{Rights, acting_user, check_ids, expiry, role_rights, time_of, user_rights};
+use super::m2m::{Rights, account_rights, acting_user, expiry, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
@@ -23,36 +23,8 @@ use crate::http::caller::Caller;
 use crate::http::extract::{ApiJson, EnvCaller};
 use crate::model::event::{self, EventKind};
 use crate::state::AppState;
-use crate::store::{Record, Tree};
 
-/// A stored access token (its secret, a JWT, is never stored).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AccessToken {
-    /// UUID; the JWT's `sub`.
-    pub id: String,
-    /// The account.
-    pub tenant_id: String,
-    /// The user, for a user's token.
-    pub user_id: Option<String>,
-    /// Free text.
-    pub description: String,
-    /// Role ids (account tokens).
-    pub role_ids: Vec<String>,
-    /// Who created it, when a user did.
-    pub created_by_user_id: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// Unix seconds; `None`: never expires.
-    pub expires_at: Option<i64>,
-}
-
-impl Record for AccessToken {
-    const TREE: Tree = Tree::AccessTokens;
-    fn key(&self) -> Vec<u8> {
-        self.id.as_bytes().to_vec()
-    }
-}
+pub use crate::model::access_token::AccessToken;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
@@ -216,7 +188,8 @@ async fn create_tenant(
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
     let role_ids = req.role_ids.clone().unwrap_or_default();
-    check_ids(&state, &tenant, &role_ids, &[])?;
+    // Never more than the creator may confer.
+    super::users::check_token_rights(&caller, &Catalog::load(&state)?, &tenant, &role_ids, &[])?;
     let now = state.clock.unix();
     let t = AccessToken {
         id: new_uuid().to_string(),
@@ -262,9 +235,9 @@ async fn delete(
     tenant: &str,
     user: Option<&str>,
 ) -> Result<StatusCode, ApiError> {
-    super::m2m::delete_owned::<AccessToken>(state, id, not_found, |t| {
+    super::m2m::delete_owned::<AccessToken>(state, id, not_found, |t, now| {
         (t.tenant_id == tenant && t.user_id.as_deref() == user)
-            .then(|| (t.tenant_id.clone(), t.user_id.clone()))
+            .then(|| (t.tenant_id.clone(), t.user_id.clone(), now))
     })
     .await
 }
@@ -326,20 +299,22 @@ async fn delete_user(
     delete(&state, &id, &tenant, Some(&user)).await
 }
 
-/// A token's current rights, or `None` when it is not active (expired; for a user's token,
-/// the user gone, locked or no longer an enabled member).
+/// A token's current rights (and, for a user's token, its user's normalised address), or
+/// `None` when it is not active: expired, its account gone, or for a user's token the user
+/// gone, locked, no longer an enabled member or refused by the email-domain rules.
 fn rights(
     state: &AppState,
     cat: &Catalog,
     t: &AccessToken,
     now: i64,
-) -> Result<Option<Rights>, ApiError> {
-    if t.expires_at.is_some_and(|e| now >= e) {
+) -> Result<Option<(Rights, Option<String>)>, ApiError> {
+    if t.expires_at.is_some_and(|e| now >= e) || !super::m2m::tenant_exists(state, &t.tenant_id)? {
         return Ok(None);
     }
     Ok(match &t.user_id {
-        None => Some(role_rights(cat, &t.role_ids, &[])),
-        Some(uid) => user_rights(state, cat, uid, &t.tenant_id)?.map(|(r, _)| r),
+        None => account_rights(state, cat, &t.tenant_id, &t.role_ids, &[])?.map(|r| (r, None)),
+        Some(uid) => user_rights(state, cat, uid, &t.tenant_id)?
+            .map(|(r, u)| (r, Some(u.email_norm).filter(|e| !e.is_empty()))),
     })
 }
 
@@ -397,7 +372,7 @@ fn data(state: &AppState, id: &str, users: bool) -> Result<Json<Value>, ApiError
         .filter(|t| t.user_id.is_some() == users)
         .ok_or_else(not_found)?;
     let cat = Catalog::load(state)?;
-    let (roles, permissions) =
+    let ((roles, permissions), _) =
         rights(state, &cat, &t, state.clock.unix())?.ok_or_else(not_found)?;
     let mut v =
         json!({"id": t.id, "tenantId": t.tenant_id, "roles": roles, "permissions": permissions});
@@ -439,7 +414,7 @@ pub(crate) fn records(
     for t in state.db.scan::<AccessToken>(b"")? {
         let r = rights(state, &cat, &t, now)
             .map_err(|e| crate::store::StoreError::Backend(format!("{e:?}")))?;
-        if let Some((roles, permissions)) = r {
+        if let Some(((roles, permissions), email)) = r {
             out.push(shared::wire::AccessTokenRecord {
                 id: t.id,
                 tenant_id: t.tenant_id,
@@ -447,6 +422,7 @@ pub(crate) fn records(
                 roles,
                 permissions,
                 expires_at: t.expires_at,
+                email,
             });
         }
     }

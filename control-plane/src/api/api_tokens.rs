@@ -5,7 +5,7 @@
 //! clients also call) with refresh. Deleting a token revokes its JWTs at every sidecar.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{acting_user, check_ids, expiry, role_rights, time_of, user_rights};
+use super::m2m::{account_rights, acting_user, expiry, time_of, user_rights};
 use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
+use crate::model::event::{self, EventKind};
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -119,15 +120,9 @@ struct CreateRequest {
     expires_in_minutes: Option<f64>,
 }
 
+/// An API token's metadata travels in each of its JWTs: 8 KiB at most.
 fn metadata(v: Option<&Value>) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match v {
-        None | Some(Value::Null) => Ok(serde_json::Map::new()),
-        Some(Value::Object(m)) if Value::Object(m.clone()).to_string().len() <= 8 * 1024 => {
-            Ok(m.clone())
-        }
-        Some(Value::Object(_)) => Err(ApiError::bad_request("metadata is at most 8 KiB")),
-        Some(_) => Err(ApiError::bad_request("metadata must be a JSON object")),
-    }
+    Ok(crate::model::json::object("metadata", v, 8 * 1024)?)
 }
 
 async fn store_new(state: &AppState, t: &ApiToken) -> Result<(), ApiError> {
@@ -151,7 +146,14 @@ async fn create_tenant_token(
     } else {
         Vec::new()
     };
-    check_ids(&state, &tenant, &role_ids, &permission_ids)?;
+    // The token holds what its creator gives it: never more than the creator may confer.
+    super::users::check_token_rights(
+        &caller,
+        &Catalog::load(&state)?,
+        &tenant,
+        &role_ids,
+        &permission_ids,
+    )?;
     let now = state.clock.unix();
     let secret = crate::crypto::random_secret_hex();
     let t = ApiToken {
@@ -172,6 +174,7 @@ async fn create_tenant_token(
         created_at: rfc3339(state.clock.now()),
         expires_at: expiry(now, req.expires_in_minutes)?,
         refresh: Vec::new(),
+        revoked_through: None,
     };
     store_new(&state, &t).await?;
     Ok((StatusCode::CREATED, Json(with_secret(&t, &secret))))
@@ -230,12 +233,15 @@ async fn update_tenant_token(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("fe.secure.write.tenantApiTokens")?;
     let tenant = caller.tenant()?;
-    if let Some(r) = &req.role_ids {
-        check_ids(&state, &tenant, r, &[])?;
-    }
-    if let Some(p) = &req.permission_ids {
-        check_ids(&state, &tenant, &[], p)?;
-    }
+    super::users::check_token_rights(
+        &caller,
+        &Catalog::load(&state)?,
+        &tenant,
+        req.role_ids.as_deref().unwrap_or_default(),
+        req.permission_ids.as_deref().unwrap_or_default(),
+    )?;
+    let at = rfc3339(state.clock.now());
+    let now = state.clock.unix();
     let description = req
         .description
         .as_deref()
@@ -259,11 +265,27 @@ async fn update_tenant_token(
             if let Some(m) = &meta {
                 t.metadata = m.clone();
             }
+            let before = (t.role_ids.clone(), t.permission_ids.clone());
             if let Some(r) = &req.role_ids {
                 t.role_ids = r.clone();
             }
             if let Some(p) = &req.permission_ids {
                 t.permission_ids = p.clone();
+            }
+            // Rights taken away: the JWTs already issued carry them, so they are void at
+            // every sidecar (the next login or refresh gets the new rights).
+            let shrinks = before.0.iter().any(|r| !t.role_ids.contains(r))
+                || before.1.iter().any(|p| !t.permission_ids.contains(p));
+            if shrinks {
+                let through = t.revoke_issued(now);
+                event::record_about(
+                    tx,
+                    EventKind::ApiTokenRightsReduced,
+                    Some(&t.tenant_id),
+                    None,
+                    Some(&t.client_id),
+                    &crate::clock::rfc3339_of(through).unwrap_or_else(|| at.clone()),
+                )?;
             }
             tx.put(&t)?;
             Ok::<_, ApiError>(t)
@@ -280,9 +302,14 @@ async fn delete_token(
     tenant: &str,
     user: Option<&str>,
 ) -> Result<StatusCode, ApiError> {
-    super::m2m::delete_owned::<ApiToken>(state, id, not_found, |t| {
-        (t.tenant_id == tenant && t.user_id.as_deref() == user)
-            .then(|| (t.tenant_id.clone(), t.user_id.clone()))
+    super::m2m::delete_owned::<ApiToken>(state, id, not_found, |t, now| {
+        (t.tenant_id == tenant && t.user_id.as_deref() == user).then(|| {
+            (
+                t.tenant_id.clone(),
+                t.user_id.clone(),
+                t.clone().revoke_issued(now),
+            )
+        })
     })
     .await
 }
@@ -339,6 +366,7 @@ async fn create_user_token(
         created_at: rfc3339(state.clock.now()),
         expires_at: expiry(now, req.expires_in_minutes)?,
         refresh: Vec::new(),
+        revoked_through: None,
     };
     store_new(&state, &t).await?;
     Ok((StatusCode::CREATED, Json(with_secret(&t, &secret))))
@@ -425,7 +453,8 @@ fn claims(state: &AppState, t: &ApiToken, now: i64, ttl: i64) -> Result<AccessCl
     let (token_type, (roles, permissions), user) = match &t.user_id {
         None => (
             "tenantApiToken",
-            role_rights(&cat, &t.role_ids, &t.permission_ids),
+            account_rights(state, &cat, &t.tenant_id, &t.role_ids, &t.permission_ids)?
+                .ok_or_else(refused)?,
             None,
         ),
         Some(uid) => {
@@ -447,7 +476,7 @@ fn claims(state: &AppState, t: &ApiToken, now: i64, ttl: i64) -> Result<AccessCl
         application_id: state.env.client_id().to_owned(),
         iss: state.public_url.to_string(),
         aud: state.env.client_id().to_owned(),
-        iat: now,
+        iat: t.issued_at(now),
         exp: Some(exp),
         sid: None,
         user_id: user.as_ref().map(|u| u.id.clone()),
@@ -487,7 +516,23 @@ fn grant(
     })
 }
 
-async fn login(state: &AppState, req: LoginRequest) -> Result<Granted, ApiError> {
+/// The caller's address, checked against the environment's IP rules before anything about
+/// the token is looked at (the account's come once the token is known).
+fn client_address(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> Result<std::net::IpAddr, ApiError> {
+    let ip = super::restrictions::caller_ip(state, peer, headers);
+    super::restrictions::check_ip(state, None, ip)?;
+    Ok(ip)
+}
+
+async fn login(
+    state: &AppState,
+    req: LoginRequest,
+    ip: std::net::IpAddr,
+) -> Result<Granted, ApiError> {
     let config = strategy_allows(state)?;
     let now = state.clock.unix();
     let ttl = i64::from(config.default_token_expiration);
@@ -508,10 +553,15 @@ async fn login(state: &AppState, req: LoginRequest) -> Result<Granted, ApiError>
         })
         .await?
         .ok_or_else(refused)?;
+    super::restrictions::check_ip(state, Some(&stored.tenant_id), ip)?;
     grant(state, &stored, &random, now, ttl)
 }
 
-async fn refresh(state: &AppState, req: RefreshRequest) -> Result<Granted, ApiError> {
+async fn refresh(
+    state: &AppState,
+    req: RefreshRequest,
+    ip: std::net::IpAddr,
+) -> Result<Granted, ApiError> {
     let config = strategy_allows(state)?;
     let now = state.clock.unix();
     let ttl = i64::from(config.default_token_expiration);
@@ -533,6 +583,7 @@ async fn refresh(state: &AppState, req: RefreshRequest) -> Result<Granted, ApiEr
         })
         .await?
         .ok_or_else(refused)?;
+    super::restrictions::check_ip(state, Some(&stored.tenant_id), ip)?;
     grant(state, &stored, &random, now, ttl)
 }
 
@@ -540,29 +591,41 @@ async fn refresh(state: &AppState, req: RefreshRequest) -> Result<Granted, ApiEr
 /// 101st live one evicts the oldest.
 async fn login_v2(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(granted(login(&state, req).await?, true))
+    let ip = client_address(&state, peer, &headers)?;
+    Ok(granted(login(&state, req, ip).await?, true))
 }
 
 /// Public: a refresh token (single use) → new tokens.
 async fn refresh_v2(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(granted(refresh(&state, req).await?, true))
+    let ip = client_address(&state, peer, &headers)?;
+    Ok(granted(refresh(&state, req, ip).await?, true))
 }
 
 async fn login_v1(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(granted(login(&state, req).await?, false))
+    let ip = client_address(&state, peer, &headers)?;
+    Ok(granted(login(&state, req, ip).await?, false))
 }
 
 async fn refresh_v1(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    Ok(granted(refresh(&state, req).await?, false))
+    let ip = client_address(&state, peer, &headers)?;
+    Ok(granted(refresh(&state, req, ip).await?, false))
 }

@@ -21,7 +21,7 @@ use crate::model::authz;
 use crate::model::session::{self, Session};
 use crate::model::user::{self, User};
 use crate::model::vendor_config::VendorConfig;
-use crate::model::{email, password, rbac};
+use crate::model::{email, password};
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -107,49 +107,24 @@ async fn login(
         _ => None,
     };
     let Some(user) = user else {
-        // Unknown user: the same argon2 work as a real check, the same durable write as
+        // Unknown user: the same turn-taking (parallel guesses at one address queue as a
+        // user's do), the same argon2 work as a real check, the same durable write as
         // counting a real failure (else the flush would tell known addresses apart by
         // timing, `security.md` §D), the same reply.
+        let key = index.as_ref().map_or("", |(_, k)| k.as_str());
+        let _turn = state.login_gate.enter(&format!("address/{key}")).await;
         password::verify(&state.hasher, req.password.clone(), None).await?;
         record_decoy_failure(&state).await?;
         state.metrics.logins.with_label_values(&["failure"]).inc();
         return Err(bad_credentials());
     };
-    // One password check per user at a time: the failure count is read, checked and updated
-    // around each evaluation, so a burst of guesses cannot overrun the lockout.
-    let _turn = state.login_gate.enter(&user.id).await;
-    let user = state
-        .db
-        .get::<User>(user.id.as_bytes())?
-        .ok_or_else(bad_credentials)?;
-    let max = crate::model::lockout::max_attempts(&state.db, user.login_tenant())?;
-    if user.is_locked {
-        password::verify(&state.hasher, req.password.clone(), None).await?;
-        record_failure(&state, &user.id, max).await?;
-        state.metrics.logins.with_label_values(&["locked"]).inc();
-        return Err(bad_credentials());
-    }
-    // The hourly failure budget: spent, the password is not evaluated (not even a correct
-    // one) until the hour is over — the same reply, the same hash work and the same durable
-    // write as a wrong password (else a throttled account would answer faster than an
-    // address that is nobody's).
-    if crate::model::lockout::budget_spent(&user, state.clock.unix()) {
-        password::verify(&state.hasher, req.password.clone(), None).await?;
-        record_failure(&state, &user.id, max).await?;
-        state.metrics.logins.with_label_values(&["throttled"]).inc();
-        return Err(bad_credentials());
-    }
-    if !password::verify(
-        &state.hasher,
-        req.password.clone(),
-        user.password_hash.clone(),
-    )
-    .await?
-    {
-        record_failure(&state, &user.id, max).await?;
-        state.metrics.logins.with_label_values(&["failure"]).inc();
-        return Err(bad_credentials());
-    }
+    let user = match counted_check(&state, &user.id, &req.password).await? {
+        PasswordCheck::Correct(u) => *u,
+        PasswordCheck::Wrong => {
+            state.metrics.logins.with_label_values(&["failure"]).inc();
+            return Err(bad_credentials());
+        }
+    };
     state.metrics.logins.with_label_values(&["success"]).inc();
     let config = configurations::current(&state)?;
     if !user.verified && !config.allow_not_verified_users_login {
@@ -218,6 +193,46 @@ async fn login(
         issued.body.notification_period = Some(period);
     }
     Ok(issued.into_response_with_cookie(&state, &config))
+}
+
+/// What a counted password check decided.
+pub(crate) enum PasswordCheck {
+    /// The user's password, checked (the user as stored after the check).
+    Correct(Box<User>),
+    /// Wrong, or not evaluated (locked, hourly budget spent, no such user): all alike.
+    Wrong,
+}
+
+/// The one guarded check of a user's password — login, and every endpoint that asks for it
+/// again (`passwords/change`): one check of a user at a time; a locked user or a spent hourly
+/// budget is refused without evaluating the password, with the same argon2 work and the same
+/// durable write as a wrong one; a wrong one counts toward the lockout and the hourly budget
+/// (`security.md` C1, C9, M6).
+pub(crate) async fn counted_check(
+    state: &AppState,
+    user_id: &str,
+    password: &str,
+) -> Result<PasswordCheck, ApiError> {
+    let _turn = state.login_gate.enter(user_id).await;
+    let Some(user) = state.db.get::<User>(user_id.as_bytes())? else {
+        password::verify(&state.hasher, password.to_owned(), None).await?;
+        record_decoy_failure(state).await?;
+        return Ok(PasswordCheck::Wrong);
+    };
+    let max = crate::model::lockout::max_attempts(&state.db, user.login_tenant())?;
+    let unevaluated =
+        user.is_locked || crate::model::lockout::budget_spent(&user, state.clock.unix());
+    let hash = if unevaluated {
+        None
+    } else {
+        user.password_hash.clone()
+    };
+    let correct = password::verify(&state.hasher, password.to_owned(), hash).await?;
+    if unevaluated || !correct {
+        record_failure(state, &user.id, max).await?;
+        return Ok(PasswordCheck::Wrong);
+    }
+    Ok(PasswordCheck::Correct(Box::new(user)))
 }
 
 /// Unlock links live this long.
@@ -328,7 +343,7 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
                     expires,
                 )?;
             }
-            tx.put(&u)?;
+            user::put_user(tx, &u)?;
             Ok::<_, ApiError>(lock_now.then_some(u))
         })
         .await?;
@@ -380,7 +395,7 @@ async fn unlock_me(
             };
             u.is_locked = false;
             u.failed_logins = 0;
-            tx.put(&u)?;
+            user::put_user(tx, &u)?;
             Ok::<_, ApiError>(true)
         })
         .await?;
@@ -470,11 +485,10 @@ pub(crate) async fn start_session(
             if u.is_locked || u.membership(tenant).is_none_or(|m| m.disabled) {
                 return Err(bad_credentials());
             }
-            let old_email = u.email_norm.clone();
             u.last_login = Some(at.clone());
             u.failed_logins = 0;
             u.active_tenant_id = Some(tenant.to_owned());
-            user::put_user(tx, Some(&old_email), &u)?;
+            user::put_user(tx, &u)?;
             session::open(tx, &s, max, &at)?;
             Ok::<_, ApiError>(u)
         })
@@ -559,6 +573,7 @@ async fn refresh(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    crate::http::extract::check_cookie_request(&state, &headers, &body)?;
     let client_ip = super::restrictions::caller_ip(&state, peer, &headers);
     super::restrictions::check_ip(&state, None, client_ip)?;
     let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -634,9 +649,8 @@ async fn refresh(
             s.last_used_at = now;
             tx.put(&s)?;
             if user.active_tenant_id.as_deref() != Some(tenant.as_str()) {
-                let email = user.email_norm.clone();
                 user.active_tenant_id = Some(tenant);
-                user::put_user(tx, Some(&email), &user)?;
+                user::put_user(tx, &user)?;
             }
             Ok::<_, ApiError>(Refreshed::Issued(Box::new((user, s, refresh))))
         })
@@ -653,7 +667,12 @@ async fn refresh(
 
 /// Public (refresh cookie): end the session the cookie names; the cookie is cleared. An
 /// unknown or forged cookie changes nothing and gets the same reply.
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    crate::http::extract::check_cookie_request(&state, &headers, &body)?;
     if let Some(token) = refresh_cookie(&headers, state.env.client_id()) {
         let digest = session::refresh_digest(&token);
         let at = rfc3339(state.clock.now());
@@ -695,10 +714,8 @@ fn user_claims(
     sid: &str,
     now: i64,
 ) -> Result<AccessClaims, ApiError> {
-    let roles = rbac::all_roles(&state.db)?;
-    let permissions = rbac::all_permissions(&state.db)?;
-    let groups = crate::model::group::granting(&state.db)?;
-    let eff = authz::effective(user, tenant, &roles, &permissions, &groups);
+    let groups = crate::model::group::granting_for(&state.db, &user.id, tenant)?;
+    let eff = authz::effective(user, tenant, &groups, &state.db)?;
     let metadata =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&user.metadata)
             .unwrap_or_default();

@@ -164,10 +164,7 @@ fn load(state: &AppState, tenant: &str, id: &str) -> Result<Group, ApiError> {
 }
 
 fn of_tenant(state: &AppState, tenant: &str) -> Result<Vec<Group>, ApiError> {
-    Ok(group::all(&state.db)?
-        .into_iter()
-        .filter(|g| g.tenant_id == tenant)
-        .collect())
+    Ok(group::of_tenant(&state.db, tenant)?)
 }
 
 fn respond_all(
@@ -262,8 +259,7 @@ fn validate(f: &GroupFields) -> Result<Validated, ApiError> {
             .metadata
             .as_ref()
             .map(|m| user::metadata_text(Some(m)))
-            .transpose()
-            .map_err(ApiError::bad_request)?,
+            .transpose()?,
     })
 }
 
@@ -307,7 +303,7 @@ async fn create_group(
         created_at: now.clone(),
         updated_at: now,
     };
-    state.db.write(|tx| tx.put(&g)).await?;
+    state.db.write(|tx| group::put(tx, &g)).await?;
     let cat = Catalog::load(&state)?;
     Ok((
         StatusCode::CREATED,
@@ -377,7 +373,7 @@ async fn change(
             let members_before = g.user_ids.clone();
             f(&mut g)?;
             g.updated_at = now.clone();
-            tx.put(&g)?;
+            group::put(tx, &g)?;
             if let Some(kind) = kind {
                 for u in &members_before {
                     event::record(tx, kind, Some(tenant), Some(u), &now)?;
@@ -450,7 +446,7 @@ async fn delete_group(
                     )?;
                 }
             }
-            tx.delete::<Group>(id.as_bytes())?;
+            group::delete(tx, &id)?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -544,7 +540,17 @@ async fn add_users(
             )));
         }
     }
+    // Joining a group gives its roles: the caller must be able to give them itself (else a
+    // user could join a group holding a role above its own and have it).
+    let cat = Catalog::load(&state)?;
+    let held = load(&state, &tenant, &id)?.role_ids;
+    check_grantable(&caller, &cat, &tenant, &held)?;
     change(&state, &tenant, &id, None, |g| {
+        if g.role_ids.iter().any(|r| !held.contains(r)) {
+            return Err(ApiError::conflict(
+                "the group's roles changed meanwhile; try again",
+            ));
+        }
         crate::model::add_unique(&mut g.user_ids, &req.user_ids);
         Ok(())
     })
@@ -581,7 +587,7 @@ async fn remove_users(
             }
             g.user_ids.retain(|u| !req.user_ids.contains(u));
             g.updated_at = now.clone();
-            tx.put(&g)?;
+            group::put(tx, &g)?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -609,15 +615,33 @@ async fn set_config(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ConfigUpdate>,
 ) -> Result<(StatusCode, Json<GroupsConfig>), ApiError> {
+    let groups = group::all(&state.db)?;
+    let at = rfc3339(state.clock.now());
     let saved = state
         .db
         .write(|tx| {
             let mut c = tx
                 .get::<GroupsConfig>(b"groups-config")?
                 .unwrap_or_default();
+            let counted_before = c.enabled && c.roles_enabled;
             c.enabled = req.enabled.unwrap_or(c.enabled);
             c.roles_enabled = req.roles_enabled.unwrap_or(c.roles_enabled);
             tx.put(&c)?;
+            // Group roles stop counting: every member of a group with roles loses them, so
+            // its tokens are void at sidecars (they refresh into their remaining rights).
+            if counted_before && !(c.enabled && c.roles_enabled) {
+                for g in groups.iter().filter(|g| !g.role_ids.is_empty()) {
+                    for u in &g.user_ids {
+                        event::record(
+                            tx,
+                            EventKind::UserRolesRemoved,
+                            Some(&g.tenant_id),
+                            Some(u),
+                            &at,
+                        )?;
+                    }
+                }
+            }
             Ok::<_, ApiError>(c)
         })
         .await?;

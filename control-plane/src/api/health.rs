@@ -1,5 +1,6 @@
 //! Operational endpoints: `/healthz` (alive), `/readyz` (the store answers and accepts
-//! durable writes), `/metrics` (Prometheus text).
+//! durable writes), `/metrics` (Prometheus text; on its own listener with `--metrics-listen`,
+//! and then absent from the public one).
 
 use axum::Router;
 use axum::extract::State;
@@ -38,8 +39,22 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Public (bind the listener privately in production): Prometheus metrics.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// The metrics listener's routes (`--metrics-listen`).
+pub(crate) fn metrics_routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(render_metrics))
+}
+
+/// Public listener: the metrics, unless they have a listener of their own.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    if state.metrics_elsewhere {
+        return crate::error::ApiError::not_found("no such route").into_response();
+    }
+    render_metrics(State(state)).await.into_response()
+}
+
+/// Prometheus metrics. No label splits accounts by their state (a locked account's failed
+/// login counts as a failure), so the public listener is no oracle.
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     state
         .metrics
         .store_healthy

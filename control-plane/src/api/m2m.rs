@@ -1,14 +1,16 @@
 //! What API tokens and access tokens share: who a user-token route acts for, expiry input,
-//! and the rights a token carries (an account token's roles, or its user's current rights).
+//! and the rights a token carries (an account token's roles, or its user's current rights),
+//! both from the one rights computation (`model::authz`).
 
 use axum::http::StatusCode;
 
 use super::users::Catalog;
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, rfc3339_of};
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::model::authz;
 use crate::model::event::{self, EventKind};
+use crate::model::tenant::Tenant;
 use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::Record;
@@ -50,27 +52,32 @@ pub(super) fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiE
     }
 }
 
-/// An account token's rights: its roles' keys and the keys of their permissions plus
-/// `permission_ids`.
-pub(super) fn role_rights(cat: &Catalog, role_ids: &[String], permission_ids: &[String]) -> Rights {
-    let roles: Vec<_> = cat
-        .roles
-        .iter()
-        .filter(|r| role_ids.contains(&r.id))
-        .collect();
-    let mut perm_ids: Vec<&String> = roles.iter().flat_map(|r| r.permission_ids.iter()).collect();
-    perm_ids.extend(permission_ids.iter());
-    let permissions = cat
-        .permissions
-        .iter()
-        .filter(|p| perm_ids.contains(&&p.id))
-        .map(|p| p.key.clone())
-        .collect();
-    (roles.iter().map(|r| r.key.clone()).collect(), permissions)
+/// Whether the account exists: a token of a deleted account is nobody's, even if an account
+/// with the same id is created again.
+pub(super) fn tenant_exists(state: &AppState, tenant: &str) -> Result<bool, ApiError> {
+    Ok(state.db.get::<Tenant>(tenant.as_bytes())?.is_some())
 }
 
-/// A user's current rights in an account with the user, or `None` when the user is gone,
-/// locked or not an enabled member (its tokens are then inactive).
+/// An account token's rights in its account, or `None` once the account is gone: its roles'
+/// keys and their permissions plus `permission_ids` (no `NEVER` permission, no role of
+/// another account).
+pub(super) fn account_rights(
+    state: &AppState,
+    cat: &Catalog,
+    tenant: &str,
+    role_ids: &[String],
+    permission_ids: &[String],
+) -> Result<Option<Rights>, ApiError> {
+    if !tenant_exists(state, tenant)? {
+        return Ok(None);
+    }
+    let eff = authz::of_roles(tenant, role_ids, permission_ids, &cat.rbac())?;
+    Ok(Some((eff.role_keys(), eff.permission_keys())))
+}
+
+/// A user's current rights in an account with the user, or `None` when its tokens are not
+/// active: the user gone, locked or not an enabled member, or its address refused by the
+/// environment's or the account's email-domain rules (as a login would be).
 pub(super) fn user_rights(
     state: &AppState,
     cat: &Catalog,
@@ -83,56 +90,29 @@ pub(super) fn user_rights(
     if u.is_locked || u.membership(tenant).is_none_or(|m| m.disabled) {
         return Ok(None);
     }
-    let eff = authz::effective(&u, tenant, &cat.roles, &cat.permissions, &cat.groups);
+    if !super::restrictions::email_allowed(state, &[tenant], &u.email_norm)? {
+        return Ok(None);
+    }
+    let eff = cat.effective(&u, tenant)?;
     Ok(Some(((eff.role_keys(), eff.permission_keys()), u)))
 }
 
-/// Check role and permission ids an account token may hold (roles of the environment or of
-/// the account; at most 500 in all).
-pub(super) fn check_ids(
-    state: &AppState,
-    tenant: &str,
-    roles: &[String],
-    perms: &[String],
-) -> Result<(), ApiError> {
-    let cat = Catalog::load(state)?;
-    for r in roles {
-        let ok = cat
-            .roles
-            .iter()
-            .any(|x| x.id == *r && x.tenant_id.as_deref().is_none_or(|t| t == tenant));
-        if !ok {
-            return Err(ApiError::bad_request(format!("role {r} does not exist")));
-        }
-    }
-    for p in perms {
-        if !cat.permissions.iter().any(|x| x.id == *p) {
-            return Err(ApiError::bad_request(format!(
-                "permission {p} does not exist"
-            )));
-        }
-    }
-    if roles.len() + perms.len() > 500 {
-        return Err(ApiError::bad_request("at most 500 roles and permissions"));
-    }
-    Ok(())
-}
-
-/// Delete the token record `id` of type `R` if `owned` accepts it (returning its account and
-/// user), recording the event that revokes its JWTs at every sidecar (`subject` = `id`).
+/// Delete the token record `id` of type `R` if `owned` accepts it (returning its account,
+/// user and the second through which its JWTs were issued, given `now`), recording the event
+/// that revokes them at every sidecar (`subject` = `id`).
 pub(super) async fn delete_owned<R: Record>(
     state: &AppState,
     id: &str,
     not_found: fn() -> ApiError,
-    owned: impl Fn(&R) -> Option<(String, Option<String>)>,
+    owned: impl Fn(&R, i64) -> Option<(String, Option<String>, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    let at = rfc3339(state.clock.now());
+    let now = state.clock.unix();
     state
         .db
         .write(|tx| {
-            let (tenant, user) = tx
+            let (tenant, user, through) = tx
                 .get::<R>(id.as_bytes())?
-                .and_then(|t| owned(&t))
+                .and_then(|t| owned(&t, now))
                 .ok_or_else(not_found)?;
             tx.delete::<R>(id.as_bytes())?;
             event::record_about(
@@ -141,7 +121,7 @@ pub(super) async fn delete_owned<R: Record>(
                 Some(&tenant),
                 user.as_deref(),
                 Some(id),
-                &at,
+                &rfc3339_of(through).unwrap_or_else(|| rfc3339(state.clock.now())),
             )?;
             Ok::<_, ApiError>(())
         })

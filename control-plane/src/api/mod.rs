@@ -20,7 +20,7 @@ mod lockout;
 mod m2m;
 mod passwords;
 mod permissions;
-mod restrictions;
+pub(crate) mod restrictions;
 mod roles;
 mod sessions;
 mod sidecars;
@@ -191,6 +191,11 @@ fn spec_routes(ops: Ops) -> Router<AppState> {
         }
     }
     router
+}
+
+/// The routes of the `--metrics-listen` listener.
+pub(crate) fn metrics_routes() -> Router<AppState> {
+    health::metrics_routes()
 }
 
 /// Every route of the control plane.

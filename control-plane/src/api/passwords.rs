@@ -498,16 +498,15 @@ async fn change_password(
             None,
         ),
     };
-    let user = load_user(&state, &user_id, None)?;
-    if !password::verify(
-        &state.hasher,
-        req.password.clone(),
-        user.password_hash.clone(),
-    )
-    .await?
-    {
-        return Err(ApiError::bad_request("The current password is incorrect"));
-    }
+    load_user(&state, &user_id, None)?;
+    // The current password is a guessable secret like a login's: the same turn, budget and
+    // lockout (a burst of wrong ones locks the account as a burst of logins would).
+    let user = match super::auth::counted_check(&state, &user_id, &req.password).await? {
+        super::auth::PasswordCheck::Correct(u) => *u,
+        super::auth::PasswordCheck::Wrong => {
+            return Err(ApiError::bad_request("The current password is incorrect"));
+        }
+    };
     enforce(&state, user.login_tenant(), &req.new_password)?;
     enforce_history(&state, &user, &req.new_password).await?;
     let hash = password::hash(&state.hasher, req.new_password.clone()).await?;
@@ -520,7 +519,8 @@ async fn change_password(
                 .get::<User>(user_id.as_bytes())?
                 .ok_or_else(super::users::user_not_found)?;
             set_password(&mut u, hash.clone(), now);
-            tx.put(&u)?;
+            u.failed_logins = 0;
+            crate::model::user::put_user(tx, &u)?;
             revoke_sessions(tx, &u.id, current_session.as_deref(), &at)?;
             Ok::<_, ApiError>(())
         })
@@ -574,7 +574,15 @@ async fn request_reset(
             ),
             kind: "password-reset",
         });
+        return Ok(StatusCode::CREATED);
     }
+    // Nobody's address: the same durable write as issuing a token, no mail (`security.md`
+    // D2: the reply's timing must not tell the two apart).
+    let token = otp::new_token();
+    state
+        .db
+        .write(|tx| otp::issue_decoy(tx, &token, Purpose::PasswordReset))
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -615,7 +623,7 @@ async fn verify_reset(
             u.is_locked = false;
             u.failed_logins = 0;
             u.failures_in_window = 0;
-            tx.put(&u)?;
+            crate::model::user::put_user(tx, &u)?;
             revoke_sessions(tx, &u.id, None, &at)?;
             Ok(())
         })
@@ -688,10 +696,7 @@ impl crate::store::Record for SmsReset {
 /// Wrong codes allowed per SMS reset before it is void.
 const SMS_ATTEMPTS: u32 = 5;
 
-/// Digits only, so `+1 (555) 010-0100` and `+15550100100` meet.
-fn phone_digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
-}
+use crate::model::user::phone_digits;
 
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -714,11 +719,10 @@ async fn request_reset_sms(
         return Err(ApiError::bad_request("identifier must be a phone number"));
     }
     let session_id = new_uuid().to_string();
-    let owner = state.db.scan::<User>(b"")?.into_iter().find(|u| {
-        u.phone_number
-            .as_deref()
-            .is_some_and(|p| phone_digits(p) == wanted)
-    });
+    // By index: a public route never reads every user.
+    let owner = crate::model::user::by_phone(&state.db, &wanted)?
+        .into_iter()
+        .next();
     if let Some(u) = owner {
         let n = u32::from_be_bytes(crate::crypto::random_bytes::<4>()) % 1_000_000;
         let code = format!("{n:06}");
@@ -769,10 +773,20 @@ async fn verify_reset_sms(
                 tx.delete::<SmsReset>(&key)?;
                 return Ok(None);
             }
+            // A code is a guessable secret of the user's: wrong ones count toward the same
+            // hourly budget as wrong passwords, and once it is spent no code is evaluated.
+            let mut owner = tx.get::<User>(p.user_id.as_bytes())?;
+            let spent = owner
+                .as_ref()
+                .is_some_and(|u| crate::model::lockout::budget_spent(u, now));
             let expected = crate::crypto::unhex(&p.code_sha256).unwrap_or_default();
-            if !crate::crypto::ct_eq(&expected, &given) {
+            if spent || !crate::crypto::ct_eq(&expected, &given) {
                 p.attempts += 1;
                 tx.put(&p)?;
+                if let Some(u) = owner.as_mut() {
+                    crate::model::lockout::count_in_window(u, now);
+                    crate::model::user::put_user(tx, u)?;
+                }
                 return Ok(None);
             }
             tx.delete::<SmsReset>(&key)?;

@@ -98,12 +98,13 @@ fn respond_one(state: &AppState, p: Permission) -> Result<Json<PermissionRespons
     Ok(Json(permission_response(p, &rbac::all_roles(&state.db)?)))
 }
 
-/// Keys: 1..=255 printable characters without spaces; `fe.` is reserved for built-ins.
+/// Keys: what a header list can carry ([`shared::rights::is_valid_key`]); `fe.` is reserved
+/// for built-ins.
 fn validate_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > 255 || key.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if !shared::rights::is_valid_key(key) {
         return Err(ApiError::bad_request(format!(
-            "invalid permission key {key:?}: 1 to 255 characters, no spaces"
+            "invalid permission key {key:?}: {}",
+            shared::rights::KEY_RULE
         )));
     }
     if key.starts_with("fe.") {
@@ -287,6 +288,16 @@ async fn update_permission(
                         "a permission with key {k:?} exists"
                     )));
                 }
+                // Tokens carry the old key, which now names nothing (or, later, something
+                // else): they are void at sidecars.
+                crate::model::event::record_about(
+                    tx,
+                    crate::model::event::EventKind::PermissionRevoked,
+                    None,
+                    None,
+                    Some(&p.key),
+                    &now,
+                )?;
                 p.key = k.clone();
             }
             if let Some(c) = &req.category_id {
@@ -409,10 +420,15 @@ async fn classify_permissions(
                 let mut p = tx.get::<Permission>(id.as_bytes())?.ok_or_else(|| {
                     ApiError::bad_request(format!("permission {id} does not exist"))
                 })?;
+                let before = p.assignment_type;
                 p.assignment_type = req.kind;
                 p.updated_at = now.clone();
-                tx.put(&p)?;
-                if req.kind == AssignmentType::Never {
+                rbac::put_permission(tx, Some(&p.key), &p)?;
+                // Holders lose it when it stops being everyone's (ALWAYS to anything else)
+                // or becomes nobody's (NEVER): tokens carrying it are void at sidecars.
+                let shrinks = req.kind != before
+                    && (before == AssignmentType::Always || req.kind == AssignmentType::Never);
+                if shrinks {
                     crate::model::event::record_about(
                         tx,
                         crate::model::event::EventKind::PermissionRevoked,
@@ -421,6 +437,8 @@ async fn classify_permissions(
                         Some(&p.key),
                         &now,
                     )?;
+                }
+                if req.kind == AssignmentType::Never {
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
                         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
                             cur.permission_ids.retain(|x| *x != p.id);

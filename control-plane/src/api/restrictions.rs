@@ -91,18 +91,16 @@ use super::users::policy_scope as scope;
 /// The caller's address: the socket peer, or the forwarding headers of a trusted proxy
 /// (the sidecar's rule, `shared::net::client_ip`).
 pub(crate) fn caller_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    let all = |name: &str| -> Vec<&str> {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect()
-    };
+    let values: Vec<&str> = headers
+        .get_all(state.client_ip_header.name())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     net::client_ip(
         peer.ip(),
         &state.trusted_proxies,
-        &all("x-forwarded-for"),
-        &all("forwarded"),
+        state.client_ip_header,
+        &values,
     )
 }
 
@@ -152,6 +150,28 @@ pub(crate) fn check_ip(state: &AppState, tenant: Option<&str>, ip: IpAddr) -> Re
         return Err(denied(state, "ip", "account"));
     }
     Ok(())
+}
+
+/// Whether the email-domain rules of the environment and of each given account admit a
+/// normalised address (an address-less user passes). No log, no count: for deciding which
+/// tokens are still active.
+pub(crate) fn email_allowed(
+    state: &AppState,
+    tenants: &[&str],
+    email_norm: &str,
+) -> Result<bool, ApiError> {
+    let Some(domain) = net::email_domain(email_norm) else {
+        return Ok(true);
+    };
+    if !policy(state, None)?.domain_allowed(domain) {
+        return Ok(false);
+    }
+    for t in tenants {
+        if !policy(state, Some(t))?.domain_allowed(domain) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Enforce the email-domain rules of the environment and of each given account on a

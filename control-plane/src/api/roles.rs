@@ -79,11 +79,14 @@ fn not_found() -> ApiError {
     ApiError::not_found("Role not found")
 }
 
+/// Role keys go into `roles` claims and the comma-separated `x-user-roles` header: what a
+/// header list can carry ([`shared::rights::is_valid_key`]), and no `*` (roles have no
+/// wildcards).
 fn validate_role_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > 255 || key.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if !shared::rights::is_valid_key(key) || key.contains('*') {
         return Err(ApiError::bad_request(format!(
-            "invalid role key {key:?}: 1 to 255 characters, no spaces"
+            "invalid role key {key:?}: {}, no *",
+            shared::rights::KEY_RULE
         )));
     }
     Ok(())
@@ -295,6 +298,15 @@ async fn update_role(
                 if !rbac::role_key_free(&existing, r.tenant_id.as_deref(), k, Some(&r.id)) {
                     return Err(ApiError::conflict(format!("a role with key {k:?} exists")));
                 }
+                // Tokens carry the old key: void at sidecars (it names nothing now).
+                crate::model::event::record_about(
+                    tx,
+                    crate::model::event::EventKind::RoleDeleted,
+                    r.tenant_id.as_deref(),
+                    None,
+                    Some(&r.key),
+                    &now,
+                )?;
                 r.key = k.clone();
             }
             r.name = name.clone().unwrap_or(r.name);
@@ -338,7 +350,7 @@ async fn delete_role(
                     for m in &mut u.memberships {
                         m.role_ids.retain(|x| *x != r.id);
                     }
-                    tx.put(&u)?;
+                    crate::model::user::put_user(tx, &u)?;
                 }
             }
             rbac::delete_role(tx, &r)?;
@@ -447,6 +459,19 @@ async fn move_role(
             r.tenant_id = tenant.clone();
             r.updated_at = now.clone();
             rbac::put_role(tx, Some(&old), &r)?;
+            // Where the role applied before and no longer does, holders lose it: an
+            // environment role moved to one account leaves every other account; an account's
+            // role moved elsewhere leaves that account.
+            if old.tenant_id != r.tenant_id && r.tenant_id.is_some() {
+                crate::model::event::record_about(
+                    tx,
+                    crate::model::event::EventKind::RoleDeleted,
+                    old.tenant_id.as_deref(),
+                    None,
+                    Some(&old.key),
+                    &now,
+                )?;
+            }
             Ok(r)
         })
         .await?;

@@ -208,7 +208,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         255,
         true,
     )?;
-    let metadata = user::metadata_text(req.metadata.as_ref()).map_err(ApiError::bad_request)?;
+    let metadata = user::metadata_text(req.metadata.as_ref())?;
     let cat = Catalog::load(state)?;
     let first_roles: Vec<String> = cat
         .roles
@@ -276,10 +276,14 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
                 return Err(ApiError::conflict("this username is taken"));
             }
             if has_address && let Some(owner) = user::email_owner(tx, &u.email_norm)? {
+                // The reply's token must behave as a new account's would: a wrong code is
+                // "incorrect", five burn it. It is bound to the fresh id of a user that is
+                // never created, so even the right code activates nothing.
+                otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
                 return Ok(Some(owner));
             }
             tx.put(&tenant)?;
-            user::put_user(tx, None, &u)?;
+            user::put_user(tx, &u)?;
             if has_address {
                 otp::issue(tx, &link_token, Purpose::Activation, &u.id, expires)?;
                 otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
@@ -436,7 +440,7 @@ fn mark_verified(
         }
     }
     u.verified = true;
-    tx.put(&u)?;
+    user::put_user(tx, &u)?;
     Ok(Some(u))
 }
 
@@ -509,8 +513,15 @@ async fn resend_activation(
         if let Some(u) = owner.filter(|u| !u.verified) {
             let token = new_activation_token(&state, &u.id).await?;
             state.mailer.send(activation_mail(&state, &u, &token, None));
+            return Ok(StatusCode::CREATED);
         }
     }
+    // Nobody's address (or an active user's): the same durable write, no mail.
+    let token = otp::new_token();
+    state
+        .db
+        .write(|tx| otp::issue_decoy(tx, &token, Purpose::Activation))
+        .await?;
     Ok(StatusCode::CREATED)
 }
 

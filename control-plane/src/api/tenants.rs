@@ -89,15 +89,8 @@ impl From<Tenant> for TenantResponse {
 
 /// Metadata arrives as an object, or as a string holding a JSON object (the DTO form).
 fn metadata_object(v: Value) -> Result<Map<String, Value>, ApiError> {
-    let obj = match v {
-        Value::Object(m) => m,
-        Value::String(s) => match serde_json::from_str(&s) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(ApiError::bad_request("metadata must be a JSON object")),
-        },
-        Value::Null => Map::new(),
-        _ => return Err(ApiError::bad_request("metadata must be a JSON object")),
-    };
+    let obj =
+        crate::model::json::object("metadata", Some(&v), crate::model::json::MAX_STORED_JSON)?;
     if obj.len() > MAX_METADATA_KEYS {
         return Err(ApiError::bad_request(format!(
             "metadata may have at most {MAX_METADATA_KEYS} keys"
@@ -201,7 +194,7 @@ async fn delete_tenant(
             if tx.get::<Tenant>(id.as_bytes())?.is_none() {
                 return Err(not_found());
             }
-            crate::model::cascade::delete_tenant(tx, &id, &snapshot)?;
+            crate::model::cascade::delete_tenant(tx, &id, &snapshot, &at)?;
             // The account's restrictions go with it (sidecars drop the scope).
             crate::model::restrictions::delete_scope(tx, &restrictions)?;
             tx.delete::<Tenant>(id.as_bytes())?;
@@ -232,6 +225,12 @@ async fn update_tenant(
                     "metadata may have at most {MAX_METADATA_KEYS} keys"
                 )));
             }
+            // Merged metadata is bounded as a whole, like any stored value.
+            crate::model::json::bounded(
+                "metadata",
+                &t.metadata,
+                crate::model::json::MAX_STORED_JSON,
+            )?;
             t.updated_at = now.clone();
             tx.put(&t)?;
             Ok(t)

@@ -10,7 +10,6 @@ use shared::claims::{AccessClaims, USER_TOKEN};
 use super::extract::{TenantHeader, bearer};
 use crate::error::ApiError;
 use crate::model::authz::{self, Effective};
-use crate::model::rbac;
 use crate::model::session::Session;
 use crate::model::user::User;
 use crate::state::AppState;
@@ -56,6 +55,14 @@ impl Caller {
             Caller::User(_) => Err(ApiError::forbidden(format!(
                 "missing permission {permission}"
             ))),
+        }
+    }
+
+    /// Who confers rights in this call ([`crate::model::grant`]).
+    pub fn grantor(&self) -> crate::model::grant::Grantor<'_> {
+        match self {
+            Caller::Env(_) => crate::model::grant::Grantor::Environment,
+            Caller::User(u) => crate::model::grant::Grantor::User(&u.effective),
         }
     }
 
@@ -114,7 +121,18 @@ impl FromRequestParts<AppState> for Caller {
                 .transpose()?;
             return Ok(Caller::Env(EnvContext { tenant, user_id }));
         }
-        user_context(state, &token, now).map(|u| Caller::User(Box::new(u)))
+        let u = user_context(state, &token, now)?;
+        // A user token is held to what its login was: the environment's and the account's
+        // IP rules on the caller's address and the email-domain rules on the user's, on
+        // every call (`security.md` M5). Environment tokens stay unrestricted (break-glass).
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        let ip = crate::api::restrictions::caller_ip(state, peer, &parts.headers);
+        crate::api::restrictions::check_ip(state, Some(&u.tenant_id), ip)?;
+        crate::api::restrictions::check_email(state, &[&u.tenant_id], &u.user.email_norm)?;
+        Ok(Caller::User(Box::new(u)))
     }
 }
 
@@ -148,10 +166,11 @@ pub fn user_context(state: &AppState, token: &str, now: i64) -> Result<UserConte
             return Err(unauthorized());
         }
     }
-    let roles = rbac::all_roles(&state.db)?;
-    let permissions = rbac::all_permissions(&state.db)?;
-    let groups = crate::model::group::granting(&state.db)?;
-    let effective = authz::effective(&user, &claims.tenant_id, &roles, &permissions, &groups);
+    // The caller's rights from its own records only: its roles and groups by id, never the
+    // environment's whole catalogue (`security.md` I2: one account's data cannot slow every
+    // other account's requests).
+    let groups = crate::model::group::granting_for(&state.db, &user.id, &claims.tenant_id)?;
+    let effective = authz::effective(&user, &claims.tenant_id, &groups, &state.db)?;
     Ok(UserContext {
         user,
         tenant_id: claims.tenant_id,

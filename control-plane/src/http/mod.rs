@@ -14,6 +14,13 @@ use axum::http::StatusCode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The `--metrics-listen` application: `/metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    crate::api::metrics_routes()
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
 /// The whole HTTP application: every route, the 404/405 fallbacks and the layers.
 pub fn router(state: AppState) -> Router {
     crate::api::routes()

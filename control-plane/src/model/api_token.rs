@@ -49,6 +49,26 @@ pub struct ApiToken {
     /// Live refresh tokens, oldest first.
     #[serde(default)]
     pub refresh: Vec<RefreshEntry>,
+    /// JWTs of this token issued at or before this Unix second are revoked at sidecars
+    /// (its rights were reduced). Later ones are issued after it — `iat` can be a second or
+    /// two ahead of the clock, within every leeway — so they are not caught by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_through: Option<i64>,
+}
+
+impl ApiToken {
+    /// The `iat` of a JWT issued `now`: after every revocation of this token's JWTs.
+    pub fn issued_at(&self, now: i64) -> i64 {
+        self.revoked_through.map_or(now, |r| now.max(r + 1))
+    }
+
+    /// Revoke every JWT issued so far (none was issued after `max(now, revoked_through + 1)`)
+    /// and return the second a revocation entry must name.
+    pub fn revoke_issued(&mut self, now: i64) -> i64 {
+        let through = self.revoked_through.map_or(now, |r| now.max(r + 1));
+        self.revoked_through = Some(through);
+        through
+    }
 }
 
 impl Record for ApiToken {

@@ -1,22 +1,28 @@
-//! Effective roles and permissions: **one** function computes them, so tokens and
+//! Effective roles and permissions: **one** computation, so tokens, access-token records and
 //! `users/v1/me/authorization` always agree.
 //!
-//! Effective permissions in an account = the permissions of the user's roles there
-//! (including roles granted through the user's groups, once groups exist) + every `ALWAYS`
-//! permission. `NEVER` permissions are never granted.
+//! Effective permissions in an account = the permissions of the roles held there (directly,
+//! and through the user's groups while group roles count) + every `ALWAYS` permission (users
+//! only; tokens carry what their roles give). `NEVER` permissions are never granted, and a
+//! role of another account never counts, whatever a stored id list says.
+//!
+//! The inputs are read through [`Rbac`]: from the store by id ([`crate::store::Db`], what a
+//! request needs for one caller — nothing environment-wide is loaded), or from records
+//! already loaded for a page of replies ([`Loaded`]).
 
 use std::collections::BTreeSet;
 
 use super::group::Group;
 use super::rbac::{AssignmentType, Permission, Role};
 use super::user::User;
+use crate::store::{Db, StoreError, Tree};
 
-/// What a user may do in one account.
+/// What a user (or a token) may do in one account.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Effective {
-    /// The roles (records), in a stable order.
+    /// The roles (records), in id order.
     pub roles: Vec<Role>,
-    /// The permissions (records), in a stable order.
+    /// The permissions (records), in id order.
     pub permissions: Vec<Permission>,
 }
 
@@ -44,17 +50,114 @@ impl Effective {
     }
 }
 
-/// The effective roles and permissions of `user` in `tenant_id`, given every role,
-/// permission and granting group (see `group::granting`). Role ids that no longer exist, or belong to another account, are ignored.
+/// Where roles and permissions are read from.
+pub trait Rbac {
+    /// A role by id.
+    fn role(&self, id: &str) -> Result<Option<Role>, StoreError>;
+    /// A permission by id.
+    fn permission(&self, id: &str) -> Result<Option<Permission>, StoreError>;
+    /// Every permission classified `ALWAYS`.
+    fn always(&self) -> Result<Vec<Permission>, StoreError>;
+}
+
+impl Rbac for Db {
+    fn role(&self, id: &str) -> Result<Option<Role>, StoreError> {
+        self.get::<Role>(id.as_bytes())
+    }
+    fn permission(&self, id: &str) -> Result<Option<Permission>, StoreError> {
+        self.get::<Permission>(id.as_bytes())
+    }
+    fn always(&self) -> Result<Vec<Permission>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.index(Tree::AlwaysPermissions, b"")? {
+            if let Some(p) = self
+                .get::<Permission>(id.as_bytes())?
+                .filter(|p| p.assignment_type == AssignmentType::Always)
+            {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Roles and permissions already loaded (bulk replies).
+#[derive(Clone, Copy)]
+pub struct Loaded<'a> {
+    /// Every role.
+    pub roles: &'a [Role],
+    /// Every permission.
+    pub permissions: &'a [Permission],
+}
+
+impl Rbac for Loaded<'_> {
+    fn role(&self, id: &str) -> Result<Option<Role>, StoreError> {
+        Ok(self.roles.iter().find(|r| r.id == id).cloned())
+    }
+    fn permission(&self, id: &str) -> Result<Option<Permission>, StoreError> {
+        Ok(self.permissions.iter().find(|p| p.id == id).cloned())
+    }
+    fn always(&self) -> Result<Vec<Permission>, StoreError> {
+        Ok(self
+            .permissions
+            .iter()
+            .filter(|p| p.assignment_type == AssignmentType::Always)
+            .cloned()
+            .collect())
+    }
+}
+
+/// The rights that role ids (and explicit permission ids) give in `tenant_id`.
+fn compute(
+    tenant_id: &str,
+    role_ids: &BTreeSet<&str>,
+    permission_ids: &[String],
+    with_always: bool,
+    rbac: &impl Rbac,
+) -> Result<Effective, StoreError> {
+    let mut roles = Vec::new();
+    for id in role_ids {
+        if let Some(r) = rbac
+            .role(id)?
+            .filter(|r| r.tenant_id.as_deref().is_none_or(|t| t == tenant_id))
+        {
+            roles.push(r);
+        }
+    }
+    roles.sort_by(|a, b| a.id.cmp(&b.id));
+    let granted: BTreeSet<&str> = roles
+        .iter()
+        .flat_map(|r| r.permission_ids.iter().map(String::as_str))
+        .chain(permission_ids.iter().map(String::as_str))
+        .collect();
+    let mut permissions = Vec::new();
+    for id in granted {
+        if let Some(p) = rbac
+            .permission(id)?
+            .filter(|p| p.assignment_type == AssignmentType::Assignable)
+        {
+            permissions.push(p);
+        }
+    }
+    if with_always {
+        permissions.extend(rbac.always()?);
+    }
+    permissions.sort_by(|a, b| a.id.cmp(&b.id));
+    permissions.dedup_by(|a, b| a.id == b.id);
+    Ok(Effective { roles, permissions })
+}
+
+/// The effective roles and permissions of `user` in `tenant_id`, given the groups whose roles
+/// count for it there (`group::granting_for`; others are ignored). Role ids that no longer
+/// exist, or belong to another account, are ignored.
 pub fn effective(
     user: &User,
     tenant_id: &str,
-    roles: &[Role],
-    permissions: &[Permission],
     groups: &[Group],
-) -> Effective {
+    rbac: &impl Rbac,
+) -> Result<Effective, StoreError> {
     let Some(m) = user.membership(tenant_id) else {
-        return Effective::default();
+        return Ok(Effective::default());
     };
     let mut held: BTreeSet<&str> = m.role_ids.iter().map(String::as_str).collect();
     for g in groups
@@ -63,24 +166,17 @@ pub fn effective(
     {
         held.extend(g.role_ids.iter().map(String::as_str));
     }
-    let roles: Vec<Role> = roles
-        .iter()
-        .filter(|r| held.contains(r.id.as_str()))
-        .filter(|r| r.tenant_id.as_deref().is_none_or(|t| t == tenant_id))
-        .cloned()
-        .collect();
-    let granted: BTreeSet<&str> = roles
-        .iter()
-        .flat_map(|r| r.permission_ids.iter().map(String::as_str))
-        .collect();
-    let permissions = permissions
-        .iter()
-        .filter(|p| match p.assignment_type {
-            AssignmentType::Always => true,
-            AssignmentType::Never => false,
-            AssignmentType::Assignable => granted.contains(p.id.as_str()),
-        })
-        .cloned()
-        .collect();
-    Effective { roles, permissions }
+    compute(tenant_id, &held, &[], true, rbac)
+}
+
+/// The rights an account token carries: its roles' permissions plus `permission_ids`, with
+/// the same exclusions as a user's (no `NEVER`, no other account's role).
+pub fn of_roles(
+    tenant_id: &str,
+    role_ids: &[String],
+    permission_ids: &[String],
+    rbac: &impl Rbac,
+) -> Result<Effective, StoreError> {
+    let held: BTreeSet<&str> = role_ids.iter().map(String::as_str).collect();
+    compute(tenant_id, &held, permission_ids, false, rbac)
 }

@@ -134,31 +134,11 @@ pub const ROLES: &[(&str, &str, u16, &[&str])] = &[
     ("ReadOnly", "Read only", 1, &["fe.secure.read.*"]),
 ];
 
-/// Whether `held` grants `wanted`: equal keys, or `held` is a wildcard `prefix.*` and
-/// `wanted` starts with `prefix.`.
-pub fn grants(held: &str, wanted: &str) -> bool {
-    if held == wanted {
-        return true;
-    }
-    match held.strip_suffix('*') {
-        Some(prefix) if prefix.ends_with('.') => wanted.starts_with(prefix),
-        _ => false,
-    }
-}
+pub use shared::rights::grants;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_on_segment_boundaries() {
-        assert!(grants("fe.secure.*", "fe.secure.read.users"));
-        assert!(grants("fe.secure.read.*", "fe.secure.read.users"));
-        assert!(!grants("fe.secure.read.*", "fe.secure.write.users"));
-        assert!(!grants("fe.secure*", "fe.secureX.read"));
-        assert!(!grants("fe.secure.read.users", "fe.secure.read.usersX"));
-        assert!(grants("a.b", "a.b"));
-    }
 
     #[test]
     fn every_default_role_permission_is_seeded() {

@@ -46,6 +46,9 @@ pub enum EventKind {
     /// An API token or access token was deleted (`subject`: its client id or id): its JWTs
     /// are void.
     ApiTokenDeleted,
+    /// Roles or permissions were taken from an API token (`subject`: its client id): the
+    /// JWTs issued before carry too much.
+    ApiTokenRightsReduced,
 }
 
 /// One stored event.

@@ -70,12 +70,52 @@ pub fn config(db: &Db) -> Result<GroupsConfig, StoreError> {
         .unwrap_or_default())
 }
 
-/// Every group.
+/// Every group (environment-wide operations: role deletion, the one-time index rebuild).
 pub fn all(db: &Db) -> Result<Vec<Group>, StoreError> {
     db.scan::<Group>(b"")
 }
 
-/// The groups whose roles count: none while group roles are disabled.
+fn load(db: &Db, ids: Vec<String>) -> Result<Vec<Group>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(g) = db.get::<Group>(id.as_bytes())? {
+            out.push(g);
+        }
+    }
+    Ok(out)
+}
+
+/// An account's groups, in id order (index lookup).
+pub fn of_tenant(db: &Db, tenant_id: &str) -> Result<Vec<Group>, StoreError> {
+    load(
+        db,
+        db.index(Tree::TenantGroups, format!("{tenant_id}/").as_bytes())?,
+    )
+}
+
+/// The groups `user_id` is a member of, in every account, in id order (index lookup).
+pub fn of_user(db: &Db, user_id: &str) -> Result<Vec<Group>, StoreError> {
+    load(
+        db,
+        db.index(Tree::UserGroups, format!("{user_id}/").as_bytes())?,
+    )
+}
+
+/// The groups whose roles count for `user_id` in `tenant_id`: its groups there, or none while
+/// group roles are disabled. Reads only the user's own groups.
+pub fn granting_for(db: &Db, user_id: &str, tenant_id: &str) -> Result<Vec<Group>, StoreError> {
+    let c = config(db)?;
+    if !(c.enabled && c.roles_enabled) {
+        return Ok(Vec::new());
+    }
+    Ok(of_user(db, user_id)?
+        .into_iter()
+        .filter(|g| g.tenant_id == tenant_id)
+        .collect())
+}
+
+/// The groups whose roles count: none while group roles are disabled (bulk reads that build
+/// many users' rights at once).
 pub fn granting(db: &Db) -> Result<Vec<Group>, StoreError> {
     let c = config(db)?;
     if c.enabled && c.roles_enabled {
@@ -85,20 +125,58 @@ pub fn granting(db: &Db) -> Result<Vec<Group>, StoreError> {
     }
 }
 
-/// Take `user_id` out of every group in `snapshot` (of `tenant`, or of every account),
-/// re-reading each group inside the transaction.
+fn member_key(user_id: &str, group_id: &str) -> Vec<u8> {
+    format!("{user_id}/{group_id}").into_bytes()
+}
+
+fn tenant_key(tenant_id: &str, group_id: &str) -> Vec<u8> {
+    format!("{tenant_id}/{group_id}").into_bytes()
+}
+
+/// Insert or replace a group and keep its indexes (members, account) in step with the
+/// record as stored before. Every write of a group goes through here.
+pub fn put(tx: &mut Tx<'_>, g: &Group) -> Result<(), StoreError> {
+    if let Some(old) = tx.get::<Group>(g.id.as_bytes())? {
+        for u in old.user_ids.iter().filter(|u| !g.user_ids.contains(u)) {
+            tx.delete_raw(Tree::UserGroups, &member_key(u, &old.id))?;
+        }
+        if old.tenant_id != g.tenant_id {
+            tx.delete_raw(Tree::TenantGroups, &tenant_key(&old.tenant_id, &old.id))?;
+        }
+    }
+    for u in &g.user_ids {
+        tx.put_raw(Tree::UserGroups, &member_key(u, &g.id), b"")?;
+    }
+    tx.put_raw(Tree::TenantGroups, &tenant_key(&g.tenant_id, &g.id), b"")?;
+    tx.put(g)
+}
+
+/// Delete a group and its index entries.
+pub fn delete(tx: &mut Tx<'_>, id: &str) -> Result<(), StoreError> {
+    if let Some(old) = tx.get::<Group>(id.as_bytes())? {
+        for u in &old.user_ids {
+            tx.delete_raw(Tree::UserGroups, &member_key(u, id))?;
+        }
+        tx.delete_raw(Tree::TenantGroups, &tenant_key(&old.tenant_id, id))?;
+    }
+    tx.delete::<Group>(id.as_bytes())
+}
+
+/// Take `user_id` out of every group it is a member of (in `tenant`, or in every account),
+/// re-reading each group inside the transaction. `groups` are the user's groups, read before
+/// ([`of_user`]).
 pub fn remove_member(
     tx: &mut Tx<'_>,
-    snapshot: &[Group],
+    groups: &[Group],
     user_id: &str,
     tenant: Option<&str>,
 ) -> Result<(), StoreError> {
-    for g in snapshot.iter().filter(|g| {
+    for g in groups.iter().filter(|g| {
         tenant.is_none_or(|t| g.tenant_id == t) && g.user_ids.iter().any(|u| u == user_id)
     }) {
         if let Some(mut cur) = tx.get::<Group>(g.id.as_bytes())? {
             cur.user_ids.retain(|u| u != user_id);
-            tx.put(&cur)?;
+            put(tx, &cur)?;
         }
     }
     Ok(())
@@ -112,7 +190,7 @@ pub fn remove_role(tx: &mut Tx<'_>, snapshot: &[Group], role_id: &str) -> Result
     {
         if let Some(mut cur) = tx.get::<Group>(g.id.as_bytes())? {
             cur.role_ids.retain(|r| r != role_id);
-            tx.put(&cur)?;
+            put(tx, &cur)?;
         }
     }
     Ok(())

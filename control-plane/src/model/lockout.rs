@@ -4,8 +4,11 @@
 //! Password checks for one user run one at a time (a per-user async mutex), so the count is
 //! read, checked and updated around each evaluation: under a burst of parallel guesses the
 //! lock engages after exactly `maxAttempts` failures and no guess is evaluated after it.
-//! (One control-plane process owns a store; a shared-database deployment needs a store-level
-//! reservation instead.)
+//! Checks for an address that is nobody's queue the same way, keyed by the address, so
+//! parallel guesses take as long for an unknown address as for a known one (`security.md`
+//! M7). A turn's entry leaves the map when nobody holds or waits for it, so guessing at
+//! random addresses cannot grow it. (One control-plane process owns a store; a
+//! shared-database deployment needs a store-level reservation instead.)
 
 use std::sync::Arc;
 
@@ -78,16 +81,81 @@ pub fn budget_spent(u: &crate::model::user::User, now: i64) -> bool {
         && now.saturating_sub(u.failure_window_start) < 3600
 }
 
-/// One async mutex per user id: password checks of a user are serialised.
+/// One async mutex per key (a user id, or an unknown address): password checks of one
+/// user are serialised.
 #[derive(Default)]
 pub struct LoginGate {
     locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
+/// A held turn; dropping it lets the next check of the key run.
+pub struct Turn {
+    gate: Arc<LoginGate>,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.guard.take();
+        // Nobody else holds a handle (the map's is the last): the entry can go. Waiters
+        // hold a clone, so an entry in use is never removed.
+        self.gate
+            .locks
+            .remove_if(&self.key, |_, m| Arc::strong_count(m) == 1);
+    }
+}
+
 impl LoginGate {
-    /// Wait for this user's turn.
-    pub async fn enter(&self, user_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = self.locks.entry(user_id.to_owned()).or_default().clone();
-        m.lock_owned().await
+    /// Wait for `key`'s turn.
+    pub async fn enter(self: &Arc<Self>, key: &str) -> Turn {
+        let m = self.locks.entry(key.to_owned()).or_default().clone();
+        let guard = m.lock_owned().await;
+        Turn {
+            gate: self.clone(),
+            key: key.to_owned(),
+            guard: Some(guard),
+        }
+    }
+
+    /// Keys with a turn held or awaited.
+    pub fn len(&self) -> usize {
+        self.locks.len()
+    }
+
+    /// Whether no turn is held or awaited.
+    pub fn is_empty(&self) -> bool {
+        self.locks.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_serialise_per_key_and_leave_no_entry_behind() {
+        let gate = Arc::new(LoginGate::default());
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let first = gate.enter("a").await;
+        let waiter = {
+            let (gate, order) = (gate.clone(), order.clone());
+            tokio::spawn(async move {
+                let _t = gate.enter("a").await;
+                order.lock().unwrap().push("second");
+            })
+        };
+        let other = gate.enter("b").await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        order.lock().unwrap().push("first");
+        drop(first);
+        waiter.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+        drop(other);
+        assert!(gate.is_empty(), "{} entries left", gate.len());
+        for i in 0..1000 {
+            drop(gate.enter(&format!("nobody-{i}@example.com")).await);
+        }
+        assert!(gate.is_empty());
     }
 }

@@ -1,13 +1,17 @@
 //! Stored records and their invariants, one file per resource. No HTTP, no sled: functions
 //! here take a [`Tx`](crate::store::Tx) or [`Db`](crate::store::Db) and plain values.
 
+pub mod access_token;
 pub mod api_token;
 pub mod authz;
 pub mod builtin;
 pub mod cascade;
 pub mod email;
 pub mod event;
+pub mod grant;
 pub mod group;
+pub mod indexes;
+pub mod json;
 pub mod lockout;
 pub mod otp;
 pub mod password;

@@ -121,6 +121,18 @@ pub fn issue_with_code(
     })
 }
 
+/// The owner of decoy tokens: never a user id (those are UUIDs), so a decoy never
+/// activates, resets or unlocks anything.
+pub const DECOY_OWNER: &str = "decoy";
+
+/// The durable work of [`issue`] for a request about an address that is nobody's (or a user
+/// that gets nothing): the same reads and writes, a token that is already expired and
+/// belongs to no one. Replies and timing then do not tell known addresses from unknown ones
+/// (`security.md` D2); the decoy replaces the previous one, so decoys never pile up.
+pub fn issue_decoy(tx: &mut Tx<'_>, token: &str, purpose: Purpose) -> Result<(), StoreError> {
+    issue(tx, token, purpose, DECOY_OWNER, 0)
+}
+
 /// A new six-digit code (uniform: rejection sampling over random bytes).
 pub fn new_code() -> String {
     loop {

@@ -60,6 +60,10 @@ pub struct Hasher {
     max_waiting: usize,
     shed: Arc<std::sync::atomic::AtomicU64>,
     shed_metric: Option<prometheus::IntCounter>,
+    /// Verifications against a real stored hash (not the decoy of an unknown, locked or
+    /// throttled account). In-process only, never a metric: it would tell which guesses met
+    /// an account (`security.md` M7).
+    evaluated: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Hasher {
@@ -73,7 +77,13 @@ impl Hasher {
             max_waiting,
             shed: Arc::default(),
             shed_metric: None,
+            evaluated: Arc::default(),
         }
+    }
+
+    /// Passwords checked against a real stored hash so far (tests; not exported).
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated.load(Ordering::Relaxed)
     }
 
     /// Also count refusals on `metric` (a registered counter).
@@ -288,6 +298,9 @@ pub async fn verify(
     password: String,
     stored: Option<String>,
 ) -> Result<bool, ApiError> {
+    if stored.is_some() {
+        hasher.evaluated.fetch_add(1, Ordering::Relaxed);
+    }
     hasher
         .run(move |cost| {
             let (phc, real) = match stored {

@@ -112,7 +112,8 @@ pub fn role_key_index(tenant_id: Option<&str>, key: &str) -> Vec<u8> {
     format!("{}/{key}", tenant_id.unwrap_or("-")).into_bytes()
 }
 
-/// Insert or replace a permission and keep the key index in step.
+/// Insert or replace a permission and keep the key index and the `ALWAYS` index in step.
+/// Every write of a permission goes through here.
 pub fn put_permission(
     tx: &mut Tx<'_>,
     old_key: Option<&str>,
@@ -122,6 +123,11 @@ pub fn put_permission(
         tx.delete_raw(Tree::PermissionKeys, old.as_bytes())?;
     }
     tx.put_raw(Tree::PermissionKeys, p.key.as_bytes(), p.id.as_bytes())?;
+    if p.assignment_type == AssignmentType::Always {
+        tx.put_raw(Tree::AlwaysPermissions, p.id.as_bytes(), b"")?;
+    } else {
+        tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
+    }
     tx.put(p)
 }
 
@@ -187,6 +193,7 @@ pub fn delete_permission(
         }
     }
     tx.delete_raw(Tree::PermissionKeys, p.key.as_bytes())?;
+    tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
     tx.delete::<Permission>(p.id.as_bytes())
 }
 

@@ -126,12 +126,15 @@ impl User {
     }
 }
 
-/// Insert or replace a user and keep the email index in step; 409-worthy conflicts are the
-/// caller's check ([`email_taken`]).
-/// A user signed up by username alone has no address: `email_norm` is empty and unindexed.
-pub fn put_user(tx: &mut Tx<'_>, old_email_norm: Option<&str>, u: &User) -> Result<(), StoreError> {
-    if let Some(old) = old_email_norm.filter(|e| *e != u.email_norm && !e.is_empty()) {
-        tx.delete_raw(Tree::UserEmails, old.as_bytes())?;
+/// Insert or replace a user and keep every index of it in step, against the record as
+/// stored before (read here, inside the transaction): the email, username, account
+/// (`<tenant>/<user>`) and phone-number indexes. 409-worthy conflicts are the caller's check
+/// ([`email_owner`], [`username_owner`]). A user signed up by username alone has no address:
+/// `email_norm` is empty and unindexed. Every write of a user goes through here.
+pub fn put_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
+    let old = tx.get::<User>(u.id.as_bytes())?;
+    if let Some(old) = &old {
+        unindex(tx, old, Some(u))?;
     }
     if !u.email_norm.is_empty() {
         tx.put_raw(Tree::UserEmails, u.email_norm.as_bytes(), u.id.as_bytes())?;
@@ -143,7 +146,92 @@ pub fn put_user(tx: &mut Tx<'_>, old_email_norm: Option<&str>, u: &User) -> Resu
             u.id.as_bytes(),
         )?;
     }
+    for m in &u.memberships {
+        tx.put_raw(Tree::TenantUsers, &member_key(&m.tenant_id, &u.id), b"")?;
+    }
+    if let Some(k) = phone_key(u) {
+        tx.put_raw(Tree::UserPhones, &k, b"")?;
+    }
     tx.put(u)
+}
+
+/// Remove the index entries of `old` that `new` (the replacement, if any) no longer has.
+fn unindex(tx: &mut Tx<'_>, old: &User, new: Option<&User>) -> Result<(), StoreError> {
+    if !old.email_norm.is_empty() && new.is_none_or(|n| n.email_norm != old.email_norm) {
+        tx.delete_raw(Tree::UserEmails, old.email_norm.as_bytes())?;
+    }
+    if let Some(name) = &old.username
+        && new.is_none_or(|n| n.username.as_deref().map(username_key) != Some(username_key(name)))
+    {
+        tx.delete_raw(Tree::Usernames, username_key(name).as_bytes())?;
+    }
+    for m in &old.memberships {
+        if new.is_none_or(|n| n.membership(&m.tenant_id).is_none()) {
+            tx.delete_raw(Tree::TenantUsers, &member_key(&m.tenant_id, &old.id))?;
+        }
+    }
+    if let Some(k) = phone_key(old)
+        && new.and_then(phone_key).as_ref() != Some(&k)
+    {
+        tx.delete_raw(Tree::UserPhones, &k)?;
+    }
+    Ok(())
+}
+
+/// The account-members index key.
+pub fn member_key(tenant_id: &str, user_id: &str) -> Vec<u8> {
+    format!("{tenant_id}/{user_id}").into_bytes()
+}
+
+/// Digits only, so `+1 (555) 010-0100` and `+15550100100` meet.
+pub fn phone_digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn phone_key(u: &User) -> Option<Vec<u8>> {
+    let digits = phone_digits(u.phone_number.as_deref()?);
+    (!digits.is_empty()).then(|| format!("{digits}/{}", u.id).into_bytes())
+}
+
+/// The ids of the members of an account (index lookup).
+pub fn member_ids(db: &crate::store::Db, tenant_id: &str) -> Result<Vec<String>, StoreError> {
+    db.index(Tree::TenantUsers, format!("{tenant_id}/").as_bytes())
+}
+
+/// The members of an account, in id order.
+pub fn members(db: &crate::store::Db, tenant_id: &str) -> Result<Vec<User>, StoreError> {
+    let mut out = Vec::new();
+    for id in member_ids(db, tenant_id)? {
+        if let Some(u) = db.get::<User>(id.as_bytes())? {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// The users whose phone number has these digits (index lookup).
+pub fn by_phone(db: &crate::store::Db, digits: &str) -> Result<Vec<User>, StoreError> {
+    let mut out = Vec::new();
+    if digits.is_empty() {
+        return Ok(out);
+    }
+    for id in db.index(Tree::UserPhones, format!("{digits}/").as_bytes())? {
+        if let Some(u) = db.get::<User>(id.as_bytes())? {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// The user holding a normalised address (index lookup).
+pub fn by_email(db: &crate::store::Db, email_norm: &str) -> Result<Option<User>, StoreError> {
+    if email_norm.is_empty() {
+        return Ok(None);
+    }
+    match db.get_raw(Tree::UserEmails, email_norm.as_bytes())? {
+        Some(id) => db.get::<User>(&id),
+        None => Ok(None),
+    }
 }
 
 /// The index key of a username (usernames are unique regardless of case).
@@ -179,29 +267,18 @@ pub fn email_owner(tx: &mut Tx<'_>, email_norm: &str) -> Result<Option<String>, 
         .and_then(|b| String::from_utf8(b).ok()))
 }
 
-/// Delete a user and its email index entry.
+/// Delete a user and every index entry of it.
 pub fn delete_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
-    if !u.email_norm.is_empty() {
-        tx.delete_raw(Tree::UserEmails, u.email_norm.as_bytes())?;
-    }
-    if let Some(name) = &u.username {
-        tx.delete_raw(Tree::Usernames, username_key(name).as_bytes())?;
+    let stored = tx.get::<User>(u.id.as_bytes())?;
+    unindex(tx, stored.as_ref().unwrap_or(u), None)?;
+    if stored.is_some() {
+        unindex(tx, u, None)?;
     }
     tx.delete::<User>(u.id.as_bytes())
 }
 
-/// `metadata` fields arrive as a JSON-encoded object (or an object); stored as text.
-pub fn metadata_text(v: Option<&serde_json::Value>) -> Result<String, &'static str> {
-    match v {
-        None | Some(serde_json::Value::Null) => Ok("{}".into()),
-        Some(serde_json::Value::Object(m)) => Ok(serde_json::Value::Object(m.clone()).to_string()),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok("{}".into()),
-        Some(serde_json::Value::String(s)) => match serde_json::from_str::<serde_json::Value>(s) {
-            Ok(serde_json::Value::Object(m)) if s.len() <= 64 * 1024 => {
-                Ok(serde_json::Value::Object(m).to_string())
-            }
-            _ => Err("metadata must be a JSON object (or its JSON-encoded text), at most 64 KiB"),
-        },
-        Some(_) => Err("metadata must be a JSON object (or its JSON-encoded text)"),
-    }
+/// `metadata` fields arrive as a JSON-encoded object (or an object); stored as text, at most
+/// [`super::json::MAX_STORED_JSON`] bytes.
+pub fn metadata_text(v: Option<&serde_json::Value>) -> Result<String, super::json::JsonError> {
+    super::json::object_text("metadata", v)
 }

@@ -175,8 +175,7 @@ pub fn note_token_ttl(tx: &mut Tx<'_>, ttl: i64) -> Result<(), StoreError> {
 }
 
 fn unix_of(at: &str) -> i64 {
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map_or(0, |t| t.unix_timestamp())
+    crate::clock::unix_of(at).unwrap_or(0)
 }
 
 /// The revocation an event implies, if any. Entries live until every token issued before
@@ -211,7 +210,9 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
         EventKind::PermissionRevoked => {
             entry(RevocationKind::Permission, e.subject.as_deref()?, None)
         }
-        EventKind::ApiTokenDeleted => entry(RevocationKind::Token, e.subject.as_deref()?, None),
+        EventKind::ApiTokenDeleted | EventKind::ApiTokenRightsReduced => {
+            entry(RevocationKind::Token, e.subject.as_deref()?, None)
+        }
         EventKind::KeysChanged
         | EventKind::ConfigChanged
         | EventKind::RestrictionsChanged
@@ -269,14 +270,12 @@ pub fn build_delta(
         }
     }
     // Anything that can change which access tokens are active, or their rights, resends the
-    // whole (small) set.
+    // whole (small) set — email-domain rules included, which decide whether a user's tokens
+    // are active.
     let access_changed = events.iter().any(|e| {
         !matches!(
             e.kind,
-            EventKind::SessionRevoked
-                | EventKind::KeysChanged
-                | EventKind::ConfigChanged
-                | EventKind::RestrictionsChanged
+            EventKind::SessionRevoked | EventKind::KeysChanged | EventKind::ConfigChanged
         )
     });
     let access_tokens = access_changed

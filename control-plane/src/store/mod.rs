@@ -74,6 +74,16 @@ pub enum Tree {
     ApiTokens,
     /// Access tokens, keyed by id.
     AccessTokens,
+    /// Index: `<tenant id>/<user id>` for every membership (an account's users).
+    TenantUsers,
+    /// Index: `<user id>/<group id>` for every group member (a user's groups).
+    UserGroups,
+    /// Index: `<tenant id>/<group id>` (an account's groups).
+    TenantGroups,
+    /// Index: `<phone digits>/<user id>` (users by phone number).
+    UserPhones,
+    /// Index: ids of the permissions classified `ALWAYS`.
+    AlwaysPermissions,
 }
 
 impl Tree {
@@ -113,6 +123,11 @@ impl Tree {
             Tree::RestrictionConfigs => 21,
             Tree::ApiTokens => 22,
             Tree::AccessTokens => 23,
+            Tree::TenantUsers => 24,
+            Tree::UserGroups => 25,
+            Tree::TenantGroups => 26,
+            Tree::UserPhones => 27,
+            Tree::AlwaysPermissions => 28,
         }
     }
 
@@ -143,6 +158,11 @@ impl Tree {
             Tree::RestrictionConfigs => "restriction_configs",
             Tree::ApiTokens => "api_tokens",
             Tree::AccessTokens => "access_tokens",
+            Tree::TenantUsers => "tenant_users",
+            Tree::UserGroups => "user_groups",
+            Tree::TenantGroups => "tenant_groups",
+            Tree::UserPhones => "user_phones",
+            Tree::AlwaysPermissions => "always_permissions",
         }
     }
 }
@@ -385,6 +405,17 @@ impl Db {
     /// Read raw bytes (indexes).
     pub fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.kv.get(tree, key)
+    }
+
+    /// The keys of `tree` starting with `prefix`, with the prefix cut off, in key order
+    /// (index lookups: `<owner>/<id>` entries give the ids).
+    pub fn index(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .kv
+            .scan_prefix(tree, prefix)?
+            .into_iter()
+            .filter_map(|(k, _)| String::from_utf8(k.get(prefix.len()..)?.to_vec()).ok())
+            .collect())
     }
 
     /// Flush everything now (shutdown).

@@ -135,46 +135,59 @@ fn ip_sets_agree_with_the_blocks_they_are_built_from() {
 
 #[test]
 fn forwarded_headers_count_only_from_trusted_proxies() {
+    use ForwardedHeader::{Forwarded, XForwardedFor as Xff};
     let trusted = [parse_cidr("10.0.0.0/8").unwrap()];
     assert_eq!(
-        client_ip(ip("203.0.113.9"), &trusted, &["1.2.3.4"], &[]),
+        client_ip(ip("203.0.113.9"), &trusted, Xff, &["1.2.3.4"]),
         ip("203.0.113.9")
     );
     assert_eq!(
         client_ip(
             ip("10.0.0.1"),
             &trusted,
-            &["6.6.6.6, 198.51.100.7, 10.0.0.2"],
-            &[]
+            Xff,
+            &["6.6.6.6, 198.51.100.7, 10.0.0.2"]
         ),
         ip("198.51.100.7")
     );
     assert_eq!(
-        client_ip(ip("10.0.0.1"), &trusted, &["6.6.6.6", "198.51.100.7"], &[]),
+        client_ip(ip("10.0.0.1"), &trusted, Xff, &["6.6.6.6", "198.51.100.7"]),
         ip("198.51.100.7"),
         "several headers form one chain"
     );
     assert_eq!(
-        client_ip(ip("::ffff:10.0.0.1"), &trusted, &["198.51.100.7"], &[]),
+        client_ip(ip("::ffff:10.0.0.1"), &trusted, Xff, &["198.51.100.7"]),
         ip("198.51.100.7")
     );
     assert_eq!(
         client_ip(
             ip("10.0.0.1"),
             &trusted,
-            &[],
+            Forwarded,
             &["for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""]
         ),
         ip("2001:db8::1")
     );
     assert_eq!(
-        client_ip(ip("10.0.0.1"), &trusted, &["1.1.1.1, junk"], &[]),
+        client_ip(
+            ip("10.0.0.1"),
+            &trusted,
+            Forwarded,
+            &["proto=https;For=192.0.2.61;by=10.0.0.1"]
+        ),
+        ip("192.0.2.61"),
+        "for= anywhere in an element, any case"
+    );
+    assert_eq!(
+        client_ip(ip("10.0.0.1"), &trusted, Xff, &["1.1.1.1, junk"]),
         ip("10.0.0.1")
     );
     assert_eq!(
-        client_ip(ip("10.0.0.1"), &trusted, &["1.1.1.1:80"], &[]),
+        client_ip(ip("10.0.0.1"), &trusted, Xff, &["1.1.1.1:80"]),
         ip("1.1.1.1")
     );
+    assert_eq!("Forwarded".parse::<ForwardedHeader>(), Ok(Forwarded));
+    assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
 }
 
 #[test]

@@ -421,6 +421,7 @@ fn x_api_key_tokens_need_an_active_record() {
         roles: vec!["Operator".into()],
         permissions: vec![],
         expires_at: Some(NOW + 60),
+        email: None,
     }]);
     assert_eq!(
         at(TokenSource::ApiKey(&t), "/x", NOW),
@@ -572,6 +573,9 @@ match = "all"
 path = "/prefix"
 permissions = ["fe.secure.*"]
 [[route]]
+path = "/read-users"
+permissions = ["fe.secure.read.users"]
+[[route]]
 path = "/api-only"
 token_types = ["tenantApiToken"]
 [[route]]
@@ -584,7 +588,18 @@ max_age = 300
     let at = |p: &str, t: &str| check(&s, &revs, t, routes.find("GET", p), NOW);
     assert_eq!(at("/any", &token), Ok(()));
     assert_eq!(at("/all", &token), Err(DenyReason::Forbidden));
-    assert_eq!(at("/prefix", &token), Ok(()));
+    // M2: one `grants` semantics with the control plane. A rule naming a wildcard needs that
+    // wildcard: a specific permission under it is not enough (a ReadOnly holder of
+    // `fe.secure.read.*` is not a writer) …
+    assert_eq!(at("/prefix", &token), Err(DenyReason::Forbidden));
+    let reader = with(|c| c["permissions"] = json!(["fe.secure.read.*"]));
+    assert_eq!(at("/prefix", &reader), Err(DenyReason::Forbidden));
+    assert_eq!(at("/read-users", &reader), Ok(()));
+    // … and a held wildcard grants every permission under it.
+    let admin = with(|c| c["permissions"] = json!(["fe.secure.*"]));
+    assert_eq!(at("/prefix", &admin), Ok(()));
+    assert_eq!(at("/read-users", &admin), Ok(()));
+    assert_eq!(at("/read-users", &token), Ok(()));
     assert_eq!(at("/api-only", &token), Err(DenyReason::WrongTokenType));
     assert_eq!(at("/stepup", &token), Err(DenyReason::StepUpRequired));
     let stepped = with(|c| {

@@ -12,12 +12,12 @@ use crate::model::rbac::{Permission, Role};
 use crate::model::user::User;
 use crate::state::AppState;
 
-/// Every role and permission, read once per request to build DTOs.
+/// Every role and permission, read once per request to build DTOs (which list each
+/// permission's roles). Groups are never loaded whole: a user's are read by index.
 pub(crate) struct Catalog {
     pub roles: Vec<Role>,
     pub permissions: Vec<Permission>,
-    /// Groups whose roles count (none while group roles are disabled).
-    pub groups: Vec<crate::model::group::Group>,
+    db: crate::store::Db,
 }
 
 impl Catalog {
@@ -25,8 +25,35 @@ impl Catalog {
         Ok(Catalog {
             roles: crate::model::rbac::all_roles(&state.db)?,
             permissions: crate::model::rbac::all_permissions(&state.db)?,
-            groups: crate::model::group::granting(&state.db)?,
+            db: state.db.clone(),
         })
+    }
+
+    /// The loaded records as the rights computation reads them.
+    pub(crate) fn rbac(&self) -> authz::Loaded<'_> {
+        authz::Loaded {
+            roles: &self.roles,
+            permissions: &self.permissions,
+        }
+    }
+
+    /// What `user` may do in `tenant` (its groups read by index).
+    pub(crate) fn effective(
+        &self,
+        user: &User,
+        tenant: &str,
+    ) -> Result<authz::Effective, crate::store::StoreError> {
+        let groups = crate::model::group::granting_for(&self.db, &user.id, tenant)?;
+        authz::effective(user, tenant, &groups, &self.rbac())
+    }
+
+    /// `user`'s own roles in `tenant`, without its groups'.
+    pub(crate) fn direct(
+        &self,
+        user: &User,
+        tenant: &str,
+    ) -> Result<authz::Effective, crate::store::StoreError> {
+        authz::effective(user, tenant, &[], &self.rbac())
     }
 }
 
@@ -82,28 +109,28 @@ pub(crate) fn user_response(
     user: &User,
     tenant: Option<&str>,
     with_authz: bool,
-) -> UserResponse {
+) -> Result<UserResponse, crate::error::ApiError> {
     let tenant_id = tenant
         .map(str::to_owned)
         .or_else(|| user.login_tenant().map(str::to_owned));
-    let eff = tenant_id
-        .as_deref()
-        .map(|t| authz::effective(user, t, &cat.roles, &cat.permissions, &cat.groups))
-        .unwrap_or_default();
-    let tenants = user
-        .memberships
-        .iter()
-        .map(|m| UserTenantResponse {
+    let eff = match (&tenant_id, with_authz) {
+        (Some(t), true) => cat.effective(user, t)?,
+        _ => authz::Effective::default(),
+    };
+    let mut tenants = Vec::with_capacity(user.memberships.len());
+    for m in &user.memberships {
+        tenants.push(UserTenantResponse {
             tenant_id: m.tenant_id.clone(),
-            roles: authz::effective(user, &m.tenant_id, &cat.roles, &[], &[])
+            roles: cat
+                .direct(user, &m.tenant_id)?
                 .roles
                 .into_iter()
                 .map(|r| role_response(state, r))
                 .collect(),
             is_disabled: m.disabled,
-        })
-        .collect();
-    UserResponse {
+        });
+    }
+    Ok(UserResponse {
         id: user.id.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
@@ -143,7 +170,7 @@ pub(crate) fn user_response(
         groups: with_authz.then(Vec::new),
         sub_account_access_allowed: user.sub_account_access_allowed,
         managed_by: "frontegg",
-    }
+    })
 }
 
 /// `UserCreatedResponse`, with role objects as clients expect.
@@ -169,9 +196,9 @@ pub(crate) fn created_response(
     cat: &Catalog,
     user: &User,
     tenant: &str,
-) -> UserCreatedResponse {
-    let eff = authz::effective(user, tenant, &cat.roles, &cat.permissions, &cat.groups);
-    UserCreatedResponse {
+) -> Result<UserCreatedResponse, crate::error::ApiError> {
+    let eff = cat.effective(user, tenant)?;
+    Ok(UserCreatedResponse {
         id: user.id.clone(),
         email: user.email.clone(),
         verified: user.verified,
@@ -188,5 +215,5 @@ pub(crate) fn created_response(
         last_login: user.last_login.clone(),
         activated_for_tenant: user.verified,
         tenant_id: tenant.to_owned(),
-    }
+    })
 }

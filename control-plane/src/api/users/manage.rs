@@ -92,20 +92,17 @@ async fn users_roles(
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let (tenant, users) = users_by_ids(&state, &caller, &q)?;
     let cat = Catalog::load(&state)?;
-    Ok(Json(
-        users
-            .iter()
-            .map(|u| {
-                let roles: Vec<_> =
-                    crate::model::authz::effective(u, &tenant, &cat.roles, &[], &cat.groups)
-                        .roles
-                        .into_iter()
-                        .map(|r| crate::api::roles::role_response(&state, r))
-                        .collect();
-                serde_json::json!({"userId": u.id, "roles": roles})
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(users.len());
+    for u in &users {
+        let roles: Vec<_> = cat
+            .effective(u, &tenant)?
+            .roles
+            .into_iter()
+            .map(|r| crate::api::roles::role_response(&state, r))
+            .collect();
+        out.push(serde_json::json!({"userId": u.id, "roles": roles}));
+    }
+    Ok(Json(out))
 }
 
 /// `fe.secure.read.users`: each listed user's groups in the account.
@@ -115,20 +112,16 @@ async fn users_groups(
     q: ListQuery,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let (tenant, users) = users_by_ids(&state, &caller, &q)?;
-    let groups = crate::model::group::all(&state.db)?;
-    Ok(Json(
-        users
-            .iter()
-            .map(|u| {
-                let mine: Vec<Value> = groups
-                    .iter()
-                    .filter(|g| g.tenant_id == tenant && g.user_ids.contains(&u.id))
-                    .map(|g| serde_json::json!({"id": g.id, "name": g.name, "color": g.color, "description": g.description}))
-                    .collect();
-                serde_json::json!({"userId": u.id, "groups": mine})
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(users.len());
+    for u in &users {
+        let mine: Vec<Value> = crate::model::group::of_user(&state.db, &u.id)?
+            .into_iter()
+            .filter(|g| g.tenant_id == tenant)
+            .map(|g| serde_json::json!({"id": g.id, "name": g.name, "color": g.color, "description": g.description}))
+            .collect();
+        out.push(serde_json::json!({"userId": u.id, "groups": mine}));
+    }
+    Ok(Json(out))
 }
 
 /// The fields of a new user shared by both create routes.
@@ -179,7 +172,7 @@ async fn build_user(
             .as_deref()
             .map(|p| validate_text("phoneNumber", p, 32, false))
             .transpose()?,
-        metadata: user::metadata_text(req.metadata.as_ref()).map_err(ApiError::bad_request)?,
+        metadata: user::metadata_text(req.metadata.as_ref())?,
         vendor_metadata: "{}".into(),
         external_id: None,
         password_hash,
@@ -212,7 +205,7 @@ fn insert_new(tx: &mut Tx<'_>, u: &User) -> Result<(), ApiError> {
     if user::email_owner(tx, &u.email_norm)?.is_some() {
         return Err(ApiError::conflict("a user with this email already exists"));
     }
-    user::put_user(tx, None, u)?;
+    user::put_user(tx, u)?;
     Ok(())
 }
 
@@ -227,18 +220,22 @@ async fn create_user(
     let tenant = caller.tenant()?;
     require_tenant_exists(&state, &tenant)?;
     let cat = Catalog::load(&state)?;
-    let roles = match &req.role_ids {
-        Some(ids) => check_grantable(&caller, &cat, &tenant, ids)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect(),
+    // The account's default roles are given by the caller as much as named ones are: the
+    // same rule decides (a user could otherwise create an account holding a role above its
+    // own, with a password it chose).
+    let ids = match &req.role_ids {
+        Some(ids) => ids.clone(),
         None => default_role_ids(&cat, &tenant),
     };
+    let roles = check_grantable(&caller, &cat, &tenant, &ids)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let u = build_user(&state, &req, &tenant, roles).await?;
     state.db.write(|tx| insert_new(tx, &u)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(created_response(&state, &cat, &u, &tenant)),
+        Json(created_response(&state, &cat, &u, &tenant)?),
     ))
 }
 
@@ -278,7 +275,7 @@ async fn create_user_vendor_only(
     };
     let mut u = build_user(&state, &req.user, &tenant, roles).await?;
     u.vendor_metadata =
-        user::metadata_text(req.vendor_metadata.as_ref()).map_err(ApiError::bad_request)?;
+        crate::model::json::object_text("vendorMetadata", req.vendor_metadata.as_ref())?;
     u.mfa_bypass = req.mfa_bypass;
     u.external_id = req
         .external_id
@@ -288,7 +285,7 @@ async fn create_user_vendor_only(
     state.db.write(|tx| insert_new(tx, &u)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(user_response(&state, &cat, &u, Some(&tenant), true)),
+        Json(user_response(&state, &cat, &u, Some(&tenant), true)?),
     ))
 }
 
@@ -310,7 +307,7 @@ async fn get_user(
         &u,
         Some(&tenant),
         true,
-    )))
+    )?))
 }
 
 /// Environment token: any user, as seen in its active account.
@@ -326,7 +323,7 @@ async fn get_user_vendor_only(
         &u,
         None,
         true,
-    )))
+    )?))
 }
 
 #[derive(Deserialize)]
@@ -353,7 +350,7 @@ async fn get_user_by_email(
         &u,
         None,
         false,
-    )))
+    )?))
 }
 
 const USER_SORT: &[&str] = &[
@@ -405,9 +402,12 @@ pub(super) fn list_matching(
         .or(q.get("_namePrefix"))
         .map(str::to_lowercase);
     let hide_invisible = caller.user().is_some();
-    let mut users: Vec<User> = state
-        .db
-        .scan::<User>(b"")?
+    // An account's users by index; only an environment-wide listing reads every user.
+    let candidates = match tenant.as_deref() {
+        Some(t) => user::members(&state.db, t)?,
+        None => state.db.scan::<User>(b"")?,
+    };
+    let mut users: Vec<User> = candidates
         .into_iter()
         .filter(|u| tenant.as_deref().is_none_or(|t| u.membership(t).is_some()))
         .filter(|u| !(hide_invisible && u.invisible))
@@ -442,7 +442,7 @@ pub(super) fn list_matching(
         .items
         .iter()
         .map(|u| user_response(state, &cat, u, tenant.as_deref(), false))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Page {
         items,
         _links: p._links,
@@ -467,7 +467,7 @@ pub(super) async fn update_user(
             }
             let mut u = old.clone();
             let event = change(&mut u)?;
-            user::put_user(tx, Some(&old.email_norm), &u)?;
+            user::put_user(tx, &u)?;
             if let Some(kind) = event {
                 event::record(tx, kind, tenant, Some(&u.id), &at)?;
             }
@@ -487,7 +487,7 @@ async fn respond(
         u,
         tenant,
         true,
-    )))
+    )?))
 }
 
 #[derive(Clone, Deserialize)]
@@ -518,9 +518,8 @@ async fn update_user_vendor(
     let vendor = req
         .vendor_metadata
         .as_ref()
-        .map(|m| user::metadata_text(Some(m)))
-        .transpose()
-        .map_err(ApiError::bad_request)?;
+        .map(|m| crate::model::json::object_text("vendorMetadata", Some(m)))
+        .transpose()?;
     let external = req
         .external_id
         .as_deref()
@@ -635,13 +634,14 @@ struct RoleIds {
 }
 
 /// `{tenantId, userId, roles}` with the user's roles in the account as role objects.
-fn roles_reply(state: &AppState, cat: &Catalog, u: &User, tenant: &str) -> Value {
-    let roles: Vec<_> = crate::model::authz::effective(u, tenant, &cat.roles, &[], &[])
+fn roles_reply(state: &AppState, cat: &Catalog, u: &User, tenant: &str) -> Result<Value, ApiError> {
+    let roles: Vec<_> = cat
+        .direct(u, tenant)?
         .roles
         .into_iter()
         .map(|r| crate::api::roles::role_response(state, r))
         .collect();
-    serde_json::json!({"tenantId": tenant, "userId": u.id, "roles": roles})
+    Ok(serde_json::json!({"tenantId": tenant, "userId": u.id, "roles": roles}))
 }
 
 /// `fe.secure.write.usersRoles`: grant roles in the account (at or below the caller's level).
@@ -666,7 +666,7 @@ async fn add_roles(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(roles_reply(&state, &cat, &u, &tenant)),
+        Json(roles_reply(&state, &cat, &u, &tenant)?),
     ))
 }
 
@@ -691,7 +691,7 @@ async fn remove_roles(
         Ok(Some(EventKind::UserRolesRemoved))
     })
     .await?;
-    Ok(Json(roles_reply(&state, &cat, &u, &tenant)))
+    Ok(Json(roles_reply(&state, &cat, &u, &tenant)?))
 }
 
 /// `fe.secure.delete.users`: remove the user from the account (a user left without any
@@ -710,41 +710,21 @@ async fn remove_user(
             "use the account settings to leave an account; you cannot remove yourself here",
         ));
     }
-    let groups = crate::model::group::all(&state.db)?;
+    // Everything that hangs on the user there (everywhere, for a deletion) goes with it.
+    let deps = crate::model::cascade::UserDependents::read(&state.db, &id, tenant.as_deref())?;
     let at = rfc3339(state.clock.now());
     state
         .db
         .write(|tx| {
-            let mut u = tx.get::<User>(id.as_bytes())?.ok_or_else(user_not_found)?;
+            let u = tx.get::<User>(id.as_bytes())?.ok_or_else(user_not_found)?;
             match tenant.as_deref() {
                 Some(t) => {
                     if u.membership(t).is_none() {
                         return Err(user_not_found());
                     }
-                    let old_email = u.email_norm.clone();
-                    u.memberships.retain(|m| m.tenant_id != t);
-                    if u.active_tenant_id.as_deref() == Some(t) {
-                        u.active_tenant_id = u.memberships.first().map(|m| m.tenant_id.clone());
-                    }
-                    event::record(
-                        tx,
-                        EventKind::UserRemovedFromTenant,
-                        Some(t),
-                        Some(&u.id),
-                        &at,
-                    )?;
-                    if u.memberships.is_empty() {
-                        user::delete_user(tx, &u)?;
-                        event::record(tx, EventKind::UserDeleted, None, Some(&u.id), &at)?;
-                    } else {
-                        user::put_user(tx, Some(&old_email), &u)?;
-                    }
+                    crate::model::cascade::remove_from_tenant(tx, u, t, &deps, &at)?;
                 }
-                None => {
-                    crate::model::group::remove_member(tx, &groups, &u.id, None)?;
-                    user::delete_user(tx, &u)?;
-                    event::record(tx, EventKind::UserDeleted, None, Some(&u.id), &at)?;
-                }
+                None => crate::model::cascade::delete_user(tx, &u, &deps, &at)?,
             }
             Ok(())
         })
@@ -792,7 +772,7 @@ async fn add_to_tenant(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(user_response(&state, &cat, &u, Some(&tenant), true)),
+        Json(user_response(&state, &cat, &u, Some(&tenant), true)?),
     ))
 }
 

@@ -14,7 +14,6 @@ use crate::api::roles::role_response;
 use crate::error::ApiError;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
-use crate::model::authz;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
 use crate::state::AppState;
@@ -63,7 +62,7 @@ async fn get_me(
         &u,
         Some(&tenant),
         true,
-    )))
+    )?))
 }
 
 /// User token: the caller's profile (v3 shape).
@@ -78,7 +77,7 @@ async fn get_me_v3(
         &u,
         Some(&tenant),
         false,
-    )))
+    )?))
 }
 
 /// User token: the caller's effective roles and permissions (the same function as tokens).
@@ -88,7 +87,7 @@ async fn get_me_authorization(
 ) -> Result<Json<Value>, ApiError> {
     let (u, tenant) = me(&state, &caller)?;
     let cat = Catalog::load(&state)?;
-    let eff = authz::effective(&u, &tenant, &cat.roles, &cat.permissions, &cat.groups);
+    let eff = cat.effective(&u, &tenant)?;
     let roles: Vec<_> = eff
         .roles
         .iter()
@@ -180,5 +179,5 @@ async fn update_me(
         &saved,
         Some(&tenant),
         true,
-    )))
+    )?))
 }

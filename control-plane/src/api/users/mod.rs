@@ -65,9 +65,9 @@ pub(crate) fn require_tenant_exists(state: &AppState, tenant: &str) -> Result<()
     Ok(())
 }
 
-/// Check role ids for an assignment in `tenant`: each must be an environment role or one of
-/// the account's, and a user caller may only grant roles at or below its own best level
-/// (level 0 is the highest). Environment tokens may grant any.
+/// Resolve role ids for an assignment in `tenant` — each must be an environment role or one
+/// of the account's — and check the caller may confer them ([`crate::model::grant`]: a user
+/// only at or below its own best level; environment tokens any).
 pub(crate) fn check_grantable(
     caller: &Caller,
     cat: &Catalog,
@@ -77,6 +77,17 @@ pub(crate) fn check_grantable(
     if ids.len() > 100 {
         return Err(ApiError::bad_request("at most 100 roles at once"));
     }
+    let roles = resolve_roles(cat, tenant, ids)?;
+    crate::model::grant::may_confer(caller.grantor(), &roles, &[])?;
+    Ok(roles)
+}
+
+/// The roles named by `ids` (deduplicated, in order) among the environment's and `tenant`'s.
+pub(crate) fn resolve_roles(
+    cat: &Catalog,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Role>, ApiError> {
     let mut out: Vec<Role> = Vec::new();
     for id in ids {
         let role = cat
@@ -86,22 +97,38 @@ pub(crate) fn check_grantable(
             .ok_or_else(|| {
                 ApiError::bad_request(format!("role {id} does not exist in this account"))
             })?;
-        if let Caller::User(u) = caller {
-            match u.effective.best_level() {
-                Some(own) if role.level >= own => {}
-                _ => {
-                    return Err(ApiError::forbidden(format!(
-                        "role {} is above your own level",
-                        role.key
-                    )));
-                }
-            }
-        }
         if !out.iter().any(|r| r.id == role.id) {
             out.push(role.clone());
         }
     }
     Ok(out)
+}
+
+/// Check the roles and permissions an account token is to carry: they exist (roles of the
+/// environment or the account; at most 500 in all) and the caller may confer them —
+/// the same rule as giving them to a user, and never a `NEVER` permission.
+pub(crate) fn check_token_rights(
+    caller: &Caller,
+    cat: &Catalog,
+    tenant: &str,
+    role_ids: &[String],
+    permission_ids: &[String],
+) -> Result<(), ApiError> {
+    if role_ids.len() + permission_ids.len() > 500 {
+        return Err(ApiError::bad_request("at most 500 roles and permissions"));
+    }
+    let roles = resolve_roles(cat, tenant, role_ids)?;
+    let mut permissions = Vec::with_capacity(permission_ids.len());
+    for id in permission_ids {
+        let p = cat
+            .permissions
+            .iter()
+            .find(|p| p.id == *id)
+            .ok_or_else(|| ApiError::bad_request(format!("permission {id} does not exist")))?;
+        permissions.push(p.clone());
+    }
+    crate::model::grant::may_confer(caller.grantor(), &roles, &permissions)?;
+    Ok(())
 }
 
 /// The default roles of an account: environment and account roles marked `isDefault`.
@@ -144,8 +171,7 @@ impl ProfileChange {
                 .transpose()?,
             metadata: metadata
                 .map(|m| crate::model::user::metadata_text(Some(m)))
-                .transpose()
-                .map_err(ApiError::bad_request)?,
+                .transpose()?,
         })
     }
 

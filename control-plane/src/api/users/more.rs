@@ -79,7 +79,7 @@ async fn update_email(
             }
             u.email = display.clone();
             u.email_norm = norm.clone();
-            user::put_user(tx, Some(&old.email_norm), &u)?;
+            user::put_user(tx, &u)?;
             Ok(u)
         })
         .await?;
@@ -89,7 +89,7 @@ async fn update_email(
         &saved,
         None,
         true,
-    )))
+    )?))
 }
 
 #[derive(Clone, Deserialize)]
@@ -123,43 +123,34 @@ async fn migrate_users(
         .filter(|r| r.tenant_id.as_deref() == Some(src.as_str()))
         .map(|r| r.id)
         .collect();
-    let members: Vec<String> = state
-        .db
-        .scan::<User>(b"")?
-        .into_iter()
-        .filter(|u| u.membership(&src).is_some())
-        .map(|u| u.id)
-        .collect();
-    let groups = crate::model::group::all(&state.db)?;
+    let members = crate::model::user::member_ids(&state.db, &src)?;
+    // What hangs on each member in the source account ends with its membership there.
+    let deps = members
+        .iter()
+        .map(|id| crate::model::cascade::UserDependents::read(&state.db, id, Some(&src)))
+        .collect::<Result<Vec<_>, _>>()?;
     let at = rfc3339(state.clock.now());
     state
         .db
         .write(|tx| {
-            for id in &members {
-                let Some(mut u) = tx.get::<User>(id.as_bytes())? else {
+            for (id, deps) in members.iter().zip(&deps) {
+                let Some(u) = tx.get::<User>(id.as_bytes())? else {
                     continue;
                 };
-                let Some(pos) = u.memberships.iter().position(|m| m.tenant_id == src) else {
+                let Some(m) = u.membership(&src).cloned() else {
                     continue;
                 };
-                let mut m: Membership = u.memberships.remove(pos);
-                if u.membership(&dst).is_none() {
+                let mut moved = u.clone();
+                if moved.membership(&dst).is_none() {
+                    let mut m: Membership = m;
                     m.tenant_id = dst.clone();
                     m.role_ids.retain(|r| !src_roles.contains(r));
-                    u.memberships.push(m);
+                    moved.memberships.push(m);
                 }
-                if u.active_tenant_id.as_deref() == Some(src.as_str()) {
-                    u.active_tenant_id = Some(dst.clone());
+                if moved.active_tenant_id.as_deref() == Some(src.as_str()) {
+                    moved.active_tenant_id = Some(dst.clone());
                 }
-                crate::model::group::remove_member(tx, &groups, &u.id, Some(&src))?;
-                tx.put(&u)?;
-                event::record(
-                    tx,
-                    EventKind::UserRemovedFromTenant,
-                    Some(&src),
-                    Some(&u.id),
-                    &at,
-                )?;
+                crate::model::cascade::remove_from_tenant(tx, moved, &src, deps, &at)?;
             }
             Ok::<_, ApiError>(())
         })
@@ -205,7 +196,7 @@ async fn switch_my_tenant(
         &u,
         Some(&tenant),
         true,
-    )))
+    )?))
 }
 
 fn status_of(u: &User, m: &Membership) -> &'static str {
@@ -345,7 +336,7 @@ async fn bulk_roles(
                     }
                 }
             }
-            tx.put(&u)?;
+            user::put_user(tx, &u)?;
             let task = BulkRolesTask {
                 id: task_id.clone(),
                 user_id: u.id.clone(),

@@ -10,74 +10,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use rsa::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
-use crate::support::process::{Proc, spawn};
-
-const ISS: &str = "https://issuer.example";
-const AUD: &str = "client-1";
-
-struct Key {
-    kid: String,
-    pair: RsaKeyPair,
-    public: rsa::RsaPublicKey,
-    private: rsa::RsaPrivateKey,
-}
-
-fn key(kid: &str) -> Key {
-    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("key");
-    let der = private.to_pkcs8_der().expect("pkcs8");
-    Key {
-        kid: kid.into(),
-        pair: RsaKeyPair::from_pkcs8(der.as_bytes()).expect("ring key"),
-        public: private.to_public_key(),
-        private,
-    }
-}
-
-fn now() -> i64 {
-    #[allow(clippy::disallowed_methods)] // the test's own clock, for its tokens
-    let t = std::time::SystemTime::now();
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
-
-fn claims() -> Value {
-    let t = now();
-    json!({
-        "sub": "u1", "type": "userToken", "tenantId": "t1", "tenantIds": ["t1"],
-        "roles": ["Admin"], "permissions": ["app.read"], "applicationId": AUD,
-        "iss": ISS, "aud": AUD, "iat": t - 10, "exp": t + 600, "sid": "s1", "userId": "u1"
-    })
-}
-
-/// RS256-sign raw header and payload JSON text with `k`.
-fn rs256(k: &Key, header: &str, payload: &str) -> String {
-    let signing = format!("{}.{}", B64.encode(header), B64.encode(payload));
-    let mut sig = vec![0; k.pair.public().modulus_len()];
-    k.pair
-        .sign(
-            &RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
-            signing.as_bytes(),
-            &mut sig,
-        )
-        .expect("sign");
-    format!("{signing}.{}", B64.encode(sig))
-}
-
-fn header(k: &Key) -> String {
-    format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, k.kid)
-}
-
-fn with(k: &Key, f: impl FnOnce(&mut Value)) -> String {
-    let mut c = claims();
-    f(&mut c);
-    rs256(k, &header(k), &c.to_string())
-}
+use crate::support::minted::{
+    AUD, Key, claims, header, key, now, public, rs256, sidecar_trusting, with,
+};
 
 fn hs256(secret: &[u8], header: &str, payload: &str) -> String {
     let signing = format!("{}.{}", B64.encode(header), B64.encode(payload));
@@ -116,43 +55,6 @@ async fn check(client: &reqwest::Client, addr: &str, token: &str) -> (u16, Strin
         status,
         body["reason"].as_str().unwrap_or_default().to_owned(),
     )
-}
-
-/// The JWK the sidecar's snapshot holds for `k`.
-fn public(k: &Key) -> Value {
-    json!({"kid": k.kid, "alg": "RS256", "n": B64.encode(k.public.n().to_bytes_be()),
-           "e": B64.encode(k.public.e().to_bytes_be()), "state": "active"})
-}
-
-/// The real sidecar binary, deciding from a persisted state that trusts `keys` (no control
-/// plane). The directory must outlive the process.
-fn sidecar_trusting(keys: &[&Key]) -> (Proc, tempfile::TempDir) {
-    let t = now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = json!({
-        "savedAt": t, "lastContact": t,
-        "snapshot": {
-            "protocol": shared::wire::PROTOCOL, "version": 1, "epoch": "attack", "issuedAt": t,
-            "keys": keys.iter().map(|k| public(k)).collect::<Vec<_>>(),
-            "policy": {"issuer": ISS, "audience": AUD, "accessTokenTtl": 3600},
-            "revocations": [], "restrictions": [], "accessTokens": []
-        }
-    });
-    std::fs::write(dir.path().join("state.json"), state.to_string()).expect("state");
-    let sc = spawn(
-        env!("CARGO_BIN_EXE_e2e-sidecar"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--leeway",
-            "30",
-        ],
-    );
-    (sc, dir)
 }
 
 #[tokio::test]

@@ -834,3 +834,211 @@ async fn the_sidecar_believes_forwarding_headers_only_from_trusted_proxies() {
     assert_eq!(at("127.0.0.6", "203.0.113.7").await.0, 200);
     sc.shutdown().await;
 }
+
+/// M5 / finding 16: an account's IP rules hold for its users' control-plane calls as for
+/// their logins. Before, an admin's existing token, from an address the account blocks,
+/// listed and created users and API tokens and deleted the very rule.
+#[tokio::test]
+async fn a_user_token_from_a_blocked_address_can_do_nothing() {
+    let w = World::new().await;
+    let t = w.tenant("Acme").await;
+    w.user(&t, "admin@acme.test", &["Admin"]).await;
+    let admin = w.token_for("admin@acme.test").await;
+    let users = "/identity/resources/users/v3";
+    assert_eq!(
+        w.as_user(&admin, Method::GET, users, None).await.status,
+        200
+    );
+    // The environment blocks the admin's address (the test's 127.0.0.1) for the account.
+    let rule = w
+        .env(
+            Method::POST,
+            IP,
+            Some(&t),
+            Some(json!({"ip": "127.0.0.1", "strategy": "BLOCK"})),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{}", rule.text);
+    let rule_id = rule.body["id"].as_str().unwrap().to_owned();
+    let on = w
+        .env(
+            Method::POST,
+            &format!("{IP}/config"),
+            Some(&t),
+            Some(json!({"strategy": "BLOCK", "isActive": true})),
+        )
+        .await;
+    assert!(on.status.is_success(), "{}", on.text);
+    for (method, path, body) in [
+        (Method::GET, users.to_owned(), None),
+        (
+            Method::POST,
+            "/identity/resources/users/v1".to_owned(),
+            Some(json!({"email": "new@acme.test"})),
+        ),
+        (
+            Method::POST,
+            "/identity/resources/tenants/api-tokens/v1".to_owned(),
+            Some(json!({})),
+        ),
+        (Method::DELETE, format!("{IP}/{rule_id}"), None),
+        (
+            Method::GET,
+            "/identity/resources/users/v2/me".to_owned(),
+            None,
+        ),
+    ] {
+        w.as_user(&admin, method, &path, body)
+            .await
+            .assert_error(403, "ER-FORBIDDEN");
+    }
+    // Nothing happened; the environment token is the way back (never IP-restricted).
+    let listed = w.env(Method::GET, users, Some(&t), None).await;
+    assert_eq!(listed.body["_metadata"]["totalItems"], 1, "{}", listed.text);
+    let del = w
+        .env(Method::DELETE, &format!("{IP}/{rule_id}"), Some(&t), None)
+        .await;
+    assert!(del.status.is_success(), "{}", del.text);
+    assert_eq!(
+        w.as_user(&admin, Method::GET, users, None).await.status,
+        200
+    );
+}
+
+/// M5 / finding 14: the email-domain rules hold for a user's personal access tokens as for
+/// its logins. Before, the records carried no address: after the user's domain was blocked
+/// its access token still passed the sidecar, and its old JWT minted a new one.
+#[tokio::test]
+async fn a_blocked_email_domain_stops_personal_access_tokens() {
+    let w = World::new().await;
+    let c = w
+        .env(
+            Method::POST,
+            "/identity/resources/configurations/v1",
+            None,
+            Some(json!({"machineToMachineAuthStrategy": "AccessToken"})),
+        )
+        .await;
+    assert!(c.status.is_success(), "{}", c.text);
+    let token = crate::distribution::sidecar_token(&w);
+    let sc = sidecar_for(&w.cp, &token, None, None).await;
+    let t = w.tenant("Acme").await;
+    w.user(&t, "pat@rival.test", &["Admin"]).await;
+    let user = w.token_for("pat@rival.test").await;
+    let pat = "/identity/resources/users/access-tokens/v1";
+    let made = w
+        .as_user(&user, Method::POST, pat, Some(json!({"description": "ci"})))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let (id, key) = (
+        made.body["id"].as_str().unwrap().to_owned(),
+        made.body["secret"].as_str().unwrap().to_owned(),
+    );
+    let with_key = || {
+        let req = crate::support::http_client()
+            .get(format!("http://{}/v1/check/orders", sc.addr))
+            .header("x-api-key", &key);
+        async move { reply(req.send().await.unwrap()).await }
+    };
+    applied(&sc, w.cp.running.state.hub.version()).await;
+    assert_eq!(with_key().await.status, 200);
+    // The environment blocks the user's domain.
+    let block = w
+        .env(
+            Method::POST,
+            DOMAINS,
+            None,
+            Some(json!({"domain": "rival.test", "type": "BLOCK"})),
+        )
+        .await;
+    assert_eq!(block.status, 201, "{}", block.text);
+    let on = w
+        .env(
+            Method::POST,
+            &format!("{DOMAINS}/config"),
+            None,
+            Some(json!({"active": true, "type": "BLOCK", "blockPublicDomains": false})),
+        )
+        .await;
+    assert!(on.status.is_success(), "{}", on.text);
+    let started = Instant::now();
+    loop {
+        let r = with_key().await;
+        if r.status.as_u16() == 403 || r.status.as_u16() == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the sidecar still lets the blocked user's access token through: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Its old JWT mints nothing, and the SDKs' lookup says the token is gone.
+    w.as_user(
+        &user,
+        Method::POST,
+        pat,
+        Some(json!({"description": "again"})),
+    )
+    .await
+    .assert_error(403, "ER-FORBIDDEN");
+    w.env(
+        Method::GET,
+        &format!("/identity/resources/vendor-only/users/access-tokens/v1/{id}"),
+        None,
+        None,
+    )
+    .await
+    .assert_error(404, "ER-NOT-FOUND");
+    sc.shutdown().await;
+}
+
+/// L4 / finding 13 at the control plane: with a trusted proxy that writes `Forwarded`
+/// (`--client-ip-header forwarded`), a client's own `X-Forwarded-For` counts for nothing —
+/// at the IP check and at login.
+#[tokio::test]
+async fn one_forwarding_header_names_the_client_at_login() {
+    let mut config = control_plane::config::Config::for_test();
+    config.trusted_proxies = vec![shared::net::parse_cidr("127.0.0.5/32").unwrap()];
+    config.client_ip_header = shared::net::ForwardedHeader::Forwarded;
+    let cp = Cp::start_with(config).await;
+    let token = cp.vendor_token().await;
+    for (path, body) in [
+        (
+            IP.to_owned(),
+            json!({"ip": "203.0.113.5", "strategy": "ALLOW"}),
+        ),
+        (
+            format!("{IP}/config"),
+            json!({"strategy": "ALLOW", "isActive": true}),
+        ),
+    ] {
+        let r = cp
+            .call(Method::POST, &path, Some(&token), Some(&body))
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let login = |forwarded: &'static str, xff: &'static str| {
+        let cp = &cp;
+        async move {
+            reply(
+                client_from("127.0.0.5")
+                    .post(cp.url(LOGIN))
+                    .header("forwarded", forwarded)
+                    .header("x-forwarded-for", xff)
+                    .json(&json!({"email": "nobody@acme.test", "password": "x"}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    // The allowed address in the client's header, another in the proxy's: refused by IP.
+    assert_eq!(login("for=198.51.100.9", "203.0.113.5").await, 403);
+    // The allowed address in the proxy's header: past the IP check (then a wrong login).
+    assert_eq!(login("for=203.0.113.5", "198.51.100.9").await, 401);
+}

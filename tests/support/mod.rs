@@ -1,6 +1,7 @@
 //! Test harness: an in-process control plane with an HTTP client, and helpers to spawn the
 //! real binaries.
 
+pub mod minted;
 pub mod process;
 pub mod remote;
 pub mod schema;
@@ -244,4 +245,68 @@ pub fn link_parts(body: &str) -> (String, String) {
             .to_owned()
     };
     (get("userId"), get("token"))
+}
+
+/// A reply read off a raw connection: status and body.
+pub struct RawReply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl RawReply {
+    /// The body's `reason` (sidecar denials), or "".
+    pub fn reason(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["reason"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// Send `request` (a whole HTTP/1.1 request, `Connection: close` included) as bytes on a
+/// fresh connection: no client library normalises the target on the way (`url` would
+/// remove dot segments).
+pub fn raw_http(addr: &str, request: &str) -> RawReply {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = s.write_all(request.as_bytes());
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    RawReply {
+        status: head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        body: body.to_owned(),
+    }
+}
+
+/// `GET target` with extra header lines, raw.
+pub fn raw_get(addr: &str, target: &str, headers: &[(&str, &str)]) -> RawReply {
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    raw_http(addr, &req)
+}
+
+/// Whether a system tool a suite needs is installed (the first of `paths` that exists). CI
+/// installs them (`.ci/run`) and sets `TESSERA_REQUIRE_SYSTEM_TOOLS`, which turns a missing
+/// one into a failure; elsewhere the suite prints SKIPPED and passes.
+pub fn system_tool(paths: &[&str], package: &str) -> Option<PathBuf> {
+    let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_SYSTEM_TOOLS").is_none(),
+            "{paths:?} is required here (apt-get install {package})"
+        );
+        println!("SKIPPED: {paths:?} missing (apt-get install {package})");
+    }
+    found
 }

@@ -34,29 +34,34 @@ impl RemoteCp {
 
     /// [`RemoteCp::spawn`] with extra environment variables for the process.
     pub async fn spawn_with_env(dir: &Path, extra: &[(&str, &str)]) -> RemoteCp {
+        Self::spawn_with(
+            dir,
+            &["--argon2-memory-kib", "64", "--argon2-iterations", "1"],
+            extra,
+        )
+        .await
+    }
+
+    /// Spawn with `flags` after the fixed ones (listen, data, credentials) — without them,
+    /// the default argon2 cost — and extra environment variables.
+    pub async fn spawn_with(dir: &Path, flags: &[&str], extra: &[(&str, &str)]) -> RemoteCp {
         // Never a dev sidecar on fixed ports from a test (as `process::spawn` ensures).
         let mut env = vec![("TESSERA_DEV_SIDECAR", "off")];
         env.extend_from_slice(extra);
-        let proc = spawn_with_env(
-            env!("CARGO_BIN_EXE_e2e-control-plane"),
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                dir.to_str().expect("utf-8"),
-                "--client-id",
-                CLIENT_ID,
-                "--api-key",
-                API_KEY,
-                "--sidecar-token",
-                SIDECAR_TOKEN,
-                "--argon2-memory-kib",
-                "64",
-                "--argon2-iterations",
-                "1",
-            ],
-            &env,
-        );
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().expect("utf-8"),
+            "--client-id",
+            CLIENT_ID,
+            "--api-key",
+            API_KEY,
+            "--sidecar-token",
+            SIDECAR_TOKEN,
+        ];
+        args.extend_from_slice(flags);
+        let proc = spawn_with_env(env!("CARGO_BIN_EXE_e2e-control-plane"), &args, &env);
         let base = proc.url.trim_end_matches('/').to_owned();
         let client = reqwest::Client::builder()
             .no_proxy()

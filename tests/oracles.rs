@@ -226,13 +226,7 @@ async fn cookie_calls_refuse_forms_and_foreign_origins() {
     )
     .await;
     let login = w.login("cookie@acme.test").await;
-    let cookie = login.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = login.cookie();
     let own_origin = w.cp.running.url();
     let send = |path: &str, content_type: Option<&str>, origin: Option<&str>, body: &str| {
         let mut req = http_client()

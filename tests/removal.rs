@@ -88,6 +88,37 @@ where
     started.elapsed()
 }
 
+/// An account token (`account_path`, with `Admin`) and a personal one of `user`
+/// (`user_path`) in `tenant`: `(id, secret)` each.
+async fn two_tokens(
+    w: &World,
+    tenant: &str,
+    user: &str,
+    account_path: &str,
+    user_path: &str,
+) -> ((String, String), (String, String)) {
+    let admin = w.role_id("Admin").await;
+    let account = w
+        .env(
+            Method::POST,
+            account_path,
+            Some(tenant),
+            Some(json!({"roleIds": [admin]})),
+        )
+        .await;
+    let personal = w
+        .send(crate::support::world::Req {
+            method: Method::POST,
+            path: user_path.into(),
+            bearer: &w.token,
+            tenant: Some(tenant),
+            user: Some(user),
+            body: Some(json!({"description": "mine"})),
+        })
+        .await;
+    (secret_of(&account), secret_of(&personal))
+}
+
 fn secret_of(r: &crate::support::Reply) -> (String, String) {
     (
         r.body["clientId"]
@@ -107,7 +138,6 @@ async fn an_accounts_tokens_die_with_it_for_good() {
     let w = World::new().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = probing_sidecar(&w, dir.path()).await;
-    let admin = w.role_id("Admin").await;
     let recreate = |id: &str| {
         let body = json!({"name": "Again", "tenantId": id});
         let w = &w;
@@ -117,26 +147,8 @@ async fn an_accounts_tokens_die_with_it_for_good() {
     // Client-credentials API tokens: the account's and a member's.
     let t = w.tenant("Doomed").await;
     let uid = w.user(&t, "member@doomed.test", &["Admin"]).await;
-    let (acct, acct_secret) = secret_of(
-        &w.env(
-            Method::POST,
-            API_V1,
-            Some(&t),
-            Some(json!({"roleIds": [admin]})),
-        )
-        .await,
-    );
-    let personal = w
-        .send(crate::support::world::Req {
-            method: Method::POST,
-            path: USER_API.into(),
-            bearer: &w.token,
-            tenant: Some(&t),
-            user: Some(&uid),
-            body: Some(json!({"description": "mine"})),
-        })
-        .await;
-    let (pers, pers_secret) = secret_of(&personal);
+    let ((acct, acct_secret), (pers, pers_secret)) =
+        two_tokens(&w, &t, &uid, API_V1, USER_API).await;
     let login = |cid: String, secret: String| {
         let w = &w;
         async move {
@@ -205,26 +217,8 @@ async fn an_accounts_tokens_die_with_it_for_good() {
     assert!(c.status.is_success(), "{}", c.text);
     let t2 = w.tenant("Doomed too").await;
     let uid2 = w.user(&t2, "member@doomed2.test", &["Admin"]).await;
-    let (acct_id, acct_key) = secret_of(
-        &w.env(
-            Method::POST,
-            ACCESS,
-            Some(&t2),
-            Some(json!({"roleIds": [admin]})),
-        )
-        .await,
-    );
-    let user_access = w
-        .send(crate::support::world::Req {
-            method: Method::POST,
-            path: USER_ACCESS.into(),
-            bearer: &w.token,
-            tenant: Some(&t2),
-            user: Some(&uid2),
-            body: Some(json!({"description": "mine"})),
-        })
-        .await;
-    let (_, user_key) = secret_of(&user_access);
+    let ((acct_id, acct_key), (_, user_key)) =
+        two_tokens(&w, &t2, &uid2, ACCESS, USER_ACCESS).await;
     applied(&sc, w.cp.running.state.hub.version()).await;
     for k in [&acct_key, &user_key] {
         assert_eq!(at(&sc, "/orders", ("x-api-key", k)).await.0, 200);
@@ -701,13 +695,7 @@ async fn a_user_added_back_comes_back_with_nothing() {
     }
     let login = w.login("returning@acme.test").await;
     let token = login.body["accessToken"].as_str().unwrap().to_owned();
-    let cookie = login.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = login.cookie();
     assert!(
         w.my_permissions(&token)
             .await

@@ -80,6 +80,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The `name=value` of the reply's (first) `Set-Cookie`.
+    #[track_caller]
+    pub fn cookie(&self) -> String {
+        self.headers["set-cookie"]
+            .to_str()
+            .expect("ASCII cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Assert the error model: the status, `{"errors":[…],"errorCode":code}`, a trace id.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {

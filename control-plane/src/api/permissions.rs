@@ -290,14 +290,7 @@ async fn update_permission(
                 }
                 // Tokens carry the old key, which now names nothing (or, later, something
                 // else): they are void at sidecars.
-                crate::model::event::record_about(
-                    tx,
-                    crate::model::event::EventKind::PermissionRevoked,
-                    None,
-                    None,
-                    Some(&p.key),
-                    &now,
-                )?;
+                crate::model::event::permission_revoked(tx, &p.key, &now)?;
                 p.key = k.clone();
             }
             if let Some(c) = &req.category_id {
@@ -336,14 +329,7 @@ async fn delete_permission(
                 ));
             }
             rbac::delete_permission(tx, &p, &roles, &now)?;
-            crate::model::event::record_about(
-                tx,
-                crate::model::event::EventKind::PermissionRevoked,
-                None,
-                None,
-                Some(&p.key),
-                &now,
-            )?;
+            crate::model::event::permission_revoked(tx, &p.key, &now)?;
             Ok(())
         })
         .await?;
@@ -429,14 +415,7 @@ async fn classify_permissions(
                 let shrinks = req.kind != before
                     && (before == AssignmentType::Always || req.kind == AssignmentType::Never);
                 if shrinks {
-                    crate::model::event::record_about(
-                        tx,
-                        crate::model::event::EventKind::PermissionRevoked,
-                        None,
-                        None,
-                        Some(&p.key),
-                        &now,
-                    )?;
+                    crate::model::event::permission_revoked(tx, &p.key, &now)?;
                 }
                 if req.kind == AssignmentType::Never {
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {

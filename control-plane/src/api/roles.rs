@@ -299,12 +299,11 @@ async fn update_role(
                     return Err(ApiError::conflict(format!("a role with key {k:?} exists")));
                 }
                 // Tokens carry the old key: void at sidecars (it names nothing now).
-                crate::model::event::record_about(
+                crate::model::event::role_revoked(
                     tx,
                     crate::model::event::EventKind::RoleDeleted,
                     r.tenant_id.as_deref(),
-                    None,
-                    Some(&r.key),
+                    &r.key,
                     &now,
                 )?;
                 r.key = k.clone();
@@ -354,12 +353,11 @@ async fn delete_role(
                 }
             }
             rbac::delete_role(tx, &r)?;
-            crate::model::event::record_about(
+            crate::model::event::role_revoked(
                 tx,
                 crate::model::event::EventKind::RoleDeleted,
                 r.tenant_id.as_deref(),
-                None,
-                Some(&r.key),
+                &r.key,
                 &at,
             )?;
             Ok(())
@@ -401,12 +399,11 @@ async fn set_role_permissions(
             let mut r = tx.get::<Role>(id.as_bytes())?.ok_or_else(not_found)?;
             check_assignable(tx, &ids)?;
             if r.permission_ids.iter().any(|p| !ids.contains(p)) {
-                crate::model::event::record_about(
+                crate::model::event::role_revoked(
                     tx,
                     crate::model::event::EventKind::RolePermissionsRemoved,
                     r.tenant_id.as_deref(),
-                    None,
-                    Some(&r.key),
+                    &r.key,
                     &now,
                 )?;
             }
@@ -463,12 +460,11 @@ async fn move_role(
             // environment role moved to one account leaves every other account; an account's
             // role moved elsewhere leaves that account.
             if old.tenant_id != r.tenant_id && r.tenant_id.is_some() {
-                crate::model::event::record_about(
+                crate::model::event::role_revoked(
                     tx,
                     crate::model::event::EventKind::RoleDeleted,
                     old.tenant_id.as_deref(),
-                    None,
-                    Some(&old.key),
+                    &old.key,
                     &now,
                 )?;
             }

@@ -76,37 +76,45 @@ fn drop_dependents(
     at: &str,
 ) -> Result<(), StoreError> {
     group::remove_member(tx, &deps.groups, user_id, None)?;
-    for s in &deps.sessions {
+    end(
+        tx,
+        &deps.sessions,
+        &deps.api_tokens,
+        &deps.access_tokens,
+        Some(user_id),
+        at,
+    )
+}
+
+/// Revoke `sessions` and delete the API tokens and access tokens named, each with the event
+/// that voids its JWTs at sidecars (records already gone are skipped).
+fn end(
+    tx: &mut Tx<'_>,
+    sessions: &[Session],
+    api_tokens: &[String],
+    access_tokens: &[String],
+    user: Option<&str>,
+    at: &str,
+) -> Result<(), StoreError> {
+    for s in sessions {
         if let Some(cur) = tx.get::<Session>(s.id.as_bytes())? {
             session::revoke(tx, &cur, at)?;
         }
     }
-    for id in &deps.api_tokens {
+    for id in api_tokens {
         if let Some(t) = tx.get::<ApiToken>(id.as_bytes())? {
             tx.delete::<ApiToken>(id.as_bytes())?;
             let tenant = t.tenant_id.clone();
             let through = all_issued(t, at);
-            event::record_about(
-                tx,
-                EventKind::ApiTokenDeleted,
-                Some(&tenant),
-                Some(user_id),
-                Some(id),
-                &through,
-            )?;
+            let kind = EventKind::ApiTokenDeleted;
+            event::record_about(tx, kind, Some(&tenant), user, Some(id), &through)?;
         }
     }
-    for id in &deps.access_tokens {
+    for id in access_tokens {
         if let Some(t) = tx.get::<AccessToken>(id.as_bytes())? {
             tx.delete::<AccessToken>(id.as_bytes())?;
-            event::record_about(
-                tx,
-                EventKind::ApiTokenDeleted,
-                Some(&t.tenant_id),
-                Some(user_id),
-                Some(id),
-                at,
-            )?;
+            let kind = EventKind::ApiTokenDeleted;
+            event::record_about(tx, kind, Some(&t.tenant_id), user, Some(id), at)?;
         }
     }
     Ok(())
@@ -262,36 +270,14 @@ pub fn delete_tenant(
     for r in &snap.roles {
         rbac::delete_role(tx, r)?;
     }
-    for s in &snap.sessions {
-        if let Some(cur) = tx.get::<Session>(s.id.as_bytes())? {
-            session::revoke(tx, &cur, at)?;
-        }
-    }
-    for id in &snap.api_tokens {
-        if let Some(t) = tx.get::<ApiToken>(id.as_bytes())? {
-            tx.delete::<ApiToken>(id.as_bytes())?;
-            let through = all_issued(t, at);
-            event::record_about(
-                tx,
-                EventKind::ApiTokenDeleted,
-                Some(tenant),
-                None,
-                Some(id),
-                &through,
-            )?;
-        }
-    }
-    for id in &snap.access_tokens {
-        tx.delete::<AccessToken>(id.as_bytes())?;
-        event::record_about(
-            tx,
-            EventKind::ApiTokenDeleted,
-            Some(tenant),
-            None,
-            Some(id),
-            at,
-        )?;
-    }
+    end(
+        tx,
+        &snap.sessions,
+        &snap.api_tokens,
+        &snap.access_tokens,
+        None,
+        at,
+    )?;
     for k in settings_keys(tenant) {
         tx.delete_raw(Tree::Environment, &k)?;
     }

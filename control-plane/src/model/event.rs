@@ -126,6 +126,25 @@ fn append(tx: &mut Tx<'_>, mut e: Event) -> Result<u64, StoreError> {
     Ok(e.seq)
 }
 
+/// Tokens carrying role `key` (in `tenant`, or every account) issued up to now carry too
+/// much: the role was deleted, renamed, moved out of scope (`RoleDeleted`) or lost
+/// permissions (`RolePermissionsRemoved`).
+pub fn role_revoked(
+    tx: &mut Tx<'_>,
+    kind: EventKind,
+    tenant: Option<&str>,
+    key: &str,
+    at: &str,
+) -> Result<u64, StoreError> {
+    record_about(tx, kind, tenant, None, Some(key), at)
+}
+
+/// Nobody holds permission `key` any more in tokens issued up to now: deleted, renamed,
+/// classified `NEVER` or taken out of `ALWAYS`.
+pub fn permission_revoked(tx: &mut Tx<'_>, key: &str, at: &str) -> Result<u64, StoreError> {
+    record_about(tx, EventKind::PermissionRevoked, None, None, Some(key), at)
+}
+
 /// Append a session revocation inside the caller's transaction.
 pub fn record_session_revoked(
     tx: &mut Tx<'_>,

@@ -135,6 +135,15 @@ async fn every_stored_json_value_is_bounded() {
         };
         r.assert_error(413, "ER-PAYLOAD-TOO-LARGE");
     }
+    // So is every other text an account stores.
+    w.env(
+        Method::POST,
+        TENANTS,
+        None,
+        Some(json!({"name": "Long", "website": "x".repeat(4096)})),
+    )
+    .await
+    .assert_error(400, "ER-INVALID-INPUT");
     // Merged account metadata is bounded as a whole.
     let m = format!("{TENANTS}/{t}/metadata");
     let half = w

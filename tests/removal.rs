@@ -737,3 +737,38 @@ async fn a_user_added_back_comes_back_with_nothing() {
         "{perms:?}"
     );
 }
+
+/// Tokens carry `superUser`, which services may read: taking it away voids the tokens that
+/// still say so, at every sidecar.
+#[tokio::test]
+async fn taking_super_user_away_voids_the_tokens_that_say_so() {
+    let w = World::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sc = probing_sidecar(&w, dir.path()).await;
+    let t = w.tenant("Acme").await;
+    let uid = w.user(&t, "root@acme.test", &[]).await;
+    let path = format!("{USERS_V1}/{uid}/superuser");
+    let on = w
+        .env(Method::PUT, &path, None, Some(json!({"superUser": true})))
+        .await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    let token = w.token_for("root@acme.test").await;
+    assert_eq!(crate::support::claims(&token)["superUser"], true);
+    applied(&sc, w.cp.running.state.hub.version()).await;
+    let bearer = format!("Bearer {token}");
+    assert_eq!(at(&sc, "/orders", ("authorization", &bearer)).await.0, 200);
+    let off = w
+        .env(Method::PUT, &path, None, Some(json!({"superUser": false})))
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    until(
+        Duration::from_secs(1),
+        "a token saying superUser still passes",
+        || {
+            let (sc, b) = (&sc, bearer.clone());
+            async move { at(sc, "/orders", ("authorization", &b)).await.0 == 401 }
+        },
+    )
+    .await;
+    sc.shutdown().await;
+}

@@ -99,6 +99,22 @@ fn metadata_object(v: Value) -> Result<Map<String, Value>, ApiError> {
     Ok(obj)
 }
 
+/// The profile's texts (URLs, names, an address), each bounded like any other stored text.
+fn validate_profile(p: TenantProfile) -> Result<TenantProfile, ApiError> {
+    let text = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
+        v.map(|v| crate::api::permissions::validate_text(field, &v, 2048, false))
+            .transpose()
+    };
+    Ok(TenantProfile {
+        website: text("website", p.website)?,
+        application_url: text("applicationUrl", p.application_url)?,
+        logo: text("logo", p.logo)?,
+        creator_name: text("creatorName", p.creator_name)?,
+        creator_email: text("creatorEmail", p.creator_email)?,
+        is_reseller: p.is_reseller,
+    })
+}
+
 fn validate_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
@@ -145,7 +161,7 @@ async fn create_tenant(
         tenant_id,
         name: validate_name(&req.name)?,
         metadata: metadata_object(req.metadata.unwrap_or(Value::Null))?,
-        profile: req.profile,
+        profile: validate_profile(req.profile)?,
         created_at: now.clone(),
         updated_at: now,
     };

@@ -46,6 +46,9 @@ pub enum EventKind {
     /// An API token or access token was deleted (`subject`: its client id or id): its JWTs
     /// are void.
     ApiTokenDeleted,
+    /// A user-wide privilege its tokens state was taken away (`superUser`): every token of
+    /// the user is void from `at`.
+    UserPrivilegesReduced,
     /// Roles or permissions were taken from an API token (`subject`: its client id): the
     /// JWTs issued before carry too much.
     ApiTokenRightsReduced,

@@ -195,7 +195,9 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
     let tenant = e.tenant_id.as_deref();
     match e.kind {
         EventKind::SessionRevoked => entry(RevocationKind::Session, e.session_id.as_deref()?, None),
-        EventKind::UserLocked | EventKind::UserDeleted => entry(RevocationKind::User, user?, None),
+        EventKind::UserLocked | EventKind::UserDeleted | EventKind::UserPrivilegesReduced => {
+            entry(RevocationKind::User, user?, None)
+        }
         EventKind::UserDisabled
         | EventKind::UserRemovedFromTenant
         | EventKind::UserRolesRemoved => match (user, tenant) {

@@ -600,8 +600,10 @@ async fn set_superuser(
     ApiJson(req): ApiJson<SuperUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let u = update_user(&state, &id, None, |u| {
+        // Tokens carry `superUser`: taking it away voids the ones that say so.
+        let taken = u.super_user && !req.super_user;
         u.super_user = req.super_user;
-        Ok(None)
+        Ok(taken.then_some(EventKind::UserPrivilegesReduced))
     })
     .await?;
     respond(&state, &u, None).await

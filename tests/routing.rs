@@ -63,3 +63,64 @@ async fn every_spec_operation_is_routed_under_both_prefixes() {
     }
     assert_eq!(checked.len(), 307);
 }
+
+/// The routes real clients call outside the spec are mounted like the spec's: under both
+/// prefixes (the browser client uses `/frontegg/identity`), with and without a trailing
+/// slash. Before, they existed under `/identity` only, so the admin portal's bulk IP call got
+/// 404.
+#[tokio::test]
+async fn routes_outside_the_spec_are_routed_under_both_prefixes() {
+    let cp = Cp::start().await;
+    let token = cp.vendor_token().await;
+    let t = cp
+        .call(
+            Method::POST,
+            "/tenants/resources/tenants/v1",
+            Some(&token),
+            Some(&serde_json::json!({"name": "Acme"})),
+        )
+        .await
+        .body["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for prefix in ["/identity", "/frontegg/identity"] {
+        for slash in ["", "/"] {
+            let bulk = cp
+                .client
+                .post(cp.url(&format!(
+                    "{prefix}/resources/configurations/v1/restrictions/ip/bulk{slash}"
+                )))
+                .header("x-access-token", &token)
+                .header("frontegg-tenant-id", &t)
+                .json(&serde_json::json!({"ips": ["10.1.0.0/16"], "strategy": "BLOCK"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                bulk.status().is_success(),
+                "{prefix} bulk{slash}: {}",
+                bulk.status()
+            );
+            for (method, path) in [
+                (Method::POST, "/resources/auth/v1/api-token"),
+                (Method::POST, "/resources/auth/v1/api-token/token/refresh"),
+                (
+                    Method::GET,
+                    "/resources/vendor-only/tenants/access-tokens/v1/active",
+                ),
+            ] {
+                let r = cp
+                    .call(
+                        method.clone(),
+                        &format!("{prefix}{path}{slash}"),
+                        Some(&token),
+                        Some(&serde_json::json!({})),
+                    )
+                    .await;
+                assert_ne!(r.status, 404, "{method} {prefix}{path}{slash}: {}", r.text);
+                assert_ne!(r.status, 405, "{method} {prefix}{path}{slash}: {}", r.text);
+            }
+        }
+    }
+}

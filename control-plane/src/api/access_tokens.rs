@@ -28,6 +28,12 @@ pub use crate::model::access_token::AccessToken;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
+        // The tenant active-id list real clients call though the spec omits it (`compat.md`
+        // §2.1).
+        .add_extra(
+            "/resources/vendor-only/tenants/access-tokens/v1/active",
+            axum::routing::get(active_tenant_ids),
+        )
         .add(
             "TenantAccessTokensV1Controller_getTenantAccessTokens",
             list_tenant,
@@ -64,15 +70,6 @@ pub(super) fn ops() -> Ops {
             "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
             tenant_data,
         )
-}
-
-/// The tenant active-id list real clients call though the spec omits it (`compat.md` §2.1).
-pub(super) fn extra_routes() -> axum::Router<AppState> {
-    super::route_both(
-        axum::Router::new(),
-        "/identity/resources/vendor-only/tenants/access-tokens/v1/active",
-        axum::routing::get(active_tenant_ids),
-    )
 }
 
 fn not_found() -> ApiError {

@@ -26,6 +26,16 @@ use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
+        // The v1 login and refresh real clients call though the spec omits them (`compat.md`
+        // §4.5).
+        .add_extra(
+            "/resources/auth/v1/api-token",
+            axum::routing::post(login_v1),
+        )
+        .add_extra(
+            "/resources/auth/v1/api-token/token/refresh",
+            axum::routing::post(refresh_v1),
+        )
         .add(
             "TenantApiTokensV1Controller_getTenantsApiTokens",
             list_tenant_tokens,
@@ -60,20 +70,6 @@ pub(super) fn ops() -> Ops {
             "AuthenticationApiTokenControllerV2_refreshToken",
             refresh_v2,
         )
-}
-
-/// The v1 login and refresh real clients call though the spec omits them (`compat.md` §4.5).
-pub(super) fn extra_routes() -> axum::Router<AppState> {
-    let r = super::route_both(
-        axum::Router::new(),
-        "/identity/resources/auth/v1/api-token",
-        axum::routing::post(login_v1),
-    );
-    super::route_both(
-        r,
-        "/identity/resources/auth/v1/api-token/token/refresh",
-        axum::routing::post(refresh_v1),
-    )
 }
 
 fn not_found() -> ApiError {

@@ -74,11 +74,13 @@ pub fn spec_index(operation_id: &str) -> Option<usize> {
         .position(|o| o.operation_id == operation_id)
 }
 
-/// An area's implementations of spec operations, by operationId.
+/// An area's implementations of spec operations, by operationId, and the routes real
+/// clients call outside the spec (`compat-wave2.md` Appendix A).
 #[derive(Default)]
 pub(crate) struct Ops {
     handlers: Vec<(&'static str, MethodRouter<AppState>)>,
     unknown: Vec<&'static str>,
+    extra: Vec<(&'static str, MethodRouter<AppState>)>,
 }
 
 impl Ops {
@@ -98,10 +100,19 @@ impl Ops {
         self
     }
 
+    /// A route outside the spec that real clients call, at a spec-style `path`
+    /// (`/resources/...`): mounted like the spec's routes, under both prefixes, with and
+    /// without a trailing slash.
+    pub(crate) fn add_extra(mut self, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.extra.push((path, route));
+        self
+    }
+
     /// Combine two areas.
     pub(crate) fn merge(mut self, other: Ops) -> Self {
         self.handlers.extend(other.handlers);
         self.unknown.extend(other.unknown);
+        self.extra.extend(other.extra);
         self
     }
 }
@@ -184,6 +195,13 @@ fn spec_routes(ops: Ops) -> Router<AppState> {
         };
         by_route.insert(op.route, merged);
     }
+    for (path, mr) in ops.extra {
+        let merged = match by_route.remove(path) {
+            Some(existing) => existing.merge(mr),
+            None => mr,
+        };
+        by_route.insert(path, merged);
+    }
     let mut router = Router::new();
     for (route, mr) in by_route {
         for prefix in PREFIXES {
@@ -207,9 +225,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(jwks::routes())
         .merge(keys::routes())
         .merge(sidecars::routes())
-        .merge(restrictions::extra_routes())
-        .merge(api_tokens::extra_routes())
-        .merge(access_tokens::extra_routes())
         .merge(health::routes())
 }
 
@@ -232,6 +247,13 @@ mod tests {
         assert!(implementations().unknown.is_empty());
         let bogus = Ops::default().add("NoSuchOperation", || async {});
         assert_eq!(bogus.unknown, ["NoSuchOperation"]);
+    }
+
+    #[test]
+    fn extras_mount_under_both_prefixes() {
+        let ids: Vec<&str> = implementations().extra.iter().map(|(p, _)| *p).collect();
+        assert!(ids.contains(&"/resources/configurations/v1/restrictions/ip/bulk"));
+        assert!(ids.iter().all(|p| p.starts_with("/resources/")), "{ids:?}");
     }
 
     #[test]

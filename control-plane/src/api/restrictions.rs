@@ -35,6 +35,11 @@ const MAX_BULK: usize = 1_000;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
+        // The bulk IP route real clients call though the spec omits it (`compat.md` §6.1).
+        .add_extra(
+            "/resources/configurations/v1/restrictions/ip/bulk",
+            axum::routing::post(bulk_ip),
+        )
         .add("IPRestrictionsControllerV1_getAllIpRestrictions", list_ip)
         .add("IPRestrictionsControllerV1_createIpRestriction", create_ip)
         .add(
@@ -75,15 +80,6 @@ pub(super) fn ops() -> Ops {
             "DomainRestrictionsController_deleteDomainRestriction",
             delete_domain,
         )
-}
-
-/// The bulk IP route real clients call though the spec omits it (`compat.md` §6.1).
-pub(super) fn extra_routes() -> axum::Router<AppState> {
-    super::route_both(
-        axum::Router::new(),
-        "/identity/resources/configurations/v1/restrictions/ip/bulk",
-        axum::routing::post(bulk_ip),
-    )
 }
 
 use super::users::policy_scope as scope;

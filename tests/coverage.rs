@@ -16,7 +16,7 @@ fn assert_fresh(path: &str, expected: &str) {
 #[test]
 fn routing_table_matches_the_spec() {
     assert_fresh(
-        "control-plane/src/api/spec_ops.rs",
+        "control-plane/src/spec/ops.rs",
         &codegen::render_ops_table(&spec()),
     );
 }

@@ -25,6 +25,7 @@ mod granting;
 mod groups;
 mod isolation;
 mod keys;
+mod layering;
 mod lockout;
 mod observability;
 mod oracles;

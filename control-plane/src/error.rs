@@ -32,6 +32,17 @@ impl From<crate::model::json::JsonError> for ApiError {
     }
 }
 
+impl From<crate::model::password::PasswordError> for ApiError {
+    fn from(e: crate::model::password::PasswordError) -> Self {
+        use crate::model::password::PasswordError;
+        match e {
+            PasswordError::Overloaded => ApiError::overloaded(e.to_string()),
+            PasswordError::TooLong(m) => ApiError::bad_request(m),
+            PasswordError::Hashing(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
 impl From<crate::model::grant::GrantError> for ApiError {
     fn from(e: crate::model::grant::GrantError) -> Self {
         match e {

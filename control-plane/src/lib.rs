@@ -8,6 +8,7 @@
 //! [`start`] runs the server in-process (tests, port 0); [`cli::main`] is the binary.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod codegen;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod push;
+pub mod spec;
 pub mod state;
 pub mod store;
 pub mod token;
@@ -127,14 +129,14 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let version = model::event::last_seq(&db).context("cannot read the event log")?;
     let state = AppState::new(db.clone(), env, issuer, clock, &config, public_url, version)?;
-    let publisher = tokio::spawn(push::run(state.clone()));
+    let publisher = tokio::spawn(push::run(state.push.clone()));
     let hub = state.hub.clone();
-    let app = http::router(state.clone());
+    let app = app::app(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.limits;
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_task = metrics_listener.map(|l| {
-        let app = http::metrics_router(state.clone());
+        let app = app::metrics_app(state.clone());
         let mut stopped = metrics_stopped.clone();
         tokio::spawn(http::server::serve(l, app, limits, async move {
             let _ = stopped.wait_for(|s| *s).await;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Distribution to sidecars.
     pub hub: Arc<crate::push::Hub>,
+    /// What distribution reads (the same hub).
+    pub push: crate::push::Context,
     /// How long a key rotation waits for every connected sidecar to hold the next key.
     pub key_rotation_wait: std::time::Duration,
     /// Proxies whose forwarding headers are believed.
@@ -50,12 +52,13 @@ pub struct AppState {
     pub allowed_origins: Arc<[String]>,
     /// Whether `/metrics` has a listener of its own (`--metrics-listen`).
     pub metrics_elsewhere: bool,
-    /// Compiled restriction policies by scope key, with the scope generation they were built
-    /// for.
-    pub restriction_cache: Arc<dashmap::DashMap<String, (u64, Arc<shared::net::ScopePolicy>)>>,
+    /// The compiled restriction policies.
+    pub restrictions: Arc<crate::model::restrictions::Policies>,
+    /// The roles-and-permissions catalogue, cached by its generation.
+    pub catalogs: Arc<crate::model::catalog::Catalogs>,
 }
 
-/// Counters of served spec operations, indexed like [`crate::api::spec_operations`].
+/// Counters of served spec operations, indexed like [`crate::spec::spec_operations`].
 pub struct ServedOps(Box<[AtomicU64]>);
 
 impl ServedOps {
@@ -69,13 +72,18 @@ impl ServedOps {
     }
     /// How many requests the operation `operation_id` answered with a real handler.
     pub fn count(&self, operation_id: &str) -> u64 {
-        crate::api::spec_index(operation_id)
+        crate::spec::spec_index(operation_id)
             .and_then(|i| self.0.get(i))
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 }
 
 impl AppState {
+    /// The current roles-and-permissions catalogue.
+    pub fn catalog(&self) -> Result<Arc<crate::model::catalog::Catalog>, crate::store::StoreError> {
+        self.catalogs.current(&self.db)
+    }
+
     /// Assemble the state from its parts.
     pub fn new(
         db: Db,
@@ -88,9 +96,25 @@ impl AppState {
     ) -> Result<Self, prometheus::Error> {
         let secure_cookies = !(config.dev && public_url.starts_with("http://"));
         let metrics = Arc::new(Metrics::new()?);
+        let hub = Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version));
+        let restrictions: Arc<crate::model::restrictions::Policies> = Arc::default();
+        let catalogs: Arc<crate::model::catalog::Catalogs> = Arc::default();
+        let public_url: Arc<str> = public_url.into();
+        let push = crate::push::Context {
+            db: db.clone(),
+            hub: hub.clone(),
+            clock: clock.clone(),
+            issuer: public_url.clone(),
+            audience: env.client_id().into(),
+            restrictions: restrictions.clone(),
+            catalogs: catalogs.clone(),
+            version_gauge: metrics.push_version.clone(),
+            fanout: metrics.push_fanout.clone(),
+        };
         Ok(AppState {
             db,
-            hub: Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version)),
+            hub,
+            push,
             key_rotation_wait: config.key_rotation_wait,
             trusted_proxies: config.trusted_proxies.clone().into(),
             client_ip_header: config.client_ip_header,
@@ -99,7 +123,8 @@ impl AppState {
                 .chain(config.allowed_origins.iter().cloned())
                 .collect(),
             metrics_elsewhere: config.metrics_listen.is_some(),
-            restriction_cache: Arc::default(),
+            restrictions,
+            catalogs,
             env: Arc::new(env),
             issuer: Arc::new(issuer),
             hasher: crate::model::password::Hasher::new(
@@ -110,8 +135,8 @@ impl AppState {
             metrics,
             clock,
             limits: config.limits,
-            served: Arc::new(ServedOps::new(crate::api::spec_operations().len())),
-            public_url: public_url.into(),
+            served: Arc::new(ServedOps::new(crate::spec::spec_operations().len())),
+            public_url,
             login_gate: Arc::default(),
             secure_cookies,
             mailer: crate::delivery::Mailer::spawn(

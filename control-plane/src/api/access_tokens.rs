@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{Rights, account_rights, acting_user, expiry, time_of, user_rights};
-use super::users::Catalog;
+use super::m2m::{acting_user, expiry, time_of};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
@@ -186,7 +185,7 @@ async fn create_tenant(
     super::users::require_tenant_exists(&state, &tenant)?;
     let role_ids = req.role_ids.clone().unwrap_or_default();
     // Never more than the creator may confer.
-    super::users::check_token_rights(&caller, &Catalog::load(&state)?, &tenant, &role_ids, &[])?;
+    super::users::check_token_rights(&caller, &*state.catalog()?, &tenant, &role_ids, &[])?;
     let now = state.clock.unix();
     let t = AccessToken {
         id: new_uuid().to_string(),
@@ -296,23 +295,19 @@ async fn delete_user(
     delete(&state, &id, &tenant, Some(&user)).await
 }
 
-/// A token's current rights (and, for a user's token, its user's normalised address), or
-/// `None` when it is not active: expired, its account gone, or for a user's token the user
-/// gone, locked, no longer an enabled member or refused by the email-domain rules.
 fn rights(
     state: &AppState,
-    cat: &Catalog,
+    cat: &crate::model::catalog::Catalog,
     t: &AccessToken,
     now: i64,
-) -> Result<Option<(Rights, Option<String>)>, ApiError> {
-    if t.expires_at.is_some_and(|e| now >= e) || !super::m2m::tenant_exists(state, &t.tenant_id)? {
-        return Ok(None);
-    }
-    Ok(match &t.user_id {
-        None => account_rights(state, cat, &t.tenant_id, &t.role_ids, &[])?.map(|r| (r, None)),
-        Some(uid) => user_rights(state, cat, uid, &t.tenant_id)?
-            .map(|(r, u)| (r, Some(u.email_norm).filter(|e| !e.is_empty()))),
-    })
+) -> Result<Option<(crate::model::m2m::Rights, Option<String>)>, ApiError> {
+    Ok(crate::model::access_token::rights(
+        &state.db,
+        cat,
+        &state.restrictions,
+        t,
+        now,
+    )?)
 }
 
 fn active_ids(
@@ -325,7 +320,7 @@ fn active_ids(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     enabled(state)?;
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     let now = state.clock.unix();
     let mut out = Vec::new();
     for t in state.db.scan::<AccessToken>(b"")? {
@@ -368,7 +363,7 @@ fn data(state: &AppState, id: &str, users: bool) -> Result<Json<Value>, ApiError
         .get::<AccessToken>(id.as_bytes())?
         .filter(|t| t.user_id.is_some() == users)
         .ok_or_else(not_found)?;
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     let ((roles, permissions), _) =
         rights(state, &cat, &t, state.clock.unix())?.ok_or_else(not_found)?;
     let mut v =
@@ -398,30 +393,4 @@ async fn tenant_data(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     data(&state, &id, false)
-}
-
-/// Every active access token with its current rights, for sidecars.
-pub(crate) fn records(
-    state: &AppState,
-) -> Result<Vec<shared::wire::AccessTokenRecord>, crate::store::StoreError> {
-    let cat =
-        Catalog::load(state).map_err(|e| crate::store::StoreError::Backend(format!("{e:?}")))?;
-    let now = state.clock.unix();
-    let mut out = Vec::new();
-    for t in state.db.scan::<AccessToken>(b"")? {
-        let r = rights(state, &cat, &t, now)
-            .map_err(|e| crate::store::StoreError::Backend(format!("{e:?}")))?;
-        if let Some(((roles, permissions), email)) = r {
-            out.push(shared::wire::AccessTokenRecord {
-                id: t.id,
-                tenant_id: t.tenant_id,
-                user_id: t.user_id,
-                roles,
-                permissions,
-                expires_at: t.expires_at,
-                email,
-            });
-        }
-    }
-    Ok(out)
 }

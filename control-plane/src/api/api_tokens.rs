@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use shared::claims::AccessClaims;
 
 use super::Ops;
-use super::m2m::{account_rights, acting_user, expiry, time_of, user_rights};
-use super::users::Catalog;
+use super::m2m::{acting_user, expiry, time_of};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
@@ -22,6 +21,7 @@ use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
 use crate::model::event::{self, EventKind};
+use crate::model::m2m::{account_rights, user_rights};
 use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
@@ -145,7 +145,7 @@ async fn create_tenant_token(
     // The token holds what its creator gives it: never more than the creator may confer.
     super::users::check_token_rights(
         &caller,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &tenant,
         &role_ids,
         &permission_ids,
@@ -231,7 +231,7 @@ async fn update_tenant_token(
     let tenant = caller.tenant()?;
     super::users::check_token_rights(
         &caller,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &tenant,
         req.role_ids.as_deref().unwrap_or_default(),
         req.permission_ids.as_deref().unwrap_or_default(),
@@ -445,16 +445,23 @@ fn strategy_allows(
 /// user token the user's current rights in the account (refused when the user is locked,
 /// gone or no longer an enabled member).
 fn claims(state: &AppState, t: &ApiToken, now: i64, ttl: i64) -> Result<AccessClaims, ApiError> {
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     let (token_type, (roles, permissions), user) = match &t.user_id {
         None => (
             "tenantApiToken",
-            account_rights(state, &cat, &t.tenant_id, &t.role_ids, &t.permission_ids)?
-                .ok_or_else(refused)?,
+            account_rights(
+                &state.db,
+                &cat,
+                &t.tenant_id,
+                &t.role_ids,
+                &t.permission_ids,
+            )?
+            .ok_or_else(refused)?,
             None,
         ),
         Some(uid) => {
-            let (rights, u) = user_rights(state, &cat, uid, &t.tenant_id)?.ok_or_else(refused)?;
+            let (rights, u) = user_rights(&state.db, &cat, &state.restrictions, uid, &t.tenant_id)?
+                .ok_or_else(refused)?;
             ("userApiToken", rights, Some(u))
         }
     };
@@ -519,8 +526,8 @@ fn client_address(
     peer: std::net::SocketAddr,
     headers: &axum::http::HeaderMap,
 ) -> Result<std::net::IpAddr, ApiError> {
-    let ip = super::restrictions::caller_ip(state, peer, headers);
-    super::restrictions::check_ip(state, None, ip)?;
+    let ip = crate::http::guard::client_ip(state, peer, headers);
+    crate::http::guard::check_ip(state, None, ip)?;
     Ok(ip)
 }
 
@@ -549,7 +556,7 @@ async fn login(
         })
         .await?
         .ok_or_else(refused)?;
-    super::restrictions::check_ip(state, Some(&stored.tenant_id), ip)?;
+    crate::http::guard::check_ip(state, Some(&stored.tenant_id), ip)?;
     grant(state, &stored, &random, now, ttl)
 }
 
@@ -579,7 +586,7 @@ async fn refresh(
         })
         .await?
         .ok_or_else(refused)?;
-    super::restrictions::check_ip(state, Some(&stored.tenant_id), ip)?;
+    crate::http::guard::check_ip(state, Some(&stored.tenant_id), ip)?;
     grant(state, &stored, &random, now, ttl)
 }
 

@@ -87,8 +87,8 @@ async fn login(
 ) -> Result<Response, ApiError> {
     // The environment's IP rules apply to everyone alike: checked before anything about the
     // user is looked at, so the reply reveals nothing about accounts.
-    let client_ip = super::restrictions::caller_ip(&state, peer, &headers);
-    super::restrictions::check_ip(&state, None, client_ip)?;
+    let client_ip = crate::http::guard::client_ip(&state, peer, &headers);
+    crate::http::guard::check_ip(&state, None, client_ip)?;
     let index = match (&req.email, &req.username) {
         (Some(e), _) => email::normalize(e)
             .ok()
@@ -135,8 +135,8 @@ async fn login(
         .map(str::to_owned)
         .ok_or_else(|| ApiError::unauthorized("The user has no active account"))?;
     // The account's rules, only once the password proved who is asking.
-    super::restrictions::check_ip(&state, Some(&tenant), client_ip)?;
-    super::restrictions::check_email(&state, &[&tenant], &user.email_norm)?;
+    crate::http::guard::check_ip(&state, Some(&tenant), client_ip)?;
+    crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
     // Password expiration: an expired password must be reset first (no tokens, a reset
     // token instead); one about to expire is announced in the reply.
     let now = state.clock.unix();
@@ -574,8 +574,8 @@ async fn refresh(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     crate::http::extract::check_cookie_request(&state, &headers, &body)?;
-    let client_ip = super::restrictions::caller_ip(&state, peer, &headers);
-    super::restrictions::check_ip(&state, None, client_ip)?;
+    let client_ip = crate::http::guard::client_ip(&state, peer, &headers);
+    crate::http::guard::check_ip(&state, None, client_ip)?;
     let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
     } else {
@@ -607,9 +607,9 @@ async fn refresh(
         Some(s) => {
             // The target account's rules and the user's address, before anything is issued.
             let tenant = target.clone().unwrap_or_else(|| s.tenant_id.clone());
-            super::restrictions::check_ip(&state, Some(&tenant), client_ip)?;
+            crate::http::guard::check_ip(&state, Some(&tenant), client_ip)?;
             if let Some(u) = state.db.get::<User>(s.user_id.as_bytes())? {
-                super::restrictions::check_email(&state, &[&tenant], &u.email_norm)?;
+                crate::http::guard::check_email(&state, &[&tenant], &u.email_norm)?;
             }
             session::effective_policy(&state.db, &s.tenant_id)?
         }

@@ -172,7 +172,7 @@ fn respond_all(
     groups: Vec<Group>,
     rel: (bool, bool),
 ) -> Result<Vec<GroupResponse>, ApiError> {
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     groups
         .into_iter()
         .map(|g| group_response(state, &cat, g, rel))
@@ -304,7 +304,7 @@ async fn create_group(
         updated_at: now,
     };
     state.db.write(|tx| group::put(tx, &g)).await?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     Ok((
         StatusCode::CREATED,
         Json(group_response(&state, &cat, g, (true, true))?),
@@ -350,7 +350,7 @@ async fn get_group(
 ) -> Result<Json<GroupResponse>, ApiError> {
     let tenant = scope(&state, &caller, "fe.secure.read.groups")?;
     let g = load(&state, &tenant, &id)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     Ok(Json(group_response(&state, &cat, g, relations(&q)?)?))
 }
 
@@ -416,7 +416,7 @@ async fn update_group(
         Ok(())
     })
     .await?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     Ok(Json(group_response(&state, &cat, g, (true, true))?))
 }
 
@@ -472,7 +472,7 @@ async fn add_roles(
             "group roles are disabled for this environment",
         ));
     }
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let grant: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
         .into_iter()
         .map(|r| r.id)
@@ -493,7 +493,7 @@ async fn remove_roles(
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = scope(&state, &caller, "fe.secure.write.groupsRoles")?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let take: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
         .into_iter()
         .map(|r| r.id)
@@ -542,7 +542,7 @@ async fn add_users(
     }
     // Joining a group gives its roles: the caller must be able to give them itself (else a
     // user could join a group holding a role above its own and have it).
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let held = load(&state, &tenant, &id)?.role_ids;
     check_grantable(&caller, &cat, &tenant, &held)?;
     change(&state, &tenant, &id, None, |g| {

@@ -4,19 +4,12 @@
 
 use axum::http::StatusCode;
 
-use super::users::Catalog;
 use crate::clock::{rfc3339, rfc3339_of};
 use crate::error::ApiError;
 use crate::http::caller::Caller;
-use crate::model::authz;
 use crate::model::event::{self, EventKind};
-use crate::model::tenant::Tenant;
-use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::Record;
-
-/// Role keys and permission keys.
-pub(super) type Rights = (Vec<String>, Vec<String>);
 
 pub(super) use crate::clock::rfc3339_of as time_of;
 
@@ -50,51 +43,6 @@ pub(super) fn expiry(now: i64, minutes: Option<f64>) -> Result<Option<i64>, ApiE
             "expiresInMinutes must be a whole number from 1 to 5256000",
         )),
     }
-}
-
-/// Whether the account exists: a token of a deleted account is nobody's, even if an account
-/// with the same id is created again.
-pub(super) fn tenant_exists(state: &AppState, tenant: &str) -> Result<bool, ApiError> {
-    Ok(state.db.get::<Tenant>(tenant.as_bytes())?.is_some())
-}
-
-/// An account token's rights in its account, or `None` once the account is gone: its roles'
-/// keys and their permissions plus `permission_ids` (no `NEVER` permission, no role of
-/// another account).
-pub(super) fn account_rights(
-    state: &AppState,
-    cat: &Catalog,
-    tenant: &str,
-    role_ids: &[String],
-    permission_ids: &[String],
-) -> Result<Option<Rights>, ApiError> {
-    if !tenant_exists(state, tenant)? {
-        return Ok(None);
-    }
-    let eff = authz::of_roles(tenant, role_ids, permission_ids, &cat.rbac())?;
-    Ok(Some((eff.role_keys(), eff.permission_keys())))
-}
-
-/// A user's current rights in an account with the user, or `None` when its tokens are not
-/// active: the user gone, locked or not an enabled member, or its address refused by the
-/// environment's or the account's email-domain rules (as a login would be).
-pub(super) fn user_rights(
-    state: &AppState,
-    cat: &Catalog,
-    user_id: &str,
-    tenant: &str,
-) -> Result<Option<(Rights, User)>, ApiError> {
-    let Some(u) = state.db.get::<User>(user_id.as_bytes())? else {
-        return Ok(None);
-    };
-    if u.is_locked || u.membership(tenant).is_none_or(|m| m.disabled) {
-        return Ok(None);
-    }
-    if !super::restrictions::email_allowed(state, &[tenant], &u.email_norm)? {
-        return Ok(None);
-    }
-    let eff = cat.effective(&u, tenant)?;
-    Ok(Some(((eff.role_keys(), eff.permission_keys()), u)))
 }
 
 /// Delete the token record `id` of type `R` if `owned` accepts it (returning its account,

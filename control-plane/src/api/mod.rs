@@ -7,7 +7,6 @@
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
 mod access_tokens;
-pub(crate) use access_tokens::records as access_token_records;
 mod api_tokens;
 mod auth;
 mod configurations;
@@ -20,12 +19,11 @@ mod lockout;
 mod m2m;
 mod passwords;
 mod permissions;
-pub(crate) mod restrictions;
+mod restrictions;
 mod roles;
 mod sessions;
 mod sidecars;
 mod signup;
-mod spec_ops;
 mod tenants;
 mod users;
 mod vendor;
@@ -40,39 +38,8 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The gateway prefixes the spec's paths are served under (`design.md` §2).
-pub const PREFIXES: [&str; 2] = ["/identity", "/frontegg/identity"];
-
-/// One operation of the spec (generated into `spec_ops.rs`).
-#[derive(Debug)]
-pub struct SpecOp {
-    /// Upper-case HTTP method.
-    pub method: &'static str,
-    /// The spec's path template.
-    pub path: &'static str,
-    /// The path template as routed (parameter names unified per position).
-    pub route: &'static str,
-    /// The spec's operationId.
-    pub operation_id: &'static str,
-    /// The spec's tag.
-    pub tag: &'static str,
-}
-
-/// Marks a response with the spec operation that produced it (for served-operation counts).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct OpIndex(pub usize);
-
-/// Every operation of the spec.
-pub fn spec_operations() -> &'static [SpecOp] {
-    spec_ops::OPERATIONS
-}
-
-/// The index of an operation in [`spec_operations`].
-pub fn spec_index(operation_id: &str) -> Option<usize> {
-    spec_ops::OPERATIONS
-        .iter()
-        .position(|o| o.operation_id == operation_id)
-}
+use crate::spec::{OpIndex, ops as spec_ops};
+pub use crate::spec::{PREFIXES, SpecOp, spec_index, spec_operations};
 
 /// An area's implementations of spec operations, by operationId, and the routes real
 /// clients call outside the spec (`compat-wave2.md` Appendix A).

@@ -369,7 +369,7 @@ async fn add_permission_to_roles(
                 if !r.permission_ids.contains(&p.id) {
                     r.permission_ids.push(p.id.clone());
                     r.updated_at = now.clone();
-                    tx.put(&r)?;
+                    rbac::put_role(tx, None, &r)?;
                 }
             }
             Ok(p)
@@ -421,7 +421,7 @@ async fn classify_permissions(
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
                         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
                             cur.permission_ids.retain(|x| *x != p.id);
-                            tx.put(&cur)?;
+                            rbac::put_role(tx, None, &cur)?;
                         }
                     }
                 }
@@ -608,7 +608,7 @@ async fn delete_category(
                     && cur.category_id.as_deref() == Some(id.as_str())
                 {
                     cur.category_id = None;
-                    tx.put(&cur)?;
+                    rbac::put_permission(tx, Some(&cur.key), &cur)?;
                 }
             }
             tx.delete::<Category>(id.as_bytes())?;

@@ -6,7 +6,6 @@
 //! change). Every change is an event, so sidecars get the new rules in the next delta.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -83,118 +82,6 @@ pub(super) fn ops() -> Ops {
 }
 
 use super::users::policy_scope as scope;
-
-/// The caller's address: the socket peer, or the forwarding headers of a trusted proxy
-/// (the sidecar's rule, `shared::net::client_ip`).
-pub(crate) fn caller_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    let values: Vec<&str> = headers
-        .get_all(state.client_ip_header.name())
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    net::client_ip(
-        peer.ip(),
-        &state.trusted_proxies,
-        state.client_ip_header,
-        &values,
-    )
-}
-
-/// The compiled policy of a scope. The cache is keyed by the scope's stored generation
-/// (bumped in every transaction that changes the scope), read before the rules: an entry
-/// can be labelled older than its rules, never newer, so a change is never missed.
-pub(crate) fn policy(state: &AppState, scope: Option<&str>) -> Result<Arc<ScopePolicy>, ApiError> {
-    let generation = restrictions::generation(&state.db, scope)?;
-    let key = scope_key(scope);
-    if let Some(e) = state.restriction_cache.get(key)
-        && e.0 == generation
-    {
-        return Ok(e.1.clone());
-    }
-    let wire = restrictions::load_policy(&state.db, scope)?;
-    let compiled = Arc::new(
-        ScopePolicy::compile(&wire).map_err(|e| ApiError::internal(format!("stored rule: {e}")))?,
-    );
-    state
-        .restriction_cache
-        .insert(key.to_owned(), (generation, compiled.clone()));
-    Ok(compiled)
-}
-
-fn denied(state: &AppState, kind: &'static str, level: &'static str) -> ApiError {
-    state
-        .metrics
-        .restriction_denials
-        .with_label_values(&[kind, level])
-        .inc();
-    match kind {
-        "ip" => ApiError::forbidden("Access from your IP address is not allowed"),
-        _ => ApiError::forbidden("This email domain is not allowed"),
-    }
-}
-
-/// Enforce the IP rules of the environment and, if given, of the account.
-pub(crate) fn check_ip(state: &AppState, tenant: Option<&str>, ip: IpAddr) -> Result<(), ApiError> {
-    if !policy(state, None)?.ip_allowed(ip) {
-        tracing::warn!(client.ip = %ip, level = "environment", "refused by IP restrictions");
-        return Err(denied(state, "ip", "environment"));
-    }
-    if let Some(t) = tenant
-        && !policy(state, Some(t))?.ip_allowed(ip)
-    {
-        tracing::warn!(client.ip = %ip, tenant.id = t, "refused by IP restrictions");
-        return Err(denied(state, "ip", "account"));
-    }
-    Ok(())
-}
-
-/// Whether the email-domain rules of the environment and of each given account admit a
-/// normalised address (an address-less user passes). No log, no count: for deciding which
-/// tokens are still active.
-pub(crate) fn email_allowed(
-    state: &AppState,
-    tenants: &[&str],
-    email_norm: &str,
-) -> Result<bool, ApiError> {
-    let Some(domain) = net::email_domain(email_norm) else {
-        return Ok(true);
-    };
-    if !policy(state, None)?.domain_allowed(domain) {
-        return Ok(false);
-    }
-    for t in tenants {
-        if !policy(state, Some(t))?.domain_allowed(domain) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Enforce the email-domain rules of the environment and of each given account on a
-/// normalised address (an address-less user passes).
-pub(crate) fn check_email(
-    state: &AppState,
-    tenants: &[&str],
-    email_norm: &str,
-) -> Result<(), ApiError> {
-    let Some(domain) = net::email_domain(email_norm) else {
-        return Ok(());
-    };
-    if !policy(state, None)?.domain_allowed(domain) {
-        tracing::warn!(
-            level = "environment",
-            "refused by email-domain restrictions"
-        );
-        return Err(denied(state, "email_domain", "environment"));
-    }
-    for t in tenants {
-        if !policy(state, Some(t))?.domain_allowed(domain) {
-            tracing::warn!(tenant.id = t, "refused by email-domain restrictions");
-            return Err(denied(state, "email_domain", "account"));
-        }
-    }
-    Ok(())
-}
 
 /// In the changing transaction: record the change (the sidecars' next delta) and bump the
 /// scope's generation (the control plane's cached policy).
@@ -397,7 +284,7 @@ async fn create_ip(
     let scope = scope(&state, &caller, "fe.secure.write.ipRestrictions")?;
     let now = rfc3339(state.clock.now());
     let rule = new_rule(scope.as_deref(), &req, &now, "")?;
-    let ip = caller_ip(&state, peer, &headers);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
     let mut stored = add_ip_rules(
         &state,
         &caller,
@@ -470,7 +357,7 @@ async fn bulk_ip(
             &format!("ips[{i}]: "),
         )?);
     }
-    let ip = caller_ip(&state, peer, &headers);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
     let stored = add_ip_rules(
         &state,
         &caller,
@@ -506,7 +393,7 @@ async fn delete_ip(
     let config = restrictions::ip_config(&state.db, scope.as_deref())?;
     let dom = restrictions::domain_config(&state.db, scope.as_deref())?;
     let projected = restrictions::policy_of(scope.as_deref(), &config, &remaining, &dom, &[]);
-    let ip = caller_ip(&state, peer, &headers);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
     guard_self_lockout(&caller, ip, &projected, q.force.unwrap_or(false))?;
     delete_entry::<IpRule>(&state, scope.as_deref(), &key, "IP restriction not found").await
 }
@@ -553,7 +440,7 @@ async fn set_ip_config(
     let entries = restrictions::ip_rules(&state.db, scope.as_deref())?;
     let dom = restrictions::domain_config(&state.db, scope.as_deref())?;
     let projected = restrictions::policy_of(scope.as_deref(), &config, &entries, &dom, &[]);
-    let ip = caller_ip(&state, peer, &headers);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
     guard_self_lockout(&caller, ip, &projected, req.force.unwrap_or(false))?;
     state
         .db
@@ -573,8 +460,11 @@ async fn verify_ip(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
-    let ip = caller_ip(&state, peer, &headers);
-    let valid = policy(&state, scope.as_deref())?.ip_allowed(ip);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
+    let valid = state
+        .restrictions
+        .policy(&state.db, scope.as_deref())?
+        .ip_allowed(ip);
     Ok((StatusCode::CREATED, Json(json!({"valid": valid}))))
 }
 
@@ -586,7 +476,7 @@ async fn verify_ip_allow(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
-    let ip = caller_ip(&state, peer, &headers);
+    let ip = crate::http::guard::client_ip(&state, peer, &headers);
     let blocks: Vec<net::Cidr> = restrictions::ip_rules(&state.db, scope.as_deref())?
         .iter()
         .filter(|r| r.is_active && r.strategy == ListType::Allow)

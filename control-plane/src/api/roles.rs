@@ -409,7 +409,7 @@ async fn set_role_permissions(
             }
             r.permission_ids = ids.clone();
             r.updated_at = now.clone();
-            tx.put(&r)?;
+            rbac::put_role(tx, None, &r)?;
             Ok::<_, ApiError>(r)
         })
         .await?;

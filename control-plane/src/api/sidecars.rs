@@ -98,13 +98,13 @@ async fn stream(
     let first = match q.since.filter(|_| same_epoch) {
         // Already current (a reconnect with nothing missed): a heartbeat, not an empty
         // delta the sidecar would have to refuse as not newer.
-        Some(since) if since == state.hub.version() => Some((since, push::heartbeat(&state))),
-        Some(since) => push::catch_up(&state, since)?,
+        Some(since) if since == state.hub.version() => Some((since, push::heartbeat(&state.push))),
+        Some(since) => push::catch_up(&state.push, since)?,
         None => None,
     };
     let (sent, first) = match first {
         Some(f) => f,
-        None => push::snapshot(&state)?,
+        None => push::snapshot(&state.push)?,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tx.try_send(first)
@@ -145,9 +145,9 @@ async fn forward(
                 Ok(f) if f.base == sent => Some((f.version, f.bytes.clone())),
                 // A gap (published before we subscribed) or a lag: catch up from the store.
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    match push::catch_up(&state, sent) {
+                    match push::catch_up(&state.push, sent) {
                         Ok(Some(c)) => Some(c),
-                        Ok(None) => push::snapshot(&state).ok(),
+                        Ok(None) => push::snapshot(&state.push).ok(),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot build a catch-up delta");
                             break;
@@ -157,7 +157,7 @@ async fn forward(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = beat.tick() => {
-                if tx.send(push::heartbeat(&state)).await.is_err() {
+                if tx.send(push::heartbeat(&state.push)).await.is_err() {
                     break;
                 }
                 continue;

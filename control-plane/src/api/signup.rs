@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::Ops;
 use super::auth::{self, start_session};
 use super::configurations;
-use super::users::Catalog;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::delivery::Message;
@@ -184,7 +183,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         None => String::new(),
     };
     // The environment's email-domain rules decide who may sign up.
-    super::restrictions::check_email(state, &[], &email_norm)?;
+    crate::http::guard::check_email(state, &[], &email_norm)?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
@@ -209,7 +208,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         true,
     )?;
     let metadata = user::metadata_text(req.metadata.as_ref())?;
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     let first_roles: Vec<String> = cat
         .roles
         .iter()

@@ -1,4 +1,4 @@
-//! `tessera-codegen`: regenerate `control-plane/src/api/spec_ops.rs` and
+//! `tessera-codegen`: regenerate `control-plane/src/spec/ops.rs` and
 //! `docs/api-coverage.md` from the spec. Run from the repository root:
 //! `cargo run -p tessera-control-plane --bin tessera-codegen [-- SPEC.json]`.
 
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
 fn generate(spec_path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(spec_path)?)?;
     std::fs::write(
-        "control-plane/src/api/spec_ops.rs",
+        "control-plane/src/spec/ops.rs",
         codegen::render_ops_table(&spec),
     )?;
     let sources = codegen::read_rust_sources(Path::new("tests"))?;
@@ -33,6 +33,6 @@ fn generate(spec_path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "docs/api-coverage.md",
         codegen::render_coverage(&spec, &implemented, &tested),
     )?;
-    println!("wrote control-plane/src/api/spec_ops.rs and docs/api-coverage.md");
+    println!("wrote control-plane/src/spec/ops.rs and docs/api-coverage.md");
     Ok(())
 }

@@ -129,9 +129,9 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-        let ip = crate::api::restrictions::caller_ip(state, peer, &parts.headers);
-        crate::api::restrictions::check_ip(state, Some(&u.tenant_id), ip)?;
-        crate::api::restrictions::check_email(state, &[&u.tenant_id], &u.user.email_norm)?;
+        let ip = crate::http::guard::client_ip(state, peer, &parts.headers);
+        crate::http::guard::check_ip(state, Some(&u.tenant_id), ip)?;
+        crate::http::guard::check_email(state, &[&u.tenant_id], &u.user.email_norm)?;
         Ok(Caller::User(Box::new(u)))
     }
 }

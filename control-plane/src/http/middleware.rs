@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::api::OpIndex;
 use crate::error::{ApiError, InternalCause};
+use crate::spec::OpIndex;
 use crate::state::AppState;
 
 /// Incoming trace ids longer than this, or with other characters, are replaced.

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod extract;
+pub mod guard;
 mod middleware;
 pub mod page;
 pub mod server;
@@ -14,16 +15,17 @@ use axum::http::StatusCode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The `--metrics-listen` application: `/metrics` only.
-pub fn metrics_router(state: AppState) -> Router {
-    crate::api::metrics_routes()
+/// A bare application over `routes` (the `--metrics-listen` listener): only a 404 fallback.
+pub fn bare(state: AppState, routes: Router<AppState>) -> Router {
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }
 
-/// The whole HTTP application: every route, the 404/405 fallbacks and the layers.
-pub fn router(state: AppState) -> Router {
-    crate::api::routes()
+/// The public HTTP application over `routes`: the 404/405 fallbacks and the layers every
+/// request passes (body limit, the observing middleware).
+pub fn router(state: AppState, routes: Router<AppState>) -> Router {
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

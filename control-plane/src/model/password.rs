@@ -11,7 +11,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::ApiError;
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Every core is busy and the line of waiting checks is full: retry shortly (503).
+    #[error("too many password checks are waiting; retry shortly")]
+    Overloaded,
+    /// The password is longer than is ever hashed (400).
+    #[error("{0}")]
+    TooLong(String),
+    /// Hashing itself failed, or a stored hash is unreadable (500; the cause is logged).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+fn hashing(e: impl std::fmt::Display) -> PasswordError {
+    PasswordError::Hashing(e.to_string())
+}
 
 /// argon2id cost parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +117,8 @@ impl Hasher {
     /// `max_waiting` are already waiting.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(Argon2Cost) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+        work: impl FnOnce(Argon2Cost) -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
         let permit = match self.running.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -115,13 +131,11 @@ impl Hasher {
                     if let Some(m) = &self.shed_metric {
                         m.inc();
                     }
-                    return Err(ApiError::overloaded(
-                        "too many password checks are waiting; retry shortly",
-                    ));
+                    return Err(PasswordError::Overloaded);
                 }
                 let p = self.running.clone().acquire_owned().await;
                 drop(place);
-                p.map_err(ApiError::internal)?
+                p.map_err(hashing)?
             }
         };
         let cost = self.cost;
@@ -134,7 +148,7 @@ impl Hasher {
             drop(permit);
         }));
         rx.await
-            .map_err(|_| ApiError::internal("password hashing thread failed"))?
+            .map_err(|_| PasswordError::Hashing("password hashing thread failed".into()))?
     }
 }
 
@@ -214,7 +228,7 @@ fn argon2id_into(
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-) -> Result<(), ApiError> {
+) -> Result<(), PasswordError> {
     thread_local! {
         static MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
             const { std::cell::RefCell::new(Vec::new()) };
@@ -227,7 +241,7 @@ fn argon2id_into(
         }
         Argon2::new(Algorithm::Argon2id, version, params)
             .hash_password_into_with_memory(password, salt, out, &mut m[..blocks])
-            .map_err(ApiError::internal)
+            .map_err(hashing)
     })
 }
 
@@ -238,11 +252,11 @@ fn phc_b64(bytes: &[u8]) -> String {
 }
 
 /// A PHC string for a fresh salt.
-fn hash_blocking(cost: Argon2Cost, password: &[u8]) -> Result<String, ApiError> {
+fn hash_blocking(cost: Argon2Cost, password: &[u8]) -> Result<String, PasswordError> {
     let salt = crate::crypto::random_bytes::<16>();
     let mut out = [0u8; 32];
     let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, Some(32))
-        .map_err(ApiError::internal)?;
+        .map_err(hashing)?;
     argon2id_into(params, Version::V0x13, password, &salt, &mut out)?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -255,34 +269,34 @@ fn hash_blocking(cost: Argon2Cost, password: &[u8]) -> Result<String, ApiError> 
 }
 
 /// Whether `password` matches the PHC string (its own parameters; constant-time compare).
-fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, ApiError> {
-    let parsed = PasswordHash::new(phc).map_err(ApiError::internal)?;
+fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, PasswordError> {
+    let parsed = PasswordHash::new(phc).map_err(hashing)?;
     if parsed.algorithm.as_str() != "argon2id" {
-        return Err(ApiError::internal("stored hash is not argon2id"));
+        return Err(PasswordError::Hashing("stored hash is not argon2id".into()));
     }
-    let params = Params::try_from(&parsed).map_err(ApiError::internal)?;
+    let params = Params::try_from(&parsed).map_err(hashing)?;
     let version = parsed
         .version
         .map_or(Ok(Version::V0x13), Version::try_from)
-        .map_err(ApiError::internal)?;
+        .map_err(hashing)?;
     let mut salt_buf = [0u8; 64];
     let salt = parsed
         .salt
-        .ok_or_else(|| ApiError::internal("stored hash has no salt"))?
+        .ok_or_else(|| PasswordError::Hashing("stored hash has no salt".into()))?
         .decode_b64(&mut salt_buf)
-        .map_err(ApiError::internal)?;
+        .map_err(hashing)?;
     let expected = parsed
         .hash
-        .ok_or_else(|| ApiError::internal("stored hash has no output"))?;
+        .ok_or_else(|| PasswordError::Hashing("stored hash has no output".into()))?;
     let mut out = vec![0u8; expected.len()];
     argon2id_into(params, version, password, salt, &mut out)?;
     Ok(crate::crypto::ct_eq(&out, expected.as_bytes()))
 }
 
 /// Hash a password (PHC string).
-pub async fn hash(hasher: &Hasher, password: String) -> Result<String, ApiError> {
+pub async fn hash(hasher: &Hasher, password: String) -> Result<String, PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::bad_request(format!(
+        return Err(PasswordError::TooLong(format!(
             "password must be at most {MAX_PASSWORD_BYTES} bytes"
         )));
     }
@@ -297,7 +311,7 @@ pub async fn verify(
     hasher: &Hasher,
     password: String,
     stored: Option<String>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, PasswordError> {
     if stored.is_some() {
         hasher.evaluated.fetch_add(1, Ordering::Relaxed);
     }
@@ -314,11 +328,11 @@ pub async fn verify(
 }
 
 /// A hash of a random password at the configured cost, made once per cost.
-fn dummy_hash(cost: Argon2Cost) -> Result<String, ApiError> {
+fn dummy_hash(cost: Argon2Cost) -> Result<String, PasswordError> {
     static CACHE: std::sync::Mutex<Vec<(Argon2Cost, String)>> = std::sync::Mutex::new(Vec::new());
     let mut cache = CACHE
         .lock()
-        .map_err(|_| ApiError::internal("dummy hash cache poisoned"))?;
+        .map_err(|_| PasswordError::Hashing("dummy hash cache poisoned".into()))?;
     if let Some((_, h)) = cache.iter().find(|(c, _)| *c == cost) {
         return Ok(h.clone());
     }
@@ -399,7 +413,7 @@ mod tests {
             match t.await.unwrap() {
                 Ok(false) => evaluated += 1,
                 Err(e) => {
-                    assert_eq!(e.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                    assert!(matches!(e, PasswordError::Overloaded), "{e}");
                     shed += 1;
                 }
                 Ok(true) => unreachable!("no stored hash matches"),

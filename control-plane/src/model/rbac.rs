@@ -112,6 +112,26 @@ pub fn role_key_index(tenant_id: Option<&str>, key: &str) -> Vec<u8> {
     format!("{}/{key}", tenant_id.unwrap_or("-")).into_bytes()
 }
 
+const GENERATION_KEY: &[u8] = b"rbac_generation";
+
+/// The catalogue's generation: bumped in every transaction that writes a role or a
+/// permission (the functions below), so a cached catalogue is current exactly while the
+/// stored generation equals its own.
+pub fn generation(db: &Db) -> Result<u64, StoreError> {
+    Ok(db
+        .get_raw(Tree::Meta, GENERATION_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+fn bump(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    let g = tx
+        .get_raw(Tree::Meta, GENERATION_KEY)?
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes);
+    tx.put_raw(Tree::Meta, GENERATION_KEY, &(g + 1).to_be_bytes())
+}
+
 /// Insert or replace a permission and keep the key index and the `ALWAYS` index in step.
 /// Every write of a permission goes through here.
 pub fn put_permission(
@@ -128,6 +148,7 @@ pub fn put_permission(
     } else {
         tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
     }
+    bump(tx)?;
     tx.put(p)
 }
 
@@ -136,8 +157,10 @@ pub fn permission_key_taken(tx: &mut Tx<'_>, key: &str) -> Result<bool, StoreErr
     Ok(tx.get_raw(Tree::PermissionKeys, key.as_bytes())?.is_some())
 }
 
-/// Insert or replace a role and keep the key index in step.
+/// Insert or replace a role and keep the key index in step (`old`: the record as it was,
+/// when its key or scope may have changed). Every write of a role goes through here.
 pub fn put_role(tx: &mut Tx<'_>, old: Option<&Role>, r: &Role) -> Result<(), StoreError> {
+    bump(tx)?;
     if let Some(old) = old {
         let before = role_key_index(old.tenant_id.as_deref(), &old.key);
         if before != role_key_index(r.tenant_id.as_deref(), &r.key) {
@@ -170,6 +193,7 @@ pub fn role_key_free(
 /// Delete a role and its index entry. (Memberships and groups drop dangling role ids when
 /// read, and are cleaned by their own cascades.)
 pub fn delete_role(tx: &mut Tx<'_>, r: &Role) -> Result<(), StoreError> {
+    bump(tx)?;
     tx.delete_raw(
         Tree::RoleKeys,
         &role_key_index(r.tenant_id.as_deref(), &r.key),
@@ -189,9 +213,10 @@ pub fn delete_permission(
         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
             cur.permission_ids.retain(|id| *id != p.id);
             cur.updated_at = now.to_owned();
-            tx.put(&cur)?;
+            put_role(tx, None, &cur)?;
         }
     }
+    bump(tx)?;
     tx.delete_raw(Tree::PermissionKeys, p.key.as_bytes())?;
     tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
     tx.delete::<Permission>(p.id.as_bytes())

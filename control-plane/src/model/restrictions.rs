@@ -284,3 +284,98 @@ pub fn delete_scope(tx: &mut Tx<'_>, keys: &ScopeKeys) -> Result<(), StoreError>
     tx.delete_raw(Tree::RestrictionConfigs, format!("domain/{t}").as_bytes())?;
     bump_generation(tx, Some(t))
 }
+
+/// Which level's rules refused something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// The environment's.
+    Environment,
+    /// An account's.
+    Account,
+}
+
+impl Level {
+    /// The metric label and log field.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Environment => "environment",
+            Level::Account => "account",
+        }
+    }
+}
+
+/// The compiled policy of every scope, cached by the scope's stored generation (bumped in
+/// every transaction that changes the scope) and read before the rules: an entry can be
+/// labelled older than its rules, never newer, so a change is never missed.
+#[derive(Default)]
+pub struct Policies {
+    cache: dashmap::DashMap<String, (u64, std::sync::Arc<shared::net::ScopePolicy>)>,
+}
+
+impl Policies {
+    /// The compiled policy of `scope` (the environment when `None`).
+    pub fn policy(
+        &self,
+        db: &Db,
+        scope: Option<&str>,
+    ) -> Result<std::sync::Arc<shared::net::ScopePolicy>, StoreError> {
+        let generation = generation(db, scope)?;
+        let key = scope_key(scope);
+        if let Some(e) = self.cache.get(key)
+            && e.0 == generation
+        {
+            return Ok(e.1.clone());
+        }
+        let wire = load_policy(db, scope)?;
+        let compiled =
+            std::sync::Arc::new(shared::net::ScopePolicy::compile(&wire).map_err(|reason| {
+                StoreError::Decode {
+                    tree: Tree::IpRules.as_str(),
+                    reason,
+                }
+            })?);
+        self.cache
+            .insert(key.to_owned(), (generation, compiled.clone()));
+        Ok(compiled)
+    }
+
+    /// Which level's IP rules refuse `ip`: the environment's, then `tenant`'s.
+    pub fn ip_refusal(
+        &self,
+        db: &Db,
+        tenant: Option<&str>,
+        ip: std::net::IpAddr,
+    ) -> Result<Option<Level>, StoreError> {
+        if !self.policy(db, None)?.ip_allowed(ip) {
+            return Ok(Some(Level::Environment));
+        }
+        if let Some(t) = tenant
+            && !self.policy(db, Some(t))?.ip_allowed(ip)
+        {
+            return Ok(Some(Level::Account));
+        }
+        Ok(None)
+    }
+
+    /// Which level's email-domain rules refuse a normalised address: the environment's,
+    /// then each of `tenants`'. An address-less user passes.
+    pub fn email_refusal(
+        &self,
+        db: &Db,
+        tenants: &[&str],
+        email_norm: &str,
+    ) -> Result<Option<Level>, StoreError> {
+        let Some(domain) = shared::net::email_domain(email_norm) else {
+            return Ok(None);
+        };
+        if !self.policy(db, None)?.domain_allowed(domain) {
+            return Ok(Some(Level::Environment));
+        }
+        for t in tenants {
+            if !self.policy(db, Some(t))?.domain_allowed(domain) {
+                return Ok(Some(Level::Account));
+            }
+        }
+        Ok(None)
+    }
+}

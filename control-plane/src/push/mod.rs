@@ -18,7 +18,6 @@ use shared::wire::{self, Delta, Policy, PublicKey, PushMessage, Revocation, Revo
 use tokio::sync::broadcast;
 
 use crate::model::event::{self, Event, EventKind};
-use crate::state::AppState;
 use crate::store::{StoreError, Tree, Tx};
 
 pub use self::status::{SidecarStatus, Sidecars};
@@ -102,13 +101,38 @@ impl Hub {
     }
 }
 
+/// What distribution reads and updates: the store, the clock, the environment's issuer and
+/// audience, the caches behind what it pushes, the hub, and its metrics. (Not the
+/// application's state: distribution sits below the HTTP layer.)
+#[derive(Clone)]
+pub struct Context {
+    /// The store.
+    pub db: crate::store::Db,
+    /// The fan-out point.
+    pub hub: Arc<Hub>,
+    /// The clock.
+    pub clock: crate::clock::Clock,
+    /// Token issuer: the public URL.
+    pub issuer: Arc<str>,
+    /// Token audience: the environment's client id.
+    pub audience: Arc<str>,
+    /// The compiled restriction policies.
+    pub restrictions: Arc<crate::model::restrictions::Policies>,
+    /// The roles-and-permissions catalogue.
+    pub catalogs: Arc<crate::model::catalog::Catalogs>,
+    /// The last version published.
+    pub version_gauge: prometheus::IntGauge,
+    /// Time to build and broadcast one delta.
+    pub fanout: prometheus::Histogram,
+}
+
 /// Publish forever: after every durable commit, turn new events into one broadcast delta.
-pub async fn run(state: AppState) {
-    let mut commits = state.db.commits();
-    let closed = state.hub.closed();
+pub async fn run(cx: Context) {
+    let mut commits = cx.db.commits();
+    let closed = cx.hub.closed();
     tokio::pin!(closed);
     loop {
-        if let Err(e) = publish_pending(&state) {
+        if let Err(e) = publish_pending(&cx) {
             tracing::error!(error = %e, "cannot publish changes to sidecars");
         }
         tokio::select! {
@@ -118,16 +142,16 @@ pub async fn run(state: AppState) {
     }
 }
 
-fn publish_pending(state: &AppState) -> Result<(), StoreError> {
-    let hub = &state.hub;
+fn publish_pending(cx: &Context) -> Result<(), StoreError> {
+    let hub = &cx.hub;
     loop {
         let base = hub.version();
-        let events = event::after(&state.db, base, MAX_CATCH_UP)?;
+        let events = event::after(&cx.db, base, MAX_CATCH_UP)?;
         let Some(last) = events.last() else {
             return Ok(());
         };
         let started = std::time::Instant::now();
-        let delta = build_delta(state, base, last.seq, &events)?;
+        let delta = build_delta(cx, base, last.seq, &events)?;
         let bytes = hub.encode(&PushMessage::Delta(delta));
         hub.version.store(last.seq, Ordering::Release);
         let _ = hub.frames.send(Arc::new(Frame {
@@ -135,11 +159,8 @@ fn publish_pending(state: &AppState) -> Result<(), StoreError> {
             version: last.seq,
             bytes,
         }));
-        state.metrics.push_version.set(last.seq as i64);
-        state
-            .metrics
-            .push_fanout
-            .observe(started.elapsed().as_secs_f64());
+        cx.version_gauge.set(last.seq as i64);
+        cx.fanout.observe(started.elapsed().as_secs_f64());
         if events.len() < MAX_CATCH_UP {
             return Ok(());
         }
@@ -147,13 +168,13 @@ fn publish_pending(state: &AppState) -> Result<(), StoreError> {
 }
 
 /// Tokens live at most this long: the largest access-token lifetime ever configured.
-pub fn token_ttl(state: &AppState) -> Result<i64, StoreError> {
-    let configured = state
+pub fn token_ttl(cx: &Context) -> Result<i64, StoreError> {
+    let configured = cx
         .db
         .get::<crate::model::vendor_config::VendorConfig>(b"vendor-config")?
         .unwrap_or_default()
         .default_token_expiration;
-    let high = state
+    let high = cx
         .db
         .get_raw(Tree::Meta, MAX_TTL_KEY)?
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -222,10 +243,20 @@ pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
     }
 }
 
+/// Every active access token with its current rights.
+fn access_token_records(cx: &Context) -> Result<Vec<wire::AccessTokenRecord>, StoreError> {
+    crate::model::access_token::active_records(
+        &cx.db,
+        &*cx.catalogs.current(&cx.db)?,
+        &cx.restrictions,
+        cx.clock.unix(),
+    )
+}
+
 /// The public keys sidecars verify with, with their states.
-pub fn public_keys(state: &AppState) -> Result<Vec<PublicKey>, StoreError> {
-    let now = state.clock.unix();
-    let records = crate::token::Issuer::list(&state.db).map_err(|e| match e {
+pub fn public_keys(cx: &Context) -> Result<Vec<PublicKey>, StoreError> {
+    let now = cx.clock.unix();
+    let records = crate::token::Issuer::list(&cx.db).map_err(|e| match e {
         crate::token::TokenError::Store(s) => s,
         other => StoreError::Backend(other.to_string()),
     })?;
@@ -243,23 +274,23 @@ pub fn public_keys(state: &AppState) -> Result<Vec<PublicKey>, StoreError> {
 }
 
 /// The policy sidecars decide with.
-pub fn policy(state: &AppState) -> Result<Policy, StoreError> {
+pub fn policy(cx: &Context) -> Result<Policy, StoreError> {
     Ok(Policy {
-        issuer: state.public_url.to_string(),
-        audience: state.env.client_id().to_owned(),
-        access_token_ttl: token_ttl(state)?,
+        issuer: cx.issuer.to_string(),
+        audience: cx.audience.to_string(),
+        access_token_ttl: token_ttl(cx)?,
     })
 }
 
 /// The delta from `base` to `version` made of `events` (those with `base < seq <= version`).
 pub fn build_delta(
-    state: &AppState,
+    cx: &Context,
     base: u64,
     version: u64,
     events: &[Event],
 ) -> Result<Delta, StoreError> {
-    let ttl = token_ttl(state)?;
-    let now = state.clock.unix();
+    let ttl = token_ttl(cx)?;
+    let now = cx.clock.unix();
     let keys_changed = events.iter().any(|e| e.kind == EventKind::KeysChanged);
     let config_changed = events.iter().any(|e| e.kind == EventKind::ConfigChanged);
     let mut scopes: Vec<Option<&str>> = Vec::new();
@@ -281,19 +312,19 @@ pub fn build_delta(
         )
     });
     let access_tokens = access_changed
-        .then(|| crate::api::access_token_records(state))
+        .then(|| access_token_records(cx))
         .transpose()?;
     let restrictions = scopes
         .into_iter()
-        .map(|s| crate::model::restrictions::load_policy(&state.db, s))
+        .map(|s| crate::model::restrictions::load_policy(&cx.db, s))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Delta {
         protocol: wire::PROTOCOL,
         base,
         version,
         issued_at: now,
-        keys: keys_changed.then(|| public_keys(state)).transpose()?,
-        policy: config_changed.then(|| policy(state)).transpose()?,
+        keys: keys_changed.then(|| public_keys(cx)).transpose()?,
+        policy: config_changed.then(|| policy(cx)).transpose()?,
         revocations: events
             .iter()
             .filter_map(|e| revocation_of(e, ttl))
@@ -306,36 +337,33 @@ pub fn build_delta(
 
 /// A catch-up delta from `since` to the hub's current version, or `None` when the store
 /// no longer serves that range in one delta (the caller sends a snapshot).
-pub fn catch_up(state: &AppState, since: u64) -> Result<Option<(u64, Bytes)>, StoreError> {
-    let current = state.hub.version();
+pub fn catch_up(cx: &Context, since: u64) -> Result<Option<(u64, Bytes)>, StoreError> {
+    let current = cx.hub.version();
     if since > current {
         return Ok(None);
     }
-    let events: Vec<Event> = event::after(&state.db, since, MAX_CATCH_UP + 1)?
+    let events: Vec<Event> = event::after(&cx.db, since, MAX_CATCH_UP + 1)?
         .into_iter()
         .take_while(|e| e.seq <= current)
         .collect();
     if events.len() > MAX_CATCH_UP {
         return Ok(None);
     }
-    let delta = build_delta(state, since, current, &events)?;
-    Ok(Some((
-        current,
-        state.hub.encode(&PushMessage::Delta(delta)),
-    )))
+    let delta = build_delta(cx, since, current, &events)?;
+    Ok(Some((current, cx.hub.encode(&PushMessage::Delta(delta)))))
 }
 
 /// The full state at the hub's current version. Keys and policy are read now (a later delta
 /// that changes them carries them whole again); revocations come from the events up to
 /// that version whose entries are still live.
-pub fn snapshot(state: &AppState) -> Result<(u64, Bytes), StoreError> {
-    let version = state.hub.version();
-    let ttl = token_ttl(state)?;
-    let now = state.clock.unix();
+pub fn snapshot(cx: &Context) -> Result<(u64, Bytes), StoreError> {
+    let version = cx.hub.version();
+    let ttl = token_ttl(cx)?;
+    let now = cx.clock.unix();
     let mut revocations = Vec::new();
     let mut after = 0;
     loop {
-        let batch = event::after(&state.db, after, 4096)?;
+        let batch = event::after(&cx.db, after, 4096)?;
         let Some(last) = batch.last().map(|e| e.seq) else {
             break;
         };
@@ -352,22 +380,22 @@ pub fn snapshot(state: &AppState) -> Result<(u64, Bytes), StoreError> {
     let snap = wire::Snapshot {
         protocol: wire::PROTOCOL,
         version,
-        epoch: state.hub.epoch().to_owned(),
+        epoch: cx.hub.epoch().to_owned(),
         issued_at: now,
-        keys: public_keys(state)?,
-        policy: policy(state)?,
+        keys: public_keys(cx)?,
+        policy: policy(cx)?,
         revocations,
-        restrictions: crate::model::restrictions::all_policies(&state.db)?,
-        access_tokens: crate::api::access_token_records(state)?,
+        restrictions: crate::model::restrictions::all_policies(&cx.db)?,
+        access_tokens: access_token_records(cx)?,
     };
-    Ok((version, state.hub.encode(&PushMessage::Snapshot(snap))))
+    Ok((version, cx.hub.encode(&PushMessage::Snapshot(snap))))
 }
 
 /// A heartbeat frame at the current version.
-pub fn heartbeat(state: &AppState) -> Bytes {
-    state.hub.encode(&PushMessage::Heartbeat {
+pub fn heartbeat(cx: &Context) -> Bytes {
+    cx.hub.encode(&PushMessage::Heartbeat {
         protocol: wire::PROTOCOL,
-        version: state.hub.version(),
-        now: state.clock.unix(),
+        version: cx.hub.version(),
+        now: cx.clock.unix(),
     })
 }

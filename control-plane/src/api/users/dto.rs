@@ -8,54 +8,11 @@ use serde_json::Value;
 use crate::api::permissions::{PermissionResponse, permission_response};
 use crate::api::roles::{RoleResponse, role_response};
 use crate::model::authz;
-use crate::model::rbac::{Permission, Role};
+
 use crate::model::user::User;
 use crate::state::AppState;
 
-/// Every role and permission, read once per request to build DTOs (which list each
-/// permission's roles). Groups are never loaded whole: a user's are read by index.
-pub(crate) struct Catalog {
-    pub roles: Vec<Role>,
-    pub permissions: Vec<Permission>,
-    db: crate::store::Db,
-}
-
-impl Catalog {
-    pub(crate) fn load(state: &AppState) -> Result<Self, crate::error::ApiError> {
-        Ok(Catalog {
-            roles: crate::model::rbac::all_roles(&state.db)?,
-            permissions: crate::model::rbac::all_permissions(&state.db)?,
-            db: state.db.clone(),
-        })
-    }
-
-    /// The loaded records as the rights computation reads them.
-    pub(crate) fn rbac(&self) -> authz::Loaded<'_> {
-        authz::Loaded {
-            roles: &self.roles,
-            permissions: &self.permissions,
-        }
-    }
-
-    /// What `user` may do in `tenant` (its groups read by index).
-    pub(crate) fn effective(
-        &self,
-        user: &User,
-        tenant: &str,
-    ) -> Result<authz::Effective, crate::store::StoreError> {
-        let groups = crate::model::group::granting_for(&self.db, &user.id, tenant)?;
-        authz::effective(user, tenant, &groups, &self.rbac())
-    }
-
-    /// `user`'s own roles in `tenant`, without its groups'.
-    pub(crate) fn direct(
-        &self,
-        user: &User,
-        tenant: &str,
-    ) -> Result<authz::Effective, crate::store::StoreError> {
-        authz::effective(user, tenant, &[], &self.rbac())
-    }
-}
+pub(crate) use crate::model::catalog::Catalog;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

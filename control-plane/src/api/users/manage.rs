@@ -91,7 +91,7 @@ async fn users_roles(
     q: ListQuery,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let (tenant, users) = users_by_ids(&state, &caller, &q)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let mut out = Vec::with_capacity(users.len());
     for u in &users {
         let roles: Vec<_> = cat
@@ -147,7 +147,7 @@ async fn build_user(
 ) -> Result<User, ApiError> {
     let email_norm =
         email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    crate::api::restrictions::check_email(state, &[tenant], &email_norm)?;
+    crate::http::guard::check_email(state, &[tenant], &email_norm)?;
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
@@ -219,7 +219,7 @@ async fn create_user(
     caller.require("fe.secure.write.users")?;
     let tenant = caller.tenant()?;
     require_tenant_exists(&state, &tenant)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     // The account's default roles are given by the caller as much as named ones are: the
     // same rule decides (a user could otherwise create an account holding a role above its
     // own, with a password it chose).
@@ -261,7 +261,7 @@ async fn create_user_vendor_only(
     let tenant = crate::model::tenant::parse_id(&req.tenant_id)
         .ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))?;
     require_tenant_exists(&state, &tenant)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let env = Caller::Env(crate::http::caller::EnvContext {
         tenant: Some(tenant.clone()),
         user_id: None,
@@ -303,7 +303,7 @@ async fn get_user(
     }
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         Some(&tenant),
         true,
@@ -319,7 +319,7 @@ async fn get_user_vendor_only(
     let u = load_user(&state, &id, None)?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         None,
         true,
@@ -346,7 +346,7 @@ async fn get_user_by_email(
     let u = load_user(&state, &id, None)?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         None,
         false,
@@ -436,7 +436,7 @@ pub(super) fn list_matching(
         .then_with(|| a.id.cmp(&b.id));
         if desc { ord.reverse() } else { ord }
     });
-    let cat = Catalog::load(state)?;
+    let cat = state.catalog()?;
     let p = page.apply(users);
     let items = p
         .items
@@ -483,7 +483,7 @@ async fn respond(
 ) -> Result<Json<UserResponse>, ApiError> {
     Ok(Json(user_response(
         state,
-        &Catalog::load(state)?,
+        &*state.catalog()?,
         u,
         tenant,
         true,
@@ -655,7 +655,7 @@ async fn add_roles(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require("fe.secure.write.usersRoles")?;
     let tenant = caller.tenant()?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let grant: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
         .into_iter()
         .map(|r| r.id)
@@ -682,7 +682,7 @@ async fn remove_roles(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("fe.secure.delete.usersRoles")?;
     let tenant = caller.tenant()?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let take: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
         .into_iter()
         .map(|r| r.id)
@@ -754,7 +754,7 @@ async fn add_to_tenant(
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
     let tenant = parse_tenant(&req.tenant_id)?;
     require_tenant_exists(&state, &tenant)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let defaults = default_role_ids(&cat, &tenant);
     let now = rfc3339(state.clock.now());
     let u = update_user(&state, &id, None, |u| {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::dto::{Catalog, UserResponse, user_response};
+use super::dto::{UserResponse, user_response};
 use super::load_user;
 use super::manage::update_user;
 use crate::api::permissions::permission_response;
@@ -58,7 +58,7 @@ async fn get_me(
     let (u, tenant) = me(&state, &caller)?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         Some(&tenant),
         true,
@@ -73,7 +73,7 @@ async fn get_me_v3(
     let (u, tenant) = me(&state, &caller)?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         Some(&tenant),
         false,
@@ -86,7 +86,7 @@ async fn get_me_authorization(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let (u, tenant) = me(&state, &caller)?;
-    let cat = Catalog::load(&state)?;
+    let cat = state.catalog()?;
     let eff = cat.effective(&u, &tenant)?;
     let roles: Vec<_> = eff
         .roles
@@ -175,7 +175,7 @@ async fn update_me(
     .await?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &saved,
         Some(&tenant),
         true,

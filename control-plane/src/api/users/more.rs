@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::dto::{Catalog, UserResponse, user_response};
+use super::dto::{UserResponse, user_response};
 use super::manage::{list_matching, update_user};
 use super::{load_user, require_tenant_exists, user_not_found};
 use crate::api::Ops;
@@ -61,7 +61,7 @@ async fn update_email(
     if let Some(u) = state.db.get::<User>(id.as_bytes())? {
         let tenants = u.tenant_ids();
         let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
-        crate::api::restrictions::check_email(&state, &tenants, &norm)?;
+        crate::http::guard::check_email(&state, &tenants, &norm)?;
     }
     let display = req.email.trim().to_owned();
     let saved = state
@@ -85,7 +85,7 @@ async fn update_email(
         .await?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &saved,
         None,
         true,
@@ -192,7 +192,7 @@ async fn switch_my_tenant(
     .await?;
     Ok(Json(user_response(
         &state,
-        &Catalog::load(&state)?,
+        &*state.catalog()?,
         &u,
         Some(&tenant),
         true,

@@ -123,3 +123,57 @@ fn the_cycle_finder_finds_cycles() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
 }
+
+/// `(file, line)` of every string literal in `dir`'s sources that names a built-in `fe.*`
+/// permission key.
+fn permission_literals(dir: &Path) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let named = code.match_indices("\"fe.").any(|(i, m)| {
+                    code[i + m.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic())
+                });
+                if named {
+                    found.push((path.display().to_string(), n + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn handlers_name_permissions_only_through_perm() {
+    // One authorization idiom: `caller.require(Perm::…)`, environment-only routes included
+    // (`Perm::Environment`); a key spelled as a string in a handler is a second way.
+    let src = repo_root().join("control-plane/src");
+    for dir in ["api", "http"] {
+        let found = permission_literals(&src.join(dir));
+        assert!(
+            found.is_empty(),
+            "permission keys spelled in {dir}/: {found:?}"
+        );
+    }
+    // The finder finds them: the catalogue that defines `Perm` spells every key.
+    assert!(!permission_literals(&src.join("model")).is_empty());
+    let sources = std::fs::read_dir(src.join("http"))
+        .expect("http/")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        !sources.contains("struct EnvCaller"),
+        "a second caller extractor"
+    );
+}

@@ -18,8 +18,8 @@ use super::m2m::{acting_user, expiry, time_of};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::event::{self, EventKind};
 use crate::state::AppState;
 
@@ -179,7 +179,7 @@ async fn create_tenant(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("fe.secure.write.tenantApiTokens")?;
+    caller.require(Perm::WriteTenantApiTokens)?;
     enabled(&state)?;
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
@@ -219,7 +219,7 @@ async fn list_tenant(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("fe.secure.read.tenantApiTokens")?;
+    caller.require(Perm::ReadTenantApiTokens)?;
     let tenant = caller.tenant()?;
     let items: Vec<Value> = tokens_of(&state, &tenant, None)?.iter().map(view).collect();
     Ok(Json(json!({"accessTokens": items})))
@@ -243,7 +243,7 @@ async fn delete_tenant(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.delete.tenantApiTokens")?;
+    caller.require(Perm::DeleteTenantApiTokens)?;
     let tenant = caller.tenant()?;
     delete(&state, &id, &tenant, None).await
 }
@@ -254,7 +254,7 @@ async fn create_user(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("fe.secure.write.userApiTokens")?;
+    caller.require(Perm::WriteUserApiTokens)?;
     enabled(&state)?;
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
@@ -274,7 +274,7 @@ async fn create_user(
 }
 
 async fn list_user(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require("fe.secure.read.userApiTokens")?;
+    caller.require(Perm::ReadUserApiTokens)?;
     let tenant = caller.tenant()?;
     let user = acting_user(&state, &caller, &tenant)?;
     let items: Vec<Value> = tokens_of(&state, &tenant, Some(&user))?
@@ -289,7 +289,7 @@ async fn delete_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.delete.userApiTokens")?;
+    caller.require(Perm::DeleteUserApiTokens)?;
     let tenant = caller.tenant()?;
     let user = acting_user(&state, &caller, &tenant)?;
     delete(&state, &id, &tenant, Some(&user)).await
@@ -340,19 +340,21 @@ fn active_ids(
 
 /// Environment token: ids of every active user access token.
 async fn active_user_ids(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<String>>, ApiError> {
+    caller.require(Perm::Environment)?;
     active_ids(&state, &headers, true)
 }
 
 /// Environment token: ids of every active account access token.
 async fn active_tenant_ids(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<String>>, ApiError> {
+    caller.require(Perm::Environment)?;
     active_ids(&state, &headers, false)
 }
 
@@ -379,18 +381,20 @@ fn data(state: &AppState, id: &str, users: bool) -> Result<Json<Value>, ApiError
 
 /// Environment token: a user access token's current data (404 once it is not active).
 async fn user_data(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     data(&state, &id, true)
 }
 
 /// Environment token: an account access token's current data (404 once it is not active).
 async fn tenant_data(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     data(&state, &id, false)
 }

@@ -17,7 +17,7 @@ use super::m2m::{acting_user, expiry, time_of};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
 use crate::model::event::{self, EventKind};
@@ -133,7 +133,7 @@ async fn create_tenant_token(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("fe.secure.write.tenantApiTokens")?;
+    caller.require(Perm::WriteTenantApiTokens)?;
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
     let role_ids = req.role_ids.clone().unwrap_or_default();
@@ -199,7 +199,7 @@ async fn list_tenant_tokens(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    caller.require("fe.secure.read.tenantApiTokens")?;
+    caller.require(Perm::ReadTenantApiTokens)?;
     let tenant = caller.tenant()?;
     Ok(Json(
         tokens_of(&state, &tenant, None)?.iter().map(view).collect(),
@@ -227,7 +227,7 @@ async fn update_tenant_token(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("fe.secure.write.tenantApiTokens")?;
+    caller.require(Perm::WriteTenantApiTokens)?;
     let tenant = caller.tenant()?;
     super::users::check_token_rights(
         &caller,
@@ -315,7 +315,7 @@ async fn delete_tenant_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.delete.tenantApiTokens")?;
+    caller.require(Perm::DeleteTenantApiTokens)?;
     let tenant = caller.tenant()?;
     delete_token(&state, &id, &tenant, None).await
 }
@@ -338,7 +338,7 @@ async fn create_user_token(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("fe.secure.write.userApiTokens")?;
+    caller.require(Perm::WriteUserApiTokens)?;
     let tenant = caller.tenant()?;
     super::users::require_tenant_exists(&state, &tenant)?;
     let user = acting_user(&state, &caller, &tenant)?;
@@ -372,7 +372,7 @@ async fn list_user_tokens(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    caller.require("fe.secure.read.userApiTokens")?;
+    caller.require(Perm::ReadUserApiTokens)?;
     let tenant = caller.tenant()?;
     let user = acting_user(&state, &caller, &tenant)?;
     Ok(Json(
@@ -388,7 +388,7 @@ async fn delete_user_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.delete.userApiTokens")?;
+    caller.require(Perm::DeleteUserApiTokens)?;
     let tenant = caller.tenant()?;
     let user = acting_user(&state, &caller, &tenant)?;
     delete_token(&state, &id, &tenant, Some(&user)).await

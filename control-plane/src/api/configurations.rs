@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Ops;
 use crate::error::ApiError;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::vendor_config::VendorConfig;
 use crate::state::AppState;
 
@@ -26,9 +27,10 @@ pub(super) fn ops() -> Ops {
 /// Environment token: the settings SDKs need at start-up (permission enforcement and the
 /// machine-to-machine strategy).
 async fn get_basic(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     let c = current(&state)?;
     Ok(Json(serde_json::json!({
         "forcePermissions": c.force_permissions,
@@ -92,9 +94,10 @@ fn respond(state: &AppState, config: VendorConfig) -> VendorConfigResponse {
 
 /// Environment token: the configuration with the public signing key.
 async fn get_vendor_config(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<VendorConfigResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let config = current(&state)?;
     Ok(Json(respond(&state, config)))
 }
@@ -236,10 +239,11 @@ fn apply(req: UpdateVendorConfigRequest, c: &mut VendorConfig) -> Result<(), Api
 
 /// Environment token: change the given fields; 201 with the whole configuration.
 async fn update_vendor_config(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<UpdateVendorConfigRequest>,
 ) -> Result<(StatusCode, Json<VendorConfigResponse>), ApiError> {
+    caller.require(Perm::Environment)?;
     let now = crate::clock::rfc3339(state.clock.now());
     let saved = state
         .db

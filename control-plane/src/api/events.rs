@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::http::extract::EnvCaller;
+use crate::http::caller::{Caller, Perm};
 use crate::model::event::{self, Event};
 use crate::state::AppState;
 
@@ -30,10 +30,11 @@ fn default_limit() -> usize {
 
 /// Environment token: the events after `after`.
 async fn list_events(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
+    caller.require(Perm::Environment)?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }

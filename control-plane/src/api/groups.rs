@@ -17,8 +17,8 @@ use super::users::{Catalog, check_grantable, require_tenant_exists};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
 use crate::model::event::{self, EventKind};
 use crate::model::group::{self, Group, GroupsConfig};
@@ -138,7 +138,7 @@ fn group_response(
 }
 
 /// Groups must be enabled; the caller's account is the scope.
-fn scope(state: &AppState, caller: &Caller, permission: &str) -> Result<String, ApiError> {
+fn scope(state: &AppState, caller: &Caller, permission: Perm) -> Result<String, ApiError> {
     caller.require(permission)?;
     if !group::config(&state.db)?.enabled {
         return Err(ApiError::forbidden(
@@ -185,7 +185,7 @@ async fn list_groups(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<GroupsResponse>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.read.groups")?;
+    let tenant = scope(&state, &caller, Perm::ReadGroups)?;
     let rel = relations(&q)?;
     Ok(Json(GroupsResponse {
         groups: respond_all(&state, of_tenant(&state, &tenant)?, rel)?,
@@ -198,7 +198,7 @@ async fn list_groups_paginated(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Page<GroupResponse>>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.read.groups")?;
+    let tenant = scope(&state, &caller, Perm::ReadGroups)?;
     let rel = relations(&q)?;
     let page = q.page(200)?;
     let sort = q.sort_by(&["id", "name", "createdAt", "updatedAt"], "createdAt")?;
@@ -280,7 +280,7 @@ async fn create_group(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<GroupFields>,
 ) -> Result<(StatusCode, Json<GroupResponse>), ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.groups")?;
+    let tenant = scope(&state, &caller, Perm::WriteGroups)?;
     let v = validate(&req)?;
     let name = v
         .name
@@ -324,7 +324,7 @@ async fn get_groups_by_ids(
     q: ListQuery,
     ApiJson(req): ApiJson<GroupIds>,
 ) -> Result<(StatusCode, Json<GroupsResponse>), ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.read.groups")?;
+    let tenant = scope(&state, &caller, Perm::ReadGroups)?;
     if req.groups_ids.len() > 200 {
         return Err(ApiError::bad_request("at most 200 ids"));
     }
@@ -348,7 +348,7 @@ async fn get_group(
     Path(id): Path<String>,
     q: ListQuery,
 ) -> Result<Json<GroupResponse>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.read.groups")?;
+    let tenant = scope(&state, &caller, Perm::ReadGroups)?;
     let g = load(&state, &tenant, &id)?;
     let cat = state.catalog()?;
     Ok(Json(group_response(&state, &cat, g, relations(&q)?)?))
@@ -391,7 +391,7 @@ async fn update_group(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<GroupFields>,
 ) -> Result<Json<GroupResponse>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.groups")?;
+    let tenant = scope(&state, &caller, Perm::WriteGroups)?;
     let v = validate(&req)?;
     if let Some(n) = &v.name
         && name_taken(&state, &tenant, n, Some(&id))?
@@ -426,7 +426,7 @@ async fn delete_group(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.delete.groups")?;
+    let tenant = scope(&state, &caller, Perm::DeleteGroups)?;
     let now = rfc3339(state.clock.now());
     state
         .db
@@ -466,7 +466,7 @@ async fn add_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.groupsRoles")?;
+    let tenant = scope(&state, &caller, Perm::WriteGroupsRoles)?;
     if !group::config(&state.db)?.roles_enabled {
         return Err(ApiError::forbidden(
             "group roles are disabled for this environment",
@@ -492,7 +492,7 @@ async fn remove_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.groupsRoles")?;
+    let tenant = scope(&state, &caller, Perm::WriteGroupsRoles)?;
     let cat = state.catalog()?;
     let take: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
         .into_iter()
@@ -525,7 +525,7 @@ async fn add_users(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UserIds>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.groupsUsers")?;
+    let tenant = scope(&state, &caller, Perm::WriteGroupsUsers)?;
     if req.user_ids.len() > 500 {
         return Err(ApiError::bad_request("at most 500 users at once"));
     }
@@ -565,7 +565,7 @@ async fn remove_users(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UserIds>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.delete.groupsUsers")?;
+    let tenant = scope(&state, &caller, Perm::DeleteGroupsUsers)?;
     let now = rfc3339(state.clock.now());
     state
         .db
@@ -596,9 +596,10 @@ async fn remove_users(
 
 /// Environment token: the group configuration.
 async fn get_config(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<GroupsConfig>, ApiError> {
+    caller.require(Perm::Environment)?;
     Ok(Json(group::config(&state.db)?))
 }
 
@@ -611,10 +612,11 @@ struct ConfigUpdate {
 
 /// Environment token: enable/disable groups and group roles.
 async fn set_config(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ConfigUpdate>,
 ) -> Result<(StatusCode, Json<GroupsConfig>), ApiError> {
+    caller.require(Perm::Environment)?;
     let groups = group::all(&state.db)?;
     let at = rfc3339(state.clock.now());
     let saved = state

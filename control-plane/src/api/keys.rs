@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::http::extract::EnvCaller;
+use crate::http::caller::{Caller, Perm};
 use crate::state::AppState;
 use crate::token::{Issuer, KeyRecord, KeyState, TokenError};
 
@@ -59,9 +59,10 @@ fn key_error(e: TokenError) -> ApiError {
 
 /// Environment token: every signing key with its state, active first.
 async fn list_keys(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let mut keys = Issuer::list(&state.db).map_err(key_error)?;
     keys.sort_by_key(|k| (k.state != KeyState::Active, k.retired_at.map(|t| -t)));
     Ok(Json(keys.into_iter().map(Into::into).collect()))
@@ -94,9 +95,10 @@ struct RotateResponse {
 /// signed by a key it does not know. The previous key stays published until every token it
 /// signed has expired.
 async fn rotate_key(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
+    caller.require(Perm::Environment)?;
     let lifetime = i64::from(super::configurations::current(&state)?.default_token_expiration);
     let started = std::time::Instant::now();
     let (next, version) = state
@@ -149,11 +151,12 @@ struct RetireRequest {
 /// Environment token: stop publishing a key that no longer signs. Refused (409) while
 /// tokens it signed may still be valid, unless `{"force": true}` (a compromised key).
 async fn retire_key(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(kid): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let force = if body.iter().all(u8::is_ascii_whitespace) {
         false
     } else {

@@ -12,7 +12,7 @@ use super::Ops;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::model::lockout::{LockoutPolicy, policy_key};
 use crate::state::AppState;
@@ -50,7 +50,7 @@ async fn create_policy(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PolicyRequest>,
 ) -> Result<(StatusCode, Json<LockoutPolicy>), ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let tenant = scope(&state, &caller, Perm::WriteSecurityPolicy)?;
     let (Some(enabled), Some(max)) = (req.enabled, req.max_attempts) else {
         return Err(ApiError::bad_request(
             "enabled and maxAttempts are required",
@@ -87,7 +87,7 @@ async fn update_policy(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PolicyRequest>,
 ) -> Result<Json<LockoutPolicy>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let tenant = scope(&state, &caller, Perm::WriteSecurityPolicy)?;
     let max = req.max_attempts.map(max_attempts).transpose()?;
     let now = rfc3339(state.clock.now());
     let saved = state
@@ -111,7 +111,7 @@ async fn get_policy(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<LockoutPolicy>, ApiError> {
-    let tenant = scope(&state, &caller, "fe.secure.read.securityPolicy")?;
+    let tenant = scope(&state, &caller, Perm::ReadSecurityPolicy)?;
     state
         .db
         .get::<LockoutPolicy>(&policy_key(tenant.as_deref()))?

@@ -14,8 +14,8 @@ use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::delivery::Message;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::otp::{self, Purpose};
 use crate::model::password_policy::{self, HistoryPolicy, PasswordPolicy, StoredPasswordPolicy};
 use crate::model::session::{self, Session, UserSessions};
@@ -98,7 +98,7 @@ async fn get_rotation(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
-    caller.require("fe.secure.read.passwordExpirationConfiguration")?;
+    caller.require(Perm::ReadPasswordExpirationConfiguration)?;
     password_policy::rotation(&state.db, caller.tenant_opt().as_deref())?
         .map(Json)
         .ok_or_else(rotation_missing)
@@ -106,9 +106,10 @@ async fn get_rotation(
 
 /// Environment token: the environment's expiration policy (404 when none).
 async fn get_vendor_rotation(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
+    caller.require(Perm::Environment)?;
     state
         .db
         .get::<password_policy::RotationPolicy>(&password_policy::rotation_key(None))?
@@ -140,7 +141,7 @@ async fn set_rotation(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RotationRequest>,
 ) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
-    caller.require("fe.secure.write.passwordExpirationConfiguration")?;
+    caller.require(Perm::WritePasswordExpirationConfiguration)?;
     let tenant = caller.tenant_opt();
     if let Some(t) = &tenant {
         require_tenant_exists(&state, t)?;
@@ -276,7 +277,7 @@ async fn get_policy(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
-    caller.require("fe.secure.read.securityPolicy")?;
+    caller.require(Perm::ReadSecurityPolicy)?;
     Ok(Json(password_policy::effective(
         &state.db,
         caller.tenant_opt().as_deref(),
@@ -302,7 +303,7 @@ async fn set_policy(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PolicyRequest>,
 ) -> Result<(StatusCode, Json<PasswordPolicy>), ApiError> {
-    caller.require("fe.secure.write.securityPolicy")?;
+    caller.require(Perm::WriteSecurityPolicy)?;
     let tenant = caller.tenant_opt();
     if let Some(t) = &tenant {
         require_tenant_exists(&state, t)?;
@@ -393,7 +394,7 @@ fn history_missing() -> ApiError {
 fn history_scope(
     state: &AppState,
     caller: &Caller,
-    permission: &str,
+    permission: Perm,
 ) -> Result<Option<String>, ApiError> {
     caller.require(permission)?;
     let tenant = caller.tenant_opt();
@@ -409,7 +410,7 @@ async fn create_history(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<HistoryRequest>,
 ) -> Result<(StatusCode, Json<HistoryPolicy>), ApiError> {
-    let tenant = history_scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let tenant = history_scope(&state, &caller, Perm::WriteSecurityPolicy)?;
     let now = rfc3339(state.clock.now());
     let p = HistoryPolicy {
         id: new_uuid().to_string(),
@@ -441,7 +442,7 @@ async fn update_history(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<HistoryRequest>,
 ) -> Result<Json<HistoryPolicy>, ApiError> {
-    let tenant = history_scope(&state, &caller, "fe.secure.write.securityPolicy")?;
+    let tenant = history_scope(&state, &caller, Perm::WriteSecurityPolicy)?;
     let size = req.history_size.map(history_size).transpose()?;
     let now = rfc3339(state.clock.now());
     let saved = state
@@ -465,7 +466,7 @@ async fn get_history(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<HistoryPolicy>, ApiError> {
-    let tenant = history_scope(&state, &caller, "fe.secure.read.securityPolicy")?;
+    let tenant = history_scope(&state, &caller, Perm::ReadSecurityPolicy)?;
     state
         .db
         .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
@@ -633,10 +634,11 @@ async fn verify_reset(
 
 /// Environment token: a reset link for a user.
 async fn generate_reset_link(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Perm::Environment)?;
     let u = load_user(&state, &id, None)?;
     let token = new_reset_token(&state, &u.id).await?;
     Ok((
@@ -654,10 +656,11 @@ struct VerifyPasswordRequest {
 /// Environment token: whether the password is the user's (no lockout counting; for
 /// migrations and re-authentication in your own backend).
 async fn vendor_verify_password(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<VerifyPasswordRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     let hash = email::normalize(&req.email)
         .ok()
         .and_then(|n| {

@@ -13,8 +13,8 @@ use super::Ops;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::rbac::{self, AssignmentType, Category, Permission, Role};
 use crate::state::AppState;
 
@@ -143,7 +143,7 @@ async fn list_permissions(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PermissionResponse>>, ApiError> {
-    caller.require("fe.secure.read.permissions")?;
+    caller.require(Perm::ReadPermissions)?;
     let roles = rbac::all_roles(&state.db)?;
     let perms = rbac::all_permissions(&state.db)?;
     Ok(Json(
@@ -169,10 +169,11 @@ struct AddPermissionRequest {
 
 /// Environment token: create permissions (all or none); 409 when a key is taken.
 async fn create_permissions(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(reqs): ApiJson<Vec<AddPermissionRequest>>,
 ) -> Result<(StatusCode, Json<Vec<PermissionResponse>>), ApiError> {
+    caller.require(Perm::Environment)?;
     if reqs.is_empty() || reqs.len() > 500 {
         return Err(ApiError::bad_request("send 1 to 500 permissions"));
     }
@@ -248,11 +249,12 @@ struct UpdatePermissionRequest {
 
 /// Environment token: change key, name, description or category; built-ins keep key and name.
 async fn update_permission(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdatePermissionRequest>,
 ) -> Result<Json<PermissionResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     if let Some(k) = &req.key {
         validate_key(k)?;
     }
@@ -313,10 +315,11 @@ async fn update_permission(
 
 /// Environment token: delete a permission and remove it from every role; built-ins stay.
 async fn delete_permission(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let roles = rbac::all_roles(&state.db)?;
     let now = rfc3339(state.clock.now());
     state
@@ -344,11 +347,12 @@ struct RoleIdsRequest {
 
 /// Environment token: add the permission to each listed role (existing grants stay).
 async fn add_permission_to_roles(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RoleIdsRequest>,
 ) -> Result<Json<PermissionResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     if req.role_ids.len() > 500 {
         return Err(ApiError::bad_request("at most 500 roles at once"));
     }
@@ -389,10 +393,11 @@ struct ClassifyRequest {
 /// Environment token: set the assignment type of permissions. `NEVER` also takes them out of
 /// every role. Replies with the updated permissions.
 async fn classify_permissions(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Json<Vec<PermissionResponse>>, ApiError> {
+    caller.require(Perm::Environment)?;
     if req.permission_ids.is_empty() || req.permission_ids.len() > 500 {
         return Err(ApiError::bad_request("send 1 to 500 permission ids"));
     }
@@ -481,9 +486,10 @@ fn category_not_found() -> ApiError {
 
 /// Environment token: every category with its permission ids.
 async fn list_categories(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CategoryResponse>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let by = permissions_by_category(&state)?;
     let cats = state.db.scan::<Category>(b"")?;
     Ok(Json(
@@ -502,10 +508,11 @@ struct CreateCategoryRequest {
 
 /// Environment token: create a category (optionally with a chosen UUID; 409 if taken).
 async fn create_category(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateCategoryRequest>,
 ) -> Result<(StatusCode, Json<CategoryResponse>), ApiError> {
+    caller.require(Perm::Environment)?;
     let id = match &req.id {
         Some(raw) => crate::model::tenant::parse_id(raw)
             .ok_or_else(|| ApiError::bad_request("id must be a UUID"))?,
@@ -546,11 +553,12 @@ struct UpdateCategoryRequest {
 
 /// Environment token: rename or describe a category; built-in ones keep their name.
 async fn update_category(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateCategoryRequest>,
 ) -> Result<Json<CategoryResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let name = req
         .name
         .as_deref()
@@ -586,10 +594,11 @@ async fn update_category(
 
 /// Environment token: delete a category; its permissions stay, uncategorised.
 async fn delete_category(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let members: Vec<Permission> = rbac::all_permissions(&state.db)?
         .into_iter()
         .filter(|p| p.category_id.as_deref() == Some(id.as_str()))

@@ -19,7 +19,7 @@ use super::Ops;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::ListQuery;
 use crate::model::event::{self, EventKind};
@@ -180,7 +180,7 @@ async fn list_ip(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadIpRestrictions)?;
     let page = q.page(1000)?;
     let mut all = restrictions::ip_rules(&state.db, scope.as_deref())?;
     if let Some(f) = q.get("_filter").map(str::to_ascii_lowercase) {
@@ -281,7 +281,7 @@ async fn create_ip(
     headers: HeaderMap,
     ApiJson(req): ApiJson<IpRuleRequest>,
 ) -> Result<(StatusCode, Json<IpRuleView>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteIpRestrictions)?;
     let now = rfc3339(state.clock.now());
     let rule = new_rule(scope.as_deref(), &req, &now, "")?;
     let ip = crate::http::guard::client_ip(&state, peer, &headers);
@@ -327,7 +327,7 @@ async fn bulk_ip(
     headers: HeaderMap,
     ApiJson(req): ApiJson<BulkRequest>,
 ) -> Result<(StatusCode, Json<Vec<IpRuleView>>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteIpRestrictions)?;
     if req.ips.is_empty() || req.ips.len() > MAX_BULK {
         return Err(ApiError::bad_request(format!(
             "ips must hold 1 to {MAX_BULK} entries"
@@ -381,7 +381,7 @@ async fn delete_ip(
     Path(id): Path<String>,
     Query(q): Query<ForceQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.delete.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::DeleteIpRestrictions)?;
     let key = format!("{}/{id}", scope_key(scope.as_deref()));
     if state.db.get::<IpRule>(key.as_bytes())?.is_none() {
         return Err(ApiError::not_found("IP restriction not found"));
@@ -402,7 +402,7 @@ async fn get_ip_config(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadIpRestrictions)?;
     Ok(Json(ip_config_view(&restrictions::ip_config(
         &state.db,
         scope.as_deref(),
@@ -427,7 +427,7 @@ async fn set_ip_config(
     headers: HeaderMap,
     ApiJson(req): ApiJson<IpConfigRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteIpRestrictions)?;
     let now = rfc3339(state.clock.now());
     let mut config = restrictions::ip_config(&state.db, scope.as_deref())?;
     if let Some(s) = req.strategy {
@@ -459,7 +459,7 @@ async fn verify_ip(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadIpRestrictions)?;
     let ip = crate::http::guard::client_ip(&state, peer, &headers);
     let valid = state
         .restrictions
@@ -475,7 +475,7 @@ async fn verify_ip_allow(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.ipRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadIpRestrictions)?;
     let ip = crate::http::guard::client_ip(&state, peer, &headers);
     let blocks: Vec<net::Cidr> = restrictions::ip_rules(&state.db, scope.as_deref())?
         .iter()
@@ -501,7 +501,7 @@ async fn list_domains(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadEmailDomainRestrictions)?;
     let page = q.page(1000)?;
     let mut all = restrictions::domain_rules(&state.db, scope.as_deref())?;
     all.sort_by(|a, b| a.domain.cmp(&b.domain).then(a.id.cmp(&b.id)));
@@ -546,7 +546,7 @@ async fn create_domain(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<DomainRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteEmailDomainRestrictions)?;
     let now = rfc3339(state.clock.now());
     let rule = domain_rule(scope.as_deref(), &req.domain, req.kind, &now, "")?;
     let existing = restrictions::domain_rules(&state.db, scope.as_deref())?;
@@ -584,7 +584,7 @@ async fn replace_domains(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReplaceRequest>,
 ) -> Result<(StatusCode, Json<Vec<Value>>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteEmailDomainRestrictions)?;
     if req.domains.len() > MAX_BULK {
         return Err(ApiError::bad_request(format!(
             "domains must hold at most {MAX_BULK} entries"
@@ -631,7 +631,7 @@ async fn delete_domain(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.delete.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::DeleteEmailDomainRestrictions)?;
     let key = format!("{}/{id}", scope_key(scope.as_deref()));
     delete_entry::<DomainRule>(
         &state,
@@ -646,7 +646,7 @@ async fn get_domain_config(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.read.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::ReadEmailDomainRestrictions)?;
     Ok(Json(domain_config_view(&restrictions::domain_config(
         &state.db,
         scope.as_deref(),
@@ -668,7 +668,7 @@ async fn set_domain_config(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<DomainConfigRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let scope = scope(&state, &caller, "fe.secure.write.emailDomainRestrictions")?;
+    let scope = scope(&state, &caller, Perm::WriteEmailDomainRestrictions)?;
     let mut config = restrictions::domain_config(&state.db, scope.as_deref())?;
     config.active = req.active;
     if let Some(k) = req.kind {

@@ -14,8 +14,8 @@ use super::permissions::validate_text;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller, TenantHeader};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::{ApiJson, TenantHeader};
 use crate::http::page::{ListQuery, Page};
 use crate::model::rbac::{self, AssignmentType, Permission, Role};
 use crate::model::tenant::Tenant;
@@ -139,7 +139,7 @@ async fn list_roles(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<RoleResponse>>, ApiError> {
-    caller.require("fe.secure.read.roles")?;
+    caller.require(Perm::ReadRoles)?;
     let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let roles = visible(&state, tenant.as_deref())?;
@@ -217,11 +217,12 @@ async fn insert_roles(state: &AppState, roles: &[Role]) -> Result<(), ApiError> 
 
 /// Environment token: create roles (all or none); account roles with `frontegg-tenant-id`.
 async fn create_roles(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     TenantHeader(tenant): TenantHeader,
     ApiJson(reqs): ApiJson<Vec<AddRoleRequest>>,
 ) -> Result<(StatusCode, Json<Vec<RoleResponse>>), ApiError> {
+    caller.require(Perm::Environment)?;
     if reqs.is_empty() || reqs.len() > 100 {
         return Err(ApiError::bad_request("send 1 to 100 roles"));
     }
@@ -260,11 +261,12 @@ struct UpdateRoleRequest {
 
 /// Environment token: change a role; default roles keep key and name.
 async fn update_role(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateRoleRequest>,
 ) -> Result<Json<RoleResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     if let Some(k) = &req.key {
         validate_role_key(k)?;
     }
@@ -324,10 +326,11 @@ async fn update_role(
 /// Environment token: delete a role (default roles stay), and take it from every user in
 /// the same transaction. Holders lose it at once (event).
 async fn delete_role(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let holders: Vec<User> = state
         .db
         .scan::<User>(b"")?
@@ -386,11 +389,12 @@ fn dedup(ids: &[String]) -> Result<Vec<String>, ApiError> {
 
 /// Environment token: **replace** the role's permissions with the given set.
 async fn set_role_permissions(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PermissionIdsRequest>,
 ) -> Result<Json<RoleResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let ids = dedup(&req.permission_ids)?;
     let now = rfc3339(state.clock.now());
     let saved = state
@@ -424,11 +428,12 @@ struct MoveRoleRequest {
 
 /// Environment token: make a role an account's own (or, with `null`, environment-wide).
 async fn move_role(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MoveRoleRequest>,
 ) -> Result<Json<RoleResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let tenant = match req.tenant_id.as_deref() {
         Some(raw) => Some(
             crate::model::tenant::parse_id(raw)
@@ -493,7 +498,7 @@ async fn list_roles_paginated(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Page<RoleResponse>>, ApiError> {
-    caller.require("fe.secure.read.roles")?;
+    caller.require(Perm::ReadRoles)?;
     let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let page = q.page(2000)?;
@@ -567,7 +572,7 @@ async fn create_role_from_base(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AddRoleFromBaseRequest>,
 ) -> Result<Json<RoleResponse>, ApiError> {
-    caller.require("fe.secure.write.roles")?;
+    caller.require(Perm::WriteRoles)?;
     let tenant = caller.tenant_opt().ok_or_else(|| {
         ApiError::bad_request("frontegg-tenant-id is required: the role belongs to an account")
     })?;
@@ -610,7 +615,7 @@ async fn distinct_levels(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<u16>>, ApiError> {
-    caller.require("fe.secure.read.roles")?;
+    caller.require(Perm::ReadRoles)?;
     let tenant = caller.tenant_opt();
     require_tenant(&state, tenant.as_deref())?;
     let levels: BTreeSet<u16> = visible(&state, tenant.as_deref())?
@@ -622,9 +627,10 @@ async fn distinct_levels(
 
 /// Environment token: the accounts that have roles of their own.
 async fn distinct_tenants(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<String>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let tenants: BTreeSet<String> = rbac::all_roles(&state.db)?
         .into_iter()
         .filter_map(|r| r.tenant_id)

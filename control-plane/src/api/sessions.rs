@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::Ops;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::session::{
     self, ConcurrentToggle, Session, SessionPolicy, StoredSessionPolicy, Toggle, UserSessions,
 };
@@ -51,7 +51,7 @@ async fn get_policy(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<SessionPolicy>, ApiError> {
-    caller.require("fe.secure.read.securityPolicy")?;
+    caller.require(Perm::ReadSecurityPolicy)?;
     Ok(Json(match caller.tenant_opt() {
         Some(t) => session::effective_policy(&state.db, &t)?,
         None => vendor_default(&state)?,
@@ -68,9 +68,10 @@ fn vendor_default(state: &AppState) -> Result<SessionPolicy, ApiError> {
 
 /// Environment token: the environment's default limits.
 async fn get_vendor_policy(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<SessionPolicy>, ApiError> {
+    caller.require(Perm::Environment)?;
     Ok(Json(vendor_default(&state)?))
 }
 
@@ -115,7 +116,7 @@ async fn set_policy(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PolicyRequest>,
 ) -> Result<(StatusCode, Json<SessionPolicy>), ApiError> {
-    caller.require("fe.secure.write.securityPolicy")?;
+    caller.require(Perm::WriteSecurityPolicy)?;
     let tenant = caller.tenant_opt();
     if let Some(t) = &tenant {
         super::users::require_tenant_exists(&state, t)?;

@@ -21,7 +21,8 @@ use shared::wire;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
-use crate::http::extract::{ApiJson, EnvCaller, bearer};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::{ApiJson, bearer};
 use crate::push::{self, Frame};
 use crate::state::AppState;
 
@@ -221,7 +222,8 @@ fn time_of(secs: i64) -> String {
 
 /// Environment token: every sidecar with its applied version and lag behind the current
 /// version.
-async fn list(_caller: EnvCaller, State(state): State<AppState>) -> Json<Value> {
+async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     let version = state.hub.version();
     let now = state.clock.unix();
     let sidecars: Vec<SidecarView> = state
@@ -242,5 +244,7 @@ async fn list(_caller: EnvCaller, State(state): State<AppState>) -> Json<Value> 
             status: s,
         })
         .collect();
-    Json(json!({"version": version, "epoch": state.hub.epoch(), "sidecars": sidecars}))
+    Ok(Json(
+        json!({"version": version, "epoch": state.hub.epoch(), "sidecars": sidecars}),
+    ))
 }

@@ -17,7 +17,8 @@ use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::delivery::Message;
 use crate::error::ApiError;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::otp::{self, Purpose};
 use crate::model::tenant::Tenant;
 use crate::model::user::{self, Membership, User};
@@ -526,10 +527,11 @@ async fn resend_activation(
 
 /// Environment token: an activation link for a user (e.g. to send through your own mail).
 async fn generate_activation_link(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Perm::Environment)?;
     let u = super::users::load_user(&state, &id, None)?;
     if u.verified {
         return Err(ApiError::conflict("the user is already activated"));

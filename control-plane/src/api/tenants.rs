@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::model::event::{self, EventKind};
 use crate::model::tenant::{self, Tenant, TenantProfile};
 use crate::state::AppState;
@@ -136,19 +137,21 @@ fn path_id(raw: &str) -> Result<String, ApiError> {
 
 /// Environment token: every tenant, ordered by tenant id.
 async fn list_tenants(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<TenantResponse>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let tenants = state.db.scan::<Tenant>(b"")?;
     Ok(Json(tenants.into_iter().map(Into::into).collect()))
 }
 
 /// Environment token: create a tenant; 409 when the id exists.
 async fn create_tenant(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTenantRequest>,
 ) -> Result<(StatusCode, Json<TenantResponse>), ApiError> {
+    caller.require(Perm::Environment)?;
     let tenant_id = match req.tenant_id.as_deref() {
         Some(raw) => {
             tenant::parse_id(raw).ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))?
@@ -182,10 +185,11 @@ async fn create_tenant(
 
 /// Environment token: one tenant, as a one-element array (what clients parse).
 async fn get_tenant(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<Vec<TenantResponse>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let id = path_id(&raw)?;
     let t = state
         .db
@@ -196,10 +200,11 @@ async fn get_tenant(
 
 /// Environment token: delete a tenant; every token of the account becomes void (event).
 async fn delete_tenant(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let id = path_id(&raw)?;
     let at = rfc3339(state.clock.now());
     let snapshot = crate::model::cascade::TenantSnapshot::read(&state.db, &id)?;
@@ -257,11 +262,12 @@ async fn update_tenant(
 
 /// Environment token: merge keys into the tenant's metadata.
 async fn add_metadata(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ApiJson(req): ApiJson<MetadataRequest>,
 ) -> Result<Json<TenantResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let id = path_id(&raw)?;
     let add = metadata_object(req.metadata)?;
     update_tenant(&state, &id, |t| t.metadata.extend(add.clone())).await
@@ -269,10 +275,11 @@ async fn add_metadata(
 
 /// Environment token: remove one metadata key (absent keys are fine).
 async fn delete_metadata(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path((raw, key)): Path<(String, String)>,
 ) -> Result<Json<TenantResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let id = path_id(&raw)?;
     update_tenant(&state, &id, |t| {
         t.metadata.remove(&key);

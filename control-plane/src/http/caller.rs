@@ -10,6 +10,7 @@ use shared::claims::{AccessClaims, USER_TOKEN};
 use super::extract::{TenantHeader, bearer};
 use crate::error::ApiError;
 use crate::model::authz::{self, Effective};
+pub use crate::model::builtin::Perm;
 use crate::model::session::Session;
 use crate::model::user::User;
 use crate::state::AppState;
@@ -46,15 +47,17 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// Require a built-in permission: environment tokens bypass the check, user tokens must
-    /// hold it (wildcards count). 403 otherwise.
-    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
-        match self {
-            Caller::Env(_) => Ok(()),
-            Caller::User(u) if u.effective.allows(permission) => Ok(()),
-            Caller::User(_) => Err(ApiError::forbidden(format!(
-                "missing permission {permission}"
-            ))),
+    /// The first line of every handler: require `perm`. Environment tokens pass every check;
+    /// a user token must hold the permission (wildcards count) — 403 otherwise — and is
+    /// refused as unauthenticated (401) on [`Perm::Environment`] routes.
+    pub fn require(&self, perm: Perm) -> Result<(), ApiError> {
+        match (self, perm.key()) {
+            (Caller::Env(_), _) => Ok(()),
+            (Caller::User(_), None) => Err(unauthorized()),
+            (Caller::User(u), Some(key)) if u.effective.allows(key) => Ok(()),
+            (Caller::User(_), Some(key)) => {
+                Err(ApiError::forbidden(format!("missing permission {key}")))
+            }
         }
     }
 

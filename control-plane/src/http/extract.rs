@@ -1,5 +1,6 @@
 //! Extractors shared by every area: the JSON body ([`ApiJson`]) with the error model's
-//! rejections and the depth limit, and the environment caller ([`EnvCaller`]).
+//! rejections and the depth limit, the bearer credential and the account header (`Caller`,
+//! in `caller.rs`, decides who calls).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -8,7 +9,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::environment::EnvClaims;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -141,13 +141,6 @@ pub fn check_cookie_request(
     Ok(())
 }
 
-/// A request authenticated with an environment token, sent as `x-access-token: <t>` or
-/// `Authorization: Bearer <t>` (both are used by real clients, `compat.md` §3).
-pub struct EnvCaller {
-    /// The verified token claims.
-    pub claims: EnvClaims,
-}
-
 /// The bearer credential of a request, from `x-access-token` or `Authorization: Bearer`.
 /// A repeated header is ambiguous and refused with 400.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -173,20 +166,6 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         return Ok(Some(token.trim()));
     }
     Ok(None)
-}
-
-impl FromRequestParts<AppState> for EnvCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token =
-            bearer(&parts.headers)?.ok_or_else(|| ApiError::unauthorized("Unauthorized"))?;
-        state
-            .env
-            .verify(token, state.clock.unix())
-            .map(|claims| EnvCaller { claims })
-            .ok_or_else(|| ApiError::unauthorized("Unauthorized"))
-    }
 }
 
 /// The optional `frontegg-tenant-id` header of a management call: the target account.

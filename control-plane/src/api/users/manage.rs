@@ -15,8 +15,8 @@ use crate::api::permissions::validate_text;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
 use crate::model::event::{self, EventKind};
 use crate::model::user::{self, Membership, User};
@@ -65,7 +65,7 @@ fn users_by_ids(
     caller: &Caller,
     q: &ListQuery,
 ) -> Result<(String, Vec<User>), ApiError> {
-    caller.require("fe.secure.read.users")?;
+    caller.require(Perm::ReadUsers)?;
     let tenant = caller.tenant()?;
     let ids = q.all("ids");
     if ids.is_empty() || ids.len() > 200 {
@@ -216,7 +216,7 @@ async fn create_user(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserCreatedResponse>), ApiError> {
-    caller.require("fe.secure.write.users")?;
+    caller.require(Perm::WriteUsers)?;
     let tenant = caller.tenant()?;
     require_tenant_exists(&state, &tenant)?;
     let cat = state.catalog()?;
@@ -253,11 +253,11 @@ struct VendorNewUser {
 
 /// Environment token: create a user in `tenantId` (any roles of that account).
 async fn create_user_vendor_only(
-    caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<VendorNewUser>,
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
-    let _ = caller;
+    caller.require(Perm::Environment)?;
     let tenant = crate::model::tenant::parse_id(&req.tenant_id)
         .ok_or_else(|| ApiError::bad_request("tenantId must be a UUID"))?;
     require_tenant_exists(&state, &tenant)?;
@@ -295,7 +295,7 @@ async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    caller.require("fe.secure.read.users")?;
+    caller.require(Perm::ReadUsers)?;
     let tenant = caller.tenant()?;
     let u = load_user(&state, &id, Some(&tenant))?;
     if u.invisible && caller.user().is_some() {
@@ -312,10 +312,11 @@ async fn get_user(
 
 /// Environment token: any user, as seen in its active account.
 async fn get_user_vendor_only(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let u = load_user(&state, &id, None)?;
     Ok(Json(user_response(
         &state,
@@ -333,10 +334,11 @@ struct EmailQuery {
 
 /// Environment token: the user with this email (compared as normalised).
 async fn get_user_by_email(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<EmailQuery>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let norm = email::normalize(&q.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let id = state
         .db
@@ -383,7 +385,7 @@ pub(super) fn list_matching(
     q: &ListQuery,
     extra: impl Fn(&User) -> bool,
 ) -> Result<Page<UserResponse>, ApiError> {
-    caller.require("fe.secure.read.users")?;
+    caller.require(Perm::ReadUsers)?;
     let page = q.page(200)?;
     let sort = q.sort_by(USER_SORT, "createdAt")?;
     let desc = q.descending()?;
@@ -504,11 +506,12 @@ struct VendorUpdate {
 
 /// Environment token: partial update of a user's profile and vendor fields.
 async fn update_user_vendor(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<VendorUpdate>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let profile = super::ProfileChange::validate(
         req.name.as_deref(),
         req.phone_number.as_deref(),
@@ -544,10 +547,11 @@ async fn update_user_vendor(
 
 /// Environment token: mark the user's email verified.
 async fn verify_user(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     update_user(&state, &id, None, |u| {
         u.verified = true;
         Ok(None)
@@ -558,10 +562,11 @@ async fn verify_user(
 
 /// Environment token: lock the user everywhere; its tokens stop working (event).
 async fn lock_user(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     update_user(&state, &id, None, |u| {
         u.is_locked = true;
         Ok(Some(EventKind::UserLocked))
@@ -572,10 +577,11 @@ async fn lock_user(
 
 /// Environment token: unlock the user.
 async fn unlock_user(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     update_user(&state, &id, None, |u| {
         u.is_locked = false;
         u.failed_logins = 0;
@@ -594,11 +600,12 @@ struct SuperUserRequest {
 
 /// Environment token: set the super-user flag.
 async fn set_superuser(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SuperUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let u = update_user(&state, &id, None, |u| {
         // Tokens carry `superUser`: taking it away voids the ones that say so.
         let taken = u.super_user && !req.super_user;
@@ -616,11 +623,12 @@ struct InvisibleRequest {
 
 /// Environment token: hide the user from account user lists (or show it again).
 async fn set_invisible(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<InvisibleRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let u = update_user(&state, &id, None, |u| {
         u.invisible = req.invisible;
         Ok(None)
@@ -653,7 +661,7 @@ async fn add_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("fe.secure.write.usersRoles")?;
+    caller.require(Perm::WriteUsersRoles)?;
     let tenant = caller.tenant()?;
     let cat = state.catalog()?;
     let grant: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
@@ -680,7 +688,7 @@ async fn remove_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("fe.secure.delete.usersRoles")?;
+    caller.require(Perm::DeleteUsersRoles)?;
     let tenant = caller.tenant()?;
     let cat = state.catalog()?;
     let take: Vec<String> = check_grantable(&caller, &cat, &tenant, &req.role_ids)?
@@ -703,7 +711,7 @@ async fn remove_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.delete.users")?;
+    caller.require(Perm::DeleteUsers)?;
     let tenant = caller.tenant_opt();
     if let Some(u) = caller.user()
         && u.user.id == id
@@ -747,11 +755,12 @@ fn parse_tenant(raw: &str) -> Result<String, ApiError> {
 
 /// Environment token: add the user to another account, with that account's default roles.
 async fn add_to_tenant(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TenantRequest>,
 ) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+    caller.require(Perm::Environment)?;
     let tenant = parse_tenant(&req.tenant_id)?;
     require_tenant_exists(&state, &tenant)?;
     let cat = state.catalog()?;
@@ -780,11 +789,12 @@ async fn add_to_tenant(
 
 /// Environment token: set the account the user's tokens are issued for (a membership).
 async fn set_active_tenant(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TenantRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let tenant = parse_tenant(&req.tenant_id)?;
     let u = update_user(&state, &id, None, |u| {
         if u.membership(&tenant).is_none() {
@@ -805,7 +815,7 @@ async fn set_disabled(
     id: String,
     disabled: bool,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.secure.write.enableDisable")?;
+    caller.require(Perm::WriteEnableDisable)?;
     let tenant = caller.tenant()?;
     if caller.user().is_some_and(|u| u.user.id == id) {
         return Err(ApiError::bad_request(

@@ -11,7 +11,7 @@ pub(crate) use dto::Catalog;
 
 use super::Ops;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
+use crate::http::caller::{Caller, Perm};
 use crate::model::rbac::Role;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
@@ -47,7 +47,7 @@ pub(crate) fn load_user(
 pub(crate) fn policy_scope(
     state: &AppState,
     caller: &Caller,
-    permission: &str,
+    permission: Perm,
 ) -> Result<Option<String>, ApiError> {
     caller.require(permission)?;
     let tenant = caller.tenant_opt();

@@ -15,8 +15,8 @@ use crate::api::Ops;
 use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
-use crate::http::caller::Caller;
-use crate::http::extract::{ApiJson, EnvCaller};
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
 use crate::model::email;
 use crate::model::event::{self, EventKind};
@@ -52,11 +52,12 @@ struct EmailRequest {
 /// Environment token: change a user's email (normalised uniqueness, index updated in the same
 /// transaction); the address must be verified again.
 async fn update_email(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
+    caller.require(Perm::Environment)?;
     let norm = email::normalize(&req.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Some(u) = state.db.get::<User>(id.as_bytes())? {
         let tenants = u.tenant_ids();
@@ -103,10 +104,11 @@ struct MigrateRequest {
 /// account do not exist in the target and are dropped; users already in the target keep
 /// their membership there.
 async fn migrate_users(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<MigrateRequest>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require(Perm::Environment)?;
     let src = parse_id(&req.src_tenant_id)
         .ok_or_else(|| ApiError::bad_request("srcTenantId must be a UUID"))?;
     let dst = parse_id(&req.target_tenant_id)
@@ -210,10 +212,11 @@ fn status_of(u: &User, m: &Membership) -> &'static str {
 /// Environment token: each listed user's status in each of its accounts
 /// (`NotActivated`, `PendingLogin`, `Activated`), optionally filtered by status.
 async fn tenant_statuses(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    caller.require(Perm::Environment)?;
     let ids = q.all("userIds");
     if ids.is_empty() || ids.len() > 200 {
         return Err(ApiError::bad_request("userIds: 1 to 200 user ids"));
@@ -279,11 +282,12 @@ struct BulkRolesRequest {
 /// ones), in one transaction. A role applies in an account when it is environment-wide or
 /// that account's own. Replies with the summary and the id of the (completed) task.
 async fn bulk_roles(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<BulkRolesRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(Perm::Environment)?;
     if req.add_role_ids.len() + req.remove_role_ids.len() > 200 {
         return Err(ApiError::bad_request("at most 200 role ids"));
     }
@@ -361,10 +365,11 @@ async fn bulk_roles(
 
 /// Environment token: the status of a bulk role update.
 async fn bulk_roles_status(
-    _caller: EnvCaller,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<BulkRolesTask>, ApiError> {
+    caller.require(Perm::Environment)?;
     state
         .db
         .get::<BulkRolesTask>(format!("bulk-roles/{id}").as_bytes())?
@@ -386,7 +391,7 @@ async fn set_sub_account_access(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AccessRequest>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("fe.account-hierarchy.write.subAccountAccess")?;
+    caller.require(Perm::AccountHierarchyWriteSubAccountAccess)?;
     let tenant = caller.tenant()?;
     load_user(&state, &id, Some(&tenant))?;
     update_user(&state, &id, Some(&tenant), |u| {

@@ -173,6 +173,11 @@ impl From<StoreError> for ApiError {
                 message: "storage is unavailable; the change was not saved".into(),
                 internal: Some(e.to_string()),
             },
+            StoreError::Conflict { .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                message: "already exists".into(),
+                internal: Some(e.to_string()),
+            },
             StoreError::Decode { .. } => ApiError::internal(e),
         }
     }

@@ -343,7 +343,7 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
                     expires,
                 )?;
             }
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             Ok::<_, ApiError>(lock_now.then_some(u))
         })
         .await?;
@@ -395,7 +395,7 @@ async fn unlock_me(
             };
             u.is_locked = false;
             u.failed_logins = 0;
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             Ok::<_, ApiError>(true)
         })
         .await?;
@@ -488,7 +488,7 @@ pub(crate) async fn start_session(
             u.last_login = Some(at.clone());
             u.failed_logins = 0;
             u.active_tenant_id = Some(tenant.to_owned());
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             session::open(tx, &s, max, &at)?;
             Ok::<_, ApiError>(u)
         })
@@ -595,15 +595,12 @@ async fn refresh(
     let now = state.clock.unix();
     let at = rfc3339(state.clock.now());
     // The session's account decides the policy; read it before the transaction.
-    let sid = state
-        .db
-        .get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?
-        .or(state
-            .db
-            .get_raw(crate::store::Tree::RotatedRefreshTokens, digest.as_bytes())?)
-        .and_then(|b| String::from_utf8(b).ok())
+    let found = session::by_refresh_token(&state.db, &digest)?;
+    let sid = found
+        .as_ref()
+        .map(|s| s.id.clone())
         .ok_or_else(refresh_refused)?;
-    let policy = match state.db.get::<Session>(sid.as_bytes())? {
+    let policy = match found {
         Some(s) => {
             // The target account's rules and the user's address, before anything is issued.
             let tenant = target.clone().unwrap_or_else(|| s.tenant_id.clone());
@@ -621,10 +618,7 @@ async fn refresh(
             let Some(mut s) = tx.get::<Session>(sid.as_bytes())? else {
                 return Ok(Refreshed::Refused);
             };
-            if tx
-                .get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?
-                .is_none()
-            {
+            if s.refresh_sha256 != digest {
                 // Not the current token: a rotated one replayed (or a lost race). Revoke.
                 session::revoke(tx, &s, &at)?;
                 return Ok(Refreshed::Refused);
@@ -641,7 +635,7 @@ async fn refresh(
                 return Ok(Refreshed::Refused);
             }
             let refresh = if config.rotate_refresh_tokens {
-                session::rotate(tx, &mut s)?
+                session::rotate(&mut s)
             } else {
                 token.clone()
             };
@@ -650,7 +644,7 @@ async fn refresh(
             tx.put(&s)?;
             if user.active_tenant_id.as_deref() != Some(tenant.as_str()) {
                 user.active_tenant_id = Some(tenant);
-                user::put_user(tx, &user)?;
+                tx.put(&user)?;
             }
             Ok::<_, ApiError>(Refreshed::Issued(Box::new((user, s, refresh))))
         })
@@ -679,13 +673,7 @@ async fn logout(
         state
             .db
             .write(|tx| {
-                let sid = tx.get_raw(crate::store::Tree::RefreshTokens, digest.as_bytes())?;
-                if let Some(s) = sid
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .map(|id| tx.get::<Session>(id.as_bytes()))
-                    .transpose()?
-                    .flatten()
-                {
+                if let Some(s) = tx.find(session::BY_REFRESH, digest.as_bytes())? {
                     session::revoke(tx, &s, &at)?;
                 }
                 Ok::<_, ApiError>(())

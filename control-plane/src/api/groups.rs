@@ -303,7 +303,7 @@ async fn create_group(
         created_at: now.clone(),
         updated_at: now,
     };
-    state.db.write(|tx| group::put(tx, &g)).await?;
+    state.db.write(|tx| tx.put(&g)).await?;
     let cat = state.catalog()?;
     Ok((
         StatusCode::CREATED,
@@ -373,7 +373,7 @@ async fn change(
             let members_before = g.user_ids.clone();
             f(&mut g)?;
             g.updated_at = now.clone();
-            group::put(tx, &g)?;
+            tx.put(&g)?;
             if let Some(kind) = kind {
                 for u in &members_before {
                     event::record(tx, kind, Some(tenant), Some(u), &now)?;
@@ -446,7 +446,7 @@ async fn delete_group(
                     )?;
                 }
             }
-            group::delete(tx, &id)?;
+            tx.delete::<group::Group>(id.as_bytes())?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -587,7 +587,7 @@ async fn remove_users(
             }
             g.user_ids.retain(|u| !req.user_ids.contains(u));
             g.updated_at = now.clone();
-            group::put(tx, &g)?;
+            tx.put(&g)?;
             Ok::<_, ApiError>(())
         })
         .await?;

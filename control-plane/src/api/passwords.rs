@@ -521,7 +521,7 @@ async fn change_password(
                 .ok_or_else(super::users::user_not_found)?;
             set_password(&mut u, hash.clone(), now);
             u.failed_logins = 0;
-            crate::model::user::put_user(tx, &u)?;
+            tx.put(&u)?;
             revoke_sessions(tx, &u.id, current_session.as_deref(), &at)?;
             Ok::<_, ApiError>(())
         })
@@ -624,7 +624,7 @@ async fn verify_reset(
             u.is_locked = false;
             u.failed_logins = 0;
             u.failures_in_window = 0;
-            crate::model::user::put_user(tx, &u)?;
+            tx.put(&u)?;
             revoke_sessions(tx, &u.id, None, &at)?;
             Ok(())
         })
@@ -788,7 +788,7 @@ async fn verify_reset_sms(
                 tx.put(&p)?;
                 if let Some(u) = owner.as_mut() {
                     crate::model::lockout::count_in_window(u, now);
-                    crate::model::user::put_user(tx, u)?;
+                    tx.put(u)?;
                 }
                 return Ok(None);
             }

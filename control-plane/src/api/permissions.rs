@@ -222,7 +222,7 @@ async fn create_permissions(
                         "category {c} does not exist"
                     )));
                 }
-                rbac::put_permission(tx, None, p)?;
+                rbac::put_permission(tx, p)?;
             }
             Ok(())
         })
@@ -273,7 +273,6 @@ async fn update_permission(
         .db
         .write(|tx| {
             let mut p = tx.get::<Permission>(id.as_bytes())?.ok_or_else(not_found)?;
-            let old_key = p.key.clone();
             if p.fe_permission
                 && (req.key.as_ref().is_some_and(|k| *k != p.key)
                     || name.as_ref().is_some_and(|n| *n != p.name))
@@ -306,7 +305,7 @@ async fn update_permission(
             p.name = name.clone().unwrap_or(p.name);
             p.description = description.clone().unwrap_or(p.description);
             p.updated_at = now.clone();
-            rbac::put_permission(tx, Some(&old_key), &p)?;
+            rbac::put_permission(tx, &p)?;
             Ok(p)
         })
         .await?;
@@ -373,7 +372,7 @@ async fn add_permission_to_roles(
                 if !r.permission_ids.contains(&p.id) {
                     r.permission_ids.push(p.id.clone());
                     r.updated_at = now.clone();
-                    rbac::put_role(tx, None, &r)?;
+                    rbac::put_role(tx, &r)?;
                 }
             }
             Ok(p)
@@ -414,7 +413,7 @@ async fn classify_permissions(
                 let before = p.assignment_type;
                 p.assignment_type = req.kind;
                 p.updated_at = now.clone();
-                rbac::put_permission(tx, Some(&p.key), &p)?;
+                rbac::put_permission(tx, &p)?;
                 // Holders lose it when it stops being everyone's (ALWAYS to anything else)
                 // or becomes nobody's (NEVER): tokens carrying it are void at sidecars.
                 let shrinks = req.kind != before
@@ -426,7 +425,7 @@ async fn classify_permissions(
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
                         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
                             cur.permission_ids.retain(|x| *x != p.id);
-                            rbac::put_role(tx, None, &cur)?;
+                            rbac::put_role(tx, &cur)?;
                         }
                     }
                 }
@@ -617,7 +616,7 @@ async fn delete_category(
                     && cur.category_id.as_deref() == Some(id.as_str())
                 {
                     cur.category_id = None;
-                    rbac::put_permission(tx, Some(&cur.key), &cur)?;
+                    rbac::put_permission(tx, &cur)?;
                 }
             }
             tx.delete::<Category>(id.as_bytes())?;

@@ -208,7 +208,7 @@ async fn insert_roles(state: &AppState, roles: &[Role]) -> Result<(), ApiError> 
                     )));
                 }
                 check_assignable(tx, &r.permission_ids)?;
-                rbac::put_role(tx, None, r)?;
+                rbac::put_role(tx, r)?;
             }
             Ok(())
         })
@@ -316,7 +316,7 @@ async fn update_role(
             r.is_default = req.is_default.unwrap_or(r.is_default);
             r.first_user_role = req.first_user_role.unwrap_or(r.first_user_role);
             r.updated_at = now.clone();
-            rbac::put_role(tx, Some(&old), &r)?;
+            rbac::put_role(tx, &r)?;
             Ok(r)
         })
         .await?;
@@ -352,7 +352,7 @@ async fn delete_role(
                     for m in &mut u.memberships {
                         m.role_ids.retain(|x| *x != r.id);
                     }
-                    crate::model::user::put_user(tx, &u)?;
+                    tx.put(&u)?;
                 }
             }
             rbac::delete_role(tx, &r)?;
@@ -413,7 +413,7 @@ async fn set_role_permissions(
             }
             r.permission_ids = ids.clone();
             r.updated_at = now.clone();
-            rbac::put_role(tx, None, &r)?;
+            rbac::put_role(tx, &r)?;
             Ok::<_, ApiError>(r)
         })
         .await?;
@@ -460,7 +460,7 @@ async fn move_role(
             let mut r = old.clone();
             r.tenant_id = tenant.clone();
             r.updated_at = now.clone();
-            rbac::put_role(tx, Some(&old), &r)?;
+            rbac::put_role(tx, &r)?;
             // Where the role applied before and no longer does, holders lose it: an
             // environment role moved to one account leaves every other account; an account's
             // role moved elsewhere leaves that account.

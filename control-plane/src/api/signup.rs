@@ -283,7 +283,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
                 return Ok(Some(owner));
             }
             tx.put(&tenant)?;
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             if has_address {
                 otp::issue(tx, &link_token, Purpose::Activation, &u.id, expires)?;
                 otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
@@ -440,7 +440,7 @@ fn mark_verified(
         }
     }
     u.verified = true;
-    user::put_user(tx, &u)?;
+    tx.put(&u)?;
     Ok(Some(u))
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use super::group::Group;
 use super::rbac::{AssignmentType, Permission, Role};
 use super::user::User;
-use crate::store::{Db, StoreError, Tree};
+use crate::store::{Db, StoreError};
 
 /// What a user (or a token) may do in one account.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -69,7 +69,7 @@ impl Rbac for Db {
     }
     fn always(&self) -> Result<Vec<Permission>, StoreError> {
         let mut out = Vec::new();
-        for id in self.index(Tree::AlwaysPermissions, b"")? {
+        for id in self.keys(super::rbac::ALWAYS, b"")? {
             if let Some(p) = self
                 .get::<Permission>(id.as_bytes())?
                 .filter(|p| p.assignment_type == AssignmentType::Always)

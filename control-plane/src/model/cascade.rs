@@ -151,10 +151,10 @@ pub fn remove_from_tenant(
         at,
     )?;
     if u.memberships.is_empty() {
-        user::delete_user(tx, &u)?;
+        tx.delete::<user::User>(u.id.as_bytes())?;
         event::record(tx, EventKind::UserDeleted, None, Some(&u.id), at)?;
     } else {
-        user::put_user(tx, &u)?;
+        tx.put(&u)?;
     }
     Ok(())
 }
@@ -167,7 +167,7 @@ pub fn delete_user(
     at: &str,
 ) -> Result<(), StoreError> {
     drop_dependents(tx, &u.id, deps, at)?;
-    user::delete_user(tx, u)?;
+    tx.delete::<user::User>(u.id.as_bytes())?;
     event::record(tx, EventKind::UserDeleted, None, Some(&u.id), at)?;
     Ok(())
 }
@@ -256,16 +256,16 @@ pub fn delete_tenant(
             u.active_tenant_id = u.memberships.first().map(|m| m.tenant_id.clone());
         }
         if u.memberships.is_empty() {
-            user::delete_user(tx, &u)?;
+            tx.delete::<user::User>(u.id.as_bytes())?;
         } else {
             for m in &mut u.memberships {
                 m.role_ids.retain(|r| !account_roles.contains(&r.as_str()));
             }
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
         }
     }
     for g in &snap.groups {
-        group::delete(tx, g)?;
+        tx.delete::<group::Group>(g.as_bytes())?;
     }
     for r in &snap.roles {
         rbac::delete_role(tx, r)?;

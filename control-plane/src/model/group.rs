@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Db, Record, StoreError, Tree, Tx};
+use crate::store::{Db, Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// A stored group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,10 +30,23 @@ pub struct Group {
     pub updated_at: String,
 }
 
+/// Groups by member: `<user id>/`.
+pub const BY_MEMBER: Index<Group> = Index::many(Tree::UserGroups);
+/// An account's groups: `<tenant id>/`.
+pub const BY_TENANT: Index<Group> = Index::many(Tree::TenantGroups);
+
 impl Record for Group {
     const TREE: Tree = Tree::Groups;
+    const INDEXES: &'static [Tree] = &[Tree::UserGroups, Tree::TenantGroups];
     fn key(&self) -> Vec<u8> {
         self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        self.user_ids
+            .iter()
+            .map(|u| BY_MEMBER.entry(format!("{u}/")))
+            .chain([BY_TENANT.entry(format!("{}/", self.tenant_id))])
+            .collect()
     }
 }
 
@@ -75,30 +88,14 @@ pub fn all(db: &Db) -> Result<Vec<Group>, StoreError> {
     db.scan::<Group>(b"")
 }
 
-fn load(db: &Db, ids: Vec<String>) -> Result<Vec<Group>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(g) = db.get::<Group>(id.as_bytes())? {
-            out.push(g);
-        }
-    }
-    Ok(out)
-}
-
 /// An account's groups, in id order (index lookup).
 pub fn of_tenant(db: &Db, tenant_id: &str) -> Result<Vec<Group>, StoreError> {
-    load(
-        db,
-        db.index(Tree::TenantGroups, format!("{tenant_id}/").as_bytes())?,
-    )
+    db.find_all(BY_TENANT, format!("{tenant_id}/").as_bytes())
 }
 
 /// The groups `user_id` is a member of, in every account, in id order (index lookup).
 pub fn of_user(db: &Db, user_id: &str) -> Result<Vec<Group>, StoreError> {
-    load(
-        db,
-        db.index(Tree::UserGroups, format!("{user_id}/").as_bytes())?,
-    )
+    db.find_all(BY_MEMBER, format!("{user_id}/").as_bytes())
 }
 
 /// The groups whose roles count for `user_id` in `tenant_id`: its groups there, or none while
@@ -125,43 +122,6 @@ pub fn granting(db: &Db) -> Result<Vec<Group>, StoreError> {
     }
 }
 
-fn member_key(user_id: &str, group_id: &str) -> Vec<u8> {
-    format!("{user_id}/{group_id}").into_bytes()
-}
-
-fn tenant_key(tenant_id: &str, group_id: &str) -> Vec<u8> {
-    format!("{tenant_id}/{group_id}").into_bytes()
-}
-
-/// Insert or replace a group and keep its indexes (members, account) in step with the
-/// record as stored before. Every write of a group goes through here.
-pub fn put(tx: &mut Tx<'_>, g: &Group) -> Result<(), StoreError> {
-    if let Some(old) = tx.get::<Group>(g.id.as_bytes())? {
-        for u in old.user_ids.iter().filter(|u| !g.user_ids.contains(u)) {
-            tx.delete_raw(Tree::UserGroups, &member_key(u, &old.id))?;
-        }
-        if old.tenant_id != g.tenant_id {
-            tx.delete_raw(Tree::TenantGroups, &tenant_key(&old.tenant_id, &old.id))?;
-        }
-    }
-    for u in &g.user_ids {
-        tx.put_raw(Tree::UserGroups, &member_key(u, &g.id), b"")?;
-    }
-    tx.put_raw(Tree::TenantGroups, &tenant_key(&g.tenant_id, &g.id), b"")?;
-    tx.put(g)
-}
-
-/// Delete a group and its index entries.
-pub fn delete(tx: &mut Tx<'_>, id: &str) -> Result<(), StoreError> {
-    if let Some(old) = tx.get::<Group>(id.as_bytes())? {
-        for u in &old.user_ids {
-            tx.delete_raw(Tree::UserGroups, &member_key(u, id))?;
-        }
-        tx.delete_raw(Tree::TenantGroups, &tenant_key(&old.tenant_id, id))?;
-    }
-    tx.delete::<Group>(id.as_bytes())
-}
-
 /// Take `user_id` out of every group it is a member of (in `tenant`, or in every account),
 /// re-reading each group inside the transaction. `groups` are the user's groups, read before
 /// ([`of_user`]).
@@ -176,7 +136,7 @@ pub fn remove_member(
     }) {
         if let Some(mut cur) = tx.get::<Group>(g.id.as_bytes())? {
             cur.user_ids.retain(|u| u != user_id);
-            put(tx, &cur)?;
+            tx.put(&cur)?;
         }
     }
     Ok(())
@@ -190,7 +150,7 @@ pub fn remove_role(tx: &mut Tx<'_>, snapshot: &[Group], role_id: &str) -> Result
     {
         if let Some(mut cur) = tx.get::<Group>(g.id.as_bytes())? {
             cur.role_ids.retain(|r| r != role_id);
-            put(tx, &cur)?;
+            tx.put(&cur)?;
         }
     }
     Ok(())

@@ -1,10 +1,9 @@
 //! Secondary indexes added after data may already exist: built once from the records at
 //! start (a store written by an older version has the records but not the indexes), then
-//! kept by the functions that write the records (`user::put_user`, `group::put`,
-//! `rbac::put_permission`).
+//! kept by the store itself ([`crate::store::Record::indexes`]).
 
 use super::group::{self, Group};
-use super::rbac::{self, AssignmentType};
+use super::rbac::{self, Permission};
 use super::user::User;
 use crate::store::{Db, StoreError, Tree};
 
@@ -19,25 +18,22 @@ pub async fn ensure(db: &Db) -> Result<(), StoreError> {
     }
     let users = db.scan::<User>(b"")?;
     let groups: Vec<Group> = group::all(db)?;
-    let always: Vec<String> = rbac::all_permissions(db)?
-        .into_iter()
-        .filter(|p| p.assignment_type == AssignmentType::Always)
-        .map(|p| p.id)
-        .collect();
+    let permissions = rbac::all_permissions(db)?;
     db.write(|tx| {
         for u in &users {
-            // Re-put: `put_user` writes every index of the user.
             if let Some(cur) = tx.get::<User>(u.id.as_bytes())? {
-                super::user::put_user(tx, &cur)?;
+                tx.reindex(&cur)?;
             }
         }
         for g in &groups {
             if let Some(cur) = tx.get::<Group>(g.id.as_bytes())? {
-                group::put(tx, &cur)?;
+                tx.reindex(&cur)?;
             }
         }
-        for id in &always {
-            tx.put_raw(Tree::AlwaysPermissions, id.as_bytes(), b"")?;
+        for p in &permissions {
+            if let Some(cur) = tx.get::<Permission>(p.id.as_bytes())? {
+                tx.reindex(&cur)?;
+            }
         }
         tx.put_raw(Tree::Meta, KEY, VERSION)
     })

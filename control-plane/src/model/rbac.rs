@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::builtin;
-use crate::store::{Db, Record, StoreError, Tree, Tx};
+use crate::store::{Db, Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// How a permission may be granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +41,23 @@ pub struct Permission {
     pub updated_at: String,
 }
 
+/// Permissions by key.
+pub const PERMISSION_BY_KEY: Index<Permission> = Index::unique(Tree::PermissionKeys);
+/// The permissions classified `ALWAYS` (one shared, empty owner key).
+pub const ALWAYS: Index<Permission> = Index::many(Tree::AlwaysPermissions);
+
 impl Record for Permission {
     const TREE: Tree = Tree::Permissions;
+    const INDEXES: &'static [Tree] = &[Tree::PermissionKeys, Tree::AlwaysPermissions];
     fn key(&self) -> Vec<u8> {
         self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        let mut out = vec![PERMISSION_BY_KEY.entry(self.key.as_bytes())];
+        if self.assignment_type == AssignmentType::Always {
+            out.push(ALWAYS.entry(Vec::new()));
+        }
+        out
     }
 }
 
@@ -100,10 +113,17 @@ pub struct Role {
     pub updated_at: String,
 }
 
+/// Roles by scope and key: `<tenant id or "-">/<role key>` ([`role_key_index`]).
+pub const ROLE_BY_KEY: Index<Role> = Index::unique(Tree::RoleKeys);
+
 impl Record for Role {
     const TREE: Tree = Tree::Roles;
+    const INDEXES: &'static [Tree] = &[Tree::RoleKeys];
     fn key(&self) -> Vec<u8> {
         self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        vec![ROLE_BY_KEY.entry(role_key_index(self.tenant_id.as_deref(), &self.key))]
     }
 }
 
@@ -132,46 +152,22 @@ fn bump(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     tx.put_raw(Tree::Meta, GENERATION_KEY, &(g + 1).to_be_bytes())
 }
 
-/// Insert or replace a permission and keep the key index and the `ALWAYS` index in step.
-/// Every write of a permission goes through here.
-pub fn put_permission(
-    tx: &mut Tx<'_>,
-    old_key: Option<&str>,
-    p: &Permission,
-) -> Result<(), StoreError> {
-    if let Some(old) = old_key.filter(|k| *k != p.key) {
-        tx.delete_raw(Tree::PermissionKeys, old.as_bytes())?;
-    }
-    tx.put_raw(Tree::PermissionKeys, p.key.as_bytes(), p.id.as_bytes())?;
-    if p.assignment_type == AssignmentType::Always {
-        tx.put_raw(Tree::AlwaysPermissions, p.id.as_bytes(), b"")?;
-    } else {
-        tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
-    }
+/// Insert or replace a permission (its indexes follow, [`Record::indexes`]) and move the
+/// catalogue to a new generation. Every write of a permission goes through here.
+pub fn put_permission(tx: &mut Tx<'_>, p: &Permission) -> Result<(), StoreError> {
     bump(tx)?;
     tx.put(p)
 }
 
 /// Whether a permission key is taken (inside a transaction).
 pub fn permission_key_taken(tx: &mut Tx<'_>, key: &str) -> Result<bool, StoreError> {
-    Ok(tx.get_raw(Tree::PermissionKeys, key.as_bytes())?.is_some())
+    Ok(tx.owner(PERMISSION_BY_KEY, key.as_bytes())?.is_some())
 }
 
-/// Insert or replace a role and keep the key index in step (`old`: the record as it was,
-/// when its key or scope may have changed). Every write of a role goes through here.
-pub fn put_role(tx: &mut Tx<'_>, old: Option<&Role>, r: &Role) -> Result<(), StoreError> {
+/// Insert or replace a role (its key index follows) and move the catalogue to a new
+/// generation. Every write of a role goes through here.
+pub fn put_role(tx: &mut Tx<'_>, r: &Role) -> Result<(), StoreError> {
     bump(tx)?;
-    if let Some(old) = old {
-        let before = role_key_index(old.tenant_id.as_deref(), &old.key);
-        if before != role_key_index(r.tenant_id.as_deref(), &r.key) {
-            tx.delete_raw(Tree::RoleKeys, &before)?;
-        }
-    }
-    tx.put_raw(
-        Tree::RoleKeys,
-        &role_key_index(r.tenant_id.as_deref(), &r.key),
-        r.id.as_bytes(),
-    )?;
     tx.put(r)
 }
 
@@ -194,10 +190,6 @@ pub fn role_key_free(
 /// read, and are cleaned by their own cascades.)
 pub fn delete_role(tx: &mut Tx<'_>, r: &Role) -> Result<(), StoreError> {
     bump(tx)?;
-    tx.delete_raw(
-        Tree::RoleKeys,
-        &role_key_index(r.tenant_id.as_deref(), &r.key),
-    )?;
     tx.delete::<Role>(r.id.as_bytes())
 }
 
@@ -213,12 +205,10 @@ pub fn delete_permission(
         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
             cur.permission_ids.retain(|id| *id != p.id);
             cur.updated_at = now.to_owned();
-            put_role(tx, None, &cur)?;
+            put_role(tx, &cur)?;
         }
     }
     bump(tx)?;
-    tx.delete_raw(Tree::PermissionKeys, p.key.as_bytes())?;
-    tx.delete_raw(Tree::AlwaysPermissions, p.id.as_bytes())?;
     tx.delete::<Permission>(p.id.as_bytes())
 }
 
@@ -274,7 +264,7 @@ pub async fn seed(db: &Db, now: &str) -> Result<(), StoreError> {
                     created_at: now.to_owned(),
                     updated_at: now.to_owned(),
                 };
-                put_permission(tx, None, &p)?;
+                put_permission(tx, &p)?;
             }
         }
         for ((key, name, level, perms), id) in builtin::ROLES.iter().zip(&role_ids) {
@@ -295,7 +285,7 @@ pub async fn seed(db: &Db, now: &str) -> Result<(), StoreError> {
                 created_at: now.to_owned(),
                 updated_at: now.to_owned(),
             };
-            put_role(tx, None, &r)?;
+            put_role(tx, &r)?;
         }
         tx.put_raw(Tree::Meta, b"rbac_seeded", b"1")
     })

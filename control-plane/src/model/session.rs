@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixSecs;
 use crate::crypto::{b64url, hex, random_bytes, sha256};
-use crate::store::{Record, StoreError, Tree, Tx};
+use crate::store::{Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// A stored session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,10 +37,25 @@ pub struct Session {
 /// How many rotated-out refresh tokens per session are remembered for reuse detection.
 pub const MAX_ROTATED: usize = 100;
 
+/// Sessions by the digest of their current refresh token.
+pub const BY_REFRESH: Index<Session> = Index::unique(Tree::RefreshTokens);
+/// Sessions by the digests of their rotated-out refresh tokens (reuse detection).
+pub const BY_ROTATED: Index<Session> = Index::unique(Tree::RotatedRefreshTokens);
+
 impl Record for Session {
     const TREE: Tree = Tree::Sessions;
+    const INDEXES: &'static [Tree] = &[Tree::RefreshTokens, Tree::RotatedRefreshTokens];
     fn key(&self) -> Vec<u8> {
         self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        std::iter::once(BY_REFRESH.entry(self.refresh_sha256.as_bytes()))
+            .chain(
+                self.rotated_sha256
+                    .iter()
+                    .map(|d| BY_ROTATED.entry(d.as_bytes())),
+            )
+            .collect()
     }
 }
 
@@ -51,19 +66,20 @@ pub fn new_refresh_token() -> (String, String) {
     (token, digest)
 }
 
+/// The session a refresh-token digest belongs to, current or rotated out.
+pub fn by_refresh_token(
+    db: &crate::store::Db,
+    digest: &str,
+) -> Result<Option<Session>, StoreError> {
+    match db.find(BY_REFRESH, digest.as_bytes())? {
+        Some(s) => Ok(Some(s)),
+        None => db.find(BY_ROTATED, digest.as_bytes()),
+    }
+}
+
 /// The digest a refresh token is stored under.
 pub fn refresh_digest(token: &str) -> String {
     hex(&sha256(token.as_bytes()))
-}
-
-/// Store a session with its refresh-token index entry.
-pub fn put_session(tx: &mut Tx<'_>, s: &Session) -> Result<(), StoreError> {
-    tx.put_raw(
-        Tree::RefreshTokens,
-        s.refresh_sha256.as_bytes(),
-        s.id.as_bytes(),
-    )?;
-    tx.put(s)
 }
 
 /// The session ids of one user (an index kept in the same transaction as the sessions, so
@@ -158,13 +174,9 @@ impl SessionPolicy {
     }
 }
 
-/// End a session: its record, its refresh-token index entries, its place in the user's
-/// index, and a revocation event — all in the caller's transaction.
+/// End a session: its record (with its refresh-token index entries), its place in the
+/// user's index, and a revocation event — all in the caller's transaction.
 pub fn revoke(tx: &mut Tx<'_>, s: &Session, at: &str) -> Result<(), StoreError> {
-    tx.delete_raw(Tree::RefreshTokens, s.refresh_sha256.as_bytes())?;
-    for d in &s.rotated_sha256 {
-        tx.delete_raw(Tree::RotatedRefreshTokens, d.as_bytes())?;
-    }
     tx.delete::<Session>(s.id.as_bytes())?;
     if let Some(mut idx) = tx.get::<UserSessions>(s.user_id.as_bytes())? {
         idx.session_ids.retain(|id| *id != s.id);
@@ -174,24 +186,16 @@ pub fn revoke(tx: &mut Tx<'_>, s: &Session, at: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Replace the session's refresh token: the old digest moves to the reuse-detection index.
-/// Returns the new token.
-pub fn rotate(tx: &mut Tx<'_>, s: &mut Session) -> Result<String, StoreError> {
+/// Replace the session's refresh token: the old digest moves to the reuse-detection list
+/// (its index follows when the caller stores `s`). Returns the new token.
+pub fn rotate(s: &mut Session) -> String {
     let (token, digest) = new_refresh_token();
     let old = std::mem::replace(&mut s.refresh_sha256, digest);
-    tx.delete_raw(Tree::RefreshTokens, old.as_bytes())?;
-    tx.put_raw(Tree::RotatedRefreshTokens, old.as_bytes(), s.id.as_bytes())?;
     s.rotated_sha256.push(old);
     if s.rotated_sha256.len() > MAX_ROTATED {
-        let dropped = s.rotated_sha256.remove(0);
-        tx.delete_raw(Tree::RotatedRefreshTokens, dropped.as_bytes())?;
+        s.rotated_sha256.remove(0);
     }
-    tx.put_raw(
-        Tree::RefreshTokens,
-        s.refresh_sha256.as_bytes(),
-        s.id.as_bytes(),
-    )?;
-    Ok(token)
+    token
 }
 
 /// Store a new session, add it to the user's index and, with a concurrent limit, end the
@@ -202,7 +206,7 @@ pub fn open(
     max_sessions: Option<u32>,
     at: &str,
 ) -> Result<(), StoreError> {
-    put_session(tx, s)?;
+    tx.put(s)?;
     let mut idx = tx
         .get::<UserSessions>(s.user_id.as_bytes())?
         .unwrap_or(UserSessions {
@@ -214,10 +218,6 @@ pub fn open(
         while idx.session_ids.len() > max as usize {
             let oldest = idx.session_ids.remove(0);
             if let Some(old) = tx.get::<Session>(oldest.as_bytes())? {
-                tx.delete_raw(Tree::RefreshTokens, old.refresh_sha256.as_bytes())?;
-                for d in &old.rotated_sha256 {
-                    tx.delete_raw(Tree::RotatedRefreshTokens, d.as_bytes())?;
-                }
                 tx.delete::<Session>(old.id.as_bytes())?;
                 crate::model::event::record_session_revoked(
                     tx,

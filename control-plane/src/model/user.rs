@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Record, StoreError, Tree, Tx};
+use crate::store::{Db, Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// A user's membership in one account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,10 +83,42 @@ pub struct User {
     pub username: Option<String>,
 }
 
+/// Users by normalised address (a user signed up by username alone has none: unindexed).
+pub const BY_EMAIL: Index<User> = Index::unique(Tree::UserEmails);
+/// Users by username, regardless of case ([`username_key`]).
+pub const BY_USERNAME: Index<User> = Index::unique(Tree::Usernames);
+/// An account's members: `<tenant id>/`.
+pub const BY_TENANT: Index<User> = Index::many(Tree::TenantUsers);
+/// Users by the digits of their phone number: `<digits>/`.
+pub const BY_PHONE: Index<User> = Index::many(Tree::UserPhones);
+
 impl Record for User {
     const TREE: Tree = Tree::Users;
+    const INDEXES: &'static [Tree] = &[
+        Tree::UserEmails,
+        Tree::Usernames,
+        Tree::TenantUsers,
+        Tree::UserPhones,
+    ];
     fn key(&self) -> Vec<u8> {
         self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        let mut out = Vec::with_capacity(self.memberships.len() + 3);
+        if !self.email_norm.is_empty() {
+            out.push(BY_EMAIL.entry(self.email_norm.as_bytes()));
+        }
+        if let Some(name) = &self.username {
+            out.push(BY_USERNAME.entry(username_key(name)));
+        }
+        for m in &self.memberships {
+            out.push(BY_TENANT.entry(format!("{}/", m.tenant_id)));
+        }
+        let digits = self.phone_number.as_deref().map(phone_digits);
+        if let Some(d) = digits.filter(|d| !d.is_empty()) {
+            out.push(BY_PHONE.entry(format!("{d}/")));
+        }
+        out
     }
 }
 
@@ -126,112 +158,40 @@ impl User {
     }
 }
 
-/// Insert or replace a user and keep every index of it in step, against the record as
-/// stored before (read here, inside the transaction): the email, username, account
-/// (`<tenant>/<user>`) and phone-number indexes. 409-worthy conflicts are the caller's check
-/// ([`email_owner`], [`username_owner`]). A user signed up by username alone has no address:
-/// `email_norm` is empty and unindexed. Every write of a user goes through here.
-pub fn put_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
-    let old = tx.get::<User>(u.id.as_bytes())?;
-    if let Some(old) = &old {
-        unindex(tx, old, Some(u))?;
-    }
-    if !u.email_norm.is_empty() {
-        tx.put_raw(Tree::UserEmails, u.email_norm.as_bytes(), u.id.as_bytes())?;
-    }
-    if let Some(name) = &u.username {
-        tx.put_raw(
-            Tree::Usernames,
-            username_key(name).as_bytes(),
-            u.id.as_bytes(),
-        )?;
-    }
-    for m in &u.memberships {
-        tx.put_raw(Tree::TenantUsers, &member_key(&m.tenant_id, &u.id), b"")?;
-    }
-    if let Some(k) = phone_key(u) {
-        tx.put_raw(Tree::UserPhones, &k, b"")?;
-    }
-    tx.put(u)
-}
-
-/// Remove the index entries of `old` that `new` (the replacement, if any) no longer has.
-fn unindex(tx: &mut Tx<'_>, old: &User, new: Option<&User>) -> Result<(), StoreError> {
-    if !old.email_norm.is_empty() && new.is_none_or(|n| n.email_norm != old.email_norm) {
-        tx.delete_raw(Tree::UserEmails, old.email_norm.as_bytes())?;
-    }
-    if let Some(name) = &old.username
-        && new.is_none_or(|n| n.username.as_deref().map(username_key) != Some(username_key(name)))
-    {
-        tx.delete_raw(Tree::Usernames, username_key(name).as_bytes())?;
-    }
-    for m in &old.memberships {
-        if new.is_none_or(|n| n.membership(&m.tenant_id).is_none()) {
-            tx.delete_raw(Tree::TenantUsers, &member_key(&m.tenant_id, &old.id))?;
-        }
-    }
-    if let Some(k) = phone_key(old)
-        && new.and_then(phone_key).as_ref() != Some(&k)
-    {
-        tx.delete_raw(Tree::UserPhones, &k)?;
-    }
-    Ok(())
-}
-
-/// The account-members index key.
-pub fn member_key(tenant_id: &str, user_id: &str) -> Vec<u8> {
-    format!("{tenant_id}/{user_id}").into_bytes()
-}
-
 /// Digits only, so `+1 (555) 010-0100` and `+15550100100` meet.
 pub fn phone_digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
-fn phone_key(u: &User) -> Option<Vec<u8>> {
-    let digits = phone_digits(u.phone_number.as_deref()?);
-    (!digits.is_empty()).then(|| format!("{digits}/{}", u.id).into_bytes())
-}
-
 /// The ids of the members of an account (index lookup).
-pub fn member_ids(db: &crate::store::Db, tenant_id: &str) -> Result<Vec<String>, StoreError> {
-    db.index(Tree::TenantUsers, format!("{tenant_id}/").as_bytes())
+pub fn member_ids(db: &Db, tenant_id: &str) -> Result<Vec<String>, StoreError> {
+    db.keys(BY_TENANT, format!("{tenant_id}/").as_bytes())
 }
 
 /// The members of an account, in id order.
-pub fn members(db: &crate::store::Db, tenant_id: &str) -> Result<Vec<User>, StoreError> {
-    let mut out = Vec::new();
-    for id in member_ids(db, tenant_id)? {
-        if let Some(u) = db.get::<User>(id.as_bytes())? {
-            out.push(u);
-        }
-    }
-    Ok(out)
+pub fn members(db: &Db, tenant_id: &str) -> Result<Vec<User>, StoreError> {
+    db.find_all(BY_TENANT, format!("{tenant_id}/").as_bytes())
 }
 
 /// The users whose phone number has these digits (index lookup).
-pub fn by_phone(db: &crate::store::Db, digits: &str) -> Result<Vec<User>, StoreError> {
-    let mut out = Vec::new();
+pub fn by_phone(db: &Db, digits: &str) -> Result<Vec<User>, StoreError> {
     if digits.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for id in db.index(Tree::UserPhones, format!("{digits}/").as_bytes())? {
-        if let Some(u) = db.get::<User>(id.as_bytes())? {
-            out.push(u);
-        }
-    }
-    Ok(out)
+    db.find_all(BY_PHONE, format!("{digits}/").as_bytes())
 }
 
 /// The user holding a normalised address (index lookup).
-pub fn by_email(db: &crate::store::Db, email_norm: &str) -> Result<Option<User>, StoreError> {
+pub fn by_email(db: &Db, email_norm: &str) -> Result<Option<User>, StoreError> {
     if email_norm.is_empty() {
         return Ok(None);
     }
-    match db.get_raw(Tree::UserEmails, email_norm.as_bytes())? {
-        Some(id) => db.get::<User>(&id),
-        None => Ok(None),
-    }
+    db.find(BY_EMAIL, email_norm.as_bytes())
+}
+
+/// The user holding a username, regardless of case (index lookup).
+pub fn by_username(db: &Db, name: &str) -> Result<Option<User>, StoreError> {
+    db.find(BY_USERNAME, username_key(name).as_bytes())
 }
 
 /// The index key of a username (usernames are unique regardless of case).
@@ -255,26 +215,12 @@ pub fn validate_username(name: &str) -> Result<(), &'static str> {
 
 /// The user id holding a username, inside a transaction.
 pub fn username_owner(tx: &mut Tx<'_>, name: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .get_raw(Tree::Usernames, username_key(name).as_bytes())?
-        .and_then(|b| String::from_utf8(b).ok()))
+    tx.owner(BY_USERNAME, username_key(name).as_bytes())
 }
 
 /// The user id holding a normalised email, inside a transaction.
 pub fn email_owner(tx: &mut Tx<'_>, email_norm: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .get_raw(Tree::UserEmails, email_norm.as_bytes())?
-        .and_then(|b| String::from_utf8(b).ok()))
-}
-
-/// Delete a user and every index entry of it.
-pub fn delete_user(tx: &mut Tx<'_>, u: &User) -> Result<(), StoreError> {
-    let stored = tx.get::<User>(u.id.as_bytes())?;
-    unindex(tx, stored.as_ref().unwrap_or(u), None)?;
-    if stored.is_some() {
-        unindex(tx, u, None)?;
-    }
-    tx.delete::<User>(u.id.as_bytes())
+    tx.owner(BY_EMAIL, email_norm.as_bytes())
 }
 
 /// `metadata` fields arrive as a JSON-encoded object (or an object); stored as text, at most

@@ -22,149 +22,93 @@ pub use self::memory::MemKv;
 pub use self::sled::SledKv;
 use durable::Flusher;
 
-/// The named key spaces of the store. An enum, not free-form strings, so the set of trees is
-/// enumerable for migrations, backups and the conformance suite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Tree {
-    /// Store-level facts (schema version).
-    Meta,
-    /// The environment: vendor credentials, token-signing secrets.
-    Environment,
-    /// Tenants (accounts), keyed by tenant id.
-    Tenants,
-    /// Security events awaiting distribution, keyed by a big-endian sequence number.
-    Events,
-    /// Token-signing keys, keyed by key id.
-    Keys,
-    /// Permissions, keyed by id.
-    Permissions,
-    /// Unique index: permission key -> id.
-    PermissionKeys,
-    /// Permission categories, keyed by id.
-    Categories,
-    /// Roles, keyed by id.
-    Roles,
-    /// Unique index: `<tenant id or "-">/<role key>` -> role id.
-    RoleKeys,
-    /// Users, keyed by id.
-    Users,
-    /// Unique index: normalised email -> user id.
-    UserEmails,
-    /// Login sessions, keyed by id.
-    Sessions,
-    /// Index: SHA-256 of a refresh token (hex) -> session id.
-    RefreshTokens,
-    /// User groups, keyed by id.
-    Groups,
-    /// Index: user id -> that user's session ids.
-    UserSessions,
-    /// Refresh tokens rotated out: SHA-256 (hex) -> session id (reuse detection).
-    RotatedRefreshTokens,
-    /// One-time tokens (activation, reset, unlock), keyed by SHA-256 (hex).
-    OneTimeTokens,
-    /// Unique index: lower-cased username -> user id.
-    Usernames,
-    /// IP restriction entries, keyed `<scope>/<id>`.
-    IpRules,
-    /// Email-domain restriction entries, keyed `<scope>/<id>`.
-    DomainRules,
-    /// Restriction configurations, keyed `ip/<scope>` and `domain/<scope>`.
-    RestrictionConfigs,
-    /// Client-credentials API tokens, keyed by client id.
-    ApiTokens,
-    /// Access tokens, keyed by id.
-    AccessTokens,
-    /// Index: `<tenant id>/<user id>` for every membership (an account's users).
-    TenantUsers,
-    /// Index: `<user id>/<group id>` for every group member (a user's groups).
-    UserGroups,
-    /// Index: `<tenant id>/<group id>` (an account's groups).
-    TenantGroups,
-    /// Index: `<phone digits>/<user id>` (users by phone number).
-    UserPhones,
-    /// Index: ids of the permissions classified `ALWAYS`.
-    AlwaysPermissions,
+/// Declares [`Tree`]: each variant with its key prefix and its name, and [`Tree::ALL`] from
+/// the same list, so a tree cannot be added without being enumerable.
+macro_rules! trees {
+    ($( $(#[$doc:meta])* $name:ident = $prefix:literal, $label:literal; )*) => {
+        /// The named key spaces of the store. An enum, not free-form strings, so the set of
+        /// trees is enumerable for migrations, backups and the conformance suite.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Tree {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Tree {
+            /// Every tree, in prefix order.
+            pub const ALL: &'static [Tree] = &[$(Tree::$name,)*];
+
+            /// The byte that prefixes this tree's keys in a single-keyspace backend.
+            pub const fn prefix(self) -> u8 {
+                match self { $(Tree::$name => $prefix,)* }
+            }
+
+            /// A stable name for logs and metrics.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Tree::$name => $label,)* }
+            }
+        }
+    };
 }
 
-impl Tree {
-    /// Every tree, in prefix order.
-    pub const ALL: [Tree; 5] = [
-        Tree::Meta,
-        Tree::Environment,
-        Tree::Tenants,
-        Tree::Events,
-        Tree::Keys,
-    ];
-
-    /// The byte that prefixes this tree's keys in a single-keyspace backend.
-    pub const fn prefix(self) -> u8 {
-        match self {
-            Tree::Meta => 0,
-            Tree::Environment => 1,
-            Tree::Tenants => 2,
-            Tree::Events => 3,
-            Tree::Keys => 4,
-            Tree::Permissions => 5,
-            Tree::PermissionKeys => 6,
-            Tree::Categories => 7,
-            Tree::Roles => 8,
-            Tree::RoleKeys => 9,
-            Tree::Users => 10,
-            Tree::UserEmails => 11,
-            Tree::Sessions => 12,
-            Tree::RefreshTokens => 13,
-            Tree::Groups => 14,
-            Tree::UserSessions => 15,
-            Tree::RotatedRefreshTokens => 16,
-            Tree::OneTimeTokens => 17,
-            Tree::Usernames => 18,
-            Tree::IpRules => 19,
-            Tree::DomainRules => 20,
-            Tree::RestrictionConfigs => 21,
-            Tree::ApiTokens => 22,
-            Tree::AccessTokens => 23,
-            Tree::TenantUsers => 24,
-            Tree::UserGroups => 25,
-            Tree::TenantGroups => 26,
-            Tree::UserPhones => 27,
-            Tree::AlwaysPermissions => 28,
-        }
-    }
-
-    /// A stable name for logs and metrics.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Tree::Meta => "meta",
-            Tree::Environment => "environment",
-            Tree::Tenants => "tenants",
-            Tree::Events => "events",
-            Tree::Keys => "keys",
-            Tree::Permissions => "permissions",
-            Tree::PermissionKeys => "permission_keys",
-            Tree::Categories => "categories",
-            Tree::Roles => "roles",
-            Tree::RoleKeys => "role_keys",
-            Tree::Users => "users",
-            Tree::UserEmails => "user_emails",
-            Tree::Sessions => "sessions",
-            Tree::RefreshTokens => "refresh_tokens",
-            Tree::Groups => "groups",
-            Tree::UserSessions => "user_sessions",
-            Tree::RotatedRefreshTokens => "rotated_refresh_tokens",
-            Tree::OneTimeTokens => "one_time_tokens",
-            Tree::Usernames => "usernames",
-            Tree::IpRules => "ip_rules",
-            Tree::DomainRules => "domain_rules",
-            Tree::RestrictionConfigs => "restriction_configs",
-            Tree::ApiTokens => "api_tokens",
-            Tree::AccessTokens => "access_tokens",
-            Tree::TenantUsers => "tenant_users",
-            Tree::UserGroups => "user_groups",
-            Tree::TenantGroups => "tenant_groups",
-            Tree::UserPhones => "user_phones",
-            Tree::AlwaysPermissions => "always_permissions",
-        }
-    }
+trees! {
+    /// Store-level facts (schema version).
+    Meta = 0, "meta";
+    /// The environment: vendor credentials, token-signing secrets.
+    Environment = 1, "environment";
+    /// Tenants (accounts), keyed by tenant id.
+    Tenants = 2, "tenants";
+    /// Security events awaiting distribution, keyed by a big-endian sequence number.
+    Events = 3, "events";
+    /// Token-signing keys, keyed by key id.
+    Keys = 4, "keys";
+    /// Permissions, keyed by id.
+    Permissions = 5, "permissions";
+    /// Unique index: permission key -> id.
+    PermissionKeys = 6, "permission_keys";
+    /// Permission categories, keyed by id.
+    Categories = 7, "categories";
+    /// Roles, keyed by id.
+    Roles = 8, "roles";
+    /// Unique index: `<tenant id or "-">/<role key>` -> role id.
+    RoleKeys = 9, "role_keys";
+    /// Users, keyed by id.
+    Users = 10, "users";
+    /// Unique index: normalised email -> user id.
+    UserEmails = 11, "user_emails";
+    /// Login sessions, keyed by id.
+    Sessions = 12, "sessions";
+    /// Index: SHA-256 of a refresh token (hex) -> session id.
+    RefreshTokens = 13, "refresh_tokens";
+    /// User groups, keyed by id.
+    Groups = 14, "groups";
+    /// Index: user id -> that user's session ids.
+    UserSessions = 15, "user_sessions";
+    /// Refresh tokens rotated out: SHA-256 (hex) -> session id (reuse detection).
+    RotatedRefreshTokens = 16, "rotated_refresh_tokens";
+    /// One-time tokens (activation, reset, unlock), keyed by SHA-256 (hex).
+    OneTimeTokens = 17, "one_time_tokens";
+    /// Unique index: lower-cased username -> user id.
+    Usernames = 18, "usernames";
+    /// IP restriction entries, keyed `<scope>/<id>`.
+    IpRules = 19, "ip_rules";
+    /// Email-domain restriction entries, keyed `<scope>/<id>`.
+    DomainRules = 20, "domain_rules";
+    /// Restriction configurations, keyed `ip/<scope>` and `domain/<scope>`.
+    RestrictionConfigs = 21, "restriction_configs";
+    /// Client-credentials API tokens, keyed by client id.
+    ApiTokens = 22, "api_tokens";
+    /// Access tokens, keyed by id.
+    AccessTokens = 23, "access_tokens";
+    /// Index: `<tenant id>/<user id>` for every membership (an account's users).
+    TenantUsers = 24, "tenant_users";
+    /// Index: `<user id>/<group id>` for every group member (a user's groups).
+    UserGroups = 25, "user_groups";
+    /// Index: `<tenant id>/<group id>` (an account's groups).
+    TenantGroups = 26, "tenant_groups";
+    /// Index: `<phone digits>/<user id>` (users by phone number).
+    UserPhones = 27, "user_phones";
+    /// Index: ids of the permissions classified `ALWAYS`.
+    AlwaysPermissions = 28, "always_permissions";
 }
 
 /// Errors of the storage layer.
@@ -179,6 +123,9 @@ pub enum StoreError {
     /// The store has been shut down.
     #[error("the store is closed")]
     Closed,
+    /// A unique index already names another record under this key.
+    #[error("a unique key of {index} is taken")]
+    Conflict { index: &'static str },
 }
 
 /// Why a transaction closure stopped.
@@ -243,12 +190,86 @@ pub trait Kv: Send + Sync + 'static {
     }
 }
 
-/// A stored record type: its tree and its primary key.
+/// A stored record type: its tree, its primary key and its secondary index entries.
+///
+/// [`Tx::put`] and [`Tx::delete`] keep the index entries in step with the record, against
+/// the record as stored before, in the same transaction: no caller writes an index.
 pub trait Record: Serialize + DeserializeOwned {
     /// The tree the record lives in.
     const TREE: Tree;
+    /// The trees of this record type's indexes (empty: not indexed, and a put reads nothing
+    /// first).
+    const INDEXES: &'static [Tree] = &[];
     /// The primary key.
     fn key(&self) -> Vec<u8>;
+    /// This record's entries in its indexes (each in one of [`Record::INDEXES`]).
+    fn indexes(&self) -> Vec<IndexEntry> {
+        Vec::new()
+    }
+}
+
+/// A secondary index over records `R`, in its own tree: unique (one key names one record;
+/// stored `key -> primary key`) or not (stored `key ++ primary key -> ""`, read by prefix).
+pub struct Index<R> {
+    tree: Tree,
+    unique: bool,
+    record: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Index<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Index<R> {}
+
+impl<R: Record> Index<R> {
+    /// A unique index in `tree`.
+    pub const fn unique(tree: Tree) -> Self {
+        Index {
+            tree,
+            unique: true,
+            record: std::marker::PhantomData,
+        }
+    }
+
+    /// A many-to-one index in `tree`: entry keys are prefixes (`<owner>/`) that several
+    /// records share.
+    pub const fn many(tree: Tree) -> Self {
+        Index {
+            tree,
+            unique: false,
+            record: std::marker::PhantomData,
+        }
+    }
+
+    /// The entry of a record under `key`.
+    pub fn entry(self, key: impl Into<Vec<u8>>) -> IndexEntry {
+        IndexEntry {
+            tree: self.tree,
+            unique: self.unique,
+            key: key.into(),
+        }
+    }
+}
+
+/// One entry a record has in one of its indexes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    tree: Tree,
+    unique: bool,
+    key: Vec<u8>,
+}
+
+impl IndexEntry {
+    /// The stored key of this entry for the record with primary key `pk`.
+    fn stored_key(&self, pk: &[u8]) -> Vec<u8> {
+        if self.unique {
+            self.key.clone()
+        } else {
+            [self.key.as_slice(), pk].concat()
+        }
+    }
 }
 
 /// The typed store every handler uses. Cheap to clone.
@@ -407,15 +428,35 @@ impl Db {
         self.kv.get(tree, key)
     }
 
-    /// The keys of `tree` starting with `prefix`, with the prefix cut off, in key order
-    /// (index lookups: `<owner>/<id>` entries give the ids).
-    pub fn index(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<String>, StoreError> {
+    /// The record a unique index names under `key`.
+    pub fn find<R: Record>(&self, index: Index<R>, key: &[u8]) -> Result<Option<R>, StoreError> {
+        debug_assert!(index.unique, "find reads a unique index");
+        match self.kv.get(index.tree, key)? {
+            Some(pk) => self.get::<R>(&pk),
+            None => Ok(None),
+        }
+    }
+
+    /// The primary keys (as text) a many-to-one index holds under `key`, in key order.
+    pub fn keys<R: Record>(&self, index: Index<R>, key: &[u8]) -> Result<Vec<String>, StoreError> {
+        debug_assert!(!index.unique, "keys reads a many-to-one index");
         Ok(self
             .kv
-            .scan_prefix(tree, prefix)?
+            .scan_prefix(index.tree, key)?
             .into_iter()
-            .filter_map(|(k, _)| String::from_utf8(k.get(prefix.len()..)?.to_vec()).ok())
+            .filter_map(|(k, _)| String::from_utf8(k.get(key.len()..)?.to_vec()).ok())
             .collect())
+    }
+
+    /// The records a many-to-one index holds under `key`, in primary-key order.
+    pub fn find_all<R: Record>(&self, index: Index<R>, key: &[u8]) -> Result<Vec<R>, StoreError> {
+        let mut out = Vec::new();
+        for pk in self.keys(index, key)? {
+            if let Some(r) = self.get::<R>(pk.as_bytes())? {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Flush everything now (shutdown).
@@ -468,17 +509,90 @@ impl Tx<'_> {
         }
     }
 
-    /// Insert or replace a record under its primary key.
+    /// Insert or replace a record under its primary key, and its index entries: those the
+    /// stored record had and this one has not are removed, new ones added. A unique entry
+    /// another record holds is [`StoreError::Conflict`] (callers check first, to answer
+    /// with their own message; this is the guarantee).
     pub fn put<R: Record>(&mut self, record: &R) -> Result<(), StoreError> {
+        let pk = record.key();
+        if !R::INDEXES.is_empty() {
+            let old = self.get::<R>(&pk)?.map(|o| o.indexes()).unwrap_or_default();
+            let new = record.indexes();
+            for e in old.iter().filter(|e| !new.contains(e)) {
+                let r = self.txn.remove(e.tree, &e.stored_key(&pk));
+                self.backend(r)?;
+            }
+            for e in new.iter().filter(|e| !old.contains(e)) {
+                self.add_entry::<R>(e, &pk)?;
+            }
+        }
         let bytes = codec::encode(record);
-        let r = self.txn.insert(R::TREE, &record.key(), &bytes);
+        let r = self.txn.insert(R::TREE, &pk, &bytes);
         self.backend(r)
     }
 
-    /// Delete a record by primary key.
+    fn add_entry<R: Record>(&mut self, e: &IndexEntry, pk: &[u8]) -> Result<(), StoreError> {
+        debug_assert!(R::INDEXES.contains(&e.tree), "{:?} is not declared", e.tree);
+        if e.unique {
+            let held = self.txn.get(e.tree, &e.key);
+            if self.backend(held)?.is_some_and(|owner| owner != pk) {
+                return Err(StoreError::Conflict {
+                    index: e.tree.as_str(),
+                });
+            }
+            let r = self.txn.insert(e.tree, &e.key, pk);
+            self.backend(r)
+        } else {
+            let r = self.txn.insert(e.tree, &e.stored_key(pk), b"");
+            self.backend(r)
+        }
+    }
+
+    /// Write every index entry of `record` (rebuilding indexes a store written by an older
+    /// version lacks).
+    pub fn reindex<R: Record>(&mut self, record: &R) -> Result<(), StoreError> {
+        let pk = record.key();
+        for e in record.indexes() {
+            self.add_entry::<R>(&e, &pk)?;
+        }
+        Ok(())
+    }
+
+    /// Delete a record by primary key, with its index entries.
     pub fn delete<R: Record>(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        if !R::INDEXES.is_empty()
+            && let Some(old) = self.get::<R>(key)?
+        {
+            for e in old.indexes() {
+                let r = self.txn.remove(e.tree, &e.stored_key(key));
+                self.backend(r)?;
+            }
+        }
         let r = self.txn.remove(R::TREE, key);
         self.backend(r)
+    }
+
+    /// The record a unique index names under `key`, inside the transaction.
+    pub fn find<R: Record>(
+        &mut self,
+        index: Index<R>,
+        key: &[u8],
+    ) -> Result<Option<R>, StoreError> {
+        let r = self.txn.get(index.tree, key);
+        match self.backend(r)? {
+            Some(pk) => self.get::<R>(&pk),
+            None => Ok(None),
+        }
+    }
+
+    /// The primary key a unique index holds under `key`, inside the transaction.
+    pub fn owner<R: Record>(
+        &mut self,
+        index: Index<R>,
+        key: &[u8],
+    ) -> Result<Option<String>, StoreError> {
+        let r = self.txn.get(index.tree, key);
+        Ok(self.backend(r)?.and_then(|pk| String::from_utf8(pk).ok()))
     }
 
     /// Read raw bytes (indexes, counters).

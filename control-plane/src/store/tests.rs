@@ -316,3 +316,142 @@ async fn sled_reopens_in_place() {
     db.write(|tx| tx.put(&thing("after", 2))).await.unwrap();
     assert_eq!(db.scan::<Thing>(b"").unwrap().len(), 2);
 }
+
+/// A record with one unique and one many-to-one index, for the index suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Member {
+    id: String,
+    email: Option<String>,
+    teams: Vec<String>,
+}
+
+const BY_EMAIL: Index<Member> = Index::unique(Tree::UserEmails);
+const BY_TEAM: Index<Member> = Index::many(Tree::TenantUsers);
+
+impl Record for Member {
+    const TREE: Tree = Tree::Users;
+    const INDEXES: &'static [Tree] = &[Tree::UserEmails, Tree::TenantUsers];
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        self.email
+            .iter()
+            .map(|e| BY_EMAIL.entry(e.as_bytes()))
+            .chain(self.teams.iter().map(|t| BY_TEAM.entry(format!("{t}/"))))
+            .collect()
+    }
+}
+
+fn member(id: &str, email: Option<&str>, teams: &[&str]) -> Member {
+    Member {
+        id: id.into(),
+        email: email.map(Into::into),
+        teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+fn ids(ms: Vec<Member>) -> Vec<String> {
+    ms.into_iter().map(|m| m.id).collect()
+}
+
+#[tokio::test]
+async fn indexes_follow_every_put_and_delete() {
+    for (name, db, _guard) in backends() {
+        db.write(|tx| {
+            tx.put(&member("u1", Some("a@x"), &["t1", "t2"]))?;
+            tx.put(&member("u2", Some("b@x"), &["t1"]))
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            db.find(BY_EMAIL, b"a@x").unwrap().map(|m| m.id),
+            Some("u1".into()),
+            "{name}"
+        );
+        assert_eq!(
+            ids(db.find_all(BY_TEAM, b"t1/").unwrap()),
+            ["u1", "u2"],
+            "{name}"
+        );
+        // A replacement drops the entries it no longer has and adds its new ones.
+        db.write(|tx| tx.put(&member("u1", Some("c@x"), &["t2", "t3"])))
+            .await
+            .unwrap();
+        assert_eq!(db.find(BY_EMAIL, b"a@x").unwrap(), None, "{name}");
+        assert_eq!(
+            db.find(BY_EMAIL, b"c@x").unwrap().map(|m| m.id),
+            Some("u1".into()),
+            "{name}"
+        );
+        assert_eq!(ids(db.find_all(BY_TEAM, b"t1/").unwrap()), ["u2"], "{name}");
+        assert_eq!(db.keys(BY_TEAM, b"t3/").unwrap(), ["u1"], "{name}");
+        // The freed address can be taken; a taken one cannot, and nothing changes.
+        db.write(|tx| tx.put(&member("u3", Some("a@x"), &[])))
+            .await
+            .unwrap();
+        let taken = db
+            .write(|tx| tx.put(&member("u4", Some("b@x"), &["t9"])))
+            .await;
+        assert!(
+            matches!(taken, Err(StoreError::Conflict { .. })),
+            "{name}: {taken:?}"
+        );
+        assert_eq!(db.get::<Member>(b"u4").unwrap(), None, "{name}");
+        assert!(db.keys(BY_TEAM, b"t9/").unwrap().is_empty(), "{name}");
+        // A delete takes every entry with it.
+        db.write(|tx| tx.delete::<Member>(b"u1")).await.unwrap();
+        assert_eq!(db.find(BY_EMAIL, b"c@x").unwrap(), None, "{name}");
+        assert!(db.keys(BY_TEAM, b"t2/").unwrap().is_empty(), "{name}");
+        assert!(db.keys(BY_TEAM, b"t3/").unwrap().is_empty(), "{name}");
+        // Inside a transaction the index is read with the transaction's own writes.
+        let seen = db
+            .write(|tx| {
+                tx.put(&member("u5", Some("e@x"), &[]))?;
+                tx.owner(BY_EMAIL, b"e@x")
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.as_deref(), Some("u5"), "{name}");
+        // Rebuilding writes what a store without the index lacks.
+        db.write(|tx| {
+            tx.delete_raw(Tree::UserEmails, b"e@x")?;
+            tx.delete_raw(Tree::TenantUsers, b"t1/u2")
+        })
+        .await
+        .unwrap();
+        assert_eq!(db.find(BY_EMAIL, b"e@x").unwrap(), None, "{name}");
+        db.write(|tx| {
+            for id in ["u2", "u5"] {
+                if let Some(m) = tx.get::<Member>(id.as_bytes())? {
+                    tx.reindex(&m)?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            db.find(BY_EMAIL, b"e@x").unwrap().map(|m| m.id),
+            Some("u5".into()),
+            "{name}"
+        );
+        assert_eq!(ids(db.find_all(BY_TEAM, b"t1/").unwrap()), ["u2"], "{name}");
+    }
+}
+
+#[test]
+fn every_tree_is_enumerable_with_its_own_prefix_and_name() {
+    let prefixes: std::collections::BTreeSet<u8> = Tree::ALL.iter().map(|t| t.prefix()).collect();
+    let names: std::collections::BTreeSet<&str> = Tree::ALL.iter().map(|t| t.as_str()).collect();
+    assert_eq!(prefixes.len(), Tree::ALL.len());
+    assert_eq!(names.len(), Tree::ALL.len());
+    assert!(Tree::ALL.contains(&Tree::AlwaysPermissions) && Tree::ALL.contains(&Tree::Meta));
+    // In prefix order, from 0 with no gap: a new tree takes the next byte.
+    assert!(
+        Tree::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, t)| usize::from(t.prefix()) == i)
+    );
+}

@@ -205,7 +205,7 @@ fn insert_new(tx: &mut Tx<'_>, u: &User) -> Result<(), ApiError> {
     if user::email_owner(tx, &u.email_norm)?.is_some() {
         return Err(ApiError::conflict("a user with this email already exists"));
     }
-    user::put_user(tx, u)?;
+    tx.put(u)?;
     Ok(())
 }
 
@@ -469,7 +469,7 @@ pub(super) async fn update_user(
             }
             let mut u = old.clone();
             let event = change(&mut u)?;
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             if let Some(kind) = event {
                 event::record(tx, kind, tenant, Some(&u.id), &at)?;
             }

@@ -80,7 +80,7 @@ async fn update_email(
             }
             u.email = display.clone();
             u.email_norm = norm.clone();
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             Ok(u)
         })
         .await?;
@@ -340,7 +340,7 @@ async fn bulk_roles(
                     }
                 }
             }
-            user::put_user(tx, &u)?;
+            tx.put(&u)?;
             let task = BulkRolesTask {
                 id: task_id.clone(),
                 user_id: u.id.clone(),

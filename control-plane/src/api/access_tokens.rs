@@ -20,7 +20,7 @@ use crate::crypto::new_uuid;
 use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::state::AppState;
 
 pub use crate::model::access_token::AccessToken;
@@ -149,14 +149,12 @@ async fn issue(state: &AppState, t: AccessToken) -> Result<(StatusCode, Json<Val
         .db
         .write(|tx| {
             tx.put(&t)?;
-            event::record_about(
-                tx,
-                EventKind::AccessTokenCreated,
-                Some(&t.tenant_id),
-                t.user_id.as_deref(),
-                Some(&t.id),
-                &at,
-            )
+            Event::AccessTokenCreated {
+                tenant: &t.tenant_id,
+                user: t.user_id.as_deref(),
+                id: &t.id,
+            }
+            .record(tx, &at)
         })
         .await?;
     let mut v = view(&t);

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::model::m2m::{account_rights, user_rights};
 use crate::state::AppState;
 
@@ -274,12 +274,12 @@ async fn update_tenant_token(
                 || before.1.iter().any(|p| !t.permission_ids.contains(p));
             if shrinks {
                 let through = t.revoke_issued(now);
-                event::record_about(
+                Event::ApiTokenRightsReduced {
+                    tenant: &t.tenant_id,
+                    client_id: &t.client_id,
+                }
+                .record(
                     tx,
-                    EventKind::ApiTokenRightsReduced,
-                    Some(&t.tenant_id),
-                    None,
-                    Some(&t.client_id),
                     &crate::clock::rfc3339_of(through).unwrap_or_else(|| at.clone()),
                 )?;
             }

@@ -328,13 +328,7 @@ async fn record_failure(state: &AppState, user_id: &str, max: Option<u32>) -> Re
             let lock_now = !u.is_locked && max.is_some_and(|m| u.failed_logins >= m);
             if lock_now {
                 u.is_locked = true;
-                crate::model::event::record(
-                    tx,
-                    crate::model::event::EventKind::UserLocked,
-                    None,
-                    Some(&u.id),
-                    &at,
-                )?;
+                crate::model::event::Event::UserLocked { user: &u.id }.record(tx, &at)?;
                 crate::model::otp::issue(
                     tx,
                     &token,

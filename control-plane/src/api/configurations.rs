@@ -260,13 +260,7 @@ async fn update_vendor_config(
                 // Sidecars size revocation lifetimes by the token lifetime.
                 crate::push::note_token_ttl(tx, i64::from(before))?;
                 crate::push::note_token_ttl(tx, i64::from(c.default_token_expiration))?;
-                crate::model::event::record(
-                    tx,
-                    crate::model::event::EventKind::ConfigChanged,
-                    None,
-                    None,
-                    &now,
-                )?;
+                crate::model::event::Event::ConfigChanged.record(tx, &now)?;
             }
             Ok::<_, ApiError>(c)
         })

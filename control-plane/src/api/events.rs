@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
-use crate::model::event::{self, Event};
+use crate::model::event::{self, EventRecord};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -33,7 +33,7 @@ async fn list_events(
     caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<EventsQuery>,
-) -> Result<Json<Vec<Event>>, ApiError> {
+) -> Result<Json<Vec<EventRecord>>, ApiError> {
     caller.require(Perm::Environment)?;
     if !(1..=1000).contains(&q.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::model::group::{self, Group, GroupsConfig};
 use crate::model::user::{self, User};
 use crate::state::AppState;
@@ -354,12 +354,12 @@ async fn get_group(
     Ok(Json(group_response(&state, &cat, g, relations(&q)?)?))
 }
 
-/// Change a group of the account in one transaction; `kind` is recorded per affected member.
+/// Change a group of the account in one transaction; with `roles_removed`, every member loses the group's roles (an event each).
 async fn change(
     state: &AppState,
     tenant: &str,
     id: &str,
-    kind: Option<EventKind>,
+    roles_removed: bool,
     f: impl Fn(&mut Group) -> Result<(), ApiError>,
 ) -> Result<Group, ApiError> {
     let now = rfc3339(state.clock.now());
@@ -374,9 +374,9 @@ async fn change(
             f(&mut g)?;
             g.updated_at = now.clone();
             tx.put(&g)?;
-            if let Some(kind) = kind {
+            if roles_removed {
                 for u in &members_before {
-                    event::record(tx, kind, Some(tenant), Some(u), &now)?;
+                    Event::UserRolesRemoved { tenant, user: u }.record(tx, &now)?;
                 }
             }
             Ok(g)
@@ -400,7 +400,7 @@ async fn update_group(
             "a group with this name exists in the account",
         ));
     }
-    let g = change(&state, &tenant, &id, None, |g| {
+    let g = change(&state, &tenant, &id, false, |g| {
         if let Some(n) = &v.name {
             g.name = n.clone();
         }
@@ -437,13 +437,11 @@ async fn delete_group(
                 .ok_or_else(not_found)?;
             if !g.role_ids.is_empty() {
                 for u in &g.user_ids {
-                    event::record(
-                        tx,
-                        EventKind::UserRolesRemoved,
-                        Some(&tenant),
-                        Some(u),
-                        &now,
-                    )?;
+                    Event::UserRolesRemoved {
+                        tenant: &tenant,
+                        user: u,
+                    }
+                    .record(tx, &now)?;
                 }
             }
             tx.delete::<group::Group>(id.as_bytes())?;
@@ -477,7 +475,7 @@ async fn add_roles(
         .into_iter()
         .map(|r| r.id)
         .collect();
-    change(&state, &tenant, &id, None, |g| {
+    change(&state, &tenant, &id, false, |g| {
         crate::model::add_unique(&mut g.role_ids, &grant);
         Ok(())
     })
@@ -498,16 +496,10 @@ async fn remove_roles(
         .into_iter()
         .map(|r| r.id)
         .collect();
-    change(
-        &state,
-        &tenant,
-        &id,
-        Some(EventKind::UserRolesRemoved),
-        |g| {
-            g.role_ids.retain(|r| !take.contains(r));
-            Ok(())
-        },
-    )
+    change(&state, &tenant, &id, true, |g| {
+        g.role_ids.retain(|r| !take.contains(r));
+        Ok(())
+    })
     .await?;
     Ok(StatusCode::OK)
 }
@@ -545,7 +537,7 @@ async fn add_users(
     let cat = state.catalog()?;
     let held = load(&state, &tenant, &id)?.role_ids;
     check_grantable(&caller, &cat, &tenant, &held)?;
-    change(&state, &tenant, &id, None, |g| {
+    change(&state, &tenant, &id, false, |g| {
         if g.role_ids.iter().any(|r| !held.contains(r)) {
             return Err(ApiError::conflict(
                 "the group's roles changed meanwhile; try again",
@@ -576,13 +568,11 @@ async fn remove_users(
                 .ok_or_else(not_found)?;
             for u in &req.user_ids {
                 if g.user_ids.contains(u) && !g.role_ids.is_empty() {
-                    event::record(
-                        tx,
-                        EventKind::UserRolesRemoved,
-                        Some(&tenant),
-                        Some(u),
-                        &now,
-                    )?;
+                    Event::UserRolesRemoved {
+                        tenant: &tenant,
+                        user: u,
+                    }
+                    .record(tx, &now)?;
                 }
             }
             g.user_ids.retain(|u| !req.user_ids.contains(u));
@@ -634,13 +624,11 @@ async fn set_config(
             if counted_before && !(c.enabled && c.roles_enabled) {
                 for g in groups.iter().filter(|g| !g.role_ids.is_empty()) {
                     for u in &g.user_ids {
-                        event::record(
-                            tx,
-                            EventKind::UserRolesRemoved,
-                            Some(&g.tenant_id),
-                            Some(u),
-                            &at,
-                        )?;
+                        Event::UserRolesRemoved {
+                            tenant: &g.tenant_id,
+                            user: u,
+                        }
+                        .record(tx, &at)?;
                     }
                 }
             }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use crate::clock::{rfc3339, rfc3339_of};
 use crate::error::ApiError;
 use crate::http::caller::Caller;
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::state::AppState;
 use crate::store::Record;
 
@@ -63,12 +63,13 @@ pub(super) async fn delete_owned<R: Record>(
                 .and_then(|t| owned(&t, now))
                 .ok_or_else(not_found)?;
             tx.delete::<R>(id.as_bytes())?;
-            event::record_about(
+            Event::TokenDeleted {
+                tenant: &tenant,
+                user: user.as_deref(),
+                id,
+            }
+            .record(
                 tx,
-                EventKind::ApiTokenDeleted,
-                Some(&tenant),
-                user.as_deref(),
-                Some(id),
                 &rfc3339_of(through).unwrap_or_else(|| rfc3339(state.clock.now())),
             )?;
             Ok::<_, ApiError>(())

@@ -291,7 +291,7 @@ async fn update_permission(
                 }
                 // Tokens carry the old key, which now names nothing (or, later, something
                 // else): they are void at sidecars.
-                crate::model::event::permission_revoked(tx, &p.key, &now)?;
+                crate::model::event::Event::PermissionRevoked { key: &p.key }.record(tx, &now)?;
                 p.key = k.clone();
             }
             if let Some(c) = &req.category_id {
@@ -331,7 +331,7 @@ async fn delete_permission(
                 ));
             }
             rbac::delete_permission(tx, &p, &roles, &now)?;
-            crate::model::event::permission_revoked(tx, &p.key, &now)?;
+            crate::model::event::Event::PermissionRevoked { key: &p.key }.record(tx, &now)?;
             Ok(())
         })
         .await?;
@@ -419,7 +419,8 @@ async fn classify_permissions(
                 let shrinks = req.kind != before
                     && (before == AssignmentType::Always || req.kind == AssignmentType::Never);
                 if shrinks {
-                    crate::model::event::permission_revoked(tx, &p.key, &now)?;
+                    crate::model::event::Event::PermissionRevoked { key: &p.key }
+                        .record(tx, &now)?;
                 }
                 if req.kind == AssignmentType::Never {
                     for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::ListQuery;
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::model::restrictions::{
     self, DomainConfig, DomainRule, IpConfig, IpRule, MAX_ENTRIES, scope_key,
 };
@@ -86,7 +86,7 @@ use super::users::policy_scope as scope;
 /// In the changing transaction: record the change (the sidecars' next delta) and bump the
 /// scope's generation (the control plane's cached policy).
 fn changed(tx: &mut crate::store::Tx<'_>, scope: Option<&str>, at: &str) -> Result<(), ApiError> {
-    event::record(tx, EventKind::RestrictionsChanged, scope, None, at)?;
+    Event::RestrictionsChanged { tenant: scope }.record(tx, at)?;
     restrictions::bump_generation(tx, scope)?;
     Ok(())
 }

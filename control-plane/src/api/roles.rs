@@ -301,13 +301,11 @@ async fn update_role(
                     return Err(ApiError::conflict(format!("a role with key {k:?} exists")));
                 }
                 // Tokens carry the old key: void at sidecars (it names nothing now).
-                crate::model::event::role_revoked(
-                    tx,
-                    crate::model::event::EventKind::RoleDeleted,
-                    r.tenant_id.as_deref(),
-                    &r.key,
-                    &now,
-                )?;
+                crate::model::event::Event::RoleDeleted {
+                    tenant: r.tenant_id.as_deref(),
+                    key: &r.key,
+                }
+                .record(tx, &now)?;
                 r.key = k.clone();
             }
             r.name = name.clone().unwrap_or(r.name);
@@ -356,13 +354,11 @@ async fn delete_role(
                 }
             }
             rbac::delete_role(tx, &r)?;
-            crate::model::event::role_revoked(
-                tx,
-                crate::model::event::EventKind::RoleDeleted,
-                r.tenant_id.as_deref(),
-                &r.key,
-                &at,
-            )?;
+            crate::model::event::Event::RoleDeleted {
+                tenant: r.tenant_id.as_deref(),
+                key: &r.key,
+            }
+            .record(tx, &at)?;
             Ok(())
         })
         .await?;
@@ -403,13 +399,11 @@ async fn set_role_permissions(
             let mut r = tx.get::<Role>(id.as_bytes())?.ok_or_else(not_found)?;
             check_assignable(tx, &ids)?;
             if r.permission_ids.iter().any(|p| !ids.contains(p)) {
-                crate::model::event::role_revoked(
-                    tx,
-                    crate::model::event::EventKind::RolePermissionsRemoved,
-                    r.tenant_id.as_deref(),
-                    &r.key,
-                    &now,
-                )?;
+                crate::model::event::Event::RolePermissionsRemoved {
+                    tenant: r.tenant_id.as_deref(),
+                    key: &r.key,
+                }
+                .record(tx, &now)?;
             }
             r.permission_ids = ids.clone();
             r.updated_at = now.clone();
@@ -465,13 +459,11 @@ async fn move_role(
             // environment role moved to one account leaves every other account; an account's
             // role moved elsewhere leaves that account.
             if old.tenant_id != r.tenant_id && r.tenant_id.is_some() {
-                crate::model::event::role_revoked(
-                    tx,
-                    crate::model::event::EventKind::RoleDeleted,
-                    old.tenant_id.as_deref(),
-                    &old.key,
-                    &now,
-                )?;
+                crate::model::event::Event::RoleDeleted {
+                    tenant: old.tenant_id.as_deref(),
+                    key: &old.key,
+                }
+                .record(tx, &now)?;
             }
             Ok(r)
         })

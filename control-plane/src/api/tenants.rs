@@ -15,7 +15,7 @@ use crate::crypto::new_uuid;
 use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::model::tenant::{self, Tenant, TenantProfile};
 use crate::state::AppState;
 
@@ -219,9 +219,9 @@ async fn delete_tenant(
             // The account's restrictions go with it (sidecars drop the scope).
             crate::model::restrictions::delete_scope(tx, &restrictions)?;
             tx.delete::<Tenant>(id.as_bytes())?;
-            event::record(tx, EventKind::TenantDeleted, Some(&id), None, &at)?;
+            Event::TenantDeleted { tenant: &id }.record(tx, &at)?;
             if !restrictions.is_empty() {
-                event::record(tx, EventKind::RestrictionsChanged, Some(&id), None, &at)?;
+                Event::RestrictionsChanged { tenant: Some(&id) }.record(tx, &at)?;
             }
             Ok(())
         })

@@ -15,7 +15,7 @@
 
 use super::access_token::AccessToken;
 use super::api_token::ApiToken;
-use super::event::{self, EventKind};
+use super::event::Event;
 use super::group::{self, Group};
 use super::rbac::{self, Role};
 use super::session::{self, Session, UserSessions};
@@ -106,15 +106,23 @@ fn end(
             tx.delete::<ApiToken>(id.as_bytes())?;
             let tenant = t.tenant_id.clone();
             let through = all_issued(t, at);
-            let kind = EventKind::ApiTokenDeleted;
-            event::record_about(tx, kind, Some(&tenant), user, Some(id), &through)?;
+            Event::TokenDeleted {
+                tenant: &tenant,
+                user,
+                id,
+            }
+            .record(tx, &through)?;
         }
     }
     for id in access_tokens {
         if let Some(t) = tx.get::<AccessToken>(id.as_bytes())? {
             tx.delete::<AccessToken>(id.as_bytes())?;
-            let kind = EventKind::ApiTokenDeleted;
-            event::record_about(tx, kind, Some(&t.tenant_id), user, Some(id), at)?;
+            Event::TokenDeleted {
+                tenant: &t.tenant_id,
+                user,
+                id,
+            }
+            .record(tx, at)?;
         }
     }
     Ok(())
@@ -143,16 +151,14 @@ pub fn remove_from_tenant(
         u.active_tenant_id = u.memberships.first().map(|m| m.tenant_id.clone());
     }
     drop_dependents(tx, &u.id, deps, at)?;
-    event::record(
-        tx,
-        EventKind::UserRemovedFromTenant,
-        Some(tenant),
-        Some(&u.id),
-        at,
-    )?;
+    Event::UserRemovedFromTenant {
+        tenant,
+        user: &u.id,
+    }
+    .record(tx, at)?;
     if u.memberships.is_empty() {
         tx.delete::<user::User>(u.id.as_bytes())?;
-        event::record(tx, EventKind::UserDeleted, None, Some(&u.id), at)?;
+        Event::UserDeleted { user: &u.id }.record(tx, at)?;
     } else {
         tx.put(&u)?;
     }
@@ -168,7 +174,7 @@ pub fn delete_user(
 ) -> Result<(), StoreError> {
     drop_dependents(tx, &u.id, deps, at)?;
     tx.delete::<user::User>(u.id.as_bytes())?;
-    event::record(tx, EventKind::UserDeleted, None, Some(&u.id), at)?;
+    Event::UserDeleted { user: &u.id }.record(tx, at)?;
     Ok(())
 }
 

@@ -57,7 +57,7 @@ pub enum EventKind {
 /// One stored event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Event {
+pub struct EventRecord {
     /// Position in the event log, from 1.
     pub seq: u64,
     /// What happened.
@@ -69,105 +69,156 @@ pub struct Event {
     /// The session concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
-    /// The role key or permission key concerned, if any.
+    /// The role key, permission key or token id concerned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// When, RFC 3339.
     pub at: String,
 }
 
-impl Record for Event {
+impl Record for EventRecord {
     const TREE: Tree = Tree::Events;
     fn key(&self) -> Vec<u8> {
         self.seq.to_be_bytes().to_vec()
     }
 }
 
-/// Append an event inside the caller's transaction.
-pub fn record(
-    tx: &mut Tx<'_>,
-    kind: EventKind,
-    tenant_id: Option<&str>,
-    user_id: Option<&str>,
-    at: &str,
-) -> Result<u64, StoreError> {
-    record_about(tx, kind, tenant_id, user_id, None, at)
+/// What happened, with exactly what each kind concerns: the one way to record an event
+/// ([`Event::record`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Every token of the account is void.
+    TenantDeleted { tenant: &'a str },
+    /// Every token of the user is void.
+    UserLocked { user: &'a str },
+    /// The user's tokens in the account are void.
+    UserDisabled { tenant: &'a str, user: &'a str },
+    /// The user's tokens in the account are void.
+    UserRemovedFromTenant { tenant: &'a str, user: &'a str },
+    /// Every token of the user is void.
+    UserDeleted { user: &'a str },
+    /// The user's tokens in the account carry roles it no longer has.
+    UserRolesRemoved { tenant: &'a str, user: &'a str },
+    /// A user-wide privilege the user's tokens state was taken away.
+    UserPrivilegesReduced { user: &'a str },
+    /// Tokens carrying role `key` (in `tenant`, or any account) carry too much: the role was
+    /// deleted, renamed or moved out of scope.
+    RoleDeleted {
+        tenant: Option<&'a str>,
+        key: &'a str,
+    },
+    /// Permissions were taken out of role `key`.
+    RolePermissionsRemoved {
+        tenant: Option<&'a str>,
+        key: &'a str,
+    },
+    /// Nobody holds permission `key` any more: deleted, renamed, classified `NEVER` or taken
+    /// out of `ALWAYS`.
+    PermissionRevoked { key: &'a str },
+    /// Tokens carrying the session's `sid` are void.
+    SessionRevoked {
+        tenant: &'a str,
+        user: &'a str,
+        session: &'a str,
+    },
+    /// The signing-key ring changed.
+    KeysChanged,
+    /// Configuration sidecars decide with changed (token lifetime).
+    ConfigChanged,
+    /// The restrictions of an account, or of the environment, changed.
+    RestrictionsChanged { tenant: Option<&'a str> },
+    /// An access token was created.
+    AccessTokenCreated {
+        tenant: &'a str,
+        user: Option<&'a str>,
+        id: &'a str,
+    },
+    /// An API token or access token was deleted: its JWTs are void from `through`.
+    TokenDeleted {
+        tenant: &'a str,
+        user: Option<&'a str>,
+        id: &'a str,
+    },
+    /// Rights were taken from an API token: JWTs issued before carry too much.
+    ApiTokenRightsReduced { tenant: &'a str, client_id: &'a str },
 }
 
-/// Append an event about a role or permission key (`subject`) inside the caller's
-/// transaction.
-pub fn record_about(
-    tx: &mut Tx<'_>,
-    kind: EventKind,
-    tenant_id: Option<&str>,
-    user_id: Option<&str>,
-    subject: Option<&str>,
-    at: &str,
-) -> Result<u64, StoreError> {
-    append(
-        tx,
-        Event {
+impl Event<'_> {
+    /// The stored kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::TenantDeleted { .. } => EventKind::TenantDeleted,
+            Event::UserLocked { .. } => EventKind::UserLocked,
+            Event::UserDisabled { .. } => EventKind::UserDisabled,
+            Event::UserRemovedFromTenant { .. } => EventKind::UserRemovedFromTenant,
+            Event::UserDeleted { .. } => EventKind::UserDeleted,
+            Event::UserRolesRemoved { .. } => EventKind::UserRolesRemoved,
+            Event::UserPrivilegesReduced { .. } => EventKind::UserPrivilegesReduced,
+            Event::RoleDeleted { .. } => EventKind::RoleDeleted,
+            Event::RolePermissionsRemoved { .. } => EventKind::RolePermissionsRemoved,
+            Event::PermissionRevoked { .. } => EventKind::PermissionRevoked,
+            Event::SessionRevoked { .. } => EventKind::SessionRevoked,
+            Event::KeysChanged => EventKind::KeysChanged,
+            Event::ConfigChanged => EventKind::ConfigChanged,
+            Event::RestrictionsChanged { .. } => EventKind::RestrictionsChanged,
+            Event::AccessTokenCreated { .. } => EventKind::AccessTokenCreated,
+            Event::TokenDeleted { .. } => EventKind::ApiTokenDeleted,
+            Event::ApiTokenRightsReduced { .. } => EventKind::ApiTokenRightsReduced,
+        }
+    }
+
+    /// The stored form, at `at` (sequence number unassigned).
+    fn stored(&self, at: &str) -> EventRecord {
+        let (tenant, user, session, subject) = match *self {
+            Event::TenantDeleted { tenant } => (Some(tenant), None, None, None),
+            Event::UserLocked { user }
+            | Event::UserDeleted { user }
+            | Event::UserPrivilegesReduced { user } => (None, Some(user), None, None),
+            Event::UserDisabled { tenant, user }
+            | Event::UserRemovedFromTenant { tenant, user }
+            | Event::UserRolesRemoved { tenant, user } => (Some(tenant), Some(user), None, None),
+            Event::RoleDeleted { tenant, key } | Event::RolePermissionsRemoved { tenant, key } => {
+                (tenant, None, None, Some(key))
+            }
+            Event::PermissionRevoked { key } => (None, None, None, Some(key)),
+            Event::SessionRevoked {
+                tenant,
+                user,
+                session,
+            } => (Some(tenant), Some(user), Some(session), None),
+            Event::KeysChanged | Event::ConfigChanged => (None, None, None, None),
+            Event::RestrictionsChanged { tenant } => (tenant, None, None, None),
+            Event::AccessTokenCreated { tenant, user, id }
+            | Event::TokenDeleted { tenant, user, id } => (Some(tenant), user, None, Some(id)),
+            Event::ApiTokenRightsReduced { tenant, client_id } => {
+                (Some(tenant), None, None, Some(client_id))
+            }
+        };
+        let owned = |v: Option<&str>| v.map(str::to_owned);
+        EventRecord {
             seq: 0,
-            kind,
-            tenant_id: tenant_id.map(str::to_owned),
-            user_id: user_id.map(str::to_owned),
-            session_id: None,
-            subject: subject.map(str::to_owned),
+            kind: self.kind(),
+            tenant_id: owned(tenant),
+            user_id: owned(user),
+            session_id: owned(session),
+            subject: owned(subject),
             at: at.to_owned(),
-        },
-    )
-}
+        }
+    }
 
-fn append(tx: &mut Tx<'_>, mut e: Event) -> Result<u64, StoreError> {
-    let last = tx
-        .get_raw(Tree::Meta, SEQ_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes);
-    e.seq = last + 1;
-    tx.put_raw(Tree::Meta, SEQ_KEY, &e.seq.to_be_bytes())?;
-    tx.put(&e)?;
-    Ok(e.seq)
-}
-
-/// Tokens carrying role `key` (in `tenant`, or every account) issued up to now carry too
-/// much: the role was deleted, renamed, moved out of scope (`RoleDeleted`) or lost
-/// permissions (`RolePermissionsRemoved`).
-pub fn role_revoked(
-    tx: &mut Tx<'_>,
-    kind: EventKind,
-    tenant: Option<&str>,
-    key: &str,
-    at: &str,
-) -> Result<u64, StoreError> {
-    record_about(tx, kind, tenant, None, Some(key), at)
-}
-
-/// Nobody holds permission `key` any more in tokens issued up to now: deleted, renamed,
-/// classified `NEVER` or taken out of `ALWAYS`.
-pub fn permission_revoked(tx: &mut Tx<'_>, key: &str, at: &str) -> Result<u64, StoreError> {
-    record_about(tx, EventKind::PermissionRevoked, None, None, Some(key), at)
-}
-
-/// Append a session revocation inside the caller's transaction.
-pub fn record_session_revoked(
-    tx: &mut Tx<'_>,
-    tenant_id: &str,
-    user_id: &str,
-    session_id: &str,
-    at: &str,
-) -> Result<u64, StoreError> {
-    append(
-        tx,
-        Event {
-            seq: 0,
-            kind: EventKind::SessionRevoked,
-            tenant_id: Some(tenant_id.to_owned()),
-            user_id: Some(user_id.to_owned()),
-            session_id: Some(session_id.to_owned()),
-            subject: None,
-            at: at.to_owned(),
-        },
-    )
+    /// Append this event at `at` inside the caller's transaction, the one that makes the
+    /// change; returns its sequence number.
+    pub fn record(&self, tx: &mut Tx<'_>, at: &str) -> Result<u64, StoreError> {
+        let mut e = self.stored(at);
+        let last = tx
+            .get_raw(Tree::Meta, SEQ_KEY)?
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_be_bytes);
+        e.seq = last + 1;
+        tx.put_raw(Tree::Meta, SEQ_KEY, &e.seq.to_be_bytes())?;
+        tx.put(&e)?;
+        Ok(e.seq)
+    }
 }
 
 /// The sequence number of the last event (0 when there is none).
@@ -179,6 +230,90 @@ pub fn last_seq(db: &Db) -> Result<u64, StoreError> {
 }
 
 /// Events with `seq > after`, oldest first, at most `limit`.
-pub fn after(db: &Db, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-    db.scan_from::<Event>(&after.saturating_add(1).to_be_bytes(), limit)
+pub fn after(db: &Db, after: u64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+    db.scan_from::<EventRecord>(&after.saturating_add(1).to_be_bytes(), limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant, with what it concerns; a kind nothing records would be dead.
+    fn every_event() -> Vec<Event<'static>> {
+        let (t, u) = ("t1", "u1");
+        vec![
+            Event::TenantDeleted { tenant: t },
+            Event::UserLocked { user: u },
+            Event::UserDisabled { tenant: t, user: u },
+            Event::UserRemovedFromTenant { tenant: t, user: u },
+            Event::UserDeleted { user: u },
+            Event::UserRolesRemoved { tenant: t, user: u },
+            Event::UserPrivilegesReduced { user: u },
+            Event::RoleDeleted {
+                tenant: None,
+                key: "admin",
+            },
+            Event::RolePermissionsRemoved {
+                tenant: Some(t),
+                key: "admin",
+            },
+            Event::PermissionRevoked { key: "p.read" },
+            Event::SessionRevoked {
+                tenant: t,
+                user: u,
+                session: "s1",
+            },
+            Event::KeysChanged,
+            Event::ConfigChanged,
+            Event::RestrictionsChanged { tenant: Some(t) },
+            Event::AccessTokenCreated {
+                tenant: t,
+                user: Some(u),
+                id: "a1",
+            },
+            Event::TokenDeleted {
+                tenant: t,
+                user: None,
+                id: "c1",
+            },
+            Event::ApiTokenRightsReduced {
+                tenant: t,
+                client_id: "c1",
+            },
+        ]
+    }
+
+    #[test]
+    fn each_kind_has_one_constructor_and_keeps_what_it_concerns() {
+        let events = every_event();
+        let kinds: std::collections::BTreeSet<String> =
+            events.iter().map(|e| format!("{:?}", e.kind())).collect();
+        assert_eq!(kinds.len(), events.len(), "two variants share a kind");
+        for e in &events {
+            let r = e.stored("2026-01-01T00:00:00Z");
+            let names_user = matches!(
+                e,
+                Event::UserLocked { .. }
+                    | Event::UserDisabled { .. }
+                    | Event::UserRemovedFromTenant { .. }
+                    | Event::UserDeleted { .. }
+                    | Event::UserRolesRemoved { .. }
+                    | Event::UserPrivilegesReduced { .. }
+                    | Event::SessionRevoked { .. }
+                    | Event::AccessTokenCreated { .. }
+            );
+            assert_eq!(r.user_id.is_some(), names_user, "{e:?}");
+            assert_eq!(
+                r.session_id.is_some(),
+                matches!(e, Event::SessionRevoked { .. }),
+                "{e:?}"
+            );
+            if let Event::RoleDeleted { key, .. }
+            | Event::PermissionRevoked { key }
+            | Event::TokenDeleted { id: key, .. } = e
+            {
+                assert_eq!(r.subject.as_deref(), Some(*key), "{e:?}");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixSecs;
 use crate::crypto::{b64url, hex, random_bytes, sha256};
+use crate::model::event::Event;
 use crate::store::{Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// A stored session.
@@ -182,7 +183,12 @@ pub fn revoke(tx: &mut Tx<'_>, s: &Session, at: &str) -> Result<(), StoreError> 
         idx.session_ids.retain(|id| *id != s.id);
         tx.put(&idx)?;
     }
-    crate::model::event::record_session_revoked(tx, &s.tenant_id, &s.user_id, &s.id, at)?;
+    Event::SessionRevoked {
+        tenant: &s.tenant_id,
+        user: &s.user_id,
+        session: &s.id,
+    }
+    .record(tx, at)?;
     Ok(())
 }
 
@@ -219,13 +225,12 @@ pub fn open(
             let oldest = idx.session_ids.remove(0);
             if let Some(old) = tx.get::<Session>(oldest.as_bytes())? {
                 tx.delete::<Session>(old.id.as_bytes())?;
-                crate::model::event::record_session_revoked(
-                    tx,
-                    &old.tenant_id,
-                    &old.user_id,
-                    &old.id,
-                    at,
-                )?;
+                Event::SessionRevoked {
+                    tenant: &old.tenant_id,
+                    user: &old.user_id,
+                    session: &old.id,
+                }
+                .record(tx, at)?;
             }
         }
     }

@@ -163,6 +163,33 @@ pub fn phone_digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// What a change to a user takes away, recorded with the change so the tokens that say
+/// otherwise stop counting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Locked: every token of the user.
+    Locked,
+    /// `superUser` taken away: every token of the user.
+    SuperUser,
+    /// Roles taken in an account: the user's tokens there.
+    Roles(String),
+    /// Disabled in an account: the user's tokens there.
+    Disabled(String),
+}
+
+impl Loss {
+    /// The event recording this loss for `user`.
+    pub fn event<'a>(&'a self, user: &'a str) -> crate::model::event::Event<'a> {
+        use crate::model::event::Event;
+        match self {
+            Loss::Locked => Event::UserLocked { user },
+            Loss::SuperUser => Event::UserPrivilegesReduced { user },
+            Loss::Roles(tenant) => Event::UserRolesRemoved { tenant, user },
+            Loss::Disabled(tenant) => Event::UserDisabled { tenant, user },
+        }
+    }
+}
+
 /// The ids of the members of an account (index lookup).
 pub fn member_ids(db: &Db, tenant_id: &str) -> Result<Vec<String>, StoreError> {
     db.keys(BY_TENANT, format!("{tenant_id}/").as_bytes())

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use shared::wire::{self, Delta, Policy, PublicKey, PushMessage, Revocation, RevocationKind};
 use tokio::sync::broadcast;
 
-use crate::model::event::{self, Event, EventKind};
+use crate::model::event::{self, EventKind, EventRecord};
 use crate::store::{StoreError, Tree, Tx};
 
 pub use self::status::{SidecarStatus, Sidecars};
@@ -201,7 +201,7 @@ fn unix_of(at: &str) -> i64 {
 
 /// The revocation an event implies, if any. Entries live until every token issued before
 /// them has expired (`ttl` plus leeway).
-pub fn revocation_of(e: &Event, ttl: i64) -> Option<Revocation> {
+pub fn revocation_of(e: &EventRecord, ttl: i64) -> Option<Revocation> {
     let not_before = unix_of(&e.at);
     let entry = |kind, id: &str, tenant: Option<&str>| {
         Some(Revocation {
@@ -287,7 +287,7 @@ pub fn build_delta(
     cx: &Context,
     base: u64,
     version: u64,
-    events: &[Event],
+    events: &[EventRecord],
 ) -> Result<Delta, StoreError> {
     let ttl = token_ttl(cx)?;
     let now = cx.clock.unix();
@@ -342,7 +342,7 @@ pub fn catch_up(cx: &Context, since: u64) -> Result<Option<(u64, Bytes)>, StoreE
     if since > current {
         return Ok(None);
     }
-    let events: Vec<Event> = event::after(&cx.db, since, MAX_CATCH_UP + 1)?
+    let events: Vec<EventRecord> = event::after(&cx.db, since, MAX_CATCH_UP + 1)?
         .into_iter()
         .take_while(|e| e.seq <= current)
         .collect();

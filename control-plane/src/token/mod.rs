@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 pub use self::jwt::JwtError;
 pub use self::keys::{Jwk, KeyRecord, KeyState};
-use crate::model::event::{self, EventKind};
+use crate::model::event::{self, Event};
 use crate::store::{Db, StoreError};
 
 /// Errors of the token module.
@@ -127,7 +127,7 @@ impl Issuer {
         let seq = db
             .write(|tx| {
                 tx.put(&next)?;
-                event::record(tx, EventKind::KeysChanged, None, None, now_text)
+                Event::KeysChanged.record(tx, now_text)
             })
             .await?;
         self.reload(db)?;
@@ -167,7 +167,7 @@ impl Issuer {
                 let Some(p) = promoted else {
                     return Err(TokenError::NoActiveKey);
                 };
-                event::record(tx, EventKind::KeysChanged, None, None, now_text)?;
+                Event::KeysChanged.record(tx, now_text)?;
                 Ok::<_, TokenError>(p)
             })
             .await?;
@@ -202,7 +202,7 @@ impl Issuer {
             .unwrap_or_default();
         db.write(|tx| {
             tx.delete::<KeyRecord>(kid.as_bytes())?;
-            event::record(tx, EventKind::KeysChanged, None, None, &at)
+            Event::KeysChanged.record(tx, &at)
         })
         .await?;
         self.reload(db)?;

@@ -18,8 +18,7 @@ use crate::error::ApiError;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
-use crate::model::event::{self, EventKind};
-use crate::model::user::{self, Membership, User};
+use crate::model::user::{self, Loss, Membership, User};
 use crate::model::{email, password};
 use crate::state::AppState;
 use crate::store::Tx;
@@ -457,7 +456,7 @@ pub(super) async fn update_user(
     state: &AppState,
     id: &str,
     tenant: Option<&str>,
-    change: impl Fn(&mut User) -> Result<Option<EventKind>, ApiError>,
+    change: impl Fn(&mut User) -> Result<Option<Loss>, ApiError>,
 ) -> Result<User, ApiError> {
     let at = rfc3339(state.clock.now());
     state
@@ -470,8 +469,8 @@ pub(super) async fn update_user(
             let mut u = old.clone();
             let event = change(&mut u)?;
             tx.put(&u)?;
-            if let Some(kind) = event {
-                event::record(tx, kind, tenant, Some(&u.id), &at)?;
+            if let Some(loss) = event {
+                loss.event(&u.id).record(tx, &at)?;
             }
             Ok(u)
         })
@@ -569,7 +568,7 @@ async fn lock_user(
     caller.require(Perm::Environment)?;
     update_user(&state, &id, None, |u| {
         u.is_locked = true;
-        Ok(Some(EventKind::UserLocked))
+        Ok(Some(Loss::Locked))
     })
     .await?;
     Ok(StatusCode::OK)
@@ -610,7 +609,7 @@ async fn set_superuser(
         // Tokens carry `superUser`: taking it away voids the ones that say so.
         let taken = u.super_user && !req.super_user;
         u.super_user = req.super_user;
-        Ok(taken.then_some(EventKind::UserPrivilegesReduced))
+        Ok(taken.then_some(Loss::SuperUser))
     })
     .await?;
     respond(&state, &u, None).await
@@ -698,7 +697,7 @@ async fn remove_roles(
     let u = update_user(&state, &id, Some(&tenant), |u| {
         let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
         m.role_ids.retain(|r| !take.contains(r));
-        Ok(Some(EventKind::UserRolesRemoved))
+        Ok(Some(Loss::Roles(tenant.clone())))
     })
     .await?;
     Ok(Json(roles_reply(&state, &cat, &u, &tenant)?))
@@ -825,7 +824,7 @@ async fn set_disabled(
     update_user(&state, &id, Some(&tenant), |u| {
         let m = u.membership_mut(&tenant).ok_or_else(user_not_found)?;
         m.disabled = disabled;
-        Ok(disabled.then_some(EventKind::UserDisabled))
+        Ok(disabled.then(|| Loss::Disabled(tenant.clone())))
     })
     .await?;
     Ok(StatusCode::OK)

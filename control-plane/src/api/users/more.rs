@@ -19,7 +19,7 @@ use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
 use crate::model::email;
-use crate::model::event::{self, EventKind};
+use crate::model::event::Event;
 use crate::model::tenant::{Tenant, parse_id};
 use crate::model::user::{self, Membership, User};
 use crate::state::AppState;
@@ -330,13 +330,11 @@ async fn bulk_roles(
                 if m.role_ids != before {
                     affected += 1;
                     if before.iter().any(|r| !m.role_ids.contains(r)) {
-                        event::record(
-                            tx,
-                            EventKind::UserRolesRemoved,
-                            Some(&m.tenant_id),
-                            Some(&id),
-                            &at,
-                        )?;
+                        Event::UserRolesRemoved {
+                            tenant: &m.tenant_id,
+                            user: &id,
+                        }
+                        .record(tx, &at)?;
                     }
                 }
             }

@@ -177,3 +177,144 @@ fn handlers_name_permissions_only_through_perm() {
         "a second caller extractor"
     );
 }
+
+/// The modules a source line names, as absolute paths (`crate::a::b`, `super::c` resolved
+/// against `module`), comments aside; globs (`super::*`) are skipped.
+fn named_paths(module: &[String], line: &str) -> Vec<Vec<String>> {
+    let code = line.split("//").next().unwrap_or_default();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        if code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[i + "crate::".len()..];
+        let first = ident(rest);
+        let second = rest
+            .strip_prefix(&format!("{first}::"))
+            .map(ident)
+            .unwrap_or_default();
+        out.push(
+            [first, second]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect(),
+        );
+    }
+    let mut at = 0;
+    while let Some(i) = code[at..].find("super::") {
+        let start = at + i;
+        if code[..start].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            at = start + 7;
+            continue;
+        }
+        let mut rest = &code[start..];
+        let mut base = module.to_vec();
+        while let Some(r) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = r;
+        }
+        let name = ident(rest);
+        if !name.is_empty() {
+            base.push(name);
+            out.push(base);
+        }
+        at = start + 7;
+    }
+    out
+}
+
+#[test]
+fn api_areas_are_directories_that_import_only_the_layers_below() {
+    let api = repo_root().join("control-plane/src/api");
+    let allowed = ["http", "model", "token", "error", "spec"];
+    let mut violations = Vec::new();
+    for entry in std::fs::read_dir(&api).expect("api/") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !path.is_dir() {
+            if name != "mod.rs" {
+                violations.push(format!("api/{name}: an area is a directory"));
+            }
+            continue;
+        }
+        // The area's mod.rs says which operations it implements, nothing else.
+        let root = std::fs::read_to_string(path.join("mod.rs")).unwrap_or_default();
+        if !root.contains("fn ops()") || root.contains("async fn") {
+            violations.push(format!("api/{name}/mod.rs: holds ops() and only ops()"));
+        }
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).expect("readable") {
+                let file = e.expect("entry").path();
+                if file.is_dir() {
+                    stack.push(file);
+                    continue;
+                }
+                let rel = file.strip_prefix(&api).expect("below api").to_owned();
+                if rel.file_name().is_some_and(|f| f == "more.rs") {
+                    violations.push(format!("api/{}: no file named more.rs", rel.display()));
+                }
+                let mut module: Vec<String> = vec!["api".into()];
+                module.extend(rel.components().map(|c| {
+                    c.as_os_str()
+                        .to_string_lossy()
+                        .trim_end_matches(".rs")
+                        .to_owned()
+                }));
+                if module.last().is_some_and(|m| m == "mod") {
+                    module.pop();
+                }
+                let text = std::fs::read_to_string(&file).expect("source");
+                for (n, line) in text.lines().enumerate() {
+                    for p in named_paths(&module, line) {
+                        let ok = match p.first().map(String::as_str) {
+                            Some(first) if allowed.contains(&first) => true,
+                            // Its own area, and the registration type.
+                            Some("api") => p.get(1).is_some_and(|a| *a == name || a == "Ops"),
+                            _ => false,
+                        };
+                        if !ok {
+                            violations.push(format!(
+                                "api/{}:{}: names {}",
+                                rel.display(),
+                                n + 1,
+                                p.join("::")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_path_reader_resolves_super_and_crate() {
+    let m: Vec<String> = ["api", "users", "manage"].map(String::from).to_vec();
+    assert_eq!(
+        named_paths(
+            &m,
+            "use super::dto::{A, B}; use crate::api::roles::x; // crate::store"
+        ),
+        vec![
+            vec!["api".to_owned(), "roles".to_owned()],
+            vec!["api".to_owned(), "users".to_owned(), "dto".to_owned()],
+        ]
+    );
+    assert_eq!(
+        named_paths(&m, "super::super::auth::f()"),
+        vec![vec!["api".to_owned(), "auth".to_owned()]]
+    );
+    assert!(named_paths(&m, "use super::*;").is_empty());
+}

@@ -3,7 +3,7 @@
 
 use axum::Router;
 
-use crate::state::AppState;
+use crate::http::AppState;
 
 /// The public listener's application.
 pub fn app(state: AppState) -> Router {

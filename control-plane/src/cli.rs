@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::clock::Clock;
 use crate::config::{Args, Config, LogFormat};
+use crate::model::clock::Clock;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {

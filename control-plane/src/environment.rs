@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixSecs;
 use crate::crypto::{self, b64url, ct_eq, sha256, unb64url};
+use crate::model::clock::UnixSecs;
 use crate::store::{Db, Record, StoreError, Tree};
 
 const TOKEN_PREFIX: &str = "tev1.";

@@ -52,6 +52,63 @@ impl From<crate::model::grant::GrantError> for ApiError {
     }
 }
 
+impl From<crate::model::text::TextError> for ApiError {
+    fn from(e: crate::model::text::TextError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<crate::model::tenant::TenantError> for ApiError {
+    fn from(e: crate::model::tenant::TenantError) -> Self {
+        use crate::model::tenant::TenantError;
+        match e {
+            TenantError::NotFound => ApiError::not_found(e.to_string()),
+            TenantError::BadId(_) => ApiError::bad_request(e.to_string()),
+            TenantError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::model::setting::SettingError> for ApiError {
+    fn from(e: crate::model::setting::SettingError) -> Self {
+        use crate::model::setting::SettingError;
+        match e {
+            SettingError::Missing(_) => ApiError::not_found(e.to_string()),
+            SettingError::Exists(_) => ApiError::conflict(e.to_string()),
+            SettingError::Invalid(m) => ApiError::bad_request(m),
+            SettingError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::model::vendor_config::ConfigError> for ApiError {
+    fn from(e: crate::model::vendor_config::ConfigError) -> Self {
+        use crate::model::vendor_config::ConfigError;
+        match e {
+            ConfigError::Invalid(m) => ApiError::bad_request(m),
+            ConfigError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::model::user::UserError> for ApiError {
+    fn from(e: crate::model::user::UserError) -> Self {
+        use crate::model::user::UserError;
+        match e {
+            UserError::NotFound => ApiError::not_found(e.to_string()),
+            UserError::EmailTaken | UserError::UsernameTaken => ApiError::conflict(e.to_string()),
+            UserError::Invalid(m) => ApiError::bad_request(m),
+            UserError::Text(e) => e.into(),
+            UserError::Json(e) => e.into(),
+            UserError::Grant(e) => e.into(),
+            UserError::Password(e) => e.into(),
+            UserError::Setting(e) => e.into(),
+            UserError::Tenant(e) => e.into(),
+            UserError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The cause of a 5xx, attached to the response for the logging middleware.
 #[derive(Clone, Debug)]
 pub struct InternalCause(pub String);

@@ -10,7 +10,6 @@
 pub mod api;
 pub mod app;
 pub mod cli;
-pub mod clock;
 pub mod codegen;
 pub mod config;
 pub mod crypto;
@@ -22,7 +21,6 @@ pub mod metrics;
 pub mod model;
 pub mod push;
 pub mod spec;
-pub mod state;
 pub mod store;
 pub mod token;
 
@@ -33,10 +31,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::environment::{EnvAuth, NewCredentials};
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::model::clock::Clock;
 use crate::store::Db;
 
 /// A control plane serving in this process.
@@ -94,7 +92,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot set up the environment credentials")?;
-    let created = clock::rfc3339(clock.now());
+    let created = model::clock::rfc3339(clock.now());
     let issuer = token::Issuer::load_or_init(&db, &created)
         .await
         .context("cannot load or create the signing keys")?;

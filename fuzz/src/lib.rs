@@ -359,7 +359,7 @@ fn control_plane() -> &'static ControlPlane {
         let (running, vendor_token, client) = rt.block_on(async {
             let running = control_plane::start(
                 control_plane::config::Config::for_test(),
-                control_plane::clock::Clock::system(),
+                control_plane::model::clock::Clock::system(),
             )
             .await
             .expect("control plane starts");

@@ -9,8 +9,8 @@ pub mod world;
 
 use std::path::PathBuf;
 
-use control_plane::clock::Clock;
 use control_plane::config::Config;
+use control_plane::model::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

@@ -15,13 +15,13 @@ use shared::claims::AccessClaims;
 
 use super::Ops;
 use super::m2m::{acting_user, expiry, time_of};
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::model::clock::rfc3339;
 use crate::model::event::Event;
-use crate::state::AppState;
 
 pub use crate::model::access_token::AccessToken;
 
@@ -77,7 +77,7 @@ fn not_found() -> ApiError {
 
 /// Access tokens are off unless the environment chose them (`machineToMachineAuthStrategy`).
 fn enabled(state: &AppState) -> Result<crate::model::vendor_config::VendorConfig, ApiError> {
-    let config = super::configurations::current(state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     if config.machine_to_machine_auth_strategy != "AccessToken" {
         return Err(ApiError::forbidden("Api tokens are disabled"));
     }

@@ -14,15 +14,15 @@ use shared::claims::AccessClaims;
 
 use super::Ops;
 use super::m2m::{acting_user, expiry, time_of};
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::model::api_token::{self, ApiToken};
+use crate::model::clock::rfc3339;
 use crate::model::event::Event;
 use crate::model::m2m::{account_rights, user_rights};
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
@@ -280,7 +280,7 @@ async fn update_tenant_token(
                 }
                 .record(
                     tx,
-                    &crate::clock::rfc3339_of(through).unwrap_or_else(|| at.clone()),
+                    &crate::model::clock::rfc3339_of(through).unwrap_or_else(|| at.clone()),
                 )?;
             }
             tx.put(&t)?;
@@ -433,7 +433,7 @@ fn granted(g: Granted, snake: bool) -> Response {
 fn strategy_allows(
     state: &AppState,
 ) -> Result<crate::model::vendor_config::VendorConfig, ApiError> {
-    let config = super::configurations::current(state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     if config.machine_to_machine_auth_strategy == "AccessToken" {
         // Real clients match this exact text.
         return Err(ApiError::forbidden("Api tokens are disabled"));

@@ -12,17 +12,16 @@ use serde::{Deserialize, Serialize};
 use shared::claims::{AccessClaims, USER_TOKEN};
 
 use super::Ops;
-use super::configurations;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::extract::ApiJson;
 use crate::model::authz;
+use crate::model::clock::rfc3339;
 use crate::model::session::{self, Session};
 use crate::model::user::{self, User};
 use crate::model::vendor_config::VendorConfig;
 use crate::model::{email, password};
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
@@ -126,7 +125,7 @@ async fn login(
         }
     };
     state.metrics.logins.with_label_values(&["success"]).inc();
-    let config = configurations::current(&state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     if !user.verified && !config.allow_not_verified_users_login {
         return Err(ApiError::unauthorized("User is not verified"));
     }
@@ -585,7 +584,7 @@ async fn refresh(
         .transpose()?;
     let token = refresh_cookie(&headers, state.env.client_id()).ok_or_else(refresh_refused)?;
     let digest = session::refresh_digest(&token);
-    let config = configurations::current(&state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     let now = state.clock.unix();
     let at = rfc3339(state.clock.now());
     // The session's account decides the policy; read it before the transaction.

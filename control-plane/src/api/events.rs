@@ -6,9 +6,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::model::event::{self, EventRecord};
-use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     super::route_both(Router::new(), "/tessera/v1/events", get(list_events))

@@ -14,16 +14,16 @@ use super::Ops;
 use super::permissions::validate_text;
 use super::roles::{RoleResponse, role_response};
 use super::users::{Catalog, check_grantable, require_tenant_exists};
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
+use crate::model::clock::rfc3339;
 use crate::model::event::Event;
 use crate::model::group::{self, Group, GroupsConfig};
 use crate::model::user::{self, User};
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::http::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::http::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     super::route_both(Router::new(), "/.well-known/jwks.json", get(jwks))

@@ -8,10 +8,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
-use crate::state::AppState;
+use crate::model::clock::rfc3339;
 use crate::token::{Issuer, KeyRecord, KeyState, TokenError};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -32,7 +32,7 @@ struct KeyResponse {
     published_until: Option<String>,
 }
 
-use crate::clock::rfc3339_of as time_of;
+use crate::model::clock::rfc3339_of as time_of;
 
 impl From<KeyRecord> for KeyResponse {
     fn from(k: KeyRecord) -> Self {
@@ -99,7 +99,8 @@ async fn rotate_key(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
     caller.require(Perm::Environment)?;
-    let lifetime = i64::from(super::configurations::current(&state)?.default_token_expiration);
+    let lifetime =
+        i64::from(crate::model::vendor_config::current(&state.db)?.default_token_expiration);
     let started = std::time::Instant::now();
     let (next, version) = state
         .issuer

@@ -4,14 +4,14 @@
 
 use axum::http::StatusCode;
 
-use crate::clock::{rfc3339, rfc3339_of};
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::Caller;
+use crate::model::clock::{rfc3339, rfc3339_of};
 use crate::model::event::Event;
-use crate::state::AppState;
 use crate::store::Record;
 
-pub(super) use crate::clock::rfc3339_of as time_of;
+pub(super) use crate::model::clock::rfc3339_of as time_of;
 
 /// The user a user-token route acts for: the token's user, or `frontegg-user-id` with an
 /// environment token (a member of the account).

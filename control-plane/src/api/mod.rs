@@ -9,19 +9,18 @@
 mod access_tokens;
 mod api_tokens;
 mod auth;
-mod configurations;
 mod events;
 mod groups;
 mod health;
 mod jwks;
 mod keys;
-mod lockout;
 mod m2m;
 mod passwords;
 mod permissions;
 mod restrictions;
 mod roles;
 mod sessions;
+mod settings;
 mod sidecars;
 mod signup;
 mod tenants;
@@ -36,7 +35,7 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::AppState;
 
 use crate::spec::{OpIndex, ops as spec_ops};
 pub use crate::spec::{PREFIXES, SpecOp, spec_index, spec_operations};
@@ -97,13 +96,12 @@ fn method_filter(method: &str) -> MethodFilter {
 /// Every area's spec implementations; one line per area.
 fn implementations() -> Ops {
     Ops::default()
-        .merge(configurations::ops())
+        .merge(settings::ops())
         .merge(permissions::ops())
         .merge(roles::ops())
         .merge(users::ops())
         .merge(groups::ops())
         .merge(sessions::ops())
-        .merge(lockout::ops())
         .merge(signup::ops())
         .merge(passwords::ops())
         .merge(auth::ops())

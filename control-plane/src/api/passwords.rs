@@ -3,25 +3,25 @@
 //! path that sets a password goes through [`enforce`] and [`set_password`].
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Ops;
-use super::users::{load_user, require_tenant_exists};
-use crate::clock::rfc3339;
+use super::users::load_user;
 use crate::crypto::new_uuid;
 use crate::delivery::Message;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::model::clock::rfc3339;
 use crate::model::otp::{self, Purpose};
-use crate::model::password_policy::{self, HistoryPolicy, PasswordPolicy, StoredPasswordPolicy};
+use crate::model::password_policy::{self};
 use crate::model::session::{self, Session, UserSessions};
 use crate::model::user::User;
 use crate::model::{email, password};
-use crate::state::AppState;
 use crate::store::{Tree, Tx};
 
 /// Reset links live this long.
@@ -31,24 +31,6 @@ const MAX_HISTORY: usize = 10;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
-        .add("PasswordPolicyController_getPasswordConfig", get_policy)
-        .add(
-            "PasswordPolicyController_addOrUpdatePasswordConfig",
-            set_policy,
-        )
-        .add(
-            "UsersPasswordControllerV1_getUserPasswordConfig",
-            public_policy,
-        )
-        .add(
-            "PasswordHistoryPolicyController_createPolicy",
-            create_history,
-        )
-        .add(
-            "PasswordHistoryPolicyController_updatePolicy",
-            update_history,
-        )
-        .add("PasswordHistoryPolicyController_getPolicy", get_history)
         .add("UsersPasswordControllerV1_changePassword", change_password)
         .add("UsersPasswordControllerV1_resetPassword", request_reset)
         .add(
@@ -61,18 +43,6 @@ pub(super) fn ops() -> Ops {
         )
         .add("VendorOnlyUsers_verifyUserPassword", vendor_verify_password)
         .add(
-            "PasswordRotationConfigControllerV1_getPasswordRotationConfiguration",
-            get_rotation,
-        )
-        .add(
-            "PasswordRotationConfigControllerV1_upsertPasswordRotationConfiguration",
-            set_rotation,
-        )
-        .add(
-            "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
-            get_vendor_rotation,
-        )
-        .add(
             "UsersPasswordControllerV2_resetPasswordViaEmail",
             request_reset_v2,
         )
@@ -84,100 +54,6 @@ pub(super) fn ops() -> Ops {
             "UsersPasswordControllerV2_verifyResetPasswordViaSmsOtc",
             verify_reset_sms,
         )
-}
-
-// === expiration ("rotation") ===
-
-fn rotation_missing() -> ApiError {
-    ApiError::not_found("Password rotation configuration not found")
-}
-
-/// `fe.secure.read.passwordExpirationConfiguration`: the expiration policy in force for the
-/// account (its own, else the environment's); 404 when none was configured.
-async fn get_rotation(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
-    caller.require(Perm::ReadPasswordExpirationConfiguration)?;
-    password_policy::rotation(&state.db, caller.tenant_opt().as_deref())?
-        .map(Json)
-        .ok_or_else(rotation_missing)
-}
-
-/// Environment token: the environment's expiration policy (404 when none).
-async fn get_vendor_rotation(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
-    caller.require(Perm::Environment)?;
-    state
-        .db
-        .get::<password_policy::RotationPolicy>(&password_policy::rotation_key(None))?
-        .map(Json)
-        .ok_or_else(rotation_missing)
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RotationRequest {
-    is_active: Option<bool>,
-    rotation_period: Option<i64>,
-    notification_period: Option<i64>,
-}
-
-fn minutes(field: &str, v: i64, min: i64) -> Result<u32, ApiError> {
-    if !(min..=2_628_000).contains(&v) {
-        return Err(ApiError::bad_request(format!(
-            "{field} must be between {min} and 2628000 minutes"
-        )));
-    }
-    Ok(u32::try_from(v).unwrap_or(u32::MAX))
-}
-
-/// `fe.secure.write.passwordExpirationConfiguration`: create or change the expiration policy
-/// of the account (or the environment's). Defaults: 90 days, warning 7 days before.
-async fn set_rotation(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<RotationRequest>,
-) -> Result<Json<password_policy::RotationPolicy>, ApiError> {
-    caller.require(Perm::WritePasswordExpirationConfiguration)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        require_tenant_exists(&state, t)?;
-    }
-    let rotation = req
-        .rotation_period
-        .map(|v| minutes("rotationPeriod", v, 1))
-        .transpose()?;
-    let notification = req
-        .notification_period
-        .map(|v| minutes("notificationPeriod", v, 0))
-        .transpose()?;
-    let now = rfc3339(state.clock.now());
-    let key = password_policy::rotation_key(tenant.as_deref());
-    let saved = state
-        .db
-        .write(|tx| {
-            let mut p = tx.get::<password_policy::RotationPolicy>(&key)?.unwrap_or(
-                password_policy::RotationPolicy {
-                    tenant_id: tenant.clone(),
-                    is_active: false,
-                    rotation_period: 129_600,
-                    notification_period: 10_080,
-                    created_at: now.clone(),
-                    updated_at: now.clone(),
-                },
-            );
-            p.is_active = req.is_active.unwrap_or(p.is_active);
-            p.rotation_period = rotation.unwrap_or(p.rotation_period);
-            p.notification_period = notification.unwrap_or(p.notification_period);
-            p.updated_at = now.clone();
-            tx.put(&p)?;
-            Ok::<_, ApiError>(p)
-        })
-        .await?;
-    Ok(Json(saved))
 }
 
 #[derive(Clone, Deserialize)]
@@ -204,20 +80,6 @@ async fn request_reset_v2(
     )
     .await?;
     Ok(Json(json!({"sessionId": new_uuid().to_string()})))
-}
-
-/// Refuse a password the policy of `tenant` (or the environment's) rejects.
-pub(crate) fn enforce(
-    state: &AppState,
-    tenant: Option<&str>,
-    password: &str,
-) -> Result<(), ApiError> {
-    let violations = password_policy::effective(&state.db, tenant)?.violations(password);
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(violations.join(" ")))
-    }
 }
 
 /// Refuse a password equal to the current one or one of the last `history` ones.
@@ -270,210 +132,6 @@ fn revoke_sessions(
     Ok(())
 }
 
-// === complexity policy ===
-
-/// `fe.secure.read.securityPolicy`: the policy in force (account or environment).
-async fn get_policy(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<PasswordPolicy>, ApiError> {
-    caller.require(Perm::ReadSecurityPolicy)?;
-    Ok(Json(password_policy::effective(
-        &state.db,
-        caller.tenant_opt().as_deref(),
-    )?))
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicyRequest {
-    allow_passphrases: Option<bool>,
-    max_length: Option<u32>,
-    min_length: Option<u32>,
-    min_phrase_length: Option<u32>,
-    min_optional_tests_to_pass: Option<u32>,
-    block_pwned_passwords: Option<bool>,
-    optional_tests: Option<password_policy::OptionalTests>,
-    required_tests: Option<password_policy::RequiredTests>,
-}
-
-/// `fe.secure.write.securityPolicy`: set the policy of the account (or the environment's).
-async fn set_policy(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<PolicyRequest>,
-) -> Result<(StatusCode, Json<PasswordPolicy>), ApiError> {
-    caller.require(Perm::WriteSecurityPolicy)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        require_tenant_exists(&state, t)?;
-    }
-    let mut p = password_policy::effective(&state.db, tenant.as_deref())?;
-    p.allow_passphrases = req.allow_passphrases.unwrap_or(p.allow_passphrases);
-    p.max_length = req.max_length.unwrap_or(p.max_length);
-    p.min_length = req.min_length.unwrap_or(p.min_length);
-    p.min_phrase_length = req.min_phrase_length.unwrap_or(p.min_phrase_length);
-    p.min_optional_tests_to_pass = req
-        .min_optional_tests_to_pass
-        .unwrap_or(p.min_optional_tests_to_pass);
-    p.block_pwned_passwords = req.block_pwned_passwords.unwrap_or(p.block_pwned_passwords);
-    p.optional_tests = req.optional_tests.unwrap_or(p.optional_tests);
-    p.required_tests = req.required_tests.unwrap_or(p.required_tests);
-    if p.min_length < 1
-        || p.max_length > password::MAX_PASSWORD_BYTES as u32
-        || p.min_length > p.max_length
-    {
-        return Err(ApiError::bad_request(format!(
-            "minLength must be at least 1 and at most maxLength, which may not exceed {}",
-            password::MAX_PASSWORD_BYTES
-        )));
-    }
-    if p.min_optional_tests_to_pass > 4 || p.min_phrase_length < p.min_length {
-        return Err(ApiError::bad_request(
-            "minOptionalTestsToPass is at most 4; minPhraseLength at least minLength",
-        ));
-    }
-    state
-        .db
-        .write(|tx| {
-            tx.put(&StoredPasswordPolicy {
-                tenant_id: tenant.clone(),
-                policy: p,
-            })
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(p)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PublicPolicyQuery {
-    user_id: Option<String>,
-}
-
-/// Public: the policy a password must meet (the user's account policy with `userId`), so
-/// login pages can show the rules.
-async fn public_policy(
-    State(state): State<AppState>,
-    Query(q): Query<PublicPolicyQuery>,
-) -> Result<Json<PasswordPolicy>, ApiError> {
-    let tenant = match q
-        .user_id
-        .as_deref()
-        .and_then(|id| state.db.get::<User>(id.as_bytes()).ok().flatten())
-    {
-        Some(u) => u.login_tenant().map(str::to_owned),
-        None => None,
-    };
-    Ok(Json(password_policy::effective(
-        &state.db,
-        tenant.as_deref(),
-    )?))
-}
-
-// === history policy ===
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryRequest {
-    enabled: Option<bool>,
-    history_size: Option<i64>,
-}
-
-fn history_size(v: i64) -> Result<u32, ApiError> {
-    u32::try_from(v)
-        .ok()
-        .filter(|n| (1..=10).contains(n))
-        .ok_or_else(|| ApiError::bad_request("historySize must be 1 to 10"))
-}
-
-fn history_missing() -> ApiError {
-    ApiError::not_found("Password History Policy not found")
-}
-
-fn history_scope(
-    state: &AppState,
-    caller: &Caller,
-    permission: Perm,
-) -> Result<Option<String>, ApiError> {
-    caller.require(permission)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        require_tenant_exists(state, t)?;
-    }
-    Ok(tenant)
-}
-
-/// `fe.secure.write.securityPolicy`: create the history policy (409 if it exists).
-async fn create_history(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<HistoryRequest>,
-) -> Result<(StatusCode, Json<HistoryPolicy>), ApiError> {
-    let tenant = history_scope(&state, &caller, Perm::WriteSecurityPolicy)?;
-    let now = rfc3339(state.clock.now());
-    let p = HistoryPolicy {
-        id: new_uuid().to_string(),
-        tenant_id: tenant.clone(),
-        enabled: req.enabled.unwrap_or(false),
-        history_size: history_size(req.history_size.unwrap_or(1))?,
-        created_at: now.clone(),
-        updated_at: now,
-    };
-    state
-        .db
-        .write(|tx| {
-            if tx
-                .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
-                .is_some()
-            {
-                return Err(ApiError::conflict("Password History Policy already exists"));
-            }
-            tx.put(&p)?;
-            Ok(())
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(p)))
-}
-
-/// `fe.secure.write.securityPolicy`: change the history policy (404 if never created).
-async fn update_history(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<HistoryRequest>,
-) -> Result<Json<HistoryPolicy>, ApiError> {
-    let tenant = history_scope(&state, &caller, Perm::WriteSecurityPolicy)?;
-    let size = req.history_size.map(history_size).transpose()?;
-    let now = rfc3339(state.clock.now());
-    let saved = state
-        .db
-        .write(|tx| {
-            let mut p = tx
-                .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
-                .ok_or_else(history_missing)?;
-            p.enabled = req.enabled.unwrap_or(p.enabled);
-            p.history_size = size.unwrap_or(p.history_size);
-            p.updated_at = now.clone();
-            tx.put(&p)?;
-            Ok::<_, ApiError>(p)
-        })
-        .await?;
-    Ok(Json(saved))
-}
-
-/// `fe.secure.read.securityPolicy`: the history policy (404 if never created).
-async fn get_history(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<HistoryPolicy>, ApiError> {
-    let tenant = history_scope(&state, &caller, Perm::ReadSecurityPolicy)?;
-    state
-        .db
-        .get::<HistoryPolicy>(&password_policy::history_key(tenant.as_deref()))?
-        .map(Json)
-        .ok_or_else(history_missing)
-}
-
 // === change and reset ===
 
 #[derive(Clone, Deserialize)]
@@ -508,7 +166,7 @@ async fn change_password(
             return Err(ApiError::bad_request("The current password is incorrect"));
         }
     };
-    enforce(&state, user.login_tenant(), &req.new_password)?;
+    crate::model::password_policy::enforce(&state.db, user.login_tenant(), &req.new_password)?;
     enforce_history(&state, &user, &req.new_password).await?;
     let hash = password::hash(&state.hasher, req.new_password.clone()).await?;
     let at = rfc3339(state.clock.now());
@@ -607,7 +265,7 @@ async fn verify_reset(
         .filter(|u| *u == req.user_id)
         .ok_or_else(bad)?;
     let user = load_user(&state, &user_id, None).map_err(|_| bad())?;
-    enforce(&state, user.login_tenant(), &req.password)?;
+    crate::model::password_policy::enforce(&state.db, user.login_tenant(), &req.password)?;
     enforce_history(&state, &user, &req.password).await?;
     let hash = password::hash(&state.hasher, req.password.clone()).await?;
     let at = rfc3339(state.clock.now());

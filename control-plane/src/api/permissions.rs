@@ -10,13 +10,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::Ops;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::model::clock::rfc3339;
 use crate::model::rbac::{self, AssignmentType, Category, Permission, Role};
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()

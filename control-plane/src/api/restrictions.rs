@@ -16,17 +16,17 @@ use shared::net::{self, ScopePolicy};
 use shared::wire::ListType;
 
 use super::Ops;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::ListQuery;
+use crate::model::clock::rfc3339;
 use crate::model::event::Event;
 use crate::model::restrictions::{
     self, DomainConfig, DomainRule, IpConfig, IpRule, MAX_ENTRIES, scope_key,
 };
-use crate::state::AppState;
 use crate::store::Record;
 
 /// Most entries one bulk call may carry.

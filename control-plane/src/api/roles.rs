@@ -11,16 +11,16 @@ use serde::{Deserialize, Serialize};
 
 use super::Ops;
 use super::permissions::validate_text;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, TenantHeader};
 use crate::http::page::{ListQuery, Page};
+use crate::model::clock::rfc3339;
 use crate::model::rbac::{self, AssignmentType, Permission, Role};
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
-use crate::state::AppState;
 use crate::store::Tx;
 
 pub(super) fn ops() -> Ops {

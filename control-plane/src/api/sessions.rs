@@ -5,32 +5,17 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Ops;
-use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::http::caller::{Caller, Perm};
-use crate::http::extract::ApiJson;
-use crate::model::session::{
-    self, ConcurrentToggle, Session, SessionPolicy, StoredSessionPolicy, Toggle, UserSessions,
-};
-use crate::state::AppState;
+use crate::http::AppState;
+use crate::http::caller::Caller;
+use crate::model::clock::rfc3339;
+use crate::model::session::{self, Session, UserSessions};
 
 pub(super) fn ops() -> Ops {
     Ops::default()
-        .add(
-            "SessionConfigurationControllerV1_getSessionConfiguration",
-            get_policy,
-        )
-        .add(
-            "SessionConfigurationControllerV1_createSessionConfiguration",
-            set_policy,
-        )
-        .add(
-            "SessionConfigurationControllerV1_getVendorSessionConfiguration",
-            get_vendor_policy,
-        )
         .add(
             "UserSessionsControllerV1_getActiveSessions",
             list_my_sessions,
@@ -45,134 +30,6 @@ pub(super) fn ops() -> Ops {
         )
 }
 
-/// `fe.secure.read.securityPolicy`: the limits in force for the account (its own, else the
-/// environment default); environment tokens without `frontegg-tenant-id` read the default.
-async fn get_policy(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<SessionPolicy>, ApiError> {
-    caller.require(Perm::ReadSecurityPolicy)?;
-    Ok(Json(match caller.tenant_opt() {
-        Some(t) => session::effective_policy(&state.db, &t)?,
-        None => vendor_default(&state)?,
-    }))
-}
-
-fn vendor_default(state: &AppState) -> Result<SessionPolicy, ApiError> {
-    Ok(state
-        .db
-        .get::<StoredSessionPolicy>(&session::policy_key(None))?
-        .map(|p| p.policy)
-        .unwrap_or_default())
-}
-
-/// Environment token: the environment's default limits.
-async fn get_vendor_policy(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Json<SessionPolicy>, ApiError> {
-    caller.require(Perm::Environment)?;
-    Ok(Json(vendor_default(&state)?))
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicyRequest {
-    session_idle_timeout_configuration: Option<Toggle<i64>>,
-    session_timeout_configuration: Option<Toggle<i64>>,
-    session_concurrent_configuration: Option<ConcurrentRequest>,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConcurrentRequest {
-    is_active: bool,
-    max_sessions: i64,
-}
-
-fn seconds(
-    field: &str,
-    t: Toggle<i64>,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<Toggle<u32>, ApiError> {
-    if !range.contains(&t.timeout) {
-        return Err(ApiError::bad_request(format!(
-            "{field}.timeout must be between {} and {} seconds",
-            range.start(),
-            range.end()
-        )));
-    }
-    Ok(Toggle {
-        is_active: t.is_active,
-        timeout: u32::try_from(t.timeout).unwrap_or(u32::MAX),
-    })
-}
-
-/// `fe.secure.write.securityPolicy`: set the limits of the account (with
-/// `frontegg-tenant-id` or a user token) or the environment default. Given parts replace
-/// the stored ones.
-async fn set_policy(
-    caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<PolicyRequest>,
-) -> Result<(StatusCode, Json<SessionPolicy>), ApiError> {
-    caller.require(Perm::WriteSecurityPolicy)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        super::users::require_tenant_exists(&state, t)?;
-    }
-    let idle = req
-        .session_idle_timeout_configuration
-        .map(|t| seconds("sessionIdleTimeoutConfiguration", t, 60..=2_073_600))
-        .transpose()?;
-    let absolute = req
-        .session_timeout_configuration
-        .map(|t| seconds("sessionTimeoutConfiguration", t, 60..=i64::from(u32::MAX)))
-        .transpose()?;
-    let concurrent = req
-        .session_concurrent_configuration
-        .map(|c| {
-            u32::try_from(c.max_sessions)
-                .ok()
-                .filter(|m| (1..=10_000).contains(m))
-                .map(|m| ConcurrentToggle {
-                    is_active: c.is_active,
-                    max_sessions: m,
-                })
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "sessionConcurrentConfiguration.maxSessions must be 1 to 10000",
-                    )
-                })
-        })
-        .transpose()?;
-    let key = session::policy_key(tenant.as_deref());
-    let saved = state
-        .db
-        .write(|tx| {
-            let mut p = tx
-                .get::<StoredSessionPolicy>(&key)?
-                .map(|p| p.policy)
-                .unwrap_or_default();
-            if let Some(v) = idle {
-                p.session_idle_timeout_configuration = v;
-            }
-            if let Some(v) = absolute {
-                p.session_timeout_configuration = v;
-            }
-            if let Some(v) = concurrent {
-                p.session_concurrent_configuration = v;
-            }
-            tx.put(&StoredSessionPolicy {
-                tenant_id: tenant.clone(),
-                policy: p,
-            })?;
-            Ok::<_, ApiError>(p)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(saved)))
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionResponse {
@@ -185,7 +42,7 @@ struct SessionResponse {
 }
 
 fn time_of(secs: i64) -> String {
-    crate::clock::rfc3339_of(secs).unwrap_or_default()
+    crate::model::clock::rfc3339_of(secs).unwrap_or_default()
 }
 
 /// The calling user and its current session (user tokens; environment tokens with

@@ -21,10 +21,10 @@ use shared::wire;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, bearer};
 use crate::push::{self, Frame};
-use crate::state::AppState;
 
 /// How often an idle stream carries a heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -217,7 +217,7 @@ struct SidecarView {
 }
 
 fn time_of(secs: i64) -> String {
-    crate::clock::rfc3339_of(secs).unwrap_or_default()
+    crate::model::clock::rfc3339_of(secs).unwrap_or_default()
 }
 
 /// Environment token: every sidecar with its applied version and lag behind the current

@@ -12,18 +12,17 @@ use serde_json::{Value, json};
 
 use super::Ops;
 use super::auth::{self, start_session};
-use super::configurations;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::delivery::Message;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::model::clock::rfc3339;
 use crate::model::otp::{self, Purpose};
 use crate::model::tenant::Tenant;
 use crate::model::user::{self, Membership, User};
 use crate::model::{email, password};
-use crate::state::AppState;
 use crate::store::Tree;
 
 /// Activation links live this long.
@@ -175,7 +174,7 @@ struct SignUp {
 /// address that already has an account the reply carries random ids and a token that
 /// activates nothing, so the two cannot be told apart.
 async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError> {
-    let config = configurations::current(state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     if !config.allow_signups {
         return Err(ApiError::forbidden("Sign up is disabled"));
     }
@@ -188,7 +187,7 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
-            super::passwords::enforce(state, None, &p)?;
+            crate::model::password_policy::enforce(&state.db, None, &p)?;
             Some(password::hash(&state.hasher, p).await?)
         }
         None => None,
@@ -412,7 +411,7 @@ async fn activation_password(
                 .db
                 .get::<User>(user_id.as_bytes())?
                 .and_then(|u| u.login_tenant().map(str::to_owned));
-            super::passwords::enforce(state, tenant.as_deref(), &p)?;
+            crate::model::password_policy::enforce(&state.db, tenant.as_deref(), &p)?;
             Ok(Some(password::hash(&state.hasher, p).await?))
         }
         _ => Ok(None),
@@ -454,7 +453,7 @@ async fn log_in_activated(
         .login_tenant()
         .map(str::to_owned)
         .ok_or_else(bad_token)?;
-    let config = configurations::current(state)?;
+    let config = crate::model::vendor_config::current(&state.db)?;
     let issued = start_session(
         state,
         &config,

@@ -10,14 +10,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::model::clock::rfc3339;
 use crate::model::event::Event;
 use crate::model::tenant::{self, Tenant, TenantProfile};
-use crate::state::AppState;
 
 const BASE: &str = "/tenants/resources/tenants/v1";
 const MAX_NAME: usize = 255;

@@ -6,8 +6,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::extract::ApiJson;
-use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     super::route_both(Router::new(), "/auth/vendor", post(authenticate_vendor))

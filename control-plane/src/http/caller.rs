@@ -9,11 +9,11 @@ use shared::claims::{AccessClaims, USER_TOKEN};
 
 use super::extract::{TenantHeader, bearer};
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::model::authz::{self, Effective};
 pub use crate::model::builtin::Perm;
 use crate::model::session::Session;
 use crate::model::user::User;
-use crate::state::AppState;
 
 /// A management call with an environment token.
 #[derive(Debug)]
@@ -78,6 +78,26 @@ impl Caller {
             }),
             Caller::User(u) => Ok(u.tenant_id.clone()),
         }
+    }
+
+    /// The account a route acts on, after `perm`: it must exist (404).
+    pub fn account(&self, state: &AppState, perm: Perm) -> Result<String, ApiError> {
+        self.require(perm)?;
+        let tenant = self.tenant()?;
+        crate::model::tenant::require(&state.db, &tenant)?;
+        Ok(tenant)
+    }
+
+    /// The scope of a route for the environment or one account — settings, restrictions —
+    /// after `perm`: an existing account (a user token's, or `frontegg-tenant-id`), or the
+    /// environment (an environment token without the header).
+    pub fn scope(&self, state: &AppState, perm: Perm) -> Result<Option<String>, ApiError> {
+        self.require(perm)?;
+        let tenant = self.tenant_opt();
+        if let Some(t) = &tenant {
+            crate::model::tenant::require(&state.db, t)?;
+        }
+        Ok(tenant)
     }
 
     /// The account for routes where it is optional for environment tokens.

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::AppState;
 
 /// A JSON request body. Rejections use the error model: 415 for a non-JSON content type,
 /// 413 over the body limit, 408 when the body does not arrive within
@@ -77,8 +77,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
             "JSON body is nested deeper than {max_depth} levels"
         )));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    // The failing field's path leads the message (`name: must be 0 to 255 characters`).
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid JSON body: {path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    Ok(value)
 }
 
 /// Whether `[`/`{` nesting (outside strings) goes deeper than `max`.

@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use axum::http::HeaderMap;
 
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::model::restrictions::Level;
-use crate::state::AppState;
 
 /// The caller's address: the socket peer, or the one configured forwarding header of a
 /// trusted proxy.

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, InternalCause};
+use crate::http::AppState;
 use crate::spec::OpIndex;
-use crate::state::AppState;
 
 /// Incoming trace ids longer than this, or with other characters, are replaced.
 const MAX_TRACE_ID: usize = 64;

@@ -7,13 +7,15 @@ pub mod guard;
 mod middleware;
 pub mod page;
 pub mod server;
+pub mod state;
+
+pub use state::AppState;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// A bare application over `routes` (the `--metrics-listen` listener): only a 404 fallback.
 pub fn bare(state: AppState, routes: Router<AppState>) -> Router {

@@ -19,6 +19,7 @@ use super::event::Event;
 use super::group::{self, Group};
 use super::rbac::{self, Role};
 use super::session::{self, Session, UserSessions};
+use super::setting;
 use super::user::{self, User};
 use crate::store::{Db, StoreError, Tree, Tx};
 
@@ -131,9 +132,9 @@ fn end(
 /// The time a revocation of every JWT the API token issued must name, for a deletion `at`
 /// (its JWTs can be issued a second after an earlier revocation: [`ApiToken::issued_at`]).
 fn all_issued(mut t: ApiToken, at: &str) -> String {
-    crate::clock::unix_of(at)
+    crate::model::clock::unix_of(at)
         .map(|now| t.revoke_issued(now))
-        .and_then(crate::clock::rfc3339_of)
+        .and_then(crate::model::clock::rfc3339_of)
         .unwrap_or_else(|| at.to_owned())
 }
 
@@ -235,11 +236,11 @@ impl TenantSnapshot {
 /// the account.
 fn settings_keys(tenant: &str) -> [Vec<u8>; 5] {
     [
-        super::lockout::policy_key(Some(tenant)),
-        session::policy_key(Some(tenant)),
-        super::password_policy::policy_key(Some(tenant)),
-        super::password_policy::history_key(Some(tenant)),
-        super::password_policy::rotation_key(Some(tenant)),
+        setting::key::<super::lockout::LockoutPolicy>(Some(tenant)),
+        setting::key::<session::StoredSessionPolicy>(Some(tenant)),
+        setting::key::<super::password_policy::StoredPasswordPolicy>(Some(tenant)),
+        setting::key::<super::password_policy::HistoryPolicy>(Some(tenant)),
+        setting::key::<super::password_policy::RotationPolicy>(Some(tenant)),
     ]
 }
 

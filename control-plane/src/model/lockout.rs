@@ -15,6 +15,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::model::setting::{self, ScopedSetting, SettingError};
 use crate::store::{Db, Record, StoreError, Tree};
 
 /// A stored lockout policy.
@@ -39,26 +40,69 @@ pub struct LockoutPolicy {
 impl Record for LockoutPolicy {
     const TREE: Tree = Tree::Environment;
     fn key(&self) -> Vec<u8> {
-        policy_key(self.tenant_id.as_deref())
+        setting::key::<Self>(self.tenant_id.as_deref())
     }
 }
 
-/// The store key of a policy.
-pub fn policy_key(tenant: Option<&str>) -> Vec<u8> {
-    format!("lockout-policy/{}", tenant.unwrap_or("-")).into_bytes()
+/// A change to a lockout policy; a creation names both fields.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockoutChange {
+    /// Whether failures lock.
+    pub enabled: Option<bool>,
+    /// Failures that lock: 1 to 1000.
+    pub max_attempts: Option<i64>,
+}
+
+impl ScopedSetting for LockoutPolicy {
+    const NAME: &'static str = "Lockout policy";
+    const PREFIX: &'static str = "lockout-policy";
+    const DEFAULTED: bool = false;
+    type Change = LockoutChange;
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    fn initial(scope: Option<&str>, now: &str) -> Self {
+        LockoutPolicy {
+            id: crate::crypto::new_uuid().to_string(),
+            tenant_id: scope.map(str::to_owned),
+            enabled: false,
+            max_attempts: 5,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+    fn rescoped(self, scope: Option<&str>, now: &str) -> Self {
+        LockoutPolicy {
+            tenant_id: scope.map(str::to_owned),
+            created_at: now.to_owned(),
+            ..self
+        }
+    }
+    fn apply(&mut self, c: &LockoutChange, now: &str) -> Result<(), SettingError> {
+        if let Some(m) = c.max_attempts {
+            self.max_attempts = setting::within("maxAttempts", m, 1..=1000, "")?;
+        }
+        self.enabled = c.enabled.unwrap_or(self.enabled);
+        self.updated_at = now.to_owned();
+        Ok(())
+    }
+    fn complete(c: &LockoutChange) -> Result<(), SettingError> {
+        match (c.enabled, c.max_attempts) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err(SettingError::Invalid(
+                "enabled and maxAttempts are required".into(),
+            )),
+        }
+    }
 }
 
 /// The failures that lock in `tenant`, if a policy there (or the environment's) is enabled.
 pub fn max_attempts(db: &Db, tenant: Option<&str>) -> Result<Option<u32>, StoreError> {
-    let own = match tenant {
-        Some(t) => db.get::<LockoutPolicy>(&policy_key(Some(t)))?,
-        None => None,
-    };
-    let policy = match own {
-        Some(p) => Some(p),
-        None => db.get::<LockoutPolicy>(&policy_key(None))?,
-    };
-    Ok(policy.filter(|p| p.enabled).map(|p| p.max_attempts.max(1)))
+    Ok(setting::in_force::<LockoutPolicy>(db, tenant)?
+        .filter(|p| p.enabled)
+        .map(|p| p.max_attempts.max(1)))
 }
 
 /// Failed logins an account may take per hour whatever the lockout policy says (ASVS 2.2.1:

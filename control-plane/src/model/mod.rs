@@ -7,6 +7,7 @@ pub mod authz;
 pub mod builtin;
 pub mod cascade;
 pub mod catalog;
+pub mod clock;
 pub mod email;
 pub mod event;
 pub mod grant;
@@ -21,7 +22,9 @@ pub mod password_policy;
 pub mod rbac;
 pub mod restrictions;
 pub mod session;
+pub mod setting;
 pub mod tenant;
+pub mod text;
 pub mod user;
 pub mod vendor_config;
 

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixSecs;
 use crate::crypto::{b64url, hex, random_bytes, sha256};
+use crate::model::clock::UnixSecs;
 use crate::store::{Record, StoreError, Tree, Tx};
 
 /// What a token is for.

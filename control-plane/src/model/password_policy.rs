@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::setting::{self, ScopedSetting, SettingError};
 use crate::store::{Db, Record, StoreError, Tree};
 
 /// Optional tests: a password (that is not a passphrase) must pass at least
@@ -98,26 +99,97 @@ pub struct StoredPasswordPolicy {
 impl Record for StoredPasswordPolicy {
     const TREE: Tree = Tree::Environment;
     fn key(&self) -> Vec<u8> {
-        policy_key(self.tenant_id.as_deref())
+        setting::key::<Self>(self.tenant_id.as_deref())
     }
 }
 
-/// The store key of a policy.
-pub fn policy_key(tenant: Option<&str>) -> Vec<u8> {
-    format!("password-policy/{}", tenant.unwrap_or("-")).into_bytes()
+/// A change to the complexity policy: the given fields replace the policy's.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyChange {
+    /// See [`PasswordPolicy`].
+    pub allow_passphrases: Option<bool>,
+    /// See [`PasswordPolicy`].
+    pub max_length: Option<u32>,
+    /// See [`PasswordPolicy`].
+    pub min_length: Option<u32>,
+    /// See [`PasswordPolicy`].
+    pub min_phrase_length: Option<u32>,
+    /// See [`PasswordPolicy`].
+    pub min_optional_tests_to_pass: Option<u32>,
+    /// See [`PasswordPolicy`].
+    pub block_pwned_passwords: Option<bool>,
+    /// See [`PasswordPolicy`].
+    pub optional_tests: Option<OptionalTests>,
+    /// See [`PasswordPolicy`].
+    pub required_tests: Option<RequiredTests>,
+}
+
+impl ScopedSetting for StoredPasswordPolicy {
+    const NAME: &'static str = "Password policy";
+    const PREFIX: &'static str = "password-policy";
+    const DEFAULTED: bool = true;
+    const INHERITS: bool = true;
+    type Change = PolicyChange;
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    fn initial(scope: Option<&str>, _now: &str) -> Self {
+        StoredPasswordPolicy {
+            tenant_id: scope.map(str::to_owned),
+            policy: PasswordPolicy::default(),
+        }
+    }
+    fn rescoped(self, scope: Option<&str>, _now: &str) -> Self {
+        StoredPasswordPolicy {
+            tenant_id: scope.map(str::to_owned),
+            ..self
+        }
+    }
+    fn apply(&mut self, c: &PolicyChange, _now: &str) -> Result<(), SettingError> {
+        let p = &mut self.policy;
+        p.allow_passphrases = c.allow_passphrases.unwrap_or(p.allow_passphrases);
+        p.max_length = c.max_length.unwrap_or(p.max_length);
+        p.min_length = c.min_length.unwrap_or(p.min_length);
+        p.min_phrase_length = c.min_phrase_length.unwrap_or(p.min_phrase_length);
+        p.min_optional_tests_to_pass = c
+            .min_optional_tests_to_pass
+            .unwrap_or(p.min_optional_tests_to_pass);
+        p.block_pwned_passwords = c.block_pwned_passwords.unwrap_or(p.block_pwned_passwords);
+        p.optional_tests = c.optional_tests.unwrap_or(p.optional_tests);
+        p.required_tests = c.required_tests.unwrap_or(p.required_tests);
+        let most = crate::model::password::MAX_PASSWORD_BYTES as u32;
+        if p.min_length < 1 || p.max_length > most || p.min_length > p.max_length {
+            return Err(SettingError::Invalid(format!(
+                "minLength must be at least 1 and at most maxLength, which may not exceed {most}"
+            )));
+        }
+        if p.min_optional_tests_to_pass > 4 || p.min_phrase_length < p.min_length {
+            return Err(SettingError::Invalid(
+                "minOptionalTestsToPass is at most 4; minPhraseLength at least minLength".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The policy in force: the account's, else the environment's, else the defaults.
 pub fn effective(db: &Db, tenant: Option<&str>) -> Result<PasswordPolicy, StoreError> {
-    if let Some(t) = tenant
-        && let Some(p) = db.get::<StoredPasswordPolicy>(&policy_key(Some(t)))?
-    {
-        return Ok(p.policy);
-    }
-    Ok(db
-        .get::<StoredPasswordPolicy>(&policy_key(None))?
+    Ok(setting::in_force::<StoredPasswordPolicy>(db, tenant)?
         .map(|p| p.policy)
         .unwrap_or_default())
+}
+
+/// Refuse a password the policy in force in `tenant` rejects (every broken rule, in one
+/// message).
+pub fn enforce(db: &Db, tenant: Option<&str>, password: &str) -> Result<(), SettingError> {
+    let violations = effective(db, tenant)?.violations(password);
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(SettingError::Invalid(violations.join(" ")))
+    }
 }
 
 impl PasswordPolicy {
@@ -209,26 +281,60 @@ pub struct HistoryPolicy {
 impl Record for HistoryPolicy {
     const TREE: Tree = Tree::Environment;
     fn key(&self) -> Vec<u8> {
-        history_key(self.tenant_id.as_deref())
+        setting::key::<Self>(self.tenant_id.as_deref())
     }
 }
 
-/// The store key of a history policy.
-pub fn history_key(tenant: Option<&str>) -> Vec<u8> {
-    format!("password-history/{}", tenant.unwrap_or("-")).into_bytes()
+/// A change to the history policy.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryChange {
+    /// Whether it applies.
+    pub enabled: Option<bool>,
+    /// Previous passwords remembered: 1 to 10.
+    pub history_size: Option<i64>,
+}
+
+impl ScopedSetting for HistoryPolicy {
+    const NAME: &'static str = "Password History Policy";
+    const PREFIX: &'static str = "password-history";
+    const DEFAULTED: bool = false;
+    type Change = HistoryChange;
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    fn initial(scope: Option<&str>, now: &str) -> Self {
+        HistoryPolicy {
+            id: crate::crypto::new_uuid().to_string(),
+            tenant_id: scope.map(str::to_owned),
+            enabled: false,
+            history_size: 1,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+    fn rescoped(self, scope: Option<&str>, now: &str) -> Self {
+        HistoryPolicy {
+            tenant_id: scope.map(str::to_owned),
+            created_at: now.to_owned(),
+            ..self
+        }
+    }
+    fn apply(&mut self, c: &HistoryChange, now: &str) -> Result<(), SettingError> {
+        if let Some(n) = c.history_size {
+            self.history_size = setting::within("historySize", n, 1..=10, "")?;
+        }
+        self.enabled = c.enabled.unwrap_or(self.enabled);
+        self.updated_at = now.to_owned();
+        Ok(())
+    }
 }
 
 /// How many previous passwords may not be reused in `tenant` (0: no history policy).
 pub fn history_size(db: &Db, tenant: Option<&str>) -> Result<usize, StoreError> {
-    let own = match tenant {
-        Some(t) => db.get::<HistoryPolicy>(&history_key(Some(t)))?,
-        None => None,
-    };
-    let p = match own {
-        Some(p) => Some(p),
-        None => db.get::<HistoryPolicy>(&history_key(None))?,
-    };
-    Ok(p.filter(|p| p.enabled)
+    Ok(setting::in_force::<HistoryPolicy>(db, tenant)?
+        .filter(|p| p.enabled)
         .map_or(0, |p| p.history_size as usize))
 }
 
@@ -287,21 +393,64 @@ pub struct RotationPolicy {
 impl Record for RotationPolicy {
     const TREE: Tree = Tree::Environment;
     fn key(&self) -> Vec<u8> {
-        rotation_key(self.tenant_id.as_deref())
+        setting::key::<Self>(self.tenant_id.as_deref())
     }
 }
 
-/// The store key of a rotation policy.
-pub fn rotation_key(tenant: Option<&str>) -> Vec<u8> {
-    format!("password-rotation/{}", tenant.unwrap_or("-")).into_bytes()
+/// A change to the expiration policy (minutes).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationChange {
+    /// Whether passwords expire.
+    pub is_active: Option<bool>,
+    /// Minutes a password lives: 1 to 2628000.
+    pub rotation_period: Option<i64>,
+    /// Minutes of warning: 0 to 2628000.
+    pub notification_period: Option<i64>,
+}
+
+impl ScopedSetting for RotationPolicy {
+    const NAME: &'static str = "Password rotation configuration";
+    const PREFIX: &'static str = "password-rotation";
+    const DEFAULTED: bool = false;
+    type Change = RotationChange;
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    /// 90 days, a warning 7 days before; off.
+    fn initial(scope: Option<&str>, now: &str) -> Self {
+        RotationPolicy {
+            tenant_id: scope.map(str::to_owned),
+            is_active: false,
+            rotation_period: 129_600,
+            notification_period: 10_080,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+    fn rescoped(self, scope: Option<&str>, now: &str) -> Self {
+        RotationPolicy {
+            tenant_id: scope.map(str::to_owned),
+            created_at: now.to_owned(),
+            ..self
+        }
+    }
+    fn apply(&mut self, c: &RotationChange, now: &str) -> Result<(), SettingError> {
+        if let Some(v) = c.rotation_period {
+            self.rotation_period = setting::within("rotationPeriod", v, 1..=2_628_000, " minutes")?;
+        }
+        if let Some(v) = c.notification_period {
+            self.notification_period =
+                setting::within("notificationPeriod", v, 0..=2_628_000, " minutes")?;
+        }
+        self.is_active = c.is_active.unwrap_or(self.is_active);
+        self.updated_at = now.to_owned();
+        Ok(())
+    }
 }
 
 /// The rotation policy in force for `tenant`: its own, else the environment's.
 pub fn rotation(db: &Db, tenant: Option<&str>) -> Result<Option<RotationPolicy>, StoreError> {
-    if let Some(t) = tenant
-        && let Some(p) = db.get::<RotationPolicy>(&rotation_key(Some(t)))?
-    {
-        return Ok(Some(p));
-    }
-    db.get::<RotationPolicy>(&rotation_key(None))
+    setting::in_force::<RotationPolicy>(db, tenant)
 }

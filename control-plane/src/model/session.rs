@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::UnixSecs;
 use crate::crypto::{b64url, hex, random_bytes, sha256};
+use crate::model::clock::UnixSecs;
 use crate::model::event::Event;
+use crate::model::setting::{self, ScopedSetting, SettingError};
 use crate::store::{Index, IndexEntry, Record, StoreError, Tree, Tx};
 
 /// A stored session.
@@ -144,22 +145,92 @@ pub struct StoredSessionPolicy {
 impl Record for StoredSessionPolicy {
     const TREE: Tree = Tree::Environment;
     fn key(&self) -> Vec<u8> {
-        policy_key(self.tenant_id.as_deref())
+        setting::key::<Self>(self.tenant_id.as_deref())
     }
 }
 
-/// The store key of a session policy.
-pub fn policy_key(tenant: Option<&str>) -> Vec<u8> {
-    format!("session-policy/{}", tenant.unwrap_or("-")).into_bytes()
+/// A change to the session limits: the given parts replace the stored ones.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyChange {
+    /// Idle timeout, 60 seconds to 24 days.
+    pub session_idle_timeout_configuration: Option<Toggle<i64>>,
+    /// Absolute lifetime, at least 60 seconds.
+    pub session_timeout_configuration: Option<Toggle<i64>>,
+    /// Concurrent sessions, 1 to 10000.
+    pub session_concurrent_configuration: Option<ConcurrentChange>,
+}
+
+/// The concurrent-session limit, as requested.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcurrentChange {
+    /// Whether the limit applies.
+    pub is_active: bool,
+    /// Most live sessions.
+    pub max_sessions: i64,
+}
+
+fn seconds(
+    field: &str,
+    t: Toggle<i64>,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Toggle<u32>, SettingError> {
+    Ok(Toggle {
+        is_active: t.is_active,
+        timeout: setting::within(&format!("{field}.timeout"), t.timeout, range, " seconds")?,
+    })
+}
+
+impl ScopedSetting for StoredSessionPolicy {
+    const NAME: &'static str = "Session configuration";
+    const PREFIX: &'static str = "session-policy";
+    const DEFAULTED: bool = true;
+    type Change = PolicyChange;
+
+    fn scope(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    fn initial(scope: Option<&str>, _now: &str) -> Self {
+        StoredSessionPolicy {
+            tenant_id: scope.map(str::to_owned),
+            policy: SessionPolicy::default(),
+        }
+    }
+    fn rescoped(self, scope: Option<&str>, _now: &str) -> Self {
+        StoredSessionPolicy {
+            tenant_id: scope.map(str::to_owned),
+            ..self
+        }
+    }
+    fn apply(&mut self, c: &PolicyChange, _now: &str) -> Result<(), SettingError> {
+        let p = &mut self.policy;
+        if let Some(t) = c.session_idle_timeout_configuration {
+            p.session_idle_timeout_configuration =
+                seconds("sessionIdleTimeoutConfiguration", t, 60..=2_073_600)?;
+        }
+        if let Some(t) = c.session_timeout_configuration {
+            p.session_timeout_configuration =
+                seconds("sessionTimeoutConfiguration", t, 60..=i64::from(u32::MAX))?;
+        }
+        if let Some(m) = c.session_concurrent_configuration {
+            p.session_concurrent_configuration = ConcurrentToggle {
+                is_active: m.is_active,
+                max_sessions: setting::within(
+                    "sessionConcurrentConfiguration.maxSessions",
+                    m.max_sessions,
+                    1..=10_000,
+                    "",
+                )?,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// The policy in force for an account: its own, else the environment default, else none.
 pub fn effective_policy(db: &crate::store::Db, tenant: &str) -> Result<SessionPolicy, StoreError> {
-    if let Some(p) = db.get::<StoredSessionPolicy>(&policy_key(Some(tenant)))? {
-        return Ok(p.policy);
-    }
-    Ok(db
-        .get::<StoredSessionPolicy>(&policy_key(None))?
+    Ok(setting::in_force::<StoredSessionPolicy>(db, Some(tenant))?
         .map(|p| p.policy)
         .unwrap_or_default())
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::store::{Record, Tree};
+use crate::store::{Db, Record, StoreError, Tree};
 
 /// A stored tenant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,36 @@ impl Record for Tenant {
     fn key(&self) -> Vec<u8> {
         self.tenant_id.as_bytes().to_vec()
     }
+}
+
+/// Why an account cannot be acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// No such account.
+    #[error("Tenant not found")]
+    NotFound,
+    /// An id that is not a UUID.
+    #[error("{0} must be a UUID")]
+    BadId(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The account `id` (`NotFound` if there is none).
+pub fn get(db: &Db, id: &str) -> Result<Tenant, TenantError> {
+    db.get::<Tenant>(id.as_bytes())?
+        .ok_or(TenantError::NotFound)
+}
+
+/// Refuse an account that does not exist.
+pub fn require(db: &Db, id: &str) -> Result<(), TenantError> {
+    get(db, id).map(drop)
+}
+
+/// `s` as an account id (`field` names it in the error).
+pub fn id_of(field: &'static str, s: &str) -> Result<String, TenantError> {
+    parse_id(s).ok_or(TenantError::BadId(field))
 }
 
 /// Parse a tenant id: a UUID in any case, returned in canonical lower-case hyphenated form.

@@ -163,6 +163,60 @@ pub fn phone_digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Why a user was not found, created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// No such user, or not one of the account's (the same answer: a caller learns nothing
+    /// about other accounts' users).
+    #[error("User not found")]
+    NotFound,
+    /// The (normalised) address is another user's.
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    /// The username is another user's.
+    #[error("this username is taken")]
+    UsernameTaken,
+    /// Input that breaks a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// A text field out of bounds.
+    #[error(transparent)]
+    Text(#[from] crate::model::text::TextError),
+    /// A JSON field that is not an object or is too large.
+    #[error(transparent)]
+    Json(#[from] crate::model::json::JsonError),
+    /// Rights the caller may not confer.
+    #[error(transparent)]
+    Grant(#[from] crate::model::grant::GrantError),
+    /// A password that could not be hashed or checked now.
+    #[error(transparent)]
+    Password(#[from] crate::model::password::PasswordError),
+    /// A password the policy refuses, or an account that does not exist.
+    #[error(transparent)]
+    Setting(#[from] crate::model::setting::SettingError),
+    /// The account does not exist.
+    #[error(transparent)]
+    Tenant(#[from] crate::model::tenant::TenantError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user `id`.
+pub fn get(db: &Db, id: &str) -> Result<User, UserError> {
+    db.get::<User>(id.as_bytes())?.ok_or(UserError::NotFound)
+}
+
+/// The user `id`, which must be a member of `tenant` when one is given ([`UserError::NotFound`]
+/// otherwise, so a caller cannot learn about users of other accounts).
+pub fn get_in(db: &Db, id: &str, tenant: Option<&str>) -> Result<User, UserError> {
+    let user = get(db, id)?;
+    match tenant {
+        Some(t) if user.membership(t).is_none() => Err(UserError::NotFound),
+        _ => Ok(user),
+    }
+}
+
 /// What a change to a user takes away, recorded with the change so the tokens that say
 /// otherwise stop counting.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use shared::wire::{self, Delta, Policy, PublicKey, PushMessage, Revocation, Revo
 use tokio::sync::broadcast;
 
 use crate::model::event::{self, EventKind, EventRecord};
-use crate::store::{StoreError, Tree, Tx};
+use crate::store::StoreError;
 
 pub use self::status::{SidecarStatus, Sidecars};
 
@@ -27,8 +27,6 @@ pub const MAX_CATCH_UP: usize = 10_000;
 
 /// Leeway added to revocation lifetimes (sidecars accept `exp` this late).
 pub const LEEWAY_SECS: i64 = 60;
-
-const MAX_TTL_KEY: &[u8] = b"max_token_ttl";
 
 /// An encoded frame moving sidecars from `base` to `version`.
 #[derive(Debug)]
@@ -111,7 +109,7 @@ pub struct Context {
     /// The fan-out point.
     pub hub: Arc<Hub>,
     /// The clock.
-    pub clock: crate::clock::Clock,
+    pub clock: crate::model::clock::Clock,
     /// Token issuer: the public URL.
     pub issuer: Arc<str>,
     /// Token audience: the environment's client id.
@@ -169,34 +167,11 @@ fn publish_pending(cx: &Context) -> Result<(), StoreError> {
 
 /// Tokens live at most this long: the largest access-token lifetime ever configured.
 pub fn token_ttl(cx: &Context) -> Result<i64, StoreError> {
-    let configured = cx
-        .db
-        .get::<crate::model::vendor_config::VendorConfig>(b"vendor-config")?
-        .unwrap_or_default()
-        .default_token_expiration;
-    let high = cx
-        .db
-        .get_raw(Tree::Meta, MAX_TTL_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, i64::from_be_bytes);
-    Ok(high.max(i64::from(configured)))
-}
-
-/// Record a configured access-token lifetime, inside the caller's transaction: revocations
-/// must outlive tokens issued under the longest lifetime ever configured.
-pub fn note_token_ttl(tx: &mut Tx<'_>, ttl: i64) -> Result<(), StoreError> {
-    let high = tx
-        .get_raw(Tree::Meta, MAX_TTL_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, i64::from_be_bytes);
-    if ttl > high {
-        tx.put_raw(Tree::Meta, MAX_TTL_KEY, &ttl.to_be_bytes())?;
-    }
-    Ok(())
+    crate::model::vendor_config::longest_token_ttl(&cx.db)
 }
 
 fn unix_of(at: &str) -> i64 {
-    crate::clock::unix_of(at).unwrap_or(0)
+    crate::model::clock::unix_of(at).unwrap_or(0)
 }
 
 /// The revocation an event implies, if any. Entries live until every token issued before

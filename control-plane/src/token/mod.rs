@@ -198,7 +198,7 @@ impl Issuer {
             return Err(TokenError::StillInUse);
         }
         let at = time::OffsetDateTime::from_unix_timestamp(now)
-            .map(crate::clock::rfc3339)
+            .map(crate::model::clock::rfc3339)
             .unwrap_or_default();
         db.write(|tx| {
             tx.delete::<KeyRecord>(kid.as_bytes())?;

@@ -9,8 +9,8 @@ use crate::api::permissions::{PermissionResponse, permission_response};
 use crate::api::roles::{RoleResponse, role_response};
 use crate::model::authz;
 
+use crate::http::AppState;
 use crate::model::user::User;
-use crate::state::AppState;
 
 pub(crate) use crate::model::catalog::Catalog;
 

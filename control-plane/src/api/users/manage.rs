@@ -12,15 +12,15 @@ use super::dto::{Catalog, UserCreatedResponse, UserResponse, created_response, u
 use super::{check_grantable, default_role_ids, load_user, require_tenant_exists, user_not_found};
 use crate::api::Ops;
 use crate::api::permissions::validate_text;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
+use crate::model::clock::rfc3339;
 use crate::model::user::{self, Loss, Membership, User};
 use crate::model::{email, password};
-use crate::state::AppState;
 use crate::store::Tx;
 
 pub(super) fn ops() -> Ops {
@@ -150,7 +150,7 @@ async fn build_user(
     let password_hash = match req.password.clone() {
         Some(p) if p.is_empty() => return Err(ApiError::bad_request("password must not be empty")),
         Some(p) => {
-            crate::api::passwords::enforce(state, Some(tenant), &p)?;
+            crate::model::password_policy::enforce(&state.db, Some(tenant), &p)?;
             Some(password::hash(&state.hasher, p).await?)
         }
         None => None,

@@ -12,11 +12,11 @@ use super::manage::update_user;
 use crate::api::permissions::permission_response;
 use crate::api::roles::role_response;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     Ops::default()

@@ -11,11 +11,11 @@ pub(crate) use dto::Catalog;
 
 use super::Ops;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::model::rbac::Role;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
-use crate::state::AppState;
 
 pub(super) fn ops() -> Ops {
     manage::ops().merge(me::ops()).merge(more::ops())

@@ -12,17 +12,17 @@ use super::dto::{UserResponse, user_response};
 use super::manage::{list_matching, update_user};
 use super::{load_user, require_tenant_exists, user_not_found};
 use crate::api::Ops;
-use crate::clock::rfc3339;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
+use crate::model::clock::rfc3339;
 use crate::model::email;
 use crate::model::event::Event;
 use crate::model::tenant::{Tenant, parse_id};
 use crate::model::user::{self, Membership, User};
-use crate::state::AppState;
 use crate::store::{Record, Tree};
 
 pub(super) fn ops() -> Ops {

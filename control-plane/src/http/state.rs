@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::clock::Clock;
 use crate::config::{Config, Limits};
 use crate::environment::EnvAuth;
 use crate::metrics::Metrics;
+use crate::model::clock::Clock;
 use crate::store::Db;
 use crate::token::Issuer;
 

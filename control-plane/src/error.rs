@@ -109,6 +109,21 @@ impl From<crate::model::user::UserError> for ApiError {
     }
 }
 
+impl From<crate::model::restrictions::RestrictionError> for ApiError {
+    fn from(e: crate::model::restrictions::RestrictionError) -> Self {
+        use crate::model::restrictions::RestrictionError;
+        match e {
+            RestrictionError::NotFound(_) => ApiError::not_found(e.to_string()),
+            RestrictionError::Invalid(m) => ApiError::bad_request(m),
+            RestrictionError::Duplicate | RestrictionError::WouldLockOut(_) => {
+                ApiError::conflict(e.to_string())
+            }
+            RestrictionError::Text(e) => e.into(),
+            RestrictionError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The cause of a 5xx, attached to the response for the logging middleware.
 #[derive(Clone, Debug)]
 pub struct InternalCause(pub String);

@@ -11,6 +11,25 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::model::restrictions::Level;
 
+/// The caller's address as an extractor ([`client_ip`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Ok(ClientIp(client_ip(state, peer, &parts.headers)))
+    }
+}
+
 /// The caller's address: the socket peer, or the one configured forwarding header of a
 /// trusted proxy.
 pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {

@@ -27,6 +27,7 @@ pub mod tenant;
 pub mod text;
 pub mod user;
 pub mod vendor_config;
+pub mod version;
 
 /// Append the ids of `items` that `list` does not hold yet, keeping order.
 pub fn add_unique(list: &mut Vec<String>, items: &[String]) {

@@ -5,6 +5,11 @@
 use serde::{Deserialize, Serialize};
 use shared::wire::{self, ListType, ScopeRestrictions};
 
+use std::net::IpAddr;
+
+use crate::model::clock::Clock;
+use crate::model::event::Event;
+use crate::model::version::{Version, write_consistent};
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
 /// Most entries of one kind in one scope.
@@ -118,26 +123,18 @@ fn prefix(scope: Option<&str>) -> Vec<u8> {
     format!("{}/", scope_key(scope)).into_bytes()
 }
 
-fn generation_key(scope: Option<&str>) -> Vec<u8> {
-    format!("gen/{}", scope_key(scope)).into_bytes()
+/// The counter of the scope's changes: bumped by every transaction that changes its
+/// restrictions (the cached compiled policy and consistent writes key on it).
+pub fn version(scope: Option<&str>) -> Version {
+    Version::new(
+        Tree::RestrictionConfigs,
+        format!("gen/{}", scope_key(scope)).into_bytes(),
+    )
 }
 
 /// How many times the scope's restrictions have changed (0: never).
 pub fn generation(db: &Db, scope: Option<&str>) -> Result<u64, StoreError> {
-    Ok(db
-        .get_raw(Tree::RestrictionConfigs, &generation_key(scope))?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes))
-}
-
-/// Count a change of the scope, inside its transaction.
-pub fn bump_generation(tx: &mut Tx<'_>, scope: Option<&str>) -> Result<(), StoreError> {
-    let key = generation_key(scope);
-    let n = tx
-        .get_raw(Tree::RestrictionConfigs, &key)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes);
-    tx.put_raw(Tree::RestrictionConfigs, &key, &(n + 1).to_be_bytes())
+    version(scope).read(db)
 }
 
 /// The IP configuration (default: BLOCK, inactive).
@@ -282,7 +279,365 @@ pub fn delete_scope(tx: &mut Tx<'_>, keys: &ScopeKeys) -> Result<(), StoreError>
     let t = &keys.tenant;
     tx.delete_raw(Tree::RestrictionConfigs, format!("ip/{t}").as_bytes())?;
     tx.delete_raw(Tree::RestrictionConfigs, format!("domain/{t}").as_bytes())?;
-    bump_generation(tx, Some(t))
+    version(Some(t)).bump(tx)
+}
+
+/// Most entries one bulk change may carry.
+pub const MAX_BULK: usize = 1_000;
+
+/// Why a restriction change was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestrictionError {
+    /// No such entry in the scope.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An entry or a change that breaks a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// The domain is listed already.
+    #[error("this domain is already listed")]
+    Duplicate,
+    /// A self-service change that would block the caller's own address.
+    #[error(
+        "this change would block your current IP address ({0}) from this account; send \"force\": true to apply it anyway"
+    )]
+    WouldLockOut(IpAddr),
+    /// A text field out of bounds.
+    #[error(transparent)]
+    Text(#[from] crate::model::text::TextError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything a scope holds, read together.
+#[derive(Clone, Debug)]
+pub struct ScopeView {
+    /// The IP configuration (defaults if never set).
+    pub ip: IpConfig,
+    /// The IP entries.
+    pub ip_rules: Vec<IpRule>,
+    /// The email-domain configuration (defaults if never set).
+    pub domain: DomainConfig,
+    /// The email-domain entries.
+    pub domain_rules: Vec<DomainRule>,
+}
+
+impl ScopeView {
+    /// Read the scope.
+    pub fn read(db: &Db, scope: Option<&str>) -> Result<Self, StoreError> {
+        Ok(ScopeView {
+            ip: ip_config(db, scope)?,
+            ip_rules: ip_rules(db, scope)?,
+            domain: domain_config(db, scope)?,
+            domain_rules: domain_rules(db, scope)?,
+        })
+    }
+
+    /// The active policy this view makes.
+    pub fn policy(&self, scope: Option<&str>) -> ScopeRestrictions {
+        policy_of(
+            scope,
+            &self.ip,
+            &self.ip_rules,
+            &self.domain,
+            &self.domain_rules,
+        )
+    }
+}
+
+/// Write what differs between `before` and `after` (entries by key, configurations by value).
+fn store_diff<R: Record + PartialEq>(
+    tx: &mut Tx<'_>,
+    before: &[R],
+    after: &[R],
+) -> Result<(), StoreError> {
+    for b in before {
+        let k = b.key();
+        if !after.iter().any(|a| a.key() == k) {
+            tx.delete::<R>(&k)?;
+        }
+    }
+    for a in after {
+        if !before.contains(a) {
+            tx.put(a)?;
+        }
+    }
+    Ok(())
+}
+
+/// Change scope `scope`: `edit` works on the scope as read and leaves it as it is to be;
+/// what differs is stored, in one transaction that commits only if nobody changed the scope
+/// meanwhile ([`write_consistent`]), records the change for sidecars and refuses one that
+/// would block `guard` (the caller's address, for a self-service change not forced). The
+/// one way restrictions change.
+async fn change<T>(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    guard: Option<IpAddr>,
+    edit: impl Fn(&mut ScopeView, &str) -> Result<T, RestrictionError>,
+) -> Result<T, RestrictionError> {
+    let now = crate::model::clock::rfc3339(clock.now());
+    write_consistent(
+        db,
+        &version(scope),
+        |db| Ok(ScopeView::read(db, scope)?),
+        |before: &ScopeView, tx| {
+            let mut after = before.clone();
+            let out = edit(&mut after, &now)?;
+            if after.ip_rules.len() > MAX_ENTRIES || after.domain_rules.len() > MAX_ENTRIES {
+                return Err(RestrictionError::Invalid(format!(
+                    "at most {MAX_ENTRIES} entries of each kind per scope"
+                )));
+            }
+            if let Some(ip) = guard {
+                let compiled = shared::net::ScopePolicy::compile(&after.policy(scope))
+                    .map_err(RestrictionError::Invalid)?;
+                if !compiled.ip_allowed(ip) {
+                    return Err(RestrictionError::WouldLockOut(ip));
+                }
+            }
+            store_diff(
+                tx,
+                std::slice::from_ref(&before.ip),
+                std::slice::from_ref(&after.ip),
+            )?;
+            store_diff(
+                tx,
+                std::slice::from_ref(&before.domain),
+                std::slice::from_ref(&after.domain),
+            )?;
+            store_diff(tx, &before.ip_rules, &after.ip_rules)?;
+            store_diff(tx, &before.domain_rules, &after.domain_rules)?;
+            Event::RestrictionsChanged { tenant: scope }.record(tx, &now)?;
+            Ok(out)
+        },
+    )
+    .await
+}
+
+/// A new IP entry, as requested.
+#[derive(Clone, Debug)]
+pub struct NewIpRule {
+    /// An address or CIDR block.
+    pub ip: String,
+    /// The list; `None`: the scope's configured strategy.
+    pub strategy: Option<ListType>,
+    /// Whether it counts (default: yes).
+    pub is_active: Option<bool>,
+    /// Free text, at most 1000 characters.
+    pub description: Option<String>,
+}
+
+/// Add IP entries (`where_` prefixes each entry's error, `ips[3]: `).
+pub async fn add_ip_rules(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    new: &[NewIpRule],
+    guard: Option<IpAddr>,
+) -> Result<Vec<IpRule>, RestrictionError> {
+    if new.is_empty() || new.len() > MAX_BULK {
+        return Err(RestrictionError::Invalid(format!(
+            "ips must hold 1 to {MAX_BULK} entries"
+        )));
+    }
+    let ids: Vec<String> = new
+        .iter()
+        .map(|_| crate::crypto::new_uuid().to_string())
+        .collect();
+    change(db, clock, scope, guard, |view, now| {
+        let mut added = Vec::with_capacity(new.len());
+        for (i, (r, id)) in new.iter().zip(&ids).enumerate() {
+            let at = if new.len() > 1 {
+                format!("ips[{i}]: ")
+            } else {
+                String::new()
+            };
+            let cidr = shared::net::parse_cidr(&r.ip)
+                .map_err(|e| RestrictionError::Invalid(format!("{at}{e}")))?;
+            let description = r
+                .description
+                .as_deref()
+                .map(|d| crate::model::text::checked("description", d, 1000, false))
+                .transpose()?;
+            added.push(IpRule {
+                id: id.clone(),
+                scope: scope.map(str::to_owned),
+                ip: cidr.to_string(),
+                strategy: r.strategy.unwrap_or(view.ip.strategy),
+                is_active: r.is_active.unwrap_or(true),
+                description,
+                created_at: now.to_owned(),
+                updated_at: now.to_owned(),
+            });
+        }
+        view.ip_rules.extend(added.iter().cloned());
+        Ok(added)
+    })
+    .await
+}
+
+/// Delete IP entry `id`.
+pub async fn delete_ip_rule(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    id: &str,
+    guard: Option<IpAddr>,
+) -> Result<(), RestrictionError> {
+    change(db, clock, scope, guard, |view, _| {
+        let before = view.ip_rules.len();
+        view.ip_rules.retain(|r| r.id != id);
+        if view.ip_rules.len() == before {
+            return Err(RestrictionError::NotFound("IP restriction"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Change the IP configuration (the given fields).
+pub async fn set_ip_config(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    strategy: Option<ListType>,
+    is_active: Option<bool>,
+    guard: Option<IpAddr>,
+) -> Result<IpConfig, RestrictionError> {
+    change(db, clock, scope, guard, |view, now| {
+        if let Some(s) = strategy {
+            view.ip.strategy = s;
+        }
+        if let Some(a) = is_active {
+            view.ip.is_active = a;
+        }
+        view.ip.updated_at = now.to_owned();
+        Ok(view.ip.clone())
+    })
+    .await
+}
+
+fn domain_rule(
+    scope: Option<&str>,
+    id: String,
+    raw: &str,
+    kind: ListType,
+    now: &str,
+    at: &str,
+) -> Result<DomainRule, RestrictionError> {
+    if raw.len() > 255 {
+        return Err(RestrictionError::Invalid(format!(
+            "{at}a domain is at most 253 characters"
+        )));
+    }
+    let domain = shared::net::normalize_domain_rule(raw)
+        .map_err(|e| RestrictionError::Invalid(format!("{at}{e}")))?;
+    Ok(DomainRule {
+        id,
+        scope: scope.map(str::to_owned),
+        domain,
+        kind,
+        created_at: now.to_owned(),
+    })
+}
+
+/// Add one email-domain entry (a domain listed already in that list is refused).
+pub async fn add_domain_rule(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    raw: &str,
+    kind: ListType,
+) -> Result<DomainRule, RestrictionError> {
+    let id = crate::crypto::new_uuid().to_string();
+    change(db, clock, scope, None, |view, now| {
+        let rule = domain_rule(scope, id.clone(), raw, kind, now, "")?;
+        if view
+            .domain_rules
+            .iter()
+            .any(|r| r.domain == rule.domain && r.kind == rule.kind)
+        {
+            return Err(RestrictionError::Duplicate);
+        }
+        view.domain_rules.push(rule.clone());
+        Ok(rule)
+    })
+    .await
+}
+
+/// Replace every email-domain entry of list `kind` with `raws` (duplicates dropped).
+pub async fn replace_domain_rules(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    kind: ListType,
+    raws: &[String],
+) -> Result<Vec<DomainRule>, RestrictionError> {
+    if raws.len() > MAX_BULK {
+        return Err(RestrictionError::Invalid(format!(
+            "domains must hold at most {MAX_BULK} entries"
+        )));
+    }
+    let ids: Vec<String> = raws
+        .iter()
+        .map(|_| crate::crypto::new_uuid().to_string())
+        .collect();
+    change(db, clock, scope, None, |view, now| {
+        let mut fresh: Vec<DomainRule> = Vec::with_capacity(raws.len());
+        for (i, (d, id)) in raws.iter().zip(&ids).enumerate() {
+            let r = domain_rule(scope, id.clone(), d, kind, now, &format!("domains[{i}]: "))?;
+            if !fresh.iter().any(|f| f.domain == r.domain) {
+                fresh.push(r);
+            }
+        }
+        view.domain_rules.retain(|r| r.kind != kind);
+        view.domain_rules.extend(fresh.iter().cloned());
+        Ok(fresh)
+    })
+    .await
+}
+
+/// Delete email-domain entry `id`.
+pub async fn delete_domain_rule(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    id: &str,
+) -> Result<(), RestrictionError> {
+    change(db, clock, scope, None, |view, _| {
+        let before = view.domain_rules.len();
+        view.domain_rules.retain(|r| r.id != id);
+        if view.domain_rules.len() == before {
+            return Err(RestrictionError::NotFound("Domain restriction"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Change the email-domain configuration.
+pub async fn set_domain_config(
+    db: &Db,
+    clock: &Clock,
+    scope: Option<&str>,
+    active: bool,
+    list_type: Option<ListType>,
+    block_public: Option<bool>,
+) -> Result<DomainConfig, RestrictionError> {
+    change(db, clock, scope, None, |view, _| {
+        view.domain.active = active;
+        if let Some(k) = list_type {
+            view.domain.list_type = k;
+        }
+        if let Some(b) = block_public {
+            view.domain.block_public_domains = b;
+        }
+        Ok(view.domain.clone())
+    })
+    .await
 }
 
 /// Which level's rules refused something.

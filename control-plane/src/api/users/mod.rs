@@ -12,7 +12,7 @@ pub(crate) use dto::Catalog;
 use super::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::caller::{Caller, Perm};
+use crate::http::caller::Caller;
 use crate::model::rbac::Role;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
@@ -40,21 +40,6 @@ pub(crate) fn load_user(
         Some(t) if user.membership(t).is_none() => Err(user_not_found()),
         _ => Ok(user),
     }
-}
-
-/// The scope of a policy route open to both caller classes: the environment (environment
-/// token without `frontegg-tenant-id`) or an existing account; `permission` checked.
-pub(crate) fn policy_scope(
-    state: &AppState,
-    caller: &Caller,
-    permission: Perm,
-) -> Result<Option<String>, ApiError> {
-    caller.require(permission)?;
-    let tenant = caller.tenant_opt();
-    if let Some(t) = &tenant {
-        require_tenant_exists(state, t)?;
-    }
-    Ok(tenant)
 }
 
 /// The account must exist.

@@ -46,7 +46,9 @@ impl From<crate::model::password::PasswordError> for ApiError {
 impl From<crate::model::grant::GrantError> for ApiError {
     fn from(e: crate::model::grant::GrantError) -> Self {
         match e {
-            crate::model::grant::GrantError::Never(_) => ApiError::bad_request(e.to_string()),
+            crate::model::grant::GrantError::Never(_)
+            | crate::model::grant::GrantError::Unknown(_)
+            | crate::model::grant::GrantError::TooMany(_) => ApiError::bad_request(e.to_string()),
             _ => ApiError::forbidden(e.to_string()),
         }
     }
@@ -120,6 +122,37 @@ impl From<crate::model::restrictions::RestrictionError> for ApiError {
             }
             RestrictionError::Text(e) => e.into(),
             RestrictionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::rbac::RbacError> for ApiError {
+    fn from(e: crate::model::rbac::RbacError) -> Self {
+        use crate::model::rbac::RbacError;
+        match e {
+            RbacError::NotFound(_) => ApiError::not_found(e.to_string()),
+            RbacError::Conflict(m) => ApiError::conflict(m),
+            RbacError::Invalid(m) => ApiError::bad_request(m),
+            RbacError::Forbidden(m) => ApiError::forbidden(m),
+            RbacError::Text(e) => e.into(),
+            RbacError::Tenant(e) => e.into(),
+            RbacError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::group::GroupError> for ApiError {
+    fn from(e: crate::model::group::GroupError) -> Self {
+        use crate::model::group::GroupError;
+        match e {
+            GroupError::NotFound => ApiError::not_found(e.to_string()),
+            GroupError::NameTaken | GroupError::Changed => ApiError::conflict(e.to_string()),
+            GroupError::Disabled(_) => ApiError::forbidden(e.to_string()),
+            GroupError::Invalid(m) => ApiError::bad_request(m),
+            GroupError::Grant(e) => e.into(),
+            GroupError::Json(e) => e.into(),
+            GroupError::Tenant(e) => e.into(),
+            GroupError::Store(e) => e.into(),
         }
     }
 }

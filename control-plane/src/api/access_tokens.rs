@@ -163,12 +163,12 @@ async fn issue(state: &AppState, t: AccessToken) -> Result<(StatusCode, Json<Val
 }
 
 fn description(req: &CreateRequest) -> Result<String, ApiError> {
-    super::permissions::validate_text(
+    Ok(crate::model::text::checked(
         "description",
         req.description.as_deref().unwrap_or(""),
         1000,
         false,
-    )
+    )?)
 }
 
 /// `fe.secure.write.tenantApiTokens`: an account token with roles.

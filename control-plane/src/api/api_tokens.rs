@@ -157,7 +157,7 @@ async fn create_tenant_token(
         secret_sha256: api_token::digest(&secret),
         tenant_id: tenant,
         user_id: None,
-        description: super::permissions::validate_text(
+        description: crate::model::text::checked(
             "description",
             req.description.as_deref().unwrap_or(""),
             1000,
@@ -241,7 +241,7 @@ async fn update_tenant_token(
     let description = req
         .description
         .as_deref()
-        .map(|d| super::permissions::validate_text("description", d, 1000, false))
+        .map(|d| crate::model::text::checked("description", d, 1000, false))
         .transpose()?;
     let meta = req
         .metadata
@@ -349,7 +349,7 @@ async fn create_user_token(
         secret_sha256: api_token::digest(&secret),
         tenant_id: tenant,
         user_id: Some(user.clone()),
-        description: super::permissions::validate_text(
+        description: crate::model::text::checked(
             "description",
             req.description.as_deref().unwrap_or(""),
             1000,

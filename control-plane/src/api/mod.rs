@@ -10,15 +10,13 @@ mod access_tokens;
 mod api_tokens;
 mod auth;
 mod events;
-mod groups;
 mod health;
 mod jwks;
 mod keys;
 mod m2m;
 mod passwords;
-mod permissions;
+mod rbac;
 mod restrictions;
-mod roles;
 mod sessions;
 mod settings;
 mod sidecars;
@@ -97,10 +95,8 @@ fn method_filter(method: &str) -> MethodFilter {
 fn implementations() -> Ops {
     Ops::default()
         .merge(settings::ops())
-        .merge(permissions::ops())
-        .merge(roles::ops())
+        .merge(rbac::ops())
         .merge(users::ops())
-        .merge(groups::ops())
         .merge(sessions::ops())
         .merge(signup::ops())
         .merge(passwords::ops())

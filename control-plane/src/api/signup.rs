@@ -199,9 +199,8 @@ async fn create_account(state: &AppState, req: SignUp) -> Result<Value, ApiError
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let name =
-        super::permissions::validate_text("name", req.name.as_deref().unwrap_or(""), 255, false)?;
-    let company = super::permissions::validate_text(
+    let name = crate::model::text::checked("name", req.name.as_deref().unwrap_or(""), 255, false)?;
+    let company = crate::model::text::checked(
         "companyName",
         req.company_name.as_deref().unwrap_or(&display),
         255,

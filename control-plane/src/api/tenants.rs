@@ -103,8 +103,10 @@ fn metadata_object(v: Value) -> Result<Map<String, Value>, ApiError> {
 /// The profile's texts (URLs, names, an address), each bounded like any other stored text.
 fn validate_profile(p: TenantProfile) -> Result<TenantProfile, ApiError> {
     let text = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
-        v.map(|v| crate::api::permissions::validate_text(field, &v, 2048, false))
-            .transpose()
+        Ok(
+            v.map(|v| crate::model::text::checked(field, &v, 2048, false))
+                .transpose()?,
+        )
     };
     Ok(TenantProfile {
         website: text("website", p.website)?,

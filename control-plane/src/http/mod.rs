@@ -6,6 +6,7 @@ pub mod extract;
 pub mod guard;
 mod middleware;
 pub mod page;
+pub mod reply;
 pub mod server;
 pub mod state;
 

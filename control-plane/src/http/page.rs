@@ -147,6 +147,26 @@ pub struct Metadata {
     pub total_pages: u64,
 }
 
+impl<T> Page<T> {
+    /// The same page of other items.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            _links: self._links,
+            _metadata: self._metadata,
+        }
+    }
+
+    /// The same page of other items, built fallibly.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            _links: self._links,
+            _metadata: self._metadata,
+        })
+    }
+}
+
 impl PageRequest {
     /// Cut `all` (already filtered and sorted) into this page.
     pub fn apply<T>(self, all: Vec<T>) -> Page<T> {

@@ -34,6 +34,89 @@ pub enum GrantError {
     /// The permission is classified `NEVER`.
     #[error("permission {0} is classified NEVER and cannot be given")]
     Never(String),
+    /// A role or permission that does not exist where it would be given.
+    #[error("{0}")]
+    Unknown(String),
+    /// More at once than one grant may carry.
+    #[error("at most {0} at once")]
+    TooMany(&'static str),
+}
+
+/// Most roles one assignment names.
+pub const MAX_ROLES: usize = 100;
+/// Most roles and permissions one token carries.
+pub const MAX_TOKEN_RIGHTS: usize = 500;
+
+/// The roles named by `ids` (deduplicated, in order) among the environment's and `tenant`'s
+/// in `catalog`.
+pub fn resolve_roles(
+    catalog: &[Role],
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Role>, GrantError> {
+    let mut out: Vec<Role> = Vec::new();
+    for id in ids {
+        let role = catalog
+            .iter()
+            .find(|r| r.id == *id && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
+            .ok_or_else(|| {
+                GrantError::Unknown(format!("role {id} does not exist in this account"))
+            })?;
+        if !out.iter().any(|r| r.id == role.id) {
+            out.push(role.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The roles `ids` names in `tenant`, if `grantor` may give (or take) them all.
+pub fn roles(
+    grantor: Grantor<'_>,
+    catalog: &[Role],
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Role>, GrantError> {
+    if ids.len() > MAX_ROLES {
+        return Err(GrantError::TooMany("100 roles"));
+    }
+    let roles = resolve_roles(catalog, tenant, ids)?;
+    may_confer(grantor, &roles, &[])?;
+    Ok(roles)
+}
+
+/// Check the roles and permissions an account token is to carry: they exist (roles of the
+/// environment or the account) and `grantor` may confer them — the same rule as giving them
+/// to a user, and never a `NEVER` permission.
+pub fn token_rights(
+    grantor: Grantor<'_>,
+    roles: &[Role],
+    permissions: &[Permission],
+    tenant: &str,
+    role_ids: &[String],
+    permission_ids: &[String],
+) -> Result<(), GrantError> {
+    if role_ids.len() + permission_ids.len() > MAX_TOKEN_RIGHTS {
+        return Err(GrantError::TooMany("500 roles and permissions"));
+    }
+    let given = resolve_roles(roles, tenant, role_ids)?;
+    let mut perms = Vec::with_capacity(permission_ids.len());
+    for id in permission_ids {
+        let p = permissions
+            .iter()
+            .find(|p| p.id == *id)
+            .ok_or_else(|| GrantError::Unknown(format!("permission {id} does not exist")))?;
+        perms.push(p.clone());
+    }
+    may_confer(grantor, &given, &perms)
+}
+
+/// The default roles of an account: environment and account roles marked `isDefault`.
+pub fn default_role_ids(catalog: &[Role], tenant: &str) -> Vec<String> {
+    catalog
+        .iter()
+        .filter(|r| r.is_default && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
+        .map(|r| r.id.clone())
+        .collect()
 }
 
 /// Whether `grantor` may confer (or, for roles, take away) `roles` and `permissions`.

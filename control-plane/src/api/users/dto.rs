@@ -5,8 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::permissions::{PermissionResponse, permission_response};
-use crate::api::roles::{RoleResponse, role_response};
+use crate::http::reply::{self, PermissionReply as PermissionResponse, RoleReply as RoleResponse};
 use crate::model::authz;
 
 use crate::http::AppState;
@@ -82,7 +81,7 @@ pub(crate) fn user_response(
                 .direct(user, &m.tenant_id)?
                 .roles
                 .into_iter()
-                .map(|r| role_response(state, r))
+                .map(|r| reply::role(state, r))
                 .collect(),
             is_disabled: m.disabled,
         });
@@ -101,14 +100,14 @@ pub(crate) fn user_response(
             eff.roles
                 .iter()
                 .cloned()
-                .map(|r| role_response(state, r))
+                .map(|r| reply::role(state, r))
                 .collect()
         }),
         permissions: with_authz.then(|| {
             eff.permissions
                 .iter()
                 .cloned()
-                .map(|p| permission_response(p, &cat.roles))
+                .map(|p| reply::permission(p, &cat.roles))
                 .collect()
         }),
         provider: "local",
@@ -165,7 +164,7 @@ pub(crate) fn created_response(
         roles: eff
             .roles
             .into_iter()
-            .map(|r| role_response(state, r))
+            .map(|r| reply::role(state, r))
             .collect(),
         metadata: user.metadata.clone(),
         created_at: user.created_at.clone(),

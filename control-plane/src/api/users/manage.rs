@@ -11,13 +11,13 @@ use serde_json::Value;
 use super::dto::{Catalog, UserCreatedResponse, UserResponse, created_response, user_response};
 use super::{check_grantable, default_role_ids, load_user, require_tenant_exists, user_not_found};
 use crate::api::Ops;
-use crate::api::permissions::validate_text;
 use crate::crypto::new_uuid;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
+use crate::http::reply;
 use crate::model::clock::rfc3339;
 use crate::model::user::{self, Loss, Membership, User};
 use crate::model::{email, password};
@@ -97,7 +97,7 @@ async fn users_roles(
             .effective(u, &tenant)?
             .roles
             .into_iter()
-            .map(|r| crate::api::roles::role_response(&state, r))
+            .map(|r| reply::role(&state, r))
             .collect();
         out.push(serde_json::json!({"userId": u.id, "roles": roles}));
     }
@@ -160,16 +160,16 @@ async fn build_user(
         id: new_uuid().to_string(),
         email: req.email.trim().to_owned(),
         email_norm,
-        name: validate_text("name", req.name.as_deref().unwrap_or(""), 255, false)?,
+        name: crate::model::text::checked("name", req.name.as_deref().unwrap_or(""), 255, false)?,
         profile_picture_url: req
             .profile_picture_url
             .as_deref()
-            .map(|u| validate_text("profilePictureUrl", u, 2048, false))
+            .map(|u| crate::model::text::checked("profilePictureUrl", u, 2048, false))
             .transpose()?,
         phone_number: req
             .phone_number
             .as_deref()
-            .map(|p| validate_text("phoneNumber", p, 32, false))
+            .map(|p| crate::model::text::checked("phoneNumber", p, 32, false))
             .transpose()?,
         metadata: user::metadata_text(req.metadata.as_ref())?,
         vendor_metadata: "{}".into(),
@@ -279,7 +279,7 @@ async fn create_user_vendor_only(
     u.external_id = req
         .external_id
         .as_deref()
-        .map(|e| validate_text("externalId", e, 255, false))
+        .map(|e| crate::model::text::checked("externalId", e, 255, false))
         .transpose()?;
     state.db.write(|tx| insert_new(tx, &u)).await?;
     Ok((
@@ -525,7 +525,7 @@ async fn update_user_vendor(
     let external = req
         .external_id
         .as_deref()
-        .map(|e| validate_text("externalId", e, 255, false))
+        .map(|e| crate::model::text::checked("externalId", e, 255, false))
         .transpose()?;
     let u = update_user(&state, &id, None, |u| {
         profile.apply(u);
@@ -648,7 +648,7 @@ fn roles_reply(state: &AppState, cat: &Catalog, u: &User, tenant: &str) -> Resul
         .direct(u, tenant)?
         .roles
         .into_iter()
-        .map(|r| crate::api::roles::role_response(state, r))
+        .map(|r| reply::role(state, r))
         .collect();
     Ok(serde_json::json!({"tenantId": tenant, "userId": u.id, "roles": roles}))
 }

@@ -9,12 +9,11 @@ use serde_json::{Map, Value, json};
 use super::dto::{UserResponse, user_response};
 use super::load_user;
 use super::manage::update_user;
-use crate::api::permissions::permission_response;
-use crate::api::roles::role_response;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
+use crate::http::reply;
 use crate::model::tenant::Tenant;
 use crate::model::user::User;
 
@@ -92,13 +91,13 @@ async fn get_me_authorization(
         .roles
         .iter()
         .cloned()
-        .map(|r| role_response(&state, r))
+        .map(|r| reply::role(&state, r))
         .collect();
     let permissions: Vec<_> = eff
         .permissions
         .iter()
         .cloned()
-        .map(|p| permission_response(p, &cat.roles))
+        .map(|p| reply::permission(p, &cat.roles))
         .collect();
     Ok(Json(json!({"roles": roles, "permissions": permissions})))
 }

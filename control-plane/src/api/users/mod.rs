@@ -143,16 +143,15 @@ impl ProfileChange {
         profile_picture_url: Option<&str>,
         metadata: Option<&serde_json::Value>,
     ) -> Result<Self, ApiError> {
-        use crate::api::permissions::validate_text;
         Ok(ProfileChange {
             name: name
-                .map(|n| validate_text("name", n, 255, false))
+                .map(|n| crate::model::text::checked("name", n, 255, false))
                 .transpose()?,
             phone_number: phone_number
-                .map(|p| validate_text("phoneNumber", p, 32, false))
+                .map(|p| crate::model::text::checked("phoneNumber", p, 32, false))
                 .transpose()?,
             profile_picture_url: profile_picture_url
-                .map(|p| validate_text("profilePictureUrl", p, 2048, false))
+                .map(|p| crate::model::text::checked("profilePictureUrl", p, 2048, false))
                 .transpose()?,
             metadata: metadata
                 .map(|m| crate::model::user::metadata_text(Some(m)))

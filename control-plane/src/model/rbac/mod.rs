@@ -1,10 +1,70 @@
-//! Roles, permissions and permission categories: records, unique-key indexes kept in the same
-//! transaction as their records, cascades, and the first-start seeding of built-ins.
+//! Roles, permissions and permission categories: the records and their indexes, the
+//! catalogue's version, the first-start seeding of built-ins, and the changes
+//! ([`permissions`], [`roles`], [`categories`]).
+//!
+//! Invariants:
+//! - Every write of a role or a permission moves the catalogue's [`version`] in the same
+//!   transaction ([`put_role`], [`put_permission`], [`delete_role`], [`delete_permission`]):
+//!   the cached catalogue and consistent changes key on it.
+//! - A change computed from the whole catalogue (key uniqueness, which roles hold a
+//!   permission) commits only if the catalogue did not move since it was read
+//!   ([`crate::model::version::write_consistent`]).
+//! - Built-ins (`fe.*` permissions, their categories, the seeded roles) are never deleted or
+//!   renamed; `NEVER` permissions are in no role.
+
+pub mod categories;
+pub mod permissions;
+pub mod roles;
 
 use serde::{Deserialize, Serialize};
 
 use super::builtin;
+use crate::model::version::Version;
 use crate::store::{Db, Index, IndexEntry, Record, StoreError, Tree, Tx};
+
+/// Why a catalogue change was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RbacError {
+    /// No such role, permission or category.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A key or id that is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// Input that breaks a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// A change a built-in, or the caller's level, does not allow.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A text field out of bounds.
+    #[error(transparent)]
+    Text(#[from] crate::model::text::TextError),
+    /// The account does not exist.
+    #[error(transparent)]
+    Tenant(#[from] crate::model::tenant::TenantError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Every role and every permission, read together (what a consistent change decides on).
+pub struct Snapshot {
+    /// Every role.
+    pub roles: Vec<Role>,
+    /// Every permission.
+    pub permissions: Vec<Permission>,
+}
+
+impl Snapshot {
+    /// Read them.
+    pub fn read(db: &Db) -> Result<Self, StoreError> {
+        Ok(Snapshot {
+            roles: all_roles(db)?,
+            permissions: all_permissions(db)?,
+        })
+    }
+}
 
 /// How a permission may be granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,24 +192,20 @@ pub fn role_key_index(tenant_id: Option<&str>, key: &str) -> Vec<u8> {
     format!("{}/{key}", tenant_id.unwrap_or("-")).into_bytes()
 }
 
-const GENERATION_KEY: &[u8] = b"rbac_generation";
+/// The catalogue's version: moved in every transaction that writes a role or a permission
+/// (the functions below), so a cached catalogue is current exactly while the stored version
+/// equals its own.
+pub fn version() -> Version {
+    Version::new(Tree::Meta, b"rbac_generation".to_vec())
+}
 
-/// The catalogue's generation: bumped in every transaction that writes a role or a
-/// permission (the functions below), so a cached catalogue is current exactly while the
-/// stored generation equals its own.
+/// The catalogue's version now.
 pub fn generation(db: &Db) -> Result<u64, StoreError> {
-    Ok(db
-        .get_raw(Tree::Meta, GENERATION_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes))
+    version().read(db)
 }
 
 fn bump(tx: &mut Tx<'_>) -> Result<(), StoreError> {
-    let g = tx
-        .get_raw(Tree::Meta, GENERATION_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes);
-    tx.put_raw(Tree::Meta, GENERATION_KEY, &(g + 1).to_be_bytes())
+    version().bump(tx)
 }
 
 /// Insert or replace a permission (its indexes follow, [`Record::indexes`]) and move the
@@ -193,21 +249,29 @@ pub fn delete_role(tx: &mut Tx<'_>, r: &Role) -> Result<(), StoreError> {
     tx.delete::<Role>(r.id.as_bytes())
 }
 
-/// Delete a permission, its index entry, and its id from every role, in one transaction.
-pub fn delete_permission(
+/// Take permission `id` out of every role of `roles` that holds it (re-read inside the
+/// transaction, so a concurrent change to the role is not lost).
+pub fn remove_from_roles(
     tx: &mut Tx<'_>,
-    p: &Permission,
     roles: &[Role],
+    id: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    for r in roles.iter().filter(|r| r.permission_ids.contains(&p.id)) {
-        // Re-read inside the transaction so a concurrent change to the role is not lost.
+    for r in roles
+        .iter()
+        .filter(|r| r.permission_ids.iter().any(|p| p == id))
+    {
         if let Some(mut cur) = tx.get::<Role>(r.id.as_bytes())? {
-            cur.permission_ids.retain(|id| *id != p.id);
+            cur.permission_ids.retain(|p| p != id);
             cur.updated_at = now.to_owned();
             put_role(tx, &cur)?;
         }
     }
+    Ok(())
+}
+
+/// Delete a permission (its indexes follow).
+pub fn delete_permission(tx: &mut Tx<'_>, p: &Permission) -> Result<(), StoreError> {
     bump(tx)?;
     tx.delete::<Permission>(p.id.as_bytes())
 }

@@ -157,6 +157,23 @@ impl From<crate::model::group::GroupError> for ApiError {
     }
 }
 
+impl From<crate::model::m2m::M2mError> for ApiError {
+    fn from(e: crate::model::m2m::M2mError) -> Self {
+        use crate::model::m2m::M2mError;
+        match e {
+            M2mError::NotFound(_) => ApiError::not_found(e.to_string()),
+            M2mError::Disabled => ApiError::forbidden(e.to_string()),
+            M2mError::Refused => ApiError::unauthorized(e.to_string()),
+            M2mError::Invalid(m) => ApiError::bad_request(m),
+            M2mError::Grant(e) => e.into(),
+            M2mError::Text(e) => e.into(),
+            M2mError::Json(e) => e.into(),
+            M2mError::Tenant(e) => e.into(),
+            M2mError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The cause of a 5xx, attached to the response for the logging middleware.
 #[derive(Clone, Debug)]
 pub struct InternalCause(pub String);

@@ -3,18 +3,89 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `type` of a user's login token.
-pub const USER_TOKEN: &str = "userToken";
+/// What a token is, its `type` claim: how it is presented (Bearer, or `x-api-key`) and what
+/// revokes it follow from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenType {
+    /// A user's login token (Bearer).
+    UserToken,
+    /// A user's client-credentials API token's JWT (Bearer).
+    UserApiToken,
+    /// An account's client-credentials API token's JWT (Bearer).
+    TenantApiToken,
+    /// A user's access token (`x-api-key`).
+    UserAccessToken,
+    /// An account's access token (`x-api-key`).
+    TenantAccessToken,
+    /// A type Tessera does not issue: accepted nowhere.
+    #[serde(other)]
+    Unknown,
+}
+
+impl TokenType {
+    /// Every type Tessera issues.
+    pub const ISSUED: [TokenType; 5] = [
+        TokenType::UserToken,
+        TokenType::UserApiToken,
+        TokenType::TenantApiToken,
+        TokenType::UserAccessToken,
+        TokenType::TenantAccessToken,
+    ];
+
+    /// The claim's text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenType::UserToken => "userToken",
+            TokenType::UserApiToken => "userApiToken",
+            TokenType::TenantApiToken => "tenantApiToken",
+            TokenType::UserAccessToken => "userAccessToken",
+            TokenType::TenantAccessToken => "tenantAccessToken",
+            TokenType::Unknown => "unknown",
+        }
+    }
+
+    /// The issued type named `s`.
+    pub fn parse(s: &str) -> Option<TokenType> {
+        TokenType::ISSUED.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Presented as `Authorization: Bearer`.
+    pub const fn is_bearer(self) -> bool {
+        matches!(
+            self,
+            TokenType::UserToken | TokenType::UserApiToken | TokenType::TenantApiToken
+        )
+    }
+
+    /// Presented as `x-api-key`, honoured while the control plane lists it active.
+    pub const fn is_access_token(self) -> bool {
+        matches!(
+            self,
+            TokenType::UserAccessToken | TokenType::TenantAccessToken
+        )
+    }
+
+    /// An API token's JWT: revoked by its client id (`sub`).
+    pub const fn is_api_token(self) -> bool {
+        matches!(self, TokenType::UserApiToken | TokenType::TenantApiToken)
+    }
+}
+
+impl std::fmt::Display for TokenType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The claims of an access token.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// The user id (user tokens); the clientId (API tokens); the token id (access tokens).
     pub sub: String,
-    /// Token type: `userToken`, `userApiToken`, `tenantApiToken`, `userAccessToken`,
-    /// `tenantAccessToken`.
+    /// What the token is.
     #[serde(rename = "type")]
-    pub token_type: String,
+    pub token_type: TokenType,
     /// The active account.
     #[serde(rename = "tenantId")]
     pub tenant_id: String,
@@ -100,5 +171,23 @@ mod tests {
         assert!(serde_json::from_str::<AccessClaims>(dup).is_err());
         let string_exp = r#"{"sub":"u","type":"userToken","tenantId":"t","applicationId":"a","iss":"i","aud":"a","iat":1,"exp":"never"}"#;
         assert!(serde_json::from_str::<AccessClaims>(string_exp).is_err());
+    }
+
+    #[test]
+    fn token_types_read_as_issued_and_anything_else_is_unknown() {
+        for t in TokenType::ISSUED {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<TokenType>(&json).unwrap(), t);
+            assert_eq!(TokenType::parse(t.as_str()), Some(t));
+            // Exactly one way to present it.
+            assert!(t.is_bearer() != t.is_access_token(), "{t}");
+        }
+        for other in ["\"magic\"", "\"UserToken\"", "\"\""] {
+            let t: TokenType = serde_json::from_str(other).unwrap();
+            assert_eq!(t, TokenType::Unknown);
+            assert!(!t.is_bearer() && !t.is_access_token() && !t.is_api_token());
+        }
+        assert_eq!(TokenType::parse("unknown"), None);
     }
 }

@@ -336,20 +336,8 @@ pub fn authorize(
     // Header routing as the SDKs do it: Bearer carries user and API tokens; `x-api-key`
     // carries access tokens, honoured only while the control plane lists them as active.
     let record = match source {
-        TokenSource::Bearer(_)
-            if matches!(
-                c.token_type.as_str(),
-                "userToken" | "userApiToken" | "tenantApiToken"
-            ) =>
-        {
-            None
-        }
-        TokenSource::ApiKey(_)
-            if matches!(
-                c.token_type.as_str(),
-                "userAccessToken" | "tenantAccessToken"
-            ) =>
-        {
+        TokenSource::Bearer(_) if c.token_type.is_bearer() => None,
+        TokenSource::ApiKey(_) if c.token_type.is_access_token() => {
             let r = access_tokens.get(&c.sub).ok_or(DenyReason::Revoked)?;
             if r.tenant_id != c.tenant_id || r.user_id != c.user_id {
                 return Err(DenyReason::Revoked);
@@ -385,10 +373,10 @@ pub fn authorize(
     let facts = TokenFacts {
         session: c.sid.as_deref(),
         // An API token's JWTs are revoked by its client id (their `sub`).
-        token_id: c.jti.as_deref().or(match c.token_type.as_str() {
-            "userApiToken" | "tenantApiToken" => Some(c.sub.as_str()),
-            _ => None,
-        }),
+        token_id: c
+            .jti
+            .as_deref()
+            .or(c.token_type.is_api_token().then_some(c.sub.as_str())),
         user: c.user_id.as_deref().or(Some(c.sub.as_str())),
         tenant: &c.tenant_id,
         roles: &c.roles,

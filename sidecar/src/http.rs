@@ -453,7 +453,7 @@ fn identity_values(
         c.tenant_id.clone(),
         roles.join(","),
         permissions.join(","),
-        c.token_type.clone(),
+        c.token_type.as_str().to_owned(),
     ]
     .into_iter()
     .map(|v| HeaderValue::from_str(&v).ok())

@@ -47,7 +47,7 @@ pub struct Requirement {
     /// All of the roles and permissions rather than any one.
     pub all: bool,
     /// Token types allowed; empty means every Bearer type.
-    pub token_types: Vec<String>,
+    pub token_types: Vec<shared::claims::TokenType>,
     /// Step-up required.
     pub step_up: bool,
     /// Step-up max age, seconds.
@@ -121,14 +121,6 @@ struct RuleFile {
     #[serde(default)]
     max_age: Option<i64>,
 }
-
-const TOKEN_TYPES: [&str; 5] = [
-    "userToken",
-    "userApiToken",
-    "tenantApiToken",
-    "userAccessToken",
-    "tenantAccessToken",
-];
 
 fn compile_path(p: &str) -> Result<Vec<Seg>, String> {
     if !p.starts_with('/') {
@@ -240,11 +232,14 @@ impl Routes {
         };
         let mut rules = Vec::with_capacity(f.route.len());
         for r in f.route {
-            for t in &r.token_types {
-                if !TOKEN_TYPES.contains(&t.as_str()) {
-                    return Err(format!("unknown token type {t:?}"));
-                }
-            }
+            let token_types = r
+                .token_types
+                .iter()
+                .map(|t| {
+                    shared::claims::TokenType::parse(t)
+                        .ok_or_else(|| format!("unknown token type {t:?}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             if r.public && (r.deny || !r.roles.is_empty() || !r.permissions.is_empty() || r.step_up)
             {
                 return Err(format!(
@@ -267,7 +262,7 @@ impl Routes {
                     roles: r.roles,
                     permissions: r.permissions,
                     all,
-                    token_types: r.token_types,
+                    token_types,
                     step_up: r.step_up || r.max_age.is_some(),
                     max_age: r.max_age,
                 },

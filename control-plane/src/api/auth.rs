@@ -9,7 +9,7 @@ use axum::http::header::{SET_COOKIE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared::claims::{AccessClaims, USER_TOKEN};
+use shared::claims::{AccessClaims, TokenType};
 
 use super::Ops;
 use crate::crypto::new_uuid;
@@ -702,7 +702,7 @@ fn user_claims(
             .unwrap_or_default();
     Ok(AccessClaims {
         sub: user.id.clone(),
-        token_type: USER_TOKEN.into(),
+        token_type: TokenType::UserToken,
         tenant_id: tenant.to_owned(),
         tenant_ids: user.tenant_ids(),
         roles: if config.add_roles_to_jwt {

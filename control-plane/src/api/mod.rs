@@ -6,14 +6,11 @@
 //! from the generated table, so a handler cannot be mounted at a path the spec does not have,
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
-mod access_tokens;
-mod api_tokens;
 mod auth;
 mod events;
 mod health;
 mod jwks;
 mod keys;
-mod m2m;
 mod passwords;
 mod rbac;
 mod restrictions;
@@ -22,6 +19,7 @@ mod settings;
 mod sidecars;
 mod signup;
 mod tenants;
+mod tokens;
 mod users;
 mod vendor;
 
@@ -96,14 +94,13 @@ fn implementations() -> Ops {
     Ops::default()
         .merge(settings::ops())
         .merge(rbac::ops())
+        .merge(tokens::ops())
         .merge(users::ops())
         .merge(sessions::ops())
         .merge(signup::ops())
         .merge(passwords::ops())
         .merge(auth::ops())
         .merge(restrictions::ops())
-        .merge(api_tokens::ops())
-        .merge(access_tokens::ops())
 }
 
 /// The operationIds that have a real handler.

@@ -5,7 +5,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use shared::claims::{AccessClaims, USER_TOKEN};
+use shared::claims::{AccessClaims, TokenType};
 
 use super::extract::{TenantHeader, bearer};
 use crate::error::ApiError;
@@ -100,6 +100,21 @@ impl Caller {
         Ok(tenant)
     }
 
+    /// The user a self-service route acts for in `tenant`: the token's user, or
+    /// `frontegg-user-id` with an environment token (a member of the account).
+    pub fn acting_user(&self, state: &AppState, tenant: &str) -> Result<String, ApiError> {
+        match self {
+            Caller::User(u) => Ok(u.user.id.clone()),
+            Caller::Env(e) => {
+                let id = e.user_id.clone().ok_or_else(|| {
+                    ApiError::bad_request("frontegg-user-id is required with an environment token")
+                })?;
+                crate::model::user::get_in(&state.db, &id, Some(tenant))?;
+                Ok(id)
+            }
+        }
+    }
+
     /// The account for routes where it is optional for environment tokens.
     pub fn tenant_opt(&self) -> Option<String> {
         match self {
@@ -163,7 +178,7 @@ impl FromRequestParts<AppState> for Caller {
 /// the user (exists, not locked), the membership (exists, enabled), the session (alive).
 pub fn user_context(state: &AppState, token: &str, now: i64) -> Result<UserContext, ApiError> {
     let claims: AccessClaims = state.issuer.verify(token).map_err(|_| unauthorized())?;
-    if claims.token_type != USER_TOKEN
+    if claims.token_type != TokenType::UserToken
         || claims.exp.is_none_or(|exp| exp <= now)
         || claims.iat > now + 60
     {

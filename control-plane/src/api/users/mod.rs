@@ -89,33 +89,6 @@ pub(crate) fn resolve_roles(
     Ok(out)
 }
 
-/// Check the roles and permissions an account token is to carry: they exist (roles of the
-/// environment or the account; at most 500 in all) and the caller may confer them —
-/// the same rule as giving them to a user, and never a `NEVER` permission.
-pub(crate) fn check_token_rights(
-    caller: &Caller,
-    cat: &Catalog,
-    tenant: &str,
-    role_ids: &[String],
-    permission_ids: &[String],
-) -> Result<(), ApiError> {
-    if role_ids.len() + permission_ids.len() > 500 {
-        return Err(ApiError::bad_request("at most 500 roles and permissions"));
-    }
-    let roles = resolve_roles(cat, tenant, role_ids)?;
-    let mut permissions = Vec::with_capacity(permission_ids.len());
-    for id in permission_ids {
-        let p = cat
-            .permissions
-            .iter()
-            .find(|p| p.id == *id)
-            .ok_or_else(|| ApiError::bad_request(format!("permission {id} does not exist")))?;
-        permissions.push(p.clone());
-    }
-    crate::model::grant::may_confer(caller.grantor(), &roles, &permissions)?;
-    Ok(())
-}
-
 /// The default roles of an account: environment and account roles marked `isDefault`.
 pub(crate) fn default_role_ids(cat: &Catalog, tenant: &str) -> Vec<String> {
     cat.roles

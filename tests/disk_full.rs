@@ -150,6 +150,10 @@ async fn fill_and_recover(min_free_mb: &str) {
         .await
         .expect("answered");
     assert_eq!(ready.status(), 503, "not ready while the store fails");
+    // In the error model's shape, like every other refusal.
+    let body: serde_json::Value = ready.json().await.expect("a JSON body");
+    assert_eq!(body["errorCode"], "ER-UNAVAILABLE", "{body}");
+    assert!(body["errors"][0].is_string(), "{body}");
     // Reads: with the floor, everything acknowledged is readable while writes are refused.
     let list = client
         .get(format!("{base}/tenants/resources/tenants/v1"))

@@ -66,6 +66,10 @@ impl From<crate::model::tenant::TenantError> for ApiError {
         match e {
             TenantError::NotFound => ApiError::not_found(e.to_string()),
             TenantError::BadId(_) => ApiError::bad_request(e.to_string()),
+            TenantError::Exists => ApiError::conflict(e.to_string()),
+            TenantError::Invalid(m) => ApiError::bad_request(m),
+            TenantError::Text(e) => e.into(),
+            TenantError::Json(e) => e.into(),
             TenantError::Store(s) => s.into(),
         }
     }

@@ -7,21 +7,17 @@
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
 mod auth;
-mod events;
-mod health;
-mod jwks;
-mod keys;
 mod passwords;
+mod platform;
 mod rbac;
 mod restrictions;
 mod sessions;
 mod settings;
-mod sidecars;
 mod signup;
 mod tenants;
+mod tessera;
 mod tokens;
 mod users;
-mod vendor;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +39,7 @@ pub(crate) struct Ops {
     handlers: Vec<(&'static str, MethodRouter<AppState>)>,
     unknown: Vec<&'static str>,
     extra: Vec<(&'static str, MethodRouter<AppState>)>,
+    root: Vec<(&'static str, MethodRouter<AppState>)>,
 }
 
 impl Ops {
@@ -70,11 +67,20 @@ impl Ops {
         self
     }
 
+    /// A route of Tessera's own or of the platform (`/tessera/v1/...`, `/healthz`,
+    /// `/.well-known/jwks.json`, the tenants API), at `path` from the root, with and without
+    /// a trailing slash.
+    pub(crate) fn add_root(mut self, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.root.push((path, route));
+        self
+    }
+
     /// Combine two areas.
     pub(crate) fn merge(mut self, other: Ops) -> Self {
         self.handlers.extend(other.handlers);
         self.unknown.extend(other.unknown);
         self.extra.extend(other.extra);
+        self.root.extend(other.root);
         self
     }
 }
@@ -95,6 +101,9 @@ fn implementations() -> Ops {
         .merge(settings::ops())
         .merge(rbac::ops())
         .merge(tokens::ops())
+        .merge(tenants::ops())
+        .merge(tessera::ops())
+        .merge(platform::ops())
         .merge(users::ops())
         .merge(sessions::ops())
         .merge(signup::ops())
@@ -153,6 +162,10 @@ fn spec_routes(ops: Ops) -> Router<AppState> {
         };
         by_route.insert(op.route, merged);
     }
+    let mut root = Router::new();
+    for (path, mr) in ops.root {
+        root = route_both(root, path, mr);
+    }
     for (path, mr) in ops.extra {
         let merged = match by_route.remove(path) {
             Some(existing) => existing.merge(mr),
@@ -166,24 +179,17 @@ fn spec_routes(ops: Ops) -> Router<AppState> {
             router = route_both(router, &format!("{prefix}{route}"), mr.clone());
         }
     }
-    router
+    router.merge(root)
 }
 
 /// The routes of the `--metrics-listen` listener.
 pub(crate) fn metrics_routes() -> Router<AppState> {
-    health::metrics_routes()
+    platform::health::metrics_routes()
 }
 
 /// Every route of the control plane.
 pub(crate) fn routes() -> Router<AppState> {
     spec_routes(implementations())
-        .merge(vendor::routes())
-        .merge(tenants::routes())
-        .merge(events::routes())
-        .merge(jwks::routes())
-        .merge(keys::routes())
-        .merge(sidecars::routes())
-        .merge(health::routes())
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! axum plumbing shared by every area: the router with its fallbacks and layers, the
-//! extractors, the observing middleware and the hyper server loop.
+//! extractors, the caller, the restriction guard, the reply shapes areas share, the
+//! observing middleware, the sidecar link and the hyper server loop.
 
 pub mod caller;
 pub mod extract;
 pub mod guard;
+pub mod link;
 mod middleware;
 pub mod page;
 pub mod reply;

@@ -1,8 +1,7 @@
 //! `GET /tessera/v1/events`: the security-event log (environment auth), oldest first.
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -10,12 +9,8 @@ use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::model::event::{self, EventRecord};
 
-pub(super) fn routes() -> Router<AppState> {
-    super::route_both(Router::new(), "/tessera/v1/events", get(list_events))
-}
-
 #[derive(Deserialize)]
-struct EventsQuery {
+pub(super) struct EventsQuery {
     /// Only events with a larger sequence number.
     #[serde(default)]
     after: u64,
@@ -29,7 +24,7 @@ fn default_limit() -> usize {
 }
 
 /// Environment token: the events after `after`.
-async fn list_events(
+pub(super) async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<EventsQuery>,

@@ -1,6 +1,6 @@
-//! The sidecar link (Tessera's own API): the push stream and acknowledgements, authenticated
-//! by the sidecar token, and `GET /tessera/v1/sidecars` (environment token), which shows
-//! per sidecar what it has applied — how an operator proves a revocation reached it.
+//! The sidecar link over HTTP: the push stream (`wire::STREAM_PATH`) and acknowledgements
+//! (`wire::ACK_PATH`), authenticated by the sidecar token. The transport of `push`, as the
+//! server loop is of the API.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,28 +12,19 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
 use shared::wire;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, bearer};
 use crate::push::{self, Frame};
 
 /// How often an idle stream carries a heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-
-pub(super) fn routes() -> Router<AppState> {
-    let r = super::route_both(Router::new(), wire::STREAM_PATH, get(stream));
-    let r = super::route_both(r, wire::ACK_PATH, post(ack));
-    super::route_both(r, "/tessera/v1/sidecars", get(list))
-}
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match bearer(headers)? {
@@ -51,7 +42,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 #[derive(Deserialize)]
-struct StreamQuery {
+pub struct StreamQuery {
     id: String,
     #[serde(default)]
     since: Option<u64>,
@@ -81,7 +72,7 @@ impl http_body::Body for FrameBody {
 /// Sidecar token: the push stream. The first frame is a heartbeat when the sidecar names this
 /// epoch's current version, a catch-up delta when it names an older one the store can still
 /// serve, else a snapshot; then every published delta, and heartbeats.
-async fn stream(
+pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -179,7 +170,7 @@ async fn forward(
 }
 
 /// Sidecar token: an acknowledgement (the version applied and persisted) or a nack.
-async fn ack(
+pub async fn ack(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(a): ApiJson<wire::Ack>,
@@ -202,49 +193,4 @@ async fn ack(
     } else {
         Err(ApiError::not_found("no stream is open for this sidecar"))
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SidecarView {
-    #[serde(flatten)]
-    status: push::SidecarStatus,
-    lag: u64,
-    stream: &'static str,
-    last_contact: String,
-    seconds_since_contact: i64,
-    connected_since: Option<String>,
-}
-
-fn time_of(secs: i64) -> String {
-    crate::model::clock::rfc3339_of(secs).unwrap_or_default()
-}
-
-/// Environment token: every sidecar with its applied version and lag behind the current
-/// version.
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(Perm::Environment)?;
-    let version = state.hub.version();
-    let now = state.clock.unix();
-    let sidecars: Vec<SidecarView> = state
-        .hub
-        .sidecars
-        .list()
-        .into_iter()
-        .map(|s| SidecarView {
-            lag: version.saturating_sub(s.applied_version),
-            stream: if s.streams > 0 {
-                "connected"
-            } else {
-                "disconnected"
-            },
-            last_contact: time_of(s.last_contact_unix),
-            seconds_since_contact: now - s.last_contact_unix,
-            connected_since: s.connected_since_unix.map(time_of),
-            status: s,
-        })
-        .collect();
-    Ok(Json(
-        json!({"version": version, "epoch": state.hub.epoch(), "sidecars": sidecars}),
-    ))
 }

@@ -2,10 +2,9 @@
 //! `GET /tessera/v1/keys`, `POST /tessera/v1/keys/rotate`, `POST /tessera/v1/keys/{kid}/retire`.
 //! The JWKS and the configuration's `publicKey` follow the ring at once.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -14,15 +13,9 @@ use crate::http::caller::{Caller, Perm};
 use crate::model::clock::rfc3339;
 use crate::token::{Issuer, KeyRecord, KeyState, TokenError};
 
-pub(super) fn routes() -> Router<AppState> {
-    let r = super::route_both(Router::new(), "/tessera/v1/keys", get(list_keys));
-    let r = super::route_both(r, "/tessera/v1/keys/rotate", post(rotate_key));
-    super::route_both(r, "/tessera/v1/keys/{kid}/retire", post(retire_key))
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct KeyResponse {
+pub(super) struct KeyResponse {
     kid: String,
     state: KeyState,
     alg: &'static str,
@@ -58,7 +51,7 @@ fn key_error(e: TokenError) -> ApiError {
 }
 
 /// Environment token: every signing key with its state, active first.
-async fn list_keys(
+pub(super) async fn list(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
@@ -71,7 +64,7 @@ async fn list_keys(
 /// How a rotation's next key reached the sidecars before it started signing.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Propagation {
+pub(super) struct Propagation {
     /// Sidecars connected while waiting.
     sidecars: usize,
     /// Of those, how many had applied the version carrying the next key.
@@ -83,7 +76,7 @@ struct Propagation {
 }
 
 #[derive(Serialize)]
-struct RotateResponse {
+pub(super) struct RotateResponse {
     #[serde(flatten)]
     key: KeyResponse,
     propagation: Propagation,
@@ -94,7 +87,7 @@ struct RotateResponse {
 /// after `--key-rotation-wait`, reported in `propagation`), so no sidecar ever sees a token
 /// signed by a key it does not know. The previous key stays published until every token it
 /// signed has expired.
-async fn rotate_key(
+pub(super) async fn rotate(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
@@ -144,14 +137,14 @@ async fn rotate_key(
 }
 
 #[derive(Deserialize, Default)]
-struct RetireRequest {
+pub(super) struct RetireRequest {
     #[serde(default)]
     force: bool,
 }
 
 /// Environment token: stop publishing a key that no longer signs. Refused (409) while
 /// tokens it signed may still be valid, unless `{"force": true}` (a compromised key).
-async fn retire_key(
+pub(super) async fn retire(
     caller: Caller,
     State(state): State<AppState>,
     Path(kid): Path<String>,

@@ -8,35 +8,36 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::http::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+/// `{status}`.
+#[derive(Serialize)]
+pub(super) struct StatusReply {
+    status: &'static str,
 }
 
 /// Public: the process is alive.
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+pub(super) async fn healthz() -> axum::Json<StatusReply> {
+    axum::Json(StatusReply { status: "ok" })
 }
 
-/// Public: ready to serve correctly.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// Public: ready to serve correctly; 503 with the error model's body (and `Retry-After`)
+/// while the store does not answer or take durable writes.
+pub(super) async fn readyz(
+    State(state): State<AppState>,
+) -> Result<axum::Json<StatusReply>, crate::error::ApiError> {
     let ok = state.db.is_healthy();
     state.metrics.store_healthy.set(i64::from(ok));
-    let status = if ok {
-        StatusCode::OK
+    if ok {
+        Ok(axum::Json(StatusReply { status: "ready" }))
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        axum::Json(json!({"status": if ok { "ready" } else { "store unavailable" }})),
-    )
+        Err(crate::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable",
+        ))
+    }
 }
 
 /// The metrics listener's routes (`--metrics-listen`).
@@ -45,7 +46,7 @@ pub(crate) fn metrics_routes() -> Router<AppState> {
 }
 
 /// Public listener: the metrics, unless they have a listener of their own.
-async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+pub(super) async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     if state.metrics_elsewhere {
         return crate::error::ApiError::not_found("no such route").into_response();
     }

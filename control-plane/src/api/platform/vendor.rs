@@ -1,28 +1,23 @@
 //! Environment (vendor) authentication: `POST /auth/vendor` (`compat.md` §3).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
 
-pub(super) fn routes() -> Router<AppState> {
-    super::route_both(Router::new(), "/auth/vendor", post(authenticate_vendor))
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct VendorAuthRequest {
+pub(super) struct VendorAuthRequest {
     client_id: String,
     secret: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct VendorAuthResponse {
+pub(super) struct VendorAuthResponse {
     token: String,
     /// Seconds.
     expires_in: i64,
@@ -31,7 +26,7 @@ struct VendorAuthResponse {
 /// Public: exchange the environment's clientId and API key for an environment token.
 /// Answers 200 (the Go SDK treats anything else as failure); a wrong clientId and a wrong
 /// secret get the same 401 after the same work.
-async fn authenticate_vendor(
+pub(super) async fn authenticate(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<VendorAuthRequest>,
 ) -> Result<Json<VendorAuthResponse>, ApiError> {

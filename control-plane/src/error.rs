@@ -104,6 +104,8 @@ impl From<crate::model::user::UserError> for ApiError {
             UserError::NotFound => ApiError::not_found(e.to_string()),
             UserError::EmailTaken | UserError::UsernameTaken => ApiError::conflict(e.to_string()),
             UserError::Invalid(m) => ApiError::bad_request(m),
+            UserError::Conflict(m) => ApiError::conflict(m),
+            UserError::Missing(_) => ApiError::not_found(e.to_string()),
             UserError::Text(e) => e.into(),
             UserError::Json(e) => e.into(),
             UserError::Grant(e) => e.into(),
@@ -174,6 +176,62 @@ impl From<crate::model::m2m::M2mError> for ApiError {
             M2mError::Json(e) => e.into(),
             M2mError::Tenant(e) => e.into(),
             M2mError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::login::LoginError> for ApiError {
+    fn from(e: crate::model::login::LoginError) -> Self {
+        use crate::model::login::LoginError;
+        match e {
+            LoginError::BadCredentials
+            | LoginError::NotVerified
+            | LoginError::NoAccount
+            | LoginError::Refused => ApiError::unauthorized(e.to_string()),
+            LoginError::BadLink(m) => ApiError::bad_request(m),
+            LoginError::Invalid(m) => ApiError::bad_request(m),
+            LoginError::Password(e) => e.into(),
+            LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::signup::SignupError> for ApiError {
+    fn from(e: crate::model::signup::SignupError) -> Self {
+        use crate::model::signup::SignupError;
+        match e {
+            SignupError::Closed => ApiError::forbidden(e.to_string()),
+            SignupError::UsernameTaken | SignupError::AlreadyActive => {
+                ApiError::conflict(e.to_string())
+            }
+            SignupError::BadToken | SignupError::WrongCode | SignupError::NeedsPassword => {
+                ApiError::bad_request(e.to_string())
+            }
+            SignupError::NotFound => ApiError::not_found(e.to_string()),
+            SignupError::Invalid(m) => ApiError::bad_request(m),
+            SignupError::Text(e) => e.into(),
+            SignupError::Json(e) => e.into(),
+            SignupError::Setting(e) => e.into(),
+            SignupError::Password(e) => e.into(),
+            SignupError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::credentials::CredentialError> for ApiError {
+    fn from(e: crate::model::credentials::CredentialError) -> Self {
+        use crate::model::credentials::CredentialError;
+        match e {
+            CredentialError::WrongPassword | CredentialError::Reused => {
+                ApiError::bad_request(e.to_string())
+            }
+            CredentialError::BadLink(m) => ApiError::bad_request(m),
+            CredentialError::NotFound => ApiError::not_found(e.to_string()),
+            CredentialError::Invalid(m) => ApiError::bad_request(m),
+            CredentialError::Setting(e) => e.into(),
+            CredentialError::Password(e) => e.into(),
+            CredentialError::Login(e) => e.into(),
+            CredentialError::Store(e) => e.into(),
         }
     }
 }

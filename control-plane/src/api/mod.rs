@@ -7,13 +7,10 @@
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
 mod auth;
-mod passwords;
 mod platform;
 mod rbac;
 mod restrictions;
-mod sessions;
 mod settings;
-mod signup;
 mod tenants;
 mod tessera;
 mod tokens;
@@ -105,9 +102,6 @@ fn implementations() -> Ops {
         .merge(tessera::ops())
         .merge(platform::ops())
         .merge(users::ops())
-        .merge(sessions::ops())
-        .merge(signup::ops())
-        .merge(passwords::ops())
         .merge(auth::ops())
         .merge(restrictions::ops())
 }

@@ -11,30 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-/// How a message travels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Channel {
-    /// Email (`to` is an address).
-    #[default]
-    Email,
-    /// SMS (`to` is a phone number; `subject` is unused).
-    Sms,
-}
-
-/// One message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// Email or SMS.
-    pub channel: Channel,
-    /// Recipient address or phone number (as stored for the user).
-    pub to: String,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub body: String,
-    /// What flow sent it (`activation`, `password-reset`, …), for logs and tests.
-    pub kind: &'static str,
-}
+pub use crate::model::message::{Channel, Message};
 
 /// Where messages go.
 #[derive(Clone, Debug)]

@@ -31,8 +31,6 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Password hashing: the cost and the bounded line of checks waiting for a core.
     pub hasher: crate::model::password::Hasher,
-    /// Serialises password checks per user (lockout counting).
-    pub login_gate: Arc<crate::model::lockout::LoginGate>,
     /// Outgoing email.
     pub mailer: crate::delivery::Mailer,
     /// Whether cookies carry `Secure` (off only in `--dev` over plain HTTP).
@@ -79,6 +77,26 @@ impl ServedOps {
 }
 
 impl AppState {
+    /// Where the links in messages point.
+    pub fn links(&self) -> crate::model::message::Links<'_> {
+        crate::model::message::Links(&self.public_url)
+    }
+
+    /// Send what a domain operation wants sent (after the reply is decided; a send never
+    /// fails a request).
+    pub fn send(&self, message: Option<crate::model::message::Message>) {
+        if let Some(m) = message {
+            self.mailer.send(m);
+        }
+    }
+
+    /// Send every message of an outbox.
+    pub fn send_all(&self, messages: Vec<crate::model::message::Message>) {
+        for m in messages {
+            self.mailer.send(m);
+        }
+    }
+
     /// The current roles-and-permissions catalogue.
     pub fn catalog(&self) -> Result<Arc<crate::model::catalog::Catalog>, crate::store::StoreError> {
         self.catalogs.current(&self.db)
@@ -137,7 +155,6 @@ impl AppState {
             limits: config.limits,
             served: Arc::new(ServedOps::new(crate::spec::spec_operations().len())),
             public_url,
-            login_gate: Arc::default(),
             secure_cookies,
             mailer: crate::delivery::Mailer::spawn(
                 match (&config.smtp_url, &config.email_outbox) {

@@ -1,18 +1,17 @@
 //! Lockout: consecutive failed logins per user lock the account at `maxAttempts`; a success
-//! resets the count. Policies exist per account, falling back to the environment's.
+//! resets the count; at most [`HOURLY_FAILURE_BUDGET`] failures an hour whatever the policy.
+//! Policies exist per account, falling back to the environment's.
 //!
-//! Password checks for one user run one at a time (a per-user async mutex), so the count is
-//! read, checked and updated around each evaluation: under a burst of parallel guesses the
-//! lock engages after exactly `maxAttempts` failures and no guess is evaluated after it.
-//! Checks for an address that is nobody's queue the same way, keyed by the address, so
-//! parallel guesses take as long for an unknown address as for a known one (`security.md`
-//! M7). A turn's entry leaves the map when nobody holds or waits for it, so guessing at
-//! random addresses cannot grow it. (One control-plane process owns a store; a
-//! shared-database deployment needs a store-level reservation instead.)
+//! Invariants:
+//! - A password is evaluated only under a reservation stored in the user's record
+//!   ([`reserve`], in a transaction): no more evaluations are in flight than failures remain
+//!   before the lock (or the hourly budget), so under a burst of parallel guesses — from any
+//!   number of processes sharing the store — the lock engages after exactly `maxAttempts`
+//!   failures and no guess is evaluated after it. A refused reservation is still written
+//!   and still costs a hash, so it looks like an evaluation from outside.
+//! - A reservation lapses after [`LEASE`] seconds: a process that died holding one blocks
+//!   nothing for long.
 
-use std::sync::Arc;
-
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::setting::{self, ScopedSetting, SettingError};
@@ -125,81 +124,84 @@ pub fn budget_spent(u: &crate::model::user::User, now: i64) -> bool {
         && now.saturating_sub(u.failure_window_start) < 3600
 }
 
-/// One async mutex per key (a user id, or an unknown address): password checks of one
-/// user are serialised.
-#[derive(Default)]
-pub struct LoginGate {
-    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+/// How long a reservation holds (longer than any wait for a hashing core plus the hash).
+pub const LEASE: i64 = 60;
+
+/// A password check in flight for a user, reserved in its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The check's id.
+    pub id: String,
+    /// Unix seconds after which it no longer counts.
+    pub until: i64,
 }
 
-/// A held turn; dropping it lets the next check of the key run.
-pub struct Turn {
-    gate: Arc<LoginGate>,
-    key: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// Reserve a check `id` of `u` at `now`: whether its password may be evaluated. It may while
+/// the user is not locked, its hourly budget is not spent and fewer checks are in flight
+/// than failures remain before `max` locks it (or before the budget). The reservation is
+/// recorded either way.
+pub fn reserve(u: &mut crate::model::user::User, max: Option<u32>, id: &str, now: i64) -> bool {
+    u.checks.retain(|c| c.until > now);
+    let window_live = now.saturating_sub(u.failure_window_start) < 3600;
+    let budget_left = if window_live {
+        HOURLY_FAILURE_BUDGET.saturating_sub(u.failures_in_window)
+    } else {
+        HOURLY_FAILURE_BUDGET
+    };
+    let lock_left = max.map_or(u32::MAX, |m| m.saturating_sub(u.failed_logins));
+    let in_flight = u32::try_from(u.checks.len()).unwrap_or(u32::MAX);
+    let evaluate = !u.is_locked && in_flight < budget_left.min(lock_left);
+    u.checks.push(Reservation {
+        id: id.to_owned(),
+        until: now + LEASE,
+    });
+    evaluate
 }
 
-impl Drop for Turn {
-    fn drop(&mut self) {
-        self.guard.take();
-        // Nobody else holds a handle (the map's is the last): the entry can go. Waiters
-        // hold a clone, so an entry in use is never removed.
-        self.gate
-            .locks
-            .remove_if(&self.key, |_, m| Arc::strong_count(m) == 1);
-    }
-}
-
-impl LoginGate {
-    /// Wait for `key`'s turn.
-    pub async fn enter(self: &Arc<Self>, key: &str) -> Turn {
-        let m = self.locks.entry(key.to_owned()).or_default().clone();
-        let guard = m.lock_owned().await;
-        Turn {
-            gate: self.clone(),
-            key: key.to_owned(),
-            guard: Some(guard),
-        }
-    }
-
-    /// Keys with a turn held or awaited.
-    pub fn len(&self) -> usize {
-        self.locks.len()
-    }
-
-    /// Whether no turn is held or awaited.
-    pub fn is_empty(&self) -> bool {
-        self.locks.is_empty()
-    }
+/// Release check `id` of `u`.
+pub fn release(u: &mut crate::model::user::User, id: &str) {
+    u.checks.retain(|c| c.id != id);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn turns_serialise_per_key_and_leave_no_entry_behind() {
-        let gate = Arc::new(LoginGate::default());
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let first = gate.enter("a").await;
-        let waiter = {
-            let (gate, order) = (gate.clone(), order.clone());
-            tokio::spawn(async move {
-                let _t = gate.enter("a").await;
-                order.lock().unwrap().push("second");
-            })
-        };
-        let other = gate.enter("b").await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        order.lock().unwrap().push("first");
-        drop(first);
-        waiter.await.unwrap();
-        assert_eq!(*order.lock().unwrap(), ["first", "second"]);
-        drop(other);
-        assert!(gate.is_empty(), "{} entries left", gate.len());
-        for i in 0..1000 {
-            drop(gate.enter(&format!("nobody-{i}@example.com")).await);
-        }
-        assert!(gate.is_empty());
+    fn user() -> crate::model::user::User {
+        serde_json::from_value(serde_json::json!({
+            "id": "u", "email": "a@x", "email_norm": "a@x", "name": "", "profile_picture_url": null,
+            "phone_number": null, "metadata": "{}", "vendor_metadata": "{}", "external_id": null,
+            "password_hash": null, "verified": true, "is_locked": false, "super_user": false,
+            "invisible": false, "mfa_bypass": false, "memberships": [], "active_tenant_id": null,
+            "created_at": "", "last_login": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn no_more_checks_in_flight_than_failures_remain() {
+        let mut u = user();
+        u.failed_logins = 1;
+        // Three failures left before a lock at 4: three evaluations, then refusals.
+        let granted: Vec<bool> = (0..6)
+            .map(|i| reserve(&mut u, Some(4), &format!("c{i}"), 100))
+            .collect();
+        assert_eq!(granted, [true, true, true, false, false, false]);
+        assert_eq!(u.checks.len(), 6, "refused reservations are recorded too");
+        release(&mut u, "c0");
+        release(&mut u, "c3");
+        assert!(!reserve(&mut u, Some(4), "c6", 100), "five in flight");
+        // Lapsed reservations count for nothing.
+        assert!(reserve(&mut u, Some(4), "c7", 100 + LEASE));
+        assert_eq!(u.checks.len(), 1);
+        // A locked user, or a spent hourly budget, evaluates nothing.
+        u.checks.clear();
+        u.is_locked = true;
+        assert!(!reserve(&mut u, None, "c8", 200));
+        u.is_locked = false;
+        u.failures_in_window = HOURLY_FAILURE_BUDGET;
+        u.failure_window_start = 150;
+        assert!(!reserve(&mut u, None, "c9", 200));
+        assert!(reserve(&mut u, None, "c10", 150 + 3600), "a new hour");
     }
 }

@@ -307,3 +307,48 @@ pub fn open(
     }
     tx.put(&idx)
 }
+
+/// A user's live sessions, oldest first.
+pub fn live_of(
+    db: &crate::store::Db,
+    user_id: &str,
+    now: UnixSecs,
+) -> Result<Vec<Session>, StoreError> {
+    let ids = db
+        .get::<UserSessions>(user_id.as_bytes())?
+        .map(|i| i.session_ids)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(s) = db
+            .get::<Session>(id.as_bytes())?
+            .filter(|s| s.expires_at > now)
+        {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// End the user's live sessions that `keep` does not accept; how many ended.
+pub async fn end_where(
+    db: &crate::store::Db,
+    clock: &crate::model::clock::Clock,
+    user_id: &str,
+    keep: impl Fn(&Session) -> bool,
+) -> Result<usize, StoreError> {
+    let doomed: Vec<Session> = live_of(db, user_id, clock.unix())?
+        .into_iter()
+        .filter(|s| !keep(s))
+        .collect();
+    let at = crate::model::clock::rfc3339(clock.now());
+    db.write(|tx| {
+        for s in &doomed {
+            if let Some(cur) = tx.get::<Session>(s.id.as_bytes())? {
+                revoke(tx, &cur, &at)?;
+            }
+        }
+        Ok(doomed.len())
+    })
+    .await
+}

@@ -232,6 +232,11 @@ pub async fn update_metadata(
     .await
 }
 
+/// A fresh id (UUID), as every record's.
+pub fn new_id() -> String {
+    crate::crypto::new_uuid().to_string()
+}
+
 /// Parse a tenant id: a UUID in any case, returned in canonical lower-case hyphenated form.
 pub fn parse_id(s: &str) -> Option<String> {
     // Only the hyphenated form: braces, URNs and the simple form are not ids we hand out.

@@ -3,19 +3,17 @@
 //! objects are role **objects** (`compat.md` §5.3), metadata is JSON text.
 
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::error::ApiError;
+use crate::http::AppState;
 use crate::http::reply::{self, PermissionReply as PermissionResponse, RoleReply as RoleResponse};
 use crate::model::authz;
-
-use crate::http::AppState;
+use crate::model::catalog::Catalog;
 use crate::model::user::User;
-
-pub(crate) use crate::model::catalog::Catalog;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UserTenantResponse {
+pub(super) struct UserTenantResponse {
     tenant_id: String,
     roles: Vec<RoleResponse>,
     is_disabled: bool,
@@ -24,7 +22,7 @@ pub(crate) struct UserTenantResponse {
 /// `UserDto` (with `roles`/`permissions`) or `UserV3Dto` (without).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UserResponse {
+pub(super) struct UserResponse {
     id: String,
     email: String,
     name: String,
@@ -52,20 +50,20 @@ pub(crate) struct UserResponse {
     created_at: String,
     last_login: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    groups: Option<Vec<Value>>,
+    groups: Option<Vec<GroupSummary>>,
     sub_account_access_allowed: bool,
     managed_by: &'static str,
 }
 
 /// Build the DTO of `user` as seen in `tenant` (its roles and permissions there); without a
 /// tenant, the user's active account.
-pub(crate) fn user_response(
+pub(super) fn user_response(
     state: &AppState,
     cat: &Catalog,
     user: &User,
     tenant: Option<&str>,
     with_authz: bool,
-) -> Result<UserResponse, crate::error::ApiError> {
+) -> Result<UserResponse, ApiError> {
     let tenant_id = tenant
         .map(str::to_owned)
         .or_else(|| user.login_tenant().map(str::to_owned));
@@ -132,7 +130,7 @@ pub(crate) fn user_response(
 /// `UserCreatedResponse`, with role objects as clients expect.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UserCreatedResponse {
+pub(super) struct UserCreatedResponse {
     id: String,
     email: String,
     verified: bool,
@@ -147,12 +145,12 @@ pub(crate) struct UserCreatedResponse {
     tenant_id: String,
 }
 
-pub(crate) fn created_response(
+pub(super) fn created_response(
     state: &AppState,
     cat: &Catalog,
     user: &User,
     tenant: &str,
-) -> Result<UserCreatedResponse, crate::error::ApiError> {
+) -> Result<UserCreatedResponse, ApiError> {
     let eff = cat.effective(user, tenant)?;
     Ok(UserCreatedResponse {
         id: user.id.clone(),
@@ -171,5 +169,52 @@ pub(crate) fn created_response(
         last_login: user.last_login.clone(),
         activated_for_tenant: user.verified,
         tenant_id: tenant.to_owned(),
+    })
+}
+
+/// A group as a user's reply names it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroupSummary {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) color: Option<String>,
+    pub(super) description: Option<String>,
+}
+
+/// The reply of `user` as seen in `tenant`, with its roles and permissions there.
+pub(super) fn full(
+    state: &AppState,
+    user: &User,
+    tenant: Option<&str>,
+) -> Result<UserResponse, ApiError> {
+    user_response(state, &*state.catalog()?, user, tenant, true)
+}
+
+/// `{tenantId, userId, roles}`: a user's own roles in an account.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UserRolesReply {
+    tenant_id: String,
+    user_id: String,
+    roles: Vec<RoleResponse>,
+}
+
+/// A user's own roles in `tenant` (not its groups').
+pub(super) fn roles_in(
+    state: &AppState,
+    cat: &Catalog,
+    u: &User,
+    tenant: &str,
+) -> Result<UserRolesReply, ApiError> {
+    Ok(UserRolesReply {
+        tenant_id: tenant.to_owned(),
+        user_id: u.id.clone(),
+        roles: cat
+            .direct(u, tenant)?
+            .roles
+            .into_iter()
+            .map(|r| reply::role(state, r))
+            .collect(),
     })
 }

@@ -3,32 +3,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::dto::{UserResponse, user_response};
-use super::load_user;
-use super::manage::update_user;
+use super::dto::{self, UserResponse, user_response};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
-use crate::http::reply;
-use crate::model::tenant::Tenant;
-use crate::model::user::User;
-
-pub(super) fn ops() -> Ops {
-    Ops::default()
-        .add("UsersControllerV2_getUserProfile", get_me)
-        .add("UsersControllerV3_getUserProfile", get_me_v3)
-        .add("UsersControllerV1_getMeAuthorization", get_me_authorization)
-        .add("UsersControllerV2_getUserTenants", get_my_tenants)
-        .add("UsersControllerV1_getUserTenants", get_my_tenants)
-        .add("UsersControllerV2_updateUserProfile", update_me)
-        .add("UsersControllerV1_updateUser", update_me)
-}
-
-use crate::api::Ops;
+use crate::http::reply::{self, PermissionReply, RoleReply};
+use crate::model::user::change::{self, ProfileChange};
+use crate::model::user::{self, User};
 
 /// The calling user and the account in context.
 fn me(state: &AppState, caller: &Caller) -> Result<(User, String), ApiError> {
@@ -38,7 +23,7 @@ fn me(state: &AppState, caller: &Caller) -> Result<(User, String), ApiError> {
             let id = e.user_id.as_deref().ok_or_else(|| {
                 ApiError::bad_request("frontegg-user-id is required with an environment token")
             })?;
-            let user = load_user(state, id, e.tenant.as_deref())?;
+            let user = user::get_in(&state.db, id, e.tenant.as_deref())?;
             let tenant = e
                 .tenant
                 .clone()
@@ -49,23 +34,17 @@ fn me(state: &AppState, caller: &Caller) -> Result<(User, String), ApiError> {
     }
 }
 
-/// User token: the caller's profile with roles and permissions in the token's account.
-async fn get_me(
+/// The caller's profile with roles and permissions in the token's account.
+pub(super) async fn get(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let (u, tenant) = me(&state, &caller)?;
-    Ok(Json(user_response(
-        &state,
-        &*state.catalog()?,
-        &u,
-        Some(&tenant),
-        true,
-    )?))
+    Ok(Json(dto::full(&state, &u, Some(&tenant))?))
 }
 
-/// User token: the caller's profile (v3 shape).
-async fn get_me_v3(
+/// The caller's profile (v3 shape).
+pub(super) async fn get_v3(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<UserResponse>, ApiError> {
@@ -79,39 +58,60 @@ async fn get_me_v3(
     )?))
 }
 
-/// User token: the caller's effective roles and permissions (the same function as tokens).
-async fn get_me_authorization(
+/// `{roles, permissions}`.
+#[derive(Serialize)]
+pub(super) struct AuthorizationReply {
+    roles: Vec<RoleReply>,
+    permissions: Vec<PermissionReply>,
+}
+
+/// The caller's effective roles and permissions (the same computation as tokens).
+pub(super) async fn authorization(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuthorizationReply>, ApiError> {
     let (u, tenant) = me(&state, &caller)?;
     let cat = state.catalog()?;
     let eff = cat.effective(&u, &tenant)?;
-    let roles: Vec<_> = eff
-        .roles
-        .iter()
-        .cloned()
-        .map(|r| reply::role(&state, r))
-        .collect();
-    let permissions: Vec<_> = eff
-        .permissions
-        .iter()
-        .cloned()
-        .map(|p| reply::permission(p, &cat.roles))
-        .collect();
-    Ok(Json(json!({"roles": roles, "permissions": permissions})))
+    Ok(Json(AuthorizationReply {
+        roles: eff
+            .roles
+            .into_iter()
+            .map(|r| reply::role(&state, r))
+            .collect(),
+        permissions: eff
+            .permissions
+            .into_iter()
+            .map(|p| reply::permission(p, &cat.roles))
+            .collect(),
+    }))
 }
 
-/// User token: the caller's accounts.
-async fn get_my_tenants(
+/// One of the caller's accounts.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MyTenant {
+    tenant_id: String,
+    name: String,
+    id: String,
+    is_disabled: bool,
+}
+
+/// The caller's accounts.
+pub(super) async fn tenants(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<MyTenant>>, ApiError> {
     let (u, _) = me(&state, &caller)?;
     let mut out = Vec::new();
     for m in &u.memberships {
-        if let Some(t) = state.db.get::<Tenant>(m.tenant_id.as_bytes())? {
-            out.push(json!({"tenantId": t.tenant_id, "name": t.name, "id": t.id, "isDisabled": m.disabled}));
+        if let Ok(t) = crate::model::tenant::get(&state.db, &m.tenant_id) {
+            out.push(MyTenant {
+                tenant_id: t.tenant_id,
+                name: t.name,
+                id: t.id,
+                is_disabled: m.disabled,
+            });
         }
     }
     Ok(Json(out))
@@ -120,12 +120,9 @@ async fn get_my_tenants(
 /// What a user may change about itself. Privileged fields are refused by name; anything
 /// else unknown is ignored.
 #[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SelfUpdate {
-    name: Option<String>,
-    phone_number: Option<String>,
-    profile_picture_url: Option<String>,
-    metadata: Option<Value>,
+pub(super) struct SelfUpdate {
+    #[serde(flatten)]
+    profile: ProfileChange,
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
@@ -149,8 +146,8 @@ const PRIVILEGED: &[&str] = &[
     "externalId",
 ];
 
-/// User token: update the caller's own profile (name, phone, picture, metadata).
-async fn update_me(
+/// Update the caller's own profile (name, phone, picture, metadata).
+pub(super) async fn update(
     caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SelfUpdate>,
@@ -161,22 +158,10 @@ async fn update_me(
         )));
     }
     let (u, tenant) = me(&state, &caller)?;
-    let profile = super::ProfileChange::validate(
-        req.name.as_deref(),
-        req.phone_number.as_deref(),
-        req.profile_picture_url.as_deref(),
-        req.metadata.as_ref(),
-    )?;
-    let saved = update_user(&state, &u.id, None, |u| {
-        profile.apply(u);
+    let saved = change::update(&state.db, &state.clock, &u.id, None, |u| {
+        req.profile.apply(u)?;
         Ok(None)
     })
     .await?;
-    Ok(Json(user_response(
-        &state,
-        &*state.catalog()?,
-        &saved,
-        Some(&tenant),
-        true,
-    )?))
+    Ok(Json(dto::full(&state, &saved, Some(&tenant))?))
 }

@@ -1,150 +1,92 @@
-//! Users and account membership (tags Users, User Management): management with an
-//! environment token (target account from `frontegg-tenant-id`) and self-service with a user
-//! token, gated by the built-in `fe.secure.*` permissions. A foreign user id answers 404.
+//! Users and account membership (tags Users, User Management, User Sessions): management
+//! with an environment token (target account from `frontegg-tenant-id`) and self-service
+//! with a user token, gated by the built-in `fe.secure.*` permissions. A foreign user id
+//! answers 404. The rules live in `model::user`.
 
 mod dto;
+mod emails;
 mod manage;
 mod me;
-mod more;
+mod roles;
+mod sessions;
+mod tenants;
 
-pub(crate) use dto::Catalog;
-
-use super::Ops;
-use crate::error::ApiError;
-use crate::http::AppState;
-use crate::http::caller::Caller;
-use crate::model::rbac::Role;
-use crate::model::tenant::Tenant;
-use crate::model::user::User;
+use crate::api::Ops;
 
 pub(super) fn ops() -> Ops {
-    manage::ops().merge(me::ops()).merge(more::ops())
-}
-
-pub(crate) fn user_not_found() -> ApiError {
-    ApiError::not_found("User not found")
-}
-
-/// The user `id`, which must be a member of `tenant` when one is given (404 otherwise, so a
-/// caller cannot learn about users of other accounts).
-pub(crate) fn load_user(
-    state: &AppState,
-    id: &str,
-    tenant: Option<&str>,
-) -> Result<User, ApiError> {
-    let user = state
-        .db
-        .get::<User>(id.as_bytes())?
-        .ok_or_else(user_not_found)?;
-    match tenant {
-        Some(t) if user.membership(t).is_none() => Err(user_not_found()),
-        _ => Ok(user),
-    }
-}
-
-/// The account must exist.
-pub(crate) fn require_tenant_exists(state: &AppState, tenant: &str) -> Result<(), ApiError> {
-    if state.db.get::<Tenant>(tenant.as_bytes())?.is_none() {
-        return Err(ApiError::not_found("Tenant not found"));
-    }
-    Ok(())
-}
-
-/// Resolve role ids for an assignment in `tenant` — each must be an environment role or one
-/// of the account's — and check the caller may confer them ([`crate::model::grant`]: a user
-/// only at or below its own best level; environment tokens any).
-pub(crate) fn check_grantable(
-    caller: &Caller,
-    cat: &Catalog,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<Role>, ApiError> {
-    if ids.len() > 100 {
-        return Err(ApiError::bad_request("at most 100 roles at once"));
-    }
-    let roles = resolve_roles(cat, tenant, ids)?;
-    crate::model::grant::may_confer(caller.grantor(), &roles, &[])?;
-    Ok(roles)
-}
-
-/// The roles named by `ids` (deduplicated, in order) among the environment's and `tenant`'s.
-pub(crate) fn resolve_roles(
-    cat: &Catalog,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<Role>, ApiError> {
-    let mut out: Vec<Role> = Vec::new();
-    for id in ids {
-        let role = cat
-            .roles
-            .iter()
-            .find(|r| r.id == *id && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("role {id} does not exist in this account"))
-            })?;
-        if !out.iter().any(|r| r.id == role.id) {
-            out.push(role.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// The default roles of an account: environment and account roles marked `isDefault`.
-pub(crate) fn default_role_ids(cat: &Catalog, tenant: &str) -> Vec<String> {
-    cat.roles
-        .iter()
-        .filter(|r| r.is_default && r.tenant_id.as_deref().is_none_or(|t| t == tenant))
-        .map(|r| r.id.clone())
-        .collect()
-}
-
-/// Validated changes to the profile fields both the management and the self-service update
-/// may change: name, phone number, picture and metadata.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ProfileChange {
-    name: Option<String>,
-    phone_number: Option<String>,
-    profile_picture_url: Option<String>,
-    metadata: Option<String>,
-}
-
-impl ProfileChange {
-    /// Validate the given fields (absent ones stay unchanged).
-    pub(crate) fn validate(
-        name: Option<&str>,
-        phone_number: Option<&str>,
-        profile_picture_url: Option<&str>,
-        metadata: Option<&serde_json::Value>,
-    ) -> Result<Self, ApiError> {
-        Ok(ProfileChange {
-            name: name
-                .map(|n| crate::model::text::checked("name", n, 255, false))
-                .transpose()?,
-            phone_number: phone_number
-                .map(|p| crate::model::text::checked("phoneNumber", p, 32, false))
-                .transpose()?,
-            profile_picture_url: profile_picture_url
-                .map(|p| crate::model::text::checked("profilePictureUrl", p, 2048, false))
-                .transpose()?,
-            metadata: metadata
-                .map(|m| crate::model::user::metadata_text(Some(m)))
-                .transpose()?,
-        })
-    }
-
-    /// Apply to a user record.
-    pub(crate) fn apply(&self, u: &mut User) {
-        if let Some(v) = &self.name {
-            u.name = v.clone();
-        }
-        if self.phone_number.is_some() {
-            u.phone_number = self.phone_number.clone();
-        }
-        if self.profile_picture_url.is_some() {
-            u.profile_picture_url = self.profile_picture_url.clone();
-        }
-        if let Some(v) = &self.metadata {
-            u.metadata = v.clone();
-        }
-    }
+    Ops::default()
+        .add("UsersControllerV1_createUser", manage::create)
+        .add("UsersControllerV2_createUser", manage::create)
+        .add("VendorOnlyUsers_createUser", manage::create_vendor_only)
+        .add("UsersControllerV1_getUserById", manage::get)
+        .add("VendorOnlyUsers_getUserById", manage::get_vendor_only)
+        .add("UsersControllerV3_getUsers", manage::list)
+        .add("UsersControllerV1_searchUsers", manage::search)
+        .add(
+            "UsersControllerV1_updateUserForVendor",
+            manage::update_vendor,
+        )
+        .add("UsersControllerV1_verifyUser", manage::verify)
+        .add("UsersControllerV1_lockUser", manage::lock)
+        .add("UsersControllerV1_unlockUser", manage::unlock)
+        .add(
+            "UsersControllerV1_setUserSuperuserMode",
+            manage::set_super_user,
+        )
+        .add(
+            "UsersControllerV1_setUserInvisibleMode",
+            manage::set_invisible,
+        )
+        .add("UsersControllerV1_removeUserFromTenant", manage::remove)
+        .add("UsersControllerV1_getUserByEmail", emails::get_by_email)
+        .add("UsersControllerV1_updateUserEmail", emails::update_email)
+        .add("UsersControllerV1_addRolesToUser", roles::add)
+        .add("UsersControllerV1_deleteRolesFromUser", roles::remove)
+        .add("UsersControllerV3_getUsersRoles", roles::of_users)
+        .add("UsersControllerV3_getUsersGroups", roles::groups_of_users)
+        .add(
+            "VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants",
+            roles::bulk,
+        )
+        .add("VendorOnlyUsers_getBulkRolesTaskStatus", roles::bulk_status)
+        .add("UsersControllerV1_addUserToTenantForVendor", tenants::join)
+        .add(
+            "UsersControllerV1_updateUserTenantForVendor",
+            tenants::set_active,
+        )
+        .add(
+            "UsersTenantsControllerV1_disableUserTenant",
+            tenants::disable,
+        )
+        .add("UsersTenantsControllerV1_enableUserTenant", tenants::enable)
+        .add("UsersControllerV1_moveAllUsersTenants", tenants::migrate)
+        .add("UsersControllerV1_updateUserTenant", tenants::switch_mine)
+        .add("get", tenants::statuses)
+        .add(
+            "UsersControllerV1_setUserRolesFromSubTenants",
+            tenants::set_sub_account_access,
+        )
+        .add(
+            "UsersControllerV2_getUserTenantsHierarchy",
+            tenants::my_hierarchy,
+        )
+        .add("UsersControllerV2_getUserProfile", me::get)
+        .add("UsersControllerV3_getUserProfile", me::get_v3)
+        .add("UsersControllerV1_getMeAuthorization", me::authorization)
+        .add("UsersControllerV2_getUserTenants", me::tenants)
+        .add("UsersControllerV1_getUserTenants", me::tenants)
+        .add("UsersControllerV2_updateUserProfile", me::update)
+        .add("UsersControllerV1_updateUser", me::update)
+        .add(
+            "UserSessionsControllerV1_getActiveSessions",
+            sessions::list_mine,
+        )
+        .add(
+            "UserSessionsControllerV1_deleteAllUserActiveSessions",
+            sessions::end_others,
+        )
+        .add(
+            "UserSessionsControllerV1_deleteUserSession",
+            sessions::end_one,
+        )
 }

@@ -1,5 +1,9 @@
 //! Users and their account memberships. A user may belong to many accounts, with roles per
-//! account; `active_tenant_id` is the one tokens are issued for.
+//! account; `active_tenant_id` is the one tokens are issued for. The record, its indexes and
+//! lookups here; changes in [`change`], listings in [`list`].
+
+pub mod change;
+pub mod list;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +85,9 @@ pub struct User {
     /// Login name for username sign-in (`users/v1/signUp/username`); unique, case-insensitive.
     #[serde(default)]
     pub username: Option<String>,
+    /// Password checks in flight (`model::lockout::reserve`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::model::lockout::Reservation>,
 }
 
 /// Users by normalised address (a user signed up by username alone has none: unindexed).
@@ -123,6 +130,63 @@ impl Record for User {
 }
 
 impl User {
+    /// A new user, a member of `tenant` with `role_ids`, created `now`: unverified, no
+    /// password, nothing else set.
+    pub fn new_member(
+        email: &str,
+        email_norm: String,
+        tenant: &str,
+        role_ids: Vec<String>,
+        now: &str,
+    ) -> User {
+        User {
+            id: crate::crypto::new_uuid().to_string(),
+            email: email.trim().to_owned(),
+            email_norm,
+            name: String::new(),
+            profile_picture_url: None,
+            phone_number: None,
+            metadata: "{}".into(),
+            vendor_metadata: "{}".into(),
+            external_id: None,
+            password_hash: None,
+            verified: false,
+            is_locked: false,
+            super_user: false,
+            invisible: false,
+            mfa_bypass: false,
+            memberships: vec![Membership {
+                tenant_id: tenant.to_owned(),
+                role_ids,
+                disabled: false,
+                created_at: now.to_owned(),
+            }],
+            active_tenant_id: Some(tenant.to_owned()),
+            created_at: now.to_owned(),
+            last_login: None,
+            sub_account_access_allowed: false,
+            failed_logins: 0,
+            failures_in_window: 0,
+            failure_window_start: 0,
+            password_history: Vec::new(),
+            password_changed_at: None,
+            username: None,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Replace the password hash (the previous one goes to the history, at most
+    /// [`MAX_HISTORY`] kept) as set at `now`.
+    pub fn set_password(&mut self, new_hash: String, now: i64) {
+        self.password_changed_at = Some(now);
+        if let Some(old) = self.password_hash.replace(new_hash) {
+            self.password_history.push(old);
+            if self.password_history.len() > MAX_HISTORY {
+                self.password_history.remove(0);
+            }
+        }
+    }
+
     /// The membership in `tenant_id`.
     pub fn membership(&self, tenant_id: &str) -> Option<&Membership> {
         self.memberships.iter().find(|m| m.tenant_id == tenant_id)
@@ -163,6 +227,9 @@ pub fn phone_digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Previous password hashes kept per user (the history policy allows up to 10).
+pub const MAX_HISTORY: usize = 10;
+
 /// Why a user was not found, created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -179,6 +246,12 @@ pub enum UserError {
     /// Input that breaks a rule.
     #[error("{0}")]
     Invalid(String),
+    /// A change that conflicts with the user's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A record that is not there (a task).
+    #[error("{0} not found")]
+    Missing(&'static str),
     /// A text field out of bounds.
     #[error(transparent)]
     Text(#[from] crate::model::text::TextError),

@@ -1,0 +1,141 @@
+//! What every login-like flow hands out: the login reply (`AuthenticationResponseDto`
+//! without the MFA fields, which arrive with MFA) with an access token signed for the
+//! session, and the `fe_refresh_<clientId>` cookie.
+
+use axum::Json;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::model::api_token::Issuance;
+use crate::model::clock::rfc3339_of;
+use crate::model::login::{self, Opened};
+use crate::model::vendor_config::VendorConfig;
+
+/// `AuthenticationResponseDto`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LoginReply {
+    token_type: &'static str,
+    mfa_required: bool,
+    access_token: String,
+    refresh_token: String,
+    /// Seconds.
+    expires_in: i64,
+    /// RFC 3339 expiry of the access token.
+    expires: String,
+    user_id: String,
+    user_email: String,
+    email_verified: bool,
+    /// Minutes until the password expires, when within the notification period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) password_expires_in: Option<i64>,
+    /// The notification period, minutes, alongside `passwordExpiresIn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) notification_period: Option<u32>,
+}
+
+/// A login issued: the reply and how long its cookie lives.
+pub(super) struct Issued {
+    pub(super) body: LoginReply,
+    refresh_max_age: u32,
+}
+
+/// Sign an access token for an opened (or refreshed) session and build the reply.
+pub(super) fn issue(
+    state: &AppState,
+    config: &VendorConfig,
+    o: Opened,
+) -> Result<Issued, ApiError> {
+    let now = state.clock.unix();
+    let who = Issuance {
+        issuer: &state.public_url,
+        audience: state.env.client_id(),
+        ttl: i64::from(config.default_token_expiration),
+    };
+    let claims = login::user_claims(
+        &state.db,
+        config,
+        &o.user,
+        &o.session.tenant_id,
+        &o.session.id,
+        now,
+        who,
+    )?;
+    let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    Ok(Issued {
+        body: LoginReply {
+            token_type: "bearer",
+            mfa_required: false,
+            access_token: access,
+            refresh_token: o.refresh,
+            expires_in: who.ttl,
+            expires: rfc3339_of(now + who.ttl).unwrap_or_default(),
+            user_id: o.user.id,
+            user_email: o.user.email,
+            email_verified: o.user.verified,
+            password_expires_in: None,
+            notification_period: None,
+        },
+        refresh_max_age: config.default_refresh_token_expiration,
+    })
+}
+
+/// The refresh cookie's name: `fe_refresh_` + the client id without dashes.
+pub(super) fn cookie_name(client_id: &str) -> String {
+    format!("fe_refresh_{}", client_id.replace('-', ""))
+}
+
+impl Issued {
+    /// The reply with its refresh cookie.
+    pub(super) fn respond(self, state: &AppState, config: &VendorConfig) -> Response {
+        // Browsers refuse `SameSite=None` without `Secure`; without TLS in --dev, Lax.
+        let same_site = match (config.cookie_same_site.as_str(), state.secure_cookies) {
+            ("STRICT", _) => "Strict",
+            ("LAX", _) | (_, false) => "Lax",
+            _ => "None",
+        };
+        let cookie = format!(
+            "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}",
+            cookie_name(state.env.client_id()),
+            self.body.refresh_token,
+            self.refresh_max_age,
+            if state.secure_cookies { "; Secure" } else { "" },
+        );
+        let mut res = Json(self.body).into_response();
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().insert(SET_COOKIE, v);
+        }
+        res
+    }
+}
+
+/// The cookie that clears the refresh cookie.
+pub(super) fn clearing_cookie(state: &AppState) -> String {
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly{}",
+        cookie_name(state.env.client_id()),
+        if state.secure_cookies { "; Secure" } else { "" },
+    )
+}
+
+/// The refresh token from the `fe_refresh_…` cookie. The name is the client id without
+/// dashes; the un-stripped and single-dash-stripped variants Next.js tolerates are read too.
+pub(super) fn refresh_cookie(headers: &HeaderMap, client_id: &str) -> Option<String> {
+    let names = [
+        cookie_name(client_id),
+        format!("fe_refresh_{client_id}"),
+        format!("fe_refresh_{}", client_id.replacen('-', "", 1)),
+    ];
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| names.iter().any(|n| n == k) && !v.is_empty() && v.len() <= 256)
+        .map(|(_, v)| v.to_owned())
+}

@@ -1,0 +1,126 @@
+//! Password login, `POST /resources/auth/v1/user` (tag General): email or username and
+//! password → access token, refresh token and cookie. An unknown user, a wrong password and
+//! a locked user get the same reply after the same work (`model::login`). And the unlock
+//! link a lock mails.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::issue::issue;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::ApiJson;
+use crate::http::guard::ClientIp;
+use crate::model::login::{self, Expiry, LoginError, PasswordCheck};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LoginRequest {
+    email: Option<String>,
+    username: Option<String>,
+    password: String,
+}
+
+/// An expired password: no tokens, a reset token instead.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ExpiredReply {
+    mfa_required: bool,
+    reset_password_token: String,
+    user_id: String,
+    user_email: String,
+    email_verified: bool,
+    password_expires_in: i64,
+}
+
+fn failure(state: &AppState) -> ApiError {
+    state.metrics.logins.with_label_values(&["failure"]).inc();
+    LoginError::BadCredentials.into()
+}
+
+/// Public: log in with a password.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    // The environment's IP rules apply to everyone alike: checked before anything about the
+    // user is looked at, so the reply reveals nothing about accounts.
+    crate::http::guard::check_ip(&state, None, ip)?;
+    let found = login::find(&state.db, req.email.as_deref(), req.username.as_deref())?;
+    let Some(found) = found else {
+        login::check_unknown(&state.db, &state.clock, &state.hasher, &req.password).await?;
+        return Err(failure(&state));
+    };
+    let links = state.links();
+    let (check, mail) = login::check_password(
+        &state.db,
+        &state.clock,
+        &state.hasher,
+        links,
+        &found.id,
+        &req.password,
+    )
+    .await?;
+    state.send(mail);
+    let PasswordCheck::Correct(user) = check else {
+        return Err(failure(&state));
+    };
+    state.metrics.logins.with_label_values(&["success"]).inc();
+    let config = crate::model::vendor_config::current(&state.db)?;
+    let tenant = login::admit(&config, &user)?;
+    // The account's rules, only once the password proved who is asking.
+    crate::http::guard::check_ip(&state, Some(&tenant), ip)?;
+    crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
+    let expiry = login::expiry(&state.db, &state.clock, &user, &tenant).await?;
+    if let Expiry::Expired { reset_token } = expiry {
+        return Ok(Json(ExpiredReply {
+            mfa_required: false,
+            reset_password_token: reset_token,
+            user_id: user.id,
+            user_email: user.email,
+            email_verified: user.verified,
+            password_expires_in: 0,
+        })
+        .into_response());
+    }
+    let ua = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect());
+    let opened = login::open_session(
+        &state.db,
+        &state.clock,
+        &config,
+        &user,
+        &tenant,
+        Some(ip.to_string()),
+        ua,
+    )
+    .await?;
+    let mut issued = issue(&state, &config, opened)?;
+    if let Expiry::Soon { left, period } = expiry {
+        issued.body.password_expires_in = Some(left);
+        issued.body.notification_period = Some(period);
+    }
+    Ok(issued.respond(&state, &config))
+}
+
+#[derive(Deserialize)]
+pub(super) struct UnlockRequest {
+    token: String,
+}
+
+/// Public: unlock an account with the single-use link mailed when it was locked.
+pub(super) async fn unlock(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<UnlockRequest>,
+) -> Result<StatusCode, ApiError> {
+    login::unlock(&state.db, &state.clock, &req.token).await?;
+    Ok(StatusCode::OK)
+}

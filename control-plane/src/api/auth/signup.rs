@@ -1,0 +1,113 @@
+//! Self-service signup (tag General): an account and its first user, by address or by
+//! username. The reply never says whether an address was registered (`model::signup`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::ApiJson;
+use crate::model::signup::{self, SignUp, SignedUp};
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SignUpRequest {
+    email: String,
+    password: Option<String>,
+    name: Option<String>,
+    company_name: Option<String>,
+    metadata: Option<Value>,
+    /// Accepted for compatibility; only local signup exists.
+    #[allow(dead_code)]
+    provider: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SignUpUsernameRequest {
+    username: String,
+    email: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+    company_name: Option<String>,
+    metadata: Option<Value>,
+    /// Accepted for compatibility; only local signup exists.
+    #[allow(dead_code)]
+    provider: Option<String>,
+}
+
+/// `SignUpResponse`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SignUpReply {
+    should_activate: bool,
+    user_id: String,
+    tenant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activation_token: Option<String>,
+}
+
+impl From<SignedUp> for SignUpReply {
+    fn from(s: SignedUp) -> Self {
+        SignUpReply {
+            should_activate: s.should_activate,
+            user_id: s.user_id,
+            tenant_id: s.tenant_id,
+            activation_token: s.activation_token,
+        }
+    }
+}
+
+async fn create(
+    state: &AppState,
+    form: SignUp,
+) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    // The environment's email-domain rules decide who may sign up.
+    if let Some(e) = &form.email
+        && let Ok(norm) = crate::model::email::normalize(e)
+    {
+        crate::http::guard::check_email(state, &[], &norm)?;
+    }
+    let (reply, mail) =
+        signup::sign_up(&state.db, &state.clock, &state.hasher, state.links(), form).await?;
+    state.send(mail);
+    Ok((StatusCode::CREATED, Json(reply.into())))
+}
+
+/// Public: sign up a new account and its first user (403 when signups are closed). The
+/// owner of an existing address gets a notice by mail instead of a second account.
+pub(super) async fn sign_up(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SignUpRequest>,
+) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    let form = SignUp {
+        email: Some(req.email),
+        username: None,
+        password: req.password,
+        name: req.name,
+        company_name: req.company_name,
+        metadata: req.metadata,
+    };
+    create(&state, form).await
+}
+
+/// Public: sign up with a username (and optionally an address). A user without an address
+/// has nothing to verify and is active at once. Usernames are public handles, so a taken
+/// one answers 409.
+pub(super) async fn sign_up_username(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SignUpUsernameRequest>,
+) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    let form = SignUp {
+        email: req.email,
+        username: Some(req.username),
+        password: req.password,
+        name: req.name,
+        company_name: req.company_name,
+        metadata: req.metadata,
+    };
+    create(&state, form).await
+}

@@ -1,0 +1,227 @@
+//! A user's roles: granting and taking them in the account (at or below the caller's
+//! level), the roles and groups of listed users, and bulk changes across accounts.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::dto::{self, GroupSummary, UserRolesReply};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::caller::{Caller, Perm};
+use crate::http::extract::ApiJson;
+use crate::http::page::ListQuery;
+use crate::http::reply::{self, RoleReply};
+use crate::model::grant;
+use crate::model::user::User;
+use crate::model::user::change::{self, BulkRoles, BulkRolesTask};
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RoleIds {
+    role_ids: Vec<String>,
+}
+
+/// The roles `ids` names in the account, if the caller may give (or take) them.
+fn grantable(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let cat = state.catalog()?;
+    Ok(grant::roles(caller.grantor(), &cat.roles, tenant, ids)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// `fe.secure.write.usersRoles`: grant roles in the account.
+pub(super) async fn add(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RoleIds>,
+) -> Result<(StatusCode, Json<UserRolesReply>), ApiError> {
+    caller.require(Perm::WriteUsersRoles)?;
+    let tenant = caller.tenant()?;
+    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let u = change::add_roles(&state.db, &state.clock, &id, &tenant, &roles).await?;
+    let cat = state.catalog()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(dto::roles_in(&state, &cat, &u, &tenant)?),
+    ))
+}
+
+/// `fe.secure.delete.usersRoles`: take roles away in the account (same level rule); the
+/// user's earlier tokens carry too much from now on.
+pub(super) async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RoleIds>,
+) -> Result<Json<UserRolesReply>, ApiError> {
+    caller.require(Perm::DeleteUsersRoles)?;
+    let tenant = caller.tenant()?;
+    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let u = change::remove_roles(&state.db, &state.clock, &id, &tenant, &roles).await?;
+    let cat = state.catalog()?;
+    Ok(Json(dto::roles_in(&state, &cat, &u, &tenant)?))
+}
+
+/// The users named by `ids` that are members of the caller's account (others skipped).
+fn users_by_ids(
+    state: &AppState,
+    caller: &Caller,
+    q: &ListQuery,
+) -> Result<(String, Vec<User>), ApiError> {
+    caller.require(Perm::ReadUsers)?;
+    let tenant = caller.tenant()?;
+    let ids = q.all("ids");
+    if ids.is_empty() || ids.len() > 200 {
+        return Err(ApiError::bad_request("ids: 1 to 200 user ids"));
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Ok(u) = crate::model::user::get_in(&state.db, id, Some(&tenant)) {
+            out.push(u);
+        }
+    }
+    Ok((tenant, out))
+}
+
+/// `{userId, roles}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RolesOfUser {
+    user_id: String,
+    roles: Vec<RoleReply>,
+}
+
+/// `fe.secure.read.users`: each listed user's roles in the account (direct and via groups).
+pub(super) async fn of_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    q: ListQuery,
+) -> Result<Json<Vec<RolesOfUser>>, ApiError> {
+    let (tenant, users) = users_by_ids(&state, &caller, &q)?;
+    let cat = state.catalog()?;
+    let mut out = Vec::with_capacity(users.len());
+    for u in users {
+        let roles = cat
+            .effective(&u, &tenant)?
+            .roles
+            .into_iter()
+            .map(|r| reply::role(&state, r))
+            .collect();
+        out.push(RolesOfUser {
+            user_id: u.id,
+            roles,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// `{userId, groups}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroupsOfUser {
+    user_id: String,
+    groups: Vec<GroupSummary>,
+}
+
+/// `fe.secure.read.users`: each listed user's groups in the account.
+pub(super) async fn groups_of_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    q: ListQuery,
+) -> Result<Json<Vec<GroupsOfUser>>, ApiError> {
+    let (tenant, users) = users_by_ids(&state, &caller, &q)?;
+    let mut out = Vec::with_capacity(users.len());
+    for u in users {
+        let groups = crate::model::group::of_user(&state.db, &u.id)?
+            .into_iter()
+            .filter(|g| g.tenant_id == tenant)
+            .map(|g| GroupSummary {
+                id: g.id,
+                name: g.name,
+                color: g.color,
+                description: g.description,
+            })
+            .collect();
+        out.push(GroupsOfUser {
+            user_id: u.id,
+            groups,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// The summary of a bulk role change.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BulkReply {
+    user_id: String,
+    affected_tenants: usize,
+    roles_added: Vec<String>,
+    roles_removed: Vec<String>,
+    task_id: String,
+}
+
+/// Environment token: add and remove roles in every account of the user (or the listed
+/// ones), in one transaction.
+pub(super) async fn bulk(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<BulkRoles>,
+) -> Result<Json<BulkReply>, ApiError> {
+    caller.require(Perm::Environment)?;
+    let task = change::bulk_roles(&state.db, &state.clock, &id, &req).await?;
+    Ok(Json(BulkReply {
+        user_id: task.user_id,
+        affected_tenants: task.processed_tenants,
+        roles_added: task.added_role_ids,
+        roles_removed: task.removed_role_ids,
+        task_id: task.id,
+    }))
+}
+
+/// A bulk role change's status.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TaskReply {
+    id: String,
+    user_id: String,
+    status: String,
+    total_tenants: usize,
+    processed_tenants: usize,
+    added_role_ids: Vec<String>,
+    removed_role_ids: Vec<String>,
+}
+
+impl From<BulkRolesTask> for TaskReply {
+    fn from(t: BulkRolesTask) -> Self {
+        TaskReply {
+            id: t.id,
+            user_id: t.user_id,
+            status: t.status,
+            total_tenants: t.total_tenants,
+            processed_tenants: t.processed_tenants,
+            added_role_ids: t.added_role_ids,
+            removed_role_ids: t.removed_role_ids,
+        }
+    }
+}
+
+/// Environment token: the status of a bulk role change.
+pub(super) async fn bulk_status(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskReply>, ApiError> {
+    caller.require(Perm::Environment)?;
+    Ok(Json(change::bulk_task(&state.db, &id)?.into()))
+}

@@ -1,0 +1,87 @@
+//! A user's own sessions (tag User Sessions): listing them, ending the others, ending one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::caller::Caller;
+use crate::model::clock::rfc3339_of;
+use crate::model::session;
+
+/// `SessionResponse`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SessionReply {
+    id: String,
+    user_agent: Option<String>,
+    ip_address: Option<String>,
+    created_at: String,
+    updated_at: String,
+    current: bool,
+}
+
+/// The calling user and its current session (user tokens; environment tokens with
+/// `frontegg-user-id`).
+fn me(caller: &Caller) -> Result<(String, Option<String>), ApiError> {
+    match caller {
+        Caller::User(u) => Ok((u.user.id.clone(), u.session_id.clone())),
+        Caller::Env(e) => e.user_id.clone().map(|id| (id, None)).ok_or_else(|| {
+            ApiError::bad_request("frontegg-user-id is required with an environment token")
+        }),
+    }
+}
+
+/// The caller's live sessions, the current one marked.
+pub(super) async fn list_mine(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SessionReply>>, ApiError> {
+    let (user, current) = me(&caller)?;
+    let time_of = |s: i64| rfc3339_of(s).unwrap_or_default();
+    Ok(Json(
+        session::live_of(&state.db, &user, state.clock.unix())?
+            .into_iter()
+            .map(|s| SessionReply {
+                current: current.as_deref() == Some(s.id.as_str()),
+                created_at: time_of(s.created_at),
+                updated_at: time_of(s.last_used_at),
+                id: s.id,
+                user_agent: s.user_agent,
+                ip_address: s.ip,
+            })
+            .collect(),
+    ))
+}
+
+/// End every other session of the caller (the current one stays).
+pub(super) async fn end_others(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<StatusCode, ApiError> {
+    let (user, current) = me(&caller)?;
+    session::end_where(&state.db, &state.clock, &user, |s| {
+        current.as_deref() == Some(s.id.as_str())
+    })
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// End one of the caller's sessions (404 for anyone else's).
+pub(super) async fn end_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (user, _) = me(&caller)?;
+    if !session::live_of(&state.db, &user, state.clock.unix())?
+        .iter()
+        .any(|s| s.id == id)
+    {
+        return Err(ApiError::not_found("Session not found"));
+    }
+    session::end_where(&state.db, &state.clock, &user, |s| s.id != id).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,137 @@
+//! What the domain tells people — activation, password reset, unlock, notices — and to
+//! whom. The domain decides what to send; `delivery` carries it, after the reply (a send
+//! never blocks or fails a request, which would tell whether an address exists).
+
+/// How a message travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channel {
+    /// Email (`to` is an address).
+    #[default]
+    Email,
+    /// SMS (`to` is a phone number; `subject` is unused).
+    Sms,
+}
+
+/// One message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Recipient address or phone number (as stored for the user).
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// What flow sent it (`activation`, `password-reset`, …), for logs and tests.
+    pub kind: &'static str,
+}
+
+/// Where the links in messages point: the hosted pages under the public URL.
+#[derive(Clone, Copy, Debug)]
+pub struct Links<'a>(pub &'a str);
+
+impl Links<'_> {
+    /// The page that activates `user_id` with `token`.
+    pub fn activation(&self, user_id: &str, token: &str) -> String {
+        format!(
+            "{}/oauth/account/activate?userId={user_id}&token={token}",
+            self.0
+        )
+    }
+
+    /// The page that resets `user_id`'s password with `token`.
+    pub fn reset(&self, user_id: &str, token: &str) -> String {
+        format!(
+            "{}/oauth/account/reset-password?userId={user_id}&token={token}",
+            self.0
+        )
+    }
+
+    /// The page that unlocks an account with `token`.
+    pub fn unlock(&self, token: &str) -> String {
+        format!("{}/oauth/account/unlock?token={token}", self.0)
+    }
+}
+
+fn email(to: &str, subject: &str, body: String, kind: &'static str) -> Message {
+    Message {
+        channel: Channel::Email,
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        body,
+        kind,
+    }
+}
+
+/// The activation mail: the link, and the code for `activate/code` when there is one.
+pub fn activation(
+    links: Links<'_>,
+    to: &str,
+    user_id: &str,
+    token: &str,
+    code: Option<&str>,
+) -> Message {
+    let link = links.activation(user_id, token);
+    let code = code
+        .map(|c| format!("\nOr enter this activation code: {c}\n"))
+        .unwrap_or_default();
+    email(
+        to,
+        "Activate your account",
+        format!(
+            "Welcome!\n\nActivate your account by opening this link within 24 hours:\n{link}\n{code}"
+        ),
+        "activation",
+    )
+}
+
+/// To the owner of an address someone tried to sign up with again.
+pub fn signup_existing(to: &str) -> Message {
+    email(
+        to,
+        "Sign-up attempt",
+        "Someone tried to sign up with this address, which already has an account. \
+         If it was you, log in or reset your password."
+            .into(),
+        "signup-existing",
+    )
+}
+
+/// The password-reset mail.
+pub fn password_reset(links: Links<'_>, to: &str, user_id: &str, token: &str) -> Message {
+    email(
+        to,
+        "Reset your password",
+        format!(
+            "Reset your password by opening this link within an hour:\n{}\n",
+            links.reset(user_id, token)
+        ),
+        "password-reset",
+    )
+}
+
+/// The texted password-reset code.
+pub fn sms_reset(phone: &str, code: &str) -> Message {
+    Message {
+        channel: Channel::Sms,
+        to: phone.to_owned(),
+        subject: String::new(),
+        body: format!("Your password reset code is {code}. It expires in 10 minutes."),
+        kind: "sms-password-reset",
+    }
+}
+
+/// The mail of a locked account: how to unlock it.
+pub fn unlock(links: Links<'_>, to: &str, token: &str) -> Message {
+    email(
+        to,
+        "Your account was locked",
+        format!(
+            "Your account was locked after repeated failed sign-in attempts.\n\n\
+             If these were you, unlock it with this link within 24 hours:\n{}\n",
+            links.unlock(token)
+        ),
+        "unlock",
+    )
+}

@@ -449,3 +449,56 @@ async fn at_most_a_hundred_failures_an_hour_even_without_lockout() {
     cp.running.state.clock.advance(3600);
     assert_eq!(login(&cp, "budget@example.com", PASSWORD).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_sharing_a_store_evaluate_exactly_max_attempts_between_them() {
+    // The reservation is in the store, not in a process: two control planes serving one
+    // store take a burst of guesses between them and still evaluate exactly `maxAttempts`.
+    const TRIALS: usize = 10;
+    let (cp, token, t, first) = setup("split0@example.com").await;
+    env(
+        &cp,
+        &token,
+        Method::POST,
+        POLICY,
+        None,
+        Some(json!({"enabled": true, "maxAttempts": 5})),
+    )
+    .await;
+    let other = cp.replica().await;
+    let both = std::sync::Arc::new([cp, other]);
+    for trial in 0..TRIALS {
+        let email = format!("split{trial}@example.com");
+        if trial > 0 {
+            verified_user(&both[0], &token, &t, &email).await;
+        }
+        let evaluated = |b: &[Cp; 2]| {
+            b.iter()
+                .map(|c| c.running.state.hasher.evaluated())
+                .sum::<u64>()
+        };
+        let before = evaluated(&both);
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let (both, email) = (both.clone(), email.clone());
+            tasks.push(tokio::spawn(async move {
+                login(&both[i % 2], &email, &format!("guess-{i}"))
+                    .await
+                    .status
+                    .as_u16()
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 401);
+        }
+        assert_eq!(
+            evaluated(&both) - before,
+            5,
+            "trial {trial}: guesses evaluated across both replicas"
+        );
+        for c in both.iter() {
+            assert_eq!(login(c, &email, PASSWORD).await.status, 401, "locked everywhere");
+        }
+    }
+    let _ = first;
+}

@@ -83,6 +83,12 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
         }
         None => Db::in_memory(),
     };
+    start_on(config, clock, db).await
+}
+
+/// Serve from a store already open — another replica of one sharing it (what a shared
+/// database gives several processes; tests run two in one process).
+pub async fn start_on(config: Config, clock: Clock, db: Db) -> anyhow::Result<Running> {
     let (env, client_id, credentials) = EnvAuth::bootstrap(
         &db,
         config.client_id.as_deref(),

@@ -133,6 +133,24 @@ impl Cp {
         }
     }
 
+    /// A second control plane serving this one's store: what a replica sharing a database
+    /// is (its own process state — caches, counters — and nothing in common but the store).
+    pub async fn replica(&self) -> Cp {
+        let running = control_plane::start_on(
+            Config::for_test(),
+            Clock::system(),
+            self.running.state.db.clone(),
+        )
+        .await
+        .expect("the replica starts");
+        Cp {
+            running,
+            client: http_client(),
+            client_id: self.client_id.clone(),
+            api_key: self.api_key.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.running.url())
     }

@@ -497,7 +497,11 @@ async fn replicas_sharing_a_store_evaluate_exactly_max_attempts_between_them() {
             "trial {trial}: guesses evaluated across both replicas"
         );
         for c in both.iter() {
-            assert_eq!(login(c, &email, PASSWORD).await.status, 401, "locked everywhere");
+            assert_eq!(
+                login(c, &email, PASSWORD).await.status,
+                401,
+                "locked everywhere"
+            );
         }
     }
     let _ = first;

@@ -121,7 +121,7 @@ fn vendor_auth(c: &mut Criterion) {
 /// The argon2id verification behind every password login, at the default cost and at the
 /// test cost (what one core can sustain in logins per second is 1 / time).
 fn password_verify(c: &mut Criterion) {
-    use control_plane::model::password::{self, Argon2Cost, Hasher};
+    use control_plane::hashing::{self, Argon2Cost, Hasher};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,11 +134,11 @@ fn password_verify(c: &mut Criterion) {
     ] {
         let hasher = Hasher::new(cost, 16);
         let hash = rt
-            .block_on(password::hash(&hasher, "correct horse battery".into()))
+            .block_on(hashing::hash(&hasher, "correct horse battery".into()))
             .expect("hash");
         g.bench_function(name, |b| {
             b.iter(|| {
-                rt.block_on(password::verify(
+                rt.block_on(hashing::verify(
                     &hasher,
                     "correct horse battery".into(),
                     Some(hash.clone()),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::model::password::Argon2Cost;
+use crate::hashing::Argon2Cost;
 
 /// Command-line flags; every one also reads an environment variable.
 #[derive(Debug, Default, Parser)]

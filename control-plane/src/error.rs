@@ -32,9 +32,9 @@ impl From<crate::model::json::JsonError> for ApiError {
     }
 }
 
-impl From<crate::model::password::PasswordError> for ApiError {
-    fn from(e: crate::model::password::PasswordError) -> Self {
-        use crate::model::password::PasswordError;
+impl From<crate::hashing::PasswordError> for ApiError {
+    fn from(e: crate::hashing::PasswordError) -> Self {
+        use crate::hashing::PasswordError;
         match e {
             PasswordError::Overloaded => ApiError::overloaded(e.to_string()),
             PasswordError::TooLong(m) => ApiError::bad_request(m),

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod environment;
 pub mod error;
+pub mod hashing;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -30,7 +30,7 @@ pub struct AppState {
     /// External base URL.
     pub public_url: Arc<str>,
     /// Password hashing: the cost and the bounded line of checks waiting for a core.
-    pub hasher: crate::model::password::Hasher,
+    pub hasher: crate::hashing::Hasher,
     /// Outgoing email.
     pub mailer: crate::delivery::Mailer,
     /// Whether cookies carry `Secure` (off only in `--dev` over plain HTTP).
@@ -145,11 +145,8 @@ impl AppState {
             catalogs,
             env: Arc::new(env),
             issuer: Arc::new(issuer),
-            hasher: crate::model::password::Hasher::new(
-                config.argon2,
-                config.limits.max_hash_queue,
-            )
-            .counting(metrics.hashes_shed.clone()),
+            hasher: crate::hashing::Hasher::new(config.argon2, config.limits.max_hash_queue)
+                .counting(metrics.hashes_shed.clone()),
             metrics,
             clock,
             limits: config.limits,

@@ -15,9 +15,9 @@ use super::clock::{Clock, rfc3339};
 use super::login::{self, PasswordCheck};
 use super::message::{self, Links, Message};
 use super::otp::{self, Purpose};
-use super::password::{self, Hasher};
 use super::session::{self, Session, UserSessions};
 use super::user::{self, User};
+use crate::hashing::{self, Hasher};
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
 /// Reset links live this long.
@@ -50,7 +50,7 @@ pub enum CredentialError {
     Setting(#[from] super::setting::SettingError),
     /// Hashing refused or failed.
     #[error(transparent)]
-    Password(#[from] password::PasswordError),
+    Password(#[from] hashing::PasswordError),
     /// The counted check failed.
     #[error(transparent)]
     Login(#[from] login::LoginError),
@@ -79,7 +79,7 @@ async fn check_history(
         .iter()
         .chain(user.password_history.iter().rev().take(n.saturating_sub(1)));
     for h in recent {
-        if password::verify(hasher, new.to_owned(), Some(h.clone())).await? {
+        if hashing::verify(hasher, new.to_owned(), Some(h.clone())).await? {
             return Err(CredentialError::Reused);
         }
     }
@@ -95,7 +95,7 @@ async fn new_hash(
 ) -> Result<String, CredentialError> {
     super::password_policy::enforce(db, user.login_tenant(), new)?;
     check_history(db, hasher, user, new).await?;
-    Ok(password::hash(hasher, new.to_owned()).await?)
+    Ok(hashing::hash(hasher, new.to_owned()).await?)
 }
 
 /// End every session of the user but `keep`, inside the caller's transaction.
@@ -255,7 +255,7 @@ pub async fn verify(
         Ok(n) => user::by_email(db, &n)?.and_then(|u| u.password_hash),
         Err(_) => None,
     };
-    Ok(password::verify(hasher, password.to_owned(), hash).await?)
+    Ok(hashing::verify(hasher, password.to_owned(), hash).await?)
 }
 
 /// A pending SMS reset: the code's digest, bounded attempts, ten minutes.

@@ -21,10 +21,10 @@ use super::clock::{Clock, rfc3339};
 use super::lockout;
 use super::message::{self, Links, Message};
 use super::otp::{self, Purpose};
-use super::password::{self, Hasher};
 use super::session::{self, Session};
 use super::user::{self, User};
 use super::vendor_config::VendorConfig;
+use crate::hashing::{self, Hasher};
 use crate::store::{Db, Record, StoreError, Tree};
 
 /// Unlock links live this long.
@@ -53,7 +53,7 @@ pub enum LoginError {
     Invalid(String),
     /// Hashing refused or failed.
     #[error(transparent)]
-    Password(#[from] password::PasswordError),
+    Password(#[from] hashing::PasswordError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -134,7 +134,7 @@ pub async fn check_password(
         check_unknown(db, clock, hasher, password).await?;
         return Ok((PasswordCheck::Wrong, None));
     };
-    let correct = password::verify(
+    let correct = hashing::verify(
         hasher,
         password.to_owned(),
         if evaluate { hash } else { None },
@@ -220,7 +220,7 @@ pub async fn check_unknown(
         Ok::<_, LoginError>(())
     })
     .await?;
-    password::verify(hasher, password.to_owned(), None).await?;
+    hashing::verify(hasher, password.to_owned(), None).await?;
     db.write(|tx| {
         let mut d = tx
             .get::<Decoy>(DECOY_KEY)?

@@ -20,7 +20,6 @@ pub mod login;
 pub mod m2m;
 pub mod message;
 pub mod otp;
-pub mod password;
 pub mod password_policy;
 pub mod rbac;
 pub mod restrictions;

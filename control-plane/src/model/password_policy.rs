@@ -159,7 +159,7 @@ impl ScopedSetting for StoredPasswordPolicy {
         p.block_pwned_passwords = c.block_pwned_passwords.unwrap_or(p.block_pwned_passwords);
         p.optional_tests = c.optional_tests.unwrap_or(p.optional_tests);
         p.required_tests = c.required_tests.unwrap_or(p.required_tests);
-        let most = crate::model::password::MAX_PASSWORD_BYTES as u32;
+        let most = crate::hashing::MAX_PASSWORD_BYTES as u32;
         if p.min_length < 1 || p.max_length > most || p.min_length > p.max_length {
             return Err(SettingError::Invalid(format!(
                 "minLength must be at least 1 and at most maxLength, which may not exceed {most}"

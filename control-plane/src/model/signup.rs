@@ -13,9 +13,9 @@ use serde_json::Value;
 use super::clock::{Clock, rfc3339};
 use super::message::{self, Links, Message};
 use super::otp::{self, Purpose};
-use super::password::{self, Hasher};
 use super::tenant::Tenant;
 use super::user::{self, User};
+use crate::hashing::{self, Hasher};
 use crate::store::{Db, StoreError, Tx};
 
 /// Activation links live this long.
@@ -59,7 +59,7 @@ pub enum SignupError {
     Setting(#[from] super::setting::SettingError),
     /// Hashing refused or failed.
     #[error(transparent)]
-    Password(#[from] password::PasswordError),
+    Password(#[from] hashing::PasswordError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -105,7 +105,7 @@ async fn hash_checked(
         Some(p) if p.is_empty() => Err(SignupError::Invalid("password must not be empty".into())),
         Some(p) => {
             super::password_policy::enforce(db, tenant, &p)?;
-            Ok(Some(password::hash(hasher, p).await?))
+            Ok(Some(hashing::hash(hasher, p).await?))
         }
         None => Ok(None),
     }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Loss, Membership, User, UserError};
+use crate::hashing::{self, Hasher};
 use crate::model::clock::{Clock, rfc3339};
 use crate::model::event::Event;
-use crate::model::password::{self, Hasher};
 use crate::model::text::Text;
 use crate::store::{Db, Record, Tree};
 
@@ -147,7 +147,7 @@ pub async fn create(
         }
         Some(p) => {
             crate::model::password_policy::enforce(db, Some(tenant), &p)?;
-            Some(password::hash(hasher, p).await?)
+            Some(hashing::hash(hasher, p).await?)
         }
         None => None,
     };

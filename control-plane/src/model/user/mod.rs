@@ -263,7 +263,7 @@ pub enum UserError {
     Grant(#[from] crate::model::grant::GrantError),
     /// A password that could not be hashed or checked now.
     #[error(transparent)]
-    Password(#[from] crate::model::password::PasswordError),
+    Password(#[from] crate::hashing::PasswordError),
     /// A password the policy refuses, or an account that does not exist.
     #[error(transparent)]
     Setting(#[from] crate::model::setting::SettingError),

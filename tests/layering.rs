@@ -244,10 +244,18 @@ fn api_areas_are_directories_that_import_only_the_layers_below() {
             }
             continue;
         }
-        // The area's mod.rs says which operations it implements, nothing else.
+        // The area's mod.rs only merges its files' ops(): each file registers the
+        // operations it implements, so adding one touches that file alone.
         let root = std::fs::read_to_string(path.join("mod.rs")).unwrap_or_default();
         if !root.contains("fn ops()") || root.contains("async fn") {
             violations.push(format!("api/{name}/mod.rs: holds ops() and only ops()"));
+        }
+        for call in [".add(", ".add_extra(", ".add_root("] {
+            if root.contains(call) {
+                violations.push(format!(
+                    "api/{name}/mod.rs: registers {call}..) itself; the file with the handler does"
+                ));
+            }
         }
         let mut stack = vec![path.clone()];
         while let Some(dir) = stack.pop() {

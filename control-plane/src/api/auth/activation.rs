@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::issue::issue;
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -166,4 +167,22 @@ pub(super) async fn generate_link(
             user_id: id,
         }),
     ))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "UsersActivationControllerV1_activateUserWithCode",
+            activate_with_code,
+        )
+        .add("UsersActivationControllerV1_activateUser", activate)
+        .add(
+            "UsersActivationControllerV1_getActivationStrategy",
+            strategy,
+        )
+        .add("UsersActivationControllerV1_resetActivationToken", resend)
+        .add(
+            "UsersControllerV1_generateUserActivationLink",
+            generate_link,
+        )
 }

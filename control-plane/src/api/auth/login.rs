@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::issue::issue;
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
@@ -123,4 +124,13 @@ pub(super) async fn unlock(
 ) -> Result<StatusCode, ApiError> {
     login::unlock(&state.db, &state.clock, &req.token).await?;
     Ok(StatusCode::OK)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "AuthenticatioAuthenticationControllerV1_authenticateLocalUser",
+            login,
+        )
+        .add("UsersControllerV3_unlock", unlock)
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::activation::LinkReply;
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -210,4 +211,31 @@ pub(super) async fn verify_reset_by_sms(
     let (user_id, token) =
         credentials::verify_sms(&state.db, &state.clock, &req.session_id, &req.otc_token).await?;
     Ok(Json(ResetTokenReply { user_id, token }))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersPasswordControllerV1_changePassword", change)
+        .add("UsersPasswordControllerV1_resetPassword", request_reset)
+        .add(
+            "UsersPasswordControllerV1_verifyResetPassword",
+            verify_reset,
+        )
+        .add(
+            "UsersControllerV1_generateUserPasswordResetLink",
+            generate_link,
+        )
+        .add("VendorOnlyUsers_verifyUserPassword", vendor_verify)
+        .add(
+            "UsersPasswordControllerV2_resetPasswordViaEmail",
+            request_reset_by_email,
+        )
+        .add(
+            "UsersPasswordControllerV2_resetPasswordViaSms",
+            request_reset_by_sms,
+        )
+        .add(
+            "UsersPasswordControllerV2_verifyResetPasswordViaSmsOtc",
+            verify_reset_by_sms,
+        )
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::issue::{clearing_cookie, issue, refresh_cookie};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::guard::ClientIp;
@@ -79,4 +80,13 @@ pub(super) async fn logout(
         res.headers_mut().insert(SET_COOKIE, v);
     }
     Ok(res)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "AuthenticatioAuthenticationControllerV1_refreshToken",
+            refresh,
+        )
+        .add("AuthenticatioAuthenticationControllerV1_logout", logout)
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
@@ -110,4 +111,13 @@ pub(super) async fn sign_up_username(
         metadata: req.metadata,
     };
     create(&state, form).await
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_signUpUser", sign_up)
+        .add(
+            "UsersSignUpControllerV1_signUpUserUsername",
+            sign_up_username,
+        )
 }

@@ -7,9 +7,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
+use axum::routing;
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::api::Ops;
 use crate::http::AppState;
 
 /// `{status}`.
@@ -79,4 +81,11 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add_root("/healthz", routing::get(healthz))
+        .add_root("/readyz", routing::get(readyz))
+        .add_root("/metrics", routing::get(metrics))
 }

@@ -5,8 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
+use axum::routing;
 use serde::Serialize;
 
+use crate::api::Ops;
 use crate::http::AppState;
 use crate::token::Jwk;
 
@@ -24,4 +26,8 @@ pub(super) async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
             keys: state.issuer.jwks(state.clock.unix()),
         }),
     )
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default().add_root("/.well-known/jwks.json", routing::get(jwks))
 }

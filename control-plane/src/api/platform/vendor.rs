@@ -2,8 +2,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::routing;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
@@ -45,4 +47,8 @@ pub(super) async fn authenticate(
         .inc();
     let (token, expires_in) = state.env.issue(state.clock.unix());
     Ok(Json(VendorAuthResponse { token, expires_in }))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default().add_root("/auth/vendor", routing::post(authenticate))
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -84,4 +85,18 @@ pub(super) async fn delete(
     caller.require(Perm::Environment)?;
     categories::delete(&state.db, &id).await?;
     Ok(StatusCode::OK)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "PermissionsCategoriesController_getAllCategoriesWithPermissions",
+            list,
+        )
+        .add(
+            "PermissionsCategoriesController_createPermissionCategory",
+            create,
+        )
+        .add("PermissionsCategoriesController_updateCategory", update)
+        .add("PermissionsCategoriesController_deleteCategory", delete)
 }

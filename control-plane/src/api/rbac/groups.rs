@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -397,4 +398,24 @@ pub(super) async fn set_config(
     caller.require(Perm::Environment)?;
     let saved = group::set_config(&state.db, &state.clock, c).await?;
     Ok((StatusCode::CREATED, Json(saved.into())))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("GroupsControllerV1_getAllGroups", list)
+        .add("GroupsControllerV2_getAllGroupsPaginated", list_paginated)
+        .add("GroupsControllerV1_createGroup", create)
+        .add("GroupsControllerV1_getGroupsByIds", by_ids)
+        .add("GroupsControllerV1_getGroupById", get)
+        .add("GroupsControllerV1_updateGroup", update)
+        .add("GroupsControllerV1_deleteGroup", delete)
+        .add("GroupsControllerV1_addRolesToGroup", add_roles)
+        .add("GroupsControllerV1_removeRolesFromGroup", remove_roles)
+        .add("GroupsControllerV1_addUsersToGroup", add_users)
+        .add("GroupsControllerV1_removeUsersFromGroup", remove_users)
+        .add("GroupsControllerV1_getGroupsConfiguration", get_config)
+        .add(
+            "GroupsControllerV1_createOrUpdateGroupsConfiguration",
+            set_config,
+        )
 }

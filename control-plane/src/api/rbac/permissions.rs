@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -109,4 +110,17 @@ pub(super) async fn classify(
     caller.require(Perm::Environment)?;
     let ps = change::classify(&state.db, &state.clock, &req.permission_ids, req.kind).await?;
     Ok(Json(replies(&state, ps)?))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("PermissionsControllerV1_getAllPermissions", list)
+        .add("PermissionsControllerV1_addPermissions", create)
+        .add("PermissionsControllerV1_updatePermission", update)
+        .add("PermissionsControllerV1_deletePermission", delete)
+        .add("PermissionsControllerV1_setRolesToPermission", add_to_roles)
+        .add(
+            "PermissionsControllerV1_updatePermissionsAssignmentType",
+            classify,
+        )
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -213,4 +214,21 @@ pub(super) async fn distinct_tenants(
         .filter_map(|r| r.tenant_id)
         .collect();
     Ok(Json(tenants.into_iter().collect()))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("PermissionsControllerV1_getAllRoles", list)
+        .add("PermissionsControllerV1_addRoles", create)
+        .add("PermissionsControllerV1_updateRole", update)
+        .add("PermissionsControllerV1_deleteRole", delete)
+        .add(
+            "PermissionsControllerV1_setPermissionsToRole",
+            set_permissions,
+        )
+        .add("PermissionsControllerV1_updateRoleTenant", move_to)
+        .add("PermissionsControllerV2_getAllRoles", list_paginated)
+        .add("RolesControllerV2_addRole", create_from_base)
+        .add("RolesControllerV2_getDistinctLevels", distinct_levels)
+        .add("RolesControllerV2_getDistinctTenants", distinct_tenants)
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::wire::ListType;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -163,4 +164,29 @@ pub(super) async fn set_config(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(c.into())))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("DomainRestrictionsController_getDomainRestrictions", list)
+        .add(
+            "DomainRestrictionsController_createDomainRestriction",
+            create,
+        )
+        .add(
+            "DomainRestrictionsController_getDomainRestrictionsConfig",
+            get_config,
+        )
+        .add(
+            "DomainRestrictionsController_updateDomainRestrictionsConfig",
+            set_config,
+        )
+        .add(
+            "DomainRestrictionsController_createBulkDomainsRestriction",
+            replace,
+        )
+        .add(
+            "DomainRestrictionsController_deleteDomainRestriction",
+            delete,
+        )
 }

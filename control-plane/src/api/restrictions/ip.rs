@@ -5,10 +5,12 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::routing;
 use serde::{Deserialize, Serialize};
 use shared::net;
 use shared::wire::ListType;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -279,4 +281,26 @@ pub(super) async fn verify_allow_list(
         .collect();
     let valid = net::IpSet::new(&blocks).contains(ip);
     Ok((StatusCode::CREATED, Json(VerifyReply { valid })))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        // The bulk IP route real clients call though the spec omits it (`compat.md` §6.1).
+        .add_extra(
+            "/resources/configurations/v1/restrictions/ip/bulk",
+            routing::post(bulk),
+        )
+        .add("IPRestrictionsControllerV1_getAllIpRestrictions", list)
+        .add("IPRestrictionsControllerV1_createIpRestriction", create)
+        .add(
+            "IPRestrictionsControllerV1_getIpRestrictionConfig",
+            get_config,
+        )
+        .add(
+            "IPRestrictionsControllerV1_createDomainRestriction",
+            set_config,
+        )
+        .add("IPRestrictionsControllerV1_testCurrentIp", verify)
+        .add("testCurrentIpInAllowList", verify_allow_list)
+        .add("IPRestrictionsControllerV1_deleteIpRestrictionById", delete)
 }

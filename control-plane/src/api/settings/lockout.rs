@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::scoped::Routes;
+use crate::api::Ops;
 use crate::http::caller::Perm;
 use crate::model::lockout::LockoutPolicy;
 
@@ -34,4 +35,20 @@ impl Routes for LockoutPolicy {
             updated_at: self.updated_at.clone(),
         }
     }
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "LockoutPolicyController_createLockoutPolicy",
+            super::scoped::create::<LockoutPolicy>,
+        )
+        .add(
+            "LockoutPolicyController_updateLockoutPolicy",
+            super::scoped::update::<LockoutPolicy>,
+        )
+        .add(
+            "LockoutPolicyController_getLockoutPolicy",
+            super::scoped::get_own::<LockoutPolicy>,
+        )
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::scoped::Routes;
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Perm;
@@ -163,4 +164,44 @@ impl Routes for RotationPolicy {
             updated_at: self.updated_at.clone(),
         }
     }
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "PasswordPolicyController_getPasswordConfig",
+            super::scoped::get_in_force::<StoredPasswordPolicy>,
+        )
+        .add(
+            "PasswordPolicyController_addOrUpdatePasswordConfig",
+            super::scoped::upsert::<StoredPasswordPolicy>,
+        )
+        .add(
+            "UsersPasswordControllerV1_getUserPasswordConfig",
+            public_policy,
+        )
+        .add(
+            "PasswordHistoryPolicyController_createPolicy",
+            super::scoped::create::<HistoryPolicy>,
+        )
+        .add(
+            "PasswordHistoryPolicyController_updatePolicy",
+            super::scoped::update::<HistoryPolicy>,
+        )
+        .add(
+            "PasswordHistoryPolicyController_getPolicy",
+            super::scoped::get_own::<HistoryPolicy>,
+        )
+        .add(
+            "PasswordRotationConfigControllerV1_getPasswordRotationConfiguration",
+            super::scoped::get_in_force::<RotationPolicy>,
+        )
+        .add(
+            "PasswordRotationConfigControllerV1_upsertPasswordRotationConfiguration",
+            super::scoped::upsert::<RotationPolicy>,
+        )
+        .add(
+            "PasswordRotationConfigControllerV1_getVendorPasswordRotationConfiguration",
+            super::scoped::get_environment::<RotationPolicy>,
+        )
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::scoped::Routes;
+use crate::api::Ops;
 use crate::http::caller::Perm;
 use crate::model::session::StoredSessionPolicy;
 
@@ -51,4 +52,20 @@ impl Routes for StoredSessionPolicy {
             },
         }
     }
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "SessionConfigurationControllerV1_getSessionConfiguration",
+            super::scoped::get_in_force::<StoredSessionPolicy>,
+        )
+        .add(
+            "SessionConfigurationControllerV1_createSessionConfiguration",
+            super::scoped::upsert::<StoredSessionPolicy>,
+        )
+        .add(
+            "SessionConfigurationControllerV1_getVendorSessionConfiguration",
+            super::scoped::get_environment::<StoredSessionPolicy>,
+        )
 }

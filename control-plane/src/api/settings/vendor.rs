@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -119,4 +120,11 @@ pub(super) async fn update_config(
     caller.require(Perm::Environment)?;
     let saved = vendor_config::update(&state.db, &state.clock, &change).await?;
     Ok((StatusCode::CREATED, Json(reply(&state, saved))))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("VendorConfigController_getVendorConfig", get_config)
+        .add("VendorConfigController_addOrUpdateConfig", update_config)
+        .add("VendorConfigController_getVendorConfigBasic", get_basic)
 }

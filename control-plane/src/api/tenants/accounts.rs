@@ -5,9 +5,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -139,4 +141,24 @@ pub(super) async fn delete_metadata(
     })
     .await?;
     Ok(Json(t.into()))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add_root(
+            "/tenants/resources/tenants/v1",
+            routing::get(list).post(create),
+        )
+        .add_root(
+            "/tenants/resources/tenants/v1/{tenant_id}",
+            routing::get(get).delete(delete),
+        )
+        .add_root(
+            "/tenants/resources/tenants/v1/{tenant_id}/metadata",
+            routing::post(add_metadata),
+        )
+        .add_root(
+            "/tenants/resources/tenants/v1/{tenant_id}/metadata/{key}",
+            routing::delete(delete_metadata),
+        )
 }

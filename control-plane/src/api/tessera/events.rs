@@ -2,8 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::routing;
 use serde::Deserialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -34,4 +36,8 @@ pub(super) async fn list(
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
     Ok(Json(event::after(&state.db, q.after, q.limit)?))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default().add_root("/tessera/v1/events", routing::get(list))
 }

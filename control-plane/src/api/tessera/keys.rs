@@ -5,8 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -165,4 +167,11 @@ pub(super) async fn retire(
         Some(_) => Ok(StatusCode::OK),
         None => Err(ApiError::not_found("Key not found")),
     }
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add_root("/tessera/v1/keys", routing::get(list))
+        .add_root("/tessera/v1/keys/rotate", routing::post(rotate))
+        .add_root("/tessera/v1/keys/{kid}/retire", routing::post(retire))
 }

@@ -5,19 +5,11 @@ mod events;
 mod keys;
 mod sidecars;
 
-use axum::routing::{get, post};
-use shared::wire;
-
 use crate::api::Ops;
-use crate::http::link;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
-        .add_root("/tessera/v1/keys", get(keys::list))
-        .add_root("/tessera/v1/keys/rotate", post(keys::rotate))
-        .add_root("/tessera/v1/keys/{kid}/retire", post(keys::retire))
-        .add_root("/tessera/v1/sidecars", get(sidecars::list))
-        .add_root("/tessera/v1/events", get(events::list))
-        .add_root(wire::STREAM_PATH, get(link::stream))
-        .add_root(wire::ACK_PATH, post(link::ack))
+        .merge(keys::ops())
+        .merge(sidecars::ops())
+        .merge(events::ops())
 }

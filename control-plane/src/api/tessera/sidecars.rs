@@ -3,11 +3,15 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::routing;
 use serde::Serialize;
+use shared::wire;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
+use crate::http::link;
 use crate::model::clock::rfc3339_of;
 
 /// One sidecar as the hub knows it.
@@ -73,4 +77,11 @@ pub(super) async fn list(
         epoch: state.hub.epoch().to_owned(),
         sidecars,
     }))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add_root("/tessera/v1/sidecars", routing::get(list))
+        .add_root(wire::STREAM_PATH, routing::get(link::stream))
+        .add_root(wire::ACK_PATH, routing::post(link::ack))
 }

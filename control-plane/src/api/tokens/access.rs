@@ -7,9 +7,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::routing;
 use serde::{Deserialize, Serialize};
 
-use super::owner::Owner;
+use super::owner::{ForAccount, ForUser, Owner};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -190,4 +192,48 @@ pub(super) async fn data<O: Owner>(
         permissions,
         user_id: t.user_id,
     }))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add_extra(
+            "/resources/vendor-only/tenants/access-tokens/v1/active",
+            routing::get(active_ids::<ForAccount>),
+        )
+        .add(
+            "TenantAccessTokensV1Controller_getTenantAccessTokens",
+            list::<ForAccount>,
+        )
+        .add(
+            "TenantAccessTokensV1Controller_createTenantAccessToken",
+            create::<ForAccount>,
+        )
+        .add(
+            "TenantAccessTokensV1Controller_deleteTenantAccessToken",
+            delete::<ForAccount>,
+        )
+        .add(
+            "UserAccessTokensV1Controller_getUserAccessTokens",
+            list::<ForUser>,
+        )
+        .add(
+            "UserAccessTokensV1Controller_createUserAccessToken",
+            create::<ForUser>,
+        )
+        .add(
+            "UserAccessTokensV1Controller_deleteUserAccessToken",
+            delete::<ForUser>,
+        )
+        .add(
+            "VendorOnlyUserAccessTokensV1Controller_getActiveAccessTokens",
+            active_ids::<ForUser>,
+        )
+        .add(
+            "VendorOnlyUserAccessTokensV1Controller_getUserAccessTokenData",
+            data::<ForUser>,
+        )
+        .add(
+            "VendorOnlyTenantAccessTokensV1Controller_getTenantAccessTokenData",
+            data::<ForAccount>,
+        )
 }

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::owner::{ForAccount, Owner};
+use super::owner::{ForAccount, ForUser, Owner};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
@@ -168,4 +169,34 @@ pub(super) async fn delete<O: Owner>(
     let owner = O::of(&state, &caller, O::DELETE)?;
     api_token::delete(&state.db, &state.clock, &owner, &id).await?;
     Ok(StatusCode::OK)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "TenantApiTokensV1Controller_getTenantsApiTokens",
+            list::<ForAccount>,
+        )
+        .add(
+            "TenantApiTokensV1Controller_createTenantApiToken",
+            create::<ForAccount>,
+        )
+        .add(
+            "TenantApiTokensV2Controller_createTenantApiToken",
+            create::<ForAccount>,
+        )
+        .add("TenantApiTokensV1Controller_updateTenantApiToken", update)
+        .add(
+            "TenantApiTokensV1Controller_deleteTenantApiToken",
+            delete::<ForAccount>,
+        )
+        .add("UserApiTokensV1Controller_getApiTokens", list::<ForUser>)
+        .add(
+            "UserApiTokensV1Controller_createTenantApiToken",
+            create::<ForUser>,
+        )
+        .add(
+            "UserApiTokensV1Controller_deleteApiToken",
+            delete::<ForUser>,
+        )
 }

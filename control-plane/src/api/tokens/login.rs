@@ -6,8 +6,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::routing;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
@@ -128,4 +130,20 @@ pub(super) async fn refresh_v1(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     Ok(Json(camel(refresh(&state, req, ip).await?)).into_response())
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        // The v1 login and refresh and the account active-id list real clients call though
+        // the spec omits them (`compat.md` §4.5, §2.1).
+        .add_extra("/resources/auth/v1/api-token", routing::post(login_v1))
+        .add_extra(
+            "/resources/auth/v1/api-token/token/refresh",
+            routing::post(refresh_v1),
+        )
+        .add("AuthenticationApiTokenControllerV2_authApiToken", login_v2)
+        .add(
+            "AuthenticationApiTokenControllerV2_refreshToken",
+            refresh_v2,
+        )
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 
 use super::dto::{self, UserResponse};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -58,4 +59,10 @@ pub(super) async fn update_email(
     }
     let saved = user::change::change_email(&state.db, &id, &req.email).await?;
     Ok(Json(dto::full(&state, &saved, None)?))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_getUserByEmail", get_by_email)
+        .add("UsersControllerV1_updateUserEmail", update_email)
 }

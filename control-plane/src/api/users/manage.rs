@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::dto::{self, UserCreatedResponse, UserResponse, created_response, user_response};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, EnvContext, Perm};
@@ -351,4 +352,22 @@ pub(super) async fn remove(
     }
     change::remove(&state.db, &state.clock, &id, caller.tenant_opt().as_deref()).await?;
     Ok(StatusCode::OK)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_createUser", create)
+        .add("UsersControllerV2_createUser", create)
+        .add("VendorOnlyUsers_createUser", create_vendor_only)
+        .add("UsersControllerV1_getUserById", get)
+        .add("VendorOnlyUsers_getUserById", get_vendor_only)
+        .add("UsersControllerV3_getUsers", list)
+        .add("UsersControllerV1_searchUsers", search)
+        .add("UsersControllerV1_updateUserForVendor", update_vendor)
+        .add("UsersControllerV1_verifyUser", verify)
+        .add("UsersControllerV1_lockUser", lock)
+        .add("UsersControllerV1_unlockUser", unlock)
+        .add("UsersControllerV1_setUserSuperuserMode", set_super_user)
+        .add("UsersControllerV1_setUserInvisibleMode", set_invisible)
+        .add("UsersControllerV1_removeUserFromTenant", remove)
 }

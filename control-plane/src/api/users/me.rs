@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::dto::{self, UserResponse, user_response};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
@@ -164,4 +165,15 @@ pub(super) async fn update(
     })
     .await?;
     Ok(Json(dto::full(&state, &saved, Some(&tenant))?))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV2_getUserProfile", get)
+        .add("UsersControllerV3_getUserProfile", get_v3)
+        .add("UsersControllerV1_getMeAuthorization", authorization)
+        .add("UsersControllerV2_getUserTenants", tenants)
+        .add("UsersControllerV1_getUserTenants", tenants)
+        .add("UsersControllerV2_updateUserProfile", update)
+        .add("UsersControllerV1_updateUser", update)
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::dto::{self, GroupSummary, UserRolesReply};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -224,4 +225,14 @@ pub(super) async fn bulk_status(
 ) -> Result<Json<TaskReply>, ApiError> {
     caller.require(Perm::Environment)?;
     Ok(Json(change::bulk_task(&state.db, &id)?.into()))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_addRolesToUser", add)
+        .add("UsersControllerV1_deleteRolesFromUser", remove)
+        .add("UsersControllerV3_getUsersRoles", of_users)
+        .add("UsersControllerV3_getUsersGroups", groups_of_users)
+        .add("VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants", bulk)
+        .add("VendorOnlyUsers_getBulkRolesTaskStatus", bulk_status)
 }

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
@@ -84,4 +85,14 @@ pub(super) async fn end_one(
     }
     session::end_where(&state.db, &state.clock, &user, |s| s.id != id).await?;
     Ok(StatusCode::OK)
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UserSessionsControllerV1_getActiveSessions", list_mine)
+        .add(
+            "UserSessionsControllerV1_deleteAllUserActiveSessions",
+            end_others,
+        )
+        .add("UserSessionsControllerV1_deleteUserSession", end_one)
 }

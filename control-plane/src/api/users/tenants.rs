@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::dto::{self, UserResponse};
+use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -235,4 +236,20 @@ pub(super) async fn my_hierarchy(
         }
     }
     Ok(Json(out))
+}
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add("UsersControllerV1_addUserToTenantForVendor", join)
+        .add("UsersControllerV1_updateUserTenantForVendor", set_active)
+        .add("UsersTenantsControllerV1_disableUserTenant", disable)
+        .add("UsersTenantsControllerV1_enableUserTenant", enable)
+        .add("UsersControllerV1_moveAllUsersTenants", migrate)
+        .add("UsersControllerV1_updateUserTenant", switch_mine)
+        .add("get", statuses)
+        .add(
+            "UsersControllerV1_setUserRolesFromSubTenants",
+            set_sub_account_access,
+        )
+        .add("UsersControllerV2_getUserTenantsHierarchy", my_hierarchy)
 }

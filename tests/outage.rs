@@ -375,7 +375,7 @@ async fn sidecars_reconnect_spread_out_after_a_control_plane_restart() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let epoch = |s: &sidecar::Running| s.sidecar.current.load_full().map(|c| c.epoch.clone());
+    let epoch = |s: &sidecar::Running| s.sidecar.snapshot().map(|c| c.epoch.clone());
     let before: Vec<_> = sidecars.iter().map(epoch).collect();
 
     // Restart the control plane after 2 s down; time each sidecar's return.

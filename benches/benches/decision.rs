@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
             black_box(cold_sc.sidecar.decide(&facts(&toks[i]), now).is_ok())
         })
     });
-    let snap = sc.current.load_full().expect("snapshot");
+    let snap = sc.snapshot().expect("snapshot");
     g.bench_function("verify_token alone (signature + parse)", |b| {
         b.iter(|| black_box(sidecar::decide::verify_token(&snap, black_box(token)).is_ok()))
     });

@@ -236,7 +236,7 @@ pub fn token(data: &[u8]) -> bool {
 
 /// The observable state of a sidecar: version, epoch, key ids, revocations.
 fn observe(sc: &Sidecar) -> (u64, String, Vec<String>, usize) {
-    let cur = sc.current.load_full().expect("a snapshot is held");
+    let cur = sc.snapshot().expect("a snapshot is held");
     let mut kids: Vec<String> = cur.keys.keys().cloned().collect();
     kids.sort();
     (cur.version, cur.epoch.clone(), kids, sc.revocations.len())

@@ -1,11 +1,12 @@
-//! The decision engine: pure, synchronous functions over the current state, the request
-//! facts and `now`. No I/O, no async, no locks of its own (the revocation sets are
-//! concurrent maps). The adapter ([`crate::http`]) does the impure work around it.
+//! The decision engine: pure, synchronous functions over one [`View`], the request facts
+//! and `now`. No I/O, no async, no locks of its own (the revocation sets are concurrent
+//! maps, the token cache is the caller's). The adapter ([`crate::http`]) does the impure
+//! work around it; [`decide`] is the one entry point.
 //!
-//! Order (`design.md` §6): token extraction and header/type routing → signature and parse
-//! (cached by the caller) → `exp`/`nbf` with leeway → the verifying key still trusted →
-//! issuer/audience → revocations → the account's IP rules and both levels' email-domain
-//! rules → route requirements. The environment's IP rules run before any token work.
+//! Order (`design.md` §6): the environment's IP rules → the route match (public, denied) →
+//! token extraction and header/type routing → signature and parse (cached) → `exp`/`nbf`
+//! with leeway → the verifying key still trusted → issuer/audience → revocations → the
+//! account's IP rules and both levels' email-domain rules → route requirements.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,11 +17,73 @@ use std::sync::Arc;
 use shared::claims::{AccessClaims, STEP_UP_ACR};
 use shared::wire::AccessTokenRecord;
 
+use crate::cache::TokenCache;
 use crate::routes::Requirement;
 use crate::snapshot::{Revocations, Snapshot, TokenFacts};
+use crate::view::View;
 
 /// Longest token accepted (bytes); longer ones are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The request facts the decision needs, borrowed from the request.
+pub struct Facts<'a> {
+    /// Method of the original request.
+    pub method: &'a str,
+    /// Canonical path of the original request ([`crate::path::canonical`]).
+    pub path: &'a str,
+    /// The credential.
+    pub token: TokenSource<'a>,
+    /// The client's address (trusted-proxy rule applied).
+    pub client_ip: std::net::IpAddr,
+}
+
+/// Who an allowed request is.
+pub struct Identity {
+    /// The verified token.
+    pub verified: Arc<Verified>,
+    /// For an access token (`x-api-key`): its record, whose rights replace the token's.
+    pub record: Option<Arc<AccessTokenRecord>>,
+}
+
+/// An allowed request's identity (none for public routes).
+pub type Permit = Option<Identity>;
+
+/// Decide one request against one view: the environment's IP rules, the route match, the
+/// (cached) signature check, then [`authorize`].
+pub fn decide(
+    view: &View,
+    cache: &TokenCache,
+    facts: &Facts<'_>,
+    now: i64,
+) -> Result<Permit, DenyReason> {
+    let Some(snap) = view.snapshot.as_deref() else {
+        return Err(DenyReason::SnapshotUnavailable);
+    };
+    check_environment_ip(snap, facts.client_ip)?;
+    let req = view.routes.find(facts.method, facts.path);
+    if req.public {
+        return Ok(None);
+    }
+    if req.deny {
+        return Err(DenyReason::RouteDenied);
+    }
+    let token = facts.token.token().ok_or(DenyReason::NoToken)?;
+    let verified = cache.get_or_verify(token, || verify_token(snap, token))?;
+    let record = authorize(
+        snap,
+        &view.revocations,
+        &verified,
+        &Inputs {
+            source: facts.token,
+            client_ip: facts.client_ip,
+            route: req,
+            now,
+            leeway: view.leeway,
+            access_tokens: &view.access_tokens,
+        },
+    )?;
+    Ok(Some(Identity { verified, record }))
+}
 
 /// Why a request is denied. The `as_str` form is the metric label, the log field and the
 /// `reason` of the reply.

@@ -1,17 +1,20 @@
 //! The Tessera sidecar: runs next to a service and decides, per request, whether it may pass —
 //! from state pushed by the control plane, without calling it per request.
 //!
-//! - [`snapshot`]: the state (keys and policy in one `ArcSwap`, revocations in concurrent
-//!   sets), built and validated off the request path;
-//! - [`decide`]: the pure decision functions; [`routes`]: compiled route rules;
-//! - [`state`]: what the request path shares with the control link (and the cache);
+//! - [`view`]: what one decision reads (snapshot, access tokens, route rules), swapped whole;
+//!   [`snapshot`]: keys, policy and restrictions, and the revocation sets, built and
+//!   validated off the request path;
+//! - [`decide`]: the pure decision functions, entered through [`decide::decide`];
+//!   [`routes`]: compiled route rules; [`cache`]: the verified-token cache;
+//! - [`state`]: what the request path shares with the control link;
 //! - [`http`]: the hyper adapter (forward-auth, reverse proxy, listeners);
-//! - [`sync`]: the push stream, persistence, acknowledgements.
+//! - [`sync`]: the push stream, applying, persistence, TLS to the control plane.
 //!
-//! Hot-path invariants: `decide`, `snapshot` and `routes` hold no `async fn`, no I/O and no
-//! locks of their own; a request loads the snapshot once; nothing is parsed per request
+//! Hot-path invariants: `decide`, `view`, `snapshot` and `routes` hold no `async fn`, no I/O
+//! and no locks of their own; a request loads the view once; nothing is parsed per request
 //! that could be parsed when a message arrives.
 
+pub mod cache;
 pub mod config;
 pub mod decide;
 pub mod facts;
@@ -22,6 +25,7 @@ pub mod routes;
 pub mod snapshot;
 pub mod state;
 pub mod sync;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -164,7 +168,7 @@ async fn housekeeping(sc: Arc<Sidecar>, mut stop: watch::Receiver<bool>) {
             seen = now_modified;
             match load_routes(&sc.config) {
                 Ok(r) => {
-                    sc.routes.store(Arc::new(r));
+                    sc.set_routes(r);
                     tracing::info!("route rules reloaded");
                 }
                 Err(e) => {
@@ -194,7 +198,7 @@ fn admin_response<B>(sc: &Sidecar, req: &Request<B>) -> Response<Body> {
             }
         }
         "/status" => {
-            let guard = sc.current.load();
+            let guard = sc.snapshot();
             let last = sc.last_contact.load(std::sync::atomic::Ordering::Relaxed);
             let body = json!({
                 "id": sc.id,

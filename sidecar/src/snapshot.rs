@@ -409,31 +409,32 @@ impl Revocations {
     }
 }
 
-/// Active access tokens by id, replaced whole when the control plane resends the set.
+/// Active access tokens by id: immutable, part of the [`crate::view::View`], replaced whole
+/// when the control plane resends the set.
 #[derive(Default)]
 pub struct AccessTokens {
-    map: DashMap<Box<str>, Arc<wire::AccessTokenRecord>>,
+    map: HashMap<Box<str>, Arc<wire::AccessTokenRecord>>,
 }
 
 impl AccessTokens {
-    /// Replace the set: new and changed records first, then the ones no longer present
-    /// removed (never an instant with a removed token still... or a kept one missing).
-    pub fn replace(&self, records: &[wire::AccessTokenRecord]) {
-        for r in records {
-            self.map.insert(r.id.as_str().into(), Arc::new(r.clone()));
+    /// The set of `records` (checked by [`check_access_token`] before).
+    pub fn of(records: &[wire::AccessTokenRecord]) -> Self {
+        AccessTokens {
+            map: records
+                .iter()
+                .map(|r| (r.id.as_str().into(), Arc::new(r.clone())))
+                .collect(),
         }
-        let keep: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        self.map.retain(|k, _| keep.contains(&**k));
     }
 
     /// The record of an active token.
     pub fn get(&self, id: &str) -> Option<Arc<wire::AccessTokenRecord>> {
-        self.map.get(id).map(|r| r.value().clone())
+        self.map.get(id).cloned()
     }
 
     /// Every record (persistence).
     pub fn to_wire(&self) -> Vec<wire::AccessTokenRecord> {
-        self.map.iter().map(|e| (**e.value()).clone()).collect()
+        self.map.values().map(|r| (**r).clone()).collect()
     }
 
     /// How many.
@@ -533,6 +534,3 @@ pub fn to_wire(
         access_tokens: access_tokens.to_wire(),
     }
 }
-
-/// Shared handle to the current state.
-pub type Current = Arc<arc_swap::ArcSwapOption<Snapshot>>;

@@ -1,18 +1,21 @@
-//! What the request path and the control link share: the current snapshot (one
-//! `ArcSwapOption`), the revocation sets, the route rules, the verified-token cache, the
-//! link status and metrics.
+//! What the request path and the control link share: the [`View`] (one `ArcSwap`: snapshot,
+//! access tokens, route rules), the revocation set every view shares, the verified-token
+//! cache, the link status and metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 
+use crate::cache::TokenCache;
 use crate::config::Config;
-use crate::decide::{self, DenyReason, Inputs, TokenSource, Verified};
+use crate::decide::{self, DenyReason};
+pub use crate::decide::{Facts, Identity, Permit};
 use crate::metrics::Metrics;
 use crate::routes::Routes;
-use crate::snapshot::{Revocations, Snapshot};
+use crate::snapshot::{AccessTokens, Revocations, Snapshot};
+use crate::view::View;
 
 /// Unix seconds now: the sidecar's one clock read (decisions take `now` as an argument).
 #[allow(clippy::disallowed_methods)]
@@ -22,43 +25,19 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The request facts the decision needs, borrowed from the request.
-pub struct Facts<'a> {
-    /// Method of the original request.
-    pub method: &'a str,
-    /// Canonical path of the original request ([`crate::path::canonical`]).
-    pub path: &'a str,
-    /// The credential.
-    pub token: TokenSource<'a>,
-    /// The client's address (trusted-proxy rule applied).
-    pub client_ip: std::net::IpAddr,
-}
-
-/// Who an allowed request is.
-pub struct Identity {
-    /// The verified token.
-    pub verified: Arc<Verified>,
-    /// For an access token (`x-api-key`): its record, whose rights replace the token's.
-    pub record: Option<Arc<shared::wire::AccessTokenRecord>>,
-}
-
-/// An allowed request's identity (none for public routes).
-pub type Permit = Option<Identity>;
-
 /// The sidecar's shared state.
 pub struct Sidecar {
     /// Configuration.
     pub config: Config,
-    /// The current keys and policy; `None` until a snapshot is held.
-    pub current: ArcSwapOption<Snapshot>,
-    /// Live revocations.
-    pub revocations: Revocations,
-    /// Active access tokens.
-    pub access_tokens: crate::snapshot::AccessTokens,
-    /// Route rules.
-    pub routes: ArcSwap<Routes>,
-    /// Verified tokens by [`cache_key`].
-    pub cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+    /// What decisions read, swapped whole.
+    view: ArcSwap<View>,
+    /// Serialises the writers of `view` (the link's apply, the routes reload): each reads
+    /// the view it replaces.
+    writer: Mutex<()>,
+    /// Live revocations (the set every view shares).
+    pub revocations: Arc<Revocations>,
+    /// Verified tokens.
+    pub cache: TokenCache,
     pub(crate) metrics: Metrics,
     /// Whether the push stream is open.
     pub connected: AtomicBool,
@@ -85,19 +64,20 @@ impl Sidecar {
     /// State without listeners or a control link (the listeners are [`crate::start`]'s); it
     /// holds no snapshot until one is applied ([`crate::sync::apply`]).
     pub fn new(config: Config, id: String, routes: Routes) -> anyhow::Result<Self> {
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(config.cache_bytes)
-            .weigher(|_k: &[u8; 32], v: &Arc<Verified>| v.weight(0))
-            .time_to_idle(std::time::Duration::from_secs(600))
-            .build();
+        let metrics = Metrics::new()?;
+        let cache = TokenCache::new(
+            config.cache_bytes,
+            metrics.cache_hits.clone(),
+            metrics.cache_misses.clone(),
+        );
+        let revocations = Arc::new(Revocations::default());
         Ok(Sidecar {
+            view: ArcSwap::from_pointee(View::empty(routes, revocations.clone(), config.leeway)),
+            writer: Mutex::new(()),
             config,
-            current: ArcSwapOption::empty(),
-            revocations: Revocations::default(),
-            access_tokens: Default::default(),
-            routes: ArcSwap::from_pointee(routes),
+            revocations,
             cache,
-            metrics: Metrics::new()?,
+            metrics,
             connected: AtomicBool::new(false),
             last_contact: AtomicI64::new(0),
             contact_at_ms: AtomicI64::new(i64::MIN),
@@ -108,49 +88,49 @@ impl Sidecar {
         })
     }
 
-    /// Decide one request. One load of the snapshot; the signature check is cached.
+    /// Decide one request: one load of the view ([`decide::decide`]).
     pub fn decide(&self, facts: &Facts<'_>, now: i64) -> Result<Permit, DenyReason> {
-        let guard = self.current.load();
-        let Some(snap) = guard.as_deref() else {
-            return Err(DenyReason::SnapshotUnavailable);
-        };
-        decide::check_environment_ip(snap, facts.client_ip)?;
-        let routes = self.routes.load();
-        let req = routes.find(facts.method, facts.path);
-        if req.public {
-            return Ok(None);
-        }
-        if req.deny {
-            return Err(DenyReason::RouteDenied);
-        }
-        let token = facts.token.token().ok_or(DenyReason::NoToken)?;
-        let key = cache_key(token);
-        let verified = match self.cache.get(&key) {
-            Some(v) if *v.token == *token => {
-                self.metrics.cache_hits.inc();
-                v
-            }
-            _ => {
-                self.metrics.cache_misses.inc();
-                let v = Arc::new(decide::verify_token(snap, token)?);
-                self.cache.insert(key, v.clone());
-                v
-            }
-        };
-        let record = decide::authorize(
-            snap,
-            &self.revocations,
-            &verified,
-            &Inputs {
-                source: facts.token,
-                client_ip: facts.client_ip,
-                route: req,
-                now,
-                leeway: self.config.leeway,
-                access_tokens: &self.access_tokens,
-            },
-        )?;
-        Ok(Some(Identity { verified, record }))
+        decide::decide(&self.view.load(), &self.cache, facts, now)
+    }
+
+    /// The current view.
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    /// The held snapshot, if any.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.view.load().snapshot.clone()
+    }
+
+    /// Replace the view by `change(current)`, unless it fails; writers take turns, so each
+    /// sees the view it replaces.
+    pub(crate) fn update<T, E>(
+        &self,
+        change: impl FnOnce(&View) -> Result<(View, T), E>,
+    ) -> Result<T, E> {
+        let _turn = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (next, out) = change(&self.view.load())?;
+        self.view.store(Arc::new(next));
+        Ok(out)
+    }
+
+    /// Hold `snapshot` with `access_tokens` (the revocations are the caller's to set first).
+    pub fn install(&self, snapshot: Snapshot, access_tokens: AccessTokens) {
+        let _ = self.update(|v| {
+            Ok::<_, std::convert::Infallible>((
+                v.with_snapshot(snapshot, Arc::new(access_tokens)),
+                (),
+            ))
+        });
+    }
+
+    /// Decide by other route rules from now on.
+    pub(crate) fn set_routes(&self, routes: Routes) {
+        let _ = self.update(|v| Ok::<_, std::convert::Infallible>((v.with_routes(routes), ())));
     }
 
     /// Count (and, at most once a second, log) a decision about `method` `path`.
@@ -222,7 +202,7 @@ impl Sidecar {
 
     /// Whether the state is within the staleness budget (readiness).
     pub fn ready(&self) -> bool {
-        self.current.load().is_some()
+        self.view.load().snapshot.is_some()
             && self.seconds_since_contact().is_some_and(|s| {
                 s <= i64::try_from(self.config.max_staleness.as_secs()).unwrap_or(i64::MAX)
             })
@@ -230,7 +210,7 @@ impl Sidecar {
 
     /// The applied version, if any.
     pub fn version(&self) -> Option<u64> {
-        self.current.load().as_ref().map(|s| s.version)
+        self.view.load().snapshot.as_ref().map(|s| s.version)
     }
 
     /// Refresh the gauges that are read rather than counted.
@@ -252,18 +232,7 @@ impl Sidecar {
     }
 }
 
-/// The verified-token cache key: the first 32 characters of the signature segment (RS256
-/// signatures are unpredictable and distinct per token). The key only finds the entry; a hit
-/// also needs the whole token to match byte for byte, so a forged token sharing a
-/// signature's prefix is a miss and gets verified. Cheaper than hashing the whole token.
-pub fn cache_key(token: &str) -> [u8; 32] {
-    let sig = token.rsplit_once('.').map_or(token, |(_, s)| s).as_bytes();
-    let mut out = [0u8; 32];
-    let n = sig.len().min(32);
-    out[..n].copy_from_slice(&sig[..n]);
-    out
-}
-
+pub use crate::cache::cache_key;
 pub use shared::net::client_ip;
 
 #[cfg(test)]

@@ -391,7 +391,7 @@ fn x_api_key_tokens_need_an_active_record() {
         c["roles"] = json!(["Forged"]);
     });
     let v = verify_token(&s, &t).unwrap();
-    let set = AccessTokens::default();
+    let set = std::cell::RefCell::new(AccessTokens::default());
     let route = Routes::parse("[[route]]\npath = \"/ops\"\nroles = [\"Operator\"]\n").unwrap();
     let at = |source: TokenSource<'_>, path: &str, now: i64| {
         authorize(
@@ -404,7 +404,7 @@ fn x_api_key_tokens_need_an_active_record() {
                 route: route.find("GET", path),
                 now,
                 leeway: LEEWAY,
-                access_tokens: &set,
+                access_tokens: &set.borrow(),
             },
         )
         .map(|r| r.map(|r| r.id.clone()))
@@ -414,7 +414,7 @@ fn x_api_key_tokens_need_an_active_record() {
         at(TokenSource::ApiKey(&t), "/x", NOW),
         Err(DenyReason::Revoked)
     );
-    set.replace(&[shared::wire::AccessTokenRecord {
+    *set.borrow_mut() = AccessTokens::of(&[shared::wire::AccessTokenRecord {
         id: "at-1".into(),
         tenant_id: "t1".into(),
         user_id: None,
@@ -455,13 +455,13 @@ fn x_api_key_tokens_need_an_active_record() {
                 route: &Requirement::default(),
                 now: NOW,
                 leeway: LEEWAY,
-                access_tokens: &set,
+                access_tokens: &set.borrow(),
             }
         ),
         Err(DenyReason::WrongTokenType)
     );
     // Removed from the set: refused at once.
-    set.replace(&[]);
+    *set.borrow_mut() = AccessTokens::of(&[]);
     assert_eq!(
         at(TokenSource::ApiKey(&t), "/x", NOW),
         Err(DenyReason::Revoked)
@@ -839,7 +839,7 @@ fn ip_and_domain_restrictions() {
 fn a_cache_hit_needs_the_whole_token() {
     let config = crate::Config::from_args(crate::config::Args::default()).unwrap();
     let sc = crate::state::Sidecar::new(config, "t".into(), Routes::default()).unwrap();
-    sc.current.store(Some(Arc::new(snap(&[0]))));
+    sc.install(snap(&[0]), AccessTokens::default());
     let facts = |token| crate::state::Facts {
         method: "GET",
         path: "/",

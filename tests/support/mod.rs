@@ -163,14 +163,46 @@ impl Cp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
+        self.send(method, path, token, &[], body).await
+    }
+
+    /// The one request builder of the suite: `token` as `x-access-token`, extra `headers`
+    /// (`frontegg-tenant-id`, `frontegg-user-id`, …), `body` (if any) as JSON.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.header("x-access-token", t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
         reply(req.send().await.expect("request is answered")).await
+    }
+
+    /// With an account header.
+    pub async fn call_in(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        tenant: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let headers: Vec<(&str, &str)> = tenant
+            .map(|t| ("frontegg-tenant-id", t))
+            .into_iter()
+            .collect();
+        self.send(method, path, Some(token), &headers, body).await
     }
 
     /// A fresh environment token.

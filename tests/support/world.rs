@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Cp, Reply, reply};
+use super::{Cp, Reply};
 
 /// The password of users made by [`World::user`].
 pub const PASSWORD: &str = "Correct-Horse-9";
@@ -41,21 +41,17 @@ impl World {
     }
 
     pub async fn send(&self, r: Req<'_>) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(r.method, self.cp.url(&r.path))
-            .header("authorization", format!("Bearer {}", r.bearer));
+        let bearer = format!("Bearer {}", r.bearer);
+        let mut headers = vec![("authorization", bearer.as_str())];
         if let Some(t) = r.tenant {
-            req = req.header("frontegg-tenant-id", t);
+            headers.push(("frontegg-tenant-id", t));
         }
         if let Some(u) = r.user {
-            req = req.header("frontegg-user-id", u);
+            headers.push(("frontegg-user-id", u));
         }
-        if let Some(b) = r.body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
+        self.cp
+            .send(r.method, &r.path, None, &headers, r.body.as_ref())
+            .await
     }
 
     /// Environment token, optional account header.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::distribution::{applied, sidecar_config, sidecar_token};
+use crate::enforcement::distribution::{applied, sidecar_config, sidecar_token};
 use crate::support::world::World;
 use crate::support::{http_client, reply};
 

@@ -7,7 +7,7 @@
 //! `TESSERA_WRITE_FUZZ_SEEDS=1 cargo test -p tessera-tests --test e2e -- fuzz_corpus` writes
 //! the seeds into the corpus directories.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};

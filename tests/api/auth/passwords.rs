@@ -40,18 +40,10 @@ impl Env {
         Env { cp, token, tenant }
     }
     async fn env(&self, m: Method, path: &str, tenant: bool, body: Option<Value>) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(m, self.cp.url(path))
-            .header("x-access-token", &self.token);
-        if tenant {
-            req = req.header("frontegg-tenant-id", &self.tenant);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
+        let tenant = tenant.then_some(self.tenant.as_str());
+        self.cp
+            .call_in(m, path, &self.token, tenant, body.as_ref())
+            .await
     }
     async fn user(&self, email: &str, password: &str) -> Reply {
         self.env(

@@ -29,16 +29,9 @@ impl Env {
             .await
     }
     async fn call_tenant(&self, m: Method, path: &str, tenant: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(m, self.cp.url(path))
-            .header("x-access-token", &self.token)
-            .header("frontegg-tenant-id", tenant);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        crate::support::reply(req.send().await.unwrap()).await
+        self.cp
+            .call_in(m, path, &self.token, Some(tenant), body.as_ref())
+            .await
     }
     async fn tenant(&self) -> String {
         let r = self

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Cp, Reply, metrics, reply, sample};
+use crate::support::{Cp, Reply, metrics, sample};
 
 const POLICY: &str = "/identity/resources/configurations/v1/lockout-policy";
 const LOGIN: &str = "/identity/resources/auth/v1/user";
@@ -19,17 +19,7 @@ async fn env(
     tenant: Option<&str>,
     body: Option<Value>,
 ) -> Reply {
-    let mut req = cp
-        .client
-        .request(m, cp.url(path))
-        .header("x-access-token", token);
-    if let Some(t) = tenant {
-        req = req.header("frontegg-tenant-id", t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    reply(req.send().await.unwrap()).await
+    cp.call_in(m, path, token, tenant, body.as_ref()).await
 }
 
 /// A control plane with one verified user; returns (cp, env token, tenant, user id).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::distribution::{applied, check, sidecar_for};
+use crate::enforcement::distribution::{applied, check, sidecar_for};
 use crate::support::world::{PASSWORD, World};
 use crate::support::{Cp, Reply, reply};
 
@@ -778,12 +778,14 @@ async fn a_new_block_rule_cuts_off_tokens_at_every_sidecar() {
 async fn the_sidecar_believes_forwarding_headers_only_from_trusted_proxies() {
     let w = World::new().await;
     let token = w.cp.running.credentials.sidecar_token.clone().unwrap();
-    let sc = sidecar::start(crate::distribution::sidecar_config(sidecar::config::Args {
-        control_plane: Some(w.cp.running.url()),
-        sidecar_token: Some(token),
-        trusted_proxies: vec!["127.0.0.5/32".into()],
-        ..Default::default()
-    }))
+    let sc = sidecar::start(crate::enforcement::distribution::sidecar_config(
+        sidecar::config::Args {
+            control_plane: Some(w.cp.running.url()),
+            sidecar_token: Some(token),
+            trusted_proxies: vec!["127.0.0.5/32".into()],
+            ..Default::default()
+        },
+    ))
     .await
     .unwrap();
     let t = w.tenant("Acme").await;
@@ -920,7 +922,7 @@ async fn a_blocked_email_domain_stops_personal_access_tokens() {
         )
         .await;
     assert!(c.status.is_success(), "{}", c.text);
-    let token = crate::distribution::sidecar_token(&w);
+    let token = crate::enforcement::distribution::sidecar_token(&w);
     let sc = sidecar_for(&w.cp, &token, None, None).await;
     let t = w.tenant("Acme").await;
     w.user(&t, "pat@rival.test", &["Admin"]).await;

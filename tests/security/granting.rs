@@ -12,7 +12,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::distribution::{applied, sidecar_token};
+use crate::enforcement::distribution::{applied, sidecar_token};
 use crate::support::world::World;
 use crate::support::{claims, http_client, reply};
 
@@ -473,12 +473,14 @@ permissions = ["fe.secure.read.users"]
 "#,
     )
     .unwrap();
-    let sc = sidecar::start(crate::distribution::sidecar_config(sidecar::config::Args {
-        control_plane: Some(w.cp.running.url()),
-        sidecar_token: Some(sidecar_token(&w)),
-        routes: Some(rules),
-        ..Default::default()
-    }))
+    let sc = sidecar::start(crate::enforcement::distribution::sidecar_config(
+        sidecar::config::Args {
+            control_plane: Some(w.cp.running.url()),
+            sidecar_token: Some(sidecar_token(&w)),
+            routes: Some(rules),
+            ..Default::default()
+        },
+    ))
     .await
     .unwrap();
     let t = w.tenant("Acme").await;

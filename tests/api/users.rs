@@ -1300,3 +1300,45 @@ async fn deleting_an_account_cascades_to_members_roles_groups_and_sessions() {
             .any(|x| x["kind"] == "tenantDeleted" && x["tenantId"] == a.as_str())
     );
 }
+
+/// `POST users/v2` creates exactly as v1 does: the reply's roles are role objects, the
+/// address is unique, and the user is a member of the header's account.
+#[tokio::test]
+async fn the_v2_creation_route_creates_a_member_of_the_account() {
+    let e = Env::new().await;
+    let tenant = e.tenant("Acme").await;
+    let read_only = e.role_id("ReadOnly").await;
+    let body = json!({"email": "v2@acme.test", "name": "V Two", "roleIds": [read_only]});
+    let made = e
+        .env(
+            Method::POST,
+            "/identity/resources/users/v2",
+            Some(&tenant),
+            Some(body.clone()),
+        )
+        .await;
+    made.assert_spec("UsersControllerV2_createUser", 201);
+    assert_eq!(made.body["email"], "v2@acme.test");
+    assert_eq!(made.body["roles"][0]["key"], "ReadOnly");
+    let id = made.body["id"].as_str().unwrap();
+    let read = e
+        .env(
+            Method::GET,
+            &format!("{USERS_V1}/{id}"),
+            Some(&tenant),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["tenantId"], tenant.as_str());
+    // The same address again (another case) is refused and changes nothing.
+    e.env(
+        Method::POST,
+        "/identity/resources/users/v2",
+        Some(&tenant),
+        Some(json!({"email": "V2@ACME.test"})),
+    )
+    .await
+    .assert_error(409, "ER-CONFLICT");
+    e.cp.assert_served(&["UsersControllerV2_createUser"]);
+}

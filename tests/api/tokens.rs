@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::distribution::{applied, check, sidecar_for};
+use crate::enforcement::distribution::{applied, check, sidecar_for};
 use crate::support::world::World;
 use crate::support::{Reply, claims};
 

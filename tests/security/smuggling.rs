@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::distribution::{check, recording_upstream, sidecar_for, sidecar_token};
+use crate::enforcement::distribution::{check, recording_upstream, sidecar_for, sidecar_token};
 use crate::support::world::World;
 
 /// Send raw bytes on a fresh connection; the status codes of every reply read back.

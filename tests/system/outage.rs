@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::distribution::{check, sidecar_config, sidecar_token};
+use crate::enforcement::distribution::{check, sidecar_config, sidecar_token};
 use crate::support::world::World;
 use crate::support::{http_client, metrics, reply, sample};
 

@@ -32,18 +32,9 @@ impl Env {
         }
     }
     async fn env(&self, m: Method, path: &str, tenant: Option<&str>, body: Option<Value>) -> Reply {
-        let mut req = self
-            .cp
-            .client
-            .request(m, self.cp.url(path))
-            .header("x-access-token", &self.token);
-        if let Some(t) = tenant {
-            req = req.header("frontegg-tenant-id", t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        reply(req.send().await.unwrap()).await
+        self.cp
+            .call_in(m, path, &self.token, tenant, body.as_ref())
+            .await
     }
     async fn tenant(&self) -> String {
         self.env(

@@ -1,0 +1,6 @@
+//! `api/auth` and the policies it enforces: signup and activation, sessions, passwords, lockout.
+
+mod lockout;
+mod passwords;
+mod sessions;
+mod signup;

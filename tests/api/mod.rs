@@ -1,0 +1,10 @@
+//! The API, area by area: one module per `control-plane/src/api/<area>`.
+
+mod auth;
+mod platform;
+mod rbac;
+mod restrictions;
+mod tenants;
+mod tessera;
+mod tokens;
+mod users;

@@ -1,0 +1,5 @@
+//! Enforcement at the sidecar with the control plane: distribution of state, and request facts through
+//! real proxies (nginx, Traefik, Envoy shapes).
+
+pub mod distribution;
+mod request_facts;

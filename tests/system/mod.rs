@@ -1,0 +1,16 @@
+//! The system under faults and as a process: crash and restart, full and failing disks,
+//! descriptor exhaustion, outages, overload, slow clients, clock skew, metrics, SMTP,
+//! the sidecar's shell.
+
+mod clock_skew;
+mod crash;
+mod disk_full;
+mod durability;
+mod fd_exhaustion;
+mod fsync_eio;
+mod observability;
+mod outage;
+mod overload;
+mod sidecar_shell;
+mod slowloris;
+mod smtp;

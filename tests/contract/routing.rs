@@ -124,3 +124,56 @@ async fn routes_outside_the_spec_are_routed_under_both_prefixes() {
         }
     }
 }
+
+/// The paths tests request come from the one generated table: every `/identity/...` path
+/// literal in the suite is (a prefix of) a spec route or a registered route outside the spec,
+/// so a test cannot drive a path the server does not route (a typo would answer 404 and a
+/// status assertion might still pass).
+#[test]
+fn every_path_the_tests_name_is_a_routed_one() {
+    let mut routes: Vec<Vec<String>> = control_plane::api::spec_operations()
+        .iter()
+        .map(|o| o.path)
+        .chain(control_plane::api::extra_paths())
+        .map(|p| p.split('/').map(str::to_owned).collect())
+        .collect();
+    routes.sort();
+    let sources =
+        control_plane::codegen::read_rust_sources(&crate::support::repo_root().join("tests"))
+            .unwrap();
+    let (mut checked, mut unknown) = (0, Vec::new());
+    for (file, src) in &sources {
+        for lit in src.split('"').skip(1).step_by(2) {
+            let Some(rest) = lit
+                .strip_prefix("/frontegg/identity")
+                .or_else(|| lit.strip_prefix("/identity"))
+            else {
+                continue;
+            };
+            let rest = rest.split('?').next().unwrap_or_default();
+            let rest = rest.trim_end_matches('/');
+            if !rest.starts_with("/resources/") {
+                continue;
+            }
+            checked += 1;
+            let segs: Vec<&str> = rest.split('/').collect();
+            let routed = routes.iter().any(|r| {
+                r.len() >= segs.len()
+                    && segs.iter().zip(r).all(|(s, t)| {
+                        s == t || t.starts_with('{') || s.contains('{') || s.is_empty()
+                    })
+            });
+            // `errors.rs` asks for unrouted paths on purpose (the 404 shape).
+            let deliberate = ["/resources/nope/v1", "/resources/auth/v1/usr"];
+            if !routed && !deliberate.contains(&rest) {
+                unknown.push(format!("{file}: {lit}"));
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} path literals found");
+    assert!(
+        unknown.is_empty(),
+        "paths no route serves:\n{}",
+        unknown.join("\n")
+    );
+}

@@ -115,6 +115,11 @@ pub fn implemented_operations() -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// The spec-style paths (`/resources/...`) of the routes real clients call outside the spec.
+pub fn extra_paths() -> Vec<&'static str> {
+    implementations().extra.iter().map(|(p, _)| *p).collect()
+}
+
 /// Register `mr` at `path` and at `path/` (a trailing slash is answered, never redirected).
 pub(crate) fn route_both(
     router: Router<AppState>,

@@ -492,3 +492,44 @@ async fn sign_up_with_a_username_and_log_in_with_it() {
         .assert_error(401, "ER-UNAUTHORIZED");
     cp.assert_served(&["UsersSignUpControllerV1_signUpUserUsername"]);
 }
+
+/// The login box's boot read, without credentials, under both prefixes: it says whether
+/// to offer signup (and follows the configuration), and shows nothing an anonymous page
+/// should not know.
+#[tokio::test]
+async fn the_login_box_reads_the_public_configuration_before_anyone_signs_in() {
+    let cp = Cp::start().await;
+    let token = cp.vendor_token().await;
+    let public = |prefix: &'static str| {
+        let cp = &cp;
+        async move {
+            cp.call(
+                Method::GET,
+                &format!("{prefix}/resources/configurations/v1/public"),
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let r = public("/frontegg/identity").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["allowSignups"], true);
+    assert_eq!(r.body["authStrategy"], "EmailAndPassword");
+    for secret in [
+        "publicKey",
+        "id",
+        "cookieSameSite",
+        "machineToMachineAuthStrategy",
+    ] {
+        assert!(r.body.get(secret).is_none(), "{secret} is not public");
+    }
+    cp.call(
+        Method::POST,
+        "/identity/resources/configurations/v1",
+        Some(&token),
+        Some(&json!({"allowSignups": false})),
+    )
+    .await;
+    assert_eq!(public("/identity").await.body["allowSignups"], false);
+}

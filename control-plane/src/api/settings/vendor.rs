@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::get;
 use serde::Serialize;
 
 use crate::api::Ops;
@@ -33,6 +34,33 @@ pub(super) async fn get_basic(
     Ok(Json(BasicReply {
         force_permissions: c.force_permissions,
         machine_to_machine_auth_strategy: c.machine_to_machine_auth_strategy,
+    }))
+}
+
+/// The public configuration the login box reads at boot (`configurations/v1/public`,
+/// outside the spec: `compat-wave2.md` Appendix A): what a page before login may know —
+/// whether it may offer signup, which first factor it shows, how passwordless behaves.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PublicReply {
+    allow_signups: bool,
+    allow_not_verified_users_login: bool,
+    auth_strategy: String,
+    default_passwordless_token_expiration: u32,
+    force_same_device_on_auth: bool,
+}
+
+/// No credentials: the login box calls it before anyone signed in.
+pub(super) async fn get_public(
+    State(state): State<AppState>,
+) -> Result<Json<PublicReply>, ApiError> {
+    let c = vendor_config::current(&state.db)?;
+    Ok(Json(PublicReply {
+        allow_signups: c.allow_signups,
+        allow_not_verified_users_login: c.allow_not_verified_users_login,
+        auth_strategy: c.auth_strategy,
+        default_passwordless_token_expiration: c.default_passwordless_token_expiration,
+        force_same_device_on_auth: c.force_same_device_on_auth,
     }))
 }
 
@@ -127,4 +155,6 @@ pub(super) fn ops() -> Ops {
         .add("VendorConfigController_getVendorConfig", get_config)
         .add("VendorConfigController_addOrUpdateConfig", update_config)
         .add("VendorConfigController_getVendorConfigBasic", get_basic)
+        // The login box's boot read (`compat-wave2.md` Appendix A).
+        .add_extra("/resources/configurations/v1/public", get(get_public))
 }

@@ -69,6 +69,23 @@ impl Caller {
         }
     }
 
+    /// The ids of the roles `ids` names in `tenant`, if this caller may give (or take) them
+    /// all: the one check of every route that hands roles over (users, groups).
+    pub fn grantable_roles(
+        &self,
+        state: &AppState,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, ApiError> {
+        let catalog = state.catalog()?;
+        Ok(
+            crate::model::grant::roles(self.grantor(), &catalog.roles, tenant, ids)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect(),
+        )
+    }
+
     /// The account the call acts on: the header for environment tokens (required here), the
     /// token's account for user tokens.
     pub fn tenant(&self) -> Result<String, ApiError> {

@@ -210,6 +210,14 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantHeader {
     }
 }
 
+/// `{roleIds}`: the body of every route that hands roles over or names them.
+#[derive(Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleIds {
+    /// Role ids.
+    pub role_ids: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, RoleIds};
 use crate::http::page::{ListQuery, Page};
 use crate::http::reply::{self, RoleReply};
 use crate::model::catalog::Catalog;
@@ -293,26 +293,6 @@ pub(super) async fn delete(
     Ok(StatusCode::OK)
 }
 
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RoleIds {
-    role_ids: Vec<String>,
-}
-
-/// The roles `ids` names in the account, if the caller may give (or take) them.
-fn grantable(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<String>, ApiError> {
-    let cat = state.catalog()?;
-    Ok(grant::roles(caller.grantor(), &cat.roles, tenant, ids)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
-}
-
 /// `fe.secure.write.groupsRoles`: give the group roles (the caller's level rule holds).
 pub(super) async fn add_roles(
     caller: Caller,
@@ -321,7 +301,7 @@ pub(super) async fn add_roles(
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = scope(&state, &caller, Perm::WriteGroupsRoles)?;
-    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let roles = caller.grantable_roles(&state, &tenant, &req.role_ids)?;
     group::add_roles(&state.db, &state.clock, &tenant, &id, &roles).await?;
     Ok(StatusCode::CREATED)
 }
@@ -334,7 +314,7 @@ pub(super) async fn remove_roles(
     ApiJson(req): ApiJson<RoleIds>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = scope(&state, &caller, Perm::WriteGroupsRoles)?;
-    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let roles = caller.grantable_roles(&state, &tenant, &req.role_ids)?;
     group::remove_roles(&state.db, &state.clock, &tenant, &id, &roles).await?;
     Ok(StatusCode::OK)
 }

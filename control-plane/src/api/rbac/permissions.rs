@@ -10,7 +10,7 @@ use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, RoleIds};
 use crate::http::reply::{self, PermissionReply};
 use crate::model::rbac::permissions::{self as change, NewPermission, PermissionChange};
 use crate::model::rbac::{self, AssignmentType, Permission};
@@ -72,12 +72,6 @@ pub(super) async fn delete(
     caller.require(Perm::Environment)?;
     change::delete(&state.db, &state.clock, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RoleIds {
-    role_ids: Vec<String>,
 }
 
 /// Environment token: put the permission in each listed role.

@@ -4,39 +4,18 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::dto::{self, GroupSummary, UserRolesReply};
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, RoleIds};
 use crate::http::page::ListQuery;
 use crate::http::reply::{self, RoleReply};
-use crate::model::grant;
 use crate::model::user::User;
 use crate::model::user::change::{self, BulkRoles, BulkRolesTask};
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RoleIds {
-    role_ids: Vec<String>,
-}
-
-/// The roles `ids` names in the account, if the caller may give (or take) them.
-fn grantable(
-    state: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<String>, ApiError> {
-    let cat = state.catalog()?;
-    Ok(grant::roles(caller.grantor(), &cat.roles, tenant, ids)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
-}
 
 /// `fe.secure.write.usersRoles`: grant roles in the account.
 pub(super) async fn add(
@@ -47,7 +26,7 @@ pub(super) async fn add(
 ) -> Result<(StatusCode, Json<UserRolesReply>), ApiError> {
     caller.require(Perm::WriteUsersRoles)?;
     let tenant = caller.tenant()?;
-    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let roles = caller.grantable_roles(&state, &tenant, &req.role_ids)?;
     let u = change::add_roles(&state.db, &state.clock, &id, &tenant, &roles).await?;
     let cat = state.catalog()?;
     Ok((
@@ -66,7 +45,7 @@ pub(super) async fn remove(
 ) -> Result<Json<UserRolesReply>, ApiError> {
     caller.require(Perm::DeleteUsersRoles)?;
     let tenant = caller.tenant()?;
-    let roles = grantable(&state, &caller, &tenant, &req.role_ids)?;
+    let roles = caller.grantable_roles(&state, &tenant, &req.role_ids)?;
     let u = change::remove_roles(&state.db, &state.clock, &id, &tenant, &roles).await?;
     let cat = state.catalog()?;
     Ok(Json(dto::roles_in(&state, &cat, &u, &tenant)?))

@@ -225,7 +225,7 @@ impl EnvAuth {
         let (payload, tag) = rest.split_once('.')?;
         let tag = unb64url(tag)?;
         ring::hmac::verify(&self.token_key, payload.as_bytes(), &tag).ok()?;
-        let claims: EnvClaims = serde_json::from_slice(&unb64url(payload)?).ok()?;
+        let claims: EnvClaims = shared::json::from_bytes(&unb64url(payload)?).ok()?;
         (claims.cid == self.client_id && claims.exp > now && claims.iat <= now + 60)
             .then_some(claims)
     }

@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod error;
+pub mod json;
 pub mod net;
 pub mod rights;
 pub mod wire;

@@ -350,7 +350,7 @@ pub fn decode(mac_key: &[u8], frame: &[u8]) -> Result<PushMessage, WireError> {
     let json = &frame[65..];
     hmac::verify(&key(mac_key), json, &tag).map_err(|_| WireError::BadMac)?;
     let msg: PushMessage =
-        serde_json::from_slice(json).map_err(|e| WireError::Invalid(e.to_string()))?;
+        crate::json::from_bytes(json).map_err(|e| WireError::Invalid(e.to_string()))?;
     let protocol = match &msg {
         PushMessage::Snapshot(s) => s.protocol,
         PushMessage::Delta(d) => d.protocol,

@@ -316,7 +316,7 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
     // Unknown header parameters (jku, x5u, jwk, x5c, crit, cty, …) are refused by the
     // strict header type, so nothing can point the verifier elsewhere.
     let header: Header =
-        serde_json::from_slice(&b64(h)?).map_err(|_| DenyReason::UnsupportedAlgorithm)?;
+        shared::json::from_bytes(&b64(h)?).map_err(|_| DenyReason::UnsupportedAlgorithm)?;
     if header.alg != "RS256" {
         return Err(DenyReason::UnsupportedAlgorithm);
     }
@@ -347,7 +347,7 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
         )
         .map_err(|_| DenyReason::BadSignature)?;
     let claims: AccessClaims =
-        serde_json::from_slice(&b64(p)?).map_err(|_| DenyReason::Malformed)?;
+        shared::json::from_bytes(&b64(p)?).map_err(|_| DenyReason::Malformed)?;
     let email_domain = claims
         .email
         .as_deref()

@@ -76,9 +76,12 @@ async fn bad_bodies_get_clear_4xx_errors_and_change_nothing() {
     )
     .await
     .assert_error(400, "ER-INVALID-INPUT");
-    // I4 and I6: invalid UTF-8, an overlong encoding, a lone surrogate, a duplicate key.
+    // I4 and I6: invalid UTF-8 (in a kept value, in a field the handler ignores, in a key),
+    // an overlong encoding, a lone surrogate, a duplicate key.
     for body in [
         b"{\"name\":\"\xff\xfe\"}".to_vec(),
+        b"{\"name\":\"x\",\"ignored\":\"\xd1\xd1\"}".to_vec(),
+        b"{\"name\":\"x\",\"\xe2\x82\":1}".to_vec(),
         b"{\"name\":\"\xc0\xaf\"}".to_vec(),
         b"{\"name\":\"\\ud800\"}".to_vec(),
         b"{\"name\":\"a\",\"name\":\"b\"}".to_vec(),

@@ -78,7 +78,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
         )));
     }
     // The failing field's path leads the message (`name: must be 0 to 255 characters`).
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let text = shared::json::text(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -84,7 +84,7 @@ pub(super) fn verify<C: DeserializeOwned>(
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(JwtError::Malformed);
     }
-    let header: ParsedHeader = serde_json::from_slice(&unb64url(h).ok_or(JwtError::Malformed)?)
+    let header: ParsedHeader = shared::json::from_bytes(&unb64url(h).ok_or(JwtError::Malformed)?)
         .map_err(|_| JwtError::BadHeader)?;
     if header.alg != "RS256" || header.typ.as_deref().is_some_and(|t| t != "JWT") {
         return Err(JwtError::BadHeader);
@@ -99,7 +99,7 @@ pub(super) fn verify<C: DeserializeOwned>(
     let signed_len = h.len() + 1 + p.len();
     key.verify(&token.as_bytes()[..signed_len], &sig)
         .map_err(|_| JwtError::BadSignature)?;
-    serde_json::from_slice(&unb64url(p).ok_or(JwtError::Malformed)?)
+    shared::json::from_bytes(&unb64url(p).ok_or(JwtError::Malformed)?)
         .map_err(|_| JwtError::Malformed)
 }
 

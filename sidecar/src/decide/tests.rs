@@ -96,7 +96,7 @@ fn claims() -> Value {
     })
 }
 
-fn sign_raw(k: &Key, header: &str, payload: &str) -> String {
+fn sign_raw(k: &Key, header: &str, payload: impl AsRef<[u8]>) -> String {
     let signing = format!("{}.{}", B64.encode(header), B64.encode(payload));
     let mut sig = vec![0; k.pair.public().modulus_len()];
     k.pair
@@ -870,4 +870,23 @@ fn a_cache_hit_needs_the_whole_token() {
     // The genuine token is still served (the forgery replaced nothing).
     let permit = sc.decide(&facts(&good), NOW).unwrap().unwrap();
     assert_eq!(permit.verified.claims.roles, vec!["Admin".to_owned()]);
+}
+
+#[test]
+fn a_genuinely_signed_payload_that_is_not_utf8_is_malformed() {
+    // The bytes sit in a claim nobody reads: serde_json's from_slice would skip them.
+    let header = r#"{"alg":"RS256","typ":"JWT","kid":"k0"}"#;
+    let good = claims().to_string();
+    let ext = good.trim_end_matches('}');
+    for bad in [&b"\xd1\xd1"[..], b"\xff", b"\xe2\x82", b"\xc0\xaf"] {
+        let mut payload = format!("{ext},\"extra\":\"").into_bytes();
+        payload.extend_from_slice(bad);
+        payload.extend_from_slice(b"\"}");
+        let token = sign_raw(key(0), header, &payload);
+        assert_eq!(decide(&token), Err(DenyReason::Malformed), "{bad:?}");
+    }
+    // The same token with text in that claim is allowed: the refusal is the bytes'.
+    let mut c = claims();
+    c["extra"] = json!("ж");
+    assert_eq!(decide(&mint(&c)), Ok(()));
 }

@@ -80,7 +80,7 @@ pub fn load_persisted(sc: &Sidecar, dir: &Path) {
         }
     };
     let parsed: Result<Persisted, String> =
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string());
+        shared::json::from_bytes(&bytes).map_err(|e| e.to_string());
     match parsed.and_then(|p| {
         snapshot::from_wire(&p.snapshot)
             .map(|s| (p, s))

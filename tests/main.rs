@@ -7,6 +7,7 @@
 mod support;
 
 mod api;
+mod clients;
 mod contract;
 mod enforcement;
 mod security;

@@ -74,6 +74,11 @@ pub struct Args {
     /// cookie-authenticated calls, besides the public URL's own origin.
     #[arg(long, env = "TESSERA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// `Domain` of the refresh cookie, for an application on a sibling subdomain
+    /// (`example.com` lets `app.example.com` and `id.example.com` share it) [default: the
+    /// public URL's host only].
+    #[arg(long, env = "TESSERA_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
     /// Directory where outgoing email is written as `.eml` files [default: <data-dir>/outbox].
     #[arg(long, env = "TESSERA_EMAIL_OUTBOX")]
     pub email_outbox: Option<PathBuf>,
@@ -134,6 +139,7 @@ struct FileConfig {
     client_ip_header: Option<String>,
     metrics_listen: Option<SocketAddr>,
     allowed_origins: Option<Vec<String>>,
+    cookie_domain: Option<String>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
@@ -178,6 +184,8 @@ pub struct Config {
     /// Origins allowed to make cookie-authenticated calls (`scheme://host[:port]`, lower
     /// case), besides the public URL's.
     pub allowed_origins: Vec<String>,
+    /// `Domain` of the refresh cookie, normalised; the public URL's host is it or under it.
+    pub cookie_domain: Option<String>,
     /// Password-hash cost.
     pub argon2: Argon2Cost,
     /// Outbox directory for email; `None` with no data directory keeps mail in memory.
@@ -333,6 +341,16 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let public_url = args.public_url.or(file.public_url);
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let cookie_domain = args
+            .cookie_domain
+            .or(file.cookie_domain)
+            .map(|d| cookie_domain(&d, public_url.as_deref(), listen))
+            .transpose()?;
         let defaults = Argon2Cost::default();
         let argon2 = Argon2Cost {
             memory_kib: args
@@ -391,10 +409,7 @@ impl Config {
             email_outbox,
             email_from,
             smtp_url,
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             data_dir: Some(
                 args.data_dir
                     .or(file.data_dir)
@@ -403,7 +418,7 @@ impl Config {
             client_id: args.client_id.or(file.client_id),
             api_key: args.api_key.or(file.api_key),
             sidecar_token: args.sidecar_token.or(file.sidecar_token),
-            public_url: args.public_url.or(file.public_url),
+            public_url,
             dev: args.dev || file.dev.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             limits,
@@ -413,6 +428,7 @@ impl Config {
             client_ip_header,
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             allowed_origins,
+            cookie_domain,
         })
     }
 
@@ -434,6 +450,7 @@ impl Config {
             client_ip_header: shared::net::ForwardedHeader::default(),
             metrics_listen: None,
             allowed_origins: Vec::new(),
+            cookie_domain: None,
             argon2: Argon2Cost::cheap(),
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),
@@ -458,6 +475,42 @@ pub fn normalize_origin(raw: &str) -> Option<String> {
         _ => rest.to_owned(),
     };
     Some(format!("{scheme}://{rest}"))
+}
+
+/// A `--cookie-domain`: a DNS name (a leading dot is dropped, as browsers do) that the public
+/// URL's host is or lies under — a browser drops a cookie whose `Domain` does not cover the
+/// host that set it, and an IP address has no parent domain.
+fn cookie_domain(
+    raw: &str,
+    public_url: Option<&str>,
+    listen: SocketAddr,
+) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError::Invalid(format!("cookie-domain {raw:?}: {why}"));
+    let domain = shared::net::normalize_domain(raw.trim().trim_start_matches('.'))
+        .map_err(|_| bad("not a domain name"))?;
+    if domain.parse::<std::net::IpAddr>().is_ok() || !domain.contains('.') && domain != "localhost"
+    {
+        return Err(bad(
+            "an IP address or a top-level name cannot be a cookie domain",
+        ));
+    }
+    let url = public_url.map_or_else(|| format!("http://{listen}"), str::to_owned);
+    let host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .map(|authority| match authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        })
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if host == domain || host.ends_with(&format!(".{domain}")) {
+        Ok(domain)
+    } else {
+        Err(bad(&format!(
+            "the public URL's host {host:?} is not it nor under it (set --public-url)"
+        )))
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -544,6 +597,31 @@ mod tests {
             assert_eq!(env_of(flag).as_deref(), Some(env), "--{flag}");
         }
         assert!(cmd.get_arguments().any(|a| a.get_long() == Some("dev")));
+    }
+
+    #[test]
+    fn a_cookie_domain_must_cover_the_public_urls_host() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let public = Some("https://id.example.com");
+        for (raw, url, ok) in [
+            ("example.com", public, Some("example.com")),
+            (".Example.COM", public, Some("example.com")),
+            ("id.example.com", public, Some("id.example.com")),
+            ("other.com", public, None),
+            ("ample.com", public, None),
+            ("app.example.com", public, None),
+            ("com", public, None),
+            ("127.0.0.1", None, None),
+            ("example.com", None, None),
+            ("", public, None),
+            ("exa mple.com", public, None),
+        ] {
+            assert_eq!(
+                cookie_domain(raw, url, listen).ok().as_deref(),
+                ok,
+                "{raw:?} with {url:?}"
+            );
+        }
     }
 
     #[test]

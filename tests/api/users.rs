@@ -125,7 +125,18 @@ async fn login_issues_a_token_clients_accept_and_me_agrees_with_it() {
             None,
         )
         .await;
-    assert_eq!(v1_tenants.body[0]["tenantId"], t.as_str());
+    // `{tenants, activeTenant}` (rest-api's GetCurrentUserTenantsResponse), as v3 answers.
+    assert_eq!(v1_tenants.body["tenants"][0]["tenantId"], t.as_str());
+    assert_eq!(v1_tenants.body["activeTenant"]["tenantId"], t.as_str());
+    let v3_tenants = e
+        .as_user(
+            &token,
+            Method::GET,
+            "/identity/resources/users/v3/me/tenants",
+            None,
+        )
+        .await;
+    assert_eq!(v3_tenants.body, v1_tenants.body);
     e.cp.assert_served(&[
         "AuthenticatioAuthenticationControllerV1_authenticateLocalUser",
         "UsersControllerV2_getUserProfile",

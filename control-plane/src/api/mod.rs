@@ -11,6 +11,7 @@ mod platform;
 mod rbac;
 mod restrictions;
 mod settings;
+mod sso;
 mod tenants;
 mod tessera;
 mod tokens;
@@ -104,6 +105,7 @@ fn implementations() -> Ops {
         .merge(users::ops())
         .merge(auth::ops())
         .merge(restrictions::ops())
+        .merge(sso::ops())
 }
 
 /// The operationIds that have a real handler.

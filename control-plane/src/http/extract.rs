@@ -126,25 +126,17 @@ fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
 /// The checks every cookie-authenticated POST (refresh, logout) passes before the cookie is
 /// read (`security.md` M7): a cross-site form can make a browser send the cookie (it is
 /// `SameSite=None` by default) but not choose the `Origin` header, nor send a JSON body — so
-/// a present `Origin` must be the public URL's or one of `--allowed-origins` (403 otherwise),
+/// a present `Origin` must be an allowed one ([`super::cors::Origins`]; 403 otherwise),
 /// and a body must be JSON (415 otherwise) or empty.
 pub fn check_cookie_request(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let mut origins = headers.get_all(axum::http::header::ORIGIN).iter();
-    if let Some(o) = origins.next() {
-        let allowed = origins.next().is_none()
-            && o.to_str()
-                .ok()
-                .and_then(crate::config::normalize_origin)
-                .is_some_and(|o| state.allowed_origins.contains(&o));
-        if !allowed {
-            return Err(ApiError::forbidden(
-                "this origin may not use the session cookie",
-            ));
-        }
+    if !super::cors::cookie_origin_allowed(&state.origins, headers) {
+        return Err(ApiError::forbidden(
+            "this origin may not use the session cookie",
+        ));
     }
     if !body.iter().all(u8::is_ascii_whitespace) && !is_json(headers) {
         return Err(ApiError::new(

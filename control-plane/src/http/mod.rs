@@ -3,10 +3,12 @@
 //! observing middleware, the sidecar link and the hyper server loop.
 
 pub mod caller;
+pub mod cors;
 pub mod extract;
 pub mod guard;
 pub mod link;
 mod middleware;
+mod origin;
 pub mod page;
 pub mod reply;
 pub mod server;
@@ -28,7 +30,7 @@ pub fn bare(state: AppState, routes: Router<AppState>) -> Router {
 }
 
 /// The public HTTP application over `routes`: the 404/405 fallbacks and the layers every
-/// request passes (body limit, the observing middleware).
+/// request passes (body limit, the observing middleware, CORS outermost).
 pub fn router(state: AppState, routes: Router<AppState>) -> Router {
     routes
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -42,6 +44,10 @@ pub fn router(state: AppState, routes: Router<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
         ))
         .with_state(state)
 }

@@ -1,10 +1,12 @@
 //! Reply shapes more than one area shows: a role and a permission as every API shows them
-//! (a user's roles, a group's, a role list; a user's permissions, the permission list).
+//! (a user's roles, a group's, a role list; a user's permissions, the permission list), and
+//! an account (management routes, the caller's own accounts).
 
 use serde::Serialize;
 
 use crate::http::AppState;
 use crate::model::rbac::{AssignmentType, Permission, Role};
+use crate::model::tenant::Tenant;
 
 /// `RoleResponse`: `permissions` are permission ids.
 #[derive(Serialize)]
@@ -76,5 +78,46 @@ pub fn permission(p: Permission, roles: &[Role]) -> PermissionReply {
         role_ids,
         created_at: p.created_at,
         updated_at: p.updated_at,
+    }
+}
+
+/// `TenantResponse`: an account as management routes and the caller's own account lists
+/// show it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantReply {
+    id: String,
+    tenant_id: String,
+    name: String,
+    /// JSON-encoded object (`compat.md` §5.3).
+    metadata: String,
+    website: Option<String>,
+    application_url: Option<String>,
+    logo: Option<String>,
+    creator_name: Option<String>,
+    creator_email: Option<String>,
+    is_reseller: bool,
+    created_at: String,
+    updated_at: String,
+    deleted_at: Option<String>,
+}
+
+impl From<Tenant> for TenantReply {
+    fn from(t: Tenant) -> Self {
+        TenantReply {
+            id: t.id,
+            tenant_id: t.tenant_id,
+            name: t.name,
+            metadata: serde_json::Value::Object(t.metadata).to_string(),
+            website: t.profile.website,
+            application_url: t.profile.application_url,
+            logo: t.profile.logo,
+            creator_name: t.profile.creator_name,
+            creator_email: t.profile.creator_email,
+            is_reseller: t.profile.is_reseller,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            deleted_at: None,
+        }
     }
 }

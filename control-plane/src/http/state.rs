@@ -47,6 +47,8 @@ pub struct Shared {
     pub mailer: crate::delivery::Mailer,
     /// Whether cookies carry `Secure` (off only in `--dev` over plain HTTP).
     pub secure_cookies: bool,
+    /// `; Domain=…` of the refresh cookie (`--cookie-domain`), or empty: host-only.
+    pub cookie_domain_attr: Arc<str>,
     /// Distribution to sidecars.
     pub hub: Arc<crate::push::Hub>,
     /// What distribution reads (the same hub).
@@ -57,9 +59,8 @@ pub struct Shared {
     pub trusted_proxies: Arc<[shared::net::Cidr]>,
     /// The one forwarding header those proxies write.
     pub client_ip_header: shared::net::ForwardedHeader,
-    /// Origins allowed to make cookie-authenticated calls: the public URL's and
-    /// `--allowed-origins`.
-    pub allowed_origins: Arc<[String]>,
+    /// Browser origins allowed to call with credentials (CORS, the session cookie).
+    pub origins: Arc<super::cors::Origins>,
     /// Whether `/metrics` has a listener of its own (`--metrics-listen`).
     pub metrics_elsewhere: bool,
     /// The compiled restriction policies.
@@ -148,10 +149,11 @@ impl AppState {
             key_rotation_wait: config.key_rotation_wait,
             trusted_proxies: config.trusted_proxies.clone().into(),
             client_ip_header: config.client_ip_header,
-            allowed_origins: crate::config::normalize_origin(&public_url)
-                .into_iter()
-                .chain(config.allowed_origins.iter().cloned())
-                .collect(),
+            origins: Arc::new(super::cors::Origins::new(
+                &public_url,
+                &config.allowed_origins,
+                config.dev,
+            )),
             metrics_elsewhere: config.metrics_listen.is_some(),
             restrictions,
             catalogs,
@@ -165,6 +167,11 @@ impl AppState {
             served: Arc::new(ServedOps::new(crate::spec::spec_operations().len())),
             public_url,
             secure_cookies,
+            cookie_domain_attr: config
+                .cookie_domain
+                .as_deref()
+                .map_or_else(String::new, |d| format!("; Domain={d}"))
+                .into(),
             mailer: crate::delivery::Mailer::spawn(
                 match (&config.smtp_url, &config.email_outbox) {
                     (Some(url), outbox) => crate::delivery::Backend::Smtp {

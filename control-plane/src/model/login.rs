@@ -376,6 +376,20 @@ pub fn session_of(db: &Db, refresh_token: &str) -> Result<Session, LoginError> {
         .ok_or(LoginError::Refused)
 }
 
+/// The account a refresh issues for: the one asked for, else the user's active account
+/// (`PUT users/v1/tenant` switched it: the login box refreshes at once and expects a token
+/// for it), else the session's own.
+pub fn refresh_target(session: &Session, user: &User, requested: Option<&str>) -> String {
+    requested
+        .map(str::to_owned)
+        .or_else(|| {
+            user.active_tenant_id
+                .clone()
+                .filter(|t| user.membership(t).is_some_and(|m| !m.disabled))
+        })
+        .unwrap_or_else(|| session.tenant_id.clone())
+}
+
 /// Refresh session `sid` with `refresh_token`, into `target` (another of the user's accounts)
 /// when given; with rotation on, a new refresh token. A rotated-out token presented again,
 /// or a session past its policy's limits, ends the session (committed even though the
@@ -409,7 +423,7 @@ pub async fn refresh(
             let Some(mut u) = tx.get::<User>(s.user_id.as_bytes())? else {
                 return Ok(None);
             };
-            let tenant = target.map_or_else(|| s.tenant_id.clone(), str::to_owned);
+            let tenant = refresh_target(&s, &u, target);
             if u.is_locked || u.membership(&tenant).is_none_or(|m| m.disabled) {
                 return Ok(None);
             }

@@ -86,6 +86,26 @@ pub fn activation(
     )
 }
 
+/// The invitation of a user added to an account: the activation link, where the invited
+/// user chooses a password and is logged in.
+pub fn invitation(
+    links: Links<'_>,
+    to: &str,
+    account: &str,
+    user_id: &str,
+    token: &str,
+) -> Message {
+    email(
+        to,
+        &format!("You were invited to {account}"),
+        format!(
+            "You were invited to join {account}.\n\nAccept the invitation by opening this link within 24 hours:\n{}\n",
+            links.activation(user_id, token)
+        ),
+        "invitation",
+    )
+}
+
 /// To the owner of an address someone tried to sign up with again.
 pub fn signup_existing(to: &str) -> Message {
     email(

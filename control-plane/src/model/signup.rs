@@ -378,6 +378,28 @@ pub async fn resend(
     Ok(None)
 }
 
+/// The invitation mail of a user just added to `account` (its display name), when it has
+/// yet to activate; `None` for a user who already did (nothing to accept).
+pub async fn invitation(
+    db: &Db,
+    clock: &Clock,
+    links: Links<'_>,
+    user: &User,
+    account: &str,
+) -> Result<Option<Message>, SignupError> {
+    if user.verified {
+        return Ok(None);
+    }
+    let token = new_token(db, clock, &user.id).await?;
+    Ok(Some(message::invitation(
+        links,
+        &user.email,
+        account,
+        &user.id,
+        &token,
+    )))
+}
+
 /// An activation link and token for an unverified user (to send through other means).
 pub async fn activation_link(
     db: &Db,

@@ -99,11 +99,12 @@ impl Issued {
             _ => "None",
         };
         let cookie = format!(
-            "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}",
+            "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}{}",
             cookie_name(state.env.client_id()),
             self.body.refresh_token,
             self.refresh_max_age,
             if state.secure_cookies { "; Secure" } else { "" },
+            state.cookie_domain_attr,
         );
         let mut res = Json(self.body).into_response();
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -116,9 +117,10 @@ impl Issued {
 /// The cookie that clears the refresh cookie.
 pub(super) fn clearing_cookie(state: &AppState) -> String {
     format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly{}",
+        "{}=; Path=/; Max-Age=0; HttpOnly{}{}",
         cookie_name(state.env.client_id()),
         if state.secure_cookies { "; Secure" } else { "" },
+        state.cookie_domain_attr,
     )
 }
 

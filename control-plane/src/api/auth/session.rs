@@ -44,11 +44,10 @@ pub(super) async fn refresh(
     let token = refresh_cookie(&headers, state.env.client_id()).ok_or(LoginError::Refused)?;
     // The target account's rules and the user's address, before anything is issued.
     let s = login::session_of(&state.db, &token)?;
-    let tenant = target.clone().unwrap_or_else(|| s.tenant_id.clone());
+    let u = crate::model::user::get(&state.db, &s.user_id).map_err(|_| LoginError::Refused)?;
+    let tenant = login::refresh_target(&s, &u, target.as_deref());
     crate::http::guard::check_ip(&state, Some(&tenant), ip)?;
-    if let Ok(u) = crate::model::user::get(&state.db, &s.user_id) {
-        crate::http::guard::check_email(&state, &[&tenant], &u.email_norm)?;
-    }
+    crate::http::guard::check_email(&state, &[&tenant], &u.email_norm)?;
     let config = crate::model::vendor_config::current(&state.db)?;
     let opened = login::refresh(
         &state.db,
@@ -56,7 +55,7 @@ pub(super) async fn refresh(
         &config,
         &s.id,
         &token,
-        target.as_deref(),
+        Some(&tenant),
     )
     .await?;
     let mut res = issue(&state, &config, opened)?.respond(&state, &config);

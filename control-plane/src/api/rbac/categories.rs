@@ -38,12 +38,13 @@ fn reply(c: Category, members: &HashMap<String, Vec<String>>) -> CategoryReply {
     }
 }
 
-/// Every category with its permission ids.
+/// `fe.secure.read.permissions` (the portal's roles page) or environment token: every
+/// category with its permission ids.
 pub(super) async fn list(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CategoryReply>>, ApiError> {
-    caller.require(Perm::Environment)?;
+    caller.require(Perm::ReadPermissions)?;
     let members = categories::members(&state.db)?;
     Ok(Json(
         categories::all(&state.db)?

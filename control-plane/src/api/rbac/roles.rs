@@ -16,6 +16,7 @@ use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, TenantHeader};
 use crate::http::page::{ListQuery, Page};
 use crate::http::reply::{self, RoleReply};
+use crate::model::grant::Grantor;
 use crate::model::rbac::roles::{self as change, NewRole, RoleChange, RoleFromBase};
 use crate::model::rbac::{self, Role};
 
@@ -46,25 +47,45 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(replies(&state, roles))))
 }
 
-/// Environment token: change a role.
+/// The one check of every route that changes an existing role: the route's permission, and
+/// for a user token only its own account's roles at or below its level
+/// ([`change::check_editable`]; the portal's roles page calls these with the user's JWT).
+fn editable(state: &AppState, caller: &Caller, perm: Perm, id: &str) -> Result<Role, ApiError> {
+    caller.require(perm)?;
+    Ok(change::check_editable(
+        &state.db,
+        id,
+        caller.tenant_opt().as_deref(),
+        caller.grantor(),
+    )?)
+}
+
+/// `fe.secure.write.updateRole`: change a role (a user: its account's, not above its level,
+/// not to a level above its own).
 pub(super) async fn update(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(c): ApiJson<RoleChange>,
 ) -> Result<Json<RoleReply>, ApiError> {
-    caller.require(Perm::Environment)?;
+    editable(&state, &caller, Perm::WriteUpdateRole, &id)?;
+    if let (Grantor::User(own), Some(level)) = (caller.grantor(), c.level)
+        && own.best_level().is_none_or(|best| level < i64::from(best))
+    {
+        return Err(ApiError::forbidden("a level above your own"));
+    }
     let r = change::update(&state.db, &state.clock, &id, &c).await?;
     Ok(Json(reply::role(&state, r)))
 }
 
-/// Environment token: delete a role, taking it from every holder.
+/// `fe.secure.delete.role`: delete a role, taking it from every holder (a user: its
+/// account's, not above its level).
 pub(super) async fn delete(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Perm::Environment)?;
+    editable(&state, &caller, Perm::DeleteRole, &id)?;
     change::delete(&state.db, &state.clock, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -75,14 +96,26 @@ pub(super) struct PermissionIds {
     permission_ids: Vec<String>,
 }
 
-/// Environment token: **replace** the role's permissions.
+/// `fe.secure.write.updateRole`: **replace** the role's permissions (a user: its account's role,
+/// with permissions it holds itself — the granting rule).
 pub(super) async fn set_permissions(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PermissionIds>,
 ) -> Result<Json<RoleReply>, ApiError> {
-    caller.require(Perm::Environment)?;
+    editable(&state, &caller, Perm::WriteUpdateRole, &id)?;
+    let cat = state.catalog()?;
+    let mut given = Vec::with_capacity(req.permission_ids.len());
+    for pid in &req.permission_ids {
+        let p = cat
+            .permissions
+            .iter()
+            .find(|p| &p.id == pid)
+            .ok_or_else(|| ApiError::bad_request(format!("permission {pid} not found")))?;
+        given.push(p.clone());
+    }
+    crate::model::grant::may_confer(caller.grantor(), &[], &given)?;
     let r = change::set_permissions(&state.db, &state.clock, &id, &req.permission_ids).await?;
     Ok(Json(reply::role(&state, r)))
 }

@@ -77,7 +77,8 @@ fn guard(caller: &Caller, ip: ClientIp, force: Option<bool>) -> Option<std::net:
     (caller.user().is_some() && !force.unwrap_or(false)).then_some(ip.0)
 }
 
-/// The scope's entries, oldest first, filtered by `_filter` (address or description).
+/// The scope's entries, oldest first; `_filter` is the strategy (`ALLOW` or `BLOCK`) the
+/// portal lists by, not a text search.
 pub(super) async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -86,13 +87,13 @@ pub(super) async fn list(
     let scope = caller.scope(&state, Perm::ReadIpRestrictions)?;
     let page = q.page(1000)?;
     let mut all = restrictions::ip_rules(&state.db, scope.as_deref())?;
-    if let Some(f) = q.get("_filter").map(str::to_ascii_lowercase) {
-        all.retain(|r| {
-            r.ip.contains(&f)
-                || r.description
-                    .as_deref()
-                    .is_some_and(|d| d.to_lowercase().contains(&f))
-        });
+    if let Some(f) = q.get("_filter") {
+        let strategy = match f.to_ascii_uppercase().as_str() {
+            "ALLOW" => ListType::Allow,
+            "BLOCK" => ListType::Block,
+            _ => return Err(ApiError::bad_request("_filter must be ALLOW or BLOCK")),
+        };
+        all.retain(|r| r.strategy == strategy);
     }
     all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(Json(page.apply(all.into_iter().map(Into::into).collect())))

@@ -6,6 +6,7 @@ mod lockout;
 mod passwords;
 mod scoped;
 mod sessions;
+mod strategies;
 mod vendor;
 
 use crate::api::Ops;
@@ -16,4 +17,5 @@ pub(super) fn ops() -> Ops {
         .merge(lockout::ops())
         .merge(passwords::ops())
         .merge(sessions::ops())
+        .merge(strategies::ops())
 }

@@ -129,12 +129,13 @@ fn reply(state: &AppState, c: VendorConfig) -> ConfigReply {
     }
 }
 
-/// Environment token: the configuration with the public signing key.
+/// Environment token, or a user's with `fe.secure.read.securityPolicy` (the portal's
+/// security page): the configuration with the public signing key (nothing in it is secret).
 pub(super) async fn get_config(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<ConfigReply>, ApiError> {
-    caller.require(Perm::Environment)?;
+    caller.require(Perm::ReadSecurityPolicy)?;
     let c = vendor_config::current(&state.db)?;
     Ok(Json(reply(&state, c)))
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::Ops;
@@ -14,47 +14,8 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
-use crate::model::tenant::{self, NewTenant, Tenant, TenantError};
-
-/// `TenantResponse`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct TenantReply {
-    id: String,
-    tenant_id: String,
-    name: String,
-    /// JSON-encoded object (`compat.md` §5.3).
-    metadata: String,
-    website: Option<String>,
-    application_url: Option<String>,
-    logo: Option<String>,
-    creator_name: Option<String>,
-    creator_email: Option<String>,
-    is_reseller: bool,
-    created_at: String,
-    updated_at: String,
-    deleted_at: Option<String>,
-}
-
-impl From<Tenant> for TenantReply {
-    fn from(t: Tenant) -> Self {
-        TenantReply {
-            id: t.id,
-            tenant_id: t.tenant_id,
-            name: t.name,
-            metadata: Value::Object(t.metadata).to_string(),
-            website: t.profile.website,
-            application_url: t.profile.application_url,
-            logo: t.profile.logo,
-            creator_name: t.profile.creator_name,
-            creator_email: t.profile.creator_email,
-            is_reseller: t.profile.is_reseller,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            deleted_at: None,
-        }
-    }
-}
+use crate::http::reply::TenantReply;
+use crate::model::tenant::{self, NewTenant, TenantError};
 
 /// An unparseable id names no tenant: 404, like any unknown id.
 fn path_id(raw: &str) -> Result<String, ApiError> {

@@ -41,6 +41,8 @@ pub(super) struct UserResponse {
     tenant_ids: Vec<String>,
     activated_for_tenant: bool,
     is_locked: bool,
+    /// Disabled in the account in scope (`tenantId`): the team page reads it here.
+    is_disabled: bool,
     tenants: Vec<UserTenantResponse>,
     invisible: bool,
     super_user: bool,
@@ -71,6 +73,10 @@ pub(super) fn user_response(
         (Some(t), true) => cat.effective(user, t)?,
         _ => authz::Effective::default(),
     };
+    let is_disabled = tenant_id
+        .as_deref()
+        .and_then(|t| user.membership(t))
+        .is_some_and(|m| m.disabled);
     let mut tenants = Vec::with_capacity(user.memberships.len());
     for m in &user.memberships {
         tenants.push(UserTenantResponse {
@@ -113,6 +119,7 @@ pub(super) fn user_response(
         tenant_ids: user.tenant_ids(),
         activated_for_tenant: user.verified,
         is_locked: user.is_locked,
+        is_disabled,
         tenants,
         invisible: user.invisible,
         super_user: user.super_user,

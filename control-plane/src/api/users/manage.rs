@@ -47,12 +47,26 @@ fn check_address(state: &AppState, tenant: &str, email: &str) -> Result<(), ApiE
     crate::http::guard::check_email(state, &[tenant], &norm)
 }
 
+/// `POST users/v1|v2`: the user, and whether to skip the invitation mail.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Invite {
+    #[serde(flatten)]
+    user: NewUser,
+    #[serde(default)]
+    skip_invite_email: bool,
+}
+
 /// `fe.secure.write.users` (user token) or environment token with `frontegg-tenant-id`:
-/// create a user in the account, with the given roles or the account's default roles.
+/// create a user in the account, with the given roles or the account's default roles, and
+/// mail the invitation (its activation link) unless `skipInviteEmail`.
 pub(super) async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    ApiJson(new): ApiJson<NewUser>,
+    ApiJson(Invite {
+        user: new,
+        skip_invite_email,
+    }): ApiJson<Invite>,
 ) -> Result<(StatusCode, Json<UserCreatedResponse>), ApiError> {
     let tenant = caller.account(&state, Perm::WriteUsers)?;
     let roles = roles_for(&state, &caller, &tenant, new.role_ids.as_deref())?;
@@ -67,6 +81,13 @@ pub(super) async fn create(
         &VendorFields::default(),
     )
     .await?;
+    if !skip_invite_email {
+        let account = crate::model::tenant::get(&state.db, &tenant)?.name;
+        let mail =
+            crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
+                .await?;
+        state.send_all(mail.into_iter().collect());
+    }
     let cat = state.catalog()?;
     Ok((
         StatusCode::CREATED,
@@ -370,4 +391,14 @@ pub(super) fn ops() -> Ops {
         .add("UsersControllerV1_setUserSuperuserMode", set_super_user)
         .add("UsersControllerV1_setUserInvisibleMode", set_invisible)
         .add("UsersControllerV1_removeUserFromTenant", remove)
+        // The admin portal's team page removes a member through Frontegg's team service
+        // (`api.teams.deleteUser`), outside the identity API and the spec.
+        .add_root(
+            "/team/resources/members/v1/{id}",
+            axum::routing::delete(remove),
+        )
+        .add_root(
+            "/frontegg/team/resources/members/v1/{id}",
+            axum::routing::delete(remove),
+        )
 }

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::routing;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -12,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
-use crate::http::reply::{self, PermissionReply, RoleReply};
+use crate::http::reply::{self, PermissionReply, RoleReply, TenantReply};
 use crate::model::user::change::{self, ProfileChange};
 use crate::model::user::{self, User};
 
@@ -98,7 +99,7 @@ pub(super) struct MyTenant {
     is_disabled: bool,
 }
 
-/// The caller's accounts.
+/// The caller's accounts (v2: a bare array).
 pub(super) async fn tenants(
     caller: Caller,
     State(state): State<AppState>,
@@ -116,6 +117,41 @@ pub(super) async fn tenants(
         }
     }
     Ok(Json(out))
+}
+
+/// `GetCurrentUserTenantsResponse`: the caller's accounts and the one its token is for.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CurrentTenants {
+    tenants: Vec<TenantReply>,
+    active_tenant: TenantReply,
+}
+
+/// The caller's accounts with the active one (`users/v1/me/tenants`, and `users/v3/me/tenants`
+/// outside the spec): what every v2/v3 login path of rest-api reads after a login
+/// (`compat.md` §4.1).
+pub(super) async fn current_tenants(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<CurrentTenants>, ApiError> {
+    let (u, active) = me(&state, &caller)?;
+    let mut tenants = Vec::new();
+    let mut active_tenant = None;
+    for m in &u.memberships {
+        if let Ok(t) = crate::model::tenant::get(&state.db, &m.tenant_id) {
+            if t.tenant_id == active {
+                active_tenant = Some(TenantReply::from(t.clone()));
+            }
+            tenants.push(TenantReply::from(t));
+        }
+    }
+    let active_tenant = active_tenant.ok_or_else(|| {
+        ApiError::forbidden("the token's account is not one of the user's accounts")
+    })?;
+    Ok(Json(CurrentTenants {
+        tenants,
+        active_tenant,
+    }))
 }
 
 /// What a user may change about itself. Privileged fields are refused by name; anything
@@ -173,7 +209,11 @@ pub(super) fn ops() -> Ops {
         .add("UsersControllerV3_getUserProfile", get_v3)
         .add("UsersControllerV1_getMeAuthorization", authorization)
         .add("UsersControllerV2_getUserTenants", tenants)
-        .add("UsersControllerV1_getUserTenants", tenants)
+        .add("UsersControllerV1_getUserTenants", current_tenants)
+        .add_extra(
+            "/resources/users/v3/me/tenants",
+            routing::get(current_tenants),
+        )
         .add("UsersControllerV2_updateUserProfile", update)
         .add("UsersControllerV1_updateUser", update)
 }

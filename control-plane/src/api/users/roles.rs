@@ -6,14 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::dto::{self, GroupSummary, UserRolesReply};
+use super::dto::{self, UserRolesReply};
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, RoleIds};
 use crate::http::page::ListQuery;
-use crate::http::reply::{self, RoleReply};
 use crate::model::user::User;
 use crate::model::user::change::{self, BulkRoles, BulkRolesTask};
 
@@ -72,15 +71,16 @@ fn users_by_ids(
     Ok((tenant, out))
 }
 
-/// `{userId, roles}`.
+/// `{userId, roleIds}`: the team page reads `roleIds` (`GetUserRolesResponse`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RolesOfUser {
     user_id: String,
-    roles: Vec<RoleReply>,
+    role_ids: Vec<String>,
 }
 
-/// `fe.secure.read.users`: each listed user's roles in the account (direct and via groups).
+/// `fe.secure.read.users`: the roles each listed user holds in the account itself (the ones
+/// the team page edits; roles through groups show on the group).
 pub(super) async fn of_users(
     caller: Caller,
     State(state): State<AppState>,
@@ -90,26 +90,26 @@ pub(super) async fn of_users(
     let cat = state.catalog()?;
     let mut out = Vec::with_capacity(users.len());
     for u in users {
-        let roles = cat
-            .effective(&u, &tenant)?
+        let role_ids = cat
+            .direct(&u, &tenant)?
             .roles
             .into_iter()
-            .map(|r| reply::role(&state, r))
+            .map(|r| r.id)
             .collect();
         out.push(RolesOfUser {
             user_id: u.id,
-            roles,
+            role_ids,
         });
     }
     Ok(Json(out))
 }
 
-/// `{userId, groups}`.
+/// `{userId, groupIds}` (`GetUserGroupsResponse`; the team page reads `groupIds`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct GroupsOfUser {
     user_id: String,
-    groups: Vec<GroupSummary>,
+    group_ids: Vec<String>,
 }
 
 /// `fe.secure.read.users`: each listed user's groups in the account.
@@ -121,19 +121,14 @@ pub(super) async fn groups_of_users(
     let (tenant, users) = users_by_ids(&state, &caller, &q)?;
     let mut out = Vec::with_capacity(users.len());
     for u in users {
-        let groups = crate::model::group::of_user(&state.db, &u.id)?
+        let group_ids = crate::model::group::of_user(&state.db, &u.id)?
             .into_iter()
             .filter(|g| g.tenant_id == tenant)
-            .map(|g| GroupSummary {
-                id: g.id,
-                name: g.name,
-                color: g.color,
-                description: g.description,
-            })
+            .map(|g| g.id)
             .collect();
         out.push(GroupsOfUser {
             user_id: u.id,
-            groups,
+            group_ids,
         });
     }
     Ok(Json(out))

@@ -41,20 +41,39 @@ pub(super) async fn list_mine(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<SessionReply>>, ApiError> {
     let (user, current) = me(&caller)?;
-    let time_of = |s: i64| rfc3339_of(s).unwrap_or_default();
     Ok(Json(
         session::live_of(&state.db, &user, state.clock.unix())?
             .into_iter()
-            .map(|s| SessionReply {
-                current: current.as_deref() == Some(s.id.as_str()),
-                created_at: time_of(s.created_at),
-                updated_at: time_of(s.last_used_at),
-                id: s.id,
-                user_agent: s.user_agent,
-                ip_address: s.ip,
-            })
+            .map(|s| reply(s, current.as_deref()))
             .collect(),
     ))
+}
+
+fn reply(s: session::Session, current: Option<&str>) -> SessionReply {
+    let time_of = |s: i64| rfc3339_of(s).unwrap_or_default();
+    SessionReply {
+        current: current == Some(s.id.as_str()),
+        created_at: time_of(s.created_at),
+        updated_at: time_of(s.last_used_at),
+        id: s.id,
+        user_agent: s.user_agent,
+        ip_address: s.ip,
+    }
+}
+
+/// The session the caller's token belongs to (`users/sessions/v1/me/current`, outside the
+/// spec: the portal's sessions page); 404 when the token names no live session.
+pub(super) async fn current_mine(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<SessionReply>, ApiError> {
+    let (user, current) = me(&caller)?;
+    let current = current.ok_or_else(|| ApiError::not_found("this token has no session"))?;
+    session::live_of(&state.db, &user, state.clock.unix())?
+        .into_iter()
+        .find(|s| s.id == current)
+        .map(|s| Json(reply(s, Some(&current))))
+        .ok_or_else(|| ApiError::not_found("this token's session has ended"))
 }
 
 /// End every other session of the caller (the current one stays).
@@ -95,4 +114,8 @@ pub(super) fn ops() -> Ops {
             end_others,
         )
         .add("UserSessionsControllerV1_deleteUserSession", end_one)
+        .add_extra(
+            "/resources/users/sessions/v1/me/current",
+            axum::routing::get(current_mine),
+        )
 }

@@ -250,6 +250,39 @@ pub struct RoleChange {
     pub level: Option<i64>,
 }
 
+/// Whether a caller acting in `tenant` may change, re-permission or delete role `id`: the
+/// environment any role; a user only its own account's roles (another account's is not
+/// found, an environment role is the environment's to change) at or below its own level.
+/// Returns the role as it is now.
+pub fn check_editable(
+    db: &Db,
+    id: &str,
+    tenant: Option<&str>,
+    grantor: Grantor<'_>,
+) -> Result<Role, RbacError> {
+    let role = db
+        .get::<Role>(id.as_bytes())?
+        .ok_or(RbacError::NotFound("role"))?;
+    let Grantor::User(own) = grantor else {
+        return Ok(role);
+    };
+    match (&role.tenant_id, tenant) {
+        (Some(t), Some(mine)) if t == mine => {}
+        (None, _) => {
+            return Err(RbacError::Forbidden(
+                "environment roles are changed with an environment token".into(),
+            ));
+        }
+        _ => return Err(RbacError::NotFound("role")),
+    }
+    if own.best_level().is_none_or(|best| role.level < best) {
+        return Err(RbacError::Forbidden(
+            "the role is above your own level".into(),
+        ));
+    }
+    Ok(role)
+}
+
 /// Change a role.
 pub async fn update(db: &Db, clock: &Clock, id: &str, c: &RoleChange) -> Result<Role, RbacError> {
     if let Some(k) = &c.key {

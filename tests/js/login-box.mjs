@@ -1,0 +1,337 @@
+// The login box and the admin portal, driven through the real @frontegg/rest-api (unmodified)
+// against a running Tessera, in the order @frontegg/redux-store calls it. Run by
+// tests/clients/rest_api.rs, which starts the control plane and passes:
+//   TESSERA_URL      the control plane's base URL
+//   TESSERA_CLIENT_ID, TESSERA_API_KEY   environment credentials (the app's backend's: used
+//                    only to give the new user a second account to switch to)
+//   TESSERA_OUTBOX   the directory the control plane writes mail to
+//   APP_ORIGIN       the origin the login box page is served from (another origin)
+// Each step prints `ok <step>`; the first failure prints `FAIL <step>: …` and exits 1.
+
+import { createRequire } from 'node:module';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { Browser } from './browser.mjs';
+
+const require = createRequire(import.meta.url);
+const { createApiClient, ContextHolder } = require('@frontegg/rest-api');
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env('TESSERA_URL');
+const OUTBOX = env('TESSERA_OUTBOX');
+const APP_ORIGIN = env('APP_ORIGIN');
+
+const browser = new Browser(APP_ORIGIN);
+browser.install();
+
+const APP = 'default';
+const context = () => ContextHolder.for(APP);
+context().setContext({ baseUrl: BASE, requestCredentials: 'include' });
+const api = createApiClient(APP);
+
+// ---- helpers ---------------------------------------------------------------------------
+
+/** The newest mail of `kind` to `to`, waiting for asynchronous delivery. */
+async function mail(kind, to) {
+  for (let i = 0; i < 200; i++) {
+    let files = [];
+    try {
+      files = readdirSync(OUTBOX).filter((f) => f.endsWith(`-${kind}.eml`));
+    } catch {}
+    const hits = files
+      .map((f) => ({ f, text: readFileSync(join(OUTBOX, f), 'utf8'), t: statSync(join(OUTBOX, f)).mtimeMs }))
+      .filter((m) => m.text.includes(`To: ${to}\r\n`))
+      .sort((a, b) => a.t - b.t);
+    if (hits.length) return hits[hits.length - 1].text;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no ${kind} mail to ${to}`);
+}
+
+/** `{userId, token}` of the link in a mail. */
+function linkParams(text) {
+  const line = text.split(/\r?\n/).find((l) => l.includes('userId=') && l.includes('token='));
+  assert.ok(line, `a link in:\n${text}`);
+  const u = new URL(line.trim());
+  return { userId: u.searchParams.get('userId'), token: u.searchParams.get('token') };
+}
+
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+
+async function rejects(promise, status) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.equal(e.statusCode, status, `expected ${status}, got ${e.statusCode}: ${e.message}`);
+    return e;
+  }
+  assert.fail(`expected a ${status} error`);
+}
+
+/** The environment's API, as the application's backend calls it (plain fetch, no browser). */
+async function management(method, path, body, tenantId) {
+  const realFetch = globalThis.__realFetch;
+  const auth = await realFetch(`${BASE}/auth/vendor`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ clientId: env('TESSERA_CLIENT_ID'), secret: env('TESSERA_API_KEY') }),
+  });
+  const { token } = await auth.json();
+  const res = await realFetch(`${BASE}${path}`, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      'x-access-token': token,
+      ...(tenantId ? { 'frontegg-tenant-id': tenantId } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+/** A page reload: the access token is gone, the cookie jar stays. */
+function reload() {
+  context().setAccessToken(null);
+  context().setUser(null);
+}
+
+// ---- the steps -------------------------------------------------------------------------
+
+const EMAIL = `ada.${Date.now()}@example.com`;
+const PASSWORD = 'Choose-a-Pass-1';
+const NEW_PASSWORD = 'Another-Pass-2';
+const RESET_PASSWORD = 'Third-Pass-3';
+const state = {};
+
+const steps = [
+  ['boot: vendor public config', async () => {
+    const c = await api.auth.getVendorConfig();
+    assert.equal(typeof c.allowSignups, 'boolean');
+    assert.ok(c.authStrategy, JSON.stringify(c));
+  }],
+  ['boot: social providers (none yet)', async () => {
+    assert.deepEqual(await api.auth.getSocialLoginProvidersV2(), []);
+    const custom = await api.auth.getCustomSocialLoginProvidersV1();
+    assert.deepEqual(custom.providers, []);
+  }],
+  ['boot: public auth strategies and sign-up strategies', async () => {
+    const s = await api.auth.getVendorPublicAuthStrategiesConfig();
+    assert.equal(s.password?.isActive ?? s.isPasswordEnabled ?? true, true, JSON.stringify(s));
+    const up = await api.auth.getSignUpStrategies();
+    assert.equal(typeof up, 'object');
+  }],
+  ['boot: refresh without a session is a 401', async () => {
+    await rejects(api.auth.refreshTokenV3(), 401);
+  }],
+  ['sign-up', async () => {
+    const r = await api.auth.signUpUser({ email: EMAIL, password: PASSWORD, companyName: 'Analytical Engines', name: 'Ada' });
+    assert.equal(r.shouldActivate, true, JSON.stringify(r));
+    state.userId = r.userId;
+    state.tenantId = r.tenantId;
+  }],
+  ['activation from the mailed link logs in', async () => {
+    const { userId, token } = linkParams(await mail('activation', EMAIL));
+    assert.equal(userId, state.userId);
+    const { user, tenants, activeTenant } = await api.auth.activateAccountV2({ userId, token });
+    assert.ok(user.accessToken);
+    assert.equal(user.email, EMAIL);
+    assert.equal(tenants.length, 1);
+    assert.equal(activeTenant.tenantId, state.tenantId);
+  }],
+  ['logout, then password login (v2)', async () => {
+    await api.auth.logout();
+    reload();
+    await rejects(api.auth.refreshTokenV3(), 401);
+    const { user, tenants, activeTenant } = await api.auth.loginv2({ email: EMAIL, password: PASSWORD });
+    assert.equal(user.mfaRequired, false);
+    assert.equal(claims(user.accessToken).sub, state.userId);
+    assert.equal(user.email, EMAIL);
+    assert.deepEqual(tenants.map((t) => t.tenantId), [state.tenantId]);
+    assert.equal(activeTenant.tenantId, state.tenantId);
+  }],
+  ['login (v1) answers the same user', async () => {
+    const user = await api.auth.login({ email: EMAIL, password: PASSWORD });
+    assert.equal(user.email, EMAIL);
+    assert.ok(user.accessToken);
+  }],
+  ['me and tenants (v1 shape)', async () => {
+    const me = await api.auth.getMeV2();
+    assert.equal(me.id, state.userId);
+    const v1 = await api.users.getCurrentUserTenantsV1();
+    assert.deepEqual(v1.tenants.map((t) => t.tenantId), [state.tenantId]);
+    assert.equal(v1.activeTenant.tenantId, state.tenantId);
+  }],
+  ['reload: the refresh cookie restores the session', async () => {
+    reload();
+    const { user, activeTenant } = await api.auth.refreshTokenV3();
+    assert.equal(claims(user.accessToken).sub, state.userId);
+    assert.equal(activeTenant.tenantId, state.tenantId);
+  }],
+  ['switch account, then refresh issues a token for it', async () => {
+    const other = await management('POST', '/tenants/resources/tenants/v1', { name: 'Second Account' });
+    state.otherTenant = other.tenantId;
+    await management('POST', `/identity/resources/users/v1/${state.userId}/tenant`, { tenantId: state.otherTenant, skipInviteEmail: true }, state.tenantId);
+    await api.tenants.switchTenant({ tenantId: state.otherTenant });
+    const { user, tenants, activeTenant } = await api.auth.refreshTokenV3();
+    assert.equal(claims(user.accessToken).tenantId, state.otherTenant);
+    assert.equal(activeTenant.tenantId, state.otherTenant);
+    assert.equal(tenants.length, 2);
+    await api.tenants.switchTenant({ tenantId: state.tenantId });
+    const back = await api.auth.refreshTokenV3();
+    assert.equal(claims(back.user.accessToken).tenantId, state.tenantId);
+  }],
+  ['sessions', async () => {
+    const sessions = await api.auth.getCurrentUserSessions();
+    assert.ok(sessions.length >= 1, JSON.stringify(sessions));
+    const current = await api.auth.getCurrentUserSession();
+    assert.ok(current.id, JSON.stringify(current));
+  }],
+  ['profile', async () => {
+    const p = await api.teams.getProfile();
+    assert.equal(p.email, EMAIL);
+    const updated = await api.teams.updateProfile({ name: 'Ada Lovelace' });
+    assert.equal(updated.name, 'Ada Lovelace');
+  }],
+  ['change password', async () => {
+    await api.teams.changePassword({ password: PASSWORD, newPassword: NEW_PASSWORD });
+    await api.auth.loginv2({ email: EMAIL, password: NEW_PASSWORD });
+  }],
+  ['forgot and reset password', async () => {
+    await api.auth.forgotPassword({ email: EMAIL });
+    const { userId, token } = linkParams(await mail('password-reset', EMAIL));
+    await api.auth.resetPassword({ userId, token, password: RESET_PASSWORD });
+    await rejects(api.auth.loginv2({ email: EMAIL, password: NEW_PASSWORD }), 401);
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(user.accessToken);
+  }],
+  ['team: list users with their roles and groups', async () => {
+    const { items, _metadata } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
+    assert.equal(_metadata.totalItems, 1);
+    assert.equal(items[0].id, state.userId);
+    assert.equal(typeof items[0].isDisabled, 'boolean');
+    const roles = await api.users.getUsersRoles({ ids: [state.userId] });
+    assert.equal(roles[0].userId, state.userId);
+    assert.ok(roles[0].roleIds.length >= 1, JSON.stringify(roles));
+    const groups = await api.users.getUsersGroups({ ids: [state.userId] });
+    assert.deepEqual(groups, [{ userId: state.userId, groupIds: [] }]);
+    const available = await api.teams.loadAvailablePermissions();
+    assert.ok(available.length > 0);
+  }],
+  ['team: add a user, who gets an invitation mail', async () => {
+    state.colleague = `grace.${Date.now()}@example.com`;
+    const r = await api.teams.addUser({ email: state.colleague, name: 'Grace' });
+    state.colleagueId = r.id;
+    assert.ok(r.id, JSON.stringify(r));
+    const text = await mail('invitation', state.colleague);
+    assert.match(text, /userId=/);
+    const { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
+    assert.equal(items.length, 2);
+  }],
+  ['team: disable and enable the user', async () => {
+    await api.teams.disableUser(state.colleagueId);
+    let { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
+    assert.equal(items.find((u) => u.id === state.colleagueId).isDisabled, true);
+    await api.teams.enableUser(state.colleagueId);
+    ({ items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 }));
+    assert.equal(items.find((u) => u.id === state.colleagueId).isDisabled, false);
+  }],
+  ['roles page: categories, create, update, attach permissions, delete', async () => {
+    const categories = await api.roles.getPermissionCategories();
+    assert.ok(categories.length > 0);
+    const permissions = await api.roles.getPermissions();
+    const readUsers = permissions.find((p) => p.key === 'fe.secure.read.users');
+    assert.ok(readUsers);
+    const before = await api.roles.getRoles();
+    const admin = before.find((r) => r.key === 'Admin');
+    assert.ok(admin, JSON.stringify(before));
+    const role = await api.roles.addRoleV2({ key: `auditor-${Date.now()}`, name: 'Auditor', baseRoleId: admin.id, permissionIds: [] });
+    assert.ok(role.id, JSON.stringify(role));
+    const renamed = await api.roles.updateRole({ roleId: role.id, name: 'Auditors' });
+    assert.equal(renamed.name, 'Auditors');
+    const attached = await api.roles.attachPermissionsToRole({ roleId: role.id, permissionIds: [readUsers.id] });
+    assert.deepEqual(attached.permissions, [readUsers.id]);
+    assert.equal((await api.roles.getRoles()).length, before.length + 1);
+    await api.roles.deleteRole({ roleId: role.id });
+    assert.equal((await api.roles.getRoles()).length, before.length);
+  }],
+  ['team: remove the user', async () => {
+    await api.teams.deleteUser({ userId: state.colleagueId });
+    const { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
+    assert.deepEqual(items.map((u) => u.id), [state.userId]);
+  }],
+  ['API tokens: the user\'s and the account\'s', async () => {
+    const mine = await api.auth.updateUserApiTokensData({ description: 'ci' });
+    assert.ok(mine.clientId && mine.secret, JSON.stringify(mine));
+    assert.equal((await api.auth.getUserApiTokensData()).length, 1);
+    await api.auth.deleteUserApiToken({ tokenId: mine.clientId });
+    assert.equal((await api.auth.getUserApiTokensData()).length, 0);
+    const ours = await api.auth.updateTenantApiTokensData({ description: 'deploys', roleIds: [] });
+    assert.ok(ours.clientId && ours.secret, JSON.stringify(ours));
+    assert.equal((await api.auth.getTenantApiTokensData()).length, 1);
+    await api.auth.deleteTenantApiToken({ tokenId: ours.clientId });
+    assert.equal((await api.auth.getTenantApiTokensData()).length, 0);
+  }],
+  ['IP restrictions: config, bulk, list by strategy, delete', async () => {
+    await api.securityPolicy.updateIPRestrictionConfig({ strategy: 'BLOCK', isActive: false });
+    const config = await api.securityPolicy.getIPRestrictionsConfig();
+    assert.equal(config.strategy, 'BLOCK');
+    await api.securityPolicy.bulkCreateIPRestriction({
+      ips: [
+        { ip: '203.0.113.7', strategy: 'BLOCK', isActive: true, description: 'scanner' },
+        { ip: '198.51.100.0/24', strategy: 'ALLOW', isActive: true, description: 'office' },
+      ],
+    });
+    await api.securityPolicy.createIPRestriction({ ip: '192.0.2.1', strategy: 'BLOCK', isActive: true, description: 'one' });
+    const blocked = await api.securityPolicy.getIPRestrictions({ _limit: 10, _offset: 0, _filter: 'BLOCK' });
+    assert.deepEqual(blocked.items.map((r) => r.ip).sort(), ['192.0.2.1/32', '203.0.113.7/32']);
+    const allowed = await api.securityPolicy.getIPRestrictions({ _limit: 10, _offset: 0, _filter: 'ALLOW' });
+    assert.deepEqual(allowed.items.map((r) => r.ip), ['198.51.100.0/24']);
+    for (const r of [...blocked.items, ...allowed.items]) await api.securityPolicy.deleteIPRestriction(r.id);
+    const left = await api.securityPolicy.getIPRestrictions({ _limit: 10, _offset: 0 });
+    assert.equal(left.items.length, 0);
+  }],
+  ['security page', async () => {
+    const global = await api.securityPolicy.getGlobalSecurityPolicy();
+    assert.equal(typeof global, 'object');
+    // An account that never set a policy has none in force (404, which the page shows as
+    // "off"); turning it on creates the account's own, which the next read returns.
+    for (const [get, save, body, check] of [
+      ['getLockoutPolicy', 'saveLockoutPolicy', { enabled: true, maxAttempts: 7 }, (p) => p.maxAttempts === 7],
+      ['getPasswordHistoryPolicy', 'savePasswordHistoryPolicy', { enabled: true, historySize: 3 }, (p) => p.historySize === 3],
+    ]) {
+      await rejects(api.securityPolicy[get](), 404);
+      await api.securityPolicy[save](body);
+      const saved = await api.securityPolicy[get]();
+      assert.ok(saved.enabled && check(saved), JSON.stringify(saved));
+      await api.securityPolicy[save]({ ...saved, enabled: false });
+      assert.equal((await api.securityPolicy[get]()).enabled, false);
+    }
+  }],
+  ['logout ends the session', async () => {
+    await api.auth.logout();
+    reload();
+    await rejects(api.auth.refreshTokenV3(), 401);
+  }],
+];
+
+globalThis.__realFetch = Browser.realFetch;
+let failed = false;
+for (const [name, run] of steps) {
+  try {
+    await run();
+    console.log(`ok ${name}`);
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e?.stack || e}`);
+    console.log(`  requests so far:\n    ${browser.log.slice(-8).join('\n    ')}`);
+    failed = true;
+    break;
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -134,11 +134,48 @@ pub fn tested_operations(
     found
 }
 
-/// `docs/api-coverage.md`.
+/// Which test files name each client route outside the spec (`extra`: spec-style paths,
+/// served under both prefixes) in a string literal: the path itself, or for a path with
+/// parameters its fixed part before the first one.
+pub fn tested_extra_routes(
+    extra: &[&str],
+    test_sources: &[(String, String)],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, src) in test_sources {
+        if path.split('/').any(|c| c == "support") {
+            continue;
+        }
+        let literals: Vec<&str> = src.split('"').skip(1).step_by(2).collect();
+        for route in extra {
+            let fixed = route.split('{').next().unwrap_or(route);
+            let hit = literals.iter().any(|l| {
+                let l = l.split('?').next().unwrap_or(l);
+                if fixed.len() == route.len() {
+                    l.ends_with(route)
+                } else {
+                    l.contains(fixed)
+                }
+            });
+            if hit {
+                found
+                    .entry((*route).to_owned())
+                    .or_default()
+                    .insert(path.clone());
+            }
+        }
+    }
+    found
+}
+
+/// `docs/api-coverage.md`: the spec's operations, then the client routes outside it
+/// (`extra`, with the test files naming each in `extra_tested`).
 pub fn render_coverage(
     spec: &Value,
     implemented: &BTreeSet<&str>,
     tested: &BTreeMap<String, BTreeSet<String>>,
+    extra: &[&str],
+    extra_tested: &BTreeMap<String, BTreeSet<String>>,
 ) -> String {
     let ops = operations(spec);
     let n_impl = ops
@@ -164,7 +201,15 @@ pub fn render_coverage(
     let _ = writeln!(s, "| operations in the spec | {} |", ops.len());
     let _ = writeln!(s, "| implemented | {n_impl} |");
     let _ = writeln!(s, "| implemented and tested end-to-end | {n_test} |");
-    let _ = writeln!(s, "| not implemented (501) | {} |\n", ops.len() - n_impl);
+    let _ = writeln!(s, "| not implemented (501) | {} |", ops.len() - n_impl);
+    let mut extra: Vec<&str> = extra.to_vec();
+    extra.sort_unstable();
+    extra.dedup();
+    let _ = writeln!(
+        s,
+        "| client routes outside the spec (below) | {} |\n",
+        extra.len()
+    );
     let mut tags: Vec<&str> = ops.iter().map(|o| o.tag.as_str()).collect();
     tags.sort_unstable();
     tags.dedup();
@@ -200,6 +245,29 @@ pub fn render_coverage(
             );
         }
         s.push('\n');
+    }
+    let _ = writeln!(
+        s,
+        "## Client routes outside the spec ({})\n\nRoutes real clients call that the spec \
+         lacks (`compat-wave2.md` Appendix A), served under both prefixes like the spec's. \
+         The browser client's suite (`tests/js/login-box.mjs`, run by \
+         `tests/clients/rest_api.rs`) calls most of them through `@frontegg/rest-api`; \
+         **named by** lists the Rust test files that name the path.\n",
+        extra.len()
+    );
+    let _ = writeln!(s, "| path | named by |\n|---|---|");
+    for route in extra {
+        let t = extra_tested.get(route).map_or_else(
+            || "—".to_owned(),
+            |files| {
+                files
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        let _ = writeln!(s, "| `{route}` | {t} |");
     }
     s
 }

@@ -1,6 +1,7 @@
 //! The published clients themselves, unmodified, against the real control plane: Frontegg's
 //! browser SDK (`@frontegg/rest-api`, driven from Node with a browser's fetch rules around
-//! it), and CORS as a browser checks it.
+//! it), CORS as a browser checks it, and a real headless Chromium across two origins.
 
+mod chromium;
 mod cors;
 mod rest_api;

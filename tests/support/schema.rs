@@ -119,11 +119,15 @@ const SCHEMA_FIXES: &[(&str, &str)] = &[
         "UsersControllerV1_signUpUser",
         r##"{"$ref": "#/components/schemas/SignUpResponseDto"}"##,
     ),
-    // v1 `me/tenants` is documented as an empty placeholder object; the clients read the
-    // array of accounts that v2 documents (compat.md: follow the clients).
+    // v1 `me/tenants` is documented as an empty placeholder object; rest-api reads
+    // `{tenants, activeTenant}` (GetCurrentUserTenantsResponse, compat.md §4.1), each an
+    // account as the tenants API shows it.
     (
         "UsersControllerV1_getUserTenants",
-        r##"{"type": "array", "items": {"$ref": "#/components/schemas/UserTenantDataDto"}}"##,
+        r##"{"type": "object", "required": ["tenants", "activeTenant"], "properties": {
+            "tenants": {"type": "array", "items": {"type": "object",
+                "required": ["id", "tenantId", "name", "createdAt"]}},
+            "activeTenant": {"type": "object", "required": ["id", "tenantId", "name"]}}}"##,
     ),
 ];
 

@@ -29,9 +29,11 @@ fn generate(spec_path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let sources = codegen::read_rust_sources(Path::new("tests"))?;
     let tested = codegen::tested_operations(&spec, &sources);
     let implemented = control_plane::api::implemented_operations();
+    let extra = control_plane::api::extra_paths();
+    let extra_tested = codegen::tested_extra_routes(&extra, &sources);
     std::fs::write(
         "docs/api-coverage.md",
-        codegen::render_coverage(&spec, &implemented, &tested),
+        codegen::render_coverage(&spec, &implemented, &tested, &extra, &extra_tested),
     )?;
     println!("wrote control-plane/src/spec/ops.rs and docs/api-coverage.md");
     Ok(())

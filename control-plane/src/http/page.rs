@@ -2,10 +2,15 @@
 //! `_offset` (a 0-based **page number**), `_sortBy`, `_order`, `_filter`, plus repeated
 //! parameters (`_levels=1&_levels=2`). Replies are `{items, _links, _metadata}` with a
 //! `totalPages` that is correct, including 0 for an empty list.
+//!
+//! Every query string is read through [`query_pairs`] ([`ListQuery`], and [`Params`] for
+//! typed queries): rest-api sends an optional parameter it was not given as the literal
+//! `undefined` (or `null`), which means absent (`compat-wave2.md` §1.6).
 
 use axum::extract::{FromRequestParts, RawQuery};
 use axum::http::request::Parts;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -21,12 +26,39 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::bad_request("invalid query string"))?;
-        let pairs = match raw {
-            Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
-                .map_err(|_| ApiError::bad_request("invalid query string"))?,
-            None => Vec::new(),
-        };
-        Ok(ListQuery { pairs })
+        Ok(ListQuery {
+            pairs: query_pairs(raw.as_deref())?,
+        })
+    }
+}
+
+/// The query's pairs, in order, without the ones whose value is `undefined` or `null`.
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(q) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+        .map_err(|_| ApiError::bad_request("invalid query string"))?;
+    pairs.retain(|(_, v)| v != "undefined" && v != "null");
+    Ok(pairs)
+}
+
+/// A typed query (`Query<T>` with [`query_pairs`]' reading of absent values).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("invalid query string"))?;
+        let pairs = query_pairs(raw.as_deref())?;
+        let text = serde_urlencoded::to_string(&pairs)
+            .map_err(|_| ApiError::bad_request("invalid query string"))?;
+        serde_urlencoded::from_str(&text)
+            .map(Params)
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
     }
 }
 

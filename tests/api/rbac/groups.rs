@@ -72,7 +72,8 @@ async fn group_roles_reach_members_and_leave_with_them() {
     let fresh = e.token_for("member@example.com").await;
     let claims = crate::support::claims(&fresh);
     assert_eq!(claims["roles"], json!(["ReadOnly"]));
-    // users/v3/roles and users/v3/groups see it too.
+    // users/v3/roles lists the roles held in the account itself (the ones the team page
+    // edits): none — the role comes with the group, which users/v3/groups shows.
     let roles = e
         .env(
             Method::GET,
@@ -82,7 +83,8 @@ async fn group_roles_reach_members_and_leave_with_them() {
         )
         .await;
     assert_eq!(
-        roles.body[0]["roles"][0]["key"], "ReadOnly",
+        roles.body,
+        json!([{"userId": uid, "roleIds": []}]),
         "{}",
         roles.text
     );
@@ -94,7 +96,13 @@ async fn group_roles_reach_members_and_leave_with_them() {
             None,
         )
         .await;
-    assert_eq!(groups.body[0]["groups"][0]["name"], "Readers");
+    assert_eq!(groups.body[0]["userId"], uid.as_str());
+    assert_eq!(
+        groups.body[0]["groupIds"].as_array().unwrap().len(),
+        1,
+        "{}",
+        groups.text
+    );
 
     // Reads: v1 list, v2 page, bulkGet, by id — with relations.
     let list = e.env(Method::GET, GROUPS, Some(&t), None).await;

@@ -2,8 +2,9 @@
 //! token and the mailed code; the user is verified (its password set if it has none) and
 //! logged in. Resending links, and links for the environment to send its own way.
 
+use crate::http::page::Params;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,7 @@ pub(super) struct StrategyReply {
 /// Public: whether activating needs a password (the user has none yet).
 pub(super) async fn strategy(
     State(state): State<AppState>,
-    Query(q): Query<StrategyQuery>,
+    Params(q): Params<StrategyQuery>,
 ) -> Result<Json<StrategyReply>, ApiError> {
     let should_set_password =
         signup::needs_password(&state.db, &state.clock, &q.user_id, &q.token)?;

@@ -2,8 +2,9 @@
 //! scope's configuration, and checks of the caller's own address. A self-service change
 //! (user token) that would block the caller's current address is refused unless `force`.
 
+use crate::http::page::Params;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing;
 use serde::{Deserialize, Serialize};
@@ -205,7 +206,7 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     ip: ClientIp,
     Path(id): Path<String>,
-    Query(q): Query<ForceQuery>,
+    Params(q): Params<ForceQuery>,
 ) -> Result<StatusCode, ApiError> {
     let scope = caller.scope(&state, Perm::DeleteIpRestrictions)?;
     let guard = guard(&caller, ip, q.force);

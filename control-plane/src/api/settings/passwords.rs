@@ -2,8 +2,9 @@
 //! login pages), the history policy and expiration ("rotation"). Every path that sets a
 //! password enforces them through `model::password_policy`.
 
+use crate::http::page::Params;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +97,7 @@ pub(super) struct PublicPolicyQuery {
 /// login pages can show the rules.
 pub(super) async fn public_policy(
     State(state): State<AppState>,
-    Query(q): Query<PublicPolicyQuery>,
+    Params(q): Params<PublicPolicyQuery>,
 ) -> Result<Json<PasswordPolicyReply>, ApiError> {
     let tenant = match q.user_id.as_deref() {
         Some(id) => crate::model::user::get(&state.db, id)

@@ -1,7 +1,8 @@
 //! `GET /tessera/v1/events`: the security-event log (environment auth), oldest first.
 
+use crate::http::page::Params;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing;
 use serde::Deserialize;
 
@@ -29,7 +30,7 @@ fn default_limit() -> usize {
 pub(super) async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<EventsQuery>,
+    Params(q): Params<EventsQuery>,
 ) -> Result<Json<Vec<EventRecord>>, ApiError> {
     caller.require(Perm::Environment)?;
     if !(1..=1000).contains(&q.limit) {

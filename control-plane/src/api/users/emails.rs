@@ -1,8 +1,9 @@
 //! Users by address: the environment's lookup and address change (unique once normalised,
 //! to be verified again).
 
+use crate::http::page::Params;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::dto::{self, UserResponse};
@@ -22,7 +23,7 @@ pub(super) struct EmailQuery {
 pub(super) async fn get_by_email(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<EmailQuery>,
+    Params(q): Params<EmailQuery>,
 ) -> Result<Json<UserResponse>, ApiError> {
     caller.require(Perm::Environment)?;
     let norm = crate::model::email::normalize(&q.email)

@@ -391,6 +391,9 @@ pub(super) fn ops() -> Ops {
         .add("UsersControllerV1_setUserSuperuserMode", set_super_user)
         .add("UsersControllerV1_setUserInvisibleMode", set_invisible)
         .add("UsersControllerV1_removeUserFromTenant", remove)
+        // The Rust management client (`frontegg` 0.9 on crates.io) lists users with
+        // `GET users/v1?_limit&_offset`, which the spec lacks: the same paginated list.
+        .add_extra("/resources/users/v1", axum::routing::get(list))
         // The admin portal's team page removes a member through Frontegg's team service
         // (`api.teams.deleteUser`), outside the identity API and the spec.
         .add_root(

@@ -126,9 +126,9 @@ fn the_cycle_finder_finds_cycles() {
     );
 }
 
-/// `(file, line)` of every string literal in `dir`'s sources that names a built-in `fe.*`
-/// permission key.
-fn permission_literals(dir: &Path) -> Vec<(String, usize)> {
+/// `(file, line)` of every line of the Rust sources under `dir` whose code (comments aside)
+/// `hit` picks.
+fn code_lines(dir: &Path, hit: impl Fn(&str) -> bool) -> Vec<(String, usize)> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -138,22 +138,31 @@ fn permission_literals(dir: &Path) -> Vec<(String, usize)> {
                 stack.push(path);
                 continue;
             }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
             let text = std::fs::read_to_string(&path).expect("source");
             for (n, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                let named = code.match_indices("\"fe.").any(|(i, m)| {
-                    code[i + m.len()..]
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphabetic())
-                });
-                if named {
+                if hit(line.split("//").next().unwrap_or_default()) {
                     found.push((path.display().to_string(), n + 1));
                 }
             }
         }
     }
     found
+}
+
+/// `(file, line)` of every string literal in `dir`'s sources that names a built-in `fe.*`
+/// permission key.
+fn permission_literals(dir: &Path) -> Vec<(String, usize)> {
+    code_lines(dir, |code| {
+        code.match_indices("\"fe.").any(|(i, m)| {
+            code[i + m.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+    })
 }
 
 #[test]
@@ -361,31 +370,15 @@ fn the_domain_names_no_transport_no_backend_and_no_runtime() {
 /// `(file, line)` of every call in `dir`'s Rust sources that parses JSON from bytes without
 /// going through `shared::json` (comments aside).
 fn raw_json_parsers(dir: &Path) -> Vec<(String, usize)> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("source");
-            for (n, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                if code.contains("serde_json::from_slice")
-                    || code.contains("Deserializer::from_slice")
-                    || code.contains("serde_json::from_reader")
-                {
-                    found.push((path.display().to_string(), n + 1));
-                }
-            }
-        }
-    }
-    found
+    code_lines(dir, |code| {
+        [
+            "serde_json::from_slice",
+            "Deserializer::from_slice",
+            "serde_json::from_reader",
+        ]
+        .iter()
+        .any(|p| code.contains(p))
+    })
 }
 
 #[test]

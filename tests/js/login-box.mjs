@@ -223,6 +223,8 @@ const steps = [
     assert.deepEqual(groups, [{ userId: state.userId, groupIds: [] }]);
     const available = await api.teams.loadAvailablePermissions();
     assert.ok(available.length > 0);
+    const { items: teamRoles } = await api.teams.loadAvailableRoles();
+    assert.ok(teamRoles.some((r) => r.id === roles[0].roleIds[0]), JSON.stringify(teamRoles));
   }],
   ['team: add a user, who gets an invitation mail', async () => {
     state.colleague = `grace.${Date.now()}@example.com`;

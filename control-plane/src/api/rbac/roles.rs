@@ -35,6 +35,22 @@ pub(super) async fn list(
     Ok(Json(replies(&state, roles)))
 }
 
+/// `{items}`: the roles as Frontegg's team service lists them.
+#[derive(serde::Serialize)]
+pub(super) struct TeamRoles {
+    items: Vec<RoleReply>,
+}
+
+/// `fe.secure.read.roles`: the same roles as [`list`], for the admin portal's team page,
+/// which reads them from the team service (`api.teams.loadAvailableRoles`, outside the spec).
+pub(super) async fn team_roles(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<TeamRoles>, ApiError> {
+    let Json(items) = list(caller, State(state)).await?;
+    Ok(Json(TeamRoles { items }))
+}
+
 /// Environment token: create roles (all or none); account roles with `frontegg-tenant-id`.
 pub(super) async fn create(
     caller: Caller,
@@ -252,6 +268,11 @@ pub(super) async fn distinct_tenants(
 pub(super) fn ops() -> Ops {
     Ops::default()
         .add("PermissionsControllerV1_getAllRoles", list)
+        .add_root("/team/resources/roles/v1", axum::routing::get(team_roles))
+        .add_root(
+            "/frontegg/team/resources/roles/v1",
+            axum::routing::get(team_roles),
+        )
         .add("PermissionsControllerV1_addRoles", create)
         .add("PermissionsControllerV1_updateRole", update)
         .add("PermissionsControllerV1_deleteRole", delete)

@@ -236,6 +236,19 @@ const steps = [
     const { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
     assert.equal(items.length, 2);
   }],
+  ['team: change the user\'s roles', async () => {
+    const { items: teamRoles } = await api.teams.loadAvailableRoles();
+    const readOnly = teamRoles.find((r) => r.key === 'ReadOnly');
+    assert.ok(readOnly, JSON.stringify(teamRoles));
+    const { item } = await api.teams.updateUser({ id: state.colleagueId, roleIds: [readOnly.id] });
+    assert.equal(item.id, state.colleagueId);
+    let [ur] = await api.users.getUsersRoles({ ids: [state.colleagueId] });
+    assert.deepEqual(ur.roleIds, [readOnly.id]);
+    // The portal sends [''] for "no roles".
+    await api.teams.updateUser({ id: state.colleagueId, roleIds: [''] });
+    [ur] = await api.users.getUsersRoles({ ids: [state.colleagueId] });
+    assert.deepEqual(ur.roleIds, []);
+  }],
   ['team: disable and enable the user', async () => {
     await api.teams.disableUser(state.colleagueId);
     let { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });

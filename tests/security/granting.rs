@@ -38,6 +38,7 @@ const WRITER_PERMISSIONS: &[&str] = &[
     "fe.secure.read.tenantApiTokens",
     "fe.secure.write.tenantApiTokens",
     "fe.secure.read.roles",
+    "fe.secure.write.updateRole",
 ];
 
 async fn permission_ids(w: &World, keys: &[&str]) -> Vec<String> {
@@ -183,6 +184,18 @@ async fn no_path_confers_more_than_its_caller_may() {
     assert_eq!(t.status, 201, "{}", t.text);
     let token_id = t.body["clientId"].as_str().unwrap().to_owned();
     let not_held = permission_ids(w, &["fe.secure.delete.users"]).await;
+    let writer_role = w.role_id("Writer").await;
+    // A role of the account's own, below the writer's level, that the writer may edit.
+    let own_role = w
+        .env(
+            Method::POST,
+            ROLES,
+            Some(&s.tenant),
+            Some(json!([{"key": "Helper", "name": "Helper", "level": 6}])),
+        )
+        .await;
+    assert_eq!(own_role.status, 201, "{}", own_role.text);
+    let own_role = own_role.body[0]["id"].as_str().unwrap().to_owned();
     // Every grant path, the stronger role (or a permission the writer lacks) → 403.
     let paths: Vec<(&str, Method, String, Value)> = vec![
         (
@@ -244,6 +257,30 @@ async fn no_path_confers_more_than_its_caller_may() {
             Method::PATCH,
             format!("{API_V1}/{token_id}"),
             json!({"roleIds": [admin]}),
+        ),
+        (
+            "another user's roles, by the team service",
+            Method::PUT,
+            "/frontegg/team/resources/members/v1".into(),
+            json!({"id": s.other, "roleIds": [admin]}),
+        ),
+        (
+            "its own roles, by the team service",
+            Method::PUT,
+            "/frontegg/team/resources/members/v1".into(),
+            json!({"id": s.writer_id, "roleIds": [writer_role, admin]}),
+        ),
+        (
+            "a permission it lacks, into its account's role",
+            Method::PUT,
+            format!("{ROLES}/{own_role}/permissions"),
+            json!({"permissionIds": not_held}),
+        ),
+        (
+            "an environment role's permissions",
+            Method::PUT,
+            format!("{ROLES}/{admin}/permissions"),
+            json!({"permissionIds": []}),
         ),
     ];
     for (what, method, path, body) in &paths {

@@ -50,6 +50,66 @@ pub(super) async fn remove(
     Ok(Json(dto::roles_in(&state, &cat, &u, &tenant)?))
 }
 
+/// The team service's member update (`PUT team/resources/members/v1`, outside the spec):
+/// the roles the user should hold in the account; `['']` means none.
+#[derive(Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MemberUpdate {
+    id: String,
+    #[serde(default)]
+    role_ids: Option<Vec<String>>,
+}
+
+/// `{item}`: the updated member.
+#[derive(Serialize)]
+pub(super) struct MemberReply {
+    item: dto::UserResponse,
+}
+
+/// `fe.secure.write.usersRoles` (and `fe.secure.delete.usersRoles` to take any away): make the
+/// member's roles in the account the listed ones — the admin portal's team page
+/// (`api.teams.updateUser`). Roles given and taken are both checked by the granting rule.
+pub(super) async fn update_member(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<MemberUpdate>,
+) -> Result<Json<MemberReply>, ApiError> {
+    caller.require(Perm::WriteUsersRoles)?;
+    let tenant = caller.tenant()?;
+    let u = crate::model::user::get_in(&state.db, &req.id, Some(&tenant))?;
+    let cat = state.catalog()?;
+    if let Some(ids) = &req.role_ids {
+        let wanted: Vec<String> = ids.iter().filter(|r| !r.is_empty()).cloned().collect();
+        let held: Vec<String> = cat
+            .direct(&u, &tenant)?
+            .roles
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let add: Vec<String> = wanted
+            .iter()
+            .filter(|r| !held.contains(r))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = held
+            .iter()
+            .filter(|r| !wanted.contains(r))
+            .cloned()
+            .collect();
+        if !remove.is_empty() {
+            caller.require(Perm::DeleteUsersRoles)?;
+        }
+        let add = caller.grantable_roles(&state, &tenant, &add)?;
+        let remove = caller.grantable_roles(&state, &tenant, &remove)?;
+        change::change_roles(&state.db, &state.clock, &u.id, &tenant, &add, &remove).await?;
+    }
+    let u = crate::model::user::get_in(&state.db, &req.id, Some(&tenant))?;
+    let cat = state.catalog()?;
+    Ok(Json(MemberReply {
+        item: dto::user_response(&state, &cat, &u, Some(&tenant), true)?,
+    }))
+}
+
 /// The users named by `ids` that are members of the caller's account (others skipped).
 fn users_by_ids(
     state: &AppState,
@@ -209,4 +269,12 @@ pub(super) fn ops() -> Ops {
         .add("UsersControllerV3_getUsersGroups", groups_of_users)
         .add("VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants", bulk)
         .add("VendorOnlyUsers_getBulkRolesTaskStatus", bulk_status)
+        .add_root(
+            "/team/resources/members/v1",
+            axum::routing::put(update_member),
+        )
+        .add_root(
+            "/frontegg/team/resources/members/v1",
+            axum::routing::put(update_member),
+        )
 }

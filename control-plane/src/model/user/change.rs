@@ -227,6 +227,25 @@ pub async fn remove_roles(
     .await
 }
 
+/// Add `add` and take `remove` from a user's roles in `tenant`, in one transaction (both
+/// checked by the caller against its own level); a removal ends what earlier tokens carry.
+pub async fn change_roles(
+    db: &Db,
+    clock: &Clock,
+    id: &str,
+    tenant: &str,
+    add: &[String],
+    remove: &[String],
+) -> Result<User, UserError> {
+    update(db, clock, id, Some(tenant), |u| {
+        let m = u.membership_mut(tenant).ok_or(UserError::NotFound)?;
+        crate::model::add_unique(&mut m.role_ids, add);
+        m.role_ids.retain(|r| !remove.contains(r));
+        Ok((!remove.is_empty()).then(|| Loss::Roles(tenant.to_owned())))
+    })
+    .await
+}
+
 /// Add a user to another account with `roles` (its default roles).
 pub async fn join(
     db: &Db,

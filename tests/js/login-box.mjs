@@ -311,6 +311,9 @@ const steps = [
     for (const r of [...blocked.items, ...allowed.items]) await api.securityPolicy.deleteIPRestriction(r.id);
     const left = await api.securityPolicy.getIPRestrictions({ _limit: 10, _offset: 0 });
     assert.equal(left.items.length, 0);
+    // The portal's "test my address" buttons: bodiless POSTs with a JSON content type.
+    await api.securityPolicy.testCurrentIp();
+    await api.securityPolicy.testCurrentIpInAllowList();
   }],
   ['security page', async () => {
     const global = await api.securityPolicy.getGlobalSecurityPolicy();

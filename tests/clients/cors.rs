@@ -174,3 +174,53 @@ async fn only_allowed_origins_get_cors_and_never_a_wildcard() {
     assert_eq!(res.status(), 403);
     assert!(cors_headers(&res).is_empty());
 }
+
+#[tokio::test]
+async fn the_environments_own_origins_join_the_configured_ones() {
+    let cp = start(false).await;
+    let token = cp.vendor_token().await;
+    const LIST: &str = "/tessera/v1/allowed-origins";
+    const ENV_APP: &str = "https://portal.example.org";
+    assert_eq!(preflight(&cp, ENV_APP, "POST", PUBLIC).await.status(), 403);
+    let set = cp
+        .call(
+            Method::PUT,
+            LIST,
+            Some(&token),
+            Some(&serde_json::json!({"allowedOrigins": ["https://Portal.example.org:443/"]})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["allowedOrigins"], serde_json::json!([ENV_APP]));
+    let res = preflight(&cp, ENV_APP, "POST", PUBLIC).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["access-control-allow-origin"], ENV_APP);
+    // The configured origin still counts; a bad entry changes nothing; a user token is refused.
+    assert_eq!(preflight(&cp, APP, "GET", PUBLIC).await.status(), 204);
+    for bad in [
+        serde_json::json!({"allowedOrigins": ["https://ok.example.org", "not an origin"]}),
+        serde_json::json!({"allowedOrigins": ["https://x.example.org/path"]}),
+        serde_json::json!({"allowedOrigins": "https://x.example.org"}),
+        serde_json::json!({"origins": []}),
+    ] {
+        cp.call(Method::PUT, LIST, Some(&token), Some(&bad))
+            .await
+            .assert_error(400, "ER-INVALID-INPUT");
+    }
+    let now = cp.call(Method::GET, LIST, Some(&token), None).await;
+    assert_eq!(now.body["allowedOrigins"], serde_json::json!([ENV_APP]));
+    cp.call(Method::GET, LIST, None, None)
+        .await
+        .assert_error(401, "ER-UNAUTHORIZED");
+    // Emptied: the origin is refused again, with no CORS header.
+    cp.call(
+        Method::PUT,
+        LIST,
+        Some(&token),
+        Some(&serde_json::json!({"allowedOrigins": []})),
+    )
+    .await;
+    let res = preflight(&cp, ENV_APP, "POST", PUBLIC).await;
+    assert_eq!(res.status(), 403);
+    assert!(cors_headers(&res).is_empty());
+}

@@ -1,7 +1,7 @@
 //! CORS for browser applications on other origins (the login box and admin portal of
 //! `@frontegg/rest-api`, which fetch with `credentials: 'include'`).
 //!
-//! An allowed origin ([`Origins`]) gets its own value echoed in `Access-Control-Allow-Origin`
+//! An allowed origin ([`Origins`], or the environment's own list) gets its own value echoed in `Access-Control-Allow-Origin`
 //! (never `*`: credentials are allowed), `Access-Control-Allow-Credentials: true` and
 //! `Access-Control-Expose-Headers: frontegg-trace-id`; its preflights get the methods and
 //! every header rest-api sends. Any other origin gets no CORS header at all — its preflight
@@ -49,7 +49,7 @@ const MAX_AGE: &str = "600";
 
 /// The middleware.
 pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = allowed_origin(&state.origins, req.headers());
+    let origin = allowed_origin(&state, req.headers());
     let preflight = req.method() == Method::OPTIONS
         && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = if preflight {
@@ -91,16 +91,27 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
     res
 }
 
+/// Whether `raw` is allowed: by the configuration ([`Origins`]), else by the environment's
+/// own list (`GET|PUT /tessera/v1/allowed-origins`, read from the store so every replica
+/// agrees; a store failure allows nothing).
+fn allows(state: &AppState, raw: &str) -> bool {
+    state.origins.allows(raw)
+        || crate::config::normalize_origin(raw).is_some_and(|o| {
+            crate::model::vendor_config::current(&state.db)
+                .is_ok_and(|c| c.allowed_origins.contains(&o))
+        })
+}
+
 /// The request's one `Origin` header, when it is allowed (a repeated header never is).
-fn allowed_origin(origins: &Origins, headers: &HeaderMap) -> Option<HeaderValue> {
+fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
     let mut values = headers.get_all(ORIGIN).iter();
     let first = values.next()?;
-    (values.next().is_none() && first.to_str().is_ok_and(|o| origins.allows(o)))
+    (values.next().is_none() && first.to_str().is_ok_and(|o| allows(state, o)))
         .then(|| first.clone())
 }
 
 /// Whether a request from a browser page may use the session cookie: without an `Origin`
 /// header (not a cross-origin fetch), or with exactly one allowed one.
-pub fn cookie_origin_allowed(origins: &Origins, headers: &HeaderMap) -> bool {
-    headers.get(ORIGIN).is_none() || allowed_origin(origins, headers).is_some()
+pub fn cookie_origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    headers.get(ORIGIN).is_none() || allowed_origin(state, headers).is_some()
 }

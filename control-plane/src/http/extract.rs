@@ -133,7 +133,7 @@ pub fn check_cookie_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    if !super::cors::cookie_origin_allowed(&state.origins, headers) {
+    if !super::cors::cookie_origin_allowed(state, headers) {
         return Err(ApiError::forbidden(
             "this origin may not use the session cookie",
         ));

@@ -48,6 +48,9 @@ pub struct VendorConfig {
     pub force_same_device_on_auth: bool,
     /// Whether accounts may create invitation links.
     pub allow_tenant_invitations: bool,
+    /// Browser origins the environment allows (CORS with credentials, the session cookie),
+    /// beside `--allowed-origins`; normalised `scheme://host[:port]` (Tessera's own field).
+    pub allowed_origins: Vec<String>,
     /// Whether each refresh returns a new refresh token.
     pub rotate_refresh_tokens: bool,
     /// Machine-to-machine strategy: ClientCredentials or AccessToken.
@@ -93,6 +96,7 @@ impl Default for VendorConfig {
             add_saml_attributes_to_jwt: false,
             allow_custom_login_tenant_switch: false,
             skip_tenant_validation: false,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -325,6 +329,37 @@ pub async fn update(
             note_token_ttl(tx, i64::from(c.default_token_expiration))?;
             Event::ConfigChanged.record(tx, &now)?;
         }
+        Ok(c)
+    })
+    .await
+}
+
+/// Most origins the environment lists.
+pub const MAX_ALLOWED_ORIGINS: usize = 100;
+
+/// Replace the environment's allowed browser origins (each normalised; duplicates folded;
+/// anything that is not `scheme://host[:port]` refused, and nothing changed).
+pub async fn set_allowed_origins(db: &Db, origins: &[String]) -> Result<VendorConfig, ConfigError> {
+    if origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(ConfigError::Invalid(format!(
+            "allowedOrigins: at most {MAX_ALLOWED_ORIGINS}"
+        )));
+    }
+    let mut normal = Vec::with_capacity(origins.len());
+    for o in origins {
+        let n = crate::config::normalize_origin(o).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "allowedOrigins: {o:?} is not an origin (scheme://host[:port])"
+            ))
+        })?;
+        if !normal.contains(&n) {
+            normal.push(n);
+        }
+    }
+    db.write(|tx| {
+        let mut c = tx.get::<VendorConfig>(KEY)?.unwrap_or_default();
+        c.allowed_origins = normal.clone();
+        tx.put(&c)?;
         Ok(c)
     })
     .await

@@ -1,8 +1,9 @@
 //! Tessera's own operator API (environment token): signing keys, the sidecars and what
-//! each has applied, the security-event log; and the sidecar link itself (sidecar token).
+//! each has applied, the security-event log, the allowed browser origins; and the sidecar link itself (sidecar token).
 
 mod events;
 mod keys;
+mod origins;
 mod sidecars;
 
 use crate::api::Ops;
@@ -12,4 +13,5 @@ pub(super) fn ops() -> Ops {
         .merge(keys::ops())
         .merge(sidecars::ops())
         .merge(events::ops())
+        .merge(origins::ops())
 }

@@ -249,7 +249,8 @@ pub fn render_coverage(
     let _ = writeln!(
         s,
         "## Client routes outside the spec ({})\n\nRoutes real clients call that the spec \
-         lacks (`compat-wave2.md` Appendix A), served under both prefixes like the spec's. \
+         lacks (`compat-wave2.md` Appendix A), served under both prefixes like the spec's \
+         (the team service's at `/team` and `/frontegg/team`). \
          The browser client's suite (`tests/js/login-box.mjs`, run by \
          `tests/clients/rest_api.rs`) calls most of them through `@frontegg/rest-api`; \
          **named by** lists the Rust test files that name the path.\n",

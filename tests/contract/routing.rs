@@ -123,6 +123,36 @@ async fn routes_outside_the_spec_are_routed_under_both_prefixes() {
             }
         }
     }
+    // Every registered client route, whatever its method: routed (405 for another method, an
+    // error of its own, never the 404 of an unknown path) at both prefixes and with a slash.
+    let paths = control_plane::api::extra_paths();
+    assert!(paths.len() >= 12, "{paths:?}");
+    for path in paths {
+        let prefixes: [&str; 2] = if path.starts_with("/team/") {
+            ["", "/frontegg"]
+        } else {
+            ["/identity", "/frontegg/identity"]
+        };
+        let concrete = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for prefix in prefixes {
+            for slash in ["", "/"] {
+                let r = cp
+                    .call(
+                        Method::GET,
+                        &format!("{prefix}{concrete}{slash}"),
+                        None,
+                        None,
+                    )
+                    .await;
+                let unknown = r.status == 404 && r.text.contains("no such route");
+                assert!(!unknown, "{prefix}{concrete}{slash} is not routed");
+            }
+        }
+    }
 }
 
 /// The paths tests request come from the one generated table: every `/identity/...` path

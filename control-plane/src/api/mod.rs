@@ -37,6 +37,7 @@ pub(crate) struct Ops {
     handlers: Vec<(&'static str, MethodRouter<AppState>)>,
     unknown: Vec<&'static str>,
     extra: Vec<(&'static str, MethodRouter<AppState>)>,
+    team: Vec<(&'static str, MethodRouter<AppState>)>,
     root: Vec<(&'static str, MethodRouter<AppState>)>,
 }
 
@@ -65,6 +66,13 @@ impl Ops {
         self
     }
 
+    /// A route of Frontegg's team service that the admin portal calls (`api.teams.*`), at
+    /// `path` (`/team/resources/...`) and under `/frontegg`, with and without a trailing slash.
+    pub(crate) fn add_team(mut self, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.team.push((path, route));
+        self
+    }
+
     /// A route of Tessera's own or of the platform (`/tessera/v1/...`, `/healthz`,
     /// `/.well-known/jwks.json`, the tenants API), at `path` from the root, with and without
     /// a trailing slash.
@@ -78,6 +86,7 @@ impl Ops {
         self.handlers.extend(other.handlers);
         self.unknown.extend(other.unknown);
         self.extra.extend(other.extra);
+        self.team.extend(other.team);
         self.root.extend(other.root);
         self
     }
@@ -117,9 +126,16 @@ pub fn implemented_operations() -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The spec-style paths (`/resources/...`) of the routes real clients call outside the spec.
+/// The paths of the routes real clients call outside the spec: spec-style (`/resources/...`,
+/// under both identity prefixes) and the team service's (`/team/...`, bare and under
+/// `/frontegg`).
 pub fn extra_paths() -> Vec<&'static str> {
-    implementations().extra.iter().map(|(p, _)| *p).collect()
+    let ops = implementations();
+    ops.extra
+        .iter()
+        .chain(ops.team.iter())
+        .map(|(p, _)| *p)
+        .collect()
 }
 
 /// Register `mr` at `path` and at `path/` (a trailing slash is answered, never redirected).
@@ -166,6 +182,18 @@ fn spec_routes(ops: Ops) -> Router<AppState> {
     let mut root = Router::new();
     for (path, mr) in ops.root {
         root = route_both(root, path, mr);
+    }
+    let mut team: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for (path, mr) in ops.team {
+        let merged = match team.remove(path) {
+            Some(existing) => existing.merge(mr),
+            None => mr,
+        };
+        team.insert(path, merged);
+    }
+    for (path, mr) in team {
+        root = route_both(root, path, mr.clone());
+        root = route_both(root, &format!("/frontegg{path}"), mr);
     }
     for (path, mr) in ops.extra {
         let merged = match by_route.remove(path) {

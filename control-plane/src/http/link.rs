@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -76,7 +76,7 @@ pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(q): Query<StreamQuery>,
+    super::page::Params(q): super::page::Params<StreamQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     if !valid_id(&q.id) {

@@ -69,6 +69,36 @@ pub fn resolve_roles(
     Ok(out)
 }
 
+/// The permissions named by `ids` among `catalog`'s (each must exist).
+pub fn resolve_permissions(
+    catalog: &[Permission],
+    ids: &[String],
+) -> Result<Vec<Permission>, GrantError> {
+    ids.iter()
+        .map(|id| {
+            catalog
+                .iter()
+                .find(|p| p.id == *id)
+                .cloned()
+                .ok_or_else(|| GrantError::Unknown(format!("permission {id} does not exist")))
+        })
+        .collect()
+}
+
+/// The permissions `ids` names, if `grantor` may give them all (a role's permissions).
+pub fn permissions(
+    grantor: Grantor<'_>,
+    catalog: &[Permission],
+    ids: &[String],
+) -> Result<Vec<Permission>, GrantError> {
+    if ids.len() > MAX_TOKEN_RIGHTS {
+        return Err(GrantError::TooMany("500 permissions"));
+    }
+    let perms = resolve_permissions(catalog, ids)?;
+    may_confer(grantor, &[], &perms)?;
+    Ok(perms)
+}
+
 /// The roles `ids` names in `tenant`, if `grantor` may give (or take) them all.
 pub fn roles(
     grantor: Grantor<'_>,
@@ -99,14 +129,7 @@ pub fn token_rights(
         return Err(GrantError::TooMany("500 roles and permissions"));
     }
     let given = resolve_roles(roles, tenant, role_ids)?;
-    let mut perms = Vec::with_capacity(permission_ids.len());
-    for id in permission_ids {
-        let p = permissions
-            .iter()
-            .find(|p| p.id == *id)
-            .ok_or_else(|| GrantError::Unknown(format!("permission {id} does not exist")))?;
-        perms.push(p.clone());
-    }
+    let perms = resolve_permissions(permissions, permission_ids)?;
     may_confer(grantor, &given, &perms)
 }
 

@@ -16,7 +16,6 @@ use crate::http::caller::{Caller, Perm};
 use crate::http::extract::{ApiJson, TenantHeader};
 use crate::http::page::{ListQuery, Page};
 use crate::http::reply::{self, RoleReply};
-use crate::model::grant::Grantor;
 use crate::model::rbac::roles::{self as change, NewRole, RoleChange, RoleFromBase};
 use crate::model::rbac::{self, Role};
 
@@ -66,13 +65,20 @@ pub(super) async fn create(
 /// The one check of every route that changes an existing role: the route's permission, and
 /// for a user token only its own account's roles at or below its level
 /// ([`change::check_editable`]; the portal's roles page calls these with the user's JWT).
-fn editable(state: &AppState, caller: &Caller, perm: Perm, id: &str) -> Result<Role, ApiError> {
+fn editable(
+    state: &AppState,
+    caller: &Caller,
+    perm: Perm,
+    id: &str,
+    new_level: Option<i64>,
+) -> Result<Role, ApiError> {
     caller.require(perm)?;
     Ok(change::check_editable(
         &state.db,
         id,
         caller.tenant_opt().as_deref(),
         caller.grantor(),
+        new_level,
     )?)
 }
 
@@ -84,12 +90,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     ApiJson(c): ApiJson<RoleChange>,
 ) -> Result<Json<RoleReply>, ApiError> {
-    editable(&state, &caller, Perm::WriteUpdateRole, &id)?;
-    if let (Grantor::User(own), Some(level)) = (caller.grantor(), c.level)
-        && own.best_level().is_none_or(|best| level < i64::from(best))
-    {
-        return Err(ApiError::forbidden("a level above your own"));
-    }
+    editable(&state, &caller, Perm::WriteUpdateRole, &id, c.level)?;
     let r = change::update(&state.db, &state.clock, &id, &c).await?;
     Ok(Json(reply::role(&state, r)))
 }
@@ -101,7 +102,7 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    editable(&state, &caller, Perm::DeleteRole, &id)?;
+    editable(&state, &caller, Perm::DeleteRole, &id, None)?;
     change::delete(&state.db, &state.clock, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,18 +121,12 @@ pub(super) async fn set_permissions(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PermissionIds>,
 ) -> Result<Json<RoleReply>, ApiError> {
-    editable(&state, &caller, Perm::WriteUpdateRole, &id)?;
-    let cat = state.catalog()?;
-    let mut given = Vec::with_capacity(req.permission_ids.len());
-    for pid in &req.permission_ids {
-        let p = cat
-            .permissions
-            .iter()
-            .find(|p| &p.id == pid)
-            .ok_or_else(|| ApiError::bad_request(format!("permission {pid} not found")))?;
-        given.push(p.clone());
-    }
-    crate::model::grant::may_confer(caller.grantor(), &[], &given)?;
+    editable(&state, &caller, Perm::WriteUpdateRole, &id, None)?;
+    crate::model::grant::permissions(
+        caller.grantor(),
+        &state.catalog()?.permissions,
+        &req.permission_ids,
+    )?;
     let r = change::set_permissions(&state.db, &state.clock, &id, &req.permission_ids).await?;
     Ok(Json(reply::role(&state, r)))
 }
@@ -268,11 +263,7 @@ pub(super) async fn distinct_tenants(
 pub(super) fn ops() -> Ops {
     Ops::default()
         .add("PermissionsControllerV1_getAllRoles", list)
-        .add_root("/team/resources/roles/v1", axum::routing::get(team_roles))
-        .add_root(
-            "/frontegg/team/resources/roles/v1",
-            axum::routing::get(team_roles),
-        )
+        .add_team("/team/resources/roles/v1", axum::routing::get(team_roles))
         .add("PermissionsControllerV1_addRoles", create)
         .add("PermissionsControllerV1_updateRole", update)
         .add("PermissionsControllerV1_deleteRole", delete)

@@ -396,12 +396,8 @@ pub(super) fn ops() -> Ops {
         .add_extra("/resources/users/v1", axum::routing::get(list))
         // The admin portal's team page removes a member through Frontegg's team service
         // (`api.teams.deleteUser`), outside the identity API and the spec.
-        .add_root(
+        .add_team(
             "/team/resources/members/v1/{id}",
-            axum::routing::delete(remove),
-        )
-        .add_root(
-            "/frontegg/team/resources/members/v1/{id}",
             axum::routing::delete(remove),
         )
 }

@@ -105,18 +105,29 @@ pub(super) async fn tenants(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<MyTenant>>, ApiError> {
     let (u, _) = me(&state, &caller)?;
-    let mut out = Vec::new();
-    for m in &u.memberships {
-        if let Ok(t) = crate::model::tenant::get(&state.db, &m.tenant_id) {
-            out.push(MyTenant {
+    Ok(Json(
+        accounts(&state, &u)
+            .into_iter()
+            .map(|(t, disabled)| MyTenant {
                 tenant_id: t.tenant_id,
                 name: t.name,
                 id: t.id,
-                is_disabled: m.disabled,
-            });
-        }
-    }
-    Ok(Json(out))
+                is_disabled: disabled,
+            })
+            .collect(),
+    ))
+}
+
+/// The user's accounts that exist, each with whether the user is disabled there.
+fn accounts(state: &AppState, u: &User) -> Vec<(crate::model::tenant::Tenant, bool)> {
+    u.memberships
+        .iter()
+        .filter_map(|m| {
+            crate::model::tenant::get(&state.db, &m.tenant_id)
+                .ok()
+                .map(|t| (t, m.disabled))
+        })
+        .collect()
 }
 
 /// `GetCurrentUserTenantsResponse`: the caller's accounts and the one its token is for.
@@ -135,19 +146,15 @@ pub(super) async fn current_tenants(
     State(state): State<AppState>,
 ) -> Result<Json<CurrentTenants>, ApiError> {
     let (u, active) = me(&state, &caller)?;
-    let mut tenants = Vec::new();
-    let mut active_tenant = None;
-    for m in &u.memberships {
-        if let Ok(t) = crate::model::tenant::get(&state.db, &m.tenant_id) {
-            if t.tenant_id == active {
-                active_tenant = Some(TenantReply::from(t.clone()));
-            }
-            tenants.push(TenantReply::from(t));
-        }
-    }
-    let active_tenant = active_tenant.ok_or_else(|| {
-        ApiError::forbidden("the token's account is not one of the user's accounts")
-    })?;
+    let mine = accounts(&state, &u);
+    let active_tenant = mine
+        .iter()
+        .find(|(t, _)| t.tenant_id == active)
+        .map(|(t, _)| TenantReply::from(t.clone()))
+        .ok_or_else(|| {
+            ApiError::forbidden("the token's account is not one of the user's accounts")
+        })?;
+    let tenants = mine.into_iter().map(|(t, _)| t.into()).collect();
     Ok(Json(CurrentTenants {
         tenants,
         active_tenant,

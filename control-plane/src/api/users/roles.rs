@@ -269,12 +269,8 @@ pub(super) fn ops() -> Ops {
         .add("UsersControllerV3_getUsersGroups", groups_of_users)
         .add("VendorOnlyUsers_bulkUpdateRolesAcrossAllTenants", bulk)
         .add("VendorOnlyUsers_getBulkRolesTaskStatus", bulk_status)
-        .add_root(
+        .add_team(
             "/team/resources/members/v1",
-            axum::routing::put(update_member),
-        )
-        .add_root(
-            "/frontegg/team/resources/members/v1",
             axum::routing::put(update_member),
         )
 }

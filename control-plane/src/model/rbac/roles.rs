@@ -250,15 +250,16 @@ pub struct RoleChange {
     pub level: Option<i64>,
 }
 
-/// Whether a caller acting in `tenant` may change, re-permission or delete role `id`: the
-/// environment any role; a user only its own account's roles (another account's is not
-/// found, an environment role is the environment's to change) at or below its own level.
-/// Returns the role as it is now.
+/// Whether a caller acting in `tenant` may change, re-permission or delete role `id` (and
+/// move it to `new_level`): the environment any role; a user only its own account's roles
+/// (another account's is not found, an environment role is the environment's to change) at
+/// or below its own level, and never to a level above it. Returns the role as it is now.
 pub fn check_editable(
     db: &Db,
     id: &str,
     tenant: Option<&str>,
     grantor: Grantor<'_>,
+    new_level: Option<i64>,
 ) -> Result<Role, RbacError> {
     let role = db
         .get::<Role>(id.as_bytes())?
@@ -275,7 +276,8 @@ pub fn check_editable(
         }
         _ => return Err(RbacError::NotFound("role")),
     }
-    if own.best_level().is_none_or(|best| role.level < best) {
+    let above = |level: i64| own.best_level().is_none_or(|best| level < i64::from(best));
+    if above(i64::from(role.level)) || new_level.is_some_and(above) {
         return Err(RbacError::Forbidden(
             "the role is above your own level".into(),
         ));

@@ -196,6 +196,23 @@ impl From<crate::model::login::LoginError> for ApiError {
     }
 }
 
+impl From<crate::model::mfa::MfaError> for ApiError {
+    fn from(e: crate::model::mfa::MfaError) -> Self {
+        use crate::model::mfa::MfaError;
+        match e {
+            MfaError::BadChallenge => ApiError::unauthorized(e.to_string()),
+            MfaError::NoDevice => ApiError::not_found(e.to_string()),
+            MfaError::TooManySends => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            MfaError::WrongCode
+            | MfaError::BadCodeToken
+            | MfaError::NotEnrolled
+            | MfaError::Enforced => ApiError::bad_request(e.to_string()),
+            MfaError::Invalid(m) => ApiError::bad_request(m),
+            MfaError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::signup::SignupError> for ApiError {
     fn from(e: crate::model::signup::SignupError) -> Self {
         use crate::model::signup::SignupError;

@@ -159,6 +159,7 @@ pub fn remove_from_tenant(
     .record(tx, at)?;
     if u.memberships.is_empty() {
         tx.delete::<user::User>(u.id.as_bytes())?;
+        tx.delete::<crate::model::mfa::UserMfa>(u.id.as_bytes())?;
         Event::UserDeleted { user: &u.id }.record(tx, at)?;
     } else {
         tx.put(&u)?;
@@ -175,6 +176,7 @@ pub fn delete_user(
 ) -> Result<(), StoreError> {
     drop_dependents(tx, &u.id, deps, at)?;
     tx.delete::<user::User>(u.id.as_bytes())?;
+    tx.delete::<crate::model::mfa::UserMfa>(u.id.as_bytes())?;
     Event::UserDeleted { user: &u.id }.record(tx, at)?;
     Ok(())
 }

@@ -488,8 +488,20 @@ pub async fn unlock(db: &Db, clock: &Clock, token: &str) -> Result<(), LoginErro
     }
 }
 
+/// How a login authenticated beyond its first factor: the step-up claims of the tokens it
+/// issues (`compat-wave2.md` §2.4). Refreshed tokens carry none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authn {
+    /// RFC 8176 methods (`pwd`, `mfa`, `otp`|`sms`|`hwk`).
+    pub amr: Vec<String>,
+    /// When the second factor was proven, Unix seconds.
+    pub auth_time: i64,
+}
+
 /// The claims of a user token for `user` in `tenant` and session `sid`, issued `now`: its
-/// effective roles and permissions there (as the environment puts them in tokens).
+/// effective roles and permissions there (as the environment puts them in tokens), and the
+/// step-up claims of a multi-factor login. The one builder of user-token claims.
+#[allow(clippy::too_many_arguments)]
 pub fn user_claims(
     db: &Db,
     config: &VendorConfig,
@@ -498,6 +510,7 @@ pub fn user_claims(
     sid: &str,
     now: i64,
     who: Issuance<'_>,
+    authn: Option<&Authn>,
 ) -> Result<AccessClaims, LoginError> {
     let groups = super::group::granting_for(db, &user.id, tenant)?;
     let eff = super::authz::effective(user, tenant, &groups, db)?;
@@ -532,10 +545,9 @@ pub fn user_claims(
         profile_picture_url: user.profile_picture_url.clone(),
         metadata: Some(metadata),
         super_user: user.super_user.then_some(true),
-        // Step-up claims arrive with MFA.
-        acr: None,
-        amr: None,
-        auth_time: None,
+        acr: authn.map(|_| shared::claims::STEP_UP_ACR.to_owned()),
+        amr: authn.map(|a| a.amr.clone()),
+        auth_time: authn.map(|a| a.auth_time),
         jti: None,
         nbf: None,
     })

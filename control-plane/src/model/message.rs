@@ -155,3 +155,43 @@ pub fn unlock(links: Links<'_>, to: &str, token: &str) -> Message {
         "unlock",
     )
 }
+
+/// An MFA code by email.
+pub fn mfa_email_code(to: &str, code: &str, ttl: u32) -> Message {
+    email(
+        to,
+        "Your verification code",
+        format!(
+            "Your verification code is {code}. It expires in {} minutes.\n\n\
+             If you did not try to sign in, change your password.\n",
+            ttl / 60
+        ),
+        "mfa-email-code",
+    )
+}
+
+/// An MFA code by SMS.
+pub fn mfa_sms_code(phone: &str, code: &str, ttl: u32) -> Message {
+    Message {
+        channel: Channel::Sms,
+        to: phone.to_owned(),
+        subject: String::new(),
+        body: format!(
+            "Your verification code is {code}. It expires in {} minutes.",
+            ttl / 60
+        ),
+        kind: "mfa-sms-code",
+    }
+}
+
+/// To a user whose MFA was removed with the recovery code.
+pub fn mfa_recovered(to: &str) -> Message {
+    email(
+        to,
+        "Multi-factor authentication was turned off",
+        "Your recovery code was used and multi-factor authentication was turned off for your \
+         account. If this was not you, reset your password and enrol again at once."
+            .into(),
+        "mfa-recovered",
+    )
+}

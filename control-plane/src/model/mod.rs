@@ -19,6 +19,7 @@ pub mod lockout;
 pub mod login;
 pub mod m2m;
 pub mod message;
+pub mod mfa;
 pub mod otp;
 pub mod password_policy;
 pub mod rbac;

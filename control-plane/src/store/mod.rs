@@ -109,6 +109,10 @@ trees! {
     UserPhones = 27, "user_phones";
     /// Index: ids of the permissions classified `ALWAYS`.
     AlwaysPermissions = 28, "always_permissions";
+    /// Each user's MFA factors, keyed by user id.
+    MfaDevices = 29, "mfa_devices";
+    /// Pending MFA challenges (`mfaToken`), keyed by SHA-256 (hex).
+    MfaChallenges = 30, "mfa_challenges";
 }
 
 /// Errors of the storage layer.

@@ -9,14 +9,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::issue::issue;
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::guard::ClientIp;
-use crate::model::login::{self, LoginError};
 use crate::model::signup::{self, SignupError};
 use crate::model::user::User;
 
@@ -44,21 +42,12 @@ async fn log_in(state: &AppState, ip: ClientIp, user: User) -> Result<Response, 
         .login_tenant()
         .map(str::to_owned)
         .ok_or(SignupError::BadToken)?;
-    let opened = login::open_session(
-        &state.db,
-        &state.clock,
-        &config,
-        &user,
-        &tenant,
-        Some(ip.0.to_string()),
-        None,
-    )
-    .await
-    .map_err(|e| match e {
-        LoginError::BadCredentials => ApiError::from(SignupError::BadToken),
-        other => other.into(),
-    })?;
-    Ok(issue(state, &config, opened)?.respond(state, &config))
+    // The new user's MFA, as for any first factor (a forced policy asks for enrolment).
+    let headers = axum::http::HeaderMap::new();
+    match super::mfa::after_first_factor(state, &config, &headers, user, tenant, ip.0).await {
+        Ok(issued) => Ok(issued.respond(state, &config)),
+        Err(challenge) => Ok(challenge),
+    }
 }
 
 /// Public: activate with the mailed token (single use, expiring), set the password if the

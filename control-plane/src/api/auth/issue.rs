@@ -36,12 +36,17 @@ pub(super) struct LoginReply {
     /// The notification period, minutes, alongside `passwordExpiresIn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) notification_period: Option<u32>,
+    /// The recovery code, in the reply that completes a first MFA enrolment (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) recovery_code: Option<String>,
 }
 
 /// A login issued: the reply and how long its cookie lives.
 pub(super) struct Issued {
     pub(super) body: LoginReply,
     refresh_max_age: u32,
+    /// Further cookies (`Set-Cookie` values), e.g. a remembered MFA device.
+    pub(super) cookies: Vec<String>,
 }
 
 /// Sign an access token for an opened (or refreshed) session and build the reply.
@@ -49,6 +54,7 @@ pub(super) fn issue(
     state: &AppState,
     config: &VendorConfig,
     o: Opened,
+    authn: Option<&login::Authn>,
 ) -> Result<Issued, ApiError> {
     let now = state.clock.unix();
     let who = Issuance {
@@ -64,6 +70,7 @@ pub(super) fn issue(
         &o.session.id,
         now,
         who,
+        authn,
     )?;
     let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
     Ok(Issued {
@@ -79,8 +86,10 @@ pub(super) fn issue(
             email_verified: o.user.verified,
             password_expires_in: None,
             notification_period: None,
+            recovery_code: None,
         },
         refresh_max_age: config.default_refresh_token_expiration,
+        cookies: Vec::new(),
     })
 }
 
@@ -93,11 +102,7 @@ impl Issued {
     /// The reply with its refresh cookie.
     pub(super) fn respond(self, state: &AppState, config: &VendorConfig) -> Response {
         // Browsers refuse `SameSite=None` without `Secure`; without TLS in --dev, Lax.
-        let same_site = match (config.cookie_same_site.as_str(), state.secure_cookies) {
-            ("STRICT", _) => "Strict",
-            ("LAX", _) | (_, false) => "Lax",
-            _ => "None",
-        };
+        let same_site = Self::same_site(state, config);
         let cookie = format!(
             "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}{}",
             cookie_name(state.env.client_id()),
@@ -107,10 +112,21 @@ impl Issued {
             state.cookie_domain_attr,
         );
         let mut res = Json(self.body).into_response();
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            res.headers_mut().insert(SET_COOKIE, v);
+        for c in std::iter::once(&cookie).chain(&self.cookies) {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                res.headers_mut().append(SET_COOKIE, v);
+            }
         }
         res
+    }
+
+    /// The `SameSite` attribute every cookie of a login carries.
+    pub(super) fn same_site(state: &AppState, config: &VendorConfig) -> &'static str {
+        match (config.cookie_same_site.as_str(), state.secure_cookies) {
+            ("STRICT", _) => "Strict",
+            ("LAX", _) | (_, false) => "Lax",
+            _ => "None",
+        }
     }
 }
 
@@ -122,6 +138,18 @@ pub(super) fn clearing_cookie(state: &AppState) -> String {
         if state.secure_cookies { "; Secure" } else { "" },
         state.cookie_domain_attr,
     )
+}
+
+/// The value of cookie `name` (at most 256 characters), if sent.
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 256)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// The refresh token from the `fe_refresh_…` cookie. The name is the client id without

@@ -5,12 +5,10 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::issue::issue;
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -90,21 +88,11 @@ pub(super) async fn login(
         })
         .into_response());
     }
-    let ua = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect());
-    let opened = login::open_session(
-        &state.db,
-        &state.clock,
-        &config,
-        &user,
-        &tenant,
-        Some(ip.to_string()),
-        ua,
-    )
-    .await?;
-    let mut issued = issue(&state, &config, opened)?;
+    let mut issued =
+        match super::mfa::after_first_factor(&state, &config, &headers, *user, tenant, ip).await {
+            Ok(issued) => issued,
+            Err(challenge) => return Ok(challenge),
+        };
     if let Expiry::Soon { left, period } = expiry {
         issued.body.password_expires_in = Some(left);
         issued.body.notification_period = Some(period);

@@ -6,11 +6,14 @@
 mod activation;
 mod issue;
 mod login;
+mod mfa;
 mod passwords;
 mod session;
 mod signup;
 
 use crate::api::Ops;
+
+pub(crate) use mfa::Devices;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
@@ -19,4 +22,5 @@ pub(super) fn ops() -> Ops {
         .merge(signup::ops())
         .merge(activation::ops())
         .merge(passwords::ops())
+        .merge(mfa::ops())
 }

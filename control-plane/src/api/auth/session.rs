@@ -58,7 +58,7 @@ pub(super) async fn refresh(
         Some(&tenant),
     )
     .await?;
-    let mut res = issue(&state, &config, opened)?.respond(&state, &config);
+    let mut res = issue(&state, &config, opened, None)?.respond(&state, &config);
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
 }

@@ -3,6 +3,7 @@
 //! environment's applying where it has none (`model::setting`).
 
 mod lockout;
+mod mfa;
 mod passwords;
 mod scoped;
 mod sessions;
@@ -18,4 +19,5 @@ pub(super) fn ops() -> Ops {
         .merge(passwords::ops())
         .merge(sessions::ops())
         .merge(strategies::ops())
+        .merge(mfa::ops())
 }

@@ -7,6 +7,7 @@ mod dto;
 mod emails;
 mod manage;
 mod me;
+mod mfa;
 mod roles;
 mod sessions;
 mod tenants;
@@ -21,4 +22,5 @@ pub(super) fn ops() -> Ops {
         .merge(tenants::ops())
         .merge(me::ops())
         .merge(sessions::ops())
+        .merge(mfa::ops())
 }

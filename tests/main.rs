@@ -6,7 +6,7 @@
 
 mod support;
 
-mod api;
+pub mod api;
 mod clients;
 mod contract;
 mod enforcement;

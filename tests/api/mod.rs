@@ -1,6 +1,6 @@
 //! The API, area by area: one module per `control-plane/src/api/<area>`.
 
-mod auth;
+pub mod auth;
 mod platform;
 mod rbac;
 mod restrictions;

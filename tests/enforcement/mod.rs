@@ -3,3 +3,4 @@
 
 pub mod distribution;
 mod request_facts;
+mod step_up;

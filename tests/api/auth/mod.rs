@@ -1,7 +1,7 @@
 //! `api/auth` and the policies it enforces: signup and activation, sessions, passwords, lockout.
 
 mod lockout;
-mod mfa;
+pub mod mfa;
 mod passwords;
 mod sessions;
 mod signup;

@@ -10,6 +10,7 @@
 
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Browser } from './browser.mjs';
@@ -52,6 +53,49 @@ async function mail(kind, to) {
   }
   throw new Error(`no ${kind} mail to ${to}`);
 }
+
+/** Messages of `kind` (`.eml` or `.sms`) to `to`, oldest first. */
+function messages(ext, kind, to) {
+  let files = [];
+  try {
+    files = readdirSync(OUTBOX).filter((f) => f.endsWith(`-${kind}.${ext}`));
+  } catch {}
+  const head = ext === 'eml' ? `To: ${to}\r\n` : `To: ${to}\n`;
+  return files
+    .map((f) => ({ text: readFileSync(join(OUTBOX, f), 'utf8'), t: statSync(join(OUTBOX, f)).mtimeMs }))
+    .filter((m) => m.text.includes(head))
+    .sort((a, b) => a.t - b.t);
+}
+
+/** The message `run` causes: waits for one more `kind` message to `to` than before it. */
+async function caused(ext, kind, to, run) {
+  const before = messages(ext, kind, to).length;
+  const result = await run();
+  for (let i = 0; i < 200; i++) {
+    const all = messages(ext, kind, to);
+    if (all.length > before) return { result, text: all[all.length - 1].text };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no new ${kind} message to ${to}`);
+}
+
+const sixDigits = (text) => text.match(/\b(\d{6})\b/)[1];
+
+/** RFC 6238 as an authenticator app computes it (SHA-1, 6 digits, 30 s), `offset` steps on. */
+function totp(base32, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const o = mac[19] & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+/** What redux-store's `isMfaRequired` decides. */
+const isMfaRequired = (r) => Boolean(r.mfaRequired && r.mfaToken);
 
 /** `{userId, token}` of the link in a mail. */
 function linkParams(text) {
@@ -331,6 +375,110 @@ const steps = [
       await api.securityPolicy[save]({ ...saved, enabled: false });
       assert.equal((await api.securityPolicy[get]()).enabled, false);
     }
+  }],
+  ['portal: MFA page before any factor', async () => {
+    const { strategies } = await api.auth.getMFAStrategiesConfig();
+    assert.deepEqual(strategies.filter((s) => s.isActive).map((s) => s.strategy), ['AuthenticatorApp']);
+    assert.deepEqual(await api.auth.getMFADevices(), { webauthn: [], phones: [], authenticators: [], emails: [] });
+    await rejects(api.securityPolicy.getMfaPolicy(), 404);
+    await rejects(api.securityPolicy.getVendorMfaPolicy(), 404);
+  }],
+  ['security page: the account forces MFA and allows remembering devices', async () => {
+    await api.securityPolicy.saveMfaPolicy({ enforceMFAType: 'Force' });
+    const saved = await api.securityPolicy.getMfaPolicy();
+    assert.ok(saved.id, JSON.stringify(saved));
+    await api.securityPolicy.saveMfaPolicy({ ...saved, allowRememberMyDevice: true, mfaDeviceExpiration: 86400 });
+    const again = await api.securityPolicy.getMfaPolicy();
+    assert.equal(again.allowRememberMyDevice, true);
+    assert.equal(again.enforceMFAType, 'Force');
+  }],
+  ['login: MFA required, force-enrol an authenticator app', async () => {
+    await api.auth.logout();
+    reload();
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(isMfaRequired(user), JSON.stringify(user));
+    assert.equal(user.accessToken, undefined);
+    assert.equal(user.mfaEnrolled, false);
+    assert.deepEqual(user.mfaStrategies, ['AuthenticatorApp']);
+    assert.match(user.qrCode, /^data:image\/(png|svg\+xml);base64,/);
+    const remember = await api.auth.checkIfAllowToRememberMfaDevice(user.mfaToken);
+    assert.deepEqual(remember, { isAllowedToRemember: true, mfaDeviceExpiration: 86400 });
+    state.secret = user.secret;
+    const done = await api.auth.enrollMFAAuthenticatorAppForLoginV2({ mfaToken: user.mfaToken, token: totp(state.secret) });
+    assert.ok(done.user.accessToken);
+    assert.ok(done.user.recoveryCode?.length >= 8, JSON.stringify(done.user));
+    state.recoveryCode = done.user.recoveryCode;
+    assert.ok(claims(done.user.accessToken).amr.includes('mfa'));
+    assert.equal(done.activeTenant.tenantId, state.tenantId);
+  }],
+  ['login: the method picker, then an email code', async () => {
+    await management('POST', '/identity/resources/configurations/v1/mfa/strategies', { strategy: 'EmailCode', isActive: true });
+    await api.auth.logout();
+    reload();
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(isMfaRequired(user));
+    const d = user.mfaDevices;
+    assert.equal(d.webauthn.length + d.phones.length, 0);
+    assert.equal(d.authenticators.length, 1);
+    assert.deepEqual(d.emails, [{ email: EMAIL }]);
+    const { result: { otcToken }, text } = await caused('eml', 'mfa-email-code', EMAIL, () => api.auth.preVerifyMFAEmailCode({ mfaToken: user.mfaToken }));
+    const done = await api.auth.verifyMFAEmailCode({ mfaToken: user.mfaToken, otcToken, code: sixDigits(text) });
+    assert.ok(done.accessToken, JSON.stringify(done));
+  }],
+  ['login with the authenticator app, remembering the device', async () => {
+    await api.auth.logout();
+    reload();
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(isMfaRequired(user));
+    await rejects(api.auth.loginWithMfaV2({ mfaToken: user.mfaToken, value: '000000' }), 400);
+    const done = await api.auth.loginWithMfaV2({ mfaToken: user.mfaToken, value: totp(state.secret, 1), rememberDevice: true });
+    assert.ok(done.user.accessToken);
+    assert.equal(claims(done.user.accessToken).acr, 'http://schemas.openid.net/pape/policies/2007/06/multi-factor');
+  }],
+  ['a remembered device skips MFA', async () => {
+    await api.auth.logout();
+    reload();
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(user.accessToken, JSON.stringify(user));
+    assert.equal(user.mfaRequired, false);
+  }],
+  ['step-up with an email code', async () => {
+    const up = await api.auth.generateStepupSession({ maxAge: 60 });
+    assert.ok(up.mfaToken && up.mfaDevices.authenticators.length === 1, JSON.stringify(up));
+    const { result: { otcToken }, text } = await caused('eml', 'mfa-email-code', EMAIL, () => api.auth.preVerifyMFAEmailCode({ mfaToken: up.mfaToken }));
+    const done = await api.auth.verifyMFAEmailCode({ mfaToken: up.mfaToken, otcToken, code: sixDigits(text) });
+    const c = claims(done.accessToken);
+    assert.ok(c.amr.includes('mfa') && c.auth_time > 0, JSON.stringify(c));
+    context().setAccessToken(done.accessToken);
+  }],
+  ['portal: enrol and remove a phone for SMS codes', async () => {
+    await management('POST', '/identity/resources/configurations/v1/mfa/strategies', { strategy: 'SMS', isActive: true });
+    const phone = '+15550104242';
+    const sent = await caused('sms', 'mfa-sms-code', phone, () => api.auth.preEnrollMFASMS({ phoneNumber: phone }));
+    await api.auth.enrollMFASMS({ otcToken: sent.result.otcToken, code: sixDigits(sent.text) });
+    let devices = await api.auth.getMFADevices();
+    assert.deepEqual(devices.phones.map((p) => p.phoneNumber), [phone]);
+    const id = devices.phones[0].id;
+    const pre = await caused('sms', 'mfa-sms-code', phone, () => api.auth.preDisableMFASMS(id));
+    await api.auth.disableMFASMS(id, { otcToken: pre.result.otcToken, code: sixDigits(pre.text) });
+    devices = await api.auth.getMFADevices();
+    assert.equal(devices.phones.length, 0);
+    assert.equal(devices.authenticators.length, 1);
+  }],
+  ['lost device: the recovery code turns MFA off', async () => {
+    await api.auth.recoverMfaToken({ email: EMAIL, recoveryCode: state.recoveryCode });
+    reload();
+    await rejects(api.auth.refreshTokenV3(), 401);
+    // The account still forces MFA and the remembered device is forgotten: with the app gone,
+    // the email code is what is left.
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(isMfaRequired(user));
+    assert.equal(user.mfaDevices.authenticators.length, 0);
+    assert.deepEqual(user.mfaDevices.emails, [{ email: EMAIL }]);
+    const { result: { otcToken }, text } = await caused('eml', 'mfa-email-code', EMAIL, () => api.auth.preVerifyMFAEmailCode({ mfaToken: user.mfaToken }));
+    const done = await api.auth.verifyMFAEmailCode({ mfaToken: user.mfaToken, otcToken, code: sixDigits(text) });
+    assert.ok(done.accessToken);
+    context().setAccessToken(done.accessToken);
   }],
   ['logout ends the session', async () => {
     await api.auth.logout();

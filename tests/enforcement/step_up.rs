@@ -38,7 +38,12 @@ async fn the_sidecar_enforces_step_up_and_max_age_on_mfa_tokens() {
     let access = w.token_for("stepper@acme.test").await;
     let clock = w.cp.running.state.clock.clone();
     let enrol = w
-        .as_user(&access, Method::POST, &format!("{P}/users/v1/mfa/enroll"), None)
+        .as_user(
+            &access,
+            Method::POST,
+            &format!("{P}/users/v1/mfa/enroll"),
+            None,
+        )
         .await;
     let secret = enrol.body["secret"].as_str().unwrap().to_owned();
     let r = w
@@ -83,13 +88,14 @@ async fn the_sidecar_enforces_step_up_and_max_age_on_mfa_tokens() {
             Some(json!({"maxAge": 300})),
         )
         .await;
-    let done = w
-        .cp
-        .call(
+    let done =
+        w.cp.call(
             Method::POST,
             &format!("{P}/auth/v1/user/mfa/verify"),
             None,
-            Some(&json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)})),
+            Some(
+                &json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)}),
+            ),
         )
         .await;
     assert_eq!(done.status, 201, "{}", done.text);
@@ -97,9 +103,8 @@ async fn the_sidecar_enforces_step_up_and_max_age_on_mfa_tokens() {
     applied(&sc, w.cp.running.state.hub.version()).await;
     assert_eq!(at(stepped.clone()).await.0, 200, "a stepped-up token");
     // A refreshed token carries no step-up claims.
-    let refreshed = w
-        .cp
-        .send(
+    let refreshed =
+        w.cp.send(
             Method::POST,
             &format!("{P}/auth/v1/user/token/refresh"),
             None,

@@ -1,6 +1,7 @@
 //! Test harness: an in-process control plane with an HTTP client, and helpers to spawn the
 //! real binaries.
 
+pub mod authenticator;
 pub mod minted;
 pub mod process;
 pub mod remote;

@@ -102,6 +102,30 @@ fn allows(state: &AppState, raw: &str) -> bool {
         })
 }
 
+/// Whether `origin` is one of the login box's (the CORS allow-list): the origins a WebAuthn
+/// ceremony's client data may name.
+pub fn origin_allowed(state: &AppState, origin: &str) -> bool {
+    allows(state, origin)
+}
+
+/// The WebAuthn relying-party id of a ceremony begun by this request: the host of its
+/// allowed `Origin` (credentials bind to the login page's domain), else the public URL's.
+pub fn rp_id(state: &AppState, headers: &HeaderMap) -> String {
+    let host = |url: &str| -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        host.trim_matches(['[', ']']).to_ascii_lowercase()
+    };
+    match allowed_origin(state, headers).and_then(|v| v.to_str().ok().map(str::to_owned)) {
+        Some(o) => host(&o),
+        None => host(&state.public_url),
+    }
+}
+
 /// The request's one `Origin` header, when it is allowed (a repeated header never is).
 fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
     let mut values = headers.get_all(ORIGIN).iter();

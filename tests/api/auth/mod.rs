@@ -5,3 +5,4 @@ pub mod mfa;
 mod passwords;
 mod sessions;
 mod signup;
+mod webauthn;

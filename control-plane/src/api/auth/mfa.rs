@@ -35,7 +35,7 @@ fn device_cookie_name(client_id: &str) -> String {
 /// `UserMFADevicesResponse`: all four arrays, always.
 #[derive(Serialize, Default)]
 pub(crate) struct Devices {
-    webauthn: Vec<serde_json::Value>,
+    webauthn: Vec<WebAuthnDevice>,
     phones: Vec<PhoneDevice>,
     authenticators: Vec<AppDevice>,
     emails: Vec<EmailDevice>,
@@ -46,6 +46,14 @@ pub(crate) struct Devices {
 struct PhoneDevice {
     id: String,
     phone_number: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebAuthnDevice {
+    id: String,
+    device_type: mfa::DeviceType,
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -67,7 +75,15 @@ impl Devices {
         masked: bool,
     ) -> Self {
         Devices {
-            webauthn: Vec::new(),
+            webauthn: m
+                .webauthn
+                .iter()
+                .map(|d| WebAuthnDevice {
+                    id: d.id.clone(),
+                    device_type: d.device_type,
+                    name: d.name.clone(),
+                })
+                .collect(),
             phones: m
                 .phones
                 .iter()
@@ -127,11 +143,7 @@ struct Ask {
 fn ask(state: &AppState, user: &User) -> Result<Ask, ApiError> {
     let m = mfa::of(&state.db, &user.id)?;
     let config = policy::config(&state.db)?;
-    let strategies: Vec<Strategy> = config
-        .strategies()
-        .into_iter()
-        .filter(|s| policy::supported(*s))
-        .collect();
+    let strategies = config.strategies();
     Ok(Ask {
         enrolled: m.enrolled() || config.email,
         devices: Devices::of(&m, &config, &user.email, true),
@@ -529,6 +541,144 @@ async fn email_verify(
     prove_code(&state, &headers, ip, req, Expect::Email).await
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CeremonyReply {
+    webauthn_token: String,
+    options: serde_json::Value,
+}
+
+/// Start a WebAuthn ceremony (login or self-service) for the request's origin.
+pub(crate) async fn ceremony(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: mfa::Scope<'_>,
+    purpose: mfa::Purpose,
+) -> Result<CeremonyReply, ApiError> {
+    let rp_id = crate::http::cors::rp_id(state, headers);
+    let name = policy::config(&state.db)?.service_name;
+    let rp = mfa::Rp {
+        name: &name,
+        id: &rp_id,
+    };
+    let (webauthn_token, options) =
+        mfa::webauthn_begin(&state.db, &state.clock, scope, purpose, rp).await?;
+    Ok(CeremonyReply {
+        webauthn_token,
+        options,
+    })
+}
+
+/// Finish a WebAuthn ceremony with the browser's credential.
+pub(crate) async fn finish_ceremony(
+    state: &AppState,
+    scope: mfa::Scope<'_>,
+    token: &str,
+    credential: &serde_json::Value,
+    device_type: Option<mfa::DeviceType>,
+    device: Option<&str>,
+) -> Result<mfa::Finished, ApiError> {
+    let origin_ok = |o: &str| crate::http::cors::origin_allowed(state, o);
+    Ok(mfa::webauthn_finish(
+        &state.db,
+        &state.clock,
+        scope,
+        mfa::Answer {
+            token,
+            credential,
+            device_type,
+            device,
+        },
+        &origin_ok,
+    )
+    .await?)
+}
+
+/// Public: begin registering a WebAuthn authenticator with the challenge.
+async fn webauthn_enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TokenOnly>,
+) -> Result<(StatusCode, Json<CeremonyReply>), ApiError> {
+    let scope = mfa::Scope::Login(&req.mfa_token);
+    let r = ceremony(&state, &headers, scope, mfa::Purpose::Register).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// Public: begin asserting enrolled authenticator `deviceId`.
+async fn webauthn_pre_verify(
+    State(state): State<AppState>,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TokenOnly>,
+) -> Result<(StatusCode, Json<CeremonyReply>), ApiError> {
+    let scope = mfa::Scope::Login(&req.mfa_token);
+    let r = ceremony(&state, &headers, scope, mfa::Purpose::Assert(device)).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebAuthnRequest {
+    mfa_token: String,
+    webauthn_token: String,
+    device_type: Option<mfa::DeviceType>,
+    /// The browser's credential (`publicKeyCredentialToJSON`).
+    options: serde_json::Value,
+    remember_device: Option<bool>,
+}
+
+async fn prove_webauthn(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    req: WebAuthnRequest,
+    device: Option<&str>,
+) -> Result<Response, ApiError> {
+    let scope = mfa::Scope::Login(&req.mfa_token);
+    let finished = finish_ceremony(
+        state,
+        scope,
+        &req.webauthn_token,
+        &req.options,
+        req.device_type,
+        device,
+    )
+    .await?;
+    let mfa::Finished::Login(proven) = finished else {
+        return Err(MfaError::BadChallenge.into());
+    };
+    complete(
+        state,
+        headers,
+        ip,
+        proven,
+        req.remember_device == Some(true),
+    )
+    .await
+}
+
+/// Public: the registration completes the enrolment and the login.
+async fn webauthn_enrol_verify(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<WebAuthnRequest>,
+) -> Result<Response, ApiError> {
+    prove_webauthn(&state, &headers, ip, req, None).await
+}
+
+/// Public: the assertion of `deviceId` completes the login.
+async fn webauthn_verify(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<WebAuthnRequest>,
+) -> Result<Response, ApiError> {
+    prove_webauthn(&state, &headers, ip, req, Some(&device)).await
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RecoverRequest {
@@ -667,6 +817,22 @@ pub(super) fn ops() -> Ops {
             email_verify,
         )
         .add("AuthenticationMFAControllerV1_recoverMfa", recover)
+        .add(
+            "AuthenticationMFAControllerV1_preEnrollWebauthnMfa",
+            webauthn_enrol,
+        )
+        .add(
+            "AuthenticationMFAControllerV1_enrollWebauthnMfa",
+            webauthn_enrol_verify,
+        )
+        .add(
+            "AuthenticationMFAControllerV1_preVerifyWebauthnMfa",
+            webauthn_pre_verify,
+        )
+        .add(
+            "AuthenticationMFAControllerV1_verifyWebauthnMfa",
+            webauthn_verify,
+        )
         .add(
             "SecurityPolicyController_checkIfAllowToRememberDevice",
             allow_remember,

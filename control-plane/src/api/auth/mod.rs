@@ -13,7 +13,7 @@ mod signup;
 
 use crate::api::Ops;
 
-pub(crate) use mfa::Devices;
+pub(crate) use mfa::{Devices, ceremony, finish_ceremony};
 
 pub(super) fn ops() -> Ops {
     Ops::default()

@@ -5,12 +5,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Ops;
-use crate::api::auth::Devices;
+use crate::api::auth::{Devices, ceremony, finish_ceremony};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
@@ -215,6 +216,89 @@ async fn sms_disable_verify(
     Ok(StatusCode::OK)
 }
 
+/// Begin registering a WebAuthn authenticator (outside the spec; no body).
+async fn webauthn_enrol(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, _) = me(&state, &caller)?;
+    let r = ceremony(
+        &state,
+        &headers,
+        mfa::Scope::User(&user.id),
+        mfa::Purpose::Register,
+    )
+    .await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebAuthnBody {
+    webauthn_token: String,
+    device_type: Option<mfa::DeviceType>,
+    options: serde_json::Value,
+}
+
+/// Complete a registration; the recovery code when it is the first factor.
+async fn webauthn_enrol_verify(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<WebAuthnBody>,
+) -> Result<Json<EnrolledReply>, ApiError> {
+    let (user, keep) = me(&state, &caller)?;
+    let done = finish_ceremony(
+        &state,
+        mfa::Scope::User(&user.id),
+        &req.webauthn_token,
+        &req.options,
+        req.device_type,
+        None,
+    )
+    .await?;
+    end_others(&state, &user, keep).await?;
+    let recovery_code = match done {
+        mfa::Finished::User(r) => r,
+        mfa::Finished::Login(_) => None,
+    };
+    Ok(Json(EnrolledReply { recovery_code }))
+}
+
+/// Begin removing authenticator `deviceId`: an assertion of it (no body).
+async fn webauthn_disable(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, _) = me(&state, &caller)?;
+    let scope = mfa::Scope::User(&user.id);
+    let r = ceremony(&state, &headers, scope, mfa::Purpose::Remove(device)).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
+
+/// The assertion removes authenticator `deviceId`.
+async fn webauthn_disable_verify(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(device): Path<String>,
+    ApiJson(req): ApiJson<WebAuthnBody>,
+) -> Result<StatusCode, ApiError> {
+    let (user, keep) = me(&state, &caller)?;
+    finish_ceremony(
+        &state,
+        mfa::Scope::User(&user.id),
+        &req.webauthn_token,
+        &req.options,
+        None,
+        Some(&device),
+    )
+    .await?;
+    end_others(&state, &user, keep).await?;
+    Ok(StatusCode::OK)
+}
+
 /// Environment token: remove every factor of the user, in every account, with its
 /// remembered devices and recovery code; the user's sessions end.
 async fn unenroll(
@@ -252,4 +336,20 @@ pub(super) fn ops() -> Ops {
         .add("UsersMfaControllerV1_disableSMSMfa", sms_disable_verify)
         .add("VendorOnlyUsers_MFAUnenroll", unenroll)
         .add_extra("/resources/users/v1/mfa/devices", get(devices))
+        .add_extra(
+            "/resources/users/v1/mfa/webauthn/enroll",
+            post(webauthn_enrol),
+        )
+        .add_extra(
+            "/resources/users/v1/mfa/webauthn/enroll/verify",
+            post(webauthn_enrol_verify),
+        )
+        .add_extra(
+            "/resources/users/v1/mfa/webauthn/{deviceId}/disable",
+            post(webauthn_disable),
+        )
+        .add_extra(
+            "/resources/users/v1/mfa/webauthn/{deviceId}/disable/verify",
+            post(webauthn_disable_verify),
+        )
 }

@@ -23,6 +23,7 @@
 pub mod policy;
 pub mod seal;
 pub mod totp;
+pub mod webauthn;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,8 @@ pub enum Method {
     Sms,
     /// Email code (no RFC 8176 value of its own: a one-time password).
     Email,
+    /// WebAuthn (a hardware-bound key).
+    Hwk,
 }
 
 impl Method {
@@ -97,6 +100,7 @@ impl Method {
         let m = match self {
             Method::Otp | Method::Email => "otp",
             Method::Sms => "sms",
+            Method::Hwk => "hwk",
         };
         vec!["pwd".into(), "mfa".into(), m.into()]
     }
@@ -158,6 +162,72 @@ pub struct Phone {
     pub created_at: String,
 }
 
+/// Which WebAuthn authenticators a device is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceType {
+    /// Built into the device (Touch ID, Windows Hello).
+    Platform,
+    /// A roaming security key.
+    CrossPlatform,
+}
+
+impl DeviceType {
+    /// The strategy that enables it.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            DeviceType::Platform => Strategy::WebAuthnPlatform,
+            DeviceType::CrossPlatform => Strategy::WebAuthnCrossPlatform,
+        }
+    }
+}
+
+/// An enrolled WebAuthn credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAuthnDevice {
+    /// UUID (the device id).
+    pub id: String,
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// Its public key.
+    pub key: webauthn::PublicKey,
+    /// The last signature counter seen.
+    pub sign_count: u32,
+    /// Platform or roaming.
+    pub device_type: DeviceType,
+    /// Shown in device lists.
+    pub name: String,
+    /// The relying party it is bound to.
+    pub rp_id: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A WebAuthn ceremony in flight: `webauthnToken` names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ceremony {
+    /// Hex SHA-256 of the `webauthnToken`.
+    pub token_digest: String,
+    /// The challenge, base64url.
+    pub challenge: String,
+    /// The relying party id the options named.
+    pub rp_id: String,
+    /// Unix seconds.
+    pub expires_at: UnixSecs,
+    /// What it is for.
+    pub purpose: Purpose,
+}
+
+/// What a ceremony proves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Purpose {
+    /// Registering a new credential.
+    Register,
+    /// Asserting enrolled device `0` (a login or step-up).
+    Assert(String),
+    /// Asserting enrolled device `0` to remove it.
+    Remove(String),
+}
+
 /// A remembered device: the digest of its cookie's token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {
@@ -208,6 +278,12 @@ pub struct UserMfa {
     pub authenticators: Vec<Authenticator>,
     /// Phones.
     pub phones: Vec<Phone>,
+    /// WebAuthn credentials.
+    #[serde(default)]
+    pub webauthn: Vec<WebAuthnDevice>,
+    /// A self-service WebAuthn ceremony in flight.
+    #[serde(default)]
+    pub pending_webauthn: Option<Ceremony>,
     /// Hex SHA-256 of the recovery code.
     pub recovery_digest: Option<String>,
     /// Remembered devices.
@@ -236,7 +312,7 @@ impl Record for UserMfa {
 impl UserMfa {
     /// Whether any second factor is enrolled.
     pub fn enrolled(&self) -> bool {
-        !self.authenticators.is_empty() || !self.phones.is_empty()
+        !self.authenticators.is_empty() || !self.phones.is_empty() || !self.webauthn.is_empty()
     }
 
     fn forget_devices(&mut self) {
@@ -313,6 +389,9 @@ pub struct Challenge {
     pub otc: Option<Otc>,
     /// Codes sent.
     pub sends: u32,
+    /// A WebAuthn ceremony of this challenge.
+    #[serde(default)]
+    pub webauthn: Option<Ceremony>,
 }
 
 impl Record for Challenge {
@@ -359,6 +438,7 @@ pub async fn begin(
             pending_secret,
             otc: None,
             sends: 0,
+            webauthn: None,
         })
     })
     .await?;
@@ -830,6 +910,8 @@ pub async fn recover(
 fn remove_all(m: &mut UserMfa) {
     m.authenticators.clear();
     m.phones.clear();
+    m.webauthn.clear();
+    m.pending_webauthn = None;
     m.recovery_digest = None;
     m.pending_secret = None;
     m.pending_otc = None;
@@ -1128,6 +1210,343 @@ pub async fn self_verify_sms(
         })
         .await?;
     out.ok_or(MfaError::WrongCode)
+}
+
+// ---- WebAuthn ceremonies, during login (bound to the challenge) and self-service (bound to
+// the user). The signature checks are pure (`webauthn`); what they prove is consumed in a
+// transaction that finds the same ceremony still in place. ----
+
+/// Where a ceremony lives.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// A login or step-up: the `mfaToken`.
+    Login(&'a str),
+    /// The signed-in user.
+    User(&'a str),
+}
+
+/// The relying party a ceremony names: the service name and id.
+pub struct Rp<'a> {
+    /// Shown by the browser.
+    pub name: &'a str,
+    /// The id (a host); an assertion uses the one the device was registered under.
+    pub id: &'a str,
+}
+
+fn new_ceremony(
+    token: &str,
+    challenge: &[u8],
+    rp_id: &str,
+    now: i64,
+    purpose: Purpose,
+) -> Ceremony {
+    Ceremony {
+        token_digest: digest(token),
+        challenge: crate::crypto::b64url(challenge),
+        rp_id: rp_id.to_owned(),
+        expires_at: now + webauthn::TIMEOUT_MS / 1000,
+        purpose,
+    }
+}
+
+/// Start a ceremony: the `webauthnToken` and the options for the browser.
+pub async fn webauthn_begin(
+    db: &Db,
+    clock: &Clock,
+    scope: Scope<'_>,
+    purpose: Purpose,
+    rp: Rp<'_>,
+) -> Result<(String, serde_json::Value), MfaError> {
+    let config = policy::config(db)?;
+    if !(config.webauthn_platform || config.webauthn_cross_platform) {
+        return Err(MfaError::Invalid("WebAuthn is not enabled".into()));
+    }
+    let token = crate::model::otp::new_token();
+    let challenge = random_bytes::<32>();
+    let now = clock.unix();
+    let key = match scope {
+        Scope::Login(t) => digest(t),
+        Scope::User(_) => String::new(),
+    };
+    db.write(|tx| {
+        let (user_id, mut challenge_rec) = match scope {
+            Scope::Login(_) => {
+                let c = tx
+                    .get::<Challenge>(key.as_bytes())?
+                    .filter(|c| c.expires_at > now && c.attempts < MAX_ATTEMPTS)
+                    .ok_or(MfaError::BadChallenge)?;
+                (c.user_id.clone(), Some(c))
+            }
+            Scope::User(u) => (u.to_owned(), None),
+        };
+        let u = tx
+            .get::<User>(user_id.as_bytes())?
+            .ok_or(MfaError::BadChallenge)?;
+        let mut m = of_tx(tx, &user_id)?;
+        let (rp_id, options) = match &purpose {
+            Purpose::Register => {
+                if challenge_rec.is_some() && m.enrolled() {
+                    return Err(MfaError::Invalid("MFA is already enrolled".into()));
+                }
+                let exclude: Vec<String> =
+                    m.webauthn.iter().map(|d| d.credential_id.clone()).collect();
+                let opts = webauthn::creation_options(
+                    rp.name, rp.id, &u.id, &u.email, &u.name, &challenge, &exclude,
+                );
+                (rp.id.to_owned(), opts)
+            }
+            Purpose::Assert(id) | Purpose::Remove(id) => {
+                let d = m
+                    .webauthn
+                    .iter()
+                    .find(|d| d.id == *id)
+                    .ok_or(MfaError::NoDevice)?;
+                let opts = webauthn::request_options(
+                    &d.rp_id,
+                    &challenge,
+                    std::slice::from_ref(&d.credential_id),
+                );
+                (d.rp_id.clone(), opts)
+            }
+        };
+        let ceremony = new_ceremony(&token, &challenge, &rp_id, now, purpose.clone());
+        match &mut challenge_rec {
+            Some(c) => {
+                c.webauthn = Some(ceremony);
+                tx.put(c)?;
+            }
+            None => {
+                m.pending_webauthn = Some(ceremony);
+                tx.put(&m)?;
+            }
+        }
+        Ok(options)
+    })
+    .await
+    .map(|options| (token, options))
+}
+
+/// What a finished ceremony did.
+#[derive(Debug)]
+pub enum Finished {
+    /// A login's challenge proven (with any credential it registered).
+    Login(Proven),
+    /// A self-service registration (the recovery code of a first factor) or removal.
+    User(Option<String>),
+}
+
+/// What verification outside the transaction decided.
+enum Verdict {
+    Add(webauthn::Registered),
+    Count(String, u32),
+    Remove(String),
+}
+
+/// The browser's answer to a ceremony.
+pub struct Answer<'a> {
+    /// The `webauthnToken`.
+    pub token: &'a str,
+    /// The credential JSON (`publicKeyCredentialToJSON`).
+    pub credential: &'a serde_json::Value,
+    /// Platform or roaming (registrations).
+    pub device_type: Option<DeviceType>,
+    /// The device the route names (assertions).
+    pub device: Option<&'a str>,
+}
+
+/// Finish a ceremony with the browser's answer.
+pub async fn webauthn_finish(
+    db: &Db,
+    clock: &Clock,
+    scope: Scope<'_>,
+    answer: Answer<'_>,
+    origin_ok: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Finished, MfaError> {
+    let Answer {
+        token,
+        credential,
+        device_type,
+        device,
+    } = answer;
+    let now = clock.unix();
+    let key = match scope {
+        Scope::Login(t) => digest(t),
+        Scope::User(_) => String::new(),
+    };
+    let (user_id, ceremony) = match scope {
+        Scope::Login(_) => {
+            let c = db
+                .get::<Challenge>(key.as_bytes())?
+                .filter(|c| c.expires_at > now && c.attempts < MAX_ATTEMPTS)
+                .ok_or(MfaError::BadChallenge)?;
+            (c.user_id.clone(), c.webauthn)
+        }
+        Scope::User(u) => (u.to_owned(), of(db, u)?.pending_webauthn),
+    };
+    let ceremony = ceremony
+        .filter(|c| {
+            ct_eq(c.token_digest.as_bytes(), digest(token).as_bytes()) && c.expires_at > now
+        })
+        .ok_or(MfaError::BadCodeToken)?;
+    let fits = match (&ceremony.purpose, device) {
+        (Purpose::Register, None) => true,
+        (Purpose::Assert(id) | Purpose::Remove(id), Some(d)) => id == d,
+        _ => false,
+    };
+    if !fits {
+        return Err(MfaError::BadCodeToken);
+    }
+    let m = of(db, &user_id)?;
+    let config = policy::config(db)?;
+    let challenge = crate::crypto::unb64url(&ceremony.challenge).unwrap_or_default();
+    let exp = webauthn::Expected {
+        challenge: &challenge,
+        rp_id: &ceremony.rp_id,
+        origin_ok,
+    };
+    let verdict = match &ceremony.purpose {
+        Purpose::Register => {
+            let dt = device_type.unwrap_or(DeviceType::CrossPlatform);
+            if !config.active(dt.strategy()) {
+                return Err(MfaError::Invalid(format!(
+                    "{} is not enabled",
+                    dt.strategy().name()
+                )));
+            }
+            webauthn::verify_registration(credential, &exp).map(Verdict::Add)
+        }
+        Purpose::Assert(id) | Purpose::Remove(id) => {
+            let d = m
+                .webauthn
+                .iter()
+                .find(|d| d.id == *id)
+                .ok_or(MfaError::NoDevice)?;
+            webauthn::verify_assertion(
+                credential,
+                &exp,
+                &d.credential_id,
+                &d.key,
+                d.sign_count,
+                user_id.as_bytes(),
+            )
+            .map(|n| match ceremony.purpose {
+                Purpose::Remove(_) => Verdict::Remove(id.clone()),
+                _ => Verdict::Count(id.clone(), n),
+            })
+        }
+    };
+    if let Err(e) = &verdict {
+        tracing::info!(user.id = %user_id, reason = e.0, "WebAuthn verification refused");
+    }
+    let forced = match db.get::<User>(user_id.as_bytes())? {
+        Some(u) => forced(db, &u)?,
+        None => false,
+    };
+    let at = rfc3339(clock.now());
+    let recovery = new_recovery_code();
+    let new_id = crate::crypto::new_uuid().to_string();
+    let dt = device_type.unwrap_or(DeviceType::CrossPlatform);
+    let out = db
+        .write(|tx| {
+            let mut m = of_tx(tx, &user_id)?;
+            let mut c = match scope {
+                Scope::Login(_) => Some(
+                    tx.get::<Challenge>(key.as_bytes())?
+                        .ok_or(MfaError::BadChallenge)?,
+                ),
+                Scope::User(_) => None,
+            };
+            let live = match &c {
+                Some(c) => c.webauthn.as_ref(),
+                None => m.pending_webauthn.as_ref(),
+            };
+            if live.is_none_or(|l| l.token_digest != ceremony.token_digest) {
+                return Err(MfaError::BadCodeToken);
+            }
+            // Single use, whatever the verdict.
+            match &mut c {
+                Some(c) => c.webauthn = None,
+                None => m.pending_webauthn = None,
+            }
+            let Ok(v) = &verdict else {
+                if let Some(c) = &mut c {
+                    c.attempts += 1;
+                    if c.attempts >= MAX_ATTEMPTS {
+                        tx.delete::<Challenge>(key.as_bytes())?;
+                    } else {
+                        tx.put(c)?;
+                    }
+                } else {
+                    tx.put(&m)?;
+                }
+                return Ok(None);
+            };
+            let first = !m.enrolled();
+            match v {
+                Verdict::Add(r) => {
+                    if m.webauthn
+                        .iter()
+                        .any(|d| d.credential_id == r.credential_id)
+                    {
+                        return Err(MfaError::Invalid(
+                            "This authenticator is already enrolled".into(),
+                        ));
+                    }
+                    m.webauthn.push(WebAuthnDevice {
+                        id: new_id.clone(),
+                        credential_id: r.credential_id.clone(),
+                        key: r.key.clone(),
+                        sign_count: r.sign_count,
+                        device_type: dt,
+                        name: match dt {
+                            DeviceType::Platform => "Built-in authenticator".into(),
+                            DeviceType::CrossPlatform => "Security key".into(),
+                        },
+                        rp_id: ceremony.rp_id.clone(),
+                        created_at: at.clone(),
+                    });
+                }
+                Verdict::Count(id, n) => {
+                    let d = m
+                        .webauthn
+                        .iter_mut()
+                        .find(|d| d.id == *id)
+                        .ok_or(MfaError::NoDevice)?;
+                    if (*n != 0 || d.sign_count != 0) && *n <= d.sign_count {
+                        return Err(MfaError::Invalid("WebAuthn verification failed".into()));
+                    }
+                    d.sign_count = *n;
+                }
+                Verdict::Remove(id) => {
+                    m.webauthn.retain(|d| d.id != *id);
+                    guard_last(forced, &m)?;
+                    m.forget_devices();
+                    if !m.enrolled() {
+                        m.recovery_digest = None;
+                    }
+                }
+            }
+            let r = (first && m.enrolled()).then(|| recovery.clone());
+            if let Some(r) = &r {
+                m.recovery_digest = Some(digest(r));
+            }
+            tx.put(&m)?;
+            Ok(Some(match c {
+                Some(c) => {
+                    tx.delete::<Challenge>(key.as_bytes())?;
+                    Finished::Login(Proven {
+                        user_id: c.user_id.clone(),
+                        tenant_id: c.tenant_id.clone(),
+                        method: Method::Hwk,
+                        step_up_session: c.step_up_session.clone(),
+                        recovery_code: r,
+                    })
+                }
+                None => Finished::User(r),
+            }))
+        })
+        .await?;
+    out.ok_or_else(|| MfaError::Invalid("WebAuthn verification failed".into()))
 }
 
 #[cfg(test)]

@@ -269,24 +269,6 @@ pub struct CodeChange {
     pub sender: Option<String>,
 }
 
-/// Strategies Tessera can carry through a login today.
-pub fn supported(s: Strategy) -> bool {
-    !matches!(
-        s,
-        Strategy::WebAuthnPlatform | Strategy::WebAuthnCrossPlatform
-    )
-}
-
-fn check_strategy(s: Strategy, on: bool) -> Result<(), SettingError> {
-    if on && !supported(s) {
-        return Err(SettingError::Invalid(format!(
-            "the {} strategy is not supported yet",
-            s.name()
-        )));
-    }
-    Ok(())
-}
-
 impl ConfigChange {
     fn apply(&self, c: &mut MfaConfig) -> Result<(), SettingError> {
         if let Some(a) = &self.authentication_app {
@@ -342,7 +324,6 @@ pub async fn update_config(db: &Db, change: &ConfigChange) -> Result<MfaConfig, 
 
 /// Turn one strategy on or off.
 pub async fn set_strategy(db: &Db, s: Strategy, on: bool) -> Result<MfaConfig, SettingError> {
-    check_strategy(s, on)?;
     db.write(|tx| {
         let mut c = tx.get::<MfaConfig>(CONFIG_KEY)?.unwrap_or_default();
         c.set(s, on);

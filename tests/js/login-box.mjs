@@ -10,7 +10,7 @@
 
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Browser } from './browser.mjs';
@@ -92,6 +92,66 @@ function totp(base32, offset = 0) {
   const mac = createHmac('sha1', key).update(counter).digest();
   const o = mac[19] & 0xf;
   return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+
+/** A software security key (ES256): what `navigator.credentials` would answer, run through
+ *  the store's `publicKeyCredentialToJSON` (ArrayBuffers as unpadded base64url). */
+class SoftKey {
+  constructor(origin) {
+    this.origin = origin;
+    this.keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.id = randomBytes(32);
+    this.count = 0;
+  }
+  static cbor(v) {
+    const head = (major, n) => {
+      if (n < 24) return Buffer.from([(major << 5) | n]);
+      if (n < 256) return Buffer.from([(major << 5) | 24, n]);
+      const b = Buffer.alloc(3); b[0] = (major << 5) | 25; b.writeUInt16BE(n, 1); return b;
+    };
+    if (typeof v === 'number') return v >= 0 ? head(0, v) : head(1, -1 - v);
+    if (Buffer.isBuffer(v)) return Buffer.concat([head(2, v.length), v]);
+    if (typeof v === 'string') return Buffer.concat([head(3, Buffer.byteLength(v)), Buffer.from(v)]);
+    const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
+    return Buffer.concat([head(5, entries.length), ...entries.flatMap(([k, x]) => [SoftKey.cbor(k), SoftKey.cbor(x)])]);
+  }
+  clientData(type, options) {
+    // The store decodes the challenge (unpadded base64url) and the browser re-encodes it.
+    const challenge = Buffer.from(options.challenge, 'base64url').toString('base64url');
+    assert.equal(challenge, options.challenge, 'the challenge is unpadded base64url');
+    return Buffer.from(JSON.stringify({ type, challenge, origin: this.origin, crossOrigin: false }));
+  }
+  authData(rpId, attested) {
+    const flags = attested ? 0x41 : 0x01;
+    const count = Buffer.alloc(4); count.writeUInt32BE(this.count);
+    const parts = [createHash('sha256').update(rpId).digest(), Buffer.from([flags]), count];
+    if (attested) {
+      const jwk = this.keys.publicKey.export({ format: 'jwk' });
+      const len = Buffer.alloc(2); len.writeUInt16BE(this.id.length);
+      const cose = SoftKey.cbor(new Map([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(jwk.x, 'base64url')], [-3, Buffer.from(jwk.y, 'base64url')]]));
+      parts.push(Buffer.alloc(16), len, this.id, cose);
+    }
+    return Buffer.concat(parts);
+  }
+  create(options) {
+    const clientDataJSON = this.clientData('webauthn.create', options);
+    const authData = this.authData(options.rp.id, true);
+    const attestationObject = SoftKey.cbor({ fmt: 'none', attStmt: {}, authData });
+    const id = this.id.toString('base64url');
+    return { id, rawId: id, type: 'public-key', authenticatorAttachment: 'cross-platform',
+      response: { clientDataJSON: clientDataJSON.toString('base64url'), attestationObject: attestationObject.toString('base64url') } };
+  }
+  get(options) {
+    assert.equal(options.allowCredentials[0].id, this.id.toString('base64url'));
+    this.count += 1;
+    const clientDataJSON = this.clientData('webauthn.get', options);
+    const authenticatorData = this.authData(options.rpId, false);
+    const signature = sign('sha256', Buffer.concat([authenticatorData, createHash('sha256').update(clientDataJSON).digest()]), this.keys.privateKey);
+    const id = this.id.toString('base64url');
+    return { id, rawId: id, type: 'public-key', authenticatorAttachment: 'cross-platform',
+      response: { clientDataJSON: clientDataJSON.toString('base64url'), authenticatorData: authenticatorData.toString('base64url'), signature: signature.toString('base64url'), userHandle: null } };
+  }
 }
 
 /** What redux-store's `isMfaRequired` decides. */
@@ -479,6 +539,33 @@ const steps = [
     const done = await api.auth.verifyMFAEmailCode({ mfaToken: user.mfaToken, otcToken, code: sixDigits(text) });
     assert.ok(done.accessToken);
     context().setAccessToken(done.accessToken);
+  }],
+  ['portal: register a security key, log in with it, remove it', async () => {
+    await management('POST', '/identity/resources/configurations/v1/mfa/strategies', { strategy: 'WebAuthnCrossPlatform', isActive: true });
+    const key = new SoftKey(APP_ORIGIN);
+    const pre = await api.auth.preEnrollMFAWebAuthn();
+    assert.equal(pre.options.rp.id, new URL(APP_ORIGIN).hostname, JSON.stringify(pre.options));
+    await api.auth.enrollMFAWebAuthn({ webauthnToken: pre.webauthnToken, deviceType: 'CrossPlatform', options: key.create(pre.options), publicKey: {} });
+    const devices = await api.auth.getMFADevices();
+    assert.equal(devices.webauthn.length, 1, JSON.stringify(devices));
+    const deviceId = devices.webauthn[0].id;
+    await api.auth.logout();
+    reload();
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    assert.ok(isMfaRequired(user));
+    assert.deepEqual(user.mfaDevices.webauthn.map((d) => d.deviceType), ['CrossPlatform']);
+    const verify = await api.auth.preVerifyMFAWebAuthnForLogin(deviceId, { mfaToken: user.mfaToken });
+    const done = await api.auth.verifyMFAWebAuthnForLogin(deviceId, { mfaToken: user.mfaToken, webauthnToken: verify.webauthnToken, options: key.get(verify.options), publicKey: {} });
+    assert.ok(claims(done.accessToken).amr.includes('hwk'), JSON.stringify(done));
+    context().setAccessToken(done.accessToken);
+    // The account forces MFA: the last factor stays until the policy allows going without.
+    let off = await api.auth.preDisableMFAWebAuthn(deviceId);
+    await rejects(api.auth.disableMFAWebAuthn(deviceId, { webauthnToken: off.webauthnToken, options: key.get(off.options), publicKey: {} }), 400);
+    const policy = await api.securityPolicy.getMfaPolicy();
+    await api.securityPolicy.saveMfaPolicy({ ...policy, enforceMFAType: 'DontForce' });
+    off = await api.auth.preDisableMFAWebAuthn(deviceId);
+    await api.auth.disableMFAWebAuthn(deviceId, { webauthnToken: off.webauthnToken, options: key.get(off.options), publicKey: {} });
+    assert.equal((await api.auth.getMFADevices()).webauthn.length, 0);
   }],
   ['logout ends the session', async () => {
     await api.auth.logout();

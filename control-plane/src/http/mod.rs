@@ -7,6 +7,7 @@ pub mod cors;
 pub mod extract;
 pub mod guard;
 pub mod link;
+pub mod mfa;
 mod middleware;
 mod origin;
 pub mod page;

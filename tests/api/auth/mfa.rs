@@ -1103,3 +1103,78 @@ async fn step_up_issues_a_multi_factor_token() {
             .await;
     assert_eq!(anon.status, 401);
 }
+
+#[tokio::test]
+async fn wrong_codes_count_toward_lockout_and_bind_to_their_user() {
+    let (w, t, _) = forced("lock@mfa.test").await;
+    w.user(&t, "other@mfa.test", &[]).await;
+    let (secret, _) = enrol_at_login(&w, "lock@mfa.test").await;
+    let (other_secret, _) = enrol_at_login(&w, "other@mfa.test").await;
+    // A's challenge never verifies with B's code (security.md E4).
+    let r = w.login("lock@mfa.test").await;
+    let a_token = r.body["mfaToken"].as_str().unwrap().to_owned();
+    let cross = post(
+        &w,
+        "/auth/v1/user/mfa/verify",
+        json!({"mfaToken": a_token, "value": totp(&other_secret, now(&w), 1)}),
+    )
+    .await;
+    assert_eq!(cross.status, 400, "{}", cross.text);
+    // With a lockout policy of 3, wrong codes lock the user like wrong passwords.
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/configurations/v1/lockout-policy"),
+            None,
+            Some(json!({"enabled": true, "maxAttempts": 3})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let pending = w.login("lock@mfa.test").await.body["mfaToken"].clone();
+    for _ in 0..2 {
+        let r = w.login("lock@mfa.test").await;
+        let bad = post(
+            &w,
+            "/auth/v1/user/mfa/verify",
+            json!({"mfaToken": r.body["mfaToken"], "value": "999999"}),
+        )
+        .await;
+        assert_eq!(bad.status, 400);
+    }
+    // Locked now (one wrong code above, two here): the right password no longer logs in,
+    // and the right code of a challenge opened before is not evaluated.
+    let r = w.login("lock@mfa.test").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let right = post(
+        &w,
+        "/auth/v1/user/mfa/verify",
+        json!({"mfaToken": pending, "value": totp(&secret, now(&w), 1)}),
+    )
+    .await;
+    assert_eq!(
+        right.status, 400,
+        "a locked user's code is not evaluated: {}",
+        right.text
+    );
+    // The lock mailed its unlock link, which lets the user in again.
+    let unlock = mail(&w.cp, "unlock", 1).await;
+    assert_eq!(unlock.to, "lock@mfa.test");
+    let token = unlock
+        .body
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let r =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/users/v3/me/unlock"),
+            None,
+            Some(&json!({"token": token})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    assert_eq!(w.login("lock@mfa.test").await.body["mfaRequired"], true);
+}

@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::ApiJson;
 use crate::http::guard::ClientIp;
+use crate::http::mfa::{CeremonyReply, Devices, ceremony, failed, finish_ceremony};
 use crate::http::page::Params;
 use crate::model::login::{self, Authn};
 use crate::model::mfa::{self, Expect, MfaError, Proof, Strategy, Target, policy};
@@ -30,86 +31,6 @@ use crate::model::vendor_config::VendorConfig;
 /// Next.js proxy forwards only `fe_` cookies).
 fn device_cookie_name(client_id: &str) -> String {
     format!("fe_device_{}", client_id.replace('-', ""))
-}
-
-/// `UserMFADevicesResponse`: all four arrays, always.
-#[derive(Serialize, Default)]
-pub(crate) struct Devices {
-    webauthn: Vec<WebAuthnDevice>,
-    phones: Vec<PhoneDevice>,
-    authenticators: Vec<AppDevice>,
-    emails: Vec<EmailDevice>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PhoneDevice {
-    id: String,
-    phone_number: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WebAuthnDevice {
-    id: String,
-    device_type: mfa::DeviceType,
-    name: String,
-}
-
-#[derive(Serialize)]
-struct AppDevice {
-    id: String,
-}
-
-#[derive(Serialize)]
-struct EmailDevice {
-    email: String,
-}
-
-impl Devices {
-    /// A user's devices; phones masked before the second factor (`masked`).
-    pub(crate) fn of(
-        m: &mfa::UserMfa,
-        config: &policy::MfaConfig,
-        email: &str,
-        masked: bool,
-    ) -> Self {
-        Devices {
-            webauthn: m
-                .webauthn
-                .iter()
-                .map(|d| WebAuthnDevice {
-                    id: d.id.clone(),
-                    device_type: d.device_type,
-                    name: d.name.clone(),
-                })
-                .collect(),
-            phones: m
-                .phones
-                .iter()
-                .map(|p| PhoneDevice {
-                    id: p.id.clone(),
-                    phone_number: if masked {
-                        mfa::mask_phone(&p.phone_number)
-                    } else {
-                        p.phone_number.clone()
-                    },
-                })
-                .collect(),
-            authenticators: m
-                .authenticators
-                .iter()
-                .map(|a| AppDevice { id: a.id.clone() })
-                .collect(),
-            emails: if config.email && !email.is_empty() {
-                vec![EmailDevice {
-                    email: email.to_owned(),
-                }]
-            } else {
-                Vec::new()
-            },
-        }
-    }
 }
 
 /// The MFA-required login reply (`compat-wave2.md` §2.2): no tokens, no cookie.
@@ -317,7 +238,9 @@ async fn verify_app(
         device: None,
         enrol: false,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof).await?;
+    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
+        .await
+        .map_err(|e| failed(&state, e))?;
     complete(
         &state,
         &headers,
@@ -341,7 +264,9 @@ async fn verify_app_device(
         device: Some(&device),
         enrol: false,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof).await?;
+    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
+        .await
+        .map_err(|e| failed(&state, e))?;
     complete(
         &state,
         &headers,
@@ -372,7 +297,9 @@ async fn enrol_app_verify(
         device: None,
         enrol: true,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof).await?;
+    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
+        .await
+        .map_err(|e| failed(&state, e))?;
     complete(
         &state,
         &headers,
@@ -499,7 +426,9 @@ async fn prove_code(
         code: &req.code,
         expect,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof).await?;
+    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
+        .await
+        .map_err(|e| failed(state, e))?;
     complete(
         state,
         headers,
@@ -539,59 +468,6 @@ async fn email_verify(
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
     prove_code(&state, &headers, ip, req, Expect::Email).await
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CeremonyReply {
-    webauthn_token: String,
-    options: serde_json::Value,
-}
-
-/// Start a WebAuthn ceremony (login or self-service) for the request's origin.
-pub(crate) async fn ceremony(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: mfa::Scope<'_>,
-    purpose: mfa::Purpose,
-) -> Result<CeremonyReply, ApiError> {
-    let rp_id = crate::http::cors::rp_id(state, headers);
-    let name = policy::config(&state.db)?.service_name;
-    let rp = mfa::Rp {
-        name: &name,
-        id: &rp_id,
-    };
-    let (webauthn_token, options) =
-        mfa::webauthn_begin(&state.db, &state.clock, scope, purpose, rp).await?;
-    Ok(CeremonyReply {
-        webauthn_token,
-        options,
-    })
-}
-
-/// Finish a WebAuthn ceremony with the browser's credential.
-pub(crate) async fn finish_ceremony(
-    state: &AppState,
-    scope: mfa::Scope<'_>,
-    token: &str,
-    credential: &serde_json::Value,
-    device_type: Option<mfa::DeviceType>,
-    device: Option<&str>,
-) -> Result<mfa::Finished, ApiError> {
-    let origin_ok = |o: &str| crate::http::cors::origin_allowed(state, o);
-    Ok(mfa::webauthn_finish(
-        &state.db,
-        &state.clock,
-        scope,
-        mfa::Answer {
-            token,
-            credential,
-            device_type,
-            device,
-        },
-        &origin_ok,
-    )
-    .await?)
 }
 
 /// Public: begin registering a WebAuthn authenticator with the challenge.
@@ -692,7 +568,15 @@ async fn recover(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RecoverRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mail = mfa::recover(&state.db, &state.clock, &req.email, &req.recovery_code).await?;
+    let mail = mfa::recover(&state.db, &state.clock, &req.email, &req.recovery_code)
+        .await
+        .map_err(|e| match e {
+            MfaError::Locked { .. } => {
+                let _ = failed(&state, e);
+                MfaError::Invalid("The recovery code is invalid".into()).into()
+            }
+            other => ApiError::from(other),
+        })?;
     state.send(mail);
     Ok(StatusCode::OK)
 }

@@ -13,8 +13,6 @@ mod signup;
 
 use crate::api::Ops;
 
-pub(crate) use mfa::{Devices, ceremony, finish_ceremony};
-
 pub(super) fn ops() -> Ops {
     Ops::default()
         .merge(login::ops())

@@ -11,11 +11,11 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Ops;
-use crate::api::auth::{Devices, ceremony, finish_ceremony};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
+use crate::http::mfa::{Devices, ceremony, failed, finish_ceremony};
 use crate::model::mfa::{self, Target, policy};
 use crate::model::user::User;
 
@@ -91,8 +91,9 @@ async fn enrol_app_verify(
     ApiJson(req): ApiJson<CodeBody>,
 ) -> Result<Json<EnrolledReply>, ApiError> {
     let (user, keep) = me(&state, &caller)?;
-    let recovery_code =
-        mfa::self_verify_authenticator(&state.db, &state.clock, &user, &req.token).await?;
+    let recovery_code = mfa::self_verify_authenticator(&state.db, &state.clock, &user, &req.token)
+        .await
+        .map_err(|e| failed(&state, e))?;
     end_others(&state, &user, keep).await?;
     Ok(Json(EnrolledReply { recovery_code }))
 }
@@ -104,7 +105,9 @@ async fn disable_app(
     ApiJson(req): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     let (user, keep) = me(&state, &caller)?;
-    mfa::self_disable_authenticator(&state.db, &state.clock, &user, None, &req.token).await?;
+    mfa::self_disable_authenticator(&state.db, &state.clock, &user, None, &req.token)
+        .await
+        .map_err(|e| failed(&state, e))?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }
@@ -118,7 +121,8 @@ async fn disable_app_device(
 ) -> Result<StatusCode, ApiError> {
     let (user, keep) = me(&state, &caller)?;
     mfa::self_disable_authenticator(&state.db, &state.clock, &user, Some(&device), &req.token)
-        .await?;
+        .await
+        .map_err(|e| failed(&state, e))?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }
@@ -174,7 +178,8 @@ async fn sms_enrol_verify(
         &req.code,
         None,
     )
-    .await?;
+    .await
+    .map_err(|e| failed(&state, e))?;
     end_others(&state, &user, keep).await?;
     Ok(Json(EnrolledReply { recovery_code }))
 }
@@ -211,7 +216,8 @@ async fn sms_disable_verify(
         &req.code,
         Some(&device),
     )
-    .await?;
+    .await
+    .map_err(|e| failed(&state, e))?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }

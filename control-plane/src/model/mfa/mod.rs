@@ -115,6 +115,14 @@ pub enum MfaError {
     /// Wrong code (counted).
     #[error("Invalid code")]
     WrongCode,
+    /// Wrong code, and the user is locked by it: the unlock link goes to `to`.
+    #[error("Invalid code")]
+    Locked {
+        /// The user's address.
+        to: String,
+        /// The unlock token.
+        token: String,
+    },
     /// Unknown, expired or voided code token.
     #[error("The code is invalid or has expired; request a new one")]
     BadCodeToken,
@@ -539,6 +547,42 @@ fn count_wrong(
     tx.put(u)
 }
 
+/// The error of a wrong code: [`MfaError::Locked`] with an unlock link when this attempt
+/// locked the user (as a wrong password's lock does), else [`MfaError::WrongCode`].
+async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
+    let locked = matches!(db.get::<User>(user_id.as_bytes()), Ok(Some(u)) if u.is_locked);
+    if was_locked || !locked {
+        return MfaError::WrongCode;
+    }
+    let token = crate::model::otp::new_token();
+    let now = clock.unix();
+    let issued = db
+        .write(|tx| {
+            let Some(u) = tx.get::<User>(user_id.as_bytes())? else {
+                return Ok(None);
+            };
+            crate::model::otp::issue(
+                tx,
+                &token,
+                crate::model::otp::Purpose::Unlock,
+                &u.id,
+                now + crate::model::login::UNLOCK_TTL,
+            )?;
+            Ok::<_, StoreError>(Some(u.email))
+        })
+        .await;
+    match issued {
+        Ok(Some(to)) => MfaError::Locked { to, token },
+        _ => MfaError::WrongCode,
+    }
+}
+
+fn was_locked(db: &Db, user_id: &str) -> Result<bool, StoreError> {
+    Ok(db
+        .get::<User>(user_id.as_bytes())?
+        .is_some_and(|u| u.is_locked))
+}
+
 fn otc_matches(o: &Otc, token: &str, code: &str, now: i64) -> Option<bool> {
     if !ct_eq(o.token_digest.as_bytes(), digest(token).as_bytes())
         || o.expires_at <= now
@@ -565,6 +609,7 @@ pub async fn prove(
         .get::<Challenge>(key.as_bytes())?
         .ok_or(MfaError::BadChallenge)?;
     let max = lockout::max_attempts(db, Some(&pre.tenant_id))?;
+    let locked_before = was_locked(db, &pre.user_id)?;
     // Opened before the transaction: the seeds this user's proof may need.
     let enrolled = of(db, &pre.user_id)?;
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
@@ -702,7 +747,10 @@ pub async fn prove(
             }
         })
         .await?;
-    outcome.ok_or(MfaError::WrongCode)
+    match outcome {
+        Some(p) => Ok(p),
+        None => Err(wrong(db, clock, &pre.user_id, locked_before).await),
+    }
 }
 
 impl Check {
@@ -874,11 +922,20 @@ pub async fn recover(
     let at = rfc3339(clock.now());
     let given = digest(code.trim());
     let Some(user) = user else {
-        // The same digest comparison as a user's.
+        // The same comparison and one durable write, as a user's wrong code costs (the
+        // decoy record belongs to no user: ids are UUIDs).
         let _ = ct_eq(given.as_bytes(), digest("").as_bytes());
+        db.write(|tx| {
+            tx.put(&UserMfa {
+                user_id: crate::model::otp::DECOY_OWNER.to_owned(),
+                ..UserMfa::default()
+            })
+        })
+        .await?;
         return Err(MfaError::Invalid("The recovery code is invalid".into()));
     };
     let max = lockout::max_attempts(db, user.login_tenant())?;
+    let locked_before = was_locked(db, &user.id)?;
     let done = db
         .write(|tx| {
             let Some(mut u) = tx.get::<User>(user.id.as_bytes())? else {
@@ -901,7 +958,10 @@ pub async fn recover(
         })
         .await?;
     if !done {
-        return Err(MfaError::Invalid("The recovery code is invalid".into()));
+        return Err(match wrong(db, clock, &user.id, locked_before).await {
+            locked @ MfaError::Locked { .. } => locked,
+            _ => MfaError::Invalid("The recovery code is invalid".into()),
+        });
     }
     crate::model::session::end_where(db, clock, &user.id, |_| false).await?;
     Ok(Some(message::mfa_recovered(&user.email)))
@@ -997,6 +1057,7 @@ pub async fn self_verify_authenticator(
     let recovery = new_recovery_code();
     let id = crate::crypto::new_uuid().to_string();
     let max = lockout::max_attempts(db, user.login_tenant())?;
+    let locked_before = was_locked(db, &user.id)?;
     let out = db
         .write(|tx| {
             let mut m = of_tx(tx, &user.id)?;
@@ -1030,7 +1091,10 @@ pub async fn self_verify_authenticator(
             Ok(Some(r))
         })
         .await?;
-    out.ok_or(MfaError::WrongCode)
+    match out {
+        Some(r) => Ok(r),
+        None => Err(wrong(db, clock, &user.id, locked_before).await),
+    }
 }
 
 /// Remove an authenticator (the only one, or `device`), proven by its current code.
@@ -1052,6 +1116,7 @@ pub async fn self_disable_authenticator(
     let now = clock.unix();
     let at = rfc3339(clock.now());
     let max = lockout::max_attempts(db, user.login_tenant())?;
+    let locked_before = was_locked(db, &user.id)?;
     let forced = forced(db, user)?;
     let ok = db
         .write(|tx| {
@@ -1077,7 +1142,11 @@ pub async fn self_disable_authenticator(
             Ok(true)
         })
         .await?;
-    if ok { Ok(()) } else { Err(MfaError::WrongCode) }
+    if ok {
+        Ok(())
+    } else {
+        Err(wrong(db, clock, &user.id, locked_before).await)
+    }
 }
 
 /// Send a self-service SMS code: to a phone being enrolled, or to an enrolled phone being
@@ -1155,6 +1224,7 @@ pub async fn self_verify_sms(
     let recovery = new_recovery_code();
     let id = crate::crypto::new_uuid().to_string();
     let max = lockout::max_attempts(db, user.login_tenant())?;
+    let locked_before = was_locked(db, &user.id)?;
     let forced = forced(db, user)?;
     let out = db
         .write(|tx| {
@@ -1209,7 +1279,10 @@ pub async fn self_verify_sms(
             Ok(Some(r))
         })
         .await?;
-    out.ok_or(MfaError::WrongCode)
+    match out {
+        Some(r) => Ok(r),
+        None => Err(wrong(db, clock, &user.id, locked_before).await),
+    }
 }
 
 // ---- WebAuthn ceremonies, during login (bound to the challenge) and self-service (bound to

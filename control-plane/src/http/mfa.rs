@@ -1,0 +1,157 @@
+//! What the MFA routes of two areas share (the login's second factors in `api::auth`, the
+//! self-service routes in `api::users`): the device list every reply carries, the WebAuthn
+//! ceremony for the request's origin, and the one way a counted failure is answered.
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::model::mfa::{self, MfaError, policy};
+
+/// The error of a counted MFA step: a wrong code that locked the user mails the unlock link
+/// first (as a password lock does); the reply is a wrong code's either way.
+pub(crate) fn failed(state: &AppState, e: MfaError) -> ApiError {
+    if let MfaError::Locked { to, token } = &e {
+        tracing::warn!("account locked after repeated wrong MFA codes");
+        state.send(Some(crate::model::message::unlock(
+            state.links(),
+            to,
+            token,
+        )));
+    }
+    e.into()
+}
+
+/// `UserMFADevicesResponse`: all four arrays, always.
+#[derive(Serialize, Default)]
+pub(crate) struct Devices {
+    webauthn: Vec<WebAuthnDevice>,
+    phones: Vec<PhoneDevice>,
+    authenticators: Vec<AppDevice>,
+    emails: Vec<EmailDevice>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneDevice {
+    id: String,
+    phone_number: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebAuthnDevice {
+    id: String,
+    device_type: mfa::DeviceType,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct AppDevice {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct EmailDevice {
+    email: String,
+}
+
+impl Devices {
+    /// A user's devices; phones masked before the second factor (`masked`).
+    pub(crate) fn of(
+        m: &mfa::UserMfa,
+        config: &policy::MfaConfig,
+        email: &str,
+        masked: bool,
+    ) -> Self {
+        Devices {
+            webauthn: m
+                .webauthn
+                .iter()
+                .map(|d| WebAuthnDevice {
+                    id: d.id.clone(),
+                    device_type: d.device_type,
+                    name: d.name.clone(),
+                })
+                .collect(),
+            phones: m
+                .phones
+                .iter()
+                .map(|p| PhoneDevice {
+                    id: p.id.clone(),
+                    phone_number: if masked {
+                        mfa::mask_phone(&p.phone_number)
+                    } else {
+                        p.phone_number.clone()
+                    },
+                })
+                .collect(),
+            authenticators: m
+                .authenticators
+                .iter()
+                .map(|a| AppDevice { id: a.id.clone() })
+                .collect(),
+            emails: if config.email && !email.is_empty() {
+                vec![EmailDevice {
+                    email: email.to_owned(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CeremonyReply {
+    webauthn_token: String,
+    options: serde_json::Value,
+}
+
+/// Start a WebAuthn ceremony (login or self-service) for the request's origin.
+pub(crate) async fn ceremony(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: mfa::Scope<'_>,
+    purpose: mfa::Purpose,
+) -> Result<CeremonyReply, ApiError> {
+    let rp_id = crate::http::cors::rp_id(state, headers);
+    let name = policy::config(&state.db)?.service_name;
+    let rp = mfa::Rp {
+        name: &name,
+        id: &rp_id,
+    };
+    let (webauthn_token, options) =
+        mfa::webauthn_begin(&state.db, &state.clock, scope, purpose, rp).await?;
+    Ok(CeremonyReply {
+        webauthn_token,
+        options,
+    })
+}
+
+/// Finish a WebAuthn ceremony with the browser's credential.
+pub(crate) async fn finish_ceremony(
+    state: &AppState,
+    scope: mfa::Scope<'_>,
+    token: &str,
+    credential: &serde_json::Value,
+    device_type: Option<mfa::DeviceType>,
+    device: Option<&str>,
+) -> Result<mfa::Finished, ApiError> {
+    let origin_ok = |o: &str| crate::http::cors::origin_allowed(state, o);
+    Ok(mfa::webauthn_finish(
+        &state.db,
+        &state.clock,
+        scope,
+        mfa::Answer {
+            token,
+            credential,
+            device_type,
+            device,
+        },
+        &origin_ok,
+    )
+    .await?)
+}

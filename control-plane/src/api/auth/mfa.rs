@@ -216,6 +216,21 @@ async fn complete(
     Ok(res)
 }
 
+/// Prove the challenge, then issue (the one path of every code-based verify route).
+async fn prove_then_complete(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    mfa_token: &str,
+    proof: Proof<'_>,
+    remember: Option<bool>,
+) -> Result<Response, ApiError> {
+    let proven = mfa::prove(&state.db, &state.clock, mfa_token, proof)
+        .await
+        .map_err(|e| failed(state, e))?;
+    complete(state, headers, ip, proven, remember == Some(true)).await
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct VerifyAppRequest {
@@ -238,15 +253,13 @@ async fn verify_app(
         device: None,
         enrol: false,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
-        .await
-        .map_err(|e| failed(&state, e))?;
-    complete(
+    prove_then_complete(
         &state,
         &headers,
         ip,
-        proven,
-        req.remember_device == Some(true),
+        &req.mfa_token,
+        proof,
+        req.remember_device,
     )
     .await
 }
@@ -264,15 +277,13 @@ async fn verify_app_device(
         device: Some(&device),
         enrol: false,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
-        .await
-        .map_err(|e| failed(&state, e))?;
-    complete(
+    prove_then_complete(
         &state,
         &headers,
         ip,
-        proven,
-        req.remember_device == Some(true),
+        &req.mfa_token,
+        proof,
+        req.remember_device,
     )
     .await
 }
@@ -297,15 +308,13 @@ async fn enrol_app_verify(
         device: None,
         enrol: true,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
-        .await
-        .map_err(|e| failed(&state, e))?;
-    complete(
+    prove_then_complete(
         &state,
         &headers,
         ip,
-        proven,
-        req.remember_device == Some(true),
+        &req.mfa_token,
+        proof,
+        req.remember_device,
     )
     .await
 }
@@ -426,15 +435,13 @@ async fn prove_code(
         code: &req.code,
         expect,
     };
-    let proven = mfa::prove(&state.db, &state.clock, &req.mfa_token, proof)
-        .await
-        .map_err(|e| failed(state, e))?;
-    complete(
+    prove_then_complete(
         state,
         headers,
         ip,
-        proven,
-        req.remember_device == Some(true),
+        &req.mfa_token,
+        proof,
+        req.remember_device,
     )
     .await
 }

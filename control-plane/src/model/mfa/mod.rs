@@ -264,6 +264,19 @@ pub struct Otc {
     pub attempts: u32,
 }
 
+impl Otc {
+    /// A code sent now: `token` names it, `code` proves it, until `expires_at`.
+    fn new(token: &str, code: &str, target: Target, expires_at: UnixSecs) -> Self {
+        Otc {
+            token_digest: digest(token),
+            code_digest: digest(code),
+            target,
+            expires_at,
+            attempts: 0,
+        }
+    }
+}
+
 /// Where a code went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
@@ -837,13 +850,12 @@ pub async fn send_code(
                 Target::RemovePhone(_) => return Err(MfaError::NoDevice),
             };
             c.sends += 1;
-            c.otc = Some(Otc {
-                token_digest: digest(&otc_token),
-                code_digest: digest(&code),
-                target: target.clone(),
-                expires_at: now + i64::from(ttl),
-                attempts: 0,
-            });
+            c.otc = Some(Otc::new(
+                &otc_token,
+                &code,
+                target.clone(),
+                now + i64::from(ttl),
+            ));
             tx.put(&c)?;
             Ok(to)
         })
@@ -1191,13 +1203,12 @@ pub async fn self_send_sms(
                 return Err(MfaError::TooManySends);
             }
             m.sends += 1;
-            m.pending_otc = Some(Otc {
-                token_digest: digest(&otc_token),
-                code_digest: digest(&code),
-                target: target.clone(),
-                expires_at: now + i64::from(ttl),
-                attempts: 0,
-            });
+            m.pending_otc = Some(Otc::new(
+                &otc_token,
+                &code,
+                target.clone(),
+                now + i64::from(ttl),
+            ));
             tx.put(&m)?;
             Ok(to)
         })

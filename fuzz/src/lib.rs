@@ -628,5 +628,132 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     frame.pop();
     frame.insert(0, 0);
     out.push(("push", frame));
+    out.extend(webauthn_seeds());
     out
+}
+
+// ---- webauthn: the relying-party checks on what a browser (or an attacker) posts ----
+
+const WA_RP: &str = "login.fuzz";
+const WA_ORIGIN: &str = "https://login.fuzz";
+const WA_CHALLENGE: [u8; 32] = [7; 32];
+const WA_CRED: [u8; 16] = [9; 16];
+
+fn wa_key() -> signature::Ed25519KeyPair {
+    signature::Ed25519KeyPair::from_seed_unchecked(&[1; 32]).expect("seed")
+}
+
+fn wa_public() -> control_plane::model::mfa::webauthn::PublicKey {
+    control_plane::model::mfa::webauthn::PublicKey::EdDsa(B64.encode(wa_key().public_key()))
+}
+
+/// A registration (mode byte even) or an assertion of the fixed Ed25519 credential (odd), as
+/// the credential JSON the login box posts, through the control plane's verifier: never a
+/// panic; an accepted assertion is one the fixed key signed. Whether it was accepted.
+pub fn webauthn(data: &[u8]) -> bool {
+    use control_plane::model::mfa::webauthn as wa;
+    let Some((&mode, rest)) = data.split_first() else {
+        return false;
+    };
+    let Ok(credential) = serde_json::from_slice::<Value>(rest) else {
+        return false;
+    };
+    let origin_ok = |o: &str| o == WA_ORIGIN;
+    let exp = wa::Expected {
+        challenge: &WA_CHALLENGE,
+        rp_id: WA_RP,
+        origin_ok: &origin_ok,
+    };
+    if mode % 2 == 0 {
+        wa::verify_registration(&credential, &exp).is_ok()
+    } else {
+        let id = B64.encode(WA_CRED);
+        let out = wa::verify_assertion(&credential, &exp, &id, &wa_public(), 0, b"user-1");
+        if let Ok(n) = out {
+            assert!(n > 0, "an accepted assertion moved the counter");
+        }
+        out.is_ok()
+    }
+}
+
+fn cbor_head(major: u8, n: usize, out: &mut Vec<u8>) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else {
+        out.extend([m | 24, n as u8]);
+    }
+}
+
+fn webauthn_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let sha = |b: &[u8]| {
+        ring::digest::digest(&ring::digest::SHA256, b)
+            .as_ref()
+            .to_vec()
+    };
+    let client_data = |kind: &str| {
+        format!(
+            r#"{{"type":"{kind}","challenge":"{}","origin":"{WA_ORIGIN}","crossOrigin":false}}"#,
+            B64.encode(WA_CHALLENGE)
+        )
+        .into_bytes()
+    };
+    // COSE OKP Ed25519: {1: 1, 3: -8, -1: 6, -2: x}.
+    let mut cose = Vec::new();
+    cbor_head(5, 4, &mut cose);
+    cose.extend([0x01, 0x01, 0x03, 0x27, 0x20, 0x06, 0x21]);
+    cbor_head(2, 32, &mut cose);
+    cose.extend(wa_key().public_key().as_ref());
+    let mut auth = sha(WA_RP.as_bytes());
+    auth.push(0x41);
+    auth.extend(0u32.to_be_bytes());
+    auth.extend([0u8; 16]);
+    auth.extend((WA_CRED.len() as u16).to_be_bytes());
+    auth.extend(WA_CRED);
+    auth.extend(&cose);
+    let mut att = Vec::new();
+    cbor_head(5, 3, &mut att);
+    for (k, v) in [
+        ("fmt", None),
+        ("attStmt", Some(Vec::new())),
+        ("authData", Some(auth)),
+    ] {
+        cbor_head(3, k.len(), &mut att);
+        att.extend(k.as_bytes());
+        match (k, v) {
+            ("fmt", _) => {
+                cbor_head(3, 4, &mut att);
+                att.extend(b"none");
+            }
+            ("attStmt", _) => cbor_head(5, 0, &mut att),
+            (_, Some(a)) => {
+                att.push(0x58);
+                att.push(a.len() as u8);
+                att.extend(a);
+            }
+            _ => {}
+        }
+    }
+    let id = B64.encode(WA_CRED);
+    let reg = serde_json::json!({"id": id, "rawId": id, "type": "public-key",
+        "response": {"clientDataJSON": B64.encode(client_data("webauthn.create")), "attestationObject": B64.encode(&att)}});
+    let mut ad = sha(WA_RP.as_bytes());
+    ad.push(0x01);
+    ad.extend(1u32.to_be_bytes());
+    let cdj = client_data("webauthn.get");
+    let mut msg = ad.clone();
+    msg.extend(sha(&cdj));
+    let sig = wa_key().sign(&msg);
+    let assertion = serde_json::json!({"id": id, "rawId": id, "type": "public-key",
+        "response": {"clientDataJSON": B64.encode(&cdj), "authenticatorData": B64.encode(&ad),
+                     "signature": B64.encode(sig.as_ref()), "userHandle": null}});
+    let with = |mode: u8, v: &Value| {
+        let mut out = vec![mode];
+        out.extend(serde_json::to_vec(v).expect("serialises"));
+        out
+    };
+    vec![
+        ("webauthn", with(0, &reg)),
+        ("webauthn", with(1, &assertion)),
+    ]
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// A target's body: whether the input got past the checks.
 type Target = fn(&[u8]) -> bool;
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("token", harness::token),
     ("push", |d| harness::push(d) == Some(true)),
     ("net", |d| {
@@ -26,6 +26,7 @@ const TARGETS: [(&str, Target); 4] = [
         std::str::from_utf8(d).is_ok_and(|s| shared::net::parse_cidr(s).is_ok())
     }),
     ("body", |d| (200..300).contains(&harness::body(d))),
+    ("webauthn", harness::webauthn),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {

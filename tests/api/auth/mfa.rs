@@ -1093,6 +1093,28 @@ async fn step_up_issues_a_multi_factor_token() {
         "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
     );
     assert_eq!(stepped["sub"], c["sub"]);
+    // Within maxAge the stepped-up token is already enough: a fresh token, same auth_time.
+    let fresh = done.body["accessToken"].as_str().unwrap().to_owned();
+    let again = w
+        .as_user(&fresh, Method::POST, &generate, Some(json!({"maxAge": 60})))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let c2 = claims(
+        again.body["accessToken"]
+            .as_str()
+            .expect("satisfied: a token"),
+    );
+    assert_eq!(c2["auth_time"], stepped["auth_time"]);
+    assert_eq!(c2["sid"], stepped["sid"]);
+    w.cp.running.state.clock.advance(61);
+    let later = w
+        .as_user(&fresh, Method::POST, &generate, Some(json!({"maxAge": 60})))
+        .await;
+    assert!(
+        later.body["mfaToken"].is_string(),
+        "past maxAge: {}",
+        later.text
+    );
     // The stepped-up session replaced the old one.
     let old = w
         .as_user(&access, Method::GET, &format!("{P}/users/v2/me"), None)

@@ -93,6 +93,37 @@ pub(super) fn issue(
     })
 }
 
+/// A new access token for the caller's own session, with the step-up claims it already
+/// had (a step-up already satisfied): the login reply without a refresh token or cookie.
+pub(super) fn reissue(
+    state: &AppState,
+    config: &VendorConfig,
+    user: &crate::model::user::User,
+    tenant: &str,
+    sid: &str,
+    authn: &login::Authn,
+) -> Result<Response, ApiError> {
+    let now = state.clock.unix();
+    let who = Issuance {
+        issuer: &state.public_url,
+        audience: state.env.client_id(),
+        ttl: i64::from(config.default_token_expiration),
+    };
+    let claims = login::user_claims(&state.db, config, user, tenant, sid, now, who, Some(authn))?;
+    let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({
+        "tokenType": "bearer",
+        "mfaRequired": false,
+        "accessToken": access,
+        "expiresIn": who.ttl,
+        "expires": rfc3339_of(now + who.ttl).unwrap_or_default(),
+        "userId": user.id,
+        "userEmail": user.email,
+        "emailVerified": user.verified,
+    }))
+    .into_response())
+}
+
 /// The refresh cookie's name: `fe_refresh_` + the client id without dashes.
 pub(super) fn cookie_name(client_id: &str) -> String {
     format!("fe_refresh_{}", client_id.replace('-', ""))

@@ -623,7 +623,7 @@ async fn allow_remember(
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct StepUpRequest {
-    #[allow(dead_code)]
+    /// Seconds: a second factor proven this recently already satisfies the step-up.
     max_age: Option<i64>,
 }
 
@@ -635,14 +635,30 @@ struct StepUpReply {
     mfa_devices: Devices,
 }
 
+/// The step-up claims of the presented token, if it proves a second factor within
+/// `max_age` seconds.
+fn recent_mfa(state: &AppState, headers: &HeaderMap, max_age: Option<i64>) -> Option<Authn> {
+    let max_age = max_age.filter(|m| *m > 0)?;
+    let token = crate::http::extract::bearer(headers).ok()??;
+    let c: shared::claims::AccessClaims = state.issuer.verify(token).ok()?;
+    let amr = c.amr.filter(|a| a.iter().any(|m| m == "mfa"))?;
+    let auth_time = c.auth_time?;
+    (c.acr.as_deref() == Some(shared::claims::STEP_UP_ACR)
+        && state.clock.unix().saturating_sub(auth_time) <= max_age)
+        .then_some(Authn { amr, auth_time })
+}
+
 /// User token (outside the spec): open a step-up challenge for the caller's session; the
-/// MFA routes above complete it. A user without a second factor gets `MFA is not enrolled`.
+/// MFA routes above complete it. A token whose second factor is within `maxAge` is already
+/// stepped up: a fresh access token for the same session, same claims. A user without a
+/// second factor gets `MFA is not enrolled`.
 async fn step_up(
     caller: Caller,
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<StepUpReply>, ApiError> {
-    let _: StepUpRequest = if body.iter().all(u8::is_ascii_whitespace) {
+) -> Result<Response, ApiError> {
+    let req: StepUpRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StepUpRequest::default()
     } else {
         crate::http::extract::parse_json(&body, state.limits.max_json_depth)?
@@ -655,6 +671,10 @@ async fn step_up(
         return Err(MfaError::NotEnrolled.into());
     }
     let sid = u.session_id.clone().unwrap_or_default();
+    if let Some(authn) = recent_mfa(&state, &headers, req.max_age) {
+        let config = crate::model::vendor_config::current(&state.db)?;
+        return super::issue::reissue(&state, &config, &u.user, &u.tenant_id, &sid, &authn);
+    }
     let begun = mfa::begin(
         &state.db,
         &state.clock,
@@ -668,7 +688,8 @@ async fn step_up(
         mfa_token: begun.token,
         mfa_enrolled: true,
         mfa_devices: a.devices,
-    }))
+    })
+    .into_response())
 }
 
 pub(super) fn ops() -> Ops {

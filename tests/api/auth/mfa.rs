@@ -410,6 +410,18 @@ async fn wrong_codes_expiry_and_races() {
     )
     .await;
     assert_eq!(late.status, 401, "{}", late.text);
+    // One live challenge per user: a second login retires the first's.
+    let first = w.login("race@mfa.test").await.body["mfaToken"].clone();
+    let second = w.login("race@mfa.test").await.body["mfaToken"].clone();
+    let code = totp(&secret, now(&w), 0);
+    let retired = post(
+        &w,
+        "/auth/v1/user/mfa/verify",
+        json!({"mfaToken": first, "value": code}),
+    )
+    .await;
+    assert_eq!(retired.status, 401, "{}", retired.text);
+    let _ = second;
     // 20 parallel verifications with the right code: exactly one session.
     let r = w.login("race@mfa.test").await;
     let token = r.body["mfaToken"].as_str().unwrap().to_owned();
@@ -1152,13 +1164,14 @@ async fn wrong_codes_count_toward_lockout_and_bind_to_their_user() {
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
-    let pending = w.login("lock@mfa.test").await.body["mfaToken"].clone();
+    let mut pending = Value::Null;
     for _ in 0..2 {
         let r = w.login("lock@mfa.test").await;
+        pending = r.body["mfaToken"].clone();
         let bad = post(
             &w,
             "/auth/v1/user/mfa/verify",
-            json!({"mfaToken": r.body["mfaToken"], "value": "999999"}),
+            json!({"mfaToken": pending, "value": "999999"}),
         )
         .await;
         assert_eq!(bad.status, 400);

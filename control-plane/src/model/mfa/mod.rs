@@ -444,13 +444,23 @@ pub async fn begin(
     let secret = offer_authenticator.then(totp::new_secret);
     let fresh = seal::Fresh::new();
     let now = clock.unix();
+    let d = digest(&token);
+    let latest = format!("latest/{}", user.id);
     db.write(|tx| {
         let pending_secret = match &secret {
             Some(s) => Some(seal::seal(tx, &user.id, s, &fresh)?),
             None => None,
         };
+        // One live challenge per user: a new one retires the previous (abandoned logins
+        // never pile up; the pointer's key is no digest).
+        if let Some(old) = tx.get_raw(Tree::MfaChallenges, latest.as_bytes())?
+            && old != d.as_bytes()
+        {
+            tx.delete_raw(Tree::MfaChallenges, &old)?;
+        }
+        tx.put_raw(Tree::MfaChallenges, latest.as_bytes(), d.as_bytes())?;
         tx.put(&Challenge {
-            digest: digest(&token),
+            digest: d.clone(),
             user_id: user.id.clone(),
             tenant_id: tenant.to_owned(),
             expires_at: now + CHALLENGE_TTL,

@@ -608,6 +608,33 @@ async fn email_and_sms_codes() {
         );
     }
     assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
+    // And per user and hour, whatever the challenge: nine sent so far, one more allowed.
+    let mut per_hour = Vec::new();
+    for _ in 0..2 {
+        let r = w.login("codes@mfa.test").await;
+        let t = r.body["mfaToken"].clone();
+        per_hour.push(
+            post(
+                &w,
+                &format!("/auth/v1/user/mfa/sms/{id}"),
+                json!({"mfaToken": t}),
+            )
+            .await
+            .status
+            .as_u16(),
+        );
+    }
+    assert_eq!(per_hour, [201, 429]);
+    w.cp.running.state.clock.advance(3601);
+    let r = w.login("codes@mfa.test").await;
+    let t = r.body["mfaToken"].clone();
+    let later = post(
+        &w,
+        &format!("/auth/v1/user/mfa/sms/{id}"),
+        json!({"mfaToken": t}),
+    )
+    .await;
+    assert_eq!(later.status, 201, "a new hour: {}", later.text);
     w.cp.assert_served(&[
         "AuthenticationMFAControllerV1_preVerifyEmailOtcMfa",
         "AuthenticationMFAControllerV1_verifyEmailOtcMfa",

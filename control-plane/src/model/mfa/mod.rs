@@ -791,6 +791,23 @@ impl Check {
     }
 }
 
+/// Codes one user may be sent per hour, logins and self-service together (SMS costs money
+/// and toll fraud pays: a password alone must not buy unbounded texts).
+pub const MAX_SENDS_PER_HOUR: u32 = 10;
+
+/// Count a send against the user's hourly budget, or refuse it.
+fn count_send(m: &mut UserMfa, now: i64) -> Result<(), MfaError> {
+    if now - m.sends_since >= 3600 {
+        m.sends_since = now;
+        m.sends = 0;
+    }
+    if m.sends >= MAX_SENDS_PER_HOUR {
+        return Err(MfaError::TooManySends);
+    }
+    m.sends += 1;
+    Ok(())
+}
+
 /// A code to send: the `otcToken` and the message.
 pub struct Sent {
     /// The `otcToken`.
@@ -842,7 +859,7 @@ pub async fn send_code(
             let u = tx
                 .get::<User>(c.user_id.as_bytes())?
                 .ok_or(MfaError::BadChallenge)?;
-            let m = of_tx(tx, &c.user_id)?;
+            let mut m = of_tx(tx, &c.user_id)?;
             let to = match &target {
                 Target::Email => u.email.clone(),
                 Target::Phone(id) => m
@@ -860,6 +877,8 @@ pub async fn send_code(
                 Target::RemovePhone(_) => return Err(MfaError::NoDevice),
             };
             c.sends += 1;
+            count_send(&mut m, now)?;
+            tx.put(&m)?;
             c.otc = Some(Otc::new(
                 &otc_token,
                 &code,
@@ -1205,14 +1224,7 @@ pub async fn self_send_sms(
                     .ok_or(MfaError::NoDevice)?,
                 _ => return Err(MfaError::NoDevice),
             };
-            if now - m.sends_since >= 3600 {
-                m.sends_since = now;
-                m.sends = 0;
-            }
-            if m.sends >= MAX_SENDS * 2 {
-                return Err(MfaError::TooManySends);
-            }
-            m.sends += 1;
+            count_send(&mut m, now)?;
             m.pending_otc = Some(Otc::new(
                 &otc_token,
                 &code,

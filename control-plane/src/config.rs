@@ -480,6 +480,20 @@ pub fn normalize_origin(raw: &str) -> Option<String> {
 /// A `--cookie-domain`: a DNS name (a leading dot is dropped, as browsers do) that the public
 /// URL's host is or lies under — a browser drops a cookie whose `Domain` does not cover the
 /// host that set it, and an IP address has no parent domain.
+/// The host of a URL (`scheme://host[:port]/…`), lower case, without the port or the
+/// brackets of an IPv6 literal; empty when there is none.
+pub fn url_host(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    host.trim_matches(['[', ']']).to_ascii_lowercase()
+}
+
 fn cookie_domain(
     raw: &str,
     public_url: Option<&str>,
@@ -495,15 +509,7 @@ fn cookie_domain(
         ));
     }
     let url = public_url.map_or_else(|| format!("http://{listen}"), str::to_owned);
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-        .map(|authority| match authority.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => authority,
-        })
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let host = url_host(&url);
     if host == domain || host.ends_with(&format!(".{domain}")) {
         Ok(domain)
     } else {

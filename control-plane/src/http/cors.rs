@@ -111,18 +111,9 @@ pub fn origin_allowed(state: &AppState, origin: &str) -> bool {
 /// The WebAuthn relying-party id of a ceremony begun by this request: the host of its
 /// allowed `Origin` (credentials bind to the login page's domain), else the public URL's.
 pub fn rp_id(state: &AppState, headers: &HeaderMap) -> String {
-    let host = |url: &str| -> String {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = match authority.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => authority,
-        };
-        host.trim_matches(['[', ']']).to_ascii_lowercase()
-    };
     match allowed_origin(state, headers).and_then(|v| v.to_str().ok().map(str::to_owned)) {
-        Some(o) => host(&o),
-        None => host(&state.public_url),
+        Some(o) => crate::config::url_host(&o),
+        None => crate::config::url_host(&state.public_url),
     }
 }
 

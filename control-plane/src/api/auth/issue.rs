@@ -132,15 +132,12 @@ pub(super) fn cookie_name(client_id: &str) -> String {
 impl Issued {
     /// The reply with its refresh cookie.
     pub(super) fn respond(self, state: &AppState, config: &VendorConfig) -> Response {
-        // Browsers refuse `SameSite=None` without `Secure`; without TLS in --dev, Lax.
-        let same_site = Self::same_site(state, config);
-        let cookie = format!(
-            "{}={}; Path=/; Max-Age={}; HttpOnly{}; SameSite={same_site}{}",
-            cookie_name(state.env.client_id()),
-            self.body.refresh_token,
+        let cookie = login_cookie(
+            state,
+            config,
+            &cookie_name(state.env.client_id()),
+            &self.body.refresh_token,
             self.refresh_max_age,
-            if state.secure_cookies { "; Secure" } else { "" },
-            state.cookie_domain_attr,
         );
         let mut res = Json(self.body).into_response();
         for c in std::iter::once(&cookie).chain(&self.cookies) {
@@ -159,6 +156,24 @@ impl Issued {
             _ => "None",
         }
     }
+}
+
+/// A `Set-Cookie` value of a login (the refresh cookie, a remembered device): `HttpOnly`,
+/// `Secure` unless `--dev` over plain HTTP, the environment's `SameSite` (browsers refuse
+/// `None` without `Secure`: `Lax` then), `--cookie-domain`.
+pub(super) fn login_cookie(
+    state: &AppState,
+    config: &VendorConfig,
+    name: &str,
+    value: &str,
+    max_age: u32,
+) -> String {
+    format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly{}; SameSite={}{}",
+        if state.secure_cookies { "; Secure" } else { "" },
+        Issued::same_site(state, config),
+        state.cookie_domain_attr,
+    )
 }
 
 /// The cookie that clears the refresh cookie.
@@ -191,12 +206,5 @@ pub(super) fn refresh_cookie(headers: &HeaderMap, client_id: &str) -> Option<Str
         format!("fe_refresh_{client_id}"),
         format!("fe_refresh_{}", client_id.replacen('-', "", 1)),
     ];
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| names.iter().any(|n| n == k) && !v.is_empty() && v.len() <= 256)
-        .map(|(_, v)| v.to_owned())
+    names.iter().find_map(|n| cookie(headers, n))
 }

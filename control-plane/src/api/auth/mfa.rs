@@ -202,12 +202,12 @@ async fn complete(
         let tenants = user.memberships.iter().map(|m| m.tenant_id.as_str());
         if let Some(lifetime) = policy::requirement(&state.db, tenants)?.remember {
             let token = mfa::remember(&state.db, &state.clock, &user.id, lifetime).await?;
-            issued.cookies.push(format!(
-                "{}={token}; Path=/; Max-Age={lifetime}; HttpOnly{}; SameSite={}{}",
-                device_cookie_name(state.env.client_id()),
-                if state.secure_cookies { "; Secure" } else { "" },
-                Issued::same_site(state, &config),
-                state.cookie_domain_attr,
+            issued.cookies.push(super::issue::login_cookie(
+                state,
+                &config,
+                &device_cookie_name(state.env.client_id()),
+                &token,
+                lifetime,
             ));
         }
     }

@@ -544,7 +544,7 @@ pub fn new_recovery_code() -> String {
 
 /// What a counted check decided, before the transaction commits.
 enum Check {
-    Ok(Method, Option<String>),
+    Ok(Method),
     Wrong,
 }
 
@@ -700,7 +700,7 @@ pub async fn prove(
                         hit = Some(());
                     }
                     match hit {
-                        Some(()) if evaluate => Check::Ok(Method::Otp, None),
+                        Some(()) if evaluate => Check::Ok(Method::Otp),
                         _ => Check::Wrong,
                     }
                 }
@@ -734,7 +734,7 @@ pub async fn prove(
                                 }
                                 _ => Method::Sms,
                             };
-                            Check::Ok(method, None)
+                            Check::Ok(method)
                         }
                         Some(_) => {
                             if let Some(o) = &mut c.otc {
@@ -746,14 +746,20 @@ pub async fn prove(
                 }
             };
             match check {
-                Check::Ok(method, _) => {
+                Check::Ok(method) => {
                     tx.delete::<Challenge>(key.as_bytes())?;
                     let recovery_code = (first && m.enrolled()).then(|| recovery.clone());
                     if let Some(r) = &recovery_code {
                         m.recovery_digest = Some(digest(r));
                     }
                     tx.put(&m)?;
-                    Ok(Check::Ok(method, recovery_code).into_proven(&c))
+                    Ok(Some(Proven {
+                        user_id: c.user_id.clone(),
+                        tenant_id: c.tenant_id.clone(),
+                        method,
+                        step_up_session: c.step_up_session.clone(),
+                        recovery_code,
+                    }))
                 }
                 Check::Wrong => {
                     c.attempts += 1;
@@ -773,21 +779,6 @@ pub async fn prove(
     match outcome {
         Some(p) => Ok(p),
         None => Err(wrong(db, clock, &pre.user_id, locked_before).await),
-    }
-}
-
-impl Check {
-    fn into_proven(self, c: &Challenge) -> Option<Proven> {
-        match self {
-            Check::Ok(method, recovery_code) => Some(Proven {
-                user_id: c.user_id.clone(),
-                tenant_id: c.tenant_id.clone(),
-                method,
-                step_up_session: c.step_up_session.clone(),
-                recovery_code,
-            }),
-            Check::Wrong => None,
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The API, area by area: one module per `control-plane/src/api/<area>`.
 
 pub mod auth;
+mod invitations;
 mod platform;
 mod rbac;
 mod restrictions;

@@ -206,6 +206,7 @@ pub fn user_context(state: &AppState, token: &str, now: i64) -> Result<UserConte
         .get::<User>(claims.sub.as_bytes())?
         .ok_or_else(unauthorized)?;
     if user.is_locked
+        || user.expired(now)
         || user
             .membership(&claims.tenant_id)
             .is_none_or(|m| m.disabled)

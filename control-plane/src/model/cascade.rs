@@ -6,6 +6,8 @@
 //! - A user leaving an account loses its membership, its place in the account's groups, its
 //!   sessions in the account and its personal API tokens and access tokens there.
 //! - A deleted user loses all of that in every account.
+//! - Either voids the user's email invitations (to that account, or all) and an account's
+//!   deletion its invitation links.
 //! - A deleted account takes its members' memberships (a user left without any account is
 //!   deleted), its groups, roles, sessions, API tokens, access tokens and settings.
 //!
@@ -25,6 +27,8 @@ use crate::store::{Db, StoreError, Tree, Tx};
 
 /// What hangs on one user, in one account or in all.
 pub struct UserDependents {
+    invites: Vec<super::invitation::PendingInvite>,
+    tenant: Option<String>,
     groups: Vec<Group>,
     sessions: Vec<Session>,
     api_tokens: Vec<String>,
@@ -46,6 +50,8 @@ impl UserDependents {
             }
         }
         Ok(UserDependents {
+            invites: super::invitation::pending_of(db, user_id)?,
+            tenant: tenant.map(str::to_owned),
             groups: group::of_user(db, user_id)?
                 .into_iter()
                 .filter(|g| in_scope(&g.tenant_id))
@@ -77,6 +83,7 @@ fn drop_dependents(
     at: &str,
 ) -> Result<(), StoreError> {
     group::remove_member(tx, &deps.groups, user_id, None)?;
+    super::invitation::void_pending(tx, &deps.invites, deps.tenant.as_deref())?;
     end(
         tx,
         &deps.sessions,
@@ -184,6 +191,8 @@ pub fn delete_user(
 /// What refers to one account.
 pub struct TenantSnapshot {
     users: Vec<String>,
+    links: Vec<String>,
+    invites: Vec<super::invitation::PendingInvite>,
     groups: Vec<String>,
     roles: Vec<Role>,
     sessions: Vec<Session>,
@@ -209,6 +218,12 @@ impl TenantSnapshot {
         }
         Ok(TenantSnapshot {
             users,
+            links: super::invitation::link_ids_of_tenant(db, tenant)?,
+            invites: db
+                .scan::<super::invitation::PendingInvite>(b"user/")?
+                .into_iter()
+                .filter(|p| p.tenant_id == tenant)
+                .collect(),
             groups: group::of_tenant(db, tenant)?
                 .into_iter()
                 .map(|g| g.id)
@@ -276,6 +291,8 @@ pub fn delete_tenant(
     for g in &snap.groups {
         tx.delete::<group::Group>(g.as_bytes())?;
     }
+    super::invitation::void_links(tx, &snap.links)?;
+    super::invitation::void_pending(tx, &snap.invites, Some(tenant))?;
     for r in &snap.roles {
         rbac::delete_role(tx, r)?;
     }

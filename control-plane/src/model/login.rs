@@ -351,7 +351,7 @@ pub async fn open_session(
             let mut u = tx
                 .get::<User>(user.id.as_bytes())?
                 .ok_or(LoginError::BadCredentials)?;
-            if u.is_locked || u.membership(tenant).is_none_or(|m| m.disabled) {
+            if u.is_locked || u.expired(now) || u.membership(tenant).is_none_or(|m| m.disabled) {
                 return Err(LoginError::BadCredentials);
             }
             u.last_login = Some(at.clone());
@@ -424,7 +424,7 @@ pub async fn refresh(
                 return Ok(None);
             };
             let tenant = refresh_target(&s, &u, target);
-            if u.is_locked || u.membership(&tenant).is_none_or(|m| m.disabled) {
+            if u.is_locked || u.expired(now) || u.membership(&tenant).is_none_or(|m| m.disabled) {
                 return Ok(None);
             }
             let refresh = if config.rotate_refresh_tokens {

@@ -48,6 +48,25 @@ impl Links<'_> {
         )
     }
 
+    /// The page that logs in with a magic link's `token` (the page posts it; opening the
+    /// link consumes nothing).
+    pub fn magic_link(&self, token: &str) -> String {
+        format!("{}/oauth/account/login/magic-link?token={token}", self.0)
+    }
+
+    /// The page that accepts `user_id`'s invitation to an account with `token`.
+    pub fn invitation(&self, user_id: &str, token: &str) -> String {
+        format!(
+            "{}/oauth/account/invitation/accept?userId={user_id}&token={token}",
+            self.0
+        )
+    }
+
+    /// The page that signs up or logs in through an account's invitation link.
+    pub fn invitation_link(&self, token: &str) -> String {
+        format!("{}/oauth/account/sign-up?invitationToken={token}", self.0)
+    }
+
     /// The page that unlocks an account with `token`.
     pub fn unlock(&self, token: &str) -> String {
         format!("{}/oauth/account/unlock?token={token}", self.0)
@@ -193,5 +212,142 @@ pub fn mfa_recovered(to: &str) -> Message {
          account. If this was not you, reset your password and enrol again at once."
             .into(),
         "mfa-recovered",
+    )
+}
+
+fn sms(to: &str, body: String, kind: &'static str) -> Message {
+    Message {
+        channel: Channel::Sms,
+        to: to.to_owned(),
+        subject: String::new(),
+        body,
+        kind,
+    }
+}
+
+/// A magic link (passwordless login).
+pub fn magic_link(links: Links<'_>, to: &str, token: &str, ttl: u32) -> Message {
+    email(
+        to,
+        "Your sign-in link",
+        format!(
+            "Sign in by opening this link within {} minutes (it works once):\n{}\n\n\
+             If you did not ask to sign in, ignore this message.\n",
+            ttl.div_ceil(60),
+            links.magic_link(token)
+        ),
+        "magic-link",
+    )
+}
+
+/// A one-time sign-in code by email (passwordless login).
+pub fn login_code(to: &str, code: &str, ttl: u32) -> Message {
+    email(
+        to,
+        "Your sign-in code",
+        format!(
+            "Your sign-in code is {code}. It expires in {} minutes.\n\n\
+             If you did not ask to sign in, ignore this message.\n",
+            ttl.div_ceil(60)
+        ),
+        "login-code",
+    )
+}
+
+/// A one-time sign-in code by SMS (passwordless login).
+pub fn sms_login_code(phone: &str, code: &str, ttl: u32) -> Message {
+    sms(
+        phone,
+        format!(
+            "Your sign-in code is {code}. It expires in {} minutes.",
+            ttl.div_ceil(60)
+        ),
+        "sms-login-code",
+    )
+}
+
+/// A code that proves a phone number (adding or removing a login phone).
+pub fn phone_code(phone: &str, code: &str, ttl: u32) -> Message {
+    sms(
+        phone,
+        format!(
+            "Your phone verification code is {code}. It expires in {} minutes.",
+            ttl.div_ceil(60)
+        ),
+        "phone-code",
+    )
+}
+
+/// A code that proves an address (an added email, or the user's new email).
+pub fn email_code(to: &str, code: &str, ttl: u32) -> Message {
+    email(
+        to,
+        "Verify your email address",
+        format!(
+            "Your email verification code is {code}. It expires in {} minutes.\n\n\
+             If you did not ask for this, ignore this message.\n",
+            ttl.div_ceil(60)
+        ),
+        "email-code",
+    )
+}
+
+/// To the previous address of a user whose email changed.
+pub fn email_changed(to: &str, new: &str) -> Message {
+    email(
+        to,
+        "Your email address was changed",
+        format!(
+            "The email address of your account was changed to {new}. If this was not you, \
+             contact your administrator at once.\n"
+        ),
+        "email-changed",
+    )
+}
+
+/// The invitation of an existing user to another account: the accept link (and the code,
+/// with the code strategy).
+pub fn invitation_accept(
+    links: Links<'_>,
+    to: &str,
+    account: &str,
+    user_id: &str,
+    token: &str,
+    code: Option<&str>,
+) -> Message {
+    let code = code
+        .map(|c| format!("\nOr enter this invitation code: {c}\n"))
+        .unwrap_or_default();
+    email(
+        to,
+        &format!("You were invited to {account}"),
+        format!(
+            "You were invited to join {account}.\n\nAccept the invitation by opening this link:\n{}\n{code}",
+            links.invitation(user_id, token)
+        ),
+        "invitation-accept",
+    )
+}
+
+/// An account's invitation link, mailed to whoever it names.
+pub fn invitation_link(links: Links<'_>, to: &str, account: &str, token: &str) -> Message {
+    email(
+        to,
+        &format!("Join {account}"),
+        format!(
+            "You were invited to join {account}.\n\nSign up or log in through this link:\n{}\n",
+            links.invitation_link(token)
+        ),
+        "invitation-link",
+    )
+}
+
+/// To the owner of an invitation link someone used.
+pub fn invitation_used(to: &str, account: &str, who: &str) -> Message {
+    email(
+        to,
+        &format!("{who} joined {account}"),
+        format!("{who} joined {account} through your invitation link.\n"),
+        "invitation-used",
     )
 }

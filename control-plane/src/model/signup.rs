@@ -220,13 +220,16 @@ pub async fn sign_up(
             None,
         ));
     }
+    // The activation strategy: the link alone, or the link and the code.
+    let with_code = super::identity_settings::current(db)?.activation.strategy
+        == super::identity_settings::LinkOrCode::Code;
     let mail = match existing {
         None => Some(message::activation(
             links,
             &u.email,
             &u.id,
             &link_token,
-            Some(&code),
+            with_code.then_some(code.as_str()),
         )),
         Some(owner) => db
             .get::<User>(owner.as_bytes())?

@@ -257,6 +257,10 @@ impl VendorConfig {
                 "MagicLink",
                 "NoLocalAuthentication",
                 "SmsCode",
+                "UsernameAndPassword",
+                "UsernameAndMagicLink",
+                "UsernameAndCode",
+                "UsernameAndSms",
             ],
             &mut self.auth_strategy,
         )?;

@@ -113,6 +113,12 @@ trees! {
     MfaDevices = 29, "mfa_devices";
     /// Pending MFA challenges (`mfaToken`), keyed by SHA-256 (hex).
     MfaChallenges = 30, "mfa_challenges";
+    /// Pending passwordless logins (magic links by the link's digest, codes by the digest of
+    /// the requesting browser's binding), and `latest/<user id>` pointers.
+    Passwordless = 31, "passwordless";
+    /// Invitations: account links (`link/<id>`, `tok/<digest>`, `owner/<tenant>/<user>`) and
+    /// email invitations (`user/<user id>/<tenant id>`).
+    Invitations = 32, "invitations";
 }
 
 /// Errors of the storage layer.

@@ -2,6 +2,7 @@
 
 mod lockout;
 pub mod mfa;
+mod passwordless;
 mod passwords;
 mod sessions;
 mod signup;

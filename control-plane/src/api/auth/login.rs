@@ -22,6 +22,8 @@ pub(super) struct LoginRequest {
     email: Option<String>,
     username: Option<String>,
     password: String,
+    /// Joins the invitation link's account (`compat-wave2.md` §8.3).
+    invitation_token: Option<String>,
 }
 
 /// An expired password: no tokens, a reset token instead.
@@ -72,7 +74,18 @@ pub(super) async fn login(
     };
     state.metrics.logins.with_label_values(&["success"]).inc();
     let config = crate::model::vendor_config::current(&state.db)?;
-    let tenant = login::admit(&config, &user)?;
+    let mut tenant = login::admit(&config, &user)?;
+    let mut user = user;
+    if let Some(t) = req
+        .invitation_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        && let Some((u, joined)) = super::invitations::join_with(&state, *user.clone(), t).await?
+    {
+        user = Box::new(u);
+        tenant = joined;
+    }
     // The account's rules, only once the password proved who is asking.
     crate::http::guard::check_ip(&state, Some(&tenant), ip)?;
     crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;

@@ -4,9 +4,11 @@
 //! `model::signup` and `model::credentials`.
 
 mod activation;
+pub(super) mod invitations;
 mod issue;
 mod login;
 mod mfa;
+mod passwordless;
 mod passwords;
 mod session;
 mod signup;
@@ -21,4 +23,6 @@ pub(super) fn ops() -> Ops {
         .merge(activation::ops())
         .merge(passwords::ops())
         .merge(mfa::ops())
+        .merge(passwordless::ops())
+        .merge(invitations::ops())
 }

@@ -24,6 +24,8 @@ pub(super) struct SignUpRequest {
     /// Accepted for compatibility; only local signup exists.
     #[allow(dead_code)]
     provider: Option<String>,
+    /// The new user also joins the invitation link's account (`compat-wave2.md` §8.3).
+    invitation_token: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -65,6 +67,7 @@ impl From<SignedUp> for SignUpReply {
 async fn create(
     state: &AppState,
     form: SignUp,
+    invitation_token: Option<&str>,
 ) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
     // The environment's email-domain rules decide who may sign up.
     if let Some(e) = &form.email
@@ -75,6 +78,16 @@ async fn create(
     let (reply, mail) =
         signup::sign_up(&state.db, &state.clock, &state.hasher, state.links(), form).await?;
     state.send(mail);
+    // A new user joins the invitation's account (an existing address created nobody: the
+    // reply's id names no user, and nothing is joined or said).
+    let token = invitation_token.map(str::trim).filter(|t| !t.is_empty());
+    if let Some(t) = token
+        && let Some(u) = state
+            .db
+            .get::<crate::model::user::User>(reply.user_id.as_bytes())?
+    {
+        super::invitations::join_with(state, u, t).await?;
+    }
     Ok((StatusCode::CREATED, Json(reply.into())))
 }
 
@@ -92,7 +105,7 @@ pub(super) async fn sign_up(
         company_name: req.company_name,
         metadata: req.metadata,
     };
-    create(&state, form).await
+    create(&state, form, req.invitation_token.as_deref()).await
 }
 
 /// Public: sign up with a username (and optionally an address). A user without an address
@@ -110,7 +123,7 @@ pub(super) async fn sign_up_username(
         company_name: req.company_name,
         metadata: req.metadata,
     };
-    create(&state, form).await
+    create(&state, form, None).await
 }
 
 pub(super) fn ops() -> Ops {

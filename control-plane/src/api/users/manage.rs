@@ -71,6 +71,24 @@ pub(super) async fn create(
     let tenant = caller.account(&state, Perm::WriteUsers)?;
     let roles = roles_for(&state, &caller, &tenant, new.role_ids.as_deref())?;
     check_address(&state, &tenant, &new.email)?;
+    // An address that already has a user: invited to this account (a membership pending
+    // the invitation, disabled until the mailed link is accepted).
+    let norm = crate::model::email::normalize(&new.email)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(existing) = user::by_email(&state.db, &norm)?
+        && existing
+            .membership(&tenant)
+            .is_none_or(|m| m.pending_invitation)
+    {
+        crate::api::auth::invitations::send_invitation(&state, &existing, &tenant, Some(roles))
+            .await?;
+        let u = user::get(&state.db, &existing.id)?;
+        let cat = state.catalog()?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(created_response(&state, &cat, &u, &tenant)?),
+        ));
+    }
     let u = change::create(
         &state.db,
         &state.clock,

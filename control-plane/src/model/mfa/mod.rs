@@ -352,7 +352,7 @@ pub fn of(db: &Db, user_id: &str) -> Result<UserMfa, StoreError> {
         }))
 }
 
-fn of_tx(tx: &mut Tx<'_>, user_id: &str) -> Result<UserMfa, StoreError> {
+pub(crate) fn of_tx(tx: &mut Tx<'_>, user_id: &str) -> Result<UserMfa, StoreError> {
     Ok(tx
         .get::<UserMfa>(user_id.as_bytes())?
         .unwrap_or_else(|| UserMfa {
@@ -549,12 +549,12 @@ enum Check {
 }
 
 /// Whether the user's codes may be evaluated now (not locked, budget left).
-fn may_evaluate(u: &User, now: i64) -> bool {
+pub(crate) fn may_evaluate(u: &User, now: i64) -> bool {
     !u.is_locked && !lockout::budget_spent(u, now)
 }
 
 /// Count a wrong code against the user (hourly budget; lockout when the policy is on).
-fn count_wrong(
+pub(crate) fn count_wrong(
     tx: &mut Tx<'_>,
     u: &mut User,
     max: Option<u32>,
@@ -572,7 +572,7 @@ fn count_wrong(
 
 /// The error of a wrong code: [`MfaError::Locked`] with an unlock link when this attempt
 /// locked the user (as a wrong password's lock does), else [`MfaError::WrongCode`].
-async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
+pub(crate) async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
     let locked = matches!(db.get::<User>(user_id.as_bytes()), Ok(Some(u)) if u.is_locked);
     if was_locked || !locked {
         return MfaError::WrongCode;
@@ -787,7 +787,7 @@ pub async fn prove(
 pub const MAX_SENDS_PER_HOUR: u32 = 10;
 
 /// Count a send against the user's hourly budget, or refuse it.
-fn count_send(m: &mut UserMfa, now: i64) -> Result<(), MfaError> {
+pub(crate) fn count_send(m: &mut UserMfa, now: i64) -> Result<(), MfaError> {
     if now - m.sends_since >= 3600 {
         m.sends_since = now;
         m.sends = 0;

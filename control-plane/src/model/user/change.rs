@@ -266,6 +266,7 @@ pub async fn join(
             tenant_id: tenant.to_owned(),
             role_ids: roles.to_vec(),
             disabled: false,
+            pending_invitation: false,
             created_at: now.clone(),
         });
         Ok(None)

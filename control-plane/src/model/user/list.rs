@@ -76,6 +76,9 @@ pub fn list(
 
 /// A user's status in one of its accounts.
 pub fn status(u: &User, m: &super::Membership) -> &'static str {
+    if m.pending_invitation {
+        return "PendingInvitation";
+    }
     match (u.verified && !m.disabled, u.last_login.is_some()) {
         (false, _) => "NotActivated",
         (true, false) => "PendingLogin",

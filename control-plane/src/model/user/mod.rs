@@ -18,8 +18,43 @@ pub struct Membership {
     pub role_ids: Vec<String>,
     /// Disabled in this account: cannot log in to it or use it.
     pub disabled: bool,
+    /// Invited by email and not accepted yet (also `disabled` until then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_invitation: bool,
     /// RFC 3339.
     pub created_at: String,
+}
+
+/// A phone number for SMS login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginPhone {
+    /// UUID.
+    pub id: String,
+    /// E.164.
+    pub phone_number: String,
+    /// Proven by a texted code (or added by the environment).
+    pub verified: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// An address of a user beside its primary one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherEmail {
+    /// UUID.
+    pub id: String,
+    /// As entered.
+    pub email: String,
+    /// Normalised (unique across users once verified: indexed like the primary).
+    pub email_norm: String,
+    /// Proven by a mailed code.
+    pub verified: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
 }
 
 /// A stored user.
@@ -85,6 +120,15 @@ pub struct User {
     /// Login name for username sign-in (`users/v1/signUp/username`); unique, case-insensitive.
     #[serde(default)]
     pub username: Option<String>,
+    /// Phone numbers for SMS login (`users/phone-numbers/*`), distinct from MFA phones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub login_phones: Vec<LoginPhone>,
+    /// Further addresses (`users/emails/*`); the primary one is `email`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_emails: Vec<OtherEmail>,
+    /// Unix seconds after which a temporary user has no access (`users/temporary/*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     /// Password checks in flight (`model::lockout::reserve`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::model::lockout::Reservation>,
@@ -121,8 +165,19 @@ impl Record for User {
         for m in &self.memberships {
             out.push(BY_TENANT.entry(format!("{}/", m.tenant_id)));
         }
-        let digits = self.phone_number.as_deref().map(phone_digits);
-        if let Some(d) = digits.filter(|d| !d.is_empty()) {
+        for e in self.other_emails.iter().filter(|e| e.verified) {
+            out.push(BY_EMAIL.entry(e.email_norm.as_bytes()));
+        }
+        let mut digits: Vec<String> = self
+            .phone_number
+            .iter()
+            .chain(self.login_phones.iter().map(|p| &p.phone_number))
+            .map(|n| phone_digits(n))
+            .filter(|d| !d.is_empty())
+            .collect();
+        digits.sort();
+        digits.dedup();
+        for d in digits {
             out.push(BY_PHONE.entry(format!("{d}/")));
         }
         out
@@ -159,6 +214,7 @@ impl User {
                 tenant_id: tenant.to_owned(),
                 role_ids,
                 disabled: false,
+                pending_invitation: false,
                 created_at: now.to_owned(),
             }],
             active_tenant_id: Some(tenant.to_owned()),
@@ -171,6 +227,9 @@ impl User {
             password_history: Vec::new(),
             password_changed_at: None,
             username: None,
+            login_phones: Vec::new(),
+            other_emails: Vec::new(),
+            expires_at: None,
             checks: Vec::new(),
         }
     }
@@ -205,6 +264,19 @@ impl User {
             .iter()
             .map(|m| m.tenant_id.clone())
             .collect()
+    }
+
+    /// Whether a temporary user's time is up at `now`.
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// The verified login phone to text codes to.
+    pub fn sms_phone(&self) -> Option<&str> {
+        self.login_phones
+            .iter()
+            .find(|p| p.verified)
+            .map(|p| p.phone_number.as_str())
     }
 
     /// The account tokens are issued for: the active one if still an enabled membership,

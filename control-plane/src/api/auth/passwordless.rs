@@ -1,0 +1,365 @@
+//! Passwordless login (tag Passwordless, `compat-wave2.md` §7): prelogin sends a magic link
+//! or a one-time code and binds the pending login to the browser (`fe_pwl_…` cookie);
+//! postlogin (and the `usernameand*` aliases the login box calls) accepts it and ends in the
+//! login pipeline ([`super::mfa::after_first_factor`]), so MFA applies after it. The rules
+//! live in `model::passwordless`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::SET_COOKIE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+use super::issue::{cookie, login_cookie};
+use crate::api::Ops;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::ApiJson;
+use crate::http::guard::ClientIp;
+use crate::model::login::LoginError;
+use crate::model::message;
+use crate::model::passwordless::{self, Kind, Lookup, PasswordlessError};
+use crate::model::user::{self, User};
+use crate::model::vendor_config::VendorConfig;
+
+impl From<PasswordlessError> for ApiError {
+    fn from(e: PasswordlessError) -> Self {
+        match e {
+            PasswordlessError::Store(e) => e.into(),
+            PasswordlessError::Bad(m) => ApiError::bad_request(m),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// The binding cookie: `fe_pwl_` + the client id without dashes.
+fn binding_name(client_id: &str) -> String {
+    format!("fe_pwl_{}", client_id.replace('-', ""))
+}
+
+/// Who a prelogin (or a custom client's postlogin) names: exactly one non-empty identifier
+/// (`""` is absent: the login box sends `username: ""` beside an email).
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Identifier {
+    email: Option<String>,
+    username: Option<String>,
+    user_id: Option<String>,
+    phone_number: Option<String>,
+    /// Joins the invitation's account on success (`compat-wave2.md` §8.3).
+    #[serde(default)]
+    invitation_token: Option<String>,
+}
+
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl Identifier {
+    fn given(&self) -> usize {
+        [
+            &self.email,
+            &self.username,
+            &self.user_id,
+            &self.phone_number,
+        ]
+        .iter()
+        .filter(|v| present(v).is_some())
+        .count()
+    }
+
+    /// The user named, if any (`None` for nobody's identifier: the caller answers alike).
+    fn find(&self, db: &crate::store::Db) -> Result<Option<User>, ApiError> {
+        if let Some(e) = present(&self.email) {
+            return Ok(crate::model::login::find(db, Some(e), None)?);
+        }
+        if let Some(n) = present(&self.username) {
+            return Ok(user::by_username(db, n)?);
+        }
+        if let Some(id) = present(&self.user_id) {
+            return Ok(db.get::<User>(id.as_bytes())?);
+        }
+        if let Some(p) = present(&self.phone_number) {
+            let digits = user::phone_digits(p);
+            let mut found = user::by_phone(db, &digits)?;
+            found.retain(|u| {
+                u.login_phones
+                    .iter()
+                    .any(|l| l.verified && user::phone_digits(&l.phone_number) == digits)
+            });
+            // A number two users verified names neither.
+            return Ok((found.len() == 1).then(|| found.remove(0)));
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct PreloginRequest {
+    #[serde(flatten)]
+    who: Identifier,
+}
+
+/// The SMS prelogin reply: the number only when the caller gave it (nothing that tells a
+/// known user from an unknown one).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SmsPreloginReply {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
+}
+
+fn enabled(config: &VendorConfig, kind: Kind) -> Result<(), ApiError> {
+    if kind.enabled_by(&config.auth_strategy) {
+        return Ok(());
+    }
+    let name = match kind {
+        Kind::MagicLink => "MagicLink",
+        Kind::Code => "Code",
+        Kind::SmsCode => "SmsCode",
+    };
+    Err(PasswordlessError::NotEnabled(name).into())
+}
+
+/// Whether `u` may get a link or code of `kind` now (else the request is answered as for
+/// nobody): not locked or expired, an account to log in to, a verified phone for SMS, and
+/// the hourly send budget it shares with MFA codes.
+async fn eligible(
+    state: &AppState,
+    config: &VendorConfig,
+    kind: Kind,
+    u: &User,
+) -> Result<bool, ApiError> {
+    let now = state.clock.unix();
+    if u.is_locked || u.expired(now) || u.login_tenant().is_none() {
+        return Ok(false);
+    }
+    if kind == Kind::SmsCode
+        && (u.sms_phone().is_none() || !(u.verified || config.allow_not_verified_users_login))
+    {
+        return Ok(false);
+    }
+    let id = u.id.clone();
+    let within = state
+        .db
+        .write(|tx| {
+            let mut m = crate::model::mfa::of_tx(tx, &id)?;
+            if crate::model::mfa::count_send(&mut m, now).is_err() {
+                return Ok(false);
+            }
+            tx.put(&m)?;
+            Ok::<_, crate::store::StoreError>(true)
+        })
+        .await?;
+    if !within {
+        tracing::warn!(user.id = %u.id, "passwordless send budget spent; nothing sent");
+    }
+    Ok(within)
+}
+
+async fn prelogin(
+    state: AppState,
+    ip: ClientIp,
+    kind: Kind,
+    req: PreloginRequest,
+) -> Result<Response, ApiError> {
+    let config = crate::model::vendor_config::current(&state.db)?;
+    enabled(&config, kind)?;
+    crate::http::guard::check_ip(&state, None, ip.0)?;
+    if req.who.given() != 1 {
+        return Err(ApiError::bad_request(
+            "exactly one of email, username, userId or phoneNumber is required",
+        ));
+    }
+    let found = req.who.find(&state.db)?;
+    let user = match found {
+        Some(u) if eligible(&state, &config, kind, &u).await? => Some(u),
+        _ => None,
+    };
+    let binding = crate::model::otp::new_token();
+    let ttl = config.default_passwordless_token_expiration.max(60);
+    let issued =
+        passwordless::prelogin(&state.db, &state.clock, kind, user.as_ref(), &binding, ttl).await?;
+    if let Some(u) = &user {
+        let links = state.links();
+        state.send(Some(match kind {
+            Kind::MagicLink => message::magic_link(links, &u.email, &issued.secret, ttl),
+            Kind::Code => message::login_code(&u.email, &issued.secret, ttl),
+            Kind::SmsCode => {
+                message::sms_login_code(u.sms_phone().unwrap_or_default(), &issued.secret, ttl)
+            }
+        }));
+    }
+    let mut res = match kind {
+        Kind::SmsCode => (
+            StatusCode::CREATED,
+            Json(SmsPreloginReply {
+                phone_number: present(&req.who.phone_number).map(str::to_owned),
+            }),
+        )
+            .into_response(),
+        Kind::MagicLink => StatusCode::OK.into_response(),
+        Kind::Code => StatusCode::CREATED.into_response(),
+    };
+    let c = login_cookie(
+        &state,
+        &config,
+        &binding_name(state.env.client_id()),
+        &binding,
+        ttl,
+    );
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub(super) struct PostloginRequest {
+    token: String,
+    #[serde(flatten)]
+    who: Identifier,
+}
+
+async fn postlogin(
+    state: AppState,
+    ip: ClientIp,
+    headers: HeaderMap,
+    kind: Kind,
+    req: PostloginRequest,
+) -> Result<Response, ApiError> {
+    let config = crate::model::vendor_config::current(&state.db)?;
+    enabled(&config, kind)?;
+    crate::http::guard::check_ip(&state, None, ip.0)?;
+    if req.token.trim().is_empty() || req.token.len() > 512 {
+        return Err(ApiError::bad_request("token is required"));
+    }
+    let binding = cookie(&headers, &binding_name(state.env.client_id()));
+    // A custom client may name the user beside a code; the login box sends the code alone.
+    let named = if kind != Kind::MagicLink && req.who.given() == 1 {
+        req.who.find(&state.db)?
+    } else {
+        None
+    };
+    let lookup = match (&named, &binding) {
+        (_, Some(b)) => Lookup::Browser {
+            token: &req.token,
+            binding: Some(b),
+        },
+        (Some(u), None) => Lookup::User {
+            token: &req.token,
+            user_id: &u.id,
+        },
+        (None, None) => Lookup::Browser {
+            token: &req.token,
+            binding: None,
+        },
+    };
+    let uid = passwordless::postlogin(
+        &state.db,
+        &state.clock,
+        kind,
+        lookup,
+        config.force_same_device_on_auth,
+    )
+    .await?;
+    let user = if kind.proves_email() {
+        passwordless::prove_email(&state.db, &uid).await?
+    } else {
+        state.db.get::<User>(uid.as_bytes())?
+    }
+    .ok_or(LoginError::BadCredentials)?;
+    if user.is_locked || user.expired(state.clock.unix()) {
+        return Err(LoginError::BadCredentials.into());
+    }
+    let mut tenant = crate::model::login::admit(&config, &user)?;
+    let mut user = user;
+    if let Some(t) = present(&req.who.invitation_token) {
+        if let Some((u, joined)) = super::invitations::join_with(&state, user.clone(), t).await? {
+            user = u;
+            tenant = joined;
+        }
+    }
+    crate::http::guard::check_ip(&state, Some(&tenant), ip.0)?;
+    crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
+    state.metrics.logins.with_label_values(&["success"]).inc();
+    let mut issued =
+        match super::mfa::after_first_factor(&state, &config, &headers, user, tenant, ip.0).await {
+            Ok(issued) => issued,
+            Err(challenge) => return Ok(challenge),
+        };
+    issued.cookies.push(login_cookie(
+        &state,
+        &config,
+        &binding_name(state.env.client_id()),
+        "",
+        0,
+    ));
+    Ok(issued.respond(&state, &config))
+}
+
+macro_rules! kind_handlers {
+    ($pre:ident, $post:ident, $kind:expr) => {
+        async fn $pre(
+            State(state): State<AppState>,
+            ip: ClientIp,
+            ApiJson(req): ApiJson<PreloginRequest>,
+        ) -> Result<Response, ApiError> {
+            prelogin(state, ip, $kind, req).await
+        }
+
+        async fn $post(
+            State(state): State<AppState>,
+            ip: ClientIp,
+            headers: HeaderMap,
+            ApiJson(req): ApiJson<PostloginRequest>,
+        ) -> Result<Response, ApiError> {
+            postlogin(state, ip, headers, $kind, req).await
+        }
+    };
+}
+
+kind_handlers!(magic_prelogin, magic_postlogin, Kind::MagicLink);
+kind_handlers!(code_prelogin, code_postlogin, Kind::Code);
+kind_handlers!(sms_prelogin, sms_postlogin, Kind::SmsCode);
+
+pub(super) fn ops() -> Ops {
+    Ops::default()
+        .add(
+            "AuthenticationPasswordlessControllerV1_magicLinkPrelogin",
+            magic_prelogin,
+        )
+        .add(
+            "AuthenticationPasswordlessControllerV1_magicLinkPostLogin",
+            magic_postlogin,
+        )
+        .add(
+            "AuthenticationPasswordlessControllerV1_emailCodePrelogin",
+            code_prelogin,
+        )
+        .add(
+            "AuthenticationPasswordlessControllerV1_emailCodePostLogin",
+            code_postlogin,
+        )
+        .add(
+            "AuthenticationPasswordlessControllerV1_smsCodePreLogin",
+            sms_prelogin,
+        )
+        .add(
+            "AuthenticationPasswordlessControllerV1_smsCodePostLogin",
+            sms_postlogin,
+        )
+        .add_extra(
+            "/resources/auth/v1/passwordless/usernameandmagiclink/postlogin",
+            post(magic_postlogin),
+        )
+        .add_extra(
+            "/resources/auth/v1/passwordless/usernameandcode/postlogin",
+            post(code_postlogin),
+        )
+        .add_extra(
+            "/resources/auth/v1/passwordless/usernameandsms/postlogin",
+            post(sms_postlogin),
+        )
+}

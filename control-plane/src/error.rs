@@ -106,6 +106,8 @@ impl From<crate::model::user::UserError> for ApiError {
             UserError::Invalid(m) => ApiError::bad_request(m),
             UserError::Conflict(m) => ApiError::conflict(m),
             UserError::Missing(_) => ApiError::not_found(e.to_string()),
+            UserError::TooMany => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            UserError::Forbidden(m) => ApiError::forbidden(m),
             UserError::Text(e) => e.into(),
             UserError::Json(e) => e.into(),
             UserError::Grant(e) => e.into(),

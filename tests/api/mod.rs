@@ -3,6 +3,7 @@
 pub mod auth;
 mod invitations;
 mod platform;
+mod profile;
 mod rbac;
 mod restrictions;
 mod tenants;

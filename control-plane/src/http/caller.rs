@@ -140,6 +140,20 @@ impl Caller {
         }
     }
 
+    /// The user a self-service route acts for, as stored, with the caller's session: the
+    /// token's user, or `frontegg-user-id` with an environment token (no session then).
+    pub fn me(&self, state: &AppState) -> Result<(User, Option<String>), ApiError> {
+        match self {
+            Caller::User(u) => Ok((u.user.clone(), u.session_id.clone())),
+            Caller::Env(e) => {
+                let id = e.user_id.clone().ok_or_else(|| {
+                    ApiError::bad_request("frontegg-user-id is required with an environment token")
+                })?;
+                Ok((crate::model::user::get(&state.db, &id)?, None))
+            }
+        }
+    }
+
     /// The user context, for self-service-only routes (401 for environment tokens without
     /// `frontegg-user-id`).
     pub fn user(&self) -> Option<&UserContext> {

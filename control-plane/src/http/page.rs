@@ -63,13 +63,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 }
 
 impl ListQuery {
-    /// The last value of `name`.
+    /// The last value of `name`; the literals `undefined` and `null` (what rest-api sends
+    /// for a parameter its caller left unset, `compat-wave2.md` §1.6) are absent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+            .filter(|v| !matches!(*v, "undefined" | "null"))
     }
 
     /// Every value of `name` (repeated, or comma separated).
@@ -79,7 +81,7 @@ impl ListQuery {
             .filter(|(k, _)| k == name || k.strip_suffix("[]") == Some(name))
             .flat_map(|(_, v)| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty() && !matches!(*v, "undefined" | "null"))
             .collect()
     }
 

@@ -99,7 +99,7 @@ async fn new_hash(
 }
 
 /// End every session of the user but `keep`, inside the caller's transaction.
-fn end_sessions(
+pub(crate) fn end_sessions(
     tx: &mut Tx<'_>,
     user_id: &str,
     keep: Option<&str>,

@@ -23,6 +23,14 @@ pub enum Purpose {
     /// Activate with the token from the sign-up reply plus the code mailed to the user: the
     /// token alone activates nothing (anyone may sign up with anyone's address).
     ActivationCode,
+    /// Prove a login phone being added (`subject`: the phone id).
+    PhoneAdd,
+    /// Prove a login phone being removed (`subject`: the phone id).
+    PhoneRemove,
+    /// Prove an address added to the user (`subject`: the address id).
+    EmailAdd,
+    /// Prove the user's new primary address (`subject`: the address).
+    EmailChange,
 }
 
 /// Wrong codes a code-bound token survives; the next one burns it.
@@ -45,6 +53,9 @@ pub struct OneTimeToken {
     /// Wrong codes tried so far.
     #[serde(default)]
     pub attempts: u32,
+    /// What the code proves (a phone id, an address), for the code purposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Record for OneTimeToken {
@@ -61,6 +72,10 @@ impl Purpose {
             Purpose::PasswordReset => "passwordReset",
             Purpose::Unlock => "unlock",
             Purpose::ActivationCode => "activationCode",
+            Purpose::PhoneAdd => "phoneAdd",
+            Purpose::PhoneRemove => "phoneRemove",
+            Purpose::EmailAdd => "emailAdd",
+            Purpose::EmailChange => "emailChange",
         }
     }
 }
@@ -99,6 +114,7 @@ pub fn issue(
         expires_at,
         code_digest: None,
         attempts: 0,
+        subject: None,
     })
 }
 
@@ -110,14 +126,37 @@ pub fn issue_with_code(
     user_id: &str,
     expires_at: UnixSecs,
 ) -> Result<(), StoreError> {
-    supersede(tx, Purpose::ActivationCode, user_id, &digest(token))?;
+    issue_code(
+        tx,
+        token,
+        code,
+        Purpose::ActivationCode,
+        user_id,
+        None,
+        expires_at,
+    )
+}
+
+/// Store a code-bound token for `purpose` about `subject` (the user's previous one for the
+/// purpose stops working).
+pub fn issue_code(
+    tx: &mut Tx<'_>,
+    token: &str,
+    code: &str,
+    purpose: Purpose,
+    user_id: &str,
+    subject: Option<String>,
+    expires_at: UnixSecs,
+) -> Result<(), StoreError> {
+    supersede(tx, purpose, user_id, &digest(token))?;
     tx.put(&OneTimeToken {
         digest: digest(token),
-        purpose: Purpose::ActivationCode,
+        purpose,
         user_id: user_id.to_owned(),
         expires_at,
         code_digest: Some(digest(code)),
         attempts: 0,
+        subject,
     })
 }
 
@@ -164,21 +203,52 @@ pub fn consume_with_code(
     code: &str,
     now: UnixSecs,
 ) -> Result<CodeOutcome, StoreError> {
+    Ok(
+        match consume_code(tx, token, code, Purpose::ActivationCode, None, now)? {
+            Checked::Accepted(t) => CodeOutcome::Accepted(t.user_id),
+            Checked::BadToken => CodeOutcome::BadToken,
+            Checked::WrongCode => CodeOutcome::WrongCode,
+        },
+    )
+}
+
+/// What presenting a code-bound token of any purpose decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// Valid: the token is consumed; its record.
+    Accepted(OneTimeToken),
+    /// Unknown, expired, burnt, another purpose's or another user's token.
+    BadToken,
+    /// Wrong code; counted (and the token burnt at the limit).
+    WrongCode,
+}
+
+/// Consume a code-bound token of `purpose` (of `user_id` when given) if `code` matches
+/// (constant time); a wrong code counts an attempt and the [`MAX_CODE_ATTEMPTS`]th burns the
+/// token. The caller commits whatever the outcome, so that attempts stick.
+pub fn consume_code(
+    tx: &mut Tx<'_>,
+    token: &str,
+    code: &str,
+    purpose: Purpose,
+    user_id: Option<&str>,
+    now: UnixSecs,
+) -> Result<Checked, StoreError> {
     let d = digest(token);
     let Some(mut t) = tx.get::<OneTimeToken>(d.as_bytes())? else {
-        return Ok(CodeOutcome::BadToken);
+        return Ok(Checked::BadToken);
     };
-    if t.purpose != Purpose::ActivationCode || t.expires_at <= now {
-        return Ok(CodeOutcome::BadToken);
+    if t.purpose != purpose || t.expires_at <= now || user_id.is_some_and(|u| u != t.user_id) {
+        return Ok(Checked::BadToken);
     }
-    let given = digest(code);
+    let given = digest(code.trim());
     let matches = t
         .code_digest
         .as_deref()
         .is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), given.as_bytes()));
     if matches {
         tx.delete::<OneTimeToken>(d.as_bytes())?;
-        return Ok(CodeOutcome::Accepted(t.user_id));
+        return Ok(Checked::Accepted(t));
     }
     t.attempts += 1;
     if t.attempts >= MAX_CODE_ATTEMPTS {
@@ -186,7 +256,7 @@ pub fn consume_with_code(
     } else {
         tx.put(&t)?;
     }
-    Ok(CodeOutcome::WrongCode)
+    Ok(Checked::WrongCode)
 }
 
 /// A new random token (generate before the transaction: closures may re-run).

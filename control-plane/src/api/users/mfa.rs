@@ -21,15 +21,7 @@ use crate::model::user::User;
 
 /// The user a self-service call acts for, and the session it keeps.
 fn me(state: &AppState, caller: &Caller) -> Result<(User, Option<String>), ApiError> {
-    match caller {
-        Caller::User(u) => Ok((u.user.clone(), u.session_id.clone())),
-        Caller::Env(e) => {
-            let id = e.user_id.clone().ok_or_else(|| {
-                ApiError::bad_request("frontegg-user-id is required with an environment token")
-            })?;
-            Ok((crate::model::user::get(&state.db, &id)?, None))
-        }
-    }
+    caller.me(state)
 }
 
 /// After a change of factors: the user's other sessions end.

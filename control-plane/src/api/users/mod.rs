@@ -8,9 +8,11 @@ mod emails;
 mod manage;
 mod me;
 mod mfa;
+mod phones;
 mod roles;
 mod sessions;
 mod tenants;
+mod usernames;
 
 use crate::api::Ops;
 
@@ -23,4 +25,6 @@ pub(super) fn ops() -> Ops {
         .merge(me::ops())
         .merge(sessions::ops())
         .merge(mfa::ops())
+        .merge(phones::ops())
+        .merge(usernames::ops())
 }

@@ -4,6 +4,7 @@
 
 pub mod change;
 pub mod list;
+pub mod phones;
 
 use serde::{Deserialize, Serialize};
 
@@ -324,6 +325,12 @@ pub enum UserError {
     /// A record that is not there (a task).
     #[error("{0} not found")]
     Missing(&'static str),
+    /// Too many codes sent; wait.
+    #[error("Too many codes were sent; wait and try again")]
+    TooMany,
+    /// The environment does not allow this change.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// A text field out of bounds.
     #[error(transparent)]
     Text(#[from] crate::model::text::TextError),

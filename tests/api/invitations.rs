@@ -174,6 +174,7 @@ async fn an_accounts_invitation_link_as_the_portal_and_login_box_use_it() {
         .await
         .assert_error(404, "ER-NOT-FOUND");
     w.cp.assert_served(&[
+        "TenantInvitesV2Controller_createTenantInviteForUser",
         "TenantInvitesController_deleteTenantInviteForUser",
         "getInvitationConfiguration",
     ]);
@@ -307,6 +308,7 @@ async fn environment_invite_tokens_and_strategies() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    w.cp.assert_served(&["TenantInvitesController_deleteTenantInvite"]);
     let r = w
         .env(
             Method::DELETE,

@@ -536,7 +536,11 @@ pub fn user_claims(
         iss: who.issuer.to_owned(),
         aud: who.audience.to_owned(),
         iat: now,
-        exp: Some(now + who.ttl),
+        // A temporary user's tokens end with the user.
+        exp: Some(
+            user.expires_at
+                .map_or(now + who.ttl, |end| end.min(now + who.ttl)),
+        ),
         sid: Some(sid.to_owned()),
         user_id: Some(user.id.clone()),
         email: Some(user.email.clone()),

@@ -234,7 +234,34 @@ pub fn consume_code(
     user_id: Option<&str>,
     now: UnixSecs,
 ) -> Result<Checked, StoreError> {
-    let d = digest(token);
+    consume_digest(tx, &digest(token), code, purpose, user_id, now)
+}
+
+/// [`consume_code`] for the user's live token of `purpose` (flows whose second request
+/// carries the code and no token: the user's latest code is the one that counts).
+pub fn consume_latest(
+    tx: &mut Tx<'_>,
+    code: &str,
+    purpose: Purpose,
+    user_id: &str,
+    now: UnixSecs,
+) -> Result<Checked, StoreError> {
+    let key = format!("latest/{}/{user_id}", purpose.name());
+    let Some(d) = tx.get_raw(Tree::OneTimeTokens, key.as_bytes())? else {
+        return Ok(Checked::BadToken);
+    };
+    let d = String::from_utf8_lossy(&d).into_owned();
+    consume_digest(tx, &d, code, purpose, Some(user_id), now)
+}
+
+fn consume_digest(
+    tx: &mut Tx<'_>,
+    d: &str,
+    code: &str,
+    purpose: Purpose,
+    user_id: Option<&str>,
+    now: UnixSecs,
+) -> Result<Checked, StoreError> {
     let Some(mut t) = tx.get::<OneTimeToken>(d.as_bytes())? else {
         return Ok(Checked::BadToken);
     };

@@ -148,7 +148,10 @@ async fn magic_link_logs_in_once_proves_the_address_and_expires() {
         uid
     );
     assert!(done.cookie().starts_with("fe_refresh_"));
-    w.cp.assert_served(&["AuthenticationPasswordlessControllerV1_magicLinkPostLogin"]);
+    w.cp.assert_served(&[
+        "AuthenticationPasswordlessControllerV1_magicLinkPrelogin",
+        "AuthenticationPasswordlessControllerV1_magicLinkPostLogin",
+    ]);
     // Expired: the exact text the login box compares.
     post(&w, "magiclink/prelogin", None, json!({"userId": uid})).await;
     let late = token_of(&mail(&w.cp, "magic-link", 3).await.body);
@@ -331,7 +334,10 @@ async fn codes_are_bound_to_the_browser_and_budgeted() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    w.cp.assert_served(&["AuthenticationPasswordlessControllerV1_emailCodePostLogin"]);
+    w.cp.assert_served(&[
+        "AuthenticationPasswordlessControllerV1_emailCodePrelogin",
+        "AuthenticationPasswordlessControllerV1_emailCodePostLogin",
+    ]);
 }
 
 #[tokio::test]

@@ -73,14 +73,15 @@ pub(super) fn issue(
         authn,
     )?;
     let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    let ttl = claims.exp.map_or(who.ttl, |e| e - now);
     Ok(Issued {
         body: LoginReply {
             token_type: "bearer",
             mfa_required: false,
             access_token: access,
             refresh_token: o.refresh,
-            expires_in: who.ttl,
-            expires: rfc3339_of(now + who.ttl).unwrap_or_default(),
+            expires_in: ttl,
+            expires: rfc3339_of(now + ttl).unwrap_or_default(),
             user_id: o.user.id,
             user_email: o.user.email,
             email_verified: o.user.verified,

@@ -83,7 +83,7 @@ pub(super) async fn login(
         .filter(|t| !t.is_empty())
         && let Some((u, joined)) = super::invitations::join_with(&state, *user.clone(), t).await?
     {
-        user = Box::new(u);
+        *user = u;
         tenant = joined;
     }
     // The account's rules, only once the password proved who is asking.

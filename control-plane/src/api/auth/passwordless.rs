@@ -275,11 +275,11 @@ async fn postlogin(
     }
     let mut tenant = crate::model::login::admit(&config, &user)?;
     let mut user = user;
-    if let Some(t) = present(&req.who.invitation_token) {
-        if let Some((u, joined)) = super::invitations::join_with(&state, user.clone(), t).await? {
-            user = u;
-            tenant = joined;
-        }
+    if let Some(t) = present(&req.who.invitation_token)
+        && let Some((u, joined)) = super::invitations::join_with(&state, user.clone(), t).await?
+    {
+        user = u;
+        tenant = joined;
     }
     crate::http::guard::check_ip(&state, Some(&tenant), ip.0)?;
     crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;

@@ -17,6 +17,9 @@ pub(super) struct UserTenantResponse {
     tenant_id: String,
     roles: Vec<RoleResponse>,
     is_disabled: bool,
+    /// A temporary user's end (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temporary_expiration_date: Option<String>,
 }
 
 /// `UserDto` (with `roles`/`permissions`) or `UserV3Dto` (without).
@@ -55,6 +58,9 @@ pub(super) struct UserResponse {
     groups: Option<Vec<GroupSummary>>,
     sub_account_access_allowed: bool,
     managed_by: &'static str,
+    /// A temporary user's end (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temporary_expiration_date: Option<String>,
 }
 
 /// Build the DTO of `user` as seen in `tenant` (its roles and permissions there); without a
@@ -88,6 +94,7 @@ pub(super) fn user_response(
                 .map(|r| reply::role(state, r))
                 .collect(),
             is_disabled: m.disabled,
+            temporary_expiration_date: user.expires_at.and_then(crate::model::clock::rfc3339_of),
         });
     }
     Ok(UserResponse {
@@ -131,6 +138,7 @@ pub(super) fn user_response(
         groups: with_authz.then(Vec::new),
         sub_account_access_allowed: user.sub_account_access_allowed,
         managed_by: "frontegg",
+        temporary_expiration_date: user.expires_at.and_then(crate::model::clock::rfc3339_of),
     })
 }
 

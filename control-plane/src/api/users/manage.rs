@@ -69,48 +69,57 @@ pub(super) async fn create(
     }): ApiJson<Invite>,
 ) -> Result<(StatusCode, Json<UserCreatedResponse>), ApiError> {
     let tenant = caller.account(&state, Perm::WriteUsers)?;
-    let roles = roles_for(&state, &caller, &tenant, new.role_ids.as_deref())?;
-    check_address(&state, &tenant, &new.email)?;
-    // An address that already has a user: invited to this account (a membership pending
-    // the invitation, disabled until the mailed link is accepted).
-    let norm = crate::model::email::normalize(&new.email)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let Some(existing) = user::by_email(&state.db, &norm)?
-        && existing
-            .membership(&tenant)
-            .is_none_or(|m| m.pending_invitation)
-    {
-        crate::api::auth::invitations::send_invitation(&state, &existing, &tenant, Some(roles))
-            .await?;
-        let u = user::get(&state.db, &existing.id)?;
-        let cat = state.catalog()?;
-        return Ok((
-            StatusCode::CREATED,
-            Json(created_response(&state, &cat, &u, &tenant)?),
-        ));
-    }
-    let u = change::create(
-        &state.db,
-        &state.clock,
-        &state.hasher,
-        &tenant,
-        &new,
-        roles,
-        &VendorFields::default(),
-    )
-    .await?;
-    if !skip_invite_email {
-        let account = crate::model::tenant::get(&state.db, &tenant)?.name;
-        let mail =
-            crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
-                .await?;
-        state.send_all(mail.into_iter().collect());
-    }
+    let u = invite(&state, &caller, &tenant, &new, skip_invite_email).await?;
     let cat = state.catalog()?;
     Ok((
         StatusCode::CREATED,
         Json(created_response(&state, &cat, &u, &tenant)?),
     ))
+}
+
+/// Invite one user to `tenant` as the caller: a new user is created (with the named roles
+/// or the account's defaults, as far as the caller may give them) and mailed its activation
+/// link unless `skip_mail`; an address that already has a user gets a membership pending
+/// the invitation (disabled until the mailed link is accepted). The one path of `users/v1`
+/// and bulk invitations.
+pub(super) async fn invite(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &str,
+    new: &NewUser,
+    skip_mail: bool,
+) -> Result<User, ApiError> {
+    let roles = roles_for(state, caller, tenant, new.role_ids.as_deref())?;
+    check_address(state, tenant, &new.email)?;
+    let norm = crate::model::email::normalize(&new.email)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(existing) = user::by_email(&state.db, &norm)?
+        && existing
+            .membership(tenant)
+            .is_none_or(|m| m.pending_invitation)
+    {
+        crate::api::auth::invitations::send_invitation(state, &existing, tenant, Some(roles))
+            .await?;
+        return Ok(user::get(&state.db, &existing.id)?);
+    }
+    let u = change::create(
+        &state.db,
+        &state.clock,
+        &state.hasher,
+        tenant,
+        new,
+        roles,
+        &VendorFields::default(),
+    )
+    .await?;
+    if !skip_mail {
+        let account = crate::model::tenant::get(&state.db, tenant)?.name;
+        let mail =
+            crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
+                .await?;
+        state.send_all(mail.into_iter().collect());
+    }
+    Ok(u)
 }
 
 #[derive(Clone, Deserialize)]

@@ -3,6 +3,7 @@
 //! with a user token, gated by the built-in `fe.secure.*` permissions. A foreign user id
 //! answers 404. The rules live in `model::user`.
 
+mod addresses;
 mod dto;
 mod emails;
 mod manage;
@@ -11,6 +12,7 @@ mod mfa;
 mod phones;
 mod roles;
 mod sessions;
+mod temporary;
 mod tenants;
 mod usernames;
 
@@ -25,6 +27,8 @@ pub(super) fn ops() -> Ops {
         .merge(me::ops())
         .merge(sessions::ops())
         .merge(mfa::ops())
+        .merge(addresses::ops())
+        .merge(temporary::ops())
         .merge(phones::ops())
         .merge(usernames::ops())
 }

@@ -3,6 +3,7 @@
 //! lookups here; changes in [`change`], listings in [`list`].
 
 pub mod change;
+pub mod emails;
 pub mod list;
 pub mod phones;
 
@@ -124,6 +125,9 @@ pub struct User {
     /// Phone numbers for SMS login (`users/phone-numbers/*`), distinct from MFA phones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub login_phones: Vec<LoginPhone>,
+    /// The id of the primary address in `users/emails/*` (absent: the user id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_email_id: Option<String>,
     /// Further addresses (`users/emails/*`); the primary one is `email`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_emails: Vec<OtherEmail>,
@@ -229,6 +233,7 @@ impl User {
             password_changed_at: None,
             username: None,
             login_phones: Vec::new(),
+            primary_email_id: None,
             other_emails: Vec::new(),
             expires_at: None,
             checks: Vec::new(),
@@ -381,6 +386,9 @@ pub enum Loss {
     Roles(String),
     /// Disabled in an account: the user's tokens there.
     Disabled(String),
+    /// A temporary user's end moved earlier: every token of the user (issued before it
+    /// knew the end).
+    Expiry,
 }
 
 impl Loss {
@@ -389,7 +397,7 @@ impl Loss {
         use crate::model::event::Event;
         match self {
             Loss::Locked => Event::UserLocked { user },
-            Loss::SuperUser => Event::UserPrivilegesReduced { user },
+            Loss::SuperUser | Loss::Expiry => Event::UserPrivilegesReduced { user },
             Loss::Roles(tenant) => Event::UserRolesRemoved { tenant, user },
             Loss::Disabled(tenant) => Event::UserDisabled { tenant, user },
         }

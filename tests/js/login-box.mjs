@@ -385,6 +385,86 @@ const steps = [
     const { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
     assert.deepEqual(items.map((u) => u.id), [state.userId]);
   }],
+  ['portal users table: usernames, phone numbers and emails load together', async () => {
+    // redux-store's loadUsersV3 enriches the page with these three in one Promise.all.
+    const [names, phones, emails] = await Promise.all([
+      api.usernames.getUsernamesV1({ userIds: [state.userId].join(',') }),
+      api.userPhoneNumbers.getUsersPhoneNumberV2({ userIds: [state.userId].join(',') }),
+      api.usersEmails.getUsersEmailsV1({ userIds: [state.userId].join(',') }),
+    ]);
+    assert.deepEqual(names.items, []);
+    assert.deepEqual(phones.items, []);
+    assert.deepEqual(emails.items.map((e) => [e.email, e.isPrimary]), [[EMAIL, true]]);
+    const policy = await api.userEmailPolicy.getUserEmailPolicyConfig();
+    assert.equal(policy.allowEmailChange, true);
+  }],
+  ['profile: a username', async () => {
+    await rejects(api.usernames.getUserOwnUsername(), 404);
+    await api.usernames.createUsername({ username: `ada-${state.userId.slice(0, 8)}` });
+    const mine = await api.usernames.getUserOwnUsername();
+    assert.equal(mine.userId, state.userId);
+    state.username = mine.username;
+    // The portal's search leaves the prefix undefined.
+    const { items } = await api.usernames.getUsernamesV1({ _usernamePrefix: undefined, _offset: 0, _limit: 20 });
+    assert.deepEqual(items.map((i) => i.username), [state.username]);
+  }],
+  ['profile: a login phone number, proven by a texted code', async () => {
+    state.phone = '+15550107070';
+    const sent = await caused('sms', 'phone-code', state.phone, () => api.userPhoneNumbers.createPhoneNumber({ phoneNumber: state.phone }));
+    assert.ok(sent.result.otcToken, JSON.stringify(sent.result));
+    let [p] = await api.userPhoneNumbers.getUserOwnPhoneNumbers();
+    assert.equal(p.verified, false);
+    await api.userPhoneNumbers.verifyPhoneNumber({ otcToken: sent.result.otcToken, code: sixDigits(sent.text) });
+    [p] = await api.userPhoneNumbers.getUserOwnPhoneNumbers();
+    assert.deepEqual([p.phoneNumber, p.verified], [state.phone, true]);
+    const { items } = await api.userPhoneNumbers.getUserPhoneNumbers({ _limit: 10, _offset: 0 });
+    assert.equal(items.length, 1);
+  }],
+  ['team: an invitation link, verified by the login box, used by a sign-up', async () => {
+    const config = await api.teams.getInviteLinkConfiguration();
+    assert.equal(config.tenantInvitationsAllowed, true);
+    const link = await api.teams.createInviteUserLinkV2({ expiresInMinutes: 60, shouldSendEmail: true, roleIds: [] });
+    assert.ok(link.token, JSON.stringify(link));
+    assert.equal((await api.teams.getInviteUserLink()).token, link.token);
+    await api.teams.updateInviteUserLink({ expiresInMinutes: 120 });
+    const seen = await api.auth.verifyInviteToken({ token: link.token });
+    assert.equal(seen.name, 'Analytical Engines');
+    // A newcomer signs up through it and joins this account.
+    const joiner = `joiner.${Date.now()}@example.com`;
+    const r = await api.auth.signUpUser({ email: joiner, password: PASSWORD, companyName: 'Own', invitationToken: link.token });
+    const user = await management('GET', `/identity/resources/users/v1/${r.userId}`, null, state.tenantId);
+    assert.ok(user.tenantIds.includes(state.tenantId), JSON.stringify(user));
+    await api.teams.deleteInviteUserLink();
+    await rejects(api.auth.verifyInviteToken({ token: link.token }), 404);
+  }],
+  ['team: invite an existing user by email, who accepts from the mailed link', async () => {
+    const home = await management('POST', '/tenants/resources/tenants/v1', { name: 'Elsewhere' });
+    state.member = `mary.${Date.now()}@example.com`;
+    const m = await management('POST', '/identity/resources/users/v1', { email: state.member, password: PASSWORD }, home.tenantId);
+    await management('POST', `/identity/resources/users/v1/${m.id}/verify`);
+    state.memberId = m.id;
+    const added = await api.teams.addUser({ email: state.member, name: 'Mary' });
+    assert.equal(added.id, m.id);
+    await mail('invitation-accept', state.member);
+    let { items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 });
+    assert.equal(items.find((u) => u.id === m.id).isDisabled, true, 'pending until accepted');
+    // "Resend invitation": the earlier link stops working.
+    const first = linkParams(await mail('invitation-accept', state.member));
+    const again = await caused('eml', 'invitation-accept', state.member, () => api.auth.resendInvitationEmail({ email: state.member }));
+    await rejects(api.auth.acceptInvitation(first), 404);
+    await api.auth.acceptInvitation(linkParams(again.text));
+    ({ items } = await api.users.getUsersV3({ _offset: 0, _limit: 20 }));
+    assert.equal(items.find((u) => u.id === m.id).isDisabled, false);
+  }],
+  ['team: a temporary user, then permanent again', async () => {
+    assert.deepEqual(await api.teams.getTemporaryUserConfiguration(), { enabled: false });
+    await management('PUT', '/identity/resources/users/temporary/v1/configuration', { enabled: true });
+    const r = await api.teams.updateUserExpirationTime({ userId: state.memberId, expirationInSeconds: 86400 });
+    assert.ok(new Date(r.temporaryExpirationDate) > new Date(), JSON.stringify(r));
+    await api.teams.setPermanentUser(state.memberId);
+    const u = await management('GET', `/identity/resources/users/v1/${state.memberId}`, null, state.tenantId);
+    assert.equal(u.temporaryExpirationDate, undefined);
+  }],
   ['API tokens: the user\'s and the account\'s', async () => {
     const mine = await api.auth.updateUserApiTokensData({ description: 'ci' });
     assert.ok(mine.clientId && mine.secret, JSON.stringify(mine));
@@ -566,6 +646,48 @@ const steps = [
     off = await api.auth.preDisableMFAWebAuthn(deviceId);
     await api.auth.disableMFAWebAuthn(deviceId, { webauthnToken: off.webauthnToken, options: key.get(off.options), publicKey: {} });
     assert.equal((await api.auth.getMFADevices()).webauthn.length, 0);
+  }],
+  ['login box: a magic link', async () => {
+    await management('POST', '/identity/resources/configurations/v1', { authStrategy: 'MagicLink' });
+    await api.auth.logout();
+    reload();
+    assert.equal((await api.auth.getVendorConfig()).authStrategy, 'MagicLink');
+    const sent = await caused('eml', 'magic-link', EMAIL, () => api.auth.passwordlessPreLogin({ type: 'MagicLink', email: EMAIL, username: '' }));
+    // The page the link opens reads `token` from its URL and posts it.
+    const link = new URL(sent.text.split(/\r?\n/).find((l) => l.includes('magic-link?token=')).trim());
+    const { user } = await api.auth.passwordlessPostLoginV2({ type: 'MagicLink', token: link.searchParams.get('token') });
+    assert.equal(claims(user.accessToken).sub, state.userId);
+    await rejects(api.auth.passwordlessPostLoginV2({ type: 'MagicLink', token: link.searchParams.get('token') }), 400);
+  }],
+  ['login box: an email code, bound to this browser', async () => {
+    await management('POST', '/identity/resources/configurations/v1', { authStrategy: 'Code' });
+    await api.auth.logout();
+    reload();
+    const sent = await caused('eml', 'login-code', EMAIL, () => api.auth.passwordlessPreLogin({ type: 'Code', email: EMAIL, username: '' }));
+    // The login box posts only the code: the fe_pwl_ cookie names the pending login.
+    const { user } = await api.auth.passwordlessPostLoginV2({ type: 'Code', token: sixDigits(sent.text) });
+    assert.equal(claims(user.accessToken).sub, state.userId);
+  }],
+  ['login box: an SMS code to the verified login phone', async () => {
+    await management('POST', '/identity/resources/configurations/v1', { authStrategy: 'SmsCode' });
+    await api.auth.logout();
+    reload();
+    const sent = await caused('sms', 'sms-login-code', state.phone, () => api.auth.passwordlessPreLogin({ type: 'SmsCode', phoneNumber: state.phone }));
+    assert.equal(sent.result.phoneNumber, state.phone);
+    const { user } = await api.auth.passwordlessPostLoginV2({ type: 'SmsCode', token: sixDigits(sent.text) });
+    assert.equal(claims(user.accessToken).sub, state.userId);
+    await management('POST', '/identity/resources/configurations/v1', { authStrategy: 'EmailAndPassword' });
+  }],
+  ['profile: change the email with a code sent to the new address', async () => {
+    const next = `ada.new.${Date.now()}@example.com`;
+    const sent = await caused('eml', 'email-code', next, () => api.teams.updateEmail(next));
+    await api.teams.verifyEmail(next, sixDigits(sent.text));
+    await mail('email-changed', EMAIL);
+    // The portal refreshes and expects the new address.
+    const { user } = await api.auth.refreshTokenV3();
+    assert.equal(claims(user.accessToken).email, next);
+    await rejects(api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD }), 401);
+    await api.auth.loginv2({ email: next, password: RESET_PASSWORD });
   }],
   ['logout ends the session', async () => {
     await api.auth.logout();

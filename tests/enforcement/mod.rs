@@ -2,5 +2,6 @@
 //! real proxies (nginx, Traefik, Envoy shapes).
 
 pub mod distribution;
+mod identity;
 mod request_facts;
 mod step_up;

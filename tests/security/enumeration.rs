@@ -211,3 +211,64 @@ async fn reset_and_resend_take_as_long_for_unknown_addresses() {
         );
     }
 }
+
+/// Passwordless prelogin (`compat-wave2.md` §7.3, `security.md` D): a known address gets a
+/// link or code, an unknown one a decoy — the same reply, the same writes in one
+/// transaction (the send budget counted for the user, a decoy counter for nobody), so the
+/// same time. The known address spends its hourly send budget (10) early in the run; past
+/// it its path still writes the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwordless_prelogin_takes_as_long_for_unknown_addresses() {
+    const SAMPLES: usize = 120;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cp = RemoteCp::spawn(dir.path()).await;
+    let t = cp.tenant("Acme").await;
+    cp.verified_user(&t, "known@acme.test").await;
+    let c = http_client();
+    for (strategy, path) in [
+        ("MagicLink", "/identity/resources/auth/v1/passwordless/magiclink/prelogin"),
+        ("Code", "/identity/resources/auth/v1/passwordless/code/prelogin"),
+    ] {
+        let r = cp
+            .admin(
+                "/identity/resources/configurations/v1",
+                None,
+                json!({"authStrategy": strategy}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+        let attempt = |email: &str| {
+            let req = c
+                .post(format!("{}{path}", cp.base))
+                .json(&json!({"email": email, "username": ""}));
+            async move {
+                let started = Instant::now();
+                let r = req.send().await.expect("answered");
+                let status = r.status().as_u16();
+                let cookie = r.headers().contains_key("set-cookie");
+                let body = r.text().await.unwrap_or_default();
+                (started.elapsed(), status, body, cookie)
+            }
+        };
+        let (_, s1, b1, c1) = attempt("known@acme.test").await;
+        let (_, s2, b2, c2) = attempt("nobody@acme.test").await;
+        assert_eq!((s1, &b1, c1), (s2, &b2, c2), "{path}: replies differ");
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for _ in 0..SAMPLES {
+            known.push(attempt("known@acme.test").await.0);
+            unknown.push(attempt("nobody@acme.test").await.0);
+        }
+        let z = mann_whitney_z(&known, &unknown);
+        let (mk, mu) = (median(&mut known), median(&mut unknown));
+        let ratio = mk.as_secs_f64() / mu.as_secs_f64();
+        println!(
+            "{path}: known address median {} µs, unknown {} µs (ratio {ratio:.2}), Mann–Whitney z {z:.1}, {SAMPLES} samples each",
+            mk.as_micros(),
+            mu.as_micros()
+        );
+        assert!(
+            (0.8..=1.25).contains(&ratio),
+            "{path}: {mk:?} for a known address, {mu:?} for an unknown one"
+        );
+    }
+}

@@ -132,14 +132,18 @@ pub enum PasswordlessError {
     Store(#[from] StoreError),
 }
 
-/// What prelogin stored: the secret to send (a link token or a code).
+/// What prelogin stored: the secret to send (a link token or a code), if any.
 pub struct Issued {
     /// The link token, or the code.
     pub secret: String,
+    /// Whether it is the user's to send (not for nobody, not past the send budget).
+    pub send: bool,
 }
 
 /// Store a pending login for `user` (or a decoy for nobody) bound to `binding` (the fresh
-/// cookie value the reply sets). The previous pending login of the user stops working.
+/// cookie value the reply sets), counting the send against the user's hourly budget (shared
+/// with MFA codes; past it the login is a decoy too). The previous pending login of the user
+/// stops working. Known and unknown users make the same writes in one transaction.
 pub async fn prelogin(
     db: &Db,
     clock: &Clock,
@@ -161,32 +165,52 @@ pub async fn prelogin(
             (c, digest(binding), Some(cd), None)
         }
     };
-    let (owner, expires_at) = match user {
-        Some(u) => (u.id.clone(), now + i64::from(ttl)),
-        None => (DECOY.to_owned(), 0),
-    };
-    let record = Pending {
-        digest: key,
-        kind,
-        user_id: owner,
-        expires_at,
-        code_digest,
-        binding_digest,
-        attempts: 0,
-    };
-    db.write(|tx| {
-        let p = pointer(&record.user_id);
-        if let Some(old) = tx.get_raw(Tree::Passwordless, p.as_bytes())?
-            && old != record.digest.as_bytes()
-        {
-            tx.delete_raw(Tree::Passwordless, &old)?;
-        }
-        tx.put_raw(Tree::Passwordless, p.as_bytes(), record.digest.as_bytes())?;
-        tx.put(&record)?;
-        Ok::<_, PasswordlessError>(())
-    })
-    .await?;
-    Ok(Issued { secret })
+    let send = db
+        .write(|tx| {
+            let send = match user {
+                Some(u) => {
+                    let mut m = crate::model::mfa::of_tx(tx, &u.id)?;
+                    let within = crate::model::mfa::count_send(&mut m, now).is_ok();
+                    tx.put(&m)?;
+                    within
+                }
+                None => {
+                    // Nobody's budget, counted like a user's (it never runs out).
+                    let mut m = crate::model::mfa::of_tx(tx, DECOY)?;
+                    if crate::model::mfa::count_send(&mut m, now).is_err() {
+                        m.sends = 0;
+                    }
+                    tx.put(&m)?;
+                    false
+                }
+            };
+            let record = Pending {
+                digest: key.clone(),
+                kind,
+                user_id: match (user, send) {
+                    (Some(u), true) => u.id.clone(),
+                    _ => DECOY.to_owned(),
+                },
+                expires_at: if send { now + i64::from(ttl) } else { 0 },
+                code_digest: code_digest.clone(),
+                binding_digest: binding_digest.clone(),
+                attempts: 0,
+            };
+            let p = pointer(&record.user_id);
+            if let Some(old) = tx.get_raw(Tree::Passwordless, p.as_bytes())?
+                && old != record.digest.as_bytes()
+            {
+                tx.delete_raw(Tree::Passwordless, &old)?;
+            }
+            tx.put_raw(Tree::Passwordless, p.as_bytes(), record.digest.as_bytes())?;
+            tx.put(&record)?;
+            Ok::<_, PasswordlessError>(send)
+        })
+        .await?;
+    if user.is_some() && !send {
+        tracing::warn!("passwordless send budget spent; nothing sent");
+    }
+    Ok(Issued { secret, send })
 }
 
 fn retire(tx: &mut Tx<'_>, p: &Pending) -> Result<(), StoreError> {

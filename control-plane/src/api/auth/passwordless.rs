@@ -123,39 +123,15 @@ fn enabled(config: &VendorConfig, kind: Kind) -> Result<(), ApiError> {
 }
 
 /// Whether `u` may get a link or code of `kind` now (else the request is answered as for
-/// nobody): not locked or expired, an account to log in to, a verified phone for SMS, and
-/// the hourly send budget it shares with MFA codes.
-async fn eligible(
-    state: &AppState,
-    config: &VendorConfig,
-    kind: Kind,
-    u: &User,
-) -> Result<bool, ApiError> {
+/// nobody): not locked or expired, an account to log in to, a verified phone for SMS. (The
+/// send budget is counted with the pending login, in one transaction.)
+fn eligible(state: &AppState, config: &VendorConfig, kind: Kind, u: &User) -> bool {
     let now = state.clock.unix();
     if u.is_locked || u.expired(now) || u.login_tenant().is_none() {
-        return Ok(false);
+        return false;
     }
-    if kind == Kind::SmsCode
-        && (u.sms_phone().is_none() || !(u.verified || config.allow_not_verified_users_login))
-    {
-        return Ok(false);
-    }
-    let id = u.id.clone();
-    let within = state
-        .db
-        .write(|tx| {
-            let mut m = crate::model::mfa::of_tx(tx, &id)?;
-            if crate::model::mfa::count_send(&mut m, now).is_err() {
-                return Ok(false);
-            }
-            tx.put(&m)?;
-            Ok::<_, crate::store::StoreError>(true)
-        })
-        .await?;
-    if !within {
-        tracing::warn!(user.id = %u.id, "passwordless send budget spent; nothing sent");
-    }
-    Ok(within)
+    !(kind == Kind::SmsCode
+        && (u.sms_phone().is_none() || !(u.verified || config.allow_not_verified_users_login)))
 }
 
 async fn prelogin(
@@ -173,15 +149,12 @@ async fn prelogin(
         ));
     }
     let found = req.who.find(&state.db)?;
-    let user = match found {
-        Some(u) if eligible(&state, &config, kind, &u).await? => Some(u),
-        _ => None,
-    };
+    let user = found.filter(|u| eligible(&state, &config, kind, u));
     let binding = crate::model::otp::new_token();
     let ttl = config.default_passwordless_token_expiration.max(60);
     let issued =
         passwordless::prelogin(&state.db, &state.clock, kind, user.as_ref(), &binding, ttl).await?;
-    if let Some(u) = &user {
+    if let Some(u) = user.as_ref().filter(|_| issued.send) {
         let links = state.links();
         state.send(Some(match kind {
             Kind::MagicLink => message::magic_link(links, &u.email, &issued.secret, ttl),

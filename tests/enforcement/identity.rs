@@ -63,7 +63,10 @@ async fn identity_losses_reach_the_sidecars() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let took = until_denied(&sc, &before).await;
-    println!("temporary end denied at the sidecar in {} ms", took.as_millis());
+    println!(
+        "temporary end denied at the sidecar in {} ms",
+        took.as_millis()
+    );
     // A new token is allowed, and ends with the user.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let now = w.cp.running.state.clock.unix();

@@ -226,8 +226,14 @@ async fn passwordless_prelogin_takes_as_long_for_unknown_addresses() {
     cp.verified_user(&t, "known@acme.test").await;
     let c = http_client();
     for (strategy, path) in [
-        ("MagicLink", "/identity/resources/auth/v1/passwordless/magiclink/prelogin"),
-        ("Code", "/identity/resources/auth/v1/passwordless/code/prelogin"),
+        (
+            "MagicLink",
+            "/identity/resources/auth/v1/passwordless/magiclink/prelogin",
+        ),
+        (
+            "Code",
+            "/identity/resources/auth/v1/passwordless/code/prelogin",
+        ),
     ] {
         let r = cp
             .admin(

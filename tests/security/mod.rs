@@ -3,6 +3,7 @@
 
 mod attacks_jwt;
 mod bounds;
+mod codes;
 mod enumeration;
 mod fuzz_corpus;
 mod granting;

@@ -216,6 +216,31 @@ impl From<crate::model::mfa::MfaError> for ApiError {
     }
 }
 
+impl From<crate::model::invitation::InviteError> for ApiError {
+    fn from(e: crate::model::invitation::InviteError) -> Self {
+        use crate::model::invitation::InviteError;
+        match e {
+            InviteError::NotFound => ApiError::not_found(e.to_string()),
+            InviteError::Expired | InviteError::WrongCode => ApiError::bad_request(e.to_string()),
+            InviteError::Disabled => ApiError::forbidden(e.to_string()),
+            InviteError::Invalid(m) => ApiError::bad_request(m),
+            InviteError::Tenant(e) => e.into(),
+            InviteError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::passwordless::PasswordlessError> for ApiError {
+    fn from(e: crate::model::passwordless::PasswordlessError) -> Self {
+        use crate::model::passwordless::PasswordlessError;
+        match e {
+            PasswordlessError::Store(e) => e.into(),
+            PasswordlessError::Bad(m) => ApiError::bad_request(m),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::model::signup::SignupError> for ApiError {
     fn from(e: crate::model::signup::SignupError) -> Self {
         use crate::model::signup::SignupError;

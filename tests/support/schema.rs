@@ -129,6 +129,13 @@ const SCHEMA_FIXES: &[(&str, &str)] = &[
                 "required": ["id", "tenantId", "name", "createdAt"]}},
             "activeTenant": {"type": "object", "required": ["id", "tenantId", "name"]}}}"##,
     ),
+    // `usernames/v1` is documented as one `UsernameResponseDto`; the portal reads the
+    // paginated wrapper `{items: [{userId, username}]}` (compat-wave2.md §11.1).
+    (
+        "UsernamesControllerV1_getUsersUsernames",
+        r##"{"type": "object", "required": ["items", "_metadata"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/UsernameResponseDto"}}}}"##,
+    ),
 ];
 
 /// Whether `body` is a valid reply of `operation_id` with `status` (the spec's schema, or its

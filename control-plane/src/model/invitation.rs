@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{ct_eq, hex, sha256};
 use crate::model::clock::{Clock, UnixSecs, rfc3339};
+use crate::model::message::{self, Links, Message};
 use crate::model::user::{Membership, User};
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
@@ -529,4 +530,36 @@ pub fn void_links(tx: &mut Tx<'_>, ids: &[String]) -> Result<(), StoreError> {
         remove_link(tx, id)?;
     }
     Ok(())
+}
+
+/// A fresh email invitation of existing user `user` to `tenant` — with `roles`, a new one;
+/// without, the pending one re-issued — and the mail that carries it (the strategy decides
+/// link, or link and code). [`InviteError::NotFound`] when there is nothing to re-issue.
+pub async fn mail_for(
+    db: &Db,
+    clock: &Clock,
+    links: Links<'_>,
+    user: &User,
+    tenant: &str,
+    roles: Option<Vec<String>>,
+) -> Result<Message, InviteError> {
+    let with_code = crate::model::identity_settings::current(db)?
+        .invitation
+        .strategy
+        == crate::model::identity_settings::LinkOrCode::Code;
+    let (token, code) = match roles {
+        Some(r) => invite(db, clock, &user.id, tenant, r, with_code).await?,
+        None => reissue(db, clock, &user.id, tenant, with_code)
+            .await?
+            .ok_or(InviteError::NotFound)?,
+    };
+    let account = crate::model::tenant::get(db, tenant)?.name;
+    Ok(message::invitation_accept(
+        links,
+        &user.email,
+        &account,
+        &user.id,
+        &token,
+        code.as_deref(),
+    ))
 }

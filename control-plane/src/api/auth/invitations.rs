@@ -20,19 +20,6 @@ use crate::model::invitation::{self, InviteError, NewLink, OpenLink};
 use crate::model::message;
 use crate::model::user::{self, User};
 
-impl From<InviteError> for ApiError {
-    fn from(e: InviteError) -> Self {
-        match e {
-            InviteError::NotFound => ApiError::not_found(e.to_string()),
-            InviteError::Expired | InviteError::WrongCode => ApiError::bad_request(e.to_string()),
-            InviteError::Disabled => ApiError::forbidden(e.to_string()),
-            InviteError::Invalid(m) => ApiError::bad_request(m),
-            InviteError::Tenant(e) => e.into(),
-            InviteError::Store(e) => e.into(),
-        }
-    }
-}
-
 /// `InviteTokenDto`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -448,32 +435,11 @@ macro_rules! strategy_routes {
 strategy_routes!(get_invitation_strategy, set_invitation_strategy, invitation);
 strategy_routes!(get_activation_strategy, set_activation_strategy, activation);
 
-/// Mail `user` a fresh invitation to `tenant` (the strategy decides link or link + code).
-pub(crate) async fn send_invitation(
-    state: &AppState,
-    user: &User,
-    tenant: &str,
-    role_ids: Option<Vec<String>>,
-) -> Result<(), ApiError> {
-    let with_code = identity_settings::current(&state.db)?.invitation.strategy == LinkOrCode::Code;
-    let issued = match role_ids {
-        Some(r) => {
-            Some(invitation::invite(&state.db, &state.clock, &user.id, tenant, r, with_code).await?)
-        }
-        None => invitation::reissue(&state.db, &state.clock, &user.id, tenant, with_code).await?,
-    };
-    let Some((token, code)) = issued else {
-        return Err(ApiError::not_found("no pending invitation for this user"));
-    };
-    let account = crate::model::tenant::get(&state.db, tenant)?.name;
-    state.send(Some(message::invitation_accept(
-        state.links(),
-        &user.email,
-        &account,
-        &user.id,
-        &token,
-        code.as_deref(),
-    )));
+/// Mail `user` its pending invitation to `tenant` again (the earlier link stops working).
+async fn resend(state: &AppState, user: &User, tenant: &str) -> Result<(), ApiError> {
+    let mail =
+        invitation::mail_for(&state.db, &state.clock, state.links(), user, tenant, None).await?;
+    state.send(Some(mail));
     Ok(())
 }
 
@@ -539,7 +505,7 @@ pub(super) async fn reset(
     let u = member_by_email(&state, &req.email)?;
     let m = u.membership(&tenant).ok_or(user::UserError::NotFound)?;
     if m.pending_invitation {
-        send_invitation(&state, &u, &tenant, None).await?;
+        resend(&state, &u, &tenant).await?;
     } else if !u.verified {
         let account = crate::model::tenant::get(&state.db, &tenant)?.name;
         let mail =
@@ -567,7 +533,7 @@ pub(super) async fn reset_all(
         return Err(ApiError::bad_request("the user has no pending invitation"));
     }
     for p in pending {
-        send_invitation(&state, &u, &p.tenant_id, None).await?;
+        resend(&state, &u, &p.tenant_id).await?;
     }
     Ok(StatusCode::OK)
 }

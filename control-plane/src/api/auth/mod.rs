@@ -4,7 +4,7 @@
 //! `model::signup` and `model::credentials`.
 
 mod activation;
-pub(super) mod invitations;
+mod invitations;
 mod issue;
 mod login;
 mod mfa;

@@ -23,16 +23,6 @@ use crate::model::passwordless::{self, Kind, Lookup, PasswordlessError};
 use crate::model::user::{self, User};
 use crate::model::vendor_config::VendorConfig;
 
-impl From<PasswordlessError> for ApiError {
-    fn from(e: PasswordlessError) -> Self {
-        match e {
-            PasswordlessError::Store(e) => e.into(),
-            PasswordlessError::Bad(m) => ApiError::bad_request(m),
-            other => ApiError::bad_request(other.to_string()),
-        }
-    }
-}
-
 /// The binding cookie: `fe_pwl_` + the client id without dashes.
 fn binding_name(client_id: &str) -> String {
     format!("fe_pwl_{}", client_id.replace('-', ""))
@@ -70,7 +60,8 @@ impl Identifier {
     }
 
     /// The user named, if any (`None` for nobody's identifier: the caller answers alike).
-    fn find(&self, db: &crate::store::Db) -> Result<Option<User>, ApiError> {
+    fn find(&self, state: &AppState) -> Result<Option<User>, ApiError> {
+        let db = &state.db;
         if let Some(e) = present(&self.email) {
             return Ok(crate::model::login::find(db, Some(e), None)?);
         }
@@ -148,7 +139,7 @@ async fn prelogin(
             "exactly one of email, username, userId or phoneNumber is required",
         ));
     }
-    let found = req.who.find(&state.db)?;
+    let found = req.who.find(&state)?;
     let user = found.filter(|u| eligible(&state, &config, kind, u));
     let binding = crate::model::otp::new_token();
     let ttl = config.default_passwordless_token_expiration.max(60);
@@ -211,7 +202,7 @@ async fn postlogin(
     let binding = cookie(&headers, &binding_name(state.env.client_id()));
     // A custom client may name the user beside a code; the login box sends the code alone.
     let named = if kind != Kind::MagicLink && req.who.given() == 1 {
-        req.who.find(&state.db)?
+        req.who.find(&state)?
     } else {
         None
     };

@@ -98,8 +98,16 @@ pub(super) async fn invite(
             .membership(tenant)
             .is_none_or(|m| m.pending_invitation)
     {
-        crate::api::auth::invitations::send_invitation(state, &existing, tenant, Some(roles))
-            .await?;
+        let mail = crate::model::invitation::mail_for(
+            &state.db,
+            &state.clock,
+            state.links(),
+            &existing,
+            tenant,
+            Some(roles),
+        )
+        .await?;
+        state.send(Some(mail));
         return Ok(user::get(&state.db, &existing.id)?);
     }
     let u = change::create(

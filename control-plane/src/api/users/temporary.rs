@@ -17,9 +17,8 @@ use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::model::clock::rfc3339_of;
 use crate::model::identity_settings;
-use crate::model::user::change::{self, NewUser};
+use crate::model::user::change::{self, BulkInviteTask, BulkResult, NewUser};
 use crate::model::user::{Loss, UserError};
-use crate::store::{Record, Tree};
 
 /// `{enabled}`.
 #[derive(Serialize)]
@@ -125,38 +124,6 @@ pub(super) async fn make_permanent(
     Ok(StatusCode::OK)
 }
 
-/// One user of a bulk invitation and what became of it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct BulkResult {
-    email: String,
-    status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-/// A bulk invitation, kept so its status can be read back.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct BulkInviteTask {
-    id: String,
-    tenant_id: String,
-    status: String,
-    total: usize,
-    succeeded: usize,
-    failed: usize,
-    results: Vec<BulkResult>,
-}
-
-impl Record for BulkInviteTask {
-    const TREE: Tree = Tree::Meta;
-    fn key(&self) -> Vec<u8> {
-        format!("bulk-invite/{}", self.id).into_bytes()
-    }
-}
-
 #[derive(Clone, Deserialize)]
 pub(super) struct BulkRequest {
     users: Vec<NewUser>,
@@ -182,31 +149,11 @@ pub(super) async fn bulk_invite(
     for new in &req.users {
         let r = super::manage::invite(&state, &caller, &tenant, new, false).await;
         results.push(match r {
-            Ok(u) => BulkResult {
-                email: new.email.clone(),
-                status: "Success".into(),
-                user_id: Some(u.id),
-                error: None,
-            },
-            Err(e) => BulkResult {
-                email: new.email.clone(),
-                status: "Failed".into(),
-                user_id: None,
-                error: Some(e.message().to_owned()),
-            },
+            Ok(u) => BulkResult::ok(&new.email, u.id),
+            Err(e) => BulkResult::failed(&new.email, e.message()),
         });
     }
-    let succeeded = results.iter().filter(|r| r.user_id.is_some()).count();
-    let task = BulkInviteTask {
-        id: crate::crypto::new_uuid().to_string(),
-        tenant_id: tenant,
-        status: "Completed".into(),
-        total: results.len(),
-        succeeded,
-        failed: results.len() - succeeded,
-        results,
-    };
-    state.db.write(|tx| tx.put(&task)).await?;
+    let task = change::record_bulk_invite(&state.db, tenant, results).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"id": task.id, "status": task.status})),
@@ -221,9 +168,7 @@ pub(super) async fn bulk_status(
     Path(id): Path<String>,
 ) -> Result<Json<BulkInviteTask>, ApiError> {
     caller.require(Perm::ReadUsers)?;
-    let task = state
-        .db
-        .get::<BulkInviteTask>(format!("bulk-invite/{id}").as_bytes())?
+    let task = change::bulk_invite(&state.db, &id)?
         .filter(|t| caller.tenant_opt().is_none_or(|c| c == t.tenant_id))
         .ok_or(UserError::Missing("task"))?;
     Ok(Json(task))

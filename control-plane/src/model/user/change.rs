@@ -518,3 +518,93 @@ pub fn bulk_task(db: &Db, id: &str) -> Result<BulkRolesTask, UserError> {
     db.get::<BulkRolesTask>(&bulk_key(id))?
         .ok_or(UserError::Missing("Task"))
 }
+
+/// One user of a bulk invitation and what became of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkResult {
+    /// The address.
+    pub email: String,
+    /// `Success` or `Failed`.
+    pub status: String,
+    /// The user invited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A bulk invitation, kept so its status can be read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkInviteTask {
+    /// The task id.
+    pub id: String,
+    /// The account.
+    pub tenant_id: String,
+    /// Always `Completed` (the invitations run before the reply).
+    pub status: String,
+    /// Users asked for.
+    pub total: usize,
+    /// Users invited.
+    pub succeeded: usize,
+    /// Users refused.
+    pub failed: usize,
+    /// Each user's outcome, in request order.
+    pub results: Vec<BulkResult>,
+}
+
+impl Record for BulkInviteTask {
+    const TREE: Tree = Tree::Meta;
+    fn key(&self) -> Vec<u8> {
+        format!("bulk-invite/{}", self.id).into_bytes()
+    }
+}
+
+impl BulkResult {
+    /// An invited user.
+    pub fn ok(email: &str, user_id: String) -> Self {
+        BulkResult {
+            email: email.to_owned(),
+            status: "Success".into(),
+            user_id: Some(user_id),
+            error: None,
+        }
+    }
+
+    /// A refused one, and why.
+    pub fn failed(email: &str, why: &str) -> Self {
+        BulkResult {
+            email: email.to_owned(),
+            status: "Failed".into(),
+            user_id: None,
+            error: Some(why.to_owned()),
+        }
+    }
+}
+
+/// Keep a bulk invitation's report to read back.
+pub async fn record_bulk_invite(
+    db: &Db,
+    tenant_id: String,
+    results: Vec<BulkResult>,
+) -> Result<BulkInviteTask, UserError> {
+    let succeeded = results.iter().filter(|r| r.user_id.is_some()).count();
+    let task = BulkInviteTask {
+        id: crate::crypto::new_uuid().to_string(),
+        tenant_id,
+        status: "Completed".into(),
+        total: results.len(),
+        succeeded,
+        failed: results.len() - succeeded,
+        results,
+    };
+    db.write(|tx| tx.put(&task)).await?;
+    Ok(task)
+}
+
+/// A bulk invitation's report.
+pub fn bulk_invite(db: &Db, id: &str) -> Result<Option<BulkInviteTask>, UserError> {
+    Ok(db.get::<BulkInviteTask>(format!("bulk-invite/{id}").as_bytes())?)
+}

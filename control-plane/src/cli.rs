@@ -184,7 +184,7 @@ fn print_banner(
              curl -s {url}/tenants/resources/tenants/v1 -H \"x-access-token: $TOKEN\" \\\n      \
              -H 'content-type: application/json' -d '{{\"name\":\"Acme\"}}'\n  \
              curl -s {url}/tenants/resources/tenants/v1 -H \"Authorization: Bearer $TOKEN\"\n  \
-             curl -s -i {url}/identity/resources/auth/v1/passwordless/magiclink/prelogin -X POST   # 501 until implemented\n  \
+             curl -s -i {url}/identity/resources/migrations/v1/local/bulk -X POST   # 501 until implemented\n  \
              curl -s {url}/metrics | grep control_plane_http_requests_total\n  \
              curl -s -i http://{sc}/v1/check   # 401 no_token (503 until the sidecar holds a snapshot)\n  \
              curl -s http://{admin}/status\n",

@@ -439,6 +439,32 @@ pub const BODY_ROUTES: &[(&str, &str, bool)] = &[
     ),
     ("POST", "/identity/resources/permissions/v1", true),
     ("POST", "/identity/resources/configurations/v1", true),
+    (
+        "POST",
+        "/identity/resources/auth/v1/passwordless/magiclink/prelogin",
+        false,
+    ),
+    (
+        "POST",
+        "/identity/resources/auth/v1/passwordless/code/postlogin",
+        false,
+    ),
+    (
+        "POST",
+        "/identity/resources/tenants/invites/v1/verify",
+        false,
+    ),
+    (
+        "POST",
+        "/identity/resources/users/v1/invitation/accept/code",
+        false,
+    ),
+    ("POST", "/identity/resources/tenants/invites/v1", true),
+    (
+        "POST",
+        "/identity/resources/configurations/v1/invitation/strategies",
+        true,
+    ),
 ];
 
 /// A JSON body to one of [`BODY_ROUTES`] (byte 0 picks it) at a real control plane.
@@ -590,6 +616,30 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             with(14, r#"{"type":"ALLOW","domains":["example.com"]}"#),
         ),
         ("body", with(15, r#"{"enabled":true,"maxAttempts":5}"#)),
+        (
+            "body",
+            with(18, r#"{"email":"a@example.com","username":""}"#),
+        ),
+        (
+            "body",
+            with(19, r#"{"token":"123456","email":"a@example.com"}"#),
+        ),
+        ("body", with(20, r#"{"token":"nope"}"#)),
+        (
+            "body",
+            with(21, r#"{"userId":"u","token":"t","code":"123456"}"#),
+        ),
+        (
+            "body",
+            with(
+                22,
+                r#"{"tenantId":"t9","expiresInMinutes":1.5,"roleIds":["x"]}"#,
+            ),
+        ),
+        (
+            "body",
+            with(23, r#"{"strategy":"code","codeExpiration":59}"#),
+        ),
         (
             "body",
             with(

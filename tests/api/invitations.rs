@@ -350,22 +350,24 @@ async fn environment_invite_tokens_and_strategies() {
         .await
         .assert_error(404, "ER-NOT-FOUND");
     // Strategies.
-    for (name, get, set) in [
+    for (name, get, set, default) in [
         (
             "invitation",
             "InvitationStrategyControllerV1_getInvitationStrategy",
             "InvitationStrategyControllerV1_createOrUpdateInvitationStrategy",
+            "link",
         ),
         (
             "activation",
             "ActivationStrategyControllerV1_getActivationStrategy",
             "ActivationStrategyControllerV1_createOrUpdateActivationStrategy",
+            "code",
         ),
     ] {
         let path = format!("{P}/configurations/v1/{name}/strategies");
         let r = w.env(Method::GET, &path, None, None).await;
         r.assert_spec(get, 200);
-        assert_eq!(r.body["strategy"], "link");
+        assert_eq!(r.body["strategy"], default);
         for bad in [json!({"codeExpiration": 59}), json!({"strategy": "pigeon"})] {
             w.env(Method::POST, &path, None, Some(bad))
                 .await
@@ -381,15 +383,33 @@ async fn environment_invite_tokens_and_strategies() {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         w.cp.assert_served(&[set]);
+        w.env(
+            Method::POST,
+            &path,
+            None,
+            Some(json!({"strategy": "link", "codeExpiration": 600})),
+        )
+        .await;
         let r = w.env(Method::GET, &path, None, None).await;
         assert_eq!(
             (
                 r.body["strategy"].as_str(),
                 r.body["codeExpiration"].as_u64()
             ),
-            (Some("code"), Some(600))
+            (Some("link"), Some(600))
         );
     }
+    // The activation strategy decides what the sign-up mail carries: `link`, no code.
+    let r = public(
+        &w,
+        "/users/v1/signUp",
+        json!({"email": "linkonly@inv.test", "password": PASSWORD, "companyName": "L"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = mail(&w.cp, "activation", 1).await;
+    assert!(m.body.contains("activate?userId="));
+    assert!(!m.body.contains("activation code"), "{}", m.body);
 }
 
 #[tokio::test]

@@ -39,17 +39,32 @@ impl Default for Strategy {
 }
 
 /// The record.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct IdentitySettings {
-    /// Invitations of existing users by email.
+    /// Invitations of existing users by email (default: the link).
     pub invitation: Strategy,
-    /// Activation of new users.
+    /// Activation of new users (default: the code beside the link — the sign-up reply's
+    /// `activationToken` is for `activate/code`; `link` mails the link alone).
     pub activation: Strategy,
     /// Whether users may change their own email (`users/v1/email/me`).
     pub allow_email_change: Option<bool>,
     /// Whether temporary users may be made.
     pub temporary_users_enabled: bool,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            invitation: Strategy::default(),
+            activation: Strategy {
+                strategy: LinkOrCode::Code,
+                ..Strategy::default()
+            },
+            allow_email_change: None,
+            temporary_users_enabled: false,
+        }
+    }
 }
 
 impl IdentitySettings {

@@ -18,7 +18,7 @@ use crate::http::page::{ListQuery, Page};
 use crate::model::identity_settings;
 use crate::model::message;
 use crate::model::user::emails::{self, CODE_TTL, Entry};
-use crate::model::user::{self, User, UserError};
+use crate::model::user::{User, UserError};
 
 /// `UserEmailResponseDto`.
 #[derive(Serialize)]
@@ -68,22 +68,7 @@ pub(super) async fn list(
     caller.require(Perm::ReadUsers)?;
     let page = q.page(200)?;
     let scope = caller.tenant_opt();
-    let ids = q.all("userIds");
-    let mut users: Vec<User> = if ids.is_empty() {
-        match &scope {
-            Some(t) => user::members(&state.db, t)?,
-            None => state.db.scan::<User>(b"")?,
-        }
-    } else {
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(u) = state.db.get::<User>(id.as_bytes())? {
-                out.push(u);
-            }
-        }
-        out
-    };
-    users.retain(|u| scope.as_deref().is_none_or(|t| u.membership(t).is_some()));
+    let users = super::dto::looked_up(&state, scope.as_deref(), &q.all("userIds"))?;
     let needle = q.get("_email").map(str::to_ascii_lowercase);
     let items: Vec<EmailDto> = users
         .iter()

@@ -233,3 +233,29 @@ pub(super) fn roles_in(
             .collect(),
     })
 }
+
+/// The users a portal lookup names (`users/emails`, `usernames`, `users/phone-numbers/v2`):
+/// those of `ids` (`userIds`, comma-joined or repeated), else the account's members — every
+/// user for an environment token without an account — kept to the account in `scope`.
+pub(super) fn looked_up(
+    state: &AppState,
+    scope: Option<&str>,
+    ids: &[&str],
+) -> Result<Vec<User>, ApiError> {
+    let mut users: Vec<User> = if ids.is_empty() {
+        match scope {
+            Some(t) => crate::model::user::members(&state.db, t)?,
+            None => state.db.scan::<User>(b"")?,
+        }
+    } else {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(u) = state.db.get::<User>(id.as_bytes())? {
+                out.push(u);
+            }
+        }
+        out
+    };
+    users.retain(|u| scope.is_none_or(|t| u.membership(t).is_some()));
+    Ok(users)
+}

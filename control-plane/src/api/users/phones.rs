@@ -103,25 +103,14 @@ pub(super) async fn by_users(
         Caller::User(u) => Some(u.tenant_id.clone()),
         Caller::Env(e) => e.tenant.clone(),
     };
-    let in_scope = |u: &User| scope.as_deref().is_none_or(|t| u.membership(t).is_some());
     let ids = q.all("userIds");
-    let mut users: Vec<User> = if !ids.is_empty() {
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(u) = state.db.get::<User>(id.as_bytes())? {
-                out.push(u);
-            }
-        }
-        out
-    } else if let Some(n) = q.get("_phoneNumber").filter(|n| !n.is_empty()) {
-        user::by_phone(&state.db, &user::phone_digits(n))?
-    } else {
-        match &scope {
-            Some(t) => user::members(&state.db, t)?,
-            None => state.db.scan::<User>(b"")?,
-        }
+    let users = match q.get("_phoneNumber").filter(|n| !n.is_empty()) {
+        Some(n) if ids.is_empty() => user::by_phone(&state.db, &user::phone_digits(n))?
+            .into_iter()
+            .filter(|u| scope.as_deref().is_none_or(|t| u.membership(t).is_some()))
+            .collect(),
+        _ => super::dto::looked_up(&state, scope.as_deref(), &ids)?,
     };
-    users.retain(in_scope);
     let digits = q.get("_phoneNumber").map(user::phone_digits);
     let items: Vec<PhoneDto> = users
         .iter()

@@ -63,22 +63,7 @@ pub(super) async fn list(
     caller.require(Perm::ReadUsers)?;
     let page = q.page(200)?;
     let scope = caller.tenant_opt();
-    let ids = q.all("userIds");
-    let mut users: Vec<User> = if ids.is_empty() {
-        match &scope {
-            Some(t) => user::members(&state.db, t)?,
-            None => state.db.scan::<User>(b"")?,
-        }
-    } else {
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(u) = state.db.get::<User>(id.as_bytes())? {
-                out.push(u);
-            }
-        }
-        out
-    };
-    users.retain(|u| scope.as_deref().is_none_or(|t| u.membership(t).is_some()));
+    let users = super::dto::looked_up(&state, scope.as_deref(), &q.all("userIds"))?;
     let prefix = q.get("_usernamePrefix").map(str::to_ascii_lowercase);
     let mut items: Vec<UsernameDto> = users
         .iter()

@@ -10,7 +10,7 @@
 //!   nobody which addresses have accounts.
 //! - Losing an address (removed, or replaced as primary) ends the user's other sessions.
 
-use super::{OtherEmail, User, UserError};
+use super::{Done, OtherEmail, User, UserError};
 use crate::model::clock::{Clock, rfc3339};
 use crate::model::otp::{self, Checked, Purpose};
 use crate::store::{Db, Tx};
@@ -75,13 +75,6 @@ pub struct CodeToSend {
     pub to: String,
     /// The code.
     pub code: String,
-}
-
-fn refused(c: &Checked) -> UserError {
-    match c {
-        Checked::WrongCode => UserError::Invalid("Invalid code".into()),
-        _ => UserError::Invalid("The code is invalid or has expired; request a new one".into()),
-    }
 }
 
 /// Whether `norm` is held by a user other than `me` (primary or verified further address).
@@ -164,11 +157,6 @@ pub async fn start_add(
     .await
 }
 
-enum Done<T> {
-    Ok(T),
-    Refused(UserError),
-}
-
 /// Verify `email` of the user with the mailed code.
 pub async fn verify(
     db: &Db,
@@ -184,7 +172,7 @@ pub async fn verify(
         .write(|tx| -> Result<Done<()>, UserError> {
             let checked = otp::consume_latest(tx, code, Purpose::EmailAdd, user_id, now)?;
             let Checked::Accepted(t) = checked else {
-                return Ok(Done::Refused(refused(&checked)));
+                return Ok(Done::Refused(super::code_refused(&checked)));
             };
             let mut u = tx
                 .get::<User>(user_id.as_bytes())?
@@ -194,7 +182,7 @@ pub async fn verify(
                 .iter_mut()
                 .find(|e| Some(&e.id) == t.subject.as_ref() && e.email_norm == norm)
             else {
-                return Ok(Done::Refused(refused(&Checked::BadToken)));
+                return Ok(Done::Refused(super::code_refused(&Checked::BadToken)));
             };
             e.verified = true;
             e.updated_at = at.clone();
@@ -205,10 +193,7 @@ pub async fn verify(
             Ok(Done::Ok(()))
         })
         .await?;
-    match done {
-        Done::Ok(()) => Ok(()),
-        Done::Refused(e) => Err(e),
-    }
+    done.into_result()
 }
 
 /// The environment adds an address (verified when it says so).
@@ -397,10 +382,10 @@ pub async fn finish_change(
         .write(|tx| -> Result<Done<(String, User)>, UserError> {
             let checked = otp::consume_latest(tx, code, Purpose::EmailChange, user_id, now)?;
             let Checked::Accepted(t) = checked else {
-                return Ok(Done::Refused(refused(&checked)));
+                return Ok(Done::Refused(super::code_refused(&checked)));
             };
             if t.subject.as_deref() != Some(norm.as_str()) {
-                return Ok(Done::Refused(refused(&Checked::BadToken)));
+                return Ok(Done::Refused(super::code_refused(&Checked::BadToken)));
             }
             if held_by_other(tx, user_id, &norm)? {
                 return Ok(Done::Refused(UserError::EmailTaken));
@@ -417,8 +402,5 @@ pub async fn finish_change(
             Ok(Done::Ok((old, u)))
         })
         .await?;
-    match done {
-        Done::Ok(v) => Ok(v),
-        Done::Refused(e) => Err(e),
-    }
+    done.into_result()
 }

@@ -469,3 +469,30 @@ pub fn email_owner(tx: &mut Tx<'_>, email_norm: &str) -> Result<Option<String>, 
 pub fn metadata_text(v: Option<&serde_json::Value>) -> Result<String, super::json::JsonError> {
     super::json::object_text("metadata", v)
 }
+
+/// What a code check inside a transaction decided: committed either way, so that a wrong
+/// code's count sticks (`emails`, `phones`).
+pub(crate) enum Done<T> {
+    /// Accepted, with what it produced.
+    Ok(T),
+    /// Refused (committed: the attempt counts).
+    Refused(UserError),
+}
+
+impl<T> Done<T> {
+    /// The outcome as a result.
+    pub(crate) fn into_result(self) -> Result<T, UserError> {
+        match self {
+            Done::Ok(v) => Ok(v),
+            Done::Refused(e) => Err(e),
+        }
+    }
+}
+
+/// The 400 of a refused code.
+pub(crate) fn code_refused(c: &crate::model::otp::Checked) -> UserError {
+    match c {
+        crate::model::otp::Checked::WrongCode => UserError::Invalid("Invalid code".into()),
+        _ => UserError::Invalid("The code is invalid or has expired; request a new one".into()),
+    }
+}

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LoginPhone, User, UserError, phone_digits};
+use super::{Done, LoginPhone, User, UserError, phone_digits};
 use crate::model::clock::{Clock, rfc3339};
 use crate::model::otp::{self, Checked, Purpose};
 use crate::store::{Db, Record, StoreError, Tree, Tx};
@@ -164,19 +164,6 @@ fn taken_by_other(
     Ok(false)
 }
 
-/// What a code check decided, before the transaction commits.
-enum Done<T> {
-    Ok(T),
-    Refused(UserError),
-}
-
-fn refused(c: &Checked) -> UserError {
-    match c {
-        Checked::WrongCode => UserError::Invalid("Invalid code".into()),
-        _ => UserError::Invalid("The code is invalid or has expired; request a new one".into()),
-    }
-}
-
 /// Verify the phone the code was texted about.
 pub async fn finish_add(
     db: &Db,
@@ -202,7 +189,7 @@ pub async fn finish_add(
             let checked =
                 otp::consume_code(tx, token, code, Purpose::PhoneAdd, Some(user_id), now)?;
             let Checked::Accepted(t) = checked else {
-                return Ok(Done::Refused(refused(&checked)));
+                return Ok(Done::Refused(super::code_refused(&checked)));
             };
             let mut u = tx
                 .get::<User>(user_id.as_bytes())?
@@ -227,10 +214,7 @@ pub async fn finish_add(
             Ok(Done::Ok(p))
         })
         .await?;
-    match done {
-        Done::Ok(p) => Ok(p),
-        Done::Refused(e) => Err(e),
-    }
+    done.into_result()
 }
 
 /// Text a code that proves the removal of phone `phone_id` (to that phone).
@@ -312,18 +296,15 @@ pub async fn finish_remove(
             match checked {
                 Checked::Accepted(t) if t.subject.as_deref() == Some(phone_id) => {}
                 Checked::Accepted(_) => {
-                    return Ok(Done::Refused(refused(&Checked::BadToken)));
+                    return Ok(Done::Refused(super::code_refused(&Checked::BadToken)));
                 }
-                other => return Ok(Done::Refused(refused(&other))),
+                other => return Ok(Done::Refused(super::code_refused(&other))),
             }
             drop_phone(tx, user_id, phone_id, keep, &at)?;
             Ok(Done::Ok(()))
         })
         .await?;
-    match done {
-        Done::Ok(()) => Ok(()),
-        Done::Refused(e) => Err(e),
-    }
+    done.into_result()
 }
 
 /// The environment adds a verified number (no code).

@@ -241,6 +241,19 @@ impl From<crate::model::passwordless::PasswordlessError> for ApiError {
     }
 }
 
+impl From<crate::model::template::TemplateError> for ApiError {
+    fn from(e: crate::model::template::TemplateError) -> Self {
+        use crate::model::template::TemplateError;
+        match e {
+            TemplateError::UnknownType(_) | TemplateError::Invalid(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            TemplateError::NotFound => ApiError::not_found(e.to_string()),
+            TemplateError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::signup::SignupError> for ApiError {
     fn from(e: crate::model::signup::SignupError) -> Self {
         use crate::model::signup::SignupError;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod invitations;
+mod messaging;
 mod platform;
 mod profile;
 mod rbac;

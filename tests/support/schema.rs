@@ -129,6 +129,18 @@ const SCHEMA_FIXES: &[(&str, &str)] = &[
                 "required": ["id", "tenantId", "name", "createdAt"]}},
             "activeTenant": {"type": "object", "required": ["id", "tenantId", "name"]}}}"##,
     ),
+    // The template DTO documents `type` as an object; it is the type's name (Terraform
+    // compares it with a string), and Tessera adds the `id` deleting needs.
+    (
+        "MailV1Controller_getDefaultTemplateConfiguration",
+        r##"{"type": "object", "required": ["type", "subject", "htmlTemplate", "senderEmail", "redirectURL", "successRedirectUrl", "fromName", "active"],
+            "properties": {"type": {"type": "string"}, "subject": {"type": "string"}, "htmlTemplate": {"type": "string"}, "active": {"type": "boolean"}}}"##,
+    ),
+    (
+        "MailV1Controller_getTemplateConfiguration",
+        r##"{"type": "array", "items": {"type": "object", "required": ["id", "type", "subject", "htmlTemplate", "active"],
+            "properties": {"type": {"type": "string"}, "id": {"type": "string"}, "active": {"type": "boolean"}}}}"##,
+    ),
     // `usernames/v1` is documented as one `UsernameResponseDto`; the portal reads the
     // paginated wrapper `{items: [{userId, username}]}` (compat-wave2.md §11.1).
     (

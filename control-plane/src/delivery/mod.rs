@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-pub use crate::model::message::{Channel, Message};
+pub use crate::model::message::{Channel, Rendered as Message};
 
 /// Where messages go.
 #[derive(Clone, Debug)]
@@ -122,19 +122,43 @@ async fn send_smtp(
     let invalid = |e: &dyn std::fmt::Display| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
     };
+    let from = sender_of(from, m);
     let email = lettre::Message::builder()
         .from(from.parse().map_err(|e| invalid(&e))?)
         .to(m.to.parse().map_err(|e| invalid(&e))?)
-        .subject(header_safe(&m.subject))
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(m.body.clone())
-        .map_err(|e| invalid(&e))?;
+        .subject(header_safe(&m.subject));
+    let email = match &m.html {
+        Some(html) => email.multipart(lettre::message::MultiPart::alternative_plain_html(
+            m.body.clone(),
+            html.clone(),
+        )),
+        None => email
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(m.body.clone()),
+    }
+    .map_err(|e| invalid(&e))?;
     transport
         .send(email)
         .await
         .map(drop)
         .map_err(std::io::Error::other)
 }
+
+/// The `From` of a mail: the template's sender and name, else the environment's sender.
+fn sender_of(default: &str, m: &Message) -> String {
+    let address = m.sender.as_deref().unwrap_or(default);
+    match &m.from_name {
+        Some(name) => format!(
+            "\"{}\" <{}>",
+            header_safe(name).replace('"', "'"),
+            header_safe(address)
+        ),
+        None => header_safe(address),
+    }
+}
+
+/// The boundary of the outbox's multipart mails (no digits: readers grep codes).
+const BOUNDARY: &str = "=_tessera_alternative";
 
 /// Header values must not carry line breaks (header injection).
 fn header_safe(s: &str) -> String {
@@ -145,16 +169,26 @@ async fn write_eml(dir: &std::path::Path, from: &str, m: &Message) -> std::io::R
     tokio::fs::create_dir_all(dir).await?;
     let id = crate::crypto::hex(&crate::crypto::random_bytes::<4>());
     let (name, text) = match m.channel {
-        Channel::Email => (
-            format!("{id}-{}.eml", m.kind),
-            format!(
-                "From: {}\r\nTo: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-                header_safe(from),
+        Channel::Email => {
+            let head = format!(
+                "From: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\n",
+                sender_of(from, m),
                 header_safe(&m.to),
                 header_safe(&m.subject),
-                m.body.replace('\n', "\r\n")
-            ),
-        ),
+            );
+            let text = m.body.replace('\n', "\r\n");
+            let body = match &m.html {
+                Some(html) => format!(
+                    "{head}Content-Type: multipart/alternative; boundary=\"{BOUNDARY}\"\r\n\r\n\
+                     --{BOUNDARY}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\
+                     --{BOUNDARY}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{}\r\n\
+                     --{BOUNDARY}--\r\n",
+                    html.replace('\n', "\r\n")
+                ),
+                None => format!("{head}Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"),
+            };
+            (format!("{id}-{}.eml", m.kind), body)
+        }
         Channel::Sms => (
             format!("{id}-{}.sms", m.kind),
             format!("To: {}\n\n{}\n", header_safe(&m.to), m.body),

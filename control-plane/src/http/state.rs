@@ -96,17 +96,21 @@ impl AppState {
     }
 
     /// Send what a domain operation wants sent (after the reply is decided; a send never
-    /// fails a request).
+    /// fails a request): rendered with the environment's template of its type (an inactive
+    /// template sends nothing), then queued.
     pub fn send(&self, message: Option<crate::model::message::Message>) {
-        if let Some(m) = message {
-            self.mailer.send(m);
+        let Some(m) = message else { return };
+        match crate::model::template::render(&self.db, &m) {
+            Ok(Some(r)) => self.mailer.send(r),
+            Ok(None) => tracing::info!(mail.kind = m.kind, "template inactive; not sent"),
+            Err(e) => tracing::error!(mail.kind = m.kind, error = %e, "message not rendered"),
         }
     }
 
     /// Send every message of an outbox.
     pub fn send_all(&self, messages: Vec<crate::model::message::Message>) {
         for m in messages {
-            self.mailer.send(m);
+            self.send(Some(m));
         }
     }
 

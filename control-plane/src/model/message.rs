@@ -1,6 +1,12 @@
-//! What the domain tells people — activation, password reset, unlock, notices — and to
-//! whom. The domain decides what to send; `delivery` carries it, after the reply (a send
-//! never blocks or fails a request, which would tell whether an address exists).
+//! What the domain tells people — activation, password reset, unlock, codes, notices — and
+//! to whom. The domain decides what to send (a [`Message`]: a template type, its variables,
+//! its link); `model::template` renders it with the environment's template; `delivery`
+//! carries the [`Rendered`] result, after the reply (a send never blocks or fails a request,
+//! which would tell whether an address exists).
+
+use serde_json::{Map, Value, json};
+
+use crate::model::template::{EmailType, SmsType, vars};
 
 /// How a message travels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,75 +18,140 @@ pub enum Channel {
     Sms,
 }
 
-/// One message.
+/// Which template renders a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Template {
+    /// One of the environment's email templates.
+    Email(EmailType),
+    /// One of the environment's SMS templates.
+    Sms(SmsType),
+    /// A notice no template type covers: fixed wording.
+    Builtin {
+        /// Subject (a template).
+        subject: &'static str,
+        /// Text (a template).
+        text: &'static str,
+    },
+}
+
+/// The link of a message: the flow's own page and the query the flow appends to whichever
+/// page the template names.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageLink {
+    /// The control plane's page (when the template names none).
+    pub default_page: String,
+    /// `userId=…&token=…`, `token=…`.
+    pub query: String,
+}
+
+/// One message to send, before rendering.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     /// Email or SMS.
     pub channel: Channel,
     /// Recipient address or phone number (as stored for the user).
     pub to: String,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub body: String,
     /// What flow sent it (`activation`, `password-reset`, …), for logs and tests.
     pub kind: &'static str,
+    /// The template.
+    pub template: Template,
+    /// The template's variables (`code`, `tenantName`, `ttlMinutes`, …).
+    pub vars: Map<String, Value>,
+    /// The link, if the message carries one.
+    pub link: Option<MessageLink>,
 }
 
-/// Where the links in messages point: the hosted pages under the public URL.
+/// A rendered message, as delivery carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Recipient.
+    pub to: String,
+    /// Subject line (email).
+    pub subject: String,
+    /// Plain-text body (derived from the HTML for email).
+    pub body: String,
+    /// HTML body (email).
+    pub html: Option<String>,
+    /// What flow sent it.
+    pub kind: &'static str,
+    /// Sender address from the template (else the environment's).
+    pub sender: Option<String>,
+    /// Sender display name (email) or alphanumeric sender (SMS).
+    pub from_name: Option<String>,
+}
+
+/// Where the links in messages point by default: the hosted pages under the public URL.
 #[derive(Clone, Copy, Debug)]
 pub struct Links<'a>(pub &'a str);
 
 impl Links<'_> {
+    fn page(&self, path: &str) -> String {
+        format!("{}/oauth/account/{path}", self.0)
+    }
+
+    fn link(&self, path: &str, query: String) -> MessageLink {
+        MessageLink {
+            default_page: self.page(path),
+            query,
+        }
+    }
+
     /// The page that activates `user_id` with `token`.
     pub fn activation(&self, user_id: &str, token: &str) -> String {
-        format!(
-            "{}/oauth/account/activate?userId={user_id}&token={token}",
-            self.0
-        )
+        format!("{}?userId={user_id}&token={token}", self.page("activate"))
     }
 
     /// The page that resets `user_id`'s password with `token`.
     pub fn reset(&self, user_id: &str, token: &str) -> String {
         format!(
-            "{}/oauth/account/reset-password?userId={user_id}&token={token}",
-            self.0
+            "{}?userId={user_id}&token={token}",
+            self.page("reset-password")
         )
-    }
-
-    /// The page that logs in with a magic link's `token` (the page posts it; opening the
-    /// link consumes nothing).
-    pub fn magic_link(&self, token: &str) -> String {
-        format!("{}/oauth/account/login/magic-link?token={token}", self.0)
-    }
-
-    /// The page that accepts `user_id`'s invitation to an account with `token`.
-    pub fn invitation(&self, user_id: &str, token: &str) -> String {
-        format!(
-            "{}/oauth/account/invitation/accept?userId={user_id}&token={token}",
-            self.0
-        )
-    }
-
-    /// The page that signs up or logs in through an account's invitation link.
-    pub fn invitation_link(&self, token: &str) -> String {
-        format!("{}/oauth/account/sign-up?invitationToken={token}", self.0)
-    }
-
-    /// The page that unlocks an account with `token`.
-    pub fn unlock(&self, token: &str) -> String {
-        format!("{}/oauth/account/unlock?token={token}", self.0)
     }
 }
 
-fn email(to: &str, subject: &str, body: String, kind: &'static str) -> Message {
+fn email(
+    to: &str,
+    t: EmailType,
+    vars: Map<String, Value>,
+    link: Option<MessageLink>,
+    kind: &'static str,
+) -> Message {
     Message {
         channel: Channel::Email,
         to: to.to_owned(),
-        subject: subject.to_owned(),
-        body,
         kind,
+        template: Template::Email(t),
+        vars,
+        link,
     }
+}
+
+fn sms(to: &str, t: SmsType, code: &str, ttl_secs: u32, kind: &'static str) -> Message {
+    Message {
+        channel: Channel::Sms,
+        to: to.to_owned(),
+        kind,
+        template: Template::Sms(t),
+        vars: vars([
+            ("code", json!(code)),
+            ("ttlMinutes", json!(ttl_secs.div_ceil(60))),
+        ]),
+        link: None,
+    }
+}
+
+fn code_vars(code: &str, ttl_secs: u32) -> Map<String, Value> {
+    vars([
+        ("code", json!(code)),
+        ("ttlMinutes", json!(ttl_secs.div_ceil(60))),
+    ])
+}
+
+fn user_query(user_id: &str, token: &str) -> String {
+    format!("userId={user_id}&token={token}")
 }
 
 /// The activation mail: the link, and the code for `activate/code` when there is one.
@@ -91,22 +162,21 @@ pub fn activation(
     token: &str,
     code: Option<&str>,
 ) -> Message {
-    let link = links.activation(user_id, token);
-    let code = code
-        .map(|c| format!("\nOr enter this activation code: {c}\n"))
-        .unwrap_or_default();
+    let mut v = Map::new();
+    if let Some(c) = code {
+        v.insert("code".into(), json!(c));
+    }
     email(
         to,
-        "Activate your account",
-        format!(
-            "Welcome!\n\nActivate your account by opening this link within 24 hours:\n{link}\n{code}"
-        ),
+        EmailType::ActivateUser,
+        v,
+        Some(links.link("activate", user_query(user_id, token))),
         "activation",
     )
 }
 
-/// The invitation of a user added to an account: the activation link, where the invited
-/// user chooses a password and is logged in.
+/// The invitation of a new user added to an account: the activation link (the activation
+/// template, naming the account), where the invited user chooses a password.
 pub fn invitation(
     links: Links<'_>,
     to: &str,
@@ -116,61 +186,58 @@ pub fn invitation(
 ) -> Message {
     email(
         to,
-        &format!("You were invited to {account}"),
-        format!(
-            "You were invited to join {account}.\n\nAccept the invitation by opening this link within 24 hours:\n{}\n",
-            links.activation(user_id, token)
-        ),
+        EmailType::ActivateUser,
+        vars([("tenantName", json!(account))]),
+        Some(links.link("activate", user_query(user_id, token))),
         "invitation",
     )
 }
 
 /// To the owner of an address someone tried to sign up with again.
 pub fn signup_existing(to: &str) -> Message {
-    email(
-        to,
-        "Sign-up attempt",
-        "Someone tried to sign up with this address, which already has an account. \
-         If it was you, log in or reset your password."
-            .into(),
-        "signup-existing",
-    )
+    Message {
+        channel: Channel::Email,
+        to: to.to_owned(),
+        kind: "signup-existing",
+        template: Template::Builtin {
+            subject: "Sign-up attempt",
+            text: "Someone tried to sign up with this address, which already has an account. \
+                   If it was you, log in or reset your password.\n",
+        },
+        vars: Map::new(),
+        link: None,
+    }
 }
 
 /// The password-reset mail.
 pub fn password_reset(links: Links<'_>, to: &str, user_id: &str, token: &str) -> Message {
     email(
         to,
-        "Reset your password",
-        format!(
-            "Reset your password by opening this link within an hour:\n{}\n",
-            links.reset(user_id, token)
-        ),
+        EmailType::ResetPassword,
+        Map::new(),
+        Some(links.link("reset-password", user_query(user_id, token))),
         "password-reset",
     )
 }
 
 /// The texted password-reset code.
 pub fn sms_reset(phone: &str, code: &str) -> Message {
-    Message {
-        channel: Channel::Sms,
-        to: phone.to_owned(),
-        subject: String::new(),
-        body: format!("Your password reset code is {code}. It expires in 10 minutes."),
-        kind: "sms-password-reset",
-    }
+    sms(
+        phone,
+        SmsType::ResetPassword,
+        code,
+        600,
+        "sms-password-reset",
+    )
 }
 
 /// The mail of a locked account: how to unlock it.
 pub fn unlock(links: Links<'_>, to: &str, token: &str) -> Message {
     email(
         to,
-        "Your account was locked",
-        format!(
-            "Your account was locked after repeated failed sign-in attempts.\n\n\
-             If these were you, unlock it with this link within 24 hours:\n{}\n",
-            links.unlock(token)
-        ),
+        EmailType::UnlockUser,
+        Map::new(),
+        Some(links.link("unlock", format!("token={token}"))),
         "unlock",
     )
 }
@@ -179,115 +246,64 @@ pub fn unlock(links: Links<'_>, to: &str, token: &str) -> Message {
 pub fn mfa_email_code(to: &str, code: &str, ttl: u32) -> Message {
     email(
         to,
-        "Your verification code",
-        format!(
-            "Your verification code is {code}. It expires in {} minutes.\n\n\
-             If you did not try to sign in, change your password.\n",
-            ttl / 60
-        ),
+        EmailType::MFAOTC,
+        code_vars(code, ttl),
+        None,
         "mfa-email-code",
     )
 }
 
 /// An MFA code by SMS.
 pub fn mfa_sms_code(phone: &str, code: &str, ttl: u32) -> Message {
-    Message {
-        channel: Channel::Sms,
-        to: phone.to_owned(),
-        subject: String::new(),
-        body: format!(
-            "Your verification code is {code}. It expires in {} minutes.",
-            ttl / 60
-        ),
-        kind: "mfa-sms-code",
-    }
+    sms(phone, SmsType::MfaCode, code, ttl, "mfa-sms-code")
 }
 
 /// To a user whose MFA was removed with the recovery code.
 pub fn mfa_recovered(to: &str) -> Message {
     email(
         to,
-        "Multi-factor authentication was turned off",
-        "Your recovery code was used and multi-factor authentication was turned off for your \
-         account. If this was not you, reset your password and enrol again at once."
-            .into(),
+        EmailType::RemoveMFAMethod,
+        Map::new(),
+        None,
         "mfa-recovered",
     )
 }
 
-fn sms(to: &str, body: String, kind: &'static str) -> Message {
-    Message {
-        channel: Channel::Sms,
-        to: to.to_owned(),
-        subject: String::new(),
-        body,
-        kind,
-    }
-}
-
 /// A magic link (passwordless login).
 pub fn magic_link(links: Links<'_>, to: &str, token: &str, ttl: u32) -> Message {
+    let mut v = Map::new();
+    v.insert("ttlMinutes".into(), json!(ttl.div_ceil(60)));
     email(
         to,
-        "Your sign-in link",
-        format!(
-            "Sign in by opening this link within {} minutes (it works once):\n{}\n\n\
-             If you did not ask to sign in, ignore this message.\n",
-            ttl.div_ceil(60),
-            links.magic_link(token)
-        ),
+        EmailType::MagicLink,
+        v,
+        Some(links.link("login/magic-link", format!("token={token}"))),
         "magic-link",
     )
 }
 
 /// A one-time sign-in code by email (passwordless login).
 pub fn login_code(to: &str, code: &str, ttl: u32) -> Message {
-    email(
-        to,
-        "Your sign-in code",
-        format!(
-            "Your sign-in code is {code}. It expires in {} minutes.\n\n\
-             If you did not ask to sign in, ignore this message.\n",
-            ttl.div_ceil(60)
-        ),
-        "login-code",
-    )
+    email(to, EmailType::OTC, code_vars(code, ttl), None, "login-code")
 }
 
 /// A one-time sign-in code by SMS (passwordless login).
 pub fn sms_login_code(phone: &str, code: &str, ttl: u32) -> Message {
-    sms(
-        phone,
-        format!(
-            "Your sign-in code is {code}. It expires in {} minutes.",
-            ttl.div_ceil(60)
-        ),
-        "sms-login-code",
-    )
+    sms(phone, SmsType::LoginCode, code, ttl, "sms-login-code")
 }
 
 /// A code that proves a phone number (adding or removing a login phone).
 pub fn phone_code(phone: &str, code: &str, ttl: u32) -> Message {
-    sms(
-        phone,
-        format!(
-            "Your phone verification code is {code}. It expires in {} minutes.",
-            ttl.div_ceil(60)
-        ),
-        "phone-code",
-    )
+    sms(phone, SmsType::PhoneVerification, code, ttl, "phone-code")
 }
 
 /// A code that proves an address (an added email, or the user's new email).
 pub fn email_code(to: &str, code: &str, ttl: u32) -> Message {
     email(
         to,
-        "Verify your email address",
-        format!(
-            "Your email verification code is {code}. It expires in {} minutes.\n\n\
-             If you did not ask for this, ignore this message.\n",
-            ttl.div_ceil(60)
-        ),
+        EmailType::VerifyNewEmail,
+        code_vars(code, ttl),
+        None,
         "email-code",
     )
 }
@@ -296,11 +312,9 @@ pub fn email_code(to: &str, code: &str, ttl: u32) -> Message {
 pub fn email_changed(to: &str, new: &str) -> Message {
     email(
         to,
-        "Your email address was changed",
-        format!(
-            "The email address of your account was changed to {new}. If this was not you, \
-             contact your administrator at once.\n"
-        ),
+        EmailType::EmailAddressChanged,
+        vars([("newEmail", json!(new))]),
+        None,
         "email-changed",
     )
 }
@@ -315,30 +329,20 @@ pub fn invitation_accept(
     token: &str,
     code: Option<&str>,
 ) -> Message {
-    let code = code
-        .map(|c| format!("\nOr enter this invitation code: {c}\n"))
-        .unwrap_or_default();
+    let mut v = vars([("tenantName", json!(account))]);
+    let t = match code {
+        Some(c) => {
+            v.insert("code".into(), json!(c));
+            EmailType::InviteToTenantWithCode
+        }
+        None => EmailType::InviteToTenant,
+    };
     email(
         to,
-        &format!("You were invited to {account}"),
-        format!(
-            "You were invited to join {account}.\n\nAccept the invitation by opening this link:\n{}\n{code}",
-            links.invitation(user_id, token)
-        ),
+        t,
+        v,
+        Some(links.link("invitation/accept", user_query(user_id, token))),
         "invitation-accept",
-    )
-}
-
-/// An account's invitation link, mailed to whoever it names.
-pub fn invitation_link(links: Links<'_>, to: &str, account: &str, token: &str) -> Message {
-    email(
-        to,
-        &format!("Join {account}"),
-        format!(
-            "You were invited to join {account}.\n\nSign up or log in through this link:\n{}\n",
-            links.invitation_link(token)
-        ),
-        "invitation-link",
     )
 }
 
@@ -346,8 +350,9 @@ pub fn invitation_link(links: Links<'_>, to: &str, account: &str, token: &str) -
 pub fn invitation_used(to: &str, account: &str, who: &str) -> Message {
     email(
         to,
-        &format!("{who} joined {account}"),
-        format!("{who} joined {account} through your invitation link.\n"),
+        EmailType::UserUsedInvitation,
+        vars([("tenantName", json!(account)), ("who", json!(who))]),
+        None,
         "invitation-used",
     )
 }

@@ -30,6 +30,7 @@ pub mod restrictions;
 pub mod session;
 pub mod setting;
 pub mod signup;
+pub mod template;
 pub mod tenant;
 pub mod text;
 pub mod user;

@@ -119,6 +119,8 @@ trees! {
     /// Invitations: account links (`link/<id>`, `tok/<digest>`, `owner/<tenant>/<user>`) and
     /// email invitations (`user/<user id>/<tenant id>`).
     Invitations = 32, "invitations";
+    /// The environment's email (`email/<type>`) and SMS (`sms/<type>`) templates.
+    Templates = 33, "templates";
 }
 
 /// Errors of the storage layer.

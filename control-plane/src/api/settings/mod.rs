@@ -1,4 +1,5 @@
-//! Settings (tags Core Settings, Lockout Policy, Password Settings, Sessions Configuration):
+//! Settings (tags Core Settings, Lockout Policy, Password Settings, Sessions Configuration,
+//! Email Templates, SMS Templates):
 //! the environment's configuration and the policies every account may set for itself, the
 //! environment's applying where it has none (`model::setting`).
 
@@ -8,6 +9,7 @@ mod passwords;
 mod scoped;
 mod sessions;
 mod strategies;
+mod templates;
 mod vendor;
 
 use crate::api::Ops;
@@ -20,4 +22,5 @@ pub(super) fn ops() -> Ops {
         .merge(sessions::ops())
         .merge(strategies::ops())
         .merge(mfa::ops())
+        .merge(templates::ops())
 }

@@ -194,6 +194,9 @@ pub struct Config {
     pub email_from: String,
     /// SMTP server URL; `None` writes email to the outbox.
     pub smtp_url: Option<String>,
+    /// Where the mail and SMS providers' APIs are (their public endpoints; tests point them
+    /// at loopback stand-ins). Not a flag.
+    pub provider_endpoints: crate::delivery::Endpoints,
 }
 
 /// Bounds on what one request may cost.
@@ -409,6 +412,7 @@ impl Config {
             email_outbox,
             email_from,
             smtp_url,
+            provider_endpoints: crate::delivery::Endpoints::default(),
             listen,
             data_dir: Some(
                 args.data_dir
@@ -455,6 +459,7 @@ impl Config {
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),
             smtp_url: None,
+            provider_endpoints: crate::delivery::Endpoints::default(),
         }
     }
 }

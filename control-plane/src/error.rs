@@ -254,6 +254,17 @@ impl From<crate::model::template::TemplateError> for ApiError {
     }
 }
 
+impl From<crate::model::provider::ProviderError> for ApiError {
+    fn from(e: crate::model::provider::ProviderError) -> Self {
+        use crate::model::provider::ProviderError;
+        match e {
+            ProviderError::Invalid(m) => ApiError::bad_request(m),
+            ProviderError::NotFound => ApiError::not_found(e.to_string()),
+            ProviderError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::signup::SignupError> for ApiError {
     fn from(e: crate::model::signup::SignupError) -> Self {
         use crate::model::signup::SignupError;

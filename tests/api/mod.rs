@@ -5,6 +5,7 @@ mod invitations;
 mod messaging;
 mod platform;
 mod profile;
+mod providers;
 mod rbac;
 mod restrictions;
 mod tenants;

@@ -4,6 +4,7 @@
 pub mod authenticator;
 pub mod minted;
 pub mod process;
+pub mod provider;
 pub mod remote;
 pub mod schema;
 pub mod world;

@@ -4,12 +4,21 @@
 //! caller (which would reveal whether an address exists).
 //!
 //! Backends: an outbox directory (each message a `.eml` or `.sms` file; the default), SMTP
-//! for email (`--smtp-url`), or memory (in-process tests, which read what was sent).
+//! for email (`--smtp-url`), or memory (in-process tests, which read what was sent) — unless
+//! the environment configured a provider (`model::provider`): SendGrid, Mailgun, Amazon SES
+//! or Twilio, each called over HTTPS (`providers`), retried with backoff on 5xx, 429 (with
+//! `Retry-After`) and transport errors, never after the provider accepted the message.
+
+mod providers;
+
+pub use providers::Endpoints;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
+
+use crate::model::provider::Route;
 
 pub use crate::model::message::{Channel, Rendered as Message};
 
@@ -34,14 +43,14 @@ pub enum Backend {
 /// The sender handle kept in the application state. Cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: mpsc::UnboundedSender<Message>,
+    queue: mpsc::UnboundedSender<(Message, Route)>,
     sent: Arc<Mutex<Vec<Message>>>,
 }
 
 impl Mailer {
     /// Start the background sender for `backend`.
-    pub fn spawn(backend: Backend, from: String) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Message>();
+    pub fn spawn(backend: Backend, from: String, endpoints: Endpoints) -> Self {
+        let (queue, mut rx) = mpsc::unbounded_channel::<(Message, Route)>();
         let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
         let (log, sender): (_, Arc<str>) = (sent.clone(), from.into());
         tokio::spawn(async move {
@@ -57,7 +66,27 @@ impl Mailer {
                 }
                 _ => None,
             };
-            while let Some(m) = rx.recv().await {
+            let http = providers::client();
+            while let Some((m, route)) = rx.recv().await {
+                if !matches!(route, Route::Own) {
+                    let result =
+                        providers::send_with_retries(&http, &endpoints, &route, &sender, &m).await;
+                    match result {
+                        Ok(()) => {
+                            tracing::info!(mail.kind = m.kind, provider = ?route, "message delivered");
+                            if let Ok(mut v) = log.lock() {
+                                v.push(m);
+                            }
+                        }
+                        Err(e) => tracing::error!(
+                            mail.kind = m.kind,
+                            provider = ?route,
+                            error = %e,
+                            "message delivery failed"
+                        ),
+                    }
+                    continue;
+                }
                 let result = match (&backend, m.channel) {
                     (Backend::Outbox(dir), _)
                     | (
@@ -97,12 +126,12 @@ impl Mailer {
         Mailer { queue, sent }
     }
 
-    /// Queue a message; returns at once.
-    pub fn send(&self, m: Message) {
+    /// Queue a message for `route`; returns at once.
+    pub fn send(&self, m: Message, route: Route) {
         if m.to.is_empty() {
             return; // a user without an address (username sign-up) gets no mail
         }
-        if self.queue.send(m).is_err() {
+        if self.queue.send((m, route)).is_err() {
             tracing::error!("the delivery task has stopped; message dropped");
         }
     }
@@ -145,8 +174,12 @@ async fn send_smtp(
 }
 
 /// The `From` of a mail: the template's sender and name, else the environment's sender.
-fn sender_of(default: &str, m: &Message) -> String {
-    let address = m.sender.as_deref().unwrap_or(default);
+pub(crate) fn sender_of(default: &str, m: &Message) -> String {
+    let address = match &m.sender {
+        Some(a) => a.as_str(),
+        None if m.from_name.is_some() => address_of(default),
+        None => default,
+    };
     match &m.from_name {
         Some(name) => format!(
             "\"{}\" <{}>",
@@ -154,6 +187,14 @@ fn sender_of(default: &str, m: &Message) -> String {
             header_safe(address)
         ),
         None => header_safe(address),
+    }
+}
+
+/// The bare address of a `Name <address>` sender.
+pub(crate) fn address_of(sender: &str) -> &str {
+    match (sender.find('<'), sender.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &sender[a + 1..b],
+        _ => sender.trim(),
     }
 }
 

@@ -100,8 +100,15 @@ impl AppState {
     /// template sends nothing), then queued.
     pub fn send(&self, message: Option<crate::model::message::Message>) {
         let Some(m) = message else { return };
+        let route = match crate::model::provider::route(&self.db, m.channel) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(mail.kind = m.kind, error = %e, "provider not read; message not sent");
+                return;
+            }
+        };
         match crate::model::template::render(&self.db, &m) {
-            Ok(Some(r)) => self.mailer.send(r),
+            Ok(Some(r)) => self.mailer.send(r, route),
             Ok(None) => tracing::info!(mail.kind = m.kind, "template inactive; not sent"),
             Err(e) => tracing::error!(mail.kind = m.kind, error = %e, "message not rendered"),
         }
@@ -186,6 +193,7 @@ impl AppState {
                     (None, None) => crate::delivery::Backend::Memory,
                 },
                 config.email_from.clone(),
+                config.provider_endpoints.clone(),
             ),
         })))
     }

@@ -25,6 +25,7 @@ pub mod mfa;
 pub mod otp;
 pub mod password_policy;
 pub mod passwordless;
+pub mod provider;
 pub mod rbac;
 pub mod restrictions;
 pub mod session;

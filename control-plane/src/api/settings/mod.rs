@@ -1,11 +1,12 @@
 //! Settings (tags Core Settings, Lockout Policy, Password Settings, Sessions Configuration,
-//! Email Templates, SMS Templates):
+//! Email Templates, SMS Templates, Email Configuration, SMS Configuration):
 //! the environment's configuration and the policies every account may set for itself, the
 //! environment's applying where it has none (`model::setting`).
 
 mod lockout;
 mod mfa;
 mod passwords;
+mod providers;
 mod scoped;
 mod sessions;
 mod strategies;
@@ -23,4 +24,5 @@ pub(super) fn ops() -> Ops {
         .merge(strategies::ops())
         .merge(mfa::ops())
         .merge(templates::ops())
+        .merge(providers::ops())
 }

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub sidecar_lag: IntGaugeVec,
     /// Requests refused by IP or email-domain restrictions, by kind and level.
     pub restriction_denials: IntCounterVec,
+    /// Messages by channel (`email`/`sms`), type (the flow) and result (`delivered`,
+    /// `failed`, `inactive`).
+    pub messages: IntCounterVec,
 }
 
 impl Metrics {
@@ -135,6 +138,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(hashes_shed.clone()))?;
         registry.register(Box::new(logins.clone()))?;
+        let messages = IntCounterVec::new(
+            Opts::new(
+                "control_plane_messages_total",
+                "Messages by channel, type and delivery result",
+            ),
+            &["channel", "type", "result"],
+        )?;
+        registry.register(Box::new(messages.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -150,6 +161,7 @@ impl Metrics {
             sidecar_applied,
             sidecar_lag,
             restriction_denials,
+            messages,
         })
     }
 

@@ -173,6 +173,11 @@ async fn sendgrid_gets_the_rendered_mail_once_after_transient_failures() {
             .contains("reset-password?userId=")
     );
     assert_eq!(body["from"]["email"], "no-reply@localhost");
+    let m = crate::support::metrics(&w.cp.url("/metrics")).await;
+    assert!(
+        m.contains(r#"control_plane_messages_total{channel="email",result="delivered",type="password-reset"} 1"#),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -191,6 +196,11 @@ async fn a_refusal_is_not_retried_and_nothing_is_delivered() {
             .sent()
             .iter()
             .all(|m| m.kind != "password-reset")
+    );
+    let m = crate::support::metrics(&w.cp.url("/metrics")).await;
+    assert!(
+        m.contains(r#"control_plane_messages_total{channel="email",result="failed",type="password-reset"} 1"#),
+        "{m}"
     );
 }
 

@@ -49,7 +49,12 @@ pub struct Mailer {
 
 impl Mailer {
     /// Start the background sender for `backend`.
-    pub fn spawn(backend: Backend, from: String, endpoints: Endpoints) -> Self {
+    pub fn spawn(
+        backend: Backend,
+        from: String,
+        endpoints: Endpoints,
+        counted: prometheus::IntCounterVec,
+    ) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<(Message, Route)>();
         let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
         let (log, sender): (_, Arc<str>) = (sent.clone(), from.into());
@@ -67,23 +72,34 @@ impl Mailer {
                 _ => None,
             };
             let http = providers::client();
+            let count = |m: &Message, result: &str| {
+                let channel = match m.channel {
+                    Channel::Email => "email",
+                    Channel::Sms => "sms",
+                };
+                counted.with_label_values(&[channel, m.kind, result]).inc();
+            };
             while let Some((m, route)) = rx.recv().await {
                 if !matches!(route, Route::Own) {
                     let result =
                         providers::send_with_retries(&http, &endpoints, &route, &sender, &m).await;
                     match result {
                         Ok(()) => {
+                            count(&m, "delivered");
                             tracing::info!(mail.kind = m.kind, provider = ?route, "message delivered");
                             if let Ok(mut v) = log.lock() {
                                 v.push(m);
                             }
                         }
-                        Err(e) => tracing::error!(
-                            mail.kind = m.kind,
-                            provider = ?route,
-                            error = %e,
-                            "message delivery failed"
-                        ),
+                        Err(e) => {
+                            count(&m, "failed");
+                            tracing::error!(
+                                mail.kind = m.kind,
+                                provider = ?route,
+                                error = %e,
+                                "message delivery failed"
+                            )
+                        }
                     }
                     continue;
                 }
@@ -112,12 +128,14 @@ impl Mailer {
                 };
                 match result {
                     Ok(()) => {
+                        count(&m, "delivered");
                         tracing::info!(mail.kind = m.kind, "message delivered");
                         if let Ok(mut v) = log.lock() {
                             v.push(m);
                         }
                     }
                     Err(e) => {
+                        count(&m, "failed");
                         tracing::error!(mail.kind = m.kind, error = %e, "message delivery failed")
                     }
                 }

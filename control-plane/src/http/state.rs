@@ -109,7 +109,17 @@ impl AppState {
         };
         match crate::model::template::render(&self.db, &m) {
             Ok(Some(r)) => self.mailer.send(r, route),
-            Ok(None) => tracing::info!(mail.kind = m.kind, "template inactive; not sent"),
+            Ok(None) => {
+                let channel = match m.channel {
+                    crate::model::message::Channel::Email => "email",
+                    crate::model::message::Channel::Sms => "sms",
+                };
+                self.metrics
+                    .messages
+                    .with_label_values(&[channel, m.kind, "inactive"])
+                    .inc();
+                tracing::info!(mail.kind = m.kind, "template inactive; not sent");
+            }
             Err(e) => tracing::error!(mail.kind = m.kind, error = %e, "message not rendered"),
         }
     }
@@ -138,6 +148,7 @@ impl AppState {
     ) -> Result<Self, prometheus::Error> {
         let secure_cookies = !(config.dev && public_url.starts_with("http://"));
         let metrics = Arc::new(Metrics::new()?);
+        let messages = metrics.messages.clone();
         let hub = Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version));
         let restrictions: Arc<crate::model::restrictions::Policies> = Arc::default();
         let catalogs: Arc<crate::model::catalog::Catalogs> = Arc::default();
@@ -194,6 +205,7 @@ impl AppState {
                 },
                 config.email_from.clone(),
                 config.provider_endpoints.clone(),
+                messages,
             ),
         })))
     }

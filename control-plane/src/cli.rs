@@ -197,7 +197,7 @@ fn print_banner(
             println!(
                 "Users (sign up, activate with the link from the outbox, log in, pass the sidecar, refresh, log out, be refused by the sidecar):\n  \
                  curl -s {url}/identity/resources/users/v1/signUp -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\",\"companyName\":\"My Company\",\"provider\":\"local\"}}'; sleep 1\n  \
-                 LINK=$(grep -ah 'activate?' {outbox}/*activation.eml | tail -n 1 | tr -d '\\r')\n  \
+                 LINK=$(grep -ah '^http.*activate?' {outbox}/*activation.eml | tail -n 1 | tr -d '\\r')\n  \
                  USER_ID=$(echo \"$LINK\" | sed -E 's/.*userId=([^&]+).*/\\1/'); CODE=$(echo \"$LINK\" | sed -E 's/.*token=([^&]+).*/\\1/')\n  \
                  curl -s -c cookies.txt {url}/identity/resources/users/v1/activate -H 'content-type: application/json' -d \"{{\\\"userId\\\":\\\"$USER_ID\\\",\\\"token\\\":\\\"$CODE\\\"}}\"\n  \
                  ACCESS=$(curl -s -c cookies.txt {url}/identity/resources/auth/v1/user -H 'content-type: application/json' -d '{{\"email\":\"me@example.com\",\"password\":\"Choose-a-Pass-1\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')\n  \

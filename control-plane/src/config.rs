@@ -196,7 +196,7 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Where the mail and SMS providers' APIs are (their public endpoints; tests point them
     /// at loopback stand-ins). Not a flag.
-    pub provider_endpoints: crate::delivery::Endpoints,
+    pub provider_endpoints: Endpoints,
 }
 
 /// Bounds on what one request may cost.
@@ -412,7 +412,7 @@ impl Config {
             email_outbox,
             email_from,
             smtp_url,
-            provider_endpoints: crate::delivery::Endpoints::default(),
+            provider_endpoints: Endpoints::default(),
             listen,
             data_dir: Some(
                 args.data_dir
@@ -459,7 +459,7 @@ impl Config {
             email_outbox: None,
             email_from: "Tessera <no-reply@localhost>".into(),
             smtp_url: None,
-            provider_endpoints: crate::delivery::Endpoints::default(),
+            provider_endpoints: Endpoints::default(),
         }
     }
 }
@@ -653,6 +653,33 @@ mod tests {
             "https://a@b",
         ] {
             assert_eq!(normalize_origin(bad), None, "{bad}");
+        }
+    }
+}
+
+/// The providers' API bases (their public endpoints by default; tests use loopback).
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// SendGrid.
+    pub sendgrid: String,
+    /// Mailgun, US region.
+    pub mailgun_us: String,
+    /// Mailgun, EU region.
+    pub mailgun_eu: String,
+    /// Amazon SES; `{region}` is replaced.
+    pub ses: String,
+    /// Twilio.
+    pub twilio: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            sendgrid: "https://api.sendgrid.com".into(),
+            mailgun_us: "https://api.mailgun.net".into(),
+            mailgun_eu: "https://api.eu.mailgun.net".into(),
+            ses: "https://email.{region}.amazonaws.com".into(),
+            twilio: "https://api.twilio.com".into(),
         }
     }
 }

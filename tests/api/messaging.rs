@@ -308,9 +308,9 @@ async fn sms_templates_render_every_text() {
     let base = format!("{P}/configurations/v1/sms/templates");
     let r = w.env(Method::GET, &base, None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body.as_array().unwrap().len(), 4);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 4);
     assert!(
-        r.body
+        r.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -319,7 +319,7 @@ async fn sms_templates_render_every_text() {
     let d = w
         .env(Method::GET, &format!("{base}/default/all"), None, None)
         .await;
-    assert_eq!(d.body.as_array().unwrap().len(), 4);
+    assert_eq!(d.body["items"].as_array().unwrap().len(), 4);
     w.env(Method::GET, &format!("{base}/Nope"), None, None)
         .await
         .assert_error(400, "ER-INVALID-INPUT");

@@ -9,32 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::{Message, address_of, sender_of};
 use crate::model::provider::Route;
 
-/// The providers' API bases (their public endpoints by default; tests use loopback).
-#[derive(Clone, Debug)]
-pub struct Endpoints {
-    /// SendGrid.
-    pub sendgrid: String,
-    /// Mailgun, US region.
-    pub mailgun_us: String,
-    /// Mailgun, EU region.
-    pub mailgun_eu: String,
-    /// Amazon SES; `{region}` is replaced.
-    pub ses: String,
-    /// Twilio.
-    pub twilio: String,
-}
-
-impl Default for Endpoints {
-    fn default() -> Self {
-        Endpoints {
-            sendgrid: "https://api.sendgrid.com".into(),
-            mailgun_us: "https://api.mailgun.net".into(),
-            mailgun_eu: "https://api.eu.mailgun.net".into(),
-            ses: "https://email.{region}.amazonaws.com".into(),
-            twilio: "https://api.twilio.com".into(),
-        }
-    }
-}
+pub use crate::config::Endpoints;
 
 /// Attempts per message (the first and four retries).
 const ATTEMPTS: u32 = 5;

@@ -97,9 +97,15 @@ impl AppState {
 
     /// Send what a domain operation wants sent (after the reply is decided; a send never
     /// fails a request): rendered with the environment's template of its type (an inactive
-    /// template sends nothing), then queued.
+    /// template sends nothing) and routed to its provider off the request path — a reply
+    /// that sends a message takes no longer than one that does not (`security.md` D).
     pub fn send(&self, message: Option<crate::model::message::Message>) {
         let Some(m) = message else { return };
+        let state = self.clone();
+        tokio::spawn(async move { state.render_and_queue(m) });
+    }
+
+    fn render_and_queue(&self, m: crate::model::message::Message) {
         let route = match crate::model::provider::route(&self.db, m.channel) {
             Ok(r) => r,
             Err(e) => {

@@ -585,8 +585,28 @@ fn escape_html(s: &str) -> String {
     out
 }
 
+/// Compiled templates, by (escaping, text digest): a template is parsed once, not per
+/// message (at most [`CACHED`] kept; the cache starts over past it).
+static COMPILED: std::sync::LazyLock<std::sync::Mutex<[Handlebars<'static>; 2]>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new([registry(false), registry(true)]));
+const CACHED: usize = 256;
+
 fn render_one(escape: bool, text: &str, vars: &Value) -> String {
-    match registry(escape).render_template(text, vars) {
+    let name = crate::crypto::hex(&crate::crypto::sha256(text.as_bytes()));
+    let Ok(mut regs) = COMPILED.lock() else {
+        return String::new();
+    };
+    let h = &mut regs[usize::from(escape)];
+    if !h.has_template(&name) {
+        if h.get_templates().len() >= CACHED {
+            h.clear_templates();
+        }
+        if let Err(e) = h.register_template_string(&name, text) {
+            tracing::error!(error = %e, "a message template does not compile");
+            return String::new();
+        }
+    }
+    match h.render(&name, vars) {
         Ok(s) => s,
         Err(e) => {
             // Stored templates compiled when saved; a failure here is a variable's value.

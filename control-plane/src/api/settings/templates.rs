@@ -149,15 +149,21 @@ fn sms_dto(t: SmsTemplate) -> SmsDto {
     }
 }
 
+/// `{items}` (the spec's reply is an object).
+#[derive(Serialize)]
+pub(super) struct SmsList {
+    items: Vec<SmsDto>,
+}
+
 /// Environment token: every SMS type's template in force (stored, else the default).
 pub(super) async fn list_sms(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Vec<SmsDto>>, ApiError> {
+) -> Result<Json<SmsList>, ApiError> {
     caller.require(Perm::Environment)?;
     let stored = template::smses(&state.db)?;
-    Ok(Json(
-        SmsType::ALL
+    Ok(Json(SmsList {
+        items: SmsType::ALL
             .iter()
             .map(|t| {
                 stored
@@ -168,18 +174,18 @@ pub(super) async fn list_sms(
             })
             .map(sms_dto)
             .collect(),
-    ))
+    }))
 }
 
 /// Environment token: every SMS type's default.
-pub(super) async fn sms_defaults(caller: Caller) -> Result<Json<Vec<SmsDto>>, ApiError> {
+pub(super) async fn sms_defaults(caller: Caller) -> Result<Json<SmsList>, ApiError> {
     caller.require(Perm::Environment)?;
-    Ok(Json(
-        SmsType::ALL
+    Ok(Json(SmsList {
+        items: SmsType::ALL
             .iter()
             .map(|t| sms_dto(template::sms_as_default(*t)))
             .collect(),
-    ))
+    }))
 }
 
 /// Environment token: one type's template in force.

@@ -96,37 +96,31 @@ impl AppState {
     }
 
     /// Send what a domain operation wants sent (after the reply is decided; a send never
-    /// fails a request): rendered with the environment's template of its type (an inactive
-    /// template sends nothing) and routed to its provider off the request path — a reply
-    /// that sends a message takes no longer than one that does not (`security.md` D).
+    /// fails a request): its template and provider are looked up now, the rendering (which
+    /// costs) happens in the delivery task, in order and off the request path — a reply that
+    /// sends a message takes no longer than one that does not (`security.md` D).
     pub fn send(&self, message: Option<crate::model::message::Message>) {
         let Some(m) = message else { return };
-        let state = self.clone();
-        tokio::spawn(async move { state.render_and_queue(m) });
-    }
-
-    fn render_and_queue(&self, m: crate::model::message::Message) {
-        let route = match crate::model::provider::route(&self.db, m.channel) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(mail.kind = m.kind, error = %e, "provider not read; message not sent");
-                return;
-            }
+        if m.to.is_empty() {
+            return; // a user without an address (username sign-up) gets no mail
+        }
+        let (kind, channel) = (m.kind, m.channel);
+        let channel_label = match channel {
+            crate::model::message::Channel::Email => "email",
+            crate::model::message::Channel::Sms => "sms",
         };
-        match crate::model::template::render(&self.db, &m) {
-            Ok(Some(r)) => self.mailer.send(r, route),
-            Ok(None) => {
-                let channel = match m.channel {
-                    crate::model::message::Channel::Email => "email",
-                    crate::model::message::Channel::Sms => "sms",
-                };
+        let looked_up = crate::model::provider::route(&self.db, channel)
+            .and_then(|r| Ok((crate::model::template::prepare(&self.db, m)?, r)));
+        match looked_up {
+            Ok((Some(p), route)) => self.mailer.send(p, route),
+            Ok((None, _)) => {
                 self.metrics
                     .messages
-                    .with_label_values(&[channel, m.kind, "inactive"])
+                    .with_label_values(&[channel_label, kind, "inactive"])
                     .inc();
-                tracing::info!(mail.kind = m.kind, "template inactive; not sent");
+                tracing::info!(mail.kind = kind, "template inactive; not sent");
             }
-            Err(e) => tracing::error!(mail.kind = m.kind, error = %e, "message not rendered"),
+            Err(e) => tracing::error!(mail.kind = kind, error = %e, "message not sent"),
         }
     }
 

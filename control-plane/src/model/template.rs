@@ -625,13 +625,29 @@ fn link_of(page: Option<&str>, m: &Message) -> Option<String> {
     Some(format!("{base}{sep}{}", l.query))
 }
 
-/// Render `m` with the environment's template of its type (else the default): `None` when
-/// the template is inactive.
-pub fn render(db: &Db, m: &Message) -> Result<Option<Rendered>, StoreError> {
-    let mut vars = m.vars.clone();
-    vars.entry("email")
-        .or_insert_with(|| Value::String(m.to.clone()));
-    match m.template {
+/// A message with the template it renders with, looked up (the store reads happen when it
+/// is sent; the rendering, which costs, happens later in the delivery task).
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    message: Message,
+    /// Subject, body, whether the body is HTML, sender, sender name; `None` for nothing to
+    /// send (an inactive template or a type without a default).
+    parts: Parts,
+}
+
+#[derive(Clone, Debug)]
+struct Parts {
+    subject: String,
+    body: String,
+    html: bool,
+    sender: Option<String>,
+    from_name: Option<String>,
+    page: Option<String>,
+}
+
+/// Look up the template `m` renders with: `None` when it is inactive (nothing is sent).
+pub fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
+    let parts = match m.template {
         Template::Email(t) => {
             let tpl = match email(db, t)? {
                 Some(s) => s,
@@ -643,54 +659,89 @@ pub fn render(db: &Db, m: &Message) -> Result<Option<Rendered>, StoreError> {
             if !tpl.active {
                 return Ok(None);
             }
-            if let Some(url) = link_of(tpl.redirect_url.as_deref(), m) {
-                vars.insert("redirectURL".into(), Value::String(url.clone()));
-                vars.insert("link".into(), Value::String(url));
-            }
-            let v = Value::Object(vars);
-            let html = render_one(true, &tpl.html_template, &v);
-            Ok(Some(Rendered {
-                channel: Channel::Email,
-                to: m.to.clone(),
-                subject: render_one(false, &tpl.subject, &v),
-                body: html_to_text(&html),
-                html: Some(html),
-                kind: m.kind,
+            Parts {
+                subject: tpl.subject,
+                body: tpl.html_template,
+                html: true,
                 sender: tpl.sender_email,
                 from_name: tpl.from_name,
-            }))
+                page: tpl.redirect_url,
+            }
         }
         Template::Sms(t) => {
             let tpl = sms(db, t)?.unwrap_or_else(|| sms_as_default(t));
             if !tpl.active {
                 return Ok(None);
             }
-            let v = Value::Object(vars);
-            Ok(Some(Rendered {
-                channel: Channel::Sms,
-                to: m.to.clone(),
+            Parts {
                 subject: String::new(),
-                body: render_one(false, &tpl.message, &v),
-                html: None,
-                kind: m.kind,
+                body: tpl.message,
+                html: false,
                 sender: None,
                 from_name: tpl.sender_name,
-            }))
+                page: None,
+            }
         }
-        Template::Builtin { subject, text } => {
-            let v = Value::Object(vars);
-            Ok(Some(Rendered {
-                channel: m.channel,
-                to: m.to.clone(),
-                subject: render_one(false, subject, &v),
-                body: render_one(false, text, &v),
-                html: None,
-                kind: m.kind,
-                sender: None,
-                from_name: None,
-            }))
+        Template::Builtin { subject, text } => Parts {
+            subject: subject.to_owned(),
+            body: text.to_owned(),
+            html: false,
+            sender: None,
+            from_name: None,
+            page: None,
+        },
+    };
+    Ok(Some(Prepared { message: m, parts }))
+}
+
+impl Prepared {
+    /// What flow sent it.
+    pub fn kind(&self) -> &'static str {
+        self.message.kind
+    }
+
+    /// Email or SMS.
+    pub fn channel(&self) -> Channel {
+        self.message.channel
+    }
+
+    /// Render it: the variables, the link at the template's page (else the flow's), the HTML
+    /// escaped and its text part derived.
+    pub fn render(self) -> Rendered {
+        let m = self.message;
+        let p = self.parts;
+        let mut vars = m.vars.clone();
+        vars.entry("email")
+            .or_insert_with(|| Value::String(m.to.clone()));
+        if let Some(url) = link_of(p.page.as_deref(), &m) {
+            vars.insert("redirectURL".into(), Value::String(url.clone()));
+            vars.insert("link".into(), Value::String(url));
+        }
+        let v = Value::Object(vars);
+        let subject = render_one(false, &p.subject, &v);
+        let (body, html) = if p.html {
+            let html = render_one(true, &p.body, &v);
+            (html_to_text(&html), Some(html))
+        } else {
+            (render_one(false, &p.body, &v), None)
+        };
+        Rendered {
+            channel: m.channel,
+            to: m.to,
+            subject,
+            body,
+            html,
+            kind: m.kind,
+            sender: p.sender,
+            from_name: p.from_name,
         }
     }
+}
+
+/// Render `m` now with the environment's template of its type (else the default): `None`
+/// when the template is inactive.
+pub fn render(db: &Db, m: &Message) -> Result<Option<Rendered>, StoreError> {
+    Ok(prepare(db, m.clone())?.map(Prepared::render))
 }
 
 /// The plain-text part of an HTML mail: tags dropped, block ends and `<br>` as line

@@ -24,13 +24,7 @@ async fn template(w: &World, body: Value) -> Reply {
 }
 
 fn sent(w: &World, kind: &str) -> usize {
-    w.cp.running
-        .state
-        .mailer
-        .sent()
-        .iter()
-        .filter(|m| m.kind == kind)
-        .count()
+    crate::support::sent_count(&w.cp, kind)
 }
 
 #[tokio::test]

@@ -53,13 +53,7 @@ fn six(body: &str) -> String {
 }
 
 async fn count(w: &World, kind: &str) -> usize {
-    w.cp.running
-        .state
-        .mailer
-        .sent()
-        .iter()
-        .filter(|m| m.kind == kind)
-        .count()
+    crate::support::sent_count(&w.cp, kind)
 }
 
 /// Start `flow` for a fresh user (`n` keeps addresses apart); the code sent.

@@ -294,6 +294,17 @@ pub async fn mail(cp: &Cp, kind: &str, n: usize) -> control_plane::delivery::Mes
     panic!("no {kind} message #{n}");
 }
 
+/// How many messages of `kind` the server has delivered so far.
+pub fn sent_count(cp: &Cp, kind: &str) -> usize {
+    cp.running
+        .state
+        .mailer
+        .sent()
+        .iter()
+        .filter(|m| m.kind == kind)
+        .count()
+}
+
 /// `(userId, token)` from the first link with both in a mail body.
 pub fn link_parts(body: &str) -> (String, String) {
     let link = body

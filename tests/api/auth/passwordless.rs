@@ -73,13 +73,7 @@ fn code_of(body: &str) -> String {
 }
 
 fn sent(w: &World, kind: &str) -> usize {
-    w.cp.running
-        .state
-        .mailer
-        .sent()
-        .iter()
-        .filter(|m| m.kind == kind)
-        .count()
+    crate::support::sent_count(&w.cp, kind)
 }
 
 #[tokio::test]

@@ -443,13 +443,6 @@ pub fn pending_of(db: &Db, user_id: &str) -> Result<Vec<PendingInvite>, StoreErr
     db.scan::<PendingInvite>(format!("user/{user_id}/").as_bytes())
 }
 
-/// Whether `user_id` has a pending invitation to `tenant`.
-pub fn is_pending(db: &Db, user_id: &str, tenant: &str) -> Result<bool, StoreError> {
-    Ok(db
-        .get::<PendingInvite>(&pending_key(user_id, tenant))?
-        .is_some())
-}
-
 /// Accept `user_id`'s invitation with `token` (and `code` under the code strategy): the
 /// membership is added and the invitation consumed in one transaction. A wrong code counts;
 /// the fifth voids the invitation.

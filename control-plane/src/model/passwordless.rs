@@ -36,17 +36,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// From the path segment (`magiclink`, `code`, `smscode`, and the `usernameand*` aliases
-    /// the login box calls when the user typed a username).
-    pub fn from_path(s: &str) -> Option<Kind> {
-        match s {
-            "magiclink" | "usernameandmagiclink" => Some(Kind::MagicLink),
-            "code" | "usernameandcode" => Some(Kind::Code),
-            "smscode" | "usernameandsms" => Some(Kind::SmsCode),
-            _ => None,
-        }
-    }
-
     /// The `authStrategy` values that enable this kind.
     pub fn enabled_by(self, auth_strategy: &str) -> bool {
         let names: &[&str] = match self {

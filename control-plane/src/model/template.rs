@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::clock::{Clock, rfc3339};
-use crate::model::message::{Channel, Message, Rendered, Template};
+use crate::model::message::{Message, Rendered, Template};
 use crate::store::{Db, Record, StoreError, Tree};
 
 /// The largest template body (the spec's bound).
@@ -310,10 +310,9 @@ pub fn smses(db: &Db) -> Result<Vec<SmsTemplate>, StoreError> {
     db.scan::<SmsTemplate>(b"sms/")
 }
 
-/// The default of `t` as a template record (not stored): the built-in wording, active.
-pub fn email_as_default(t: EmailType) -> Option<EmailTemplate> {
-    let (subject, html) = email_default(t)?;
-    Some(EmailTemplate {
+/// A template record of `t` with this wording and nothing else set (active, not stored).
+fn email_record(t: EmailType, subject: &str, html: &str) -> EmailTemplate {
+    EmailTemplate {
         id: String::new(),
         kind: t,
         sender_email: None,
@@ -327,7 +326,12 @@ pub fn email_as_default(t: EmailType) -> Option<EmailTemplate> {
         active: true,
         created_at: String::new(),
         updated_at: String::new(),
-    })
+    }
+}
+
+/// The default of `t` as a template record (not stored): the built-in wording, active.
+pub fn email_as_default(t: EmailType) -> Option<EmailTemplate> {
+    email_default(t).map(|(subject, html)| email_record(t, subject, html))
 }
 
 /// The default SMS template record of `t` (not stored).
@@ -425,21 +429,7 @@ pub async fn save_email(
         let mut r = match stored {
             Some(r) => r,
             None => {
-                let mut d = email_as_default(t).unwrap_or(EmailTemplate {
-                    id: String::new(),
-                    kind: t,
-                    sender_email: None,
-                    from_name: None,
-                    subject: String::new(),
-                    html_template: String::new(),
-                    redirect_url: None,
-                    redirect_url_pattern: None,
-                    success_redirect_url: None,
-                    success_redirect_url_pattern: None,
-                    active: true,
-                    created_at: String::new(),
-                    updated_at: String::new(),
-                });
+                let mut d = email_as_default(t).unwrap_or_else(|| email_record(t, "", ""));
                 d.id = id.clone();
                 d.created_at = at.clone();
                 d
@@ -695,16 +685,6 @@ pub fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
 }
 
 impl Prepared {
-    /// What flow sent it.
-    pub fn kind(&self) -> &'static str {
-        self.message.kind
-    }
-
-    /// Email or SMS.
-    pub fn channel(&self) -> Channel {
-        self.message.channel
-    }
-
     /// Render it: the variables, the link at the template's page (else the flow's), the HTML
     /// escaped and its text part derived.
     pub fn render(self) -> Rendered {
@@ -736,12 +716,6 @@ impl Prepared {
             from_name: p.from_name,
         }
     }
-}
-
-/// Render `m` now with the environment's template of its type (else the default): `None`
-/// when the template is inactive.
-pub fn render(db: &Db, m: &Message) -> Result<Option<Rendered>, StoreError> {
-    Ok(prepare(db, m.clone())?.map(Prepared::render))
 }
 
 /// The plain-text part of an HTML mail: tags dropped, block ends and `<br>` as line

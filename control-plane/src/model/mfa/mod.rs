@@ -572,7 +572,7 @@ pub(crate) fn count_wrong(
 
 /// The error of a wrong code: [`MfaError::Locked`] with an unlock link when this attempt
 /// locked the user (as a wrong password's lock does), else [`MfaError::WrongCode`].
-pub(crate) async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
+async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
     let locked = matches!(db.get::<User>(user_id.as_bytes()), Ok(Some(u)) if u.is_locked);
     if was_locked || !locked {
         return MfaError::WrongCode;

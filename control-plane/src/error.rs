@@ -206,7 +206,7 @@ impl From<crate::model::mfa::MfaError> for ApiError {
             MfaError::NoDevice => ApiError::not_found(e.to_string()),
             MfaError::TooManySends => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             MfaError::WrongCode
-            | MfaError::Locked { .. }
+            | MfaError::Locked
             | MfaError::BadCodeToken
             | MfaError::NotEnrolled
             | MfaError::Enforced => ApiError::bad_request(e.to_string()),

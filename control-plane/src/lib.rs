@@ -24,6 +24,7 @@ pub mod push;
 pub mod spec;
 pub mod store;
 pub mod token;
+pub mod trace;
 
 use std::net::SocketAddr;
 

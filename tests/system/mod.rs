@@ -11,6 +11,7 @@ mod fsync_eio;
 mod observability;
 mod outage;
 mod overload;
+mod queued_mail;
 mod sidecar_shell;
 mod slowloris;
 mod smtp;

@@ -1,13 +1,18 @@
-//! Delivery of email (and, later, SMS): one module every flow that sends a message uses
-//! (activation, password reset, unlock). Sending never blocks the HTTP reply: messages go
-//! through a queue to a background task, and a failed send is logged, never reported to the
-//! caller (which would reveal whether an address exists).
+//! Delivery of email and SMS: the task that empties the durable queue (`model::outbox`),
+//! which every flow fills inside its own transaction. Sending never blocks the HTTP reply,
+//! and a failed send is logged and counted, never reported to the caller (which would
+//! reveal whether an address exists).
 //!
-//! Backends: an outbox directory (each message a `.eml` or `.sms` file; the default), SMTP
+//! The task wakes on every durable commit (and when a retry is due), takes the due messages
+//! in queue order, one at a time: renders each with the environment's template (looked up
+//! now: an edited template applies to what is still queued), hands it to its route, and
+//! removes it once accepted. A transient failure (a provider's 5xx, 429 with `Retry-After`,
+//! a transport error, an SMTP 4xx) is rescheduled with backoff; anything else drops it.
+//!
+//! Routes: an outbox directory (each message a `.eml` or `.sms` file; the default), SMTP
 //! for email (`--smtp-url`), or memory (in-process tests, which read what was sent) — unless
 //! the environment configured a provider (`model::provider`): SendGrid, Mailgun, Amazon SES
-//! or Twilio, each called over HTTPS (`providers`), retried with backoff on 5xx, 429 (with
-//! `Retry-After`) and transport errors, never after the provider accepted the message.
+//! or Twilio, each called over HTTPS (`providers`).
 
 mod providers;
 
@@ -15,10 +20,11 @@ pub use providers::Endpoints;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
-
+use crate::model::outbox::{self, Queued};
 use crate::model::provider::Route;
+use crate::store::{Db, WeakDb};
 
 pub use crate::model::message::{Channel, Rendered as Message};
 
@@ -40,122 +46,253 @@ pub enum Backend {
     },
 }
 
-/// The sender handle kept in the application state. Cheap to clone.
+/// Why an attempt failed: retry later (after the wait the other side named, if any), or
+/// give up.
+pub(crate) enum Failure {
+    Retry(Option<Duration>, String),
+    Fatal(String),
+}
+
+/// The handle kept in the application state: what was delivered (tests read it). Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: mpsc::UnboundedSender<(crate::model::template::Prepared, Route)>,
+    sent: Arc<Mutex<Vec<Message>>>,
+}
+
+/// Everything the delivery task needs.
+struct Worker {
+    /// The store, without keeping it open: the task ends when the control plane does.
+    db: WeakDb,
+    backend: Backend,
+    sender: String,
+    endpoints: Endpoints,
+    counted: prometheus::IntCounterVec,
+    http: reqwest::Client,
+    smtp: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
     sent: Arc<Mutex<Vec<Message>>>,
 }
 
 impl Mailer {
-    /// Start the background sender for `backend`.
+    /// Start the delivery task for the queue of `db`.
     pub fn spawn(
+        db: Db,
         backend: Backend,
         from: String,
         endpoints: Endpoints,
         counted: prometheus::IntCounterVec,
     ) -> Self {
-        let (queue, mut rx) =
-            mpsc::unbounded_channel::<(crate::model::template::Prepared, Route)>();
         let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
-        let (log, sender): (_, Arc<str>) = (sent.clone(), from.into());
-        tokio::spawn(async move {
-            let smtp = match &backend {
-                Backend::Smtp { url, .. } => {
-                    match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
-                        Ok(b) => Some(b.build()),
-                        Err(e) => {
-                            tracing::error!(error = %e, "invalid SMTP URL; email cannot be delivered");
-                            None
-                        }
-                    }
-                }
-                _ => None,
-            };
-            let http = providers::client();
-            let count = |m: &Message, result: &str| {
-                counted
-                    .with_label_values(&[channel_name(m.channel), m.kind, result])
-                    .inc();
-            };
-            while let Some((prepared, route)) = rx.recv().await {
-                // Rendered here, in queue order and off the request path: a reply that sends
-                // a message takes no longer than one that does not (`security.md` D).
-                let m = prepared.render();
-                if !matches!(route, Route::Own) {
-                    let result =
-                        providers::send_with_retries(&http, &endpoints, &route, &sender, &m).await;
-                    match result {
-                        Ok(()) => {
-                            count(&m, "delivered");
-                            tracing::info!(mail.kind = m.kind, provider = ?route, "message delivered");
-                            if let Ok(mut v) = log.lock() {
-                                v.push(m);
-                            }
-                        }
-                        Err(e) => {
-                            count(&m, "failed");
-                            tracing::error!(
-                                mail.kind = m.kind,
-                                provider = ?route,
-                                error = %e,
-                                "message delivery failed"
-                            )
-                        }
-                    }
-                    continue;
-                }
-                let result = match (&backend, m.channel) {
-                    (Backend::Outbox(dir), _)
-                    | (
-                        Backend::Smtp {
-                            sms_outbox: Some(dir),
-                            ..
-                        },
-                        Channel::Sms,
-                    ) => write_eml(dir, &sender, &m).await,
-                    (Backend::Smtp { .. }, Channel::Email) => match &smtp {
-                        Some(t) => send_smtp(t, &sender, &m).await,
-                        None => Err(std::io::Error::other("no SMTP transport")),
-                    },
-                    (
-                        Backend::Smtp {
-                            sms_outbox: None, ..
-                        },
-                        Channel::Sms,
-                    ) => Err(std::io::Error::other(
-                        "no SMS provider or outbox configured",
-                    )),
-                    (Backend::Memory, _) => Ok(()),
-                };
-                match result {
-                    Ok(()) => {
-                        count(&m, "delivered");
-                        tracing::info!(mail.kind = m.kind, "message delivered");
-                        if let Ok(mut v) = log.lock() {
-                            v.push(m);
-                        }
-                    }
+        let smtp = match &backend {
+            Backend::Smtp { url, .. } => {
+                match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
+                    Ok(b) => Some(b.build()),
                     Err(e) => {
-                        count(&m, "failed");
-                        tracing::error!(mail.kind = m.kind, error = %e, "message delivery failed")
+                        tracing::error!(error = %e, "invalid SMTP URL; email cannot be delivered");
+                        None
                     }
                 }
             }
-        });
-        Mailer { queue, sent }
-    }
-
-    /// Queue a message for `route`; returns at once.
-    pub fn send(&self, m: crate::model::template::Prepared, route: Route) {
-        if self.queue.send((m, route)).is_err() {
-            tracing::error!("the delivery task has stopped; message dropped");
-        }
+            _ => None,
+        };
+        let worker = Worker {
+            db: db.downgrade(),
+            backend,
+            sender: from,
+            endpoints,
+            counted,
+            http: providers::client(),
+            smtp,
+            sent: sent.clone(),
+        };
+        tokio::spawn(worker.run());
+        Mailer { sent }
     }
 
     /// Messages delivered so far (every backend keeps the list; tests read it).
     pub fn sent(&self) -> Vec<Message> {
         self.sent.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// The longest the task sleeps without looking at the queue (a commit it missed, a clock
+/// jump).
+const IDLE: Duration = Duration::from_secs(30);
+
+impl Worker {
+    async fn run(self) {
+        let Some(mut commits) = self.db.upgrade().map(|db| db.commits()) else {
+            return;
+        };
+        loop {
+            let Some(db) = self.db.upgrade() else { return };
+            let wait = match self.pass(&db).await {
+                Ok(Some(next)) => Duration::from_millis(next.saturating_sub(outbox::now_ms())),
+                Ok(None) => IDLE,
+                Err(e) => {
+                    tracing::error!(error = %e, "the message queue cannot be read; retrying");
+                    Duration::from_secs(1)
+                }
+            };
+            drop(db);
+            tokio::select! {
+                changed = commits.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(wait.min(IDLE)) => {}
+            }
+        }
+    }
+
+    /// Deliver every due message; the time the next one falls due, if any is waiting.
+    async fn pass(&self, db: &Db) -> Result<Option<u64>, crate::store::StoreError> {
+        let mut next: Option<u64> = None;
+        for q in outbox::pending(db)? {
+            let now = outbox::now_ms();
+            if q.next_at_ms > now && q.until_ms > now {
+                next = Some(next.map_or(q.next_at_ms, |n| n.min(q.next_at_ms)));
+                continue;
+            }
+            if let Some(at) = self.one(db, q, now).await {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok(next)
+    }
+
+    fn count(&self, channel: Channel, kind: &str, result: &str) {
+        self.counted
+            .with_label_values(&[channel_name(channel), kind, result])
+            .inc();
+    }
+
+    /// Remove `q` from the queue (logged: a failure here means it may be sent again).
+    fn remove(&self, db: &Db, q: &Queued) {
+        if let Err(e) = outbox::remove(db, &q.id) {
+            tracing::error!(mail.kind = %q.kind, request.id = ?q.request_id, error = %e, "could not remove a sent message from the queue; it may be sent again");
+        }
+    }
+
+    /// Deliver (or drop) `q`; when it is due again, if it was rescheduled.
+    async fn one(&self, db: &Db, q: Queued, now: u64) -> Option<u64> {
+        let (kind, rid) = (q.kind.as_str(), q.request_id.as_deref().unwrap_or("-"));
+        if q.until_ms <= now {
+            self.count(q.channel, kind, "expired");
+            tracing::error!(
+                mail.kind = kind,
+                request.id = rid,
+                attempts = q.attempts,
+                "message not delivered within its lifetime; dropped"
+            );
+            self.remove(db, &q);
+            return None;
+        }
+        let message = match outbox::open(db, &q) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                self.count(q.channel, kind, "failed");
+                tracing::error!(
+                    mail.kind = kind,
+                    request.id = rid,
+                    "a queued message does not open; dropped"
+                );
+                self.remove(db, &q);
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(mail.kind = kind, request.id = rid, error = %e, "queued message unreadable; retrying");
+                return Some(self.later(db, &q, now, None));
+            }
+        };
+        let looked_up = crate::model::provider::route(db, message.channel)
+            .and_then(|r| Ok((crate::model::template::prepare(db, message)?, r)));
+        let (prepared, route) = match looked_up {
+            Ok((Some(p), route)) => (p, route),
+            Ok((None, _)) => {
+                self.count(q.channel, kind, "inactive");
+                tracing::info!(
+                    mail.kind = kind,
+                    request.id = rid,
+                    "template inactive; not sent"
+                );
+                self.remove(db, &q);
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(mail.kind = kind, request.id = rid, error = %e, "template or provider unreadable; retrying");
+                return Some(self.later(db, &q, now, None));
+            }
+        };
+        let m = prepared.render();
+        if q.decoy {
+            drop(m);
+            self.remove(db, &q);
+            return None;
+        }
+        match self.attempt(&route, &m).await {
+            Ok(()) => {
+                self.remove(db, &q);
+                self.count(m.channel, kind, "delivered");
+                tracing::info!(
+                    mail.kind = kind,
+                    request.id = rid,
+                    provider = route.name(),
+                    attempts = q.attempts + 1,
+                    "message delivered"
+                );
+                if let Ok(mut v) = self.sent.lock() {
+                    v.push(m);
+                }
+                None
+            }
+            Err(Failure::Retry(after, e)) => {
+                tracing::warn!(mail.kind = kind, request.id = rid, provider = route.name(), attempt = q.attempts + 1, error = %e, "delivery failed for now; retrying later");
+                Some(self.later(db, &q, now, after))
+            }
+            Err(Failure::Fatal(e)) => {
+                self.count(m.channel, kind, "failed");
+                tracing::error!(mail.kind = kind, request.id = rid, provider = route.name(), error = %e, "message delivery failed");
+                self.remove(db, &q);
+                None
+            }
+        }
+    }
+
+    fn later(&self, db: &Db, q: &Queued, now: u64, after: Option<Duration>) -> u64 {
+        let at = outbox::next_attempt(now, q.attempts + 1, after.map(|d| d.as_millis() as u64));
+        if let Err(e) = outbox::reschedule(db, &q.id, at) {
+            tracing::error!(mail.kind = %q.kind, error = %e, "could not reschedule a message");
+        }
+        at
+    }
+
+    /// One attempt to deliver `m` through `route`.
+    async fn attempt(&self, route: &Route, m: &Message) -> Result<(), Failure> {
+        if !matches!(route, Route::Own) {
+            return providers::send(&self.http, &self.endpoints, route, &self.sender, m).await;
+        }
+        let io = |e: std::io::Error| Failure::Retry(None, e.to_string());
+        match (&self.backend, m.channel) {
+            (Backend::Outbox(dir), _)
+            | (
+                Backend::Smtp {
+                    sms_outbox: Some(dir),
+                    ..
+                },
+                Channel::Sms,
+            ) => write_eml(dir, &self.sender, m).await.map_err(io),
+            (Backend::Smtp { .. }, Channel::Email) => match &self.smtp {
+                Some(t) => send_smtp(t, &self.sender, m).await,
+                None => Err(Failure::Fatal("no SMTP transport".into())),
+            },
+            (
+                Backend::Smtp {
+                    sms_outbox: None, ..
+                },
+                Channel::Sms,
+            ) => Err(Failure::Fatal(
+                "no SMS provider or outbox configured".into(),
+            )),
+            (Backend::Memory, _) => Ok(()),
+        }
     }
 }
 
@@ -166,15 +303,15 @@ fn channel_name(c: Channel) -> &'static str {
     }
 }
 
+/// One SMTP conversation: a permanent (5xx) refusal or a message that cannot be built is
+/// final; a temporary (4xx) refusal or a connection that failed is retried.
 async fn send_smtp(
     transport: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
     from: &str,
     m: &Message,
-) -> std::io::Result<()> {
+) -> Result<(), Failure> {
     use lettre::AsyncTransport;
-    let invalid = |e: &dyn std::fmt::Display| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
-    };
+    let invalid = |e: &dyn std::fmt::Display| Failure::Fatal(e.to_string());
     let from = sender_of(from, m);
     let email = lettre::Message::builder()
         .from(from.parse().map_err(|e| invalid(&e))?)
@@ -190,11 +327,13 @@ async fn send_smtp(
             .body(m.body.clone()),
     }
     .map_err(|e| invalid(&e))?;
-    transport
-        .send(email)
-        .await
-        .map(drop)
-        .map_err(std::io::Error::other)
+    transport.send(email).await.map(drop).map_err(|e| {
+        if e.is_permanent() {
+            Failure::Fatal(e.to_string())
+        } else {
+            Failure::Retry(None, e.to_string())
+        }
+    })
 }
 
 /// The `From` of a mail: the template's sender and name, else the environment's sender.

@@ -1,20 +1,15 @@
 //! The provider clients: each a plain HTTPS request against the provider's documented API
 //! (SendGrid v3 `mail/send`; Mailgun `v3/{domain}/messages`; Amazon SES v2
-//! `outbound-emails`, signed with SigV4; Twilio `Accounts/{sid}/Messages.json`), retried
-//! with backoff on 5xx, 429 and transport errors (honouring `Retry-After`, bounded), never
-//! on another 4xx and never after the provider accepted the message.
+//! `outbound-emails`, signed with SigV4; Twilio `Accounts/{sid}/Messages.json`). An attempt
+//! that failed on a 5xx, a 429 (with its `Retry-After`) or a transport error is for retrying
+//! (the queue's schedule, `model::outbox`); another 4xx is final.
 
 use std::time::{Duration, SystemTime};
 
-use super::{Message, address_of, sender_of};
+use super::{Failure, Message, address_of, sender_of};
 use crate::model::provider::Route;
 
 pub use crate::config::Endpoints;
-
-/// Attempts per message (the first and four retries).
-const ATTEMPTS: u32 = 5;
-/// The longest wait between attempts.
-const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// The HTTP client (rustls on ring, webpki roots, 10 s per request).
 pub fn client() -> reqwest::Client {
@@ -23,37 +18,6 @@ pub fn client() -> reqwest::Client {
         .no_proxy()
         .build()
         .unwrap_or_default()
-}
-
-/// Why an attempt failed: retry or give up.
-enum Failure {
-    Retry(Option<Duration>, String),
-    Fatal(String),
-}
-
-/// Send `m` through `route`, retrying transient failures.
-pub async fn send_with_retries(
-    http: &reqwest::Client,
-    endpoints: &Endpoints,
-    route: &Route,
-    from: &str,
-    m: &Message,
-) -> Result<(), String> {
-    let mut wait = Duration::from_millis(200);
-    for attempt in 1..=ATTEMPTS {
-        match once(http, endpoints, route, from, m).await {
-            Ok(()) => return Ok(()),
-            Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Retry(after, e)) if attempt < ATTEMPTS => {
-                let pause = after.unwrap_or(wait).min(MAX_WAIT);
-                tracing::warn!(mail.kind = m.kind, attempt, error = %e, "provider refused for now; retrying");
-                tokio::time::sleep(pause).await;
-                wait = (wait * 2).min(MAX_WAIT);
-            }
-            Err(Failure::Retry(_, e)) => return Err(e),
-        }
-    }
-    Err("no attempt made".into())
 }
 
 async fn outcome(r: Result<reqwest::Response, reqwest::Error>) -> Result<(), Failure> {
@@ -83,7 +47,8 @@ async fn outcome(r: Result<reqwest::Response, reqwest::Error>) -> Result<(), Fai
     }
 }
 
-async fn once(
+/// One attempt to hand `m` to the provider of `route`.
+pub async fn send(
     http: &reqwest::Client,
     endpoints: &Endpoints,
     route: &Route,

@@ -9,16 +9,11 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::model::mfa::{self, MfaError, policy};
 
-/// The error of a counted MFA step: a wrong code that locked the user mails the unlock link
-/// first (as a password lock does); the reply is a wrong code's either way.
-pub(crate) fn failed(state: &AppState, e: MfaError) -> ApiError {
-    if let MfaError::Locked { to, token } = &e {
+/// The error of a counted MFA step: a wrong code that locked the user (the unlock link is
+/// queued, as a password lock does) is logged; the reply is a wrong code's either way.
+pub(crate) fn failed(e: MfaError) -> ApiError {
+    if let MfaError::Locked = &e {
         tracing::warn!("account locked after repeated wrong MFA codes");
-        state.send(Some(crate::model::message::unlock(
-            state.links(),
-            to,
-            token,
-        )));
     }
     e.into()
 }

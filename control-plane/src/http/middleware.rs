@@ -75,7 +75,7 @@ pub(super) async fn observe(State(state): State<AppState>, req: Request, next: N
         )
         .into_response()
     } else {
-        next.run(req).instrument(span.clone()).await
+        crate::trace::scoped(id.clone(), next.run(req).instrument(span.clone())).await
     };
     if res.status().is_client_error() || res.status().is_server_error() {
         res = normalize_error(res).await;

@@ -95,42 +95,6 @@ impl AppState {
         crate::model::message::Links(&self.public_url)
     }
 
-    /// Send what a domain operation wants sent (after the reply is decided; a send never
-    /// fails a request): its template and provider are looked up now, the rendering (which
-    /// costs) happens in the delivery task, in order and off the request path — a reply that
-    /// sends a message takes no longer than one that does not (`security.md` D).
-    pub fn send(&self, message: Option<crate::model::message::Message>) {
-        let Some(m) = message else { return };
-        if m.to.is_empty() {
-            return; // a user without an address (username sign-up) gets no mail
-        }
-        let (kind, channel) = (m.kind, m.channel);
-        let channel_label = match channel {
-            crate::model::message::Channel::Email => "email",
-            crate::model::message::Channel::Sms => "sms",
-        };
-        let looked_up = crate::model::provider::route(&self.db, channel)
-            .and_then(|r| Ok((crate::model::template::prepare(&self.db, m)?, r)));
-        match looked_up {
-            Ok((Some(p), route)) => self.mailer.send(p, route),
-            Ok((None, _)) => {
-                self.metrics
-                    .messages
-                    .with_label_values(&[channel_label, kind, "inactive"])
-                    .inc();
-                tracing::info!(mail.kind = kind, "template inactive; not sent");
-            }
-            Err(e) => tracing::error!(mail.kind = kind, error = %e, "message not sent"),
-        }
-    }
-
-    /// Send every message of an outbox.
-    pub fn send_all(&self, messages: Vec<crate::model::message::Message>) {
-        for m in messages {
-            self.send(Some(m));
-        }
-    }
-
     /// The current roles-and-permissions catalogue.
     pub fn catalog(&self) -> Result<Arc<crate::model::catalog::Catalog>, crate::store::StoreError> {
         self.catalogs.current(&self.db)
@@ -164,6 +128,7 @@ impl AppState {
             version_gauge: metrics.push_version.clone(),
             fanout: metrics.push_fanout.clone(),
         };
+        let mailer_db = db.clone();
         Ok(AppState(Arc::new(Shared {
             db,
             hub,
@@ -195,6 +160,7 @@ impl AppState {
                 .map_or_else(String::new, |d| format!("; Domain={d}"))
                 .into(),
             mailer: crate::delivery::Mailer::spawn(
+                mailer_db,
                 match (&config.smtp_url, &config.email_outbox) {
                     (Some(url), outbox) => crate::delivery::Backend::Smtp {
                         url: url.clone(),

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{Clock, rfc3339};
 use super::login::{self, PasswordCheck};
-use super::message::{self, Links, Message};
+use super::message::{self, Links};
 use super::otp::{self, Purpose};
+use super::outbox;
 use super::session::{self, Session, UserSessions};
 use super::user::{self, User};
 use crate::hashing::{self, Hasher};
@@ -130,20 +131,17 @@ pub struct Change<'a> {
 }
 
 /// Change a user's password: the current one goes through the counted check (a burst of
-/// wrong ones locks the account as logins would; the unlock mail goes to `outbox`, sent
-/// whatever the answer).
+/// wrong ones locks the account as logins would, and queues the unlock mail).
 pub async fn change(
     db: &Db,
     clock: &Clock,
     hasher: &Hasher,
     links: Links<'_>,
     c: Change<'_>,
-    outbox: &mut Vec<Message>,
 ) -> Result<(), CredentialError> {
     let user_id = c.user_id;
     user::get(db, user_id).map_err(|_| CredentialError::NotFound)?;
-    let (check, mail) = login::check_password(db, clock, hasher, links, user_id, c.current).await?;
-    outbox.extend(mail);
+    let check = login::check_password(db, clock, hasher, links, user_id, c.current).await?;
     let PasswordCheck::Correct(user) = check else {
         return Err(CredentialError::WrongPassword);
     };
@@ -172,28 +170,37 @@ async fn reset_token(db: &Db, clock: &Clock, user_id: &str) -> Result<String, Cr
     Ok(token)
 }
 
-/// A reset by mail for the owner of `email`, if any: the mail to send (to the stored
-/// address, not the one typed). Anyone else's address gets the same durable write.
+/// A reset by mail for the owner of `email`, if any: the token and its mail (to the stored
+/// address, not the one typed) in one transaction. Anyone else's address gets the same
+/// durable write.
 pub async fn request_reset(
     db: &Db,
     clock: &Clock,
     links: Links<'_>,
     email: &str,
-) -> Result<Option<Message>, CredentialError> {
+) -> Result<(), CredentialError> {
     let owner = match super::email::normalize(email) {
         Ok(norm) => user::by_email(db, &norm)?,
         Err(_) => None,
     };
-    if let Some(u) = owner {
-        let token = reset_token(db, clock, &u.id).await?;
-        return Ok(Some(message::password_reset(
-            links, &u.email, &u.id, &token,
-        )));
-    }
     let token = otp::new_token();
-    db.write(|tx| otp::issue_decoy(tx, &token, Purpose::PasswordReset))
+    if let Some(u) = owner {
+        let expires = clock.unix() + RESET_TTL;
+        let mail = message::password_reset(links, &u.email, &u.id, &token);
+        db.write(|tx| {
+            otp::issue(tx, &token, Purpose::PasswordReset, &u.id, expires)?;
+            outbox::queue(tx, &mail)
+        })
         .await?;
-    Ok(None)
+        return Ok(());
+    }
+    let decoy = message::password_reset(links, "decoy@decoy.invalid", otp::DECOY_OWNER, &token);
+    db.write(|tx| {
+        otp::issue_decoy(tx, &token, Purpose::PasswordReset)?;
+        outbox::queue_decoy(tx, &decoy)
+    })
+    .await?;
+    Ok(())
 }
 
 /// Set a new password with a reset token (single use, one hour). Proving the mailbox also
@@ -280,12 +287,13 @@ fn sms_key(session_id: &str) -> Vec<u8> {
 }
 
 /// Text a six-digit code to the user with phone number `phone`: the session id to verify it
-/// with (the same answer whether or not the number is known) and the message to send.
+/// with (the same answer whether or not the number is known); the text is queued with the
+/// pending reset.
 pub async fn request_sms_reset(
     db: &Db,
     clock: &Clock,
     phone: &str,
-) -> Result<(String, Option<Message>), CredentialError> {
+) -> Result<String, CredentialError> {
     let wanted = user::phone_digits(phone);
     if wanted.len() < 6 || wanted.len() > 15 {
         return Err(CredentialError::Invalid(
@@ -295,7 +303,7 @@ pub async fn request_sms_reset(
     let session_id = crate::crypto::new_uuid().to_string();
     // By index: a public route never reads every user.
     let Some(u) = user::by_phone(db, &wanted)?.into_iter().next() else {
-        return Ok((session_id, None));
+        return Ok(session_id);
     };
     let n = u32::from_be_bytes(crate::crypto::random_bytes::<4>()) % 1_000_000;
     let code = format!("{n:06}");
@@ -306,9 +314,13 @@ pub async fn request_sms_reset(
         expires_at: clock.unix() + SMS_TTL,
         attempts: 0,
     };
-    db.write(|tx| tx.put(&pending)).await?;
-    let mail = message::sms_reset(u.phone_number.as_deref().unwrap_or_default(), &code);
-    Ok((session_id, Some(mail)))
+    let text = message::sms_reset(u.phone_number.as_deref().unwrap_or_default(), &code);
+    db.write(|tx| {
+        tx.put(&pending)?;
+        outbox::queue(tx, &text)
+    })
+    .await?;
+    Ok(session_id)
 }
 
 /// Exchange a texted code for a reset token: the user and the token. A wrong code counts

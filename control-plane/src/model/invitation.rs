@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{ct_eq, hex, sha256};
 use crate::model::clock::{Clock, UnixSecs, rfc3339};
-use crate::model::message::{self, Links, Message};
+use crate::model::message::{self, Links};
+use crate::model::outbox;
 use crate::model::user::{Membership, User};
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
@@ -349,7 +350,8 @@ fn add_membership(
     Ok(Some(u))
 }
 
-/// Join the account of `link` (the account must still exist; the user becomes active there).
+/// Join the account of `link` (the account must still exist; the user becomes active there);
+/// the link's owner is mailed when it asks to be.
 pub async fn join(
     db: &Db,
     clock: &Clock,
@@ -357,7 +359,7 @@ pub async fn join(
     user_id: &str,
     roles: &[String],
 ) -> Result<User, InviteError> {
-    crate::model::tenant::require(db, &link.tenant_id)?;
+    let account = crate::model::tenant::get(db, &link.tenant_id)?.name;
     let at = rfc3339(clock.now());
     let id = link.id.clone();
     db.write(|tx| {
@@ -365,24 +367,39 @@ pub async fn join(
         if tx.get::<InviteLink>(&link_key(&id))?.is_none() {
             return Err(InviteError::NotFound);
         }
-        add_membership(tx, user_id, &link.tenant_id, roles, &at)?.ok_or(InviteError::NotFound)
+        let joins = tx
+            .get::<User>(user_id.as_bytes())?
+            .is_some_and(|u| u.membership(&link.tenant_id).is_none());
+        let u = add_membership(tx, user_id, &link.tenant_id, roles, &at)?
+            .ok_or(InviteError::NotFound)?;
+        // The link's owner is told of a new member, if the link says so.
+        if joins
+            && link.should_send_email
+            && let Some(owner) = link.user_id.as_deref()
+            && let Some(o) = tx.get::<User>(owner.as_bytes())?
+        {
+            outbox::queue(tx, &message::invitation_used(&o.email, &account, &u.email))?;
+        }
+        Ok(u)
     })
     .await
 }
 
-/// A fresh email invitation of existing user `user_id` to `tenant` (the previous one stops
-/// working): a membership pending the invitation (disabled until accepted), the token and,
-/// with the code strategy, the code.
-pub async fn invite(
+/// A fresh email invitation of `user` to `tenant` (the previous one stops working): a
+/// membership pending the invitation (disabled until accepted), and the mail with the link
+/// and, with the code strategy, the code — in one transaction.
+async fn invite(
     db: &Db,
     clock: &Clock,
-    user_id: &str,
+    links: Links<'_>,
+    user: &User,
     tenant: &str,
     role_ids: Vec<String>,
     with_code: bool,
-) -> Result<(String, Option<String>), InviteError> {
+) -> Result<(), InviteError> {
     let token = crate::model::otp::new_token();
     let code = with_code.then(crate::model::otp::new_code);
+    let user_id = user.id.as_str();
     let p = PendingInvite {
         user_id: user_id.to_owned(),
         tenant_id: tenant.to_owned(),
@@ -392,6 +409,15 @@ pub async fn invite(
         role_ids,
         expires_at: clock.unix() + INVITE_TTL,
     };
+    let account = crate::model::tenant::get(db, tenant)?.name;
+    let mail = message::invitation_accept(
+        links,
+        &user.email,
+        &account,
+        user_id,
+        &token,
+        code.as_deref(),
+    );
     let at = rfc3339(clock.now());
     db.write(|tx| {
         let mut u = tx
@@ -416,26 +442,10 @@ pub async fn invite(
             }
         }
         tx.put(&p)?;
+        outbox::queue(tx, &mail)?;
         Ok(())
     })
-    .await?;
-    Ok((token, code))
-}
-
-/// Re-issue the pending invitation of `user_id` to `tenant`, keeping its roles.
-pub async fn reissue(
-    db: &Db,
-    clock: &Clock,
-    user_id: &str,
-    tenant: &str,
-    with_code: bool,
-) -> Result<Option<(String, Option<String>)>, InviteError> {
-    let Some(p) = db.get::<PendingInvite>(&pending_key(user_id, tenant))? else {
-        return Ok(None);
-    };
-    Ok(Some(
-        invite(db, clock, user_id, tenant, p.role_ids, with_code).await?,
-    ))
+    .await
 }
 
 /// The user's pending email invitations.
@@ -525,9 +535,9 @@ pub fn void_links(tx: &mut Tx<'_>, ids: &[String]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A fresh email invitation of existing user `user` to `tenant` — with `roles`, a new one;
-/// without, the pending one re-issued — and the mail that carries it (the strategy decides
-/// link, or link and code). [`InviteError::NotFound`] when there is nothing to re-issue.
+/// Mail existing user `user` an invitation to `tenant` — with `roles`, a new one; without,
+/// the pending one re-issued, keeping its roles (the strategy decides link, or link and
+/// code). [`InviteError::NotFound`] when there is nothing to re-issue.
 pub async fn mail_for(
     db: &Db,
     clock: &Clock,
@@ -535,24 +545,18 @@ pub async fn mail_for(
     user: &User,
     tenant: &str,
     roles: Option<Vec<String>>,
-) -> Result<Message, InviteError> {
+) -> Result<(), InviteError> {
     let with_code = crate::model::identity_settings::current(db)?
         .invitation
         .strategy
         == crate::model::identity_settings::LinkOrCode::Code;
-    let (token, code) = match roles {
-        Some(r) => invite(db, clock, &user.id, tenant, r, with_code).await?,
-        None => reissue(db, clock, &user.id, tenant, with_code)
-            .await?
-            .ok_or(InviteError::NotFound)?,
+    let roles = match roles {
+        Some(r) => r,
+        None => {
+            db.get::<PendingInvite>(&pending_key(&user.id, tenant))?
+                .ok_or(InviteError::NotFound)?
+                .role_ids
+        }
     };
-    let account = crate::model::tenant::get(db, tenant)?.name;
-    Ok(message::invitation_accept(
-        links,
-        &user.email,
-        &account,
-        &user.id,
-        &token,
-        code.as_deref(),
-    ))
+    invite(db, clock, links, user, tenant, roles, with_code).await
 }

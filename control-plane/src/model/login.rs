@@ -19,8 +19,9 @@ use shared::claims::{AccessClaims, TokenType};
 use super::api_token::Issuance;
 use super::clock::{Clock, rfc3339};
 use super::lockout;
-use super::message::{self, Links, Message};
+use super::message::{self, Links};
 use super::otp::{self, Purpose};
+use super::outbox;
 use super::session::{self, Session};
 use super::user::{self, User};
 use super::vendor_config::VendorConfig;
@@ -104,7 +105,7 @@ fn decoy_user(at: &str) -> User {
 }
 
 /// The one counted check of `user_id`'s password. A wrong one counts; at the lock the user
-/// is locked (an event) and gets a single-use unlock link — the returned message.
+/// is locked (an event) and gets a single-use unlock link, queued in the same transaction.
 pub async fn check_password(
     db: &Db,
     clock: &Clock,
@@ -112,10 +113,10 @@ pub async fn check_password(
     links: Links<'_>,
     user_id: &str,
     password: &str,
-) -> Result<(PasswordCheck, Option<Message>), LoginError> {
+) -> Result<PasswordCheck, LoginError> {
     let Some(stored) = db.get::<User>(user_id.as_bytes())? else {
         check_unknown(db, clock, hasher, password).await?;
-        return Ok((PasswordCheck::Wrong, None));
+        return Ok(PasswordCheck::Wrong);
     };
     let max = lockout::max_attempts(db, stored.login_tenant())?;
     let check = crate::crypto::new_uuid().to_string();
@@ -132,7 +133,7 @@ pub async fn check_password(
         .await?;
     let Some((evaluate, hash)) = reserved else {
         check_unknown(db, clock, hasher, password).await?;
-        return Ok((PasswordCheck::Wrong, None));
+        return Ok(PasswordCheck::Wrong);
     };
     let correct = hashing::verify(
         hasher,
@@ -166,6 +167,7 @@ pub async fn check_password(
                     locked = true;
                     super::event::Event::UserLocked { user: &u.id }.record(tx, &at)?;
                     otp::issue(tx, &token, Purpose::Unlock, &u.id, now + UNLOCK_TTL)?;
+                    outbox::queue(tx, &message::unlock(links, &u.email, &token))?;
                 }
             }
             tx.put(&u)?;
@@ -175,11 +177,10 @@ pub async fn check_password(
     match outcome {
         Some((u, true)) => {
             tracing::warn!(user.id = %u.id, "account locked after repeated failed logins");
-            let mail = message::unlock(links, &u.email, &token);
-            Ok((PasswordCheck::Wrong, Some(mail)))
+            Ok(PasswordCheck::Wrong)
         }
-        Some((u, false)) if correct => Ok((PasswordCheck::Correct(Box::new(u)), None)),
-        _ => Ok((PasswordCheck::Wrong, None)),
+        Some((u, false)) if correct => Ok(PasswordCheck::Correct(Box::new(u))),
+        _ => Ok(PasswordCheck::Wrong),
     }
 }
 

@@ -4,12 +4,15 @@
 //! carries the [`Rendered`] result, after the reply (a send never blocks or fails a request,
 //! which would tell whether an address exists).
 
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::model::template::{EmailType, SmsType, vars};
 
 /// How a message travels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Channel {
     /// Email (`to` is an address).
     #[default]
@@ -19,24 +22,39 @@ pub enum Channel {
 }
 
 /// Which template renders a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Template {
     /// One of the environment's email templates.
     Email(EmailType),
     /// One of the environment's SMS templates.
     Sms(SmsType),
     /// A notice no template type covers: fixed wording.
-    Builtin {
-        /// Subject (a template).
-        subject: &'static str,
-        /// Text (a template).
-        text: &'static str,
-    },
+    Notice(Notice),
+}
+
+/// The notices with fixed wording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// To the owner of an address someone tried to sign up with again.
+    SignupExisting,
+}
+
+impl Notice {
+    /// Subject and text (templates).
+    pub fn wording(self) -> (&'static str, &'static str) {
+        match self {
+            Notice::SignupExisting => (
+                "Sign-up attempt",
+                "Someone tried to sign up with this address, which already has an account. \
+                 If it was you, log in or reset your password.\n",
+            ),
+        }
+    }
 }
 
 /// The link of a message: the flow's own page and the query the flow appends to whichever
 /// page the template names.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageLink {
     /// The control plane's page (when the template names none).
     pub default_page: String,
@@ -44,22 +62,28 @@ pub struct MessageLink {
     pub query: String,
 }
 
-/// One message to send, before rendering.
-#[derive(Clone, Debug, PartialEq)]
+/// One message to send, before rendering: what the durable queue (`model::outbox`) keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Email or SMS.
     pub channel: Channel,
     /// Recipient address or phone number (as stored for the user).
     pub to: String,
     /// What flow sent it (`activation`, `password-reset`, …), for logs and tests.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// The template.
     pub template: Template,
     /// The template's variables (`code`, `tenantName`, `ttlMinutes`, …).
     pub vars: Map<String, Value>,
     /// The link, if the message carries one.
     pub link: Option<MessageLink>,
+    /// How long the message is worth sending, seconds (its code's or link's lifetime): a
+    /// message still undelivered after it is dropped, not sent late.
+    pub lifetime: u32,
 }
+
+/// What a message that carries no expiring secret is worth: a day of retries.
+pub const NOTICE_LIFETIME: u32 = 24 * 3600;
 
 /// A rendered message, as delivery carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +99,7 @@ pub struct Rendered {
     /// HTML body (email).
     pub html: Option<String>,
     /// What flow sent it.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// Sender address from the template (else the environment's).
     pub sender: Option<String>,
     /// Sender display name (email) or alphanumeric sender (SMS).
@@ -122,10 +146,19 @@ fn email(
     Message {
         channel: Channel::Email,
         to: to.to_owned(),
-        kind,
+        kind: Cow::Borrowed(kind),
         template: Template::Email(t),
         vars,
         link,
+        lifetime: NOTICE_LIFETIME,
+    }
+}
+
+impl Message {
+    /// The same message, worth sending for `secs` only (the lifetime of its code).
+    fn lasting(mut self, secs: u32) -> Self {
+        self.lifetime = secs.max(1);
+        self
     }
 }
 
@@ -133,13 +166,14 @@ fn sms(to: &str, t: SmsType, code: &str, ttl_secs: u32, kind: &'static str) -> M
     Message {
         channel: Channel::Sms,
         to: to.to_owned(),
-        kind,
+        kind: Cow::Borrowed(kind),
         template: Template::Sms(t),
         vars: vars([
             ("code", json!(code)),
             ("ttlMinutes", json!(ttl_secs.div_ceil(60))),
         ]),
         link: None,
+        lifetime: ttl_secs.max(1),
     }
 }
 
@@ -198,14 +232,11 @@ pub fn signup_existing(to: &str) -> Message {
     Message {
         channel: Channel::Email,
         to: to.to_owned(),
-        kind: "signup-existing",
-        template: Template::Builtin {
-            subject: "Sign-up attempt",
-            text: "Someone tried to sign up with this address, which already has an account. \
-                   If it was you, log in or reset your password.\n",
-        },
+        kind: Cow::Borrowed("signup-existing"),
+        template: Template::Notice(Notice::SignupExisting),
         vars: Map::new(),
         link: None,
+        lifetime: NOTICE_LIFETIME,
     }
 }
 
@@ -251,6 +282,7 @@ pub fn mfa_email_code(to: &str, code: &str, ttl: u32) -> Message {
         None,
         "mfa-email-code",
     )
+    .lasting(ttl)
 }
 
 /// An MFA code by SMS.
@@ -280,11 +312,12 @@ pub fn magic_link(links: Links<'_>, to: &str, token: &str, ttl: u32) -> Message 
         Some(links.link("login/magic-link", format!("token={token}"))),
         "magic-link",
     )
+    .lasting(ttl)
 }
 
 /// A one-time sign-in code by email (passwordless login).
 pub fn login_code(to: &str, code: &str, ttl: u32) -> Message {
-    email(to, EmailType::OTC, code_vars(code, ttl), None, "login-code")
+    email(to, EmailType::OTC, code_vars(code, ttl), None, "login-code").lasting(ttl)
 }
 
 /// A one-time sign-in code by SMS (passwordless login).
@@ -306,6 +339,7 @@ pub fn email_code(to: &str, code: &str, ttl: u32) -> Message {
         None,
         "email-code",
     )
+    .lasting(ttl)
 }
 
 /// To the previous address of a user whose email changed.

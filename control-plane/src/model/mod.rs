@@ -23,6 +23,7 @@ pub mod m2m;
 pub mod message;
 pub mod mfa;
 pub mod otp;
+pub mod outbox;
 pub mod password_policy;
 pub mod passwordless;
 pub mod provider;

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{ct_eq, hex, sha256};
 use crate::model::clock::{Clock, UnixSecs, rfc3339};
 use crate::model::lockout;
+use crate::model::message::{self, Links, Message};
+use crate::model::outbox;
 use crate::model::user::User;
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
@@ -121,26 +123,29 @@ pub enum PasswordlessError {
     Store(#[from] StoreError),
 }
 
-/// What prelogin stored: the secret to send (a link token or a code), if any.
-pub struct Issued {
-    /// The link token, or the code.
-    pub secret: String,
-    /// Whether it is the user's to send (not for nobody, not past the send budget).
-    pub send: bool,
+/// What carries a pending login's secret to `u`.
+fn message_for(kind: Kind, links: Links<'_>, u: &User, secret: &str, ttl: u32) -> Message {
+    match kind {
+        Kind::MagicLink => message::magic_link(links, &u.email, secret, ttl),
+        Kind::Code => message::login_code(&u.email, secret, ttl),
+        Kind::SmsCode => message::sms_login_code(u.sms_phone().unwrap_or_default(), secret, ttl),
+    }
 }
 
 /// Store a pending login for `user` (or a decoy for nobody) bound to `binding` (the fresh
 /// cookie value the reply sets), counting the send against the user's hourly budget (shared
-/// with MFA codes; past it the login is a decoy too). The previous pending login of the user
-/// stops working. Known and unknown users make the same writes in one transaction.
+/// with MFA codes; past it the login is a decoy too), and queue its link or code. The
+/// previous pending login of the user stops working. Known and unknown users make the same
+/// writes in one transaction.
 pub async fn prelogin(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     kind: Kind,
     user: Option<&User>,
     binding: &str,
     ttl: u32,
-) -> Result<Issued, PasswordlessError> {
+) -> Result<(), PasswordlessError> {
     let now = clock.unix();
     let (secret, key, code_digest, binding_digest) = match kind {
         Kind::MagicLink => {
@@ -193,13 +198,16 @@ pub async fn prelogin(
             }
             tx.put_raw(Tree::Passwordless, p.as_bytes(), record.digest.as_bytes())?;
             tx.put(&record)?;
+            if let Some(u) = user.filter(|_| send) {
+                outbox::queue(tx, &message_for(kind, links, u, &secret, ttl))?;
+            }
             Ok::<_, PasswordlessError>(send)
         })
         .await?;
     if user.is_some() && !send {
         tracing::warn!("passwordless send budget spent; nothing sent");
     }
-    Ok(Issued { secret, send })
+    Ok(())
 }
 
 fn retire(tx: &mut Tx<'_>, p: &Pending) -> Result<(), StoreError> {

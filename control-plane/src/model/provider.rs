@@ -316,7 +316,7 @@ pub async fn delete_sms(db: &Db) -> Result<bool, StoreError> {
 }
 
 /// Where a rendered message goes: the control plane's own transport, or a provider with its
-/// credentials in clear (resolved when the message is queued; never logged).
+/// credentials in clear (resolved when the message is delivered; never logged).
 #[derive(Clone)]
 pub enum Route {
     /// The outbox or `--smtp-url` (and memory in tests).
@@ -357,15 +357,22 @@ pub enum Route {
     },
 }
 
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Route {
+    /// The provider's name, for logs (never its credentials).
+    pub fn name(&self) -> &'static str {
+        match self {
             Route::Own => "own",
             Route::SendGrid { .. } => "sendgrid",
             Route::Mailgun { .. } => "mailgun",
             Route::Ses { .. } => "ses",
             Route::Twilio { .. } => "twilio",
-        })
+        }
+    }
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

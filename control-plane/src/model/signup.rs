@@ -11,8 +11,9 @@
 use serde_json::Value;
 
 use super::clock::{Clock, rfc3339};
-use super::message::{self, Links, Message};
+use super::message::{self, Links};
 use super::otp::{self, Purpose};
+use super::outbox;
 use super::tenant::Tenant;
 use super::user::{self, User};
 use crate::hashing::{self, Hasher};
@@ -119,7 +120,7 @@ pub async fn sign_up(
     hasher: &Hasher,
     links: Links<'_>,
     form: SignUp,
-) -> Result<(SignedUp, Option<Message>), SignupError> {
+) -> Result<SignedUp, SignupError> {
     if !super::vendor_config::current(db)?.allow_signups {
         return Err(SignupError::Closed);
     }
@@ -186,64 +187,48 @@ pub async fn sign_up(
     let code_token = otp::new_token();
     let code = otp::new_code();
     let expires = clock.unix() + ACTIVATION_TTL;
-    let existing = db
-        .write(|tx| {
-            if let Some(name) = &u.username
-                && user::username_owner(tx, name)?.is_some()
-            {
-                return Err(SignupError::UsernameTaken);
-            }
-            if has_address && let Some(owner) = user::email_owner(tx, &u.email_norm)? {
-                // The reply's token must behave as a new account's would: a wrong code is
-                // "incorrect", five burn it. It is bound to the fresh id of a user that is
-                // never created, so even the right code activates nothing.
-                otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
-                return Ok(Some(owner));
-            }
-            tx.put(&tenant)?;
-            tx.put(&u)?;
-            if has_address {
-                otp::issue(tx, &link_token, Purpose::Activation, &u.id, expires)?;
-                otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
-            }
-            Ok(None)
-        })
-        .await?;
-    if !has_address {
-        return Ok((
-            SignedUp {
-                should_activate: false,
-                user_id: u.id,
-                tenant_id,
-                activation_token: None,
-            },
-            None,
-        ));
-    }
     // The activation strategy: the link alone, or the link and the code.
     let with_code = super::identity_settings::current(db)?.activation.strategy
         == super::identity_settings::LinkOrCode::Code;
-    let mail = match existing {
-        None => Some(message::activation(
-            links,
-            &u.email,
-            &u.id,
-            &link_token,
-            with_code.then_some(code.as_str()),
-        )),
-        Some(owner) => db
-            .get::<User>(owner.as_bytes())?
-            .map(|o| message::signup_existing(&o.email)),
-    };
-    Ok((
-        SignedUp {
-            should_activate: true,
-            user_id: u.id,
-            tenant_id,
-            activation_token: Some(code_token),
-        },
-        mail,
-    ))
+    db.write(|tx| {
+        if let Some(name) = &u.username
+            && user::username_owner(tx, name)?.is_some()
+        {
+            return Err(SignupError::UsernameTaken);
+        }
+        if has_address && let Some(owner) = user::email_owner(tx, &u.email_norm)? {
+            // The reply's token must behave as a new account's would: a wrong code is
+            // "incorrect", five burn it. It is bound to the fresh id of a user that is
+            // never created, so even the right code activates nothing.
+            otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
+            if let Some(o) = tx.get::<User>(owner.as_bytes())? {
+                outbox::queue(tx, &message::signup_existing(&o.email))?;
+            }
+            return Ok(());
+        }
+        tx.put(&tenant)?;
+        tx.put(&u)?;
+        if has_address {
+            otp::issue(tx, &link_token, Purpose::Activation, &u.id, expires)?;
+            otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
+            let mail = message::activation(
+                links,
+                &u.email,
+                &u.id,
+                &link_token,
+                with_code.then_some(code.as_str()),
+            );
+            outbox::queue(tx, &mail)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(SignedUp {
+        should_activate: has_address,
+        user_id: u.id,
+        tenant_id,
+        activation_token: has_address.then_some(code_token),
+    })
 }
 
 /// The hash of the password an activation sets (checked against the user's account policy).
@@ -357,50 +342,59 @@ async fn new_token(db: &Db, clock: &Clock, user_id: &str) -> Result<String, Sign
     Ok(token)
 }
 
-/// A fresh activation link for the unverified owner of `email` — the mail to send — or, for
-/// anyone else's address, the same durable write and nothing to send.
+/// A fresh activation link for the unverified owner of `email`, queued with its token — or,
+/// for anyone else's address, the same durable write and nothing to send.
 pub async fn resend(
     db: &Db,
     clock: &Clock,
     links: Links<'_>,
     email: &str,
-) -> Result<Option<Message>, SignupError> {
+) -> Result<(), SignupError> {
     let owner = match super::email::normalize(email) {
         Ok(norm) => user::by_email(db, &norm)?,
         Err(_) => None,
     };
-    if let Some(u) = owner.filter(|u| !u.verified) {
-        let token = new_token(db, clock, &u.id).await?;
-        return Ok(Some(message::activation(
-            links, &u.email, &u.id, &token, None,
-        )));
-    }
     let token = otp::new_token();
-    db.write(|tx| otp::issue_decoy(tx, &token, Purpose::Activation))
+    if let Some(u) = owner.filter(|u| !u.verified) {
+        let expires = clock.unix() + ACTIVATION_TTL;
+        let mail = message::activation(links, &u.email, &u.id, &token, None);
+        db.write(|tx| {
+            otp::issue(tx, &token, Purpose::Activation, &u.id, expires)?;
+            outbox::queue(tx, &mail)
+        })
         .await?;
-    Ok(None)
+        return Ok(());
+    }
+    let decoy = message::activation(links, "decoy@decoy.invalid", otp::DECOY_OWNER, &token, None);
+    db.write(|tx| {
+        otp::issue_decoy(tx, &token, Purpose::Activation)?;
+        outbox::queue_decoy(tx, &decoy)
+    })
+    .await?;
+    Ok(())
 }
 
-/// The invitation mail of a user just added to `account` (its display name), when it has
-/// yet to activate; `None` for a user who already did (nothing to accept).
+/// Queue the invitation mail of a user just added to `account` (its display name), when it
+/// has yet to activate (a user who already did has nothing to accept).
 pub async fn invitation(
     db: &Db,
     clock: &Clock,
     links: Links<'_>,
     user: &User,
     account: &str,
-) -> Result<Option<Message>, SignupError> {
+) -> Result<(), SignupError> {
     if user.verified {
-        return Ok(None);
+        return Ok(());
     }
-    let token = new_token(db, clock, &user.id).await?;
-    Ok(Some(message::invitation(
-        links,
-        &user.email,
-        account,
-        &user.id,
-        &token,
-    )))
+    let token = otp::new_token();
+    let expires = clock.unix() + ACTIVATION_TTL;
+    let mail = message::invitation(links, &user.email, account, &user.id, &token);
+    db.write(|tx| {
+        otp::issue(tx, &token, Purpose::Activation, &user.id, expires)?;
+        outbox::queue(tx, &mail)
+    })
+    .await?;
+    Ok(())
 }
 
 /// An activation link and token for an unverified user (to send through other means).

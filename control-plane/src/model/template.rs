@@ -672,9 +672,9 @@ pub fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
                 page: None,
             }
         }
-        Template::Builtin { subject, text } => Parts {
-            subject: subject.to_owned(),
-            body: text.to_owned(),
+        Template::Notice(n) => Parts {
+            subject: n.wording().0.to_owned(),
+            body: n.wording().1.to_owned(),
             html: false,
             sender: None,
             from_name: None,

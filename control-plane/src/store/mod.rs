@@ -121,6 +121,8 @@ trees! {
     Invitations = 32, "invitations";
     /// The environment's email (`email/<type>`) and SMS (`sms/<type>`) templates.
     Templates = 33, "templates";
+    /// Messages accepted and not yet delivered, keyed by queue order (sealed).
+    Outbox = 34, "outbox";
 }
 
 /// Errors of the storage layer.
@@ -382,6 +384,52 @@ impl Db {
         self.commits.subscribe()
     }
 
+    /// Run `f` in one transaction without waiting for a flush: the change becomes durable
+    /// with the next flush (any writer's, or the backend's own within a second). Only for
+    /// bookkeeping whose loss in a crash is harmless — a delivered message's removal (at
+    /// worst it is sent again) — so that it adds no fsync to the requests it runs beside.
+    pub fn write_unflushed<T, E>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.check_space()?;
+        let mut out: Option<Result<T, E>> = None;
+        self.kv.transact(&mut |txn| {
+            let mut tx = Tx {
+                txn,
+                backend_failed: None,
+            };
+            match f(&mut tx) {
+                Ok(v) => {
+                    out = Some(Ok(v));
+                    Ok(())
+                }
+                Err(_) if tx.backend_failed.is_some() => Err(Abort::Backend),
+                Err(e) => {
+                    out = Some(Err(e));
+                    Err(Abort::User)
+                }
+            }
+        })?;
+        out.unwrap_or_else(|| {
+            Err(StoreError::Backend("transaction ended without a result".into()).into())
+        })
+    }
+
+    /// A handle that does not keep the store open (a background task's, between its
+    /// passes).
+    pub fn downgrade(&self) -> WeakDb {
+        WeakDb {
+            kv: Arc::downgrade(&self.kv),
+            flusher: Arc::downgrade(&self.flusher),
+            space: self.space.as_ref().map(Arc::downgrade),
+            commits: Arc::downgrade(&self.commits),
+        }
+    }
+
     /// Run `f` in one transaction and wait until it is durable. The returned value is
     /// acknowledged only after a flush covered the commit; concurrent callers share flushes.
     ///
@@ -489,6 +537,31 @@ impl Db {
             && flushing
             && self.kv.get(Tree::Meta, b"schema").is_ok()
             && self.check_space().is_ok()
+    }
+}
+
+/// A [`Db`] that does not keep the store open: [`WeakDb::upgrade`] is `None` once every
+/// `Db` handle is gone.
+#[derive(Clone)]
+pub struct WeakDb {
+    kv: std::sync::Weak<dyn Kv>,
+    flusher: std::sync::Weak<Flusher>,
+    space: Option<std::sync::Weak<SpaceGuard>>,
+    commits: std::sync::Weak<tokio::sync::watch::Sender<u64>>,
+}
+
+impl WeakDb {
+    /// The store, if it is still open.
+    pub fn upgrade(&self) -> Option<Db> {
+        Some(Db {
+            kv: self.kv.upgrade()?,
+            flusher: self.flusher.upgrade()?,
+            space: match &self.space {
+                Some(w) => Some(w.upgrade()?),
+                None => None,
+            },
+            commits: self.commits.upgrade()?,
+        })
     }
 }
 

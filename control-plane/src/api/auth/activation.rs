@@ -126,8 +126,7 @@ pub(super) async fn resend(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ResendRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mail = signup::resend(&state.db, &state.clock, state.links(), &req.email).await?;
-    state.send(mail);
+    signup::resend(&state.db, &state.clock, state.links(), &req.email).await?;
     Ok(StatusCode::CREATED)
 }
 

@@ -17,7 +17,6 @@ use crate::http::extract::ApiJson;
 use crate::model::clock::rfc3339_of;
 use crate::model::identity_settings::{self, LinkOrCode};
 use crate::model::invitation::{self, InviteError, NewLink, OpenLink};
-use crate::model::message;
 use crate::model::user::{self, User};
 
 /// `InviteTokenDto`.
@@ -86,22 +85,7 @@ pub(super) async fn join_with(
             })
             .collect::<Vec<_>>()
     };
-    let joined = user.membership(&link.tenant_id).is_none();
     let u = invitation::join(&state.db, &state.clock, &link, &user.id, &roles).await?;
-    if joined
-        && link.should_send_email
-        && let Some(owner) = link
-            .user_id
-            .as_deref()
-            .and_then(|o| user::get(&state.db, o).ok())
-    {
-        let account = crate::model::tenant::get(&state.db, &link.tenant_id)?.name;
-        state.send(Some(message::invitation_used(
-            &owner.email,
-            &account,
-            &u.email,
-        )));
-    }
     Ok(Some((u, link.tenant_id)))
 }
 
@@ -437,9 +421,7 @@ strategy_routes!(get_activation_strategy, set_activation_strategy, activation);
 
 /// Mail `user` its pending invitation to `tenant` again (the earlier link stops working).
 async fn resend(state: &AppState, user: &User, tenant: &str) -> Result<(), ApiError> {
-    let mail =
-        invitation::mail_for(&state.db, &state.clock, state.links(), user, tenant, None).await?;
-    state.send(Some(mail));
+    invitation::mail_for(&state.db, &state.clock, state.links(), user, tenant, None).await?;
     Ok(())
 }
 
@@ -508,10 +490,8 @@ pub(super) async fn reset(
         resend(&state, &u, &tenant).await?;
     } else if !u.verified {
         let account = crate::model::tenant::get(&state.db, &tenant)?.name;
-        let mail =
-            crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
-                .await?;
-        state.send(mail);
+        crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
+            .await?;
     } else {
         return Err(ApiError::bad_request(
             "the user has no pending invitation to this account",

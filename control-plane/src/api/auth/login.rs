@@ -59,7 +59,7 @@ pub(super) async fn login(
         return Err(failure(&state));
     };
     let links = state.links();
-    let (check, mail) = login::check_password(
+    let check = login::check_password(
         &state.db,
         &state.clock,
         &state.hasher,
@@ -68,7 +68,6 @@ pub(super) async fn login(
         &req.password,
     )
     .await?;
-    state.send(mail);
     let PasswordCheck::Correct(user) = check else {
         return Err(failure(&state));
     };

@@ -225,9 +225,9 @@ async fn prove_then_complete(
     proof: Proof<'_>,
     remember: Option<bool>,
 ) -> Result<Response, ApiError> {
-    let proven = mfa::prove(&state.db, &state.clock, mfa_token, proof)
+    let proven = mfa::prove(&state.db, &state.clock, state.links(), mfa_token, proof)
         .await
-        .map_err(|e| failed(state, e))?;
+        .map_err(failed)?;
     complete(state, headers, ip, proven, remember == Some(true)).await
 }
 
@@ -371,7 +371,6 @@ async fn send(
 ) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let sms = !matches!(target, Target::Email);
     let sent = mfa::send_code(&state.db, &state.clock, mfa_token, target).await?;
-    state.send(Some(sent.message));
     Ok((
         StatusCode::CREATED,
         Json(CodeSent {
@@ -575,16 +574,21 @@ async fn recover(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RecoverRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mail = mfa::recover(&state.db, &state.clock, &req.email, &req.recovery_code)
-        .await
-        .map_err(|e| match e {
-            MfaError::Locked { .. } => {
-                let _ = failed(&state, e);
-                MfaError::Invalid("The recovery code is invalid".into()).into()
-            }
-            other => ApiError::from(other),
-        })?;
-    state.send(mail);
+    mfa::recover(
+        &state.db,
+        &state.clock,
+        state.links(),
+        &req.email,
+        &req.recovery_code,
+    )
+    .await
+    .map_err(|e| match e {
+        MfaError::Locked => {
+            let _ = failed(e);
+            MfaError::Invalid("The recovery code is invalid".into()).into()
+        }
+        other => ApiError::from(other),
+    })?;
     Ok(StatusCode::OK)
 }
 

@@ -18,7 +18,6 @@ use crate::http::AppState;
 use crate::http::extract::ApiJson;
 use crate::http::guard::ClientIp;
 use crate::model::login::LoginError;
-use crate::model::message;
 use crate::model::passwordless::{self, Kind, Lookup, PasswordlessError};
 use crate::model::user::{self, User};
 use crate::model::vendor_config::VendorConfig;
@@ -143,18 +142,16 @@ async fn prelogin(
     let user = found.filter(|u| eligible(&state, &config, kind, u));
     let binding = crate::model::otp::new_token();
     let ttl = config.default_passwordless_token_expiration.max(60);
-    let issued =
-        passwordless::prelogin(&state.db, &state.clock, kind, user.as_ref(), &binding, ttl).await?;
-    if let Some(u) = user.as_ref().filter(|_| issued.send) {
-        let links = state.links();
-        state.send(Some(match kind {
-            Kind::MagicLink => message::magic_link(links, &u.email, &issued.secret, ttl),
-            Kind::Code => message::login_code(&u.email, &issued.secret, ttl),
-            Kind::SmsCode => {
-                message::sms_login_code(u.sms_phone().unwrap_or_default(), &issued.secret, ttl)
-            }
-        }));
-    }
+    passwordless::prelogin(
+        &state.db,
+        &state.clock,
+        state.links(),
+        kind,
+        user.as_ref(),
+        &binding,
+        ttl,
+    )
+    .await?;
     let mut res = match kind {
         Kind::SmsCode => (
             StatusCode::CREATED,

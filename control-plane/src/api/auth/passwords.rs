@@ -38,8 +38,7 @@ pub(super) async fn change(
             None,
         ),
     };
-    let mut outbox = Vec::new();
-    let done = credentials::change(
+    credentials::change(
         &state.db,
         &state.clock,
         &state.hasher,
@@ -50,11 +49,8 @@ pub(super) async fn change(
             current: &req.password,
             new: &req.new_password,
         },
-        &mut outbox,
     )
-    .await;
-    state.send_all(outbox);
-    done?;
+    .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -69,9 +65,7 @@ pub(super) async fn request_reset(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let mail =
-        credentials::request_reset(&state.db, &state.clock, state.links(), &req.email).await?;
-    state.send(mail);
+    credentials::request_reset(&state.db, &state.clock, state.links(), &req.email).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -97,9 +91,7 @@ pub(super) async fn request_reset_by_email(
     if req.identifier_type != "email" {
         return Err(ApiError::bad_request("identifierType must be email"));
     }
-    let mail =
-        credentials::request_reset(&state.db, &state.clock, state.links(), &req.identifier).await?;
-    state.send(mail);
+    credentials::request_reset(&state.db, &state.clock, state.links(), &req.identifier).await?;
     Ok(Json(SessionReply {
         session_id: crate::model::tenant::new_id(),
     }))
@@ -182,9 +174,8 @@ pub(super) async fn request_reset_by_sms(
     if req.identifier_type != "phoneNumber" {
         return Err(ApiError::bad_request("identifierType must be phoneNumber"));
     }
-    let (session_id, sms) =
+    let session_id =
         credentials::request_sms_reset(&state.db, &state.clock, &req.identifier).await?;
-    state.send(sms);
     Ok(Json(SessionReply { session_id }))
 }
 

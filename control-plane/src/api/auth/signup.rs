@@ -75,9 +75,8 @@ async fn create(
     {
         crate::http::guard::check_email(state, &[], &norm)?;
     }
-    let (reply, mail) =
+    let reply =
         signup::sign_up(&state.db, &state.clock, &state.hasher, state.links(), form).await?;
-    state.send(mail);
     // A new user joins the invitation's account (an existing address created nobody: the
     // reply's id names no user, and nothing is joined or said).
     let token = invitation_token.map(str::trim).filter(|t| !t.is_empty());

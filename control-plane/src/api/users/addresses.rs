@@ -16,8 +16,7 @@ use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
 use crate::model::identity_settings;
-use crate::model::message;
-use crate::model::user::emails::{self, CODE_TTL, Entry};
+use crate::model::user::emails::{self, Entry};
 use crate::model::user::{User, UserError};
 
 /// `UserEmailResponseDto`.
@@ -50,12 +49,6 @@ fn all_of(u: &User) -> Vec<EmailDto> {
         .into_iter()
         .map(|e| dto(&u.id, e))
         .collect()
-}
-
-fn mail_code(state: &AppState, c: Option<emails::CodeToSend>) {
-    if let Some(c) = c {
-        state.send(Some(message::email_code(&c.to, &c.code, CODE_TTL as u32)));
-    }
 }
 
 /// `fe.secure.read.users`: the addresses of the account's users (`userIds`, or an address
@@ -103,8 +96,7 @@ pub(super) async fn add(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Json<EmailDto>, ApiError> {
     let (u, _) = caller.me(&state)?;
-    let (entry, code) = emails::start_add(&state.db, &state.clock, &u.id, &req.email).await?;
-    mail_code(&state, code);
+    let entry = emails::start_add(&state.db, &state.clock, &u.id, &req.email).await?;
     Ok(Json(dto(&u.id, entry)))
 }
 
@@ -213,8 +205,7 @@ pub(super) async fn change(
     let tenants = u.tenant_ids();
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
     crate::http::guard::check_email(&state, &tenants, &norm)?;
-    let code = emails::start_change(&state.db, &state.clock, &u.id, &req.email).await?;
-    mail_code(&state, code);
+    emails::start_change(&state.db, &state.clock, &u.id, &req.email).await?;
     Ok(StatusCode::OK)
 }
 
@@ -229,7 +220,7 @@ pub(super) async fn change_verify(
     if !identity_settings::current(&state.db)?.email_change_allowed() {
         return Err(UserError::Forbidden("Email change is disabled").into());
     }
-    let (old, now) = emails::finish_change(
+    emails::finish_change(
         &state.db,
         &state.clock,
         &u.id,
@@ -238,7 +229,6 @@ pub(super) async fn change_verify(
         sid.as_deref(),
     )
     .await?;
-    state.send(Some(message::email_changed(&old, &now.email)));
     Ok(StatusCode::OK)
 }
 

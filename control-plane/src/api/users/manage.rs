@@ -98,7 +98,7 @@ pub(super) async fn invite(
             .membership(tenant)
             .is_none_or(|m| m.pending_invitation)
     {
-        let mail = crate::model::invitation::mail_for(
+        crate::model::invitation::mail_for(
             &state.db,
             &state.clock,
             state.links(),
@@ -107,7 +107,6 @@ pub(super) async fn invite(
             Some(roles),
         )
         .await?;
-        state.send(Some(mail));
         return Ok(user::get(&state.db, &existing.id)?);
     }
     let u = change::create(
@@ -122,10 +121,8 @@ pub(super) async fn invite(
     .await?;
     if !skip_mail {
         let account = crate::model::tenant::get(&state.db, tenant)?.name;
-        let mail =
-            crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
-                .await?;
-        state.send_all(mail.into_iter().collect());
+        crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
+            .await?;
     }
     Ok(u)
 }

@@ -83,9 +83,10 @@ async fn enrol_app_verify(
     ApiJson(req): ApiJson<CodeBody>,
 ) -> Result<Json<EnrolledReply>, ApiError> {
     let (user, keep) = me(&state, &caller)?;
-    let recovery_code = mfa::self_verify_authenticator(&state.db, &state.clock, &user, &req.token)
-        .await
-        .map_err(|e| failed(&state, e))?;
+    let recovery_code =
+        mfa::self_verify_authenticator(&state.db, &state.clock, state.links(), &user, &req.token)
+            .await
+            .map_err(failed)?;
     end_others(&state, &user, keep).await?;
     Ok(Json(EnrolledReply { recovery_code }))
 }
@@ -97,9 +98,16 @@ async fn disable_app(
     ApiJson(req): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     let (user, keep) = me(&state, &caller)?;
-    mfa::self_disable_authenticator(&state.db, &state.clock, &user, None, &req.token)
-        .await
-        .map_err(|e| failed(&state, e))?;
+    mfa::self_disable_authenticator(
+        &state.db,
+        &state.clock,
+        state.links(),
+        &user,
+        None,
+        &req.token,
+    )
+    .await
+    .map_err(failed)?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }
@@ -112,9 +120,16 @@ async fn disable_app_device(
     ApiJson(req): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
     let (user, keep) = me(&state, &caller)?;
-    mfa::self_disable_authenticator(&state.db, &state.clock, &user, Some(&device), &req.token)
-        .await
-        .map_err(|e| failed(&state, e))?;
+    mfa::self_disable_authenticator(
+        &state.db,
+        &state.clock,
+        state.links(),
+        &user,
+        Some(&device),
+        &req.token,
+    )
+    .await
+    .map_err(failed)?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }
@@ -141,7 +156,6 @@ async fn sms_enrol(
     let (user, _) = me(&state, &caller)?;
     let number = mfa::normalize_phone(&req.phone_number)?;
     let sent = mfa::self_send_sms(&state.db, &state.clock, &user, Target::NewPhone(number)).await?;
-    state.send(Some(sent.message));
     Ok(Json(CodeSent {
         otc_token: sent.token,
         phone_number: sent.shown_to,
@@ -165,13 +179,14 @@ async fn sms_enrol_verify(
     let recovery_code = mfa::self_verify_sms(
         &state.db,
         &state.clock,
+        state.links(),
         &user,
         &req.otc_token,
         &req.code,
         None,
     )
     .await
-    .map_err(|e| failed(&state, e))?;
+    .map_err(failed)?;
     end_others(&state, &user, keep).await?;
     Ok(Json(EnrolledReply { recovery_code }))
 }
@@ -185,7 +200,6 @@ async fn sms_disable(
     let (user, _) = me(&state, &caller)?;
     let sent =
         mfa::self_send_sms(&state.db, &state.clock, &user, Target::RemovePhone(device)).await?;
-    state.send(Some(sent.message));
     Ok(Json(CodeSent {
         otc_token: sent.token,
         phone_number: mfa::mask_phone(&sent.shown_to),
@@ -203,13 +217,14 @@ async fn sms_disable_verify(
     mfa::self_verify_sms(
         &state.db,
         &state.clock,
+        state.links(),
         &user,
         &req.otc_token,
         &req.code,
         Some(&device),
     )
     .await
-    .map_err(|e| failed(&state, e))?;
+    .map_err(failed)?;
     end_others(&state, &user, keep).await?;
     Ok(StatusCode::OK)
 }

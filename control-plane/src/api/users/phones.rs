@@ -13,8 +13,7 @@ use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::{ListQuery, Page};
-use crate::model::message;
-use crate::model::user::phones::{self, CODE_TTL};
+use crate::model::user::phones;
 use crate::model::user::{self, LoginPhone, User};
 
 /// `UserPhoneNumberResponseDto`.
@@ -52,8 +51,7 @@ pub(super) struct OtcReply {
     phone_id: String,
 }
 
-fn text(state: &AppState, c: &phones::CodeToSend) -> OtcReply {
-    state.send(Some(message::phone_code(&c.to, &c.code, CODE_TTL as u32)));
+fn text(c: &phones::CodeToSend) -> OtcReply {
     OtcReply {
         otc_token: c.token.clone(),
         phone_id: c.phone.id.clone(),
@@ -151,7 +149,7 @@ pub(super) async fn add(
             Json(serde_json::json!({"phoneId": c.phone.id})),
         ));
     }
-    let r = text(&state, &c);
+    let r = text(&c);
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"otcToken": r.otc_token, "phoneId": r.phone_id})),
@@ -172,7 +170,7 @@ pub(super) async fn preverify(
 ) -> Result<Json<OtcReply>, ApiError> {
     let (u, _) = caller.me(&state)?;
     let c = phones::start_add(&state.db, &state.clock, &u.id, &req.phone_number).await?;
-    Ok(Json(text(&state, &c)))
+    Ok(Json(text(&c)))
 }
 
 #[derive(Clone, Deserialize)]
@@ -201,7 +199,7 @@ pub(super) async fn remove(
 ) -> Result<Json<OtcReply>, ApiError> {
     let (u, _) = caller.me(&state)?;
     let c = phones::start_remove(&state.db, &state.clock, &u.id, &id).await?;
-    Ok(Json(text(&state, &c)))
+    Ok(Json(text(&c)))
 }
 
 /// Remove the number with the texted code; the caller's other sessions end.

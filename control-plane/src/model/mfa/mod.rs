@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{ct_eq, hex, random_bytes, sha256};
 use crate::model::clock::{Clock, UnixSecs, rfc3339};
 use crate::model::lockout;
-use crate::model::message::{self, Message};
+use crate::model::message::{self, Links, Message};
+use crate::model::outbox;
 use crate::model::user::User;
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
@@ -115,14 +116,9 @@ pub enum MfaError {
     /// Wrong code (counted).
     #[error("Invalid code")]
     WrongCode,
-    /// Wrong code, and the user is locked by it: the unlock link goes to `to`.
+    /// Wrong code, and the user is locked by it (the unlock link is queued).
     #[error("Invalid code")]
-    Locked {
-        /// The user's address.
-        to: String,
-        /// The unlock token.
-        token: String,
-    },
+    Locked,
     /// Unknown, expired or voided code token.
     #[error("The code is invalid or has expired; request a new one")]
     BadCodeToken,
@@ -570,9 +566,15 @@ pub(crate) fn count_wrong(
     tx.put(u)
 }
 
-/// The error of a wrong code: [`MfaError::Locked`] with an unlock link when this attempt
-/// locked the user (as a wrong password's lock does), else [`MfaError::WrongCode`].
-async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaError {
+/// The error of a wrong code: [`MfaError::Locked`], with the unlock link queued, when this
+/// attempt locked the user (as a wrong password's lock does), else [`MfaError::WrongCode`].
+async fn wrong(
+    db: &Db,
+    clock: &Clock,
+    links: Links<'_>,
+    user_id: &str,
+    was_locked: bool,
+) -> MfaError {
     let locked = matches!(db.get::<User>(user_id.as_bytes()), Ok(Some(u)) if u.is_locked);
     if was_locked || !locked {
         return MfaError::WrongCode;
@@ -582,7 +584,7 @@ async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaEr
     let issued = db
         .write(|tx| {
             let Some(u) = tx.get::<User>(user_id.as_bytes())? else {
-                return Ok(None);
+                return Ok(false);
             };
             crate::model::otp::issue(
                 tx,
@@ -591,11 +593,12 @@ async fn wrong(db: &Db, clock: &Clock, user_id: &str, was_locked: bool) -> MfaEr
                 &u.id,
                 now + crate::model::login::UNLOCK_TTL,
             )?;
-            Ok::<_, StoreError>(Some(u.email))
+            outbox::queue(tx, &message::unlock(links, &u.email, &token))?;
+            Ok::<_, StoreError>(true)
         })
         .await;
     match issued {
-        Ok(Some(to)) => MfaError::Locked { to, token },
+        Ok(true) => MfaError::Locked,
         _ => MfaError::WrongCode,
     }
 }
@@ -624,6 +627,7 @@ fn otc_matches(o: &Otc, token: &str, code: &str, now: i64) -> Option<bool> {
 pub async fn prove(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     token: &str,
     proof: Proof<'_>,
 ) -> Result<Proven, MfaError> {
@@ -778,7 +782,7 @@ pub async fn prove(
         .await?;
     match outcome {
         Some(p) => Ok(p),
-        None => Err(wrong(db, clock, &pre.user_id, locked_before).await),
+        None => Err(wrong(db, clock, links, &pre.user_id, locked_before).await),
     }
 }
 
@@ -799,14 +803,12 @@ pub(crate) fn count_send(m: &mut UserMfa, now: i64) -> Result<(), MfaError> {
     Ok(())
 }
 
-/// A code to send: the `otcToken` and the message.
+/// A code sent (queued with the challenge's update): the `otcToken` and where it went.
 pub struct Sent {
     /// The `otcToken`.
     pub token: String,
     /// Where it went, as shown (a phone masked).
     pub shown_to: String,
-    /// The message.
-    pub message: Message,
 }
 
 fn code_message(target: &Target, to: &str, code: &str, ttl: u32) -> Message {
@@ -877,16 +879,16 @@ pub async fn send_code(
                 now + i64::from(ttl),
             ));
             tx.put(&c)?;
+            outbox::queue(tx, &code_message(&target, &to, &code, ttl))?;
             Ok(to)
         })
         .await?;
     let shown_to = match target {
-        Target::Email => to.clone(),
+        Target::Email => to,
         _ => mask_phone(&to),
     };
     Ok(Sent {
         token: otc_token,
-        message: code_message(&target, &to, &code, ttl),
         shown_to,
     })
 }
@@ -942,9 +944,10 @@ pub async fn remember(
 pub async fn recover(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     email: &str,
     code: &str,
-) -> Result<Option<Message>, MfaError> {
+) -> Result<(), MfaError> {
     let user = crate::model::email::normalize(email)
         .ok()
         .map(|n| crate::model::user::by_email(db, &n))
@@ -986,17 +989,20 @@ pub async fn recover(
             }
             remove_all(&mut m);
             tx.put(&m)?;
+            outbox::queue(tx, &message::mfa_recovered(&u.email))?;
             Ok::<_, MfaError>(true)
         })
         .await?;
     if !done {
-        return Err(match wrong(db, clock, &user.id, locked_before).await {
-            locked @ MfaError::Locked { .. } => locked,
-            _ => MfaError::Invalid("The recovery code is invalid".into()),
-        });
+        return Err(
+            match wrong(db, clock, links, &user.id, locked_before).await {
+                MfaError::Locked => MfaError::Locked,
+                _ => MfaError::Invalid("The recovery code is invalid".into()),
+            },
+        );
     }
     crate::model::session::end_where(db, clock, &user.id, |_| false).await?;
-    Ok(Some(message::mfa_recovered(&user.email)))
+    Ok(())
 }
 
 fn remove_all(m: &mut UserMfa) {
@@ -1077,6 +1083,7 @@ pub async fn self_enrol_authenticator(
 pub async fn self_verify_authenticator(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     user: &User,
     code: &str,
 ) -> Result<Option<String>, MfaError> {
@@ -1125,7 +1132,7 @@ pub async fn self_verify_authenticator(
         .await?;
     match out {
         Some(r) => Ok(r),
-        None => Err(wrong(db, clock, &user.id, locked_before).await),
+        None => Err(wrong(db, clock, links, &user.id, locked_before).await),
     }
 }
 
@@ -1133,6 +1140,7 @@ pub async fn self_verify_authenticator(
 pub async fn self_disable_authenticator(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     user: &User,
     device: Option<&str>,
     code: &str,
@@ -1177,7 +1185,7 @@ pub async fn self_disable_authenticator(
     if ok {
         Ok(())
     } else {
-        Err(wrong(db, clock, &user.id, locked_before).await)
+        Err(wrong(db, clock, links, &user.id, locked_before).await)
     }
 }
 
@@ -1223,13 +1231,13 @@ pub async fn self_send_sms(
                 now + i64::from(ttl),
             ));
             tx.put(&m)?;
+            outbox::queue(tx, &message::mfa_sms_code(&to, &code, ttl))?;
             Ok(to)
         })
         .await?;
     Ok(Sent {
         token: otc_token,
-        shown_to: to.clone(),
-        message: message::mfa_sms_code(&to, &code, ttl),
+        shown_to: to,
     })
 }
 
@@ -1238,6 +1246,7 @@ pub async fn self_send_sms(
 pub async fn self_verify_sms(
     db: &Db,
     clock: &Clock,
+    links: Links<'_>,
     user: &User,
     token: &str,
     code: &str,
@@ -1305,7 +1314,7 @@ pub async fn self_verify_sms(
         .await?;
     match out {
         Some(r) => Ok(r),
-        None => Err(wrong(db, clock, &user.id, locked_before).await),
+        None => Err(wrong(db, clock, links, &user.id, locked_before).await),
     }
 }
 

@@ -12,7 +12,9 @@
 
 use super::{Done, OtherEmail, User, UserError};
 use crate::model::clock::{Clock, rfc3339};
+use crate::model::message;
 use crate::model::otp::{self, Checked, Purpose};
+use crate::model::outbox;
 use crate::store::{Db, Tx};
 
 /// Codes live this long.
@@ -69,14 +71,6 @@ fn normalize(email: &str) -> Result<String, UserError> {
     crate::model::email::normalize(email).map_err(|e| UserError::Invalid(e.to_string()))
 }
 
-/// A code to mail, and where (`None`: the address is someone else's — nothing is sent).
-pub struct CodeToSend {
-    /// The address.
-    pub to: String,
-    /// The code.
-    pub code: String,
-}
-
 /// Whether `norm` is held by a user other than `me` (primary or verified further address).
 fn held_by_other(tx: &mut Tx<'_>, me: &str, norm: &str) -> Result<bool, UserError> {
     Ok(super::email_owner(tx, norm)?.is_some_and(|o| o != me))
@@ -89,7 +83,7 @@ pub async fn start_add(
     clock: &Clock,
     user_id: &str,
     email: &str,
-) -> Result<(Entry, Option<CodeToSend>), UserError> {
+) -> Result<Entry, UserError> {
     let norm = normalize(email)?;
     let display = email.trim().to_owned();
     let code = otp::new_code();
@@ -146,13 +140,13 @@ pub async fn start_add(
             .into_iter()
             .find(|x| x.id == entry.id)
             .ok_or(UserError::Missing("email"))?;
-        Ok((
-            e,
-            (!taken).then(|| CodeToSend {
-                to: entry.email.clone(),
-                code: code.clone(),
-            }),
-        ))
+        if !taken {
+            outbox::queue(
+                tx,
+                &message::email_code(&entry.email, &code, CODE_TTL as u32),
+            )?;
+        }
+        Ok(e)
     })
     .await
 }
@@ -330,7 +324,7 @@ pub async fn start_change(
     clock: &Clock,
     user_id: &str,
     email: &str,
-) -> Result<Option<CodeToSend>, UserError> {
+) -> Result<(), UserError> {
     let norm = normalize(email)?;
     let display = email.trim().to_owned();
     let code = otp::new_code();
@@ -355,17 +349,16 @@ pub async fn start_change(
             (!taken).then(|| norm.clone()),
             now + CODE_TTL,
         )?;
-        Ok((!taken).then(|| CodeToSend {
-            to: display.clone(),
-            code: code.clone(),
-        }))
+        if !taken {
+            outbox::queue(tx, &message::email_code(&display, &code, CODE_TTL as u32))?;
+        }
+        Ok(())
     })
     .await
 }
 
 /// Change the user's primary address to `email` with the mailed code: the address is
-/// verified by it; the old one is dropped; every session but `keep` ends. The previous
-/// address, for the notice.
+/// verified by it; the old one is dropped (and told); every session but `keep` ends.
 pub async fn finish_change(
     db: &Db,
     clock: &Clock,
@@ -373,13 +366,13 @@ pub async fn finish_change(
     email: &str,
     code: &str,
     keep: Option<&str>,
-) -> Result<(String, User), UserError> {
+) -> Result<User, UserError> {
     let norm = normalize(email)?;
     let display = email.trim().to_owned();
     let now = clock.unix();
     let at = rfc3339(clock.now());
     let done = db
-        .write(|tx| -> Result<Done<(String, User)>, UserError> {
+        .write(|tx| -> Result<Done<User>, UserError> {
             let checked = otp::consume_latest(tx, code, Purpose::EmailChange, user_id, now)?;
             let Checked::Accepted(t) = checked else {
                 return Ok(Done::Refused(super::code_refused(&checked)));
@@ -399,7 +392,8 @@ pub async fn finish_change(
             u.verified = true;
             tx.put(&u)?;
             crate::model::credentials::end_sessions(tx, user_id, keep, &at)?;
-            Ok(Done::Ok((old, u)))
+            outbox::queue(tx, &message::email_changed(&old, &u.email))?;
+            Ok(Done::Ok(u))
         })
         .await?;
     done.into_result()

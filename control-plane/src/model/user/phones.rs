@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Done, LoginPhone, User, UserError, phone_digits};
 use crate::model::clock::{Clock, rfc3339};
+use crate::model::message;
 use crate::model::otp::{self, Checked, Purpose};
+use crate::model::outbox;
 use crate::store::{Db, Record, StoreError, Tree, Tx};
 
 /// Codes live this long.
@@ -64,14 +66,10 @@ pub fn normalize(raw: &str) -> Result<String, UserError> {
     crate::model::mfa::normalize_phone(raw).map_err(|e| UserError::Invalid(e.to_string()))
 }
 
-/// A code to text: where, the `otcToken`, the code, and the phone.
+/// A code texted (queued with its token): the `otcToken` and the phone it is about.
 pub struct CodeToSend {
-    /// The number.
-    pub to: String,
     /// The `otcToken`.
     pub token: String,
-    /// The code.
-    pub code: String,
     /// The phone it is about.
     pub phone: LoginPhone,
 }
@@ -132,10 +130,9 @@ pub async fn start_add(
             Some(phone.id.clone()),
             now + CODE_TTL,
         )?;
+        outbox::queue(tx, &message::phone_code(&number, &code, CODE_TTL as u32))?;
         Ok(CodeToSend {
-            to: number.clone(),
             token: token.clone(),
-            code: code.clone(),
             phone,
         })
     })
@@ -247,10 +244,12 @@ pub async fn start_remove(
             Some(phone.id.clone()),
             now + CODE_TTL,
         )?;
+        outbox::queue(
+            tx,
+            &message::phone_code(&phone.phone_number, &code, CODE_TTL as u32),
+        )?;
         Ok(CodeToSend {
-            to: phone.phone_number.clone(),
             token: token.clone(),
-            code: code.clone(),
             phone,
         })
     })

@@ -7,6 +7,7 @@ pub mod process;
 pub mod provider;
 pub mod remote;
 pub mod schema;
+pub mod smtp;
 pub mod world;
 
 use std::path::PathBuf;

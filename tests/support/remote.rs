@@ -113,6 +113,16 @@ impl RemoteCp {
         reply(req.send().await.expect("answered")).await
     }
 
+    /// PUT JSON with the environment token.
+    pub async fn admin_put(&self, path: &str, body: Value) -> Reply {
+        let req = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("x-access-token", &self.env)
+            .json(&body);
+        reply(req.send().await.expect("answered")).await
+    }
+
     /// POST with the environment token.
     pub async fn admin(&self, path: &str, tenant: Option<&str>, body: Value) -> Reply {
         self.post(path, Some(&self.env.clone()), tenant, body).await

@@ -8,65 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-
 use crate::support::http_client;
 use crate::support::process::{Proc, spawn};
-
-/// An SMTP server on loopback that answers `451` to `MAIL` while `down`, and records the
-/// recipient of every accepted message.
-async fn flaky_smtp(down: Arc<AtomicBool>) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let inbox: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = inbox.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (sink, down) = (sink.clone(), down.clone());
-            tokio::spawn(async move {
-                let (r, mut w) = stream.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let _ = w.write_all(b"220 flaky.test ESMTP\r\n").await;
-                let mut rcpt = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        b"250 flaky.test\r\n"
-                    } else if upper.starts_with("MAIL") {
-                        if down.load(Ordering::SeqCst) {
-                            b"451 4.3.0 try again later\r\n"
-                        } else {
-                            b"250 OK\r\n"
-                        }
-                    } else if upper.starts_with("RCPT") {
-                        rcpt = line[8..].trim().trim_matches(['<', '>']).to_owned();
-                        b"250 OK\r\n"
-                    } else if upper.starts_with("DATA") {
-                        let _ = w.write_all(b"354 go ahead\r\n").await;
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                        }
-                        sink.lock().unwrap().push(rcpt.clone());
-                        b"250 queued\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 OK\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (port, inbox)
-}
+use crate::support::smtp::Received;
+use serde_json::json;
 
 fn start(dir: &std::path::Path, smtp_port: u16) -> Proc {
     spawn(
@@ -90,15 +35,20 @@ fn start(dir: &std::path::Path, smtp_port: u16) -> Proc {
     )
 }
 
-fn count(inbox: &Mutex<Vec<String>>, to: &str) -> usize {
-    inbox.lock().unwrap().iter().filter(|r| *r == to).count()
+fn count(inbox: &Mutex<Vec<Received>>, to: &str) -> usize {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.rcpt == to)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_mail_survives_kill_9_and_arrives_exactly_once() {
     const USERS: usize = 8;
     let down = Arc::new(AtomicBool::new(true));
-    let (port, inbox) = flaky_smtp(down.clone()).await;
+    let (port, inbox) = crate::support::smtp::sink(down.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cp = start(dir.path(), port);
     let http = http_client();
@@ -129,7 +79,12 @@ async fn acknowledged_mail_survives_kill_9_and_arrives_exactly_once() {
         assert!(
             Instant::now() < deadline,
             "after the restart only {:?} of {acked:?} arrived",
-            inbox.lock().unwrap()
+            inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.rcpt.clone())
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -145,14 +145,21 @@ impl Worker {
     /// Deliver every due message; the time the next one falls due, if any is waiting.
     async fn pass(&self, db: &Db) -> Result<Option<u64>, crate::store::StoreError> {
         let mut next: Option<u64> = None;
-        for q in outbox::pending(db)? {
-            let now = outbox::now_ms();
-            if q.next_at_ms > now && q.until_ms > now {
-                next = Some(next.map_or(q.next_at_ms, |n| n.min(q.next_at_ms)));
-                continue;
-            }
-            if let Some(at) = self.one(db, q, now).await {
-                next = Some(next.map_or(at, |n| n.min(at)));
+        let mut after: Option<String> = None;
+        loop {
+            let page = outbox::pending(db, after.as_deref())?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for q in page {
+                let now = outbox::now_ms();
+                let due = if q.next_at_ms > now && q.until_ms > now {
+                    Some(q.next_at_ms)
+                } else {
+                    self.one(db, q, now).await
+                };
+                if let Some(at) = due {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
             }
         }
         Ok(next)
@@ -203,9 +210,9 @@ impl Worker {
             }
         };
         let looked_up = crate::model::provider::route(db, message.channel)
-            .and_then(|r| Ok((crate::model::template::prepare(db, message)?, r)));
-        let (prepared, route) = match looked_up {
-            Ok((Some(p), route)) => (p, route),
+            .and_then(|r| Ok((crate::model::template::render(db, message)?, r)));
+        let (m, route) = match looked_up {
+            Ok((Some(m), route)) => (m, route),
             Ok((None, _)) => {
                 self.count(q.channel, kind, "inactive");
                 tracing::info!(
@@ -221,7 +228,6 @@ impl Worker {
                 return Some(self.later(db, &q, now, None));
             }
         };
-        let m = prepared.render();
         if q.decoy {
             drop(m);
             self.remove(db, &q);

@@ -302,22 +302,30 @@ pub async fn request_sms_reset(
     }
     let session_id = crate::crypto::new_uuid().to_string();
     // By index: a public route never reads every user.
-    let Some(u) = user::by_phone(db, &wanted)?.into_iter().next() else {
-        return Ok(session_id);
-    };
+    let owner = user::by_phone(db, &wanted)?.into_iter().next();
     let n = u32::from_be_bytes(crate::crypto::random_bytes::<4>()) % 1_000_000;
     let code = format!("{n:06}");
+    // A number that is nobody's gets the same writes: a pending reset that belongs to no
+    // user (no code opens it to anyone) and a decoy text.
+    let (user_id, phone) = match &owner {
+        Some(u) => (u.id.as_str(), u.phone_number.as_deref().unwrap_or_default()),
+        None => (otp::DECOY_OWNER, phone),
+    };
     let pending = SmsReset {
         session_id: session_id.clone(),
-        user_id: u.id.clone(),
+        user_id: user_id.to_owned(),
         code_sha256: crate::crypto::hex(&crate::crypto::sha256(code.as_bytes())),
         expires_at: clock.unix() + SMS_TTL,
         attempts: 0,
     };
-    let text = message::sms_reset(u.phone_number.as_deref().unwrap_or_default(), &code);
+    let text = message::sms_reset(phone, &code);
     db.write(|tx| {
         tx.put(&pending)?;
-        outbox::queue(tx, &text)
+        if owner.is_some() {
+            outbox::queue(tx, &text)
+        } else {
+            outbox::queue_decoy(tx, &text)
+        }
     })
     .await?;
     Ok(session_id)
@@ -351,7 +359,8 @@ pub async fn verify_sms(
                 .as_ref()
                 .is_some_and(|u| super::lockout::budget_spent(u, now));
             let expected = crate::crypto::unhex(&p.code_sha256).unwrap_or_default();
-            if spent || !crate::crypto::ct_eq(&expected, &given) {
+            let nobodys = p.user_id == otp::DECOY_OWNER;
+            if spent || !crate::crypto::ct_eq(&expected, &given) || nobodys {
                 p.attempts += 1;
                 tx.put(&p)?;
                 if let Some(u) = owner.as_mut() {

@@ -1,8 +1,9 @@
 //! What the domain tells people — activation, password reset, unlock, codes, notices — and
 //! to whom. The domain decides what to send (a [`Message`]: a template type, its variables,
-//! its link); `model::template` renders it with the environment's template; `delivery`
-//! carries the [`Rendered`] result, after the reply (a send never blocks or fails a request,
-//! which would tell whether an address exists).
+//! its link) and queues it in its own transaction (`model::outbox`); the delivery task
+//! renders it with the environment's template (`model::template`) and carries the
+//! [`Rendered`] result, after the reply (a send never blocks or fails a request, which
+//! would tell whether an address exists).
 
 use std::borrow::Cow;
 

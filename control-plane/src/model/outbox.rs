@@ -30,7 +30,7 @@ const FIRST_RETRY_MS: u64 = 500;
 const MAX_RETRY_MS: u64 = 10 * 60 * 1000;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER_MS: u64 = 60 * 60 * 1000;
-/// How many queued messages one pass of the delivery task reads.
+/// How many queued messages the delivery task reads at a time.
 pub const BATCH: usize = 256;
 
 /// One queued message.
@@ -131,14 +131,12 @@ fn put(tx: &mut Tx<'_>, m: &Message, decoy: bool) -> Result<(), StoreError> {
     })
 }
 
-/// Queue `m` in a transaction of its own (a notice after a flow that already committed).
-pub async fn queue_alone(db: &Db, m: &Message) -> Result<(), StoreError> {
-    db.write(|tx| queue(tx, m)).await
-}
-
-/// The oldest queued messages, in queue order.
-pub fn pending(db: &Db) -> Result<Vec<Queued>, StoreError> {
-    db.scan_from::<Queued>(b"", BATCH)
+/// Up to [`BATCH`] queued messages after `after` (from the start: `None`), in queue order:
+/// the delivery task pages through the whole queue, so messages waiting on a retry never
+/// hide newer ones behind them.
+pub fn pending(db: &Db, after: Option<&str>) -> Result<Vec<Queued>, StoreError> {
+    let from = after.map_or_else(Vec::new, |id| [id.as_bytes(), &[0]].concat());
+    db.scan_from::<Queued>(&from, BATCH)
 }
 
 /// The message a record holds; `None` if it does not open (damaged), and it is dropped.
@@ -186,7 +184,7 @@ mod tests {
         let db = Db::in_memory();
         let m = password_reset(Links("https://id.test"), "a@b.test", "u1", "SECRET-TOKEN");
         db.write(|tx| queue(tx, &m)).await.unwrap();
-        let q = pending(&db).unwrap();
+        let q = pending(&db, None).unwrap();
         assert_eq!(q.len(), 1);
         let raw = db
             .get_raw(Tree::Outbox, q[0].id.as_bytes())
@@ -202,22 +200,26 @@ mod tests {
         moved.id = "0".repeat(28);
         assert_eq!(open(&db, &moved).unwrap(), None);
         remove(&db, &q[0].id).unwrap();
-        assert!(pending(&db).unwrap().is_empty());
+        assert!(pending(&db, None).unwrap().is_empty());
     }
 
     #[tokio::test]
-    async fn the_queue_is_in_order_and_a_user_without_an_address_gets_nothing() {
+    async fn the_queue_is_in_order_pages_on_and_a_user_without_an_address_gets_nothing() {
         let db = Db::in_memory();
         for to in ["1@b.test", "", "2@b.test", "3@b.test"] {
             let m = password_reset(Links("https://id.test"), to, "u", "t");
             db.write(|tx| queue(tx, &m)).await.unwrap();
         }
-        let to: Vec<String> = pending(&db)
-            .unwrap()
+        let all = pending(&db, None).unwrap();
+        let to: Vec<String> = all
             .iter()
             .map(|q| open(&db, q).unwrap().unwrap().to)
             .collect();
         assert_eq!(to, ["1@b.test", "2@b.test", "3@b.test"]);
+        // Paging on from an id gives what follows it.
+        let rest = pending(&db, Some(&all[0].id)).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].id, all[1].id);
     }
 
     #[test]
@@ -235,12 +237,12 @@ mod tests {
         let db = Db::in_memory();
         let m = password_reset(Links("https://id.test"), "a@b.test", "u1", "t");
         db.write(|tx| queue(tx, &m)).await.unwrap();
-        let id = pending(&db).unwrap()[0].id.clone();
+        let id = pending(&db, None).unwrap()[0].id.clone();
         reschedule(&db, &id, 42).unwrap();
-        let q = &pending(&db).unwrap()[0];
+        let q = &pending(&db, None).unwrap()[0];
         assert_eq!((q.attempts, q.next_at_ms), (1, 42));
         remove(&db, &id).unwrap();
         reschedule(&db, &id, 43).unwrap();
-        assert!(pending(&db).unwrap().is_empty());
+        assert!(pending(&db, None).unwrap().is_empty());
     }
 }

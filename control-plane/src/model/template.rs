@@ -615,10 +615,9 @@ fn link_of(page: Option<&str>, m: &Message) -> Option<String> {
     Some(format!("{base}{sep}{}", l.query))
 }
 
-/// A message with the template it renders with, looked up (the store reads happen when it
-/// is sent; the rendering, which costs, happens later in the delivery task).
+/// A message with the template it renders with, looked up.
 #[derive(Clone, Debug)]
-pub struct Prepared {
+struct Prepared {
     message: Message,
     /// Subject, body, whether the body is HTML, sender, sender name; `None` for nothing to
     /// send (an inactive template or a type without a default).
@@ -635,8 +634,14 @@ struct Parts {
     page: Option<String>,
 }
 
-/// Look up the template `m` renders with: `None` when it is inactive (nothing is sent).
-pub fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
+/// Render `m` with the environment's template for it (the delivery task does, off the
+/// request path): `None` when the template is inactive (nothing is sent).
+pub fn render(db: &Db, m: Message) -> Result<Option<Rendered>, StoreError> {
+    Ok(prepare(db, m)?.map(Prepared::render))
+}
+
+/// Look up the template `m` renders with: `None` when it is inactive.
+fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
     let parts = match m.template {
         Template::Email(t) => {
             let tpl = match email(db, t)? {
@@ -687,7 +692,7 @@ pub fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
 impl Prepared {
     /// Render it: the variables, the link at the template's page (else the flow's), the HTML
     /// escaped and its text part derived.
-    pub fn render(self) -> Rendered {
+    fn render(self) -> Rendered {
         let m = self.message;
         let p = self.parts;
         let mut vars = m.vars.clone();

@@ -396,8 +396,20 @@ impl Db {
         E: From<StoreError>,
     {
         self.check_space()?;
+        match self.transact(&mut f)? {
+            (_, Some(r)) => r,
+            _ => Err(StoreError::Backend("transaction ended without a result".into()).into()),
+        }
+    }
+
+    /// Run `f` in one backend transaction (no durability wait): how it ended, and what `f`
+    /// returned in the run that ended it. A backend failure inside `f` aborts as such.
+    fn transact<T, E>(
+        &self,
+        f: &mut impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<(TxnOutcome, Option<Result<T, E>>), StoreError> {
         let mut out: Option<Result<T, E>> = None;
-        self.kv.transact(&mut |txn| {
+        let outcome = self.kv.transact(&mut |txn| {
             let mut tx = Tx {
                 txn,
                 backend_failed: None,
@@ -414,9 +426,7 @@ impl Db {
                 }
             }
         })?;
-        out.unwrap_or_else(|| {
-            Err(StoreError::Backend("transaction ended without a result".into()).into())
-        })
+        Ok((outcome, out))
     }
 
     /// A handle that does not keep the store open (a background task's, between its
@@ -439,26 +449,8 @@ impl Db {
         E: From<StoreError>,
     {
         self.check_space()?;
-        let mut out: Option<Result<T, E>> = None;
         let generation = self.kv.generation();
-        let outcome = self.kv.transact(&mut |txn| {
-            let mut tx = Tx {
-                txn,
-                backend_failed: None,
-            };
-            match f(&mut tx) {
-                Ok(v) => {
-                    out = Some(Ok(v));
-                    Ok(())
-                }
-                Err(_) if tx.backend_failed.is_some() => Err(Abort::Backend),
-                Err(e) => {
-                    out = Some(Err(e));
-                    Err(Abort::User)
-                }
-            }
-        })?;
-        match (outcome, out) {
+        match self.transact(&mut f)? {
             (TxnOutcome::Committed, Some(Ok(v))) => {
                 self.flusher.wait_durable().await?;
                 // A flush proves durability only for the handle it ran on: if the backend

@@ -398,3 +398,124 @@ async fn sms_templates_render_every_text() {
         "VendorSmsController_getSmsDefaultTemplate",
     ]);
 }
+
+#[tokio::test]
+async fn templates_see_the_profiles_of_recipient_and_inviter() {
+    let w = World::new().await;
+    let t = w.tenant("Crew").await;
+    w.user(&t, "boss@msg.test", &["Admin"]).await;
+    let boss = w.token_for("boss@msg.test").await;
+    let home = w.tenant("Elsewhere").await;
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/users/v1"),
+            Some(&home),
+            Some(json!({"email": "guest@msg.test", "name": "Ada <Lovelace>", "password": PASSWORD,
+                "profilePictureUrl": "https://pics.test/ada.png", "metadata": "{\"plan\":\"gold\"}"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = template(
+        &w,
+        json!({"type": "InviteToTenant",
+            "subject": "{{issuerName}} ({{issuerEmail}}) invites {{name}} to {{tenantName}}",
+            "htmlTemplate": "<p>Hi {{name}} <img src=\"{{profilePictureUrl}}\"> {{metadata}} {{nobody}}.</p>"}),
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    // The admin (a user token) invites the existing user to the admin's account.
+    let r = w
+        .as_user(
+            &boss,
+            Method::POST,
+            &format!("{P}/users/v1"),
+            Some(json!({"email": "guest@msg.test"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = mail(&w.cp, "invitation-accept", 1).await;
+    assert_eq!(
+        m.subject,
+        "Test User (boss@msg.test) invites Ada <Lovelace> to Crew"
+    );
+    let html = m.html.unwrap();
+    assert!(
+        html.contains("Hi Ada &lt;Lovelace&gt; <img src=\"https://pics.test/ada.png\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&quot;plan&quot;"),
+        "metadata escaped: {html}"
+    );
+    assert!(html.contains(" ."), "an unknown variable is empty: {html}");
+    // Sent by the environment (no inviting user): the issuer's variables are empty.
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/users/v1/invitation/reset"),
+            Some(&t),
+            Some(json!({"email": "guest@msg.test"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let m = mail(&w.cp, "invitation-accept", 2).await;
+    assert_eq!(m.subject, " () invites Ada <Lovelace> to Crew");
+}
+
+#[tokio::test]
+async fn generated_links_open_the_templates_page() {
+    let w = World::new().await;
+    let t = w.tenant("L").await;
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/users/v1"),
+            Some(&t),
+            Some(json!({"email": "linked@msg.test", "skipInviteEmail": true})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let uid = r.body["id"].as_str().unwrap().to_owned();
+    let generate = |what: &'static str| {
+        let w = &w;
+        let uid = uid.clone();
+        async move {
+            let r = w
+                .env(
+                    Method::POST,
+                    &format!("{P}/users/v1/{uid}/links/generate-{what}-token"),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["link"].as_str().unwrap().to_owned()
+        }
+    };
+    // By default, the control plane's own pages.
+    let l = generate("activation").await;
+    assert!(
+        l.contains(&format!("/oauth/account/activate?userId={uid}&token=")),
+        "{l}"
+    );
+    for (kind, page) in [
+        ("ActivateUser", "https://app.test/welcome?from=mail"),
+        ("ResetPassword", "https://app.test/reset"),
+    ] {
+        let r = template(&w, json!({"type": kind, "redirectURL": page})).await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let l = generate("activation").await;
+    assert!(
+        l.starts_with(&format!(
+            "https://app.test/welcome?from=mail&userId={uid}&token="
+        )),
+        "{l}"
+    );
+    let l = generate("password-reset").await;
+    assert!(
+        l.starts_with(&format!("https://app.test/reset?userId={uid}&token=")),
+        "{l}"
+    );
+}

@@ -181,6 +181,59 @@ async fn sendgrid_gets_the_rendered_mail_once_after_transient_failures() {
 }
 
 #[tokio::test]
+async fn an_smtp_server_configured_through_the_api_gets_the_mail() {
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (port, inbox) = crate::support::smtp::sink(down.clone()).await;
+    let w = World::new().await;
+    let path = format!("{P}/mail/v2/configurations");
+    for bad in [
+        "http://127.0.0.1:25",
+        "smtp://",
+        "smtp://host:notaport",
+        "smtp://host:25 x",
+    ] {
+        let r = w
+            .env(
+                Method::POST,
+                &path,
+                None,
+                Some(json!({"payload": {"provider": "smtp", "secret": bad}})),
+            )
+            .await;
+        r.assert_error(400, "ER-INVALID-INPUT");
+    }
+    let url = format!("smtp://127.0.0.1:{port}");
+    configure(&w, json!({"provider": "smtp", "secret": url})).await;
+    let r = w
+        .env(
+            Method::GET,
+            &format!("{P}/mail/v1/configurations"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.body["provider"].as_str(), r.body["secret"].as_str()),
+        (Some("smtp"), Some(url.as_str()))
+    );
+    // The server refuses for now (451): the mail waits and arrives once it is back.
+    reset_mail(&w, "smtp@prov.test").await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(inbox.lock().unwrap().is_empty());
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let m = mail(&w.cp, "password-reset", 1).await;
+    assert_eq!(m.to, "smtp@prov.test");
+    let got = inbox.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].rcpt, "smtp@prov.test");
+    assert!(
+        got[0].data.contains("reset-password?userId="),
+        "{}",
+        got[0].data
+    );
+}
+
+#[tokio::test]
 async fn a_refusal_is_not_retried_and_nothing_is_delivered() {
     let s = StandIn::start(&[400]).await;
     let w = world_at(&s).await;

@@ -69,9 +69,14 @@ struct Worker {
     endpoints: Endpoints,
     counted: prometheus::IntCounterVec,
     http: reqwest::Client,
-    smtp: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    smtp: Option<Smtp>,
+    /// The transport of the SMTP server the environment configured, by its URL (rebuilt
+    /// when the URL changes; kept so its connection pool is reused).
+    configured_smtp: Mutex<Option<(String, Smtp)>>,
     sent: Arc<Mutex<Vec<Message>>>,
 }
+
+type Smtp = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
 
 impl Mailer {
     /// Start the delivery task for the queue of `db`.
@@ -84,15 +89,13 @@ impl Mailer {
     ) -> Self {
         let sent: Arc<Mutex<Vec<Message>>> = Arc::default();
         let smtp = match &backend {
-            Backend::Smtp { url, .. } => {
-                match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
-                    Ok(b) => Some(b.build()),
-                    Err(e) => {
-                        tracing::error!(error = %e, "invalid SMTP URL; email cannot be delivered");
-                        None
-                    }
+            Backend::Smtp { url, .. } => match Smtp::from_url(url) {
+                Ok(b) => Some(b.build()),
+                Err(e) => {
+                    tracing::error!(error = %e, "invalid SMTP URL; email cannot be delivered");
+                    None
                 }
-            }
+            },
             _ => None,
         };
         let worker = Worker {
@@ -103,6 +106,7 @@ impl Mailer {
             counted,
             http: providers::client(),
             smtp,
+            configured_smtp: Mutex::new(None),
             sent: sent.clone(),
         };
         tokio::spawn(worker.run());
@@ -272,8 +276,10 @@ impl Worker {
 
     /// One attempt to deliver `m` through `route`.
     async fn attempt(&self, route: &Route, m: &Message) -> Result<(), Failure> {
-        if !matches!(route, Route::Own) {
-            return providers::send(&self.http, &self.endpoints, route, &self.sender, m).await;
+        match route {
+            Route::Own => {}
+            Route::Smtp { url } => return send_smtp(&self.configured(url)?, &self.sender, m).await,
+            _ => return providers::send(&self.http, &self.endpoints, route, &self.sender, m).await,
         }
         let io = |e: std::io::Error| Failure::Retry(None, e.to_string());
         match (&self.backend, m.channel) {
@@ -302,6 +308,27 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// The transport of the configured SMTP server at `url`.
+    fn configured(&self, url: &str) -> Result<Smtp, Failure> {
+        let mut cached = self
+            .configured_smtp
+            .lock()
+            .map_err(|_| Failure::Retry(None, "SMTP transport cache poisoned".into()))?;
+        if let Some((u, t)) = cached.as_ref()
+            && u == url
+        {
+            return Ok(t.clone());
+        }
+        // Checked when it was configured; a failure here is final for this message.
+        let t = Smtp::from_url(url)
+            .map_err(|e| Failure::Fatal(format!("invalid SMTP URL: {e}")))?
+            .build();
+        *cached = Some((url.to_owned(), t.clone()));
+        Ok(t)
+    }
+}
+
 fn channel_name(c: Channel) -> &'static str {
     match c {
         Channel::Email => "email",
@@ -311,11 +338,7 @@ fn channel_name(c: Channel) -> &'static str {
 
 /// One SMTP conversation: a permanent (5xx) refusal or a message that cannot be built is
 /// final; a temporary (4xx) refusal or a connection that failed is retried.
-async fn send_smtp(
-    transport: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    from: &str,
-    m: &Message,
-) -> Result<(), Failure> {
+async fn send_smtp(transport: &Smtp, from: &str, m: &Message) -> Result<(), Failure> {
     use lettre::AsyncTransport;
     let invalid = |e: &dyn std::fmt::Display| Failure::Fatal(e.to_string());
     let from = sender_of(from, m);

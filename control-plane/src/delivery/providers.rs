@@ -56,7 +56,7 @@ pub async fn send(
     m: &Message,
 ) -> Result<(), Failure> {
     match route {
-        Route::Own => Err(Failure::Fatal("not a provider route".into())),
+        Route::Own | Route::Smtp { .. } => Err(Failure::Fatal("not an HTTP provider route".into())),
         Route::SendGrid { key } => {
             let mut content = vec![serde_json::json!({"type": "text/plain", "value": m.body})];
             if let Some(h) = &m.html {

@@ -186,7 +186,7 @@ pub async fn request_reset(
     let token = otp::new_token();
     if let Some(u) = owner {
         let expires = clock.unix() + RESET_TTL;
-        let mail = message::password_reset(links, &u.email, &u.id, &token);
+        let mail = message::password_reset(links, &u.email, &u.id, &token).about(&u.id);
         db.write(|tx| {
             otp::issue(tx, &token, Purpose::PasswordReset, &u.id, expires)?;
             outbox::queue(tx, &mail)
@@ -247,7 +247,12 @@ pub async fn reset_link(
 ) -> Result<(String, String), CredentialError> {
     let u = user::get(db, user_id).map_err(|_| CredentialError::NotFound)?;
     let token = reset_token(db, clock, &u.id).await?;
-    Ok((links.reset(&u.id, &token), token))
+    let link = crate::model::template::link(
+        db,
+        crate::model::template::EmailType::ResetPassword,
+        &links.reset(&u.id, &token),
+    )?;
+    Ok((link, token))
 }
 
 /// Whether `password` is the password of the owner of `email` (uncounted: the environment's
@@ -318,7 +323,7 @@ pub async fn request_sms_reset(
         expires_at: clock.unix() + SMS_TTL,
         attempts: 0,
     };
-    let text = message::sms_reset(phone, &code);
+    let text = message::sms_reset(phone, &code).about(user_id);
     db.write(|tx| {
         tx.put(&pending)?;
         if owner.is_some() {

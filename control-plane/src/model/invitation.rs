@@ -378,7 +378,12 @@ pub async fn join(
             && let Some(owner) = link.user_id.as_deref()
             && let Some(o) = tx.get::<User>(owner.as_bytes())?
         {
-            outbox::queue(tx, &message::invitation_used(&o.email, &account, &u.email))?;
+            outbox::queue(
+                tx,
+                &message::invitation_used(&o.email, &account, &u.email)
+                    .about(&o.id)
+                    .issued_by(&u.id),
+            )?;
         }
         Ok(u)
     })
@@ -395,8 +400,12 @@ async fn invite(
     user: &User,
     tenant: &str,
     role_ids: Vec<String>,
-    with_code: bool,
+    issuer: Option<&str>,
 ) -> Result<(), InviteError> {
+    let with_code = crate::model::identity_settings::current(db)?
+        .invitation
+        .strategy
+        == crate::model::identity_settings::LinkOrCode::Code;
     let token = crate::model::otp::new_token();
     let code = with_code.then(crate::model::otp::new_code);
     let user_id = user.id.as_str();
@@ -417,7 +426,12 @@ async fn invite(
         user_id,
         &token,
         code.as_deref(),
-    );
+    )
+    .about(user_id);
+    let mail = match issuer {
+        Some(i) => mail.issued_by(i),
+        None => mail,
+    };
     let at = rfc3339(clock.now());
     db.write(|tx| {
         let mut u = tx
@@ -537,7 +551,8 @@ pub fn void_links(tx: &mut Tx<'_>, ids: &[String]) -> Result<(), StoreError> {
 
 /// Mail existing user `user` an invitation to `tenant` — with `roles`, a new one; without,
 /// the pending one re-issued, keeping its roles (the strategy decides link, or link and
-/// code). [`InviteError::NotFound`] when there is nothing to re-issue.
+/// code), from `issuer` (the inviting user, if a user invites).
+/// [`InviteError::NotFound`] when there is nothing to re-issue.
 pub async fn mail_for(
     db: &Db,
     clock: &Clock,
@@ -545,11 +560,8 @@ pub async fn mail_for(
     user: &User,
     tenant: &str,
     roles: Option<Vec<String>>,
+    issuer: Option<&str>,
 ) -> Result<(), InviteError> {
-    let with_code = crate::model::identity_settings::current(db)?
-        .invitation
-        .strategy
-        == crate::model::identity_settings::LinkOrCode::Code;
     let roles = match roles {
         Some(r) => r,
         None => {
@@ -558,5 +570,5 @@ pub async fn mail_for(
                 .role_ids
         }
     };
-    invite(db, clock, links, user, tenant, roles, with_code).await
+    invite(db, clock, links, user, tenant, roles, issuer).await
 }

@@ -167,7 +167,7 @@ pub async fn check_password(
                     locked = true;
                     super::event::Event::UserLocked { user: &u.id }.record(tx, &at)?;
                     otp::issue(tx, &token, Purpose::Unlock, &u.id, now + UNLOCK_TTL)?;
-                    outbox::queue(tx, &message::unlock(links, &u.email, &token))?;
+                    outbox::queue(tx, &message::unlock(links, &u.email, &token).about(&u.id))?;
                 }
             }
             tx.put(&u)?;

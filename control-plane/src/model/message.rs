@@ -81,6 +81,15 @@ pub struct Message {
     /// How long the message is worth sending, seconds (its code's or link's lifetime): a
     /// message still undelivered after it is dropped, not sent late.
     pub lifetime: u32,
+    /// The user the message is about (its recipient, or the user a notice concerns): their
+    /// profile fills `name`, `profilePictureUrl`, `phoneNumber`, `metadata` and `tenantName`
+    /// when it is rendered.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// The user who caused it (the inviter): `issuerName`, `issuerEmail`, `issuerMetadata`,
+    /// `issuerProfilePictureUrl`.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 /// What a message that carries no expiring secret is worth: a day of retries.
@@ -123,17 +132,14 @@ impl Links<'_> {
         }
     }
 
-    /// The page that activates `user_id` with `token`.
-    pub fn activation(&self, user_id: &str, token: &str) -> String {
-        format!("{}?userId={user_id}&token={token}", self.page("activate"))
+    /// The link that activates `user_id` with `token` (`template::link` resolves its page).
+    pub fn activation(&self, user_id: &str, token: &str) -> MessageLink {
+        self.link("activate", user_query(user_id, token))
     }
 
-    /// The page that resets `user_id`'s password with `token`.
-    pub fn reset(&self, user_id: &str, token: &str) -> String {
-        format!(
-            "{}?userId={user_id}&token={token}",
-            self.page("reset-password")
-        )
+    /// The link that resets `user_id`'s password with `token`.
+    pub fn reset(&self, user_id: &str, token: &str) -> MessageLink {
+        self.link("reset-password", user_query(user_id, token))
     }
 }
 
@@ -152,10 +158,24 @@ fn email(
         vars,
         link,
         lifetime: NOTICE_LIFETIME,
+        about: None,
+        issuer: None,
     }
 }
 
 impl Message {
+    /// The same message, about user `id` (their profile fills the template's variables).
+    pub fn about(mut self, id: &str) -> Self {
+        self.about = Some(id.to_owned());
+        self
+    }
+
+    /// The same message, caused by user `id` (the `issuer…` variables).
+    pub fn issued_by(mut self, id: &str) -> Self {
+        self.issuer = Some(id.to_owned());
+        self
+    }
+
     /// The same message, worth sending for `secs` only (the lifetime of its code).
     fn lasting(mut self, secs: u32) -> Self {
         self.lifetime = secs.max(1);
@@ -175,6 +195,8 @@ fn sms(to: &str, t: SmsType, code: &str, ttl_secs: u32, kind: &'static str) -> M
         ]),
         link: None,
         lifetime: ttl_secs.max(1),
+        about: None,
+        issuer: None,
     }
 }
 
@@ -205,7 +227,7 @@ pub fn activation(
         to,
         EmailType::ActivateUser,
         v,
-        Some(links.link("activate", user_query(user_id, token))),
+        Some(links.activation(user_id, token)),
         "activation",
     )
 }
@@ -222,8 +244,8 @@ pub fn invitation(
     email(
         to,
         EmailType::ActivateUser,
-        vars([("tenantName", json!(account))]),
-        Some(links.link("activate", user_query(user_id, token))),
+        vars([("tenantName", json!(account)), ("invited", json!(true))]),
+        Some(links.activation(user_id, token)),
         "invitation",
     )
 }
@@ -238,6 +260,8 @@ pub fn signup_existing(to: &str) -> Message {
         vars: Map::new(),
         link: None,
         lifetime: NOTICE_LIFETIME,
+        about: None,
+        issuer: None,
     }
 }
 
@@ -247,7 +271,7 @@ pub fn password_reset(links: Links<'_>, to: &str, user_id: &str, token: &str) ->
         to,
         EmailType::ResetPassword,
         Map::new(),
-        Some(links.link("reset-password", user_query(user_id, token))),
+        Some(links.reset(user_id, token)),
         "password-reset",
     )
 }

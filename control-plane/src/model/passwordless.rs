@@ -132,6 +132,15 @@ fn message_for(kind: Kind, links: Links<'_>, u: &User, secret: &str, ttl: u32) -
     }
 }
 
+/// The message of `kind` to nobody (a decoy).
+fn decoy_for(kind: Kind, links: Links<'_>, secret: &str, ttl: u32) -> Message {
+    match kind {
+        Kind::MagicLink => message::magic_link(links, "decoy@decoy.invalid", secret, ttl),
+        Kind::Code => message::login_code("decoy@decoy.invalid", secret, ttl),
+        Kind::SmsCode => message::sms_login_code("+10000000000", secret, ttl),
+    }
+}
+
 /// Store a pending login for `user` (or a decoy for nobody) bound to `binding` (the fresh
 /// cookie value the reply sets), counting the send against the user's hourly budget (shared
 /// with MFA codes; past it the login is a decoy too), and queue its link or code. The
@@ -198,8 +207,13 @@ pub async fn prelogin(
             }
             tx.put_raw(Tree::Passwordless, p.as_bytes(), record.digest.as_bytes())?;
             tx.put(&record)?;
-            if let Some(u) = user.filter(|_| send) {
-                outbox::queue(tx, &message_for(kind, links, u, &secret, ttl))?;
+            // Nobody (or a spent budget) gets a decoy, rendered and dropped by the delivery
+            // task: the same writes and the same work as a real send.
+            match user.filter(|_| send) {
+                Some(u) => {
+                    outbox::queue(tx, &message_for(kind, links, u, &secret, ttl).about(&u.id))?
+                }
+                None => outbox::queue_decoy(tx, &decoy_for(kind, links, &secret, ttl))?,
             }
             Ok::<_, PasswordlessError>(send)
         })

@@ -1,6 +1,9 @@
 //! The environment's mail and SMS providers (`compat-wave2.md` §9.2, §10.1): one of
-//! SendGrid, Mailgun (US/EU) or Amazon SES for email, Twilio for SMS; none configured means
-//! the control plane's own transport (the outbox, or `--smtp-url`). Invariants:
+//! SendGrid, Mailgun (US/EU), Amazon SES or an SMTP server (Tessera's extension of the
+//! spec's list: `{provider: "smtp", secret: "smtp://user:password@host:port"}`, the URL
+//! being the secret since it carries the password) for email, Twilio for SMS; none
+//! configured means the control plane's own transport (the outbox, or `--smtp-url`).
+//! Invariants:
 //!
 //! - Secrets (API keys, auth tokens) are stored sealed (AES-256-GCM, `mfa::seal`, the
 //!   record's kind as associated data), opened only to send and to answer the environment
@@ -28,6 +31,9 @@ pub enum MailProvider {
     Ses,
     /// SES through an assumed role (not supported: no role to assume outside AWS).
     SesRole,
+    /// An SMTP server (`secret`: `smtp://[user:password@]host[:port]` with STARTTLS when
+    /// offered, `?tls=required` to insist, or `smtps://…`).
+    Smtp,
 }
 
 /// The stored mail configuration.
@@ -120,6 +126,23 @@ fn token_like(what: &str, v: &str, max: usize) -> Result<(), ProviderError> {
     Ok(())
 }
 
+/// An SMTP URL the delivery transport accepts: `smtp`/`smtps`, a host, a port if any.
+fn smtp_url_ok(secret: &str) -> Result<(), ProviderError> {
+    let bad = || {
+        ProviderError::Invalid(
+            "the smtp secret is the server's URL: smtp://[user:password@]host[:port] or smtps://…"
+                .into(),
+        )
+    };
+    let scheme_ok = secret.starts_with("smtp://") || secret.starts_with("smtps://");
+    if !scheme_ok {
+        return Err(bad());
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(secret)
+        .map(drop)
+        .map_err(|_| bad())
+}
+
 fn region_ok(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
@@ -158,6 +181,7 @@ impl MailRequest {
                 }
                 Ok(())
             }
+            MailProvider::Smtp => smtp_url_ok(&self.secret),
             MailProvider::SesRole => Err(ProviderError::Invalid(
                 "ses-role is not supported: Tessera cannot assume an AWS role; configure ses with an access key".into(),
             )),
@@ -344,6 +368,11 @@ pub enum Route {
         /// Region.
         region: String,
     },
+    /// An SMTP server.
+    Smtp {
+        /// Its URL, with the credentials.
+        url: String,
+    },
     /// Twilio's Messages API.
     Twilio {
         /// Account SID.
@@ -365,6 +394,7 @@ impl Route {
             Route::SendGrid { .. } => "sendgrid",
             Route::Mailgun { .. } => "mailgun",
             Route::Ses { .. } => "ses",
+            Route::Smtp { .. } => "smtp",
             Route::Twilio { .. } => "twilio",
         }
     }
@@ -386,6 +416,7 @@ pub fn route(db: &Db, channel: crate::model::message::Channel) -> Result<Route, 
             };
             let key = mail_secret(db, &c)?;
             Ok(match c.provider {
+                MailProvider::Smtp => Route::Smtp { url: key },
                 MailProvider::Sendgrid => Route::SendGrid { key },
                 MailProvider::Mailgun => Route::Mailgun {
                     key,

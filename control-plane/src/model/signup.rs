@@ -202,7 +202,7 @@ pub async fn sign_up(
             // never created, so even the right code activates nothing.
             otp::issue_with_code(tx, &code_token, &code, &u.id, expires)?;
             if let Some(o) = tx.get::<User>(owner.as_bytes())? {
-                outbox::queue(tx, &message::signup_existing(&o.email))?;
+                outbox::queue(tx, &message::signup_existing(&o.email).about(&o.id))?;
             }
             return Ok(());
         }
@@ -217,7 +217,8 @@ pub async fn sign_up(
                 &u.id,
                 &link_token,
                 with_code.then_some(code.as_str()),
-            );
+            )
+            .about(&u.id);
             outbox::queue(tx, &mail)?;
         }
         Ok(())
@@ -357,7 +358,7 @@ pub async fn resend(
     let token = otp::new_token();
     if let Some(u) = owner.filter(|u| !u.verified) {
         let expires = clock.unix() + ACTIVATION_TTL;
-        let mail = message::activation(links, &u.email, &u.id, &token, None);
+        let mail = message::activation(links, &u.email, &u.id, &token, None).about(&u.id);
         db.write(|tx| {
             otp::issue(tx, &token, Purpose::Activation, &u.id, expires)?;
             outbox::queue(tx, &mail)
@@ -375,20 +376,26 @@ pub async fn resend(
 }
 
 /// Queue the invitation mail of a user just added to `account` (its display name), when it
-/// has yet to activate (a user who already did has nothing to accept).
+/// has yet to activate (a user who already did has nothing to accept), from `issuer` (the
+/// inviting user, if a user invites).
 pub async fn invitation(
     db: &Db,
     clock: &Clock,
     links: Links<'_>,
     user: &User,
     account: &str,
+    issuer: Option<&str>,
 ) -> Result<(), SignupError> {
     if user.verified {
         return Ok(());
     }
     let token = otp::new_token();
     let expires = clock.unix() + ACTIVATION_TTL;
-    let mail = message::invitation(links, &user.email, account, &user.id, &token);
+    let mail = message::invitation(links, &user.email, account, &user.id, &token).about(&user.id);
+    let mail = match issuer {
+        Some(i) => mail.issued_by(i),
+        None => mail,
+    };
     db.write(|tx| {
         otp::issue(tx, &token, Purpose::Activation, &user.id, expires)?;
         outbox::queue(tx, &mail)
@@ -411,5 +418,10 @@ pub async fn activation_link(
         return Err(SignupError::AlreadyActive);
     }
     let token = new_token(db, clock, &u.id).await?;
-    Ok((links.activation(&u.id, &token), token))
+    let link = crate::model::template::link(
+        db,
+        crate::model::template::EmailType::ActivateUser,
+        &links.activation(&u.id, &token),
+    )?;
+    Ok((link, token))
 }

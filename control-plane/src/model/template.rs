@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::clock::{Clock, rfc3339};
-use crate::model::message::{Message, Rendered, Template};
+use crate::model::message::{Message, MessageLink, Rendered, Template};
 use crate::store::{Db, Record, StoreError, Tree};
 
 /// The largest template body (the spec's bound).
@@ -209,9 +209,9 @@ pub fn email_default(t: EmailType) -> Option<(&'static str, &'static str)> {
     use EmailType::*;
     Some(match t {
         ActivateUser => (
-            "{{#if tenantName}}You were invited to {{tenantName}}{{else}}Activate your account{{/if}}",
-            "<p>{{#if tenantName}}You were invited to join {{tenantName}}.{{else}}Welcome!{{/if}}</p>\
-             <p>{{#if tenantName}}Accept the invitation{{else}}Activate your account{{/if}} by opening this link within 24 hours:<br>\
+            "{{#if invited}}You were invited to {{tenantName}}{{else}}Activate your account{{/if}}",
+            "<p>{{#if invited}}You were invited to join {{tenantName}}.{{else}}Welcome!{{/if}}</p>\
+             <p>{{#if invited}}Accept the invitation{{else}}Activate your account{{/if}} by opening this link within 24 hours:<br>\
              <a href=\"{{redirectURL}}\">{{redirectURL}}</a></p>\
              {{#if code}}<p>Or enter this activation code: {{code}}</p>{{/if}}",
         ),
@@ -606,13 +606,19 @@ fn render_one(escape: bool, text: &str, vars: &Value) -> String {
     }
 }
 
-/// The link of a message: the page (the template's, else the flow's default) with the flow's
-/// query appended.
-fn link_of(page: Option<&str>, m: &Message) -> Option<String> {
-    let l = m.link.as_ref()?;
+/// A link at `page` (the template's, else the flow's default) with the flow's query
+/// appended: the one way every link is made, mailed or handed to the environment.
+fn link_at(page: Option<&str>, l: &MessageLink) -> String {
     let base = page.unwrap_or(&l.default_page);
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}{}", l.query))
+    format!("{base}{sep}{}", l.query)
+}
+
+/// The link `l` as the environment's template of type `t` routes it (its `redirectURL`),
+/// for the routes that hand a link to the environment instead of mailing it.
+pub fn link(db: &Db, t: EmailType, l: &MessageLink) -> Result<String, StoreError> {
+    let page = email(db, t)?.and_then(|t| t.redirect_url);
+    Ok(link_at(page.as_deref(), l))
 }
 
 /// A message with the template it renders with, looked up.
@@ -640,8 +646,55 @@ pub fn render(db: &Db, m: Message) -> Result<Option<Rendered>, StoreError> {
     Ok(prepare(db, m)?.map(Prepared::render))
 }
 
+/// The variables a message's users give it (§10.3), read when it renders: the profile of
+/// the user it is about and of its issuer. A flow's own variable of the same name wins; a
+/// user since deleted gives nothing.
+fn profile_vars(db: &Db, m: &mut Message) -> Result<(), StoreError> {
+    use crate::model::user::User;
+    fn put(v: &mut Map<String, Value>, k: &str, x: Option<String>) {
+        if let Some(x) = x.filter(|x| !x.is_empty()) {
+            v.entry(k).or_insert(Value::String(x));
+        }
+    }
+    let user = |id: &Option<String>| match id {
+        Some(id) => db.get::<User>(id.as_bytes()),
+        None => Ok(None),
+    };
+    if let Some(u) = user(&m.about)? {
+        put(&mut m.vars, "name", Some(u.name.clone()));
+        put(
+            &mut m.vars,
+            "profilePictureUrl",
+            u.profile_picture_url.clone(),
+        );
+        put(&mut m.vars, "phoneNumber", u.phone_number.clone());
+        put(&mut m.vars, "metadata", Some(u.metadata.clone()));
+        if !m.vars.contains_key("tenantName")
+            && let Some(t) = u
+                .active_tenant_id
+                .as_ref()
+                .or(u.memberships.first().map(|m| &m.tenant_id))
+            && let Some(t) = db.get::<crate::model::tenant::Tenant>(t.as_bytes())?
+        {
+            put(&mut m.vars, "tenantName", Some(t.name));
+        }
+    }
+    if let Some(u) = user(&m.issuer)? {
+        put(&mut m.vars, "issuerName", Some(u.name));
+        put(&mut m.vars, "issuerEmail", Some(u.email));
+        put(&mut m.vars, "issuerMetadata", Some(u.metadata));
+        put(
+            &mut m.vars,
+            "issuerProfilePictureUrl",
+            u.profile_picture_url,
+        );
+    }
+    Ok(())
+}
+
 /// Look up the template `m` renders with: `None` when it is inactive.
-fn prepare(db: &Db, m: Message) -> Result<Option<Prepared>, StoreError> {
+fn prepare(db: &Db, mut m: Message) -> Result<Option<Prepared>, StoreError> {
+    profile_vars(db, &mut m)?;
     let parts = match m.template {
         Template::Email(t) => {
             let tpl = match email(db, t)? {
@@ -698,7 +751,7 @@ impl Prepared {
         let mut vars = m.vars.clone();
         vars.entry("email")
             .or_insert_with(|| Value::String(m.to.clone()));
-        if let Some(url) = link_of(p.page.as_deref(), &m) {
+        if let Some(url) = m.link.as_ref().map(|l| link_at(p.page.as_deref(), l)) {
             vars.insert("redirectURL".into(), Value::String(url.clone()));
             vars.insert("link".into(), Value::String(url));
         }

@@ -420,8 +420,22 @@ strategy_routes!(get_invitation_strategy, set_invitation_strategy, invitation);
 strategy_routes!(get_activation_strategy, set_activation_strategy, activation);
 
 /// Mail `user` its pending invitation to `tenant` again (the earlier link stops working).
-async fn resend(state: &AppState, user: &User, tenant: &str) -> Result<(), ApiError> {
-    invitation::mail_for(&state.db, &state.clock, state.links(), user, tenant, None).await?;
+async fn resend(
+    state: &AppState,
+    user: &User,
+    tenant: &str,
+    issuer: Option<&str>,
+) -> Result<(), ApiError> {
+    invitation::mail_for(
+        &state.db,
+        &state.clock,
+        state.links(),
+        user,
+        tenant,
+        None,
+        issuer,
+    )
+    .await?;
     Ok(())
 }
 
@@ -486,12 +500,20 @@ pub(super) async fn reset(
     let tenant = caller.account(&state, Perm::WriteUsers)?;
     let u = member_by_email(&state, &req.email)?;
     let m = u.membership(&tenant).ok_or(user::UserError::NotFound)?;
+    let issuer = caller.user().map(|c| c.user.id.as_str());
     if m.pending_invitation {
-        resend(&state, &u, &tenant).await?;
+        resend(&state, &u, &tenant, issuer).await?;
     } else if !u.verified {
         let account = crate::model::tenant::get(&state.db, &tenant)?.name;
-        crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
-            .await?;
+        crate::model::signup::invitation(
+            &state.db,
+            &state.clock,
+            state.links(),
+            &u,
+            &account,
+            issuer,
+        )
+        .await?;
     } else {
         return Err(ApiError::bad_request(
             "the user has no pending invitation to this account",
@@ -513,7 +535,7 @@ pub(super) async fn reset_all(
         return Err(ApiError::bad_request("the user has no pending invitation"));
     }
     for p in pending {
-        resend(&state, &u, &p.tenant_id).await?;
+        resend(&state, &u, &p.tenant_id, None).await?;
     }
     Ok(StatusCode::OK)
 }

@@ -105,6 +105,7 @@ pub(super) async fn invite(
             &existing,
             tenant,
             Some(roles),
+            caller.user().map(|c| c.user.id.as_str()),
         )
         .await?;
         return Ok(user::get(&state.db, &existing.id)?);
@@ -121,8 +122,15 @@ pub(super) async fn invite(
     .await?;
     if !skip_mail {
         let account = crate::model::tenant::get(&state.db, tenant)?.name;
-        crate::model::signup::invitation(&state.db, &state.clock, state.links(), &u, &account)
-            .await?;
+        crate::model::signup::invitation(
+            &state.db,
+            &state.clock,
+            state.links(),
+            &u,
+            &account,
+            caller.user().map(|c| c.user.id.as_str()),
+        )
+        .await?;
     }
     Ok(u)
 }

@@ -593,7 +593,7 @@ async fn wrong(
                 &u.id,
                 now + crate::model::login::UNLOCK_TTL,
             )?;
-            outbox::queue(tx, &message::unlock(links, &u.email, &token))?;
+            outbox::queue(tx, &message::unlock(links, &u.email, &token).about(&u.id))?;
             Ok::<_, StoreError>(true)
         })
         .await;
@@ -879,7 +879,10 @@ pub async fn send_code(
                 now + i64::from(ttl),
             ));
             tx.put(&c)?;
-            outbox::queue(tx, &code_message(&target, &to, &code, ttl))?;
+            outbox::queue(
+                tx,
+                &code_message(&target, &to, &code, ttl).about(&c.user_id),
+            )?;
             Ok(to)
         })
         .await?;
@@ -989,7 +992,7 @@ pub async fn recover(
             }
             remove_all(&mut m);
             tx.put(&m)?;
-            outbox::queue(tx, &message::mfa_recovered(&u.email))?;
+            outbox::queue(tx, &message::mfa_recovered(&u.email).about(&u.id))?;
             Ok::<_, MfaError>(true)
         })
         .await?;
@@ -1231,7 +1234,7 @@ pub async fn self_send_sms(
                 now + i64::from(ttl),
             ));
             tx.put(&m)?;
-            outbox::queue(tx, &message::mfa_sms_code(&to, &code, ttl))?;
+            outbox::queue(tx, &message::mfa_sms_code(&to, &code, ttl).about(&user.id))?;
             Ok(to)
         })
         .await?;

@@ -143,7 +143,7 @@ pub async fn start_add(
         if !taken {
             outbox::queue(
                 tx,
-                &message::email_code(&entry.email, &code, CODE_TTL as u32),
+                &message::email_code(&entry.email, &code, CODE_TTL as u32).about(&u.id),
             )?;
         }
         Ok(e)
@@ -350,7 +350,10 @@ pub async fn start_change(
             now + CODE_TTL,
         )?;
         if !taken {
-            outbox::queue(tx, &message::email_code(&display, &code, CODE_TTL as u32))?;
+            outbox::queue(
+                tx,
+                &message::email_code(&display, &code, CODE_TTL as u32).about(user_id),
+            )?;
         }
         Ok(())
     })
@@ -392,7 +395,7 @@ pub async fn finish_change(
             u.verified = true;
             tx.put(&u)?;
             crate::model::credentials::end_sessions(tx, user_id, keep, &at)?;
-            outbox::queue(tx, &message::email_changed(&old, &u.email))?;
+            outbox::queue(tx, &message::email_changed(&old, &u.email).about(&u.id))?;
             Ok(Done::Ok(u))
         })
         .await?;

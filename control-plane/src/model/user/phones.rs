@@ -130,7 +130,10 @@ pub async fn start_add(
             Some(phone.id.clone()),
             now + CODE_TTL,
         )?;
-        outbox::queue(tx, &message::phone_code(&number, &code, CODE_TTL as u32))?;
+        outbox::queue(
+            tx,
+            &message::phone_code(&number, &code, CODE_TTL as u32).about(user_id),
+        )?;
         Ok(CodeToSend {
             token: token.clone(),
             phone,
@@ -246,7 +249,7 @@ pub async fn start_remove(
         )?;
         outbox::queue(
             tx,
-            &message::phone_code(&phone.phone_number, &code, CODE_TTL as u32),
+            &message::phone_code(&phone.phone_number, &code, CODE_TTL as u32).about(user_id),
         )?;
         Ok(CodeToSend {
             token: token.clone(),

@@ -254,6 +254,18 @@ impl From<crate::model::template::TemplateError> for ApiError {
     }
 }
 
+impl From<crate::model::jwt_template::JwtTemplateError> for ApiError {
+    fn from(e: crate::model::jwt_template::JwtTemplateError) -> Self {
+        use crate::model::jwt_template::JwtTemplateError;
+        match e {
+            JwtTemplateError::Invalid(m) => ApiError::bad_request(m),
+            JwtTemplateError::NotFound(_) => ApiError::not_found(e.to_string()),
+            JwtTemplateError::Conflict(m) => ApiError::conflict(m),
+            JwtTemplateError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::provider::ProviderError> for ApiError {
     fn from(e: crate::model::provider::ProviderError) -> Self {
         use crate::model::provider::ProviderError;

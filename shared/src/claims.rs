@@ -155,6 +155,37 @@ pub struct AccessClaims {
     pub nbf: Option<i64>,
 }
 
+impl AccessClaims {
+    /// Every name an access token's claims may carry (the fields above as serialized):
+    /// what nothing else may set in a token (JWT templates add claims under other names).
+    pub const NAMES: &'static [&'static str] = &[
+        "sub",
+        "type",
+        "tenantId",
+        "tenantIds",
+        "roles",
+        "permissions",
+        "applicationId",
+        "iss",
+        "aud",
+        "iat",
+        "exp",
+        "sid",
+        "userId",
+        "email",
+        "email_verified",
+        "name",
+        "profilePictureUrl",
+        "metadata",
+        "superUser",
+        "acr",
+        "amr",
+        "auth_time",
+        "jti",
+        "nbf",
+    ];
+}
+
 /// The `acr` value of a stepped-up (multi-factor) authentication (`compat.md` §2.5).
 pub const STEP_UP_ACR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
@@ -171,6 +202,42 @@ mod tests {
         assert!(serde_json::from_str::<AccessClaims>(dup).is_err());
         let string_exp = r#"{"sub":"u","type":"userToken","tenantId":"t","applicationId":"a","iss":"i","aud":"a","iat":1,"exp":"never"}"#;
         assert!(serde_json::from_str::<AccessClaims>(string_exp).is_err());
+    }
+
+    #[test]
+    fn names_are_exactly_the_serialized_fields() {
+        let full = AccessClaims {
+            sub: "u".into(),
+            token_type: TokenType::UserToken,
+            tenant_id: "t".into(),
+            tenant_ids: vec!["t".into()],
+            roles: vec![],
+            permissions: vec![],
+            application_id: "a".into(),
+            iss: "i".into(),
+            aud: "a".into(),
+            iat: 1,
+            exp: Some(2),
+            sid: Some("s".into()),
+            user_id: Some("u".into()),
+            email: Some("e".into()),
+            email_verified: Some(true),
+            name: Some("n".into()),
+            profile_picture_url: Some("p".into()),
+            metadata: Some(Default::default()),
+            super_user: Some(true),
+            acr: Some("a".into()),
+            amr: Some(vec![]),
+            auth_time: Some(1),
+            jti: Some("j".into()),
+            nbf: Some(1),
+        };
+        let v = serde_json::to_value(&full).unwrap();
+        let mut got: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = AccessClaims::NAMES.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod invitations;
+mod jwt_templates;
 mod messaging;
 mod platform;
 mod profile;

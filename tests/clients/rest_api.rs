@@ -21,10 +21,11 @@ const APP_ORIGIN: &str = "http://localhost:5173";
 pub fn node_with_packages() -> Option<(PathBuf, PathBuf)> {
     let node = system_tool(&["/usr/bin/node", "/usr/local/bin/node"], "nodejs npm")?;
     let dir = repo_root().join("tests/js");
-    if !dir
-        .join("node_modules/@frontegg/rest-api/package.json")
-        .exists()
-    {
+    let installed = ["rest-api", "client"].iter().all(|p| {
+        dir.join(format!("node_modules/@frontegg/{p}/package.json"))
+            .exists()
+    });
+    if !installed {
         let npm = node.with_file_name("npm");
         let status = Command::new(&npm)
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -36,7 +37,8 @@ pub fn node_with_packages() -> Option<(PathBuf, PathBuf)> {
     Some((node, dir))
 }
 
-fn run(node: &Path, dir: &Path, script: &str, env: &[(&str, String)]) -> (bool, String) {
+/// Run `script` of `tests/js` with `env`: whether it succeeded, and what it printed.
+pub fn run(node: &Path, dir: &Path, script: &str, env: &[(&str, String)]) -> (bool, String) {
     let out = Command::new(node)
         .arg(script)
         .current_dir(dir)

@@ -416,7 +416,7 @@ pub fn claims(
     t: &ApiToken,
     now: i64,
     who: Issuance<'_>,
-) -> Result<AccessClaims, M2mError> {
+) -> Result<crate::model::jwt_template::Shaped, M2mError> {
     let (token_type, (roles, permissions), user) = match &t.user_id {
         None => (
             shared::claims::TokenType::TenantApiToken,
@@ -430,37 +430,47 @@ pub fn claims(
             (shared::claims::TokenType::UserApiToken, rights, Some(u))
         }
     };
-    let exp = match t.expires_at {
-        Some(e) => (now + who.ttl).min(e),
-        None => now + who.ttl,
-    };
-    Ok(AccessClaims {
-        sub: t.client_id.clone(),
+    let facts = crate::model::jwt_template::Facts {
+        user_id: t.user_id.as_deref(),
+        email: user.as_ref().map(|u| u.email.as_str()),
+        tenant_id: &t.tenant_id,
+        application_id: who.audience,
         token_type,
-        tenant_id: t.tenant_id.clone(),
-        tenant_ids: Vec::new(),
-        roles,
-        permissions,
-        application_id: who.audience.to_owned(),
-        iss: who.issuer.to_owned(),
-        aud: who.audience.to_owned(),
-        iat: t.issued_at(now),
-        exp: Some(exp),
-        sid: None,
-        user_id: user.as_ref().map(|u| u.id.clone()),
-        email: user
-            .as_ref()
-            .map(|u| u.email.clone())
-            .filter(|e| !e.is_empty()),
-        email_verified: None,
-        name: None,
-        profile_picture_url: None,
-        metadata: Some(t.metadata.clone()),
-        super_user: None,
-        acr: None,
-        amr: None,
-        auth_time: None,
-        jti: None,
-        nbf: None,
+        role_ids: &t.role_ids,
+    };
+    crate::model::jwt_template::shape(db, &facts, who.ttl, |ttl| {
+        let exp = match t.expires_at {
+            Some(e) => (now + ttl).min(e),
+            None => now + ttl,
+        };
+        Ok(AccessClaims {
+            sub: t.client_id.clone(),
+            token_type,
+            tenant_id: t.tenant_id.clone(),
+            tenant_ids: Vec::new(),
+            roles,
+            permissions,
+            application_id: who.audience.to_owned(),
+            iss: who.issuer.to_owned(),
+            aud: who.audience.to_owned(),
+            iat: t.issued_at(now),
+            exp: Some(exp),
+            sid: None,
+            user_id: user.as_ref().map(|u| u.id.clone()),
+            email: user
+                .as_ref()
+                .map(|u| u.email.clone())
+                .filter(|e| !e.is_empty()),
+            email_verified: None,
+            name: None,
+            profile_picture_url: None,
+            metadata: Some(t.metadata.clone()),
+            super_user: None,
+            acr: None,
+            amr: None,
+            auth_time: None,
+            jti: None,
+            nbf: None,
+        })
     })
 }

@@ -501,7 +501,8 @@ pub struct Authn {
 
 /// The claims of a user token for `user` in `tenant` and session `sid`, issued `now`: its
 /// effective roles and permissions there (as the environment puts them in tokens), and the
-/// step-up claims of a multi-factor login. The one builder of user-token claims.
+/// step-up claims of a multi-factor login, shaped by the JWT template the targeting chooses
+/// (`jwt_template::shape`). The one builder of user-token claims.
 #[allow(clippy::too_many_arguments)]
 pub fn user_claims(
     db: &Db,
@@ -512,48 +513,59 @@ pub fn user_claims(
     now: i64,
     who: Issuance<'_>,
     authn: Option<&Authn>,
-) -> Result<AccessClaims, LoginError> {
+) -> Result<super::jwt_template::Shaped, LoginError> {
     let groups = super::group::granting_for(db, &user.id, tenant)?;
     let eff = super::authz::effective(user, tenant, &groups, db)?;
     let metadata =
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&user.metadata)
             .unwrap_or_default();
-    Ok(AccessClaims {
-        sub: user.id.clone(),
+    let role_ids = user
+        .membership(tenant)
+        .map(|m| m.role_ids.clone())
+        .unwrap_or_default();
+    let facts = super::jwt_template::Facts {
+        user_id: Some(&user.id),
+        email: Some(&user.email),
+        tenant_id: tenant,
+        application_id: who.audience,
         token_type: TokenType::UserToken,
-        tenant_id: tenant.to_owned(),
-        tenant_ids: user.tenant_ids(),
-        roles: if config.add_roles_to_jwt {
-            eff.role_keys()
-        } else {
-            Vec::new()
-        },
-        permissions: if config.add_permissions_to_jwt {
-            eff.permission_keys()
-        } else {
-            Vec::new()
-        },
-        application_id: who.audience.to_owned(),
-        iss: who.issuer.to_owned(),
-        aud: who.audience.to_owned(),
-        iat: now,
-        // A temporary user's tokens end with the user.
-        exp: Some(
-            user.expires_at
-                .map_or(now + who.ttl, |end| end.min(now + who.ttl)),
-        ),
-        sid: Some(sid.to_owned()),
-        user_id: Some(user.id.clone()),
-        email: Some(user.email.clone()),
-        email_verified: Some(user.verified),
-        name: Some(user.name.clone()),
-        profile_picture_url: user.profile_picture_url.clone(),
-        metadata: Some(metadata),
-        super_user: user.super_user.then_some(true),
-        acr: authn.map(|_| shared::claims::STEP_UP_ACR.to_owned()),
-        amr: authn.map(|a| a.amr.clone()),
-        auth_time: authn.map(|a| a.auth_time),
-        jti: None,
-        nbf: None,
+        role_ids: &role_ids,
+    };
+    super::jwt_template::shape(db, &facts, who.ttl, |ttl| {
+        Ok(AccessClaims {
+            sub: user.id.clone(),
+            token_type: TokenType::UserToken,
+            tenant_id: tenant.to_owned(),
+            tenant_ids: user.tenant_ids(),
+            roles: if config.add_roles_to_jwt {
+                eff.role_keys()
+            } else {
+                Vec::new()
+            },
+            permissions: if config.add_permissions_to_jwt {
+                eff.permission_keys()
+            } else {
+                Vec::new()
+            },
+            application_id: who.audience.to_owned(),
+            iss: who.issuer.to_owned(),
+            aud: who.audience.to_owned(),
+            iat: now,
+            // A temporary user's tokens end with the user.
+            exp: Some(user.expires_at.map_or(now + ttl, |end| end.min(now + ttl))),
+            sid: Some(sid.to_owned()),
+            user_id: Some(user.id.clone()),
+            email: Some(user.email.clone()),
+            email_verified: Some(user.verified),
+            name: Some(user.name.clone()),
+            profile_picture_url: user.profile_picture_url.clone(),
+            metadata: Some(metadata),
+            super_user: user.super_user.then_some(true),
+            acr: authn.map(|_| shared::claims::STEP_UP_ACR.to_owned()),
+            amr: authn.map(|a| a.amr.clone()),
+            auth_time: authn.map(|a| a.auth_time),
+            jti: None,
+            nbf: None,
+        })
     })
 }

@@ -17,6 +17,7 @@ pub mod identity_settings;
 pub mod indexes;
 pub mod invitation;
 pub mod json;
+pub mod jwt_template;
 pub mod lockout;
 pub mod login;
 pub mod m2m;

@@ -123,7 +123,8 @@ pub fn longest_token_ttl(db: &Db) -> Result<i64, StoreError> {
     Ok(high.max(i64::from(configured)))
 }
 
-fn note_token_ttl(tx: &mut Tx<'_>, ttl: i64) -> Result<(), StoreError> {
+/// Record that tokens may live `ttl` seconds (the longest lifetime only grows).
+pub(crate) fn note_token_ttl(tx: &mut Tx<'_>, ttl: i64) -> Result<(), StoreError> {
     let high = tx
         .get_raw(Tree::Meta, MAX_TTL_KEY)?
         .and_then(|b| <[u8; 8]>::try_from(b).ok())

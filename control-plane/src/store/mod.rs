@@ -123,6 +123,8 @@ trees! {
     Templates = 33, "templates";
     /// Messages accepted and not yet delivered, keyed by queue order (sealed).
     Outbox = 34, "outbox";
+    /// JWT templates (`template/{id}`, `key/{key}` → id) and their targeting.
+    TokenShaping = 35, "token_shaping";
 }
 
 /// Errors of the storage layer.

@@ -73,7 +73,7 @@ pub(super) fn issue(
         authn,
     )?;
     let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
-    let ttl = claims.exp.map_or(who.ttl, |e| e - now);
+    let ttl = claims.claims.exp.map_or(who.ttl, |e| e - now);
     Ok(Issued {
         body: LoginReply {
             token_type: "bearer",
@@ -112,12 +112,13 @@ pub(super) fn reissue(
     };
     let claims = login::user_claims(&state.db, config, user, tenant, sid, now, who, Some(authn))?;
     let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    let ttl = claims.claims.exp.map_or(who.ttl, |e| e - now);
     Ok(Json(serde_json::json!({
         "tokenType": "bearer",
         "mfaRequired": false,
         "accessToken": access,
-        "expiresIn": who.ttl,
-        "expires": rfc3339_of(now + who.ttl).unwrap_or_default(),
+        "expiresIn": ttl,
+        "expires": rfc3339_of(now + ttl).unwrap_or_default(),
         "userId": user.id,
         "userEmail": user.email,
         "emailVerified": user.verified,

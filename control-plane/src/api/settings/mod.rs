@@ -1,8 +1,9 @@
-//! Settings (tags Core Settings, Lockout Policy, Password Settings, Sessions Configuration,
+//! Settings (tags Core Settings (incl. JWT templates and targeting), Lockout Policy, Password Settings, Sessions Configuration,
 //! Email Templates, SMS Templates, Email Configuration, SMS Configuration):
 //! the environment's configuration and the policies every account may set for itself, the
 //! environment's applying where it has none (`model::setting`).
 
+mod jwt;
 mod lockout;
 mod mfa;
 mod passwords;
@@ -25,4 +26,5 @@ pub(super) fn ops() -> Ops {
         .merge(mfa::ops())
         .merge(templates::ops())
         .merge(providers::ops())
+        .merge(jwt::ops())
 }

@@ -62,7 +62,7 @@ fn issue(state: &AppState, g: Granted, ip: ClientIp) -> Result<TokensSnake, ApiE
     };
     let cat = state.catalog()?;
     let claims = api_token::claims(&state.db, &cat, &state.restrictions, &g.token, now, who)?;
-    let exp = claims.exp.unwrap_or(now + who.ttl);
+    let exp = claims.claims.exp.unwrap_or(now + who.ttl);
     Ok(TokensSnake {
         access_token: state.issuer.sign(&claims).map_err(ApiError::internal)?,
         refresh_token: format!("{}.{}", g.token.client_id, g.refresh),

@@ -670,6 +670,8 @@ pub struct Endpoints {
     pub ses: String,
     /// Twilio.
     pub twilio: String,
+    /// The captcha verifier (reCAPTCHA's `siteverify`).
+    pub recaptcha: String,
 }
 
 impl Default for Endpoints {
@@ -680,6 +682,7 @@ impl Default for Endpoints {
             mailgun_eu: "https://api.eu.mailgun.net".into(),
             ses: "https://email.{region}.amazonaws.com".into(),
             twilio: "https://api.twilio.com".into(),
+            recaptcha: "https://www.google.com/recaptcha/api/siteverify".into(),
         }
     }
 }

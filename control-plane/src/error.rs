@@ -266,6 +266,18 @@ impl From<crate::model::jwt_template::JwtTemplateError> for ApiError {
     }
 }
 
+impl From<crate::model::captcha::CaptchaError> for ApiError {
+    fn from(e: crate::model::captcha::CaptchaError) -> Self {
+        use crate::model::captcha::CaptchaError;
+        match e {
+            CaptchaError::Invalid(m) => ApiError::bad_request(m),
+            CaptchaError::NotFound => ApiError::not_found(e.to_string()),
+            CaptchaError::Exists => ApiError::conflict(e.to_string()),
+            CaptchaError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::provider::ProviderError> for ApiError {
     fn from(e: crate::model::provider::ProviderError) -> Self {
         use crate::model::provider::ProviderError;

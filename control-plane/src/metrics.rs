@@ -22,6 +22,8 @@ pub struct Metrics {
     /// such user), `locked` (refused without evaluating the password), `throttled` (the
     /// account's hourly failure budget is spent; not evaluated either).
     pub logins: IntCounterVec,
+    /// Captcha checks by result: `passed`, `refused`, `unavailable` (the verifier failed).
+    pub captcha: IntCounterVec,
     /// The last version published to sidecars.
     pub push_version: IntGauge,
     /// Time to build and broadcast one delta.
@@ -138,6 +140,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(hashes_shed.clone()))?;
         registry.register(Box::new(logins.clone()))?;
+        let captcha = IntCounterVec::new(
+            Opts::new(
+                "control_plane_captcha_checks_total",
+                "Captcha checks of public flows by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(captcha.clone()))?;
         let messages = IntCounterVec::new(
             Opts::new(
                 "control_plane_messages_total",
@@ -154,6 +164,7 @@ impl Metrics {
             store_healthy,
             hashes_shed,
             logins,
+            captcha,
             push_version,
             push_fanout,
             sidecars_connected,

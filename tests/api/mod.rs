@@ -1,6 +1,7 @@
 //! The API, area by area: one module per `control-plane/src/api/<area>`.
 
 pub mod auth;
+mod captcha;
 mod invitations;
 mod jwt_templates;
 mod messaging;

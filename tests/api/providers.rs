@@ -24,6 +24,7 @@ async fn world_at(stand_in: &StandIn) -> World {
         mailgun_eu: format!("{b}/eu"),
         ses: format!("{b}/ses/{{region}}"),
         twilio: b,
+        ..Default::default()
     };
     let cp = Cp::start_with(config).await;
     let token = cp.vendor_token().await;

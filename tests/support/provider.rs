@@ -1,6 +1,7 @@
-//! A loopback stand-in for a mail or SMS provider's API: records every request (method,
-//! path, headers, body) and answers from a script of statuses (the last one repeats), with
-//! `Retry-After: 1` on a 429.
+//! A loopback stand-in for an external service's API (a mail or SMS provider, the captcha
+//! verifier): records every request (method, path, headers, body) and answers from a script
+//! of statuses (the last one repeats) or a function of the request, with `Retry-After: 1` on
+//! a 429.
 
 use std::sync::{Arc, Mutex};
 
@@ -65,24 +66,42 @@ pub struct StandIn {
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
+/// How a stand-in answers the `n`th request (1-based): status and body.
+type Answer = dyn Fn(usize, &Seen) -> (u16, String) + Send + Sync;
+
 impl StandIn {
     /// Answer with `script` (statuses in order; the last repeats).
     pub async fn start(script: &[u16]) -> StandIn {
+        let script = script.to_vec();
+        Self::answering(move |n, _| {
+            (
+                script[(n - 1).min(script.len() - 1)],
+                "{\"message\":\"recorded\"}".to_owned(),
+            )
+        })
+        .await
+    }
+
+    /// Answer each request as `answer` says (a service with logic of its own, such as a
+    /// captcha verifier).
+    pub async fn answering(
+        answer: impl Fn(usize, &Seen) -> (u16, String) + Send + Sync + 'static,
+    ) -> StandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let script: Arc<Vec<u16>> = Arc::new(script.to_vec());
+        let answer: Arc<Answer> = Arc::new(answer);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (log, script) = (log.clone(), script.clone());
+                let (log, answer) = (log.clone(), answer.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (log, script) = (log.clone(), script.clone());
+                            let (log, answer) = (log.clone(), answer.clone());
                             async move {
                                 let method = req.method().to_string();
                                 let path = req.uri().to_string();
@@ -94,26 +113,27 @@ impl StandIn {
                                     })
                                     .collect();
                                 let body = req.into_body().collect().await.unwrap().to_bytes();
+                                let seen = Seen {
+                                    method,
+                                    path,
+                                    headers,
+                                    body: String::from_utf8_lossy(&body).into_owned(),
+                                };
                                 let n = {
                                     let mut l = log.lock().unwrap();
-                                    l.push(Seen {
-                                        method,
-                                        path,
-                                        headers,
-                                        body: String::from_utf8_lossy(&body).into_owned(),
-                                    });
+                                    l.push(seen.clone());
                                     l.len()
                                 };
-                                let status = script[(n - 1).min(script.len() - 1)];
-                                let mut res = hyper::Response::builder().status(status);
+                                let (status, text) = answer(n, &seen);
+                                let mut res = hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json");
                                 if status == 429 {
                                     res = res.header("retry-after", "1");
                                 }
                                 Ok::<_, std::convert::Infallible>(
-                                    res.body(http_body_util::Full::new(bytes::Bytes::from(
-                                        "{\"message\":\"recorded\"}",
-                                    )))
-                                    .unwrap(),
+                                    res.body(http_body_util::Full::new(bytes::Bytes::from(text)))
+                                        .unwrap(),
                                 )
                             }
                         },

@@ -16,7 +16,7 @@
 
 mod providers;
 
-pub use providers::Endpoints;
+pub use providers::{Endpoints, client as http_client};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -69,6 +69,66 @@ pub fn check_ip(state: &AppState, tenant: Option<&str>, ip: IpAddr) -> Result<()
     }
 }
 
+/// Enforce the environment's captcha policy on a public flow's request: its
+/// `recaptchaToken`, the email it names (if any: `ignoredEmails` skip the check) and the
+/// caller's address, before the flow looks anything up. Every refusal is the same 400 (it
+/// says nothing about an account); a verifier that cannot be reached is a 503 (fail closed).
+pub async fn check_captcha(
+    state: &AppState,
+    token: Option<&str>,
+    email: Option<&str>,
+    ip: std::net::IpAddr,
+) -> Result<(), ApiError> {
+    use crate::model::captcha::{self, Answer, Check};
+    let refused = || {
+        state.metrics.captcha.with_label_values(&["refused"]).inc();
+        ApiError::bad_request("captcha verification failed")
+    };
+    let (secret, min_score) = match captcha::check_for(&state.db, token, email)? {
+        Check::Skip => return Ok(()),
+        Check::Missing => return Err(refused()),
+        Check::Verify { secret, min_score } => (secret, min_score),
+    };
+    let form = [
+        ("secret", secret.as_str()),
+        ("response", token.unwrap_or_default().trim()),
+        ("remoteip", &ip.to_string()),
+    ];
+    let answer = state
+        .http
+        .post(&state.endpoints.recaptcha)
+        .form(&form)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let answer: Answer = match answer {
+        Ok(r) => match r.bytes().await {
+            Ok(b) => shared::json::from_bytes(&b).unwrap_or_default(),
+            Err(e) => return Err(unavailable(state, &e)),
+        },
+        Err(e) => return Err(unavailable(state, &e)),
+    };
+    if captcha::passes(&answer, min_score) {
+        state.metrics.captcha.with_label_values(&["passed"]).inc();
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+fn unavailable(state: &AppState, e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "the captcha verifier could not be reached");
+    state
+        .metrics
+        .captcha
+        .with_label_values(&["unavailable"])
+        .inc();
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "captcha verification is unavailable; try again",
+    )
+}
+
 /// Enforce the email-domain rules of the environment and of each given account on a
 /// normalised address (an address-less user passes).
 pub fn check_email(state: &AppState, tenants: &[&str], email_norm: &str) -> Result<(), ApiError> {

@@ -67,6 +67,10 @@ pub struct Shared {
     pub restrictions: Arc<crate::model::restrictions::Policies>,
     /// The roles-and-permissions catalogue, cached by its generation.
     pub catalogs: Arc<crate::model::catalog::Catalogs>,
+    /// Outbound HTTPS (rustls on ring): the captcha verifier.
+    pub http: reqwest::Client,
+    /// The external services' endpoints (providers, the captcha verifier).
+    pub endpoints: Arc<crate::config::Endpoints>,
 }
 
 /// Counters of served spec operations, indexed like [`crate::spec::spec_operations`].
@@ -144,6 +148,8 @@ impl AppState {
             metrics_elsewhere: config.metrics_listen.is_some(),
             restrictions,
             catalogs,
+            http: crate::delivery::http_client(),
+            endpoints: Arc::new(config.provider_endpoints.clone()),
             env: Arc::new(env),
             issuer: Arc::new(issuer),
             hasher: crate::hashing::Hasher::new(config.argon2, config.limits.max_hash_queue)

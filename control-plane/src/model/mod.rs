@@ -5,6 +5,7 @@ pub mod access_token;
 pub mod api_token;
 pub mod authz;
 pub mod builtin;
+pub mod captcha;
 pub mod cascade;
 pub mod catalog;
 pub mod clock;

@@ -24,6 +24,8 @@ pub(super) struct ActivateRequest {
     user_id: String,
     token: String,
     password: Option<String>,
+    /// The reCAPTCHA token (checked when a captcha policy is enabled).
+    recaptcha_token: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -33,6 +35,8 @@ pub(super) struct ActivateWithCodeRequest {
     token: String,
     code: String,
     password: Option<String>,
+    /// The reCAPTCHA token (checked when a captcha policy is enabled).
+    recaptcha_token: Option<String>,
 }
 
 /// Log the freshly activated user in: the login reply and the refresh cookie.
@@ -57,6 +61,8 @@ pub(super) async fn activate(
     ip: ClientIp,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<Response, ApiError> {
+    // No address in the request: the ignored addresses cannot apply.
+    crate::http::guard::check_captcha(&state, req.recaptcha_token.as_deref(), None, ip.0).await?;
     let user = signup::activate(
         &state.db,
         &state.clock,
@@ -76,6 +82,7 @@ pub(super) async fn activate_with_code(
     ip: ClientIp,
     ApiJson(req): ApiJson<ActivateWithCodeRequest>,
 ) -> Result<Response, ApiError> {
+    crate::http::guard::check_captcha(&state, req.recaptcha_token.as_deref(), None, ip.0).await?;
     let user = signup::activate_with_code(
         &state.db,
         &state.clock,

@@ -24,6 +24,8 @@ pub(super) struct LoginRequest {
     password: String,
     /// Joins the invitation link's account (`compat-wave2.md` §8.3).
     invitation_token: Option<String>,
+    /// The login box's reCAPTCHA token (checked when a captcha policy is enabled).
+    recaptcha_token: Option<String>,
 }
 
 /// An expired password: no tokens, a reset token instead.
@@ -53,6 +55,13 @@ pub(super) async fn login(
     // The environment's IP rules apply to everyone alike: checked before anything about the
     // user is looked at, so the reply reveals nothing about accounts.
     crate::http::guard::check_ip(&state, None, ip)?;
+    crate::http::guard::check_captcha(
+        &state,
+        req.recaptcha_token.as_deref(),
+        req.email.as_deref(),
+        ip,
+    )
+    .await?;
     let found = login::find(&state.db, req.email.as_deref(), req.username.as_deref())?;
     let Some(found) = found else {
         login::check_unknown(&state.db, &state.clock, &state.hasher, &req.password).await?;

@@ -39,6 +39,9 @@ pub(super) struct Identifier {
     /// Joins the invitation's account on success (`compat-wave2.md` §8.3).
     #[serde(default)]
     invitation_token: Option<String>,
+    /// The reCAPTCHA token (prelogin, and the magic link's postlogin).
+    #[serde(default)]
+    recaptcha_token: Option<String>,
 }
 
 fn present(v: &Option<String>) -> Option<&str> {
@@ -133,6 +136,14 @@ async fn prelogin(
     let config = crate::model::vendor_config::current(&state.db)?;
     enabled(&config, kind)?;
     crate::http::guard::check_ip(&state, None, ip.0)?;
+    let who = &req.who;
+    crate::http::guard::check_captcha(
+        &state,
+        who.recaptcha_token.as_deref(),
+        present(&who.email),
+        ip.0,
+    )
+    .await?;
     if req.who.given() != 1 {
         return Err(ApiError::bad_request(
             "exactly one of email, username, userId or phoneNumber is required",
@@ -193,6 +204,10 @@ async fn postlogin(
     let config = crate::model::vendor_config::current(&state.db)?;
     enabled(&config, kind)?;
     crate::http::guard::check_ip(&state, None, ip.0)?;
+    if kind == Kind::MagicLink {
+        crate::http::guard::check_captcha(&state, req.who.recaptcha_token.as_deref(), None, ip.0)
+            .await?;
+    }
     if req.token.trim().is_empty() || req.token.len() > 512 {
         return Err(ApiError::bad_request("token is required"));
     }

@@ -11,6 +11,7 @@ use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::extract::ApiJson;
+use crate::http::guard::ClientIp;
 use crate::model::signup::{self, SignUp, SignedUp};
 
 #[derive(Clone, Deserialize)]
@@ -26,6 +27,8 @@ pub(super) struct SignUpRequest {
     provider: Option<String>,
     /// The new user also joins the invitation link's account (`compat-wave2.md` §8.3).
     invitation_token: Option<String>,
+    /// The reCAPTCHA token (checked when a captcha policy is enabled).
+    recaptcha_token: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -40,6 +43,8 @@ pub(super) struct SignUpUsernameRequest {
     /// Accepted for compatibility; only local signup exists.
     #[allow(dead_code)]
     provider: Option<String>,
+    /// The reCAPTCHA token (checked when a captcha policy is enabled).
+    recaptcha_token: Option<String>,
 }
 
 /// `SignUpResponse`.
@@ -94,8 +99,11 @@ async fn create(
 /// owner of an existing address gets a notice by mail instead of a second account.
 pub(super) async fn sign_up(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<SignUpRequest>,
 ) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    crate::http::guard::check_captcha(&state, req.recaptcha_token.as_deref(), Some(&req.email), ip)
+        .await?;
     let form = SignUp {
         email: Some(req.email),
         username: None,
@@ -112,8 +120,16 @@ pub(super) async fn sign_up(
 /// one answers 409.
 pub(super) async fn sign_up_username(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<SignUpUsernameRequest>,
 ) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    crate::http::guard::check_captcha(
+        &state,
+        req.recaptcha_token.as_deref(),
+        req.email.as_deref(),
+        ip,
+    )
+    .await?;
     let form = SignUp {
         email: req.email,
         username: Some(req.username),

@@ -3,6 +3,7 @@
 //! the environment's configuration and the policies every account may set for itself, the
 //! environment's applying where it has none (`model::setting`).
 
+mod captcha;
 mod jwt;
 mod lockout;
 mod mfa;
@@ -27,4 +28,5 @@ pub(super) fn ops() -> Ops {
         .merge(templates::ops())
         .merge(providers::ops())
         .merge(jwt::ops())
+        .merge(captcha::ops())
 }

@@ -278,6 +278,17 @@ impl From<crate::model::captcha::CaptchaError> for ApiError {
     }
 }
 
+impl From<crate::model::application::AppError> for ApiError {
+    fn from(e: crate::model::application::AppError) -> Self {
+        use crate::model::application::AppError;
+        match e {
+            AppError::Invalid(_) | AppError::NotMember(_) => ApiError::bad_request(e.to_string()),
+            AppError::NotAssigned => ApiError::forbidden(e.to_string()),
+            AppError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::provider::ProviderError> for ApiError {
     fn from(e: crate::model::provider::ProviderError) -> Self {
         use crate::model::provider::ProviderError;

@@ -1,5 +1,6 @@
 //! The API, area by area: one module per `control-plane/src/api/<area>`.
 
+mod applications;
 pub mod auth;
 mod captcha;
 mod invitations;

@@ -400,8 +400,11 @@ pub async fn refresh(db: &Db, clock: &Clock, refresh_token: &str) -> Result<Gran
 pub struct Issuance<'a> {
     /// `iss`: the public URL.
     pub issuer: &'a str,
-    /// `aud` and `applicationId`: the environment's client id.
+    /// `aud`: the environment's client id.
     pub audience: &'a str,
+    /// `applicationId`: the default application (the client id) or an assigned one
+    /// (`model::application::for_token`).
+    pub application: &'a str,
     /// Access-token lifetime, seconds.
     pub ttl: i64,
 }
@@ -434,7 +437,7 @@ pub fn claims(
         user_id: t.user_id.as_deref(),
         email: user.as_ref().map(|u| u.email.as_str()),
         tenant_id: &t.tenant_id,
-        application_id: who.audience,
+        application_id: who.application,
         token_type,
         role_ids: &t.role_ids,
     };
@@ -450,7 +453,7 @@ pub fn claims(
             tenant_ids: Vec::new(),
             roles,
             permissions,
-            application_id: who.audience.to_owned(),
+            application_id: who.application.to_owned(),
             iss: who.issuer.to_owned(),
             aud: who.audience.to_owned(),
             iat: t.issued_at(now),

@@ -527,7 +527,7 @@ pub fn user_claims(
         user_id: Some(&user.id),
         email: Some(&user.email),
         tenant_id: tenant,
-        application_id: who.audience,
+        application_id: who.application,
         token_type: TokenType::UserToken,
         role_ids: &role_ids,
     };
@@ -547,7 +547,7 @@ pub fn user_claims(
             } else {
                 Vec::new()
             },
-            application_id: who.audience.to_owned(),
+            application_id: who.application.to_owned(),
             iss: who.issuer.to_owned(),
             aud: who.audience.to_owned(),
             iat: now,

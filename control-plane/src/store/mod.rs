@@ -125,6 +125,10 @@ trees! {
     Outbox = 34, "outbox";
     /// JWT templates (`template/{id}`, `key/{key}` → id) and their targeting.
     TokenShaping = 35, "token_shaping";
+    /// Users assigned to applications (`app/{app}/{tenant}/{user}`, index
+    /// `user/{user}/{app}/{tenant}`) and the active account per application
+    /// (`active/{user}/{app}` → tenant).
+    Applications = 36, "applications";
 }
 
 /// Errors of the storage layer.
@@ -480,6 +484,11 @@ impl Db {
     /// Read raw bytes (indexes).
     pub fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.kv.get(tree, key)
+    }
+
+    /// Raw entries under `prefix`, in key order (indexes whose keys carry the data).
+    pub fn scan_raw(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
+        self.kv.scan_prefix(tree, prefix)
     }
 
     /// The record a unique index names under `key`.

@@ -49,17 +49,54 @@ pub(super) struct Issued {
     pub(super) cookies: Vec<String>,
 }
 
-/// Sign an access token for an opened (or refreshed) session and build the reply.
+/// The application a request asks a token for (`frontegg-requested-application-id`).
+pub(super) fn requested_app(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("frontegg-requested-application-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Refuse, before a session opens or rotates, a request for an application `user` is not
+/// assigned to in `tenant` (`issue` decides the same again).
+pub(super) fn check_app(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &str,
+    tenant: &str,
+) -> Result<(), ApiError> {
+    crate::model::application::for_token(
+        &state.db,
+        requested_app(headers),
+        state.env.client_id(),
+        user,
+        tenant,
+    )?;
+    Ok(())
+}
+
+/// Sign an access token for an opened (or refreshed) session and build the reply: for the
+/// application the request names, if the user is assigned to it in the session's account.
 pub(super) fn issue(
     state: &AppState,
     config: &VendorConfig,
+    headers: &HeaderMap,
     o: Opened,
     authn: Option<&login::Authn>,
 ) -> Result<Issued, ApiError> {
     let now = state.clock.unix();
+    let app = crate::model::application::for_token(
+        &state.db,
+        requested_app(headers),
+        state.env.client_id(),
+        &o.user.id,
+        &o.session.tenant_id,
+    )?;
     let who = Issuance {
         issuer: &state.public_url,
         audience: state.env.client_id(),
+        application: &app,
         ttl: i64::from(config.default_token_expiration),
     };
     let claims = login::user_claims(
@@ -108,6 +145,7 @@ pub(super) fn reissue(
     let who = Issuance {
         issuer: &state.public_url,
         audience: state.env.client_id(),
+        application: state.env.client_id(),
         ttl: i64::from(config.default_token_expiration),
     };
     let claims = login::user_claims(&state.db, config, user, tenant, sid, now, who, Some(authn))?;

@@ -83,6 +83,25 @@ pub(super) async fn after_first_factor(
     tenant: String,
     ip: std::net::IpAddr,
 ) -> Result<Issued, Response> {
+    // A login for an application opens the account the user is active in there (whose
+    // rules then apply, as the first choice's did).
+    let chosen = crate::model::application::login_tenant(
+        &state.db,
+        super::issue::requested_app(headers),
+        &user,
+        tenant.clone(),
+    )
+    .map_err(|e| ApiError::from(e).into_response())?;
+    if chosen != tenant {
+        crate::http::guard::check_ip(state, Some(&chosen), ip)
+            .map_err(IntoResponse::into_response)?;
+        crate::http::guard::check_email(state, &[&chosen], &user.email_norm)
+            .map_err(IntoResponse::into_response)?;
+    }
+    let tenant = chosen;
+    // Refused before a session opens: a refusal changes nothing.
+    super::issue::check_app(state, headers, &user.id, &tenant)
+        .map_err(IntoResponse::into_response)?;
     let needed = mfa_needed(state, headers, &user).map_err(IntoResponse::into_response)?;
     if needed {
         let a = ask(state, &user).map_err(IntoResponse::into_response)?;
@@ -104,7 +123,7 @@ pub(super) async fn after_first_factor(
     )
     .await
     .map_err(|e| ApiError::from(e).into_response())?;
-    issue(state, config, opened, None).map_err(IntoResponse::into_response)
+    issue(state, config, headers, opened, None).map_err(IntoResponse::into_response)
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -176,6 +195,7 @@ async fn complete(
     let user = crate::model::user::get(&state.db, &proven.user_id)
         .map_err(|_| ApiError::from(MfaError::BadChallenge))?;
     crate::http::guard::check_ip(state, Some(&proven.tenant_id), ip)?;
+    super::issue::check_app(state, headers, &user.id, &proven.tenant_id)?;
     let config = crate::model::vendor_config::current(&state.db)?;
     let opened = login::open_session(
         &state.db,
@@ -196,7 +216,7 @@ async fn complete(
         amr: proven.method.amr(),
         auth_time: now,
     };
-    let mut issued = issue(state, &config, opened, Some(&authn))?;
+    let mut issued = issue(state, &config, headers, opened, Some(&authn))?;
     issued.body.recovery_code = proven.recovery_code;
     if remember {
         let tenants = user.memberships.iter().map(|m| m.tenant_id.as_str());

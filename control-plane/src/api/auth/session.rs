@@ -48,6 +48,7 @@ pub(super) async fn refresh(
     let tenant = login::refresh_target(&s, &u, target.as_deref());
     crate::http::guard::check_ip(&state, Some(&tenant), ip)?;
     crate::http::guard::check_email(&state, &[&tenant], &u.email_norm)?;
+    super::issue::check_app(&state, &headers, &u.id, &tenant)?;
     let config = crate::model::vendor_config::current(&state.db)?;
     let opened = login::refresh(
         &state.db,
@@ -58,7 +59,7 @@ pub(super) async fn refresh(
         Some(&tenant),
     )
     .await?;
-    let mut res = issue(&state, &config, opened, None)?.respond(&state, &config);
+    let mut res = issue(&state, &config, &headers, opened, None)?.respond(&state, &config);
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
 }

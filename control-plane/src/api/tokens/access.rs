@@ -93,6 +93,7 @@ pub(super) async fn create<O: Owner>(
     let who = Issuance {
         issuer: &state.public_url,
         audience: state.env.client_id(),
+        application: state.env.client_id(),
         ttl: 0,
     };
     let (t, claims) =

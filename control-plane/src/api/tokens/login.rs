@@ -58,6 +58,7 @@ fn issue(state: &AppState, g: Granted, ip: ClientIp) -> Result<TokensSnake, ApiE
     let who = Issuance {
         issuer: &state.public_url,
         audience: state.env.client_id(),
+        application: state.env.client_id(),
         ttl: i64::from(config.default_token_expiration),
     };
     let cat = state.catalog()?;

@@ -4,6 +4,7 @@
 //! answers 404. The rules live in `model::user`.
 
 mod addresses;
+mod applications;
 mod dto;
 mod emails;
 mod manage;
@@ -31,4 +32,5 @@ pub(super) fn ops() -> Ops {
         .merge(temporary::ops())
         .merge(phones::ops())
         .merge(usernames::ops())
+        .merge(applications::ops())
 }

@@ -153,6 +153,10 @@ pub struct AccessClaims {
     /// Not before, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// The actor of a delegated token (RFC 8693 §4.1): `{sub, type, act?}`, the current actor
+    /// outermost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 impl AccessClaims {
@@ -183,6 +187,7 @@ impl AccessClaims {
         "auth_time",
         "jti",
         "nbf",
+        "act",
     ];
 }
 
@@ -231,6 +236,7 @@ mod tests {
             auth_time: Some(1),
             jti: Some("j".into()),
             nbf: Some(1),
+            act: Some(serde_json::json!({"sub": "a"})),
         };
         let v = serde_json::to_value(&full).unwrap();
         let mut got: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

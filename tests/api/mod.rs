@@ -3,6 +3,7 @@
 mod applications;
 pub mod auth;
 mod captcha;
+mod delegation;
 mod invitations;
 mod jwt_templates;
 mod messaging;

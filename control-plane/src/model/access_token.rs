@@ -172,6 +172,7 @@ pub async fn create(
         auth_time: None,
         jti: None,
         nbf: None,
+        act: None,
     };
     let at = rfc3339(clock.now());
     db.write(|tx| {

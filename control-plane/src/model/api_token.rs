@@ -474,6 +474,7 @@ pub fn claims(
             auth_time: None,
             jti: None,
             nbf: None,
+            act: None,
         })
     })
 }

@@ -895,6 +895,7 @@ mod tests {
             auth_time: None,
             jti: None,
             nbf: None,
+            act: None,
         }
     }
 

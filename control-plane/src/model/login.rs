@@ -566,6 +566,7 @@ pub fn user_claims(
             auth_time: authn.map(|a| a.auth_time),
             jti: None,
             nbf: None,
+            act: None,
         })
     })
 }

@@ -11,6 +11,7 @@ pub mod cascade;
 pub mod catalog;
 pub mod clock;
 pub mod credentials;
+pub mod delegation;
 pub mod email;
 pub mod event;
 pub mod grant;

@@ -5,6 +5,7 @@
 
 mod access;
 mod api;
+mod exchange;
 mod login;
 mod owner;
 
@@ -15,4 +16,5 @@ pub(super) fn ops() -> Ops {
         .merge(login::ops())
         .merge(access::ops())
         .merge(api::ops())
+        .merge(exchange::ops())
 }

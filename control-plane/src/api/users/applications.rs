@@ -103,7 +103,8 @@ pub(super) async fn unassign(
 
 /// `GET applications/v1/{appId}/users` and `GET applications/v1/{userId}/apps` share one
 /// route parameter; the route's last segment tells them apart.
-fn in_view(db: &crate::store::Db, user: &str, only: Option<&str>) -> Result<Vec<String>, ApiError> {
+fn in_view(state: &AppState, user: &str, only: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let db = &state.db;
     application::id_like("userId", user)?;
     Ok(match only {
         None => application::apps_of(db, user)?,
@@ -131,7 +132,7 @@ pub(super) async fn apps_of_user(
     Path(user): Path<String>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let only = visible(&caller, &state)?;
-    Ok(Json(in_view(&state.db, &user, only.as_deref())?))
+    Ok(Json(in_view(&state, &user, only.as_deref())?))
 }
 
 /// `{userId, appIds}` (portal).
@@ -157,7 +158,7 @@ pub(super) async fn users_apps(
     for id in ids {
         out.push(UserApps {
             user_id: id.to_owned(),
-            app_ids: in_view(&state.db, id, only.as_deref())?,
+            app_ids: in_view(&state, id, only.as_deref())?,
         });
     }
     Ok(Json(out))

@@ -289,6 +289,18 @@ impl From<crate::model::application::AppError> for ApiError {
     }
 }
 
+impl From<crate::model::approval::ApprovalError> for ApiError {
+    fn from(e: crate::model::approval::ApprovalError) -> Self {
+        use crate::model::approval::ApprovalError;
+        match e {
+            ApprovalError::Invalid(m) => ApiError::bad_request(m),
+            ApprovalError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ApprovalError::Conflict(m) => ApiError::conflict(m),
+            ApprovalError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::provider::ProviderError> for ApiError {
     fn from(e: crate::model::provider::ProviderError) -> Self {
         use crate::model::provider::ProviderError;

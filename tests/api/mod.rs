@@ -1,6 +1,7 @@
 //! The API, area by area: one module per `control-plane/src/api/<area>`.
 
 mod applications;
+mod approvals;
 pub mod auth;
 mod captcha;
 mod delegation;

@@ -6,6 +6,7 @@
 //! from the generated table, so a handler cannot be mounted at a path the spec does not have,
 //! and `docs/api-coverage.md` is derived from the same registrations.
 
+mod approvals;
 mod auth;
 mod platform;
 mod rbac;
@@ -115,6 +116,7 @@ fn implementations() -> Ops {
         .merge(auth::ops())
         .merge(restrictions::ops())
         .merge(sso::ops())
+        .merge(approvals::ops())
 }
 
 /// The operationIds that have a real handler.

@@ -405,6 +405,40 @@ pub fn invitation_accept(
     )
 }
 
+/// To an approver of an approval flow's step: the approver page's link, whose three ids are
+/// the approver's capability.
+pub fn approval_request(
+    links: Links<'_>,
+    to: &str,
+    flow: (&str, Option<&str>),
+    requester: &str,
+    ids: (&str, &str, &str),
+    ttl: u32,
+) -> Message {
+    let (execution, approver, step) = ids;
+    let mut v = vars([
+        ("approvalFlowName", json!(flow.0)),
+        ("requester", json!(requester)),
+        ("ttlMinutes", json!(ttl.div_ceil(60))),
+    ]);
+    if let Some(d) = flow.1 {
+        v.insert("approvalFlowDescription".into(), json!(d));
+    }
+    email(
+        to,
+        EmailType::ApprovalFlowApprove,
+        v,
+        Some(links.link(
+            "approval-flow",
+            format!(
+                "approvalFlowExecutionId={execution}&approverId={approver}&approvalFlowStepId={step}"
+            ),
+        )),
+        "approval-request",
+    )
+    .lasting(ttl)
+}
+
 /// To the owner of an invitation link someone used.
 pub fn invitation_used(to: &str, account: &str, who: &str) -> Message {
     email(

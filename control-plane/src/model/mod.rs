@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod api_token;
 pub mod application;
+pub mod approval;
 pub mod authz;
 pub mod builtin;
 pub mod captcha;

@@ -268,6 +268,13 @@ pub fn email_default(t: EmailType) -> Option<(&'static str, &'static str)> {
             "{{who}} joined {{tenantName}}",
             "<p>{{who}} joined {{tenantName}} through your invitation link.</p>",
         ),
+        ApprovalFlowApprove => (
+            "Approval requested: {{approvalFlowName}}",
+            "<p>{{requester}} asks for your approval: {{approvalFlowName}}.</p>\
+             {{#if approvalFlowDescription}}<p>{{approvalFlowDescription}}</p>{{/if}}\
+             <p>Review the request and decide within {{ttlMinutes}} minutes:<br>\
+             <a href=\"{{redirectURL}}\">{{redirectURL}}</a></p>",
+        ),
         _ => return None,
     })
 }

@@ -129,6 +129,8 @@ trees! {
     /// `user/{user}/{app}/{tenant}`) and the active account per application
     /// (`active/{user}/{app}` → tenant).
     Applications = 36, "applications";
+    /// Approval flows (`flow/{id}`) and their executions (`execution/{id}`).
+    Approvals = 37, "approvals";
 }
 
 /// Errors of the storage layer.

@@ -1,0 +1,375 @@
+//! Approval flows end to end (`compat-wave2.md` §15): definitions (the refusals, CRUD), an
+//! execution from request to approver decisions to its outcome posted to the webhook — the
+//! approvers chosen by role (never the requester) and by address, mailed with the
+//! `ApprovalFlowApprove` template, the three ids of the mail as the only capability (one
+//! decision each, nothing after completion), a refusal ending it, time ending it — and the
+//! step-up execution that needs a freshly stepped-up user token.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::api::auth::mfa::totp;
+use crate::support::provider::StandIn;
+use crate::support::world::World;
+use crate::support::{Cp, mail, sent_count};
+
+const P: &str = "/identity/resources";
+const F: &str = "/identity/resources/approval-flows/v1";
+
+fn flow(webhook: &str) -> Value {
+    json!({
+        "name": "Large refund",
+        "description": "Refunds over 100",
+        "channels": {"email": true, "sms": false},
+        "configuration": {"timeoutMinutes": 60, "webhookUrl": webhook, "notifyOnDecisions": true},
+        "steps": [
+            {"stepOrder": 1, "approverSelectors": {"roleKeys": ["Admin"]}, "configuration": {"minApprovals": 1}},
+            {"stepOrder": 2, "approverSelectors": {"emails": ["Boss@appr.test"]}, "configuration": {"minApprovals": 1}},
+        ],
+    })
+}
+
+/// The three ids in the last approval mail to `to` (from its link).
+async fn capability(cp: &Cp, to: &str, n: usize) -> (String, String, String) {
+    for _ in 0..200 {
+        let mails: Vec<_> = cp
+            .running
+            .state
+            .mailer
+            .sent()
+            .into_iter()
+            .filter(|m| m.kind == "approval-request" && m.to == to)
+            .collect();
+        if mails.len() >= n {
+            let body = &mails[n - 1].body;
+            let q = |k: &str| {
+                body.split(&format!("{k}="))
+                    .nth(1)
+                    .unwrap()
+                    .split(['&', ')', ' ', '\n'])
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            };
+            return (
+                q("approvalFlowExecutionId"),
+                q("approverId"),
+                q("approvalFlowStepId"),
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no approval mail #{n} to {to}");
+}
+
+async fn data(w: &World, ids: &(String, String, String)) -> crate::support::Reply {
+    w.cp.call(
+        Method::GET,
+        &format!(
+            "{F}/execution-data?approvalFlowExecutionId={}&approverId={}&approvalFlowStepId={}",
+            ids.0, ids.1, ids.2
+        ),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn decide(
+    w: &World,
+    ids: &(String, String, String),
+    approved: bool,
+) -> crate::support::Reply {
+    w.cp.call(
+        Method::POST,
+        &format!("{F}/approver-action"),
+        None,
+        Some(
+            &json!({"approvalFlowExecutionId": ids.0, "approverId": ids.1,
+            "approvalFlowStepId": ids.2, "approved": approved}),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_request_runs_from_approvers_to_its_outcome() {
+    let hook = StandIn::start(&[200]).await;
+    let mut w = World::new().await;
+    let t = w.tenant("Refunds").await;
+    w.user(&t, "ada@appr.test", &["Admin"]).await;
+    w.user(&t, "bob@appr.test", &["Admin"]).await;
+    w.user(&t, "boss@appr.test", &[]).await;
+    let url = format!("{}/outcome", hook.base);
+
+    // Refusals.
+    for (path, value) in [
+        ("/channels/sms", json!(true)),
+        ("/steps", json!([])),
+        ("/steps/0/configuration/minApprovals", json!(0)),
+        ("/steps/0/approverSelectors", json!({})),
+        (
+            "/steps/1/approverSelectors/emails",
+            json!(["not-an-address"]),
+        ),
+        ("/steps/1/stepOrder", json!(1)),
+        ("/configuration/timeoutMinutes", json!(4)),
+        ("/configuration/webhookUrl", json!("ftp://x")),
+    ] {
+        let mut f = flow(&url);
+        *f.pointer_mut(path).unwrap() = value;
+        let r = w.env(Method::POST, F, Some(&t), Some(f.clone())).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+    let r = w.env(Method::POST, F, Some(&t), Some(flow(&url))).await;
+    r.assert_spec("ApprovalFlowsController_createApprovalFlow", 200);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["steps"].as_array().unwrap().len(), 2);
+    let r = w.env(Method::GET, F, Some(&t), None).await;
+    r.assert_spec("ApprovalFlowsController_getApprovalFlows", 200);
+    assert_eq!(r.body["total"], 1);
+    let r = w
+        .env(
+            Method::PATCH,
+            &format!("{F}/{id}"),
+            Some(&t),
+            Some(json!({"name": "Big refund"})),
+        )
+        .await;
+    r.assert_spec("ApprovalFlowsController_updateApprovalFlow", 200);
+    let r = w
+        .env(Method::GET, &format!("{F}/{id}"), Some(&t), None)
+        .await;
+    r.assert_spec("ApprovalFlowsController_getApprovalFlowById", 200);
+    assert_eq!(r.body["name"], "Big refund");
+
+    // Ada (an Admin) asks: the first step goes to the other Admin, never to her.
+    let ada = w.token_for("ada@appr.test").await;
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({"executionData": {"refund": 500, "order": "A-7"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "pending");
+    let bob = capability(&w.cp, "bob@appr.test", 1).await;
+    let m = mail(&w.cp, "approval-request", 1).await;
+    assert_eq!(m.subject, "Approval requested: Big refund");
+    assert!(
+        m.body
+            .contains("/oauth/account/approval-flow?approvalFlowExecutionId="),
+        "{}",
+        m.body
+    );
+    assert!(
+        w.cp.running
+            .state
+            .mailer
+            .sent()
+            .iter()
+            .all(|m| m.kind != "approval-request" || m.to != "ada@appr.test"),
+        "the requester approves nothing"
+    );
+    let r = data(&w, &bob).await;
+    r.assert_spec("ApprovalFlowsController_getExecutionData", 200);
+    assert_eq!(
+        (
+            r.body["approvalFlowName"].as_str(),
+            r.body["requester"].as_str()
+        ),
+        (Some("Big refund"), Some("ada@appr.test"))
+    );
+    assert_eq!(r.body["executionData"]["refund"], 500);
+    // Only the exact triple opens it; every other one gets the same 404.
+    let nothing = data(&w, &(bob.0.clone(), bob.1.clone(), bob.0.clone())).await;
+    for bad in [
+        (bob.0.clone(), bob.2.clone(), bob.1.clone()),
+        (bob.1.clone(), bob.1.clone(), bob.2.clone()),
+        (bob.0.clone(), uuid_like(), bob.2.clone()),
+    ] {
+        let r = data(&w, &bad).await;
+        assert_eq!((r.status, &r.body), (nothing.status, &nothing.body));
+        assert_eq!(r.status, 404);
+    }
+    // Bob approves (once); the second step goes to the boss.
+    let r = decide(&w, &bob, true).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body),
+        (200, &json!({"success": true})),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        decide(&w, &bob, false).await.status,
+        404,
+        "one decision per approver"
+    );
+    assert_eq!(data(&w, &bob).await.status, 404, "the first step is over");
+    let boss = capability(&w.cp, "boss@appr.test", 1).await;
+    assert_eq!(boss.0, bob.0);
+    assert_ne!(boss.2, bob.2);
+    assert!(hook.requests().is_empty());
+    let r = decide(&w, &boss, true).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = hook.wait_for(1, 5).await;
+    let outcome: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        (
+            outcome["status"].as_str(),
+            outcome["approvalFlowExecutionId"].as_str()
+        ),
+        (Some("approved"), Some(bob.0.as_str()))
+    );
+    assert_eq!(outcome["executionData"]["order"], "A-7");
+    assert_eq!(
+        data(&w, &boss).await.status,
+        404,
+        "nothing after completion"
+    );
+
+    // A refusal ends the request: the boss is never asked.
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let bob2 = capability(&w.cp, "bob@appr.test", 2).await;
+    assert_eq!(decide(&w, &bob2, false).await.status, 200);
+    let got = hook.wait_for(2, 5).await;
+    let outcome: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(outcome["status"], "rejected");
+    assert_eq!(
+        sent_count(&w.cp, "approval-request"),
+        3,
+        "bob twice, the boss once"
+    );
+
+    // Time runs out: nothing is decided after it.
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let bob3 = capability(&w.cp, "bob@appr.test", 3).await;
+    w.cp.running.state.clock.advance(3601);
+    assert_eq!(decide(&w, &bob3, true).await.status, 404);
+    // (The hour also ended the tokens of the test's callers.)
+    w.token = w.cp.vendor_token().await;
+    let ada = w.token_for("ada@appr.test").await;
+    // An inactive flow is not executed; a deleted one is gone.
+    let r = w
+        .env(
+            Method::PATCH,
+            &format!("{F}/{id}"),
+            Some(&t),
+            Some(json!({"isActive": false})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["isActive"].as_bool()),
+        (200, Some(false)),
+        "{}",
+        r.text
+    );
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = w
+        .env(Method::DELETE, &format!("{F}/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    w.env(Method::GET, &format!("{F}/{id}"), Some(&t), None)
+        .await
+        .assert_error(404, "ER-NOT-FOUND");
+}
+
+fn uuid_like() -> String {
+    "4d3c1b6e-0000-4000-8000-000000000000".into()
+}
+
+#[tokio::test]
+async fn a_step_up_execution_needs_a_fresh_second_factor() {
+    let w = World::new().await;
+    let t = w.tenant("Stepped").await;
+    w.user(&t, "ada@step.test", &["Admin"]).await;
+    w.user(&t, "bob@step.test", &["Admin"]).await;
+    let mut f = flow("https://hooks.invalid/x");
+    f["steps"] = json!([{"stepOrder": 1, "approverSelectors": {"roleKeys": ["Admin"]}, "configuration": {"minApprovals": 1}}]);
+    assert_eq!(w.env(Method::POST, F, Some(&t), Some(f)).await.status, 200);
+    let access = w.token_for("ada@step.test").await;
+    let path = format!("{F}/step-up/execute");
+    let r = w
+        .as_user(&access, Method::POST, &path, Some(json!({})))
+        .await;
+    assert_eq!(r.status, 403, "a password-only token: {}", r.text);
+    let r = w.env(Method::POST, &path, Some(&t), Some(json!({}))).await;
+    assert_eq!(r.status, 403, "the environment cannot step up: {}", r.text);
+    // Enrol an authenticator, step up, and ask.
+    let clock = w.cp.running.state.clock.clone();
+    let enrol = w
+        .as_user(
+            &access,
+            Method::POST,
+            &format!("{P}/users/v1/mfa/enroll"),
+            None,
+        )
+        .await;
+    let secret = enrol.body["secret"].as_str().unwrap().to_owned();
+    let r = w
+        .as_user(
+            &access,
+            Method::POST,
+            &format!("{P}/users/v1/mfa/enroll/verify"),
+            Some(json!({"token": totp(&secret, clock.unix(), 0)})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let up = w
+        .as_user(
+            &access,
+            Method::POST,
+            &format!("{P}/auth/v1/user/step-up/generate"),
+            Some(json!({"maxAge": 300})),
+        )
+        .await;
+    let done =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/verify"),
+            None,
+            Some(
+                &json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)}),
+            ),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    let stepped = done.body["accessToken"].as_str().unwrap().to_owned();
+    let r = w
+        .as_user(&stepped, Method::POST, &path, Some(json!({})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    capability(&w.cp, "bob@step.test", 1).await;
+    // Ten minutes later the same token is no longer fresh enough.
+    clock.advance(700);
+    let r = w
+        .as_user(&stepped, Method::POST, &path, Some(json!({})))
+        .await;
+    assert!(r.status == 403 || r.status == 401, "{}", r.text);
+}

@@ -373,3 +373,83 @@ async fn a_step_up_execution_needs_a_fresh_second_factor() {
         .await;
     assert!(r.status == 403 || r.status == 401, "{}", r.text);
 }
+
+#[tokio::test]
+async fn time_decides_and_the_outcome_is_posted_without_anyone_looking() {
+    // The webhook refuses the first attempt: the outcome waits and is posted again.
+    let hook = StandIn::start(&[503, 200]).await;
+    let w = World::new().await;
+    let t = w.tenant("Timed").await;
+    w.user(&t, "ada@time.test", &["Admin"]).await;
+    w.user(&t, "bob@time.test", &["Admin"]).await;
+    let url = format!("{}/outcome", hook.base);
+    let one_step = |config: Value| {
+        let mut f = flow(&url);
+        f["configuration"] = config;
+        f["steps"] = json!([{"stepOrder": 1, "approverSelectors": {"roleKeys": ["Admin"]}, "configuration": {"minApprovals": 1}}]);
+        f
+    };
+    let auto = w
+        .env(
+            Method::POST,
+            F,
+            Some(&t),
+            Some(one_step(
+                json!({"autoApproveInMinutes": 1, "timeoutMinutes": 60, "webhookUrl": url}),
+            )),
+        )
+        .await;
+    assert_eq!(auto.status, 200, "{}", auto.text);
+    let ada = w.token_for("ada@time.test").await;
+    let id = auto.body["id"].as_str().unwrap();
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let execution = r.body["approvalFlowExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(hook.requests().is_empty(), "nothing is due yet");
+    w.cp.running.state.clock.advance(61);
+    let got = hook.wait_for(2, 10).await;
+    for g in &got[..2] {
+        let o: Value = serde_json::from_str(&g.body).unwrap();
+        assert_eq!(
+            (o["status"].as_str(), o["approvalFlowExecutionId"].as_str()),
+            (Some("approved"), Some(execution.as_str()))
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(hook.requests().len(), 2, "accepted once, posted no more");
+    // A timeout with nobody deciding.
+    let ada = w.token_for("ada@time.test").await;
+    let timed = w
+        .env(
+            Method::POST,
+            F,
+            Some(&t),
+            Some(one_step(json!({"timeoutMinutes": 5, "webhookUrl": url}))),
+        )
+        .await;
+    let id = timed.body["id"].as_str().unwrap();
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    w.cp.running.state.clock.advance(301);
+    let got = hook.wait_for(3, 10).await;
+    let o: Value = serde_json::from_str(&got[2].body).unwrap();
+    assert_eq!(o["status"], "timedOut");
+}

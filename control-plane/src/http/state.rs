@@ -133,6 +133,8 @@ impl AppState {
             fanout: metrics.push_fanout.clone(),
         };
         let mailer_db = db.clone();
+        let http = crate::delivery::http_client();
+        crate::delivery::outcomes::spawn(&db, clock.clone(), http.clone());
         Ok(AppState(Arc::new(Shared {
             db,
             hub,
@@ -148,7 +150,7 @@ impl AppState {
             metrics_elsewhere: config.metrics_listen.is_some(),
             restrictions,
             catalogs,
-            http: crate::delivery::http_client(),
+            http,
             endpoints: Arc::new(config.provider_endpoints.clone()),
             env: Arc::new(env),
             issuer: Arc::new(issuer),

@@ -13,8 +13,12 @@
 //! - A step passes with `minApprovals` approvals and fails once too few undecided approvers
 //!   remain to reach it; the next step's approvers are mailed in the same transaction
 //!   (`outbox::queue`).
-//! - Time decides lazily and alike for everyone who looks: past `autoApproveInMinutes`
-//!   without a refusal the execution is approved, past `timeoutMinutes` it has timed out.
+//! - Time decides alike for everyone who looks: past `autoApproveInMinutes` without a
+//!   refusal the execution is approved, past `timeoutMinutes` it has timed out — read as
+//!   such at once, and recorded by [`sweep`] (the delivery task runs it) through a due index.
+//! - No outcome is lost: completing an execution and recording its webhook delivery
+//!   ([`Outcome`]) happen in one transaction; the delivery task posts it and removes it once
+//!   accepted (at least once; retried with backoff for a day).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -224,6 +228,145 @@ impl Record for Execution {
 
 fn execution_key(id: &str) -> Vec<u8> {
     format!("execution/{id}").into_bytes()
+}
+
+fn due_key(at: i64, id: &str) -> Vec<u8> {
+    format!("due/{:016x}/{id}", at.max(0)).into_bytes()
+}
+
+impl Execution {
+    /// When time alone decides it.
+    fn due_at(&self) -> i64 {
+        self.auto_approve_at
+            .map_or(self.expires_at, |a| a.min(self.expires_at))
+    }
+}
+
+/// An execution's outcome waiting to be posted to its webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The execution.
+    pub execution_id: String,
+    /// Where.
+    pub url: String,
+    /// The JSON posted.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Unix seconds of the next attempt.
+    pub next_at: i64,
+    /// Unix seconds after which it is dropped.
+    pub until: i64,
+}
+
+impl Record for Outcome {
+    const TREE: Tree = Tree::Approvals;
+    fn key(&self) -> Vec<u8> {
+        outcome_key(&self.execution_id)
+    }
+}
+
+fn outcome_key(id: &str) -> Vec<u8> {
+    format!("outcome/{id}").into_bytes()
+}
+
+/// How long an outcome is retried, seconds.
+const OUTCOME_LIFETIME: i64 = 24 * 3600;
+
+/// Record that `e` left `Pending`: its due entry goes, and its outcome is queued for the
+/// webhook (in the same transaction as the change).
+fn complete(tx: &mut Tx<'_>, e: &Execution, now: i64) -> Result<(), StoreError> {
+    tx.delete_raw(Tree::Approvals, &due_key(e.due_at(), &e.id))?;
+    if let Some(url) = &e.webhook_url {
+        let body = serde_json::json!({
+            "approvalFlowExecutionId": e.id,
+            "approvalFlowId": e.flow_id,
+            "status": e.status,
+            "tenantId": e.tenant_id,
+            "requesterId": e.requester_id,
+            "executionData": e.data,
+        });
+        tx.put(&Outcome {
+            execution_id: e.id.clone(),
+            url: url.clone(),
+            body: body.to_string(),
+            attempts: 0,
+            next_at: now,
+            until: now + OUTCOME_LIFETIME,
+        })?;
+    }
+    Ok(())
+}
+
+/// Record what time decided for every execution due by now; how many completed.
+pub async fn sweep(db: &Db, clock: &Clock) -> Result<usize, StoreError> {
+    let now = clock.unix();
+    let mut done = 0;
+    for (k, _) in db.scan_raw(Tree::Approvals, b"due/")? {
+        let Some((at, id)) = std::str::from_utf8(&k)
+            .ok()
+            .and_then(|k| k.strip_prefix("due/"))
+            .and_then(|k| k.split_once('/'))
+            .map(|(at, id)| (i64::from_str_radix(at, 16).unwrap_or(0), id.to_owned()))
+        else {
+            continue;
+        };
+        if at > now {
+            break; // keys are in time order
+        }
+        let completed = db
+            .write(|tx| {
+                let Some(mut e) = tx.get::<Execution>(&execution_key(&id))? else {
+                    tx.delete_raw(Tree::Approvals, &k)?;
+                    return Ok::<_, StoreError>(false);
+                };
+                if settle(&mut e, now) {
+                    tx.put(&e)?;
+                    complete(tx, &e, now)?;
+                    return Ok(true);
+                }
+                if e.status != Status::Pending {
+                    tx.delete_raw(Tree::Approvals, &k)?;
+                }
+                Ok(false)
+            })
+            .await?;
+        done += usize::from(completed);
+    }
+    Ok(done)
+}
+
+/// The outcomes whose next attempt is due by `now`.
+pub fn outcomes_due(db: &Db, now: i64) -> Result<Vec<Outcome>, StoreError> {
+    Ok(db
+        .scan::<Outcome>(b"outcome/")?
+        .into_iter()
+        .filter(|o| o.next_at <= now)
+        .collect())
+}
+
+/// The webhook accepted outcome `id` (or it is past its lifetime): it goes.
+pub async fn outcome_done(db: &Db, id: &str) -> Result<(), StoreError> {
+    db.write(|tx| tx.delete::<Outcome>(&outcome_key(id))).await
+}
+
+/// An attempt at outcome `id` failed at `now`: the next waits longer (2^n s, at most 10
+/// min); past its lifetime it is dropped. Whether it will be tried again.
+pub async fn outcome_failed(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    db.write(|tx| {
+        let Some(mut o) = tx.get::<Outcome>(&outcome_key(id))? else {
+            return Ok(false);
+        };
+        o.attempts += 1;
+        o.next_at = now + (1i64 << o.attempts.min(10)).min(600);
+        if o.next_at > o.until {
+            tx.delete::<Outcome>(&outcome_key(id))?;
+            return Ok(false);
+        }
+        tx.put(&o)?;
+        Ok(true)
+    })
+    .await
 }
 
 /// Why a request was refused.
@@ -629,6 +772,7 @@ pub async fn execute(
     db.write(|tx| {
         begin_step(tx, links, &e, now)?;
         tx.put(&e)?;
+        tx.put_raw(Tree::Approvals, &due_key(e.due_at(), &e.id), b"")?;
         Ok(e.clone())
     })
     .await
@@ -685,15 +829,6 @@ pub fn view(db: &Db, clock: &Clock, c: Capability<'_>) -> Result<Execution, Appr
     Ok(e)
 }
 
-/// What a decision did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decided {
-    /// The execution after it.
-    pub execution: Execution,
-    /// Whether it completed the execution (its outcome is then delivered).
-    pub completed: bool,
-}
-
 /// Record the approver's decision (inside one transaction with the read).
 pub async fn decide(
     db: &Db,
@@ -701,7 +836,7 @@ pub async fn decide(
     links: Links<'_>,
     c: Capability<'_>,
     approved: bool,
-) -> Result<Decided, ApprovalError> {
+) -> Result<Execution, ApprovalError> {
     let now = clock.unix();
     db.write(|tx| {
         let mut e = tx
@@ -709,6 +844,7 @@ pub async fn decide(
             .ok_or(NOTHING)?;
         if settle(&mut e, now) {
             tx.put(&e)?;
+            complete(tx, &e, now)?;
             return Ok::<_, ApprovalError>(Err(NOTHING));
         }
         let approver = open(&e, c)?;
@@ -744,10 +880,10 @@ pub async fn decide(
             completed = true;
         }
         tx.put(&e)?;
-        Ok(Ok(Decided {
-            execution: e,
-            completed,
-        }))
+        if completed {
+            complete(tx, &e, now)?;
+        }
+        Ok(Ok(e))
     })
     .await?
 }

@@ -17,7 +17,7 @@ use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
 use crate::http::page::Params;
-use crate::model::approval::{self, Capability, Execution, Flow, FlowRequest, Status};
+use crate::model::approval::{self, Capability, Flow, FlowRequest, Status};
 
 /// `ApprovalFlowResponseDto`: the flow and the environment it belongs to.
 #[derive(Serialize)]
@@ -261,13 +261,12 @@ pub(super) struct Success {
     success: bool,
 }
 
-/// Public (the capability): the approver's decision; a completed execution's outcome is
-/// posted to its webhook.
+/// Public (the capability): the approver's decision.
 pub(super) async fn approver_action(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<Json<Success>, ApiError> {
-    let d = approval::decide(
+    approval::decide(
         &state.db,
         &state.clock,
         state.links(),
@@ -279,37 +278,8 @@ pub(super) async fn approver_action(
         req.approved,
     )
     .await?;
-    if d.completed {
-        deliver_outcome(&state, d.execution);
-    }
+    // A completing decision queued the outcome in its transaction; the delivery task posts it.
     Ok(Json(Success { success: true }))
-}
-
-/// Post a completed execution's outcome to its webhook (off the request; three attempts).
-fn deliver_outcome(state: &AppState, e: Execution) {
-    let Some(url) = e.webhook_url.clone() else {
-        return;
-    };
-    let http = state.http.clone();
-    let body = serde_json::json!({
-        "approvalFlowExecutionId": e.id,
-        "approvalFlowId": e.flow_id,
-        "status": e.status,
-        "tenantId": e.tenant_id,
-        "requesterId": e.requester_id,
-        "executionData": e.data,
-    });
-    tokio::spawn(async move {
-        for attempt in 1..=3u64 {
-            match http.post(&url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::warn!(status = %r.status(), attempt, "approval webhook refused"),
-                Err(e) => tracing::warn!(error = %e, attempt, "approval webhook unreachable"),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
-        }
-        tracing::error!("approval outcome could not be delivered to its webhook");
-    });
 }
 
 pub(super) fn ops() -> Ops {

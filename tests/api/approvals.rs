@@ -8,12 +8,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::auth::mfa::totp;
+use crate::api::auth::mfa::stepped_up;
 use crate::support::provider::StandIn;
 use crate::support::world::World;
 use crate::support::{Cp, mail, sent_count};
 
-const P: &str = "/identity/resources";
 const F: &str = "/identity/resources/approval-flows/v1";
 
 fn flow(webhook: &str) -> Value {
@@ -323,43 +322,7 @@ async fn a_step_up_execution_needs_a_fresh_second_factor() {
     assert_eq!(r.status, 403, "the environment cannot step up: {}", r.text);
     // Enrol an authenticator, step up, and ask.
     let clock = w.cp.running.state.clock.clone();
-    let enrol = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/users/v1/mfa/enroll"),
-            None,
-        )
-        .await;
-    let secret = enrol.body["secret"].as_str().unwrap().to_owned();
-    let r = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/users/v1/mfa/enroll/verify"),
-            Some(json!({"token": totp(&secret, clock.unix(), 0)})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let up = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/auth/v1/user/step-up/generate"),
-            Some(json!({"maxAge": 300})),
-        )
-        .await;
-    let done =
-        w.cp.call(
-            Method::POST,
-            &format!("{P}/auth/v1/user/mfa/verify"),
-            None,
-            Some(
-                &json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)}),
-            ),
-        )
-        .await;
-    assert_eq!(done.status, 201, "{}", done.text);
+    let done = stepped_up(&w, &access).await;
     let stepped = done.body["accessToken"].as_str().unwrap().to_owned();
     let r = w
         .as_user(&stepped, Method::POST, &path, Some(json!({})))

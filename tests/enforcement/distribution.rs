@@ -83,7 +83,7 @@ pub fn sidecar_token(w: &World) -> String {
 }
 
 /// Poll every sidecar until all deny `token` with `reason`; the time it took.
-async fn until_denied(scs: &[sidecar::Running], token: &str, reason: &str) -> Duration {
+pub async fn until_denied(scs: &[sidecar::Running], token: &str, reason: &str) -> Duration {
     let started = Instant::now();
     for sc in scs {
         loop {

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::distribution::{applied, sidecar_config, sidecar_token};
-use crate::api::auth::mfa::totp;
+use crate::api::auth::mfa::stepped_up;
 use crate::support::world::World;
 use crate::support::{http_client, reply};
 
@@ -36,25 +36,6 @@ async fn the_sidecar_enforces_step_up_and_max_age_on_mfa_tokens() {
     let t = w.tenant("Acme").await;
     w.user(&t, "stepper@acme.test", &[]).await;
     let access = w.token_for("stepper@acme.test").await;
-    let clock = w.cp.running.state.clock.clone();
-    let enrol = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/users/v1/mfa/enroll"),
-            None,
-        )
-        .await;
-    let secret = enrol.body["secret"].as_str().unwrap().to_owned();
-    let r = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/users/v1/mfa/enroll/verify"),
-            Some(json!({"token": totp(&secret, clock.unix(), 0)})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
     applied(&sc, w.cp.running.state.hub.version()).await;
     let at = |token: String| {
         let addr = sc.addr;
@@ -80,25 +61,7 @@ async fn the_sidecar_enforces_step_up_and_max_age_on_mfa_tokens() {
         (401, "step_up_required".into()),
         "a password-only token"
     );
-    let up = w
-        .as_user(
-            &access,
-            Method::POST,
-            &format!("{P}/auth/v1/user/step-up/generate"),
-            Some(json!({"maxAge": 300})),
-        )
-        .await;
-    let done =
-        w.cp.call(
-            Method::POST,
-            &format!("{P}/auth/v1/user/mfa/verify"),
-            None,
-            Some(
-                &json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)}),
-            ),
-        )
-        .await;
-    assert_eq!(done.status, 201, "{}", done.text);
+    let done = stepped_up(&w, &access).await;
     let stepped = done.body["accessToken"].as_str().unwrap().to_owned();
     applied(&sc, w.cp.running.state.hub.version()).await;
     assert_eq!(at(stepped.clone()).await.0, 200, "a stepped-up token");

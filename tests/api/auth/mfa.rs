@@ -12,6 +12,50 @@ use crate::support::{Reply, claims, mail};
 
 const P: &str = "/identity/resources";
 
+/// Enrol an authenticator app for the holder of `access` and step up with it: the
+/// stepped-up access token (`acr`, `amr`, `auth_time`) and the reply that carried it.
+pub async fn stepped_up(w: &World, access: &str) -> Reply {
+    let clock = w.cp.running.state.clock.clone();
+    let enrol = w
+        .as_user(
+            access,
+            Method::POST,
+            &format!("{P}/users/v1/mfa/enroll"),
+            None,
+        )
+        .await;
+    let secret = enrol.body["secret"].as_str().unwrap().to_owned();
+    let r = w
+        .as_user(
+            access,
+            Method::POST,
+            &format!("{P}/users/v1/mfa/enroll/verify"),
+            Some(json!({"token": totp(&secret, clock.unix(), 0)})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let up = w
+        .as_user(
+            access,
+            Method::POST,
+            &format!("{P}/auth/v1/user/step-up/generate"),
+            Some(json!({"maxAge": 300})),
+        )
+        .await;
+    let done =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/verify"),
+            None,
+            Some(
+                &json!({"mfaToken": up.body["mfaToken"], "value": totp(&secret, clock.unix(), 1)}),
+            ),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    done
+}
+
 /// RFC 6238 (HMAC-SHA1, 6 digits, 30 s) for the base32 `secret`, at `unix + 30·offset`.
 pub fn totp(secret: &str, unix: i64, offset: i64) -> String {
     let key = base32(secret);

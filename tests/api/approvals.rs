@@ -206,6 +206,15 @@ async fn a_request_runs_from_approvers_to_its_outcome() {
         404,
         "one decision per approver"
     );
+    // notifyOnDecisions: the requester hears of it.
+    let m = mail(&w.cp, "approval-decision", 1).await;
+    assert_eq!(m.to, "ada@appr.test");
+    assert!(
+        m.body
+            .contains("bob@appr.test approved your request \"Big refund\""),
+        "{}",
+        m.body
+    );
     assert_eq!(data(&w, &bob).await.status, 404, "the first step is over");
     let boss = capability(&w.cp, "boss@appr.test", 1).await;
     assert_eq!(boss.0, bob.0);
@@ -415,4 +424,43 @@ async fn time_decides_and_the_outcome_is_posted_without_anyone_looking() {
     let got = hook.wait_for(3, 10).await;
     let o: Value = serde_json::from_str(&got[2].body).unwrap();
     assert_eq!(o["status"], "timedOut");
+}
+
+#[tokio::test]
+async fn undecided_approvers_are_reminded() {
+    let w = World::new().await;
+    let t = w.tenant("Reminded").await;
+    w.user(&t, "ada@remind.test", &["Admin"]).await;
+    w.user(&t, "bob@remind.test", &["Admin"]).await;
+    w.user(&t, "cy@remind.test", &["Admin"]).await;
+    let mut f = flow("https://hooks.invalid/x");
+    f["configuration"] = json!({"timeoutMinutes": 300, "reminderIntervalMinutes": 60});
+    f["steps"] = json!([{"stepOrder": 1, "approverSelectors": {"roleKeys": ["Admin"]}, "configuration": {"minApprovals": 2}}]);
+    let r = w.env(Method::POST, F, Some(&t), Some(f)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap();
+    let ada = w.token_for("ada@remind.test").await;
+    let r = w
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("{F}/{id}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let bob = capability(&w.cp, "bob@remind.test", 1).await;
+    let cy = capability(&w.cp, "cy@remind.test", 1).await;
+    assert_eq!(decide(&w, &bob, true).await.status, 200);
+    // An hour on: only the one who has not decided is reminded, with the same link.
+    w.cp.running.state.clock.advance(3601);
+    let m = mail(&w.cp, "approval-reminder", 1).await;
+    assert_eq!(m.to, "cy@remind.test");
+    assert!(m.body.contains(&cy.1), "{}", m.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(sent_count(&w.cp, "approval-reminder"), 1, "once an hour");
+    w.cp.running.state.clock.advance(3600);
+    mail(&w.cp, "approval-reminder", 2).await;
+    // The reminded approver still decides with the first link.
+    assert_eq!(decide(&w, &cy, true).await.status, 200);
 }

@@ -1,4 +1,5 @@
-//! The task that settles approval executions time decided (`model::approval::sweep`) and
+//! The task that settles approval executions time decided and reminds their approvers
+//! (`model::approval::sweep`) and
 //! posts completed executions' outcomes to their webhooks (`model::approval::Outcome`):
 //! wakes on every durable commit and at least once a second, one attempt per due outcome,
 //! removed once the webhook answers 2xx, retried with backoff otherwise. Holds only a weak
@@ -11,10 +12,10 @@ use crate::model::clock::Clock;
 use crate::store::{Db, WeakDb};
 
 /// Start the task for `db`.
-pub fn spawn(db: &Db, clock: Clock, http: reqwest::Client) {
+pub fn spawn(db: &Db, clock: Clock, http: reqwest::Client, public_url: std::sync::Arc<str>) {
     let weak = db.downgrade();
     let commits = db.commits();
-    tokio::spawn(run(weak, commits, clock, http));
+    tokio::spawn(run(weak, commits, clock, http, public_url));
 }
 
 async fn run(
@@ -22,11 +23,14 @@ async fn run(
     mut commits: tokio::sync::watch::Receiver<u64>,
     clock: Clock,
     http: reqwest::Client,
+    public_url: std::sync::Arc<str>,
 ) {
     loop {
         {
             let Some(db) = db.upgrade() else { return };
-            if let Err(e) = approval::sweep(&db, &clock).await {
+            if let Err(e) =
+                approval::sweep(&db, &clock, crate::model::message::Links(&public_url)).await
+            {
                 tracing::error!(error = %e, "could not settle due approval executions");
             }
             match approval::outcomes_due(&db, clock.unix()) {

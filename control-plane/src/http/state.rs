@@ -134,7 +134,7 @@ impl AppState {
         };
         let mailer_db = db.clone();
         let http = crate::delivery::http_client();
-        crate::delivery::outcomes::spawn(&db, clock.clone(), http.clone());
+        crate::delivery::outcomes::spawn(&db, clock.clone(), http.clone(), public_url.clone());
         Ok(AppState(Arc::new(Shared {
             db,
             hub,

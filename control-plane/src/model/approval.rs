@@ -54,10 +54,10 @@ pub struct FlowConfig {
     /// Approve by itself after this long without a refusal, minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_approve_in_minutes: Option<u32>,
-    /// Remind approvers this often, minutes (recorded; reminders are not sent yet).
+    /// Remind undecided approvers this often, minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminder_interval_minutes: Option<u32>,
-    /// Tell the requester of decisions (recorded).
+    /// Mail the requester each decision.
     #[serde(default)]
     pub notify_on_decisions: bool,
     /// An execution's time, minutes (5 – 10,080).
@@ -217,6 +217,15 @@ pub struct Execution {
     pub current: usize,
     /// Every step's run, in order (approvers resolved when the flow was executed).
     pub runs: Vec<StepRun>,
+    /// When the current step's undecided approvers are reminded next (Unix seconds).
+    #[serde(default)]
+    pub next_reminder_at: Option<i64>,
+    /// The reminder interval, seconds.
+    #[serde(default)]
+    pub remind_every: Option<i64>,
+    /// Whether the requester is told of each decision.
+    #[serde(default)]
+    pub notify: bool,
 }
 
 impl Record for Execution {
@@ -235,10 +244,12 @@ fn due_key(at: i64, id: &str) -> Vec<u8> {
 }
 
 impl Execution {
-    /// When time alone decides it.
+    /// When time alone decides it, or reminds its approvers.
     fn due_at(&self) -> i64 {
-        self.auto_approve_at
-            .map_or(self.expires_at, |a| a.min(self.expires_at))
+        [self.auto_approve_at, self.next_reminder_at]
+            .into_iter()
+            .flatten()
+            .fold(self.expires_at, i64::min)
     }
 }
 
@@ -299,7 +310,7 @@ fn complete(tx: &mut Tx<'_>, e: &Execution, now: i64) -> Result<(), StoreError> 
 }
 
 /// Record what time decided for every execution due by now; how many completed.
-pub async fn sweep(db: &Db, clock: &Clock) -> Result<usize, StoreError> {
+pub async fn sweep(db: &Db, clock: &Clock, links: Links<'_>) -> Result<usize, StoreError> {
     let now = clock.unix();
     let mut done = 0;
     for (k, _) in db.scan_raw(Tree::Approvals, b"due/")? {
@@ -325,9 +336,16 @@ pub async fn sweep(db: &Db, clock: &Clock) -> Result<usize, StoreError> {
                     complete(tx, &e, now)?;
                     return Ok(true);
                 }
+                tx.delete_raw(Tree::Approvals, &k)?;
                 if e.status != Status::Pending {
-                    tx.delete_raw(Tree::Approvals, &k)?;
+                    return Ok(false);
                 }
+                if e.next_reminder_at.is_some_and(|r| r <= now) {
+                    remind(tx, links, &e, now)?;
+                    e.next_reminder_at = e.remind_every.map(|every| now + every);
+                    tx.put(&e)?;
+                }
+                tx.put_raw(Tree::Approvals, &due_key(e.due_at(), &e.id), b"")?;
                 Ok(false)
             })
             .await?;
@@ -668,20 +686,37 @@ fn begin_step(
     e: &Execution,
     now: i64,
 ) -> Result<(), StoreError> {
+    for a in &e.runs[e.current].approvers {
+        outbox::queue(tx, &request_mail(links, e, a, now))?;
+    }
+    Ok(())
+}
+
+/// The mail that asks approver `a` of `e`'s current step.
+fn request_mail(links: Links<'_>, e: &Execution, a: &Approver, now: i64) -> message::Message {
     let run = &e.runs[e.current];
     let ttl = u32::try_from((e.expires_at - now).max(1)).unwrap_or(u32::MAX);
-    for a in &run.approvers {
+    message::approval_request(
+        links,
+        &a.email,
+        (&e.flow_name, e.flow_description.as_deref()),
+        &e.requester_email,
+        (&e.id, &a.id, &run.id),
+        ttl,
+    )
+    .issued_by(&e.requester_id)
+}
+
+/// Remind the current step's undecided approvers (the same link again).
+fn remind(tx: &mut Tx<'_>, links: Links<'_>, e: &Execution, now: i64) -> Result<(), StoreError> {
+    for a in e.runs[e.current]
+        .approvers
+        .iter()
+        .filter(|a| a.decision.is_none())
+    {
         outbox::queue(
             tx,
-            &message::approval_request(
-                links,
-                &a.email,
-                (&e.flow_name, e.flow_description.as_deref()),
-                &e.requester_email,
-                (&e.id, &a.id, &run.id),
-                ttl,
-            )
-            .issued_by(&e.requester_id),
+            &message::approval_reminder(request_mail(links, e, a, now)),
         )?;
     }
     Ok(())
@@ -768,6 +803,15 @@ pub async fn execute(
         status: Status::Pending,
         current: 0,
         runs,
+        remind_every: flow
+            .configuration
+            .reminder_interval_minutes
+            .map(|m| i64::from(m) * 60),
+        next_reminder_at: flow
+            .configuration
+            .reminder_interval_minutes
+            .map(|m| now + i64::from(m) * 60),
+        notify: flow.configuration.notify_on_decisions,
     };
     db.write(|tx| {
         begin_step(tx, links, &e, now)?;
@@ -851,6 +895,8 @@ pub async fn decide(
         if approver.decision.is_some() {
             return Ok(Err(NOTHING));
         }
+        let approver_email = approver.email.clone();
+        tx.delete_raw(Tree::Approvals, &due_key(e.due_at(), &e.id))?;
         let run = &mut e.runs[e.current];
         if let Some(a) = run.approvers.iter_mut().find(|a| a.id == c.approver) {
             a.decision = Some(approved);
@@ -870,6 +916,7 @@ pub async fn decide(
         if yes >= min {
             if e.current + 1 < e.runs.len() {
                 e.current += 1;
+                e.next_reminder_at = e.remind_every.map(|every| now + every);
                 begin_step(tx, links, &e, now)?;
             } else {
                 e.status = Status::Approved;
@@ -882,6 +929,27 @@ pub async fn decide(
         tx.put(&e)?;
         if completed {
             complete(tx, &e, now)?;
+        } else {
+            tx.put_raw(Tree::Approvals, &due_key(e.due_at(), &e.id), b"")?;
+        }
+        if e.notify {
+            let status = match e.status {
+                Status::Pending => "waiting for further approvals",
+                Status::Approved => "approved",
+                Status::Rejected => "rejected",
+                Status::TimedOut => "timed out",
+            };
+            outbox::queue(
+                tx,
+                &message::approval_decision(
+                    &e.requester_email,
+                    &e.flow_name,
+                    &approver_email,
+                    approved,
+                    status,
+                )
+                .about(&e.requester_id),
+            )?;
         }
         Ok(Ok(e))
     })
@@ -945,6 +1013,9 @@ mod tests {
                     .collect(),
                 min_approvals: min,
             }],
+            next_reminder_at: None,
+            remind_every: None,
+            notify: false,
         }
     }
 

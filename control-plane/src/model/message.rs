@@ -38,6 +38,8 @@ pub enum Template {
 pub enum Notice {
     /// To the owner of an address someone tried to sign up with again.
     SignupExisting,
+    /// To the requester of an approval, on each decision (`notifyOnDecisions`).
+    ApprovalDecision,
 }
 
 impl Notice {
@@ -48,6 +50,11 @@ impl Notice {
                 "Sign-up attempt",
                 "Someone tried to sign up with this address, which already has an account. \
                  If it was you, log in or reset your password.\n",
+            ),
+            Notice::ApprovalDecision => (
+                "Your request: {{approvalFlowName}}",
+                "{{approver}} {{decision}} your request \"{{approvalFlowName}}\". \
+                 The request is now {{status}}.\n",
             ),
         }
     }
@@ -437,6 +444,43 @@ pub fn approval_request(
         "approval-request",
     )
     .lasting(ttl)
+}
+
+/// To the requester of an approval: `approver` decided (`approved`), and where it stands.
+pub fn approval_decision(
+    to: &str,
+    flow: &str,
+    approver: &str,
+    approved: bool,
+    status: &str,
+) -> Message {
+    Message {
+        channel: Channel::Email,
+        to: to.to_owned(),
+        kind: Cow::Borrowed("approval-decision"),
+        template: Template::Notice(Notice::ApprovalDecision),
+        vars: vars([
+            ("approvalFlowName", json!(flow)),
+            ("approver", json!(approver)),
+            (
+                "decision",
+                json!(if approved { "approved" } else { "rejected" }),
+            ),
+            ("status", json!(status)),
+        ]),
+        link: None,
+        lifetime: NOTICE_LIFETIME,
+        about: None,
+        issuer: None,
+    }
+}
+
+/// A reminder to an approver who has not decided: the same request mail again.
+pub fn approval_reminder(m: Message) -> Message {
+    Message {
+        kind: Cow::Borrowed("approval-reminder"),
+        ..m
+    }
 }
 
 /// To the owner of an invitation link someone used.

@@ -49,6 +49,39 @@ fn mann_whitney_z(a: &[Duration], b: &[Duration]) -> f64 {
     (u - mean) / sd
 }
 
+/// Time `samples` interleaved known/unknown attempts (`attempt(true)` for the known one)
+/// and assert the medians within 0.8–1.25 of each other. Up to two rounds: a real
+/// difference shows in both, while the other tests of a parallel run can skew one window
+/// (it happened: 5.6 vs 4.4 ms once under the full suite, 1.01 alone).
+async fn assert_same_time<F, Fut>(label: &str, samples: usize, mut attempt: F)
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = Duration>,
+{
+    let mut last = (Duration::ZERO, Duration::ZERO, 0.0);
+    for round in 1..=2 {
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for _ in 0..samples {
+            known.push(attempt(true).await);
+            unknown.push(attempt(false).await);
+        }
+        let z = mann_whitney_z(&known, &unknown);
+        let (mk, mu) = (median(&mut known), median(&mut unknown));
+        let ratio = mk.as_secs_f64() / mu.as_secs_f64();
+        println!(
+            "{label} (round {round}): known address median {} µs, unknown {} µs (ratio {ratio:.2}), Mann–Whitney z {z:.1}, {samples} samples each",
+            mk.as_micros(),
+            mu.as_micros()
+        );
+        last = (mk, mu, ratio);
+        if (0.8..=1.25).contains(&ratio) {
+            return;
+        }
+    }
+    let (mk, mu, _) = last;
+    panic!("{label}: {mk:?} for a known address, {mu:?} for an unknown one (in both rounds)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_and_unknown_addresses_fail_in_the_same_time() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -74,34 +107,15 @@ async fn known_and_unknown_addresses_fail_in_the_same_time() {
     let (_, known_body) = attempt("known@acme.test").await;
     let (_, unknown_body) = attempt("nobody@acme.test").await;
     assert_eq!(known_body, unknown_body, "bodies differ");
-    // Two independent measurements at most: a real difference shows in both, while the
-    // other tests of a parallel run can skew one window (it happened: 5.6 vs 4.4 ms once
-    // under the full suite, 1.01 alone).
-    let mut last = (Duration::ZERO, Duration::ZERO, 0.0);
-    for round in 1..=2 {
-        let (mut known, mut unknown) = (Vec::new(), Vec::new());
-        for _ in 0..SAMPLES {
-            known.push(attempt("known@acme.test").await.0);
-            unknown.push(attempt("nobody@acme.test").await.0);
-        }
-        let z = mann_whitney_z(&known, &unknown);
-        let (mk, mu) = (median(&mut known), median(&mut unknown));
-        let ratio = mk.as_secs_f64() / mu.as_secs_f64();
-        println!(
-            "enumeration timing (round {round}): known address median {} µs, unknown {} µs (ratio {ratio:.2}), Mann–Whitney z {z:.1}, {SAMPLES} samples each",
-            mk.as_micros(),
-            mu.as_micros()
-        );
-        last = (mk, mu, ratio);
-        if (0.8..=1.25).contains(&ratio) {
-            break;
-        }
-    }
-    let (mk, mu, ratio) = last;
-    assert!(
-        (0.8..=1.25).contains(&ratio),
-        "a failed login for a known address takes {mk:?}, for an unknown one {mu:?} (in both rounds)"
-    );
+    assert_same_time("failed login", SAMPLES, |known| {
+        let f = attempt(if known {
+            "known@acme.test"
+        } else {
+            "nobody@acme.test"
+        });
+        async move { f.await.0 }
+    })
+    .await;
 }
 
 /// M7 / finding 11: four wrong logins at once for one address take as long for a known
@@ -225,23 +239,15 @@ async fn reset_and_resend_take_as_long_for_unknown_addresses() {
         let (_, s2, b2) = attempt(&unknown_address).await;
         assert_eq!((s1, &b1), (s2, &b2), "{path}: replies differ");
         assert!((200..300).contains(&s1), "{path}: {s1} {b1}");
-        let (mut known, mut unknown) = (Vec::new(), Vec::new());
-        for _ in 0..SAMPLES {
-            known.push(attempt(&known_address).await.0);
-            unknown.push(attempt(&unknown_address).await.0);
-        }
-        let z = mann_whitney_z(&known, &unknown);
-        let (mk, mu) = (median(&mut known), median(&mut unknown));
-        let ratio = mk.as_secs_f64() / mu.as_secs_f64();
-        println!(
-            "{path}: known address median {} µs, unknown {} µs (ratio {ratio:.2}), Mann–Whitney z {z:.1}, {SAMPLES} samples each",
-            mk.as_micros(),
-            mu.as_micros()
-        );
-        assert!(
-            (0.8..=1.25).contains(&ratio),
-            "{path}: {mk:?} for a known address, {mu:?} for an unknown one"
-        );
+        assert_same_time(path, SAMPLES, |known| {
+            let f = attempt(if known {
+                &known_address
+            } else {
+                &unknown_address
+            });
+            async move { f.await.0 }
+        })
+        .await;
     }
 }
 
@@ -292,22 +298,14 @@ async fn passwordless_prelogin_takes_as_long_for_unknown_addresses() {
         let (_, s1, b1, c1) = attempt("known@acme.test").await;
         let (_, s2, b2, c2) = attempt("nobody@acme.test").await;
         assert_eq!((s1, &b1, c1), (s2, &b2, c2), "{path}: replies differ");
-        let (mut known, mut unknown) = (Vec::new(), Vec::new());
-        for _ in 0..SAMPLES {
-            known.push(attempt("known@acme.test").await.0);
-            unknown.push(attempt("nobody@acme.test").await.0);
-        }
-        let z = mann_whitney_z(&known, &unknown);
-        let (mk, mu) = (median(&mut known), median(&mut unknown));
-        let ratio = mk.as_secs_f64() / mu.as_secs_f64();
-        println!(
-            "{path}: known address median {} µs, unknown {} µs (ratio {ratio:.2}), Mann–Whitney z {z:.1}, {SAMPLES} samples each",
-            mk.as_micros(),
-            mu.as_micros()
-        );
-        assert!(
-            (0.8..=1.25).contains(&ratio),
-            "{path}: {mk:?} for a known address, {mu:?} for an unknown one"
-        );
+        assert_same_time(path, SAMPLES, |known| {
+            let f = attempt(if known {
+                "known@acme.test"
+            } else {
+                "nobody@acme.test"
+            });
+            async move { f.await.0 }
+        })
+        .await;
     }
 }

@@ -15,12 +15,21 @@ use crate::support::{Cp, Reply};
 const P: &str = "/identity/resources";
 const POLICY: &str = "/identity/resources/configurations/v1/captcha-policy";
 
-/// A verifier: `good` scores 0.9, `low` 0.3, `down` is a 500, anything else unsuccessful.
+/// A verifier: `good` scores 0.9, `low` 0.3, `down` is a 500, `huge` answers 100 kB,
+/// `garbled` is not JSON, anything else unsuccessful.
 async fn verifier() -> StandIn {
     StandIn::answering(|_, seen| match seen.form("response").as_deref() {
         Some("good") => (200, json!({"success": true, "score": 0.9}).to_string()),
         Some("low") => (200, json!({"success": true, "score": 0.3}).to_string()),
         Some("down") => (500, "{}".into()),
+        Some("huge") => (
+            200,
+            format!(
+                "{{\"success\": true, \"pad\": \"{}\"}}",
+                "x".repeat(100_000)
+            ),
+        ),
+        Some("garbled") => (200, "<html>not json</html>".into()),
         _ => (
             200,
             json!({"success": false, "error-codes": ["invalid-input-response"]}).to_string(),
@@ -278,9 +287,22 @@ async fn every_public_flow_checks_the_token() {
         )
         .await;
     assert_eq!(r.status, 503, "{}", r.text);
+    // An oversized answer is the verifier failing (503); one that is not JSON passes nothing.
+    for (token, status) in [("huge", 503), ("garbled", 400)] {
+        let r = w
+            .cp
+            .call(
+                Method::POST,
+                &format!("{P}/auth/v1/user"),
+                None,
+                Some(&json!({"email": "known@cap.test", "password": PASSWORD, "recaptchaToken": token})),
+            )
+            .await;
+        assert_eq!(r.status, status, "{token}: {}", r.text);
+    }
     let m = crate::support::metrics(&w.cp.url("/metrics")).await;
     assert!(
-        m.contains(r#"control_plane_captcha_checks_total{result="unavailable"} 1"#),
+        m.contains(r#"control_plane_captcha_checks_total{result="unavailable"} 2"#),
         "{m}"
     );
     // Disabled: nothing is checked.

@@ -17,7 +17,7 @@
 pub mod outcomes;
 mod providers;
 
-pub use providers::{Endpoints, client as http_client};
+pub use providers::{Endpoints, bounded_body, client as http_client};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

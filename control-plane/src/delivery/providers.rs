@@ -20,6 +20,18 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// At most `max` bytes of a reply's body (a larger one is an error, not a larger buffer).
+pub async fn bounded_body(mut r: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("the answer exceeds {max} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 async fn outcome(r: Result<reqwest::Response, reqwest::Error>) -> Result<(), Failure> {
     let res = r.map_err(|e| Failure::Retry(None, format!("transport: {e}")))?;
     let status = res.status();
@@ -32,13 +44,12 @@ async fn outcome(r: Result<reqwest::Response, reqwest::Error>) -> Result<(), Fai
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let text: String = res
-        .text()
+    // The provider's explanation, for the log: its first 300 characters, read from at most
+    // 16 KiB of body.
+    let text: String = bounded_body(res, 16 * 1024)
         .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
+        .map(|b| String::from_utf8_lossy(&b).chars().take(300).collect())
+        .unwrap_or_default();
     let e = format!("{status}: {text}");
     if status.is_server_error() || status.as_u16() == 429 {
         Err(Failure::Retry(after, e))

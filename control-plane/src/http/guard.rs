@@ -102,7 +102,8 @@ pub async fn check_captcha(
         .await
         .and_then(reqwest::Response::error_for_status);
     let answer: Answer = match answer {
-        Ok(r) => match r.bytes().await {
+        Ok(r) => match crate::delivery::bounded_body(r, 64 * 1024).await {
+            // An answer that is not the verifier's JSON passes nothing.
             Ok(b) => shared::json::from_bytes(&b).unwrap_or_default(),
             Err(e) => return Err(unavailable(state, &e)),
         },

@@ -202,3 +202,62 @@ async fn a_trusted_service_acts_for_a_user_within_the_rules() {
         "DelegationConfigurationControllerV1_createOrUpdateDelegationConfiguration",
     ]);
 }
+
+#[tokio::test]
+async fn a_delegated_token_keeps_its_application_only_while_assigned() {
+    let w = World::new().await;
+    let t = w.tenant("Apps").await;
+    let uid = w.user(&t, "ada@deleg-app.test", &["Admin"]).await;
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/configurations/v1/delegation"),
+            None,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let assign = json!({"appId": "crm", "tenantId": t, "userIds": [uid]});
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/applications/v1"),
+            None,
+            Some(assign.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let login = reply(
+        w.cp.client
+            .post(w.cp.url(&format!("{P}/auth/v1/user")))
+            .header("frontegg-requested-application-id", "crm")
+            .json(&json!({"email": "ada@deleg-app.test", "password": crate::support::world::PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let subject = login.body["accessToken"].as_str().unwrap().to_owned();
+    let (_, actor) = account_token(&w, &t).await;
+    let env = (w.cp.client_id.clone(), w.cp.api_key.clone());
+    let creds = Some((env.0.as_str(), env.1.as_str()));
+    let r = exchange(&w, creds, &grant(&subject, &actor)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        claims(r.body["access_token"].as_str().unwrap())["applicationId"],
+        "crm"
+    );
+    // Unassigned: the subject token still verifies, but no delegated token names the app.
+    let r = w
+        .env(
+            Method::DELETE,
+            &format!("{P}/applications/v1"),
+            None,
+            Some(assign),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = exchange(&w, creds, &grant(&subject, &actor)).await;
+    assert_eq!(error_of(&r), (400, "invalid_grant".into()), "{}", r.text);
+}

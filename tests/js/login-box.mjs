@@ -178,7 +178,7 @@ async function rejects(promise, status) {
 }
 
 /** The environment's API, as the application's backend calls it (plain fetch, no browser). */
-async function management(method, path, body, tenantId) {
+async function management(method, path, body, tenantId, headers = {}) {
   const realFetch = globalThis.__realFetch;
   const auth = await realFetch(`${BASE}/auth/vendor`, {
     method: 'POST',
@@ -192,6 +192,7 @@ async function management(method, path, body, tenantId) {
       'content-type': 'application/json',
       'x-access-token': token,
       ...(tenantId ? { 'frontegg-tenant-id': tenantId } : {}),
+      ...headers,
     },
     body: body ? JSON.stringify(body) : undefined,
   });
@@ -677,6 +678,41 @@ const steps = [
     const { user } = await api.auth.passwordlessPostLoginV2({ type: 'SmsCode', token: sixDigits(sent.text) });
     assert.equal(claims(user.accessToken).sub, state.userId);
     await management('POST', '/identity/resources/configurations/v1', { authStrategy: 'EmailAndPassword' });
+  }],
+  ['login box: the captcha policy (public read, then a login without a token refused)', async () => {
+    assert.equal(await api.auth.getCaptchaPolicy(), null, 'no policy: captcha off');
+    const policy = { enabled: true, siteKey: 'site-key-lb', secretKey: 'secret-key-lb', minScore: 0.5 };
+    await management('POST', '/identity/resources/configurations/v1/captcha-policy', policy);
+    const read = await api.auth.getCaptchaPolicy();
+    assert.equal(read.siteKey, 'site-key-lb');
+    assert.equal(read.enabled, true);
+    assert.ok(!JSON.stringify(read).includes('secret'), JSON.stringify(read));
+    await rejects(api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD }), 400);
+    await management('PUT', '/identity/resources/configurations/v1/captcha-policy', { ...policy, enabled: false });
+    const { user } = await api.auth.loginv2({ email: EMAIL, password: RESET_PASSWORD });
+    context().setAccessToken(user.accessToken);
+  }],
+  ['portal: the applications a user is assigned to', async () => {
+    assert.deepEqual(await api.applications.getUserApplicationsId({ userId: state.userId }), []);
+    await management('POST', '/identity/resources/applications/v1', { appId: 'crm', tenantId: state.tenantId, userIds: [state.userId] });
+    assert.deepEqual(await api.applications.getUserApplicationsId({ userId: state.userId }), ['crm']);
+  }],
+  ['approver page: the mailed request, decided once', async () => {
+    const approver = `approver.${Date.now()}@example.com`;
+    const flow = await management('POST', '/identity/resources/approval-flows/v1', {
+      name: 'Refund', channels: { email: true, sms: false }, configuration: { timeoutMinutes: 60 },
+      steps: [{ stepOrder: 1, approverSelectors: { emails: [approver] }, configuration: { minApprovals: 1 } }],
+    }, state.tenantId);
+    // The application's backend asks on the signed-in user's behalf.
+    const sent = await caused('eml', 'approval-request', approver, () => management('POST', `/identity/resources/approval-flows/v1/${flow.id}/execute`, { executionData: { amount: 70 } }, state.tenantId, { 'frontegg-user-id': state.userId }));
+    const [, approvalFlowExecutionId, approverId, approvalFlowStepId] = sent.text.match(/approvalFlowExecutionId=([^&\s]+)&approverId=([^&\s]+)&approvalFlowStepId=([^&\s)]+)/);
+    const ids = { approvalFlowExecutionId, approverId, approvalFlowStepId };
+    const data = await api.auth.getApprovalExecutionData(ids);
+    assert.equal(data.approvalFlowName, 'Refund');
+    assert.equal(data.requester, EMAIL);
+    assert.equal(data.executionData.amount, 70);
+    assert.deepEqual(await api.auth.submitApprovalAction({ ...ids, approved: true }), { success: true });
+    await rejects(api.auth.submitApprovalAction({ ...ids, approved: false }), 404);
   }],
   ['profile: change the email with a code sent to the new address', async () => {
     const next = `ada.new.${Date.now()}@example.com`;

@@ -235,11 +235,22 @@ pub(super) async fn token(
         ));
     }
     crate::http::guard::check_ip(&state, Some(&ctx.tenant_id), ip)?;
+    // The subject's application, if the user is still assigned to it (the one rule).
+    let app = crate::model::application::for_token(
+        &state.db,
+        Some(&subject_claims.application_id),
+        state.env.client_id(),
+        &ctx.user.id,
+        &ctx.tenant_id,
+    )
+    .map_err(|_| {
+        invalid_grant("the user is no longer assigned to the subject token's application")
+    })?;
     let config = crate::model::vendor_config::current(&state.db).map_err(ApiError::from)?;
     let who = Issuance {
         issuer: &state.public_url,
         audience: state.env.client_id(),
-        application: &subject_claims.application_id,
+        application: &app,
         ttl: i64::from(config.default_token_expiration),
     };
     let mut shaped = crate::model::login::user_claims(

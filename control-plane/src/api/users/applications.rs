@@ -40,9 +40,8 @@ fn account(
 }
 
 /// What a user token may read: assignments in its own account (the environment: all).
-fn visible(caller: &Caller, state: &AppState) -> Result<Option<String>, ApiError> {
+fn visible(caller: &Caller) -> Result<Option<String>, ApiError> {
     caller.require(Perm::ReadUsers)?;
-    let _ = state;
     Ok(caller.user().map(|u| u.tenant_id.clone()))
 }
 
@@ -117,7 +116,7 @@ pub(super) async fn users_of_app(
     State(state): State<AppState>,
     Path(app): Path<String>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    let only = visible(&caller, &state)?;
+    let only = visible(&caller)?;
     application::id_like("appId", &app)?;
     Ok(Json(application::users_of(
         &state.db,
@@ -131,7 +130,7 @@ pub(super) async fn apps_of_user(
     State(state): State<AppState>,
     Path(user): Path<String>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    let only = visible(&caller, &state)?;
+    let only = visible(&caller)?;
     Ok(Json(in_view(&state, &user, only.as_deref())?))
 }
 
@@ -149,7 +148,7 @@ pub(super) async fn users_apps(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Vec<UserApps>>, ApiError> {
-    let only = visible(&caller, &state)?;
+    let only = visible(&caller)?;
     let ids = q.all("userIds");
     if ids.len() > 100 {
         return Err(ApiError::bad_request("at most 100 userIds"));
@@ -178,7 +177,7 @@ pub(super) async fn apps_users(
     State(state): State<AppState>,
     q: ListQuery,
 ) -> Result<Json<Vec<AppUsers>>, ApiError> {
-    let only = visible(&caller, &state)?;
+    let only = visible(&caller)?;
     let ids = q.all("appIds");
     if ids.len() > 100 {
         return Err(ApiError::bad_request("at most 100 appIds"));

@@ -37,7 +37,8 @@ pub fn node_with_packages() -> Option<(PathBuf, PathBuf)> {
     Some((node, dir))
 }
 
-/// Run `script` of `tests/js` with `env`: whether it succeeded, and what it printed.
+/// Run `script` of `dir` with the interpreter `node` (or python) and `env`: whether it
+/// succeeded, and what it printed.
 pub fn run(node: &Path, dir: &Path, script: &str, env: &[(&str, String)]) -> (bool, String) {
     let out = Command::new(node)
         .arg(script)

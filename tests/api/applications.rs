@@ -195,6 +195,7 @@ async fn assignments_decide_which_application_a_token_is_for() {
         login_for(&w, "ada@apps.test", Some("crm")).await.status,
         403
     );
+    w.cp.assert_served(&["ApplicationsControllerV1_unassignUsersFromApplication"]);
 
     // A user token acts in its own account only, and needs the permission.
     let admin = w.token_for("bob@apps.test").await;
@@ -271,6 +272,9 @@ async fn a_login_for_an_application_opens_its_active_account() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    w.cp.assert_served(&[
+        "ApplicationsActiveUserTenantsControllerV1_switchUserApplicationActiveTenant",
+    ]);
     let r = w.as_user(&token, Method::GET, path, None).await;
     assert_eq!(
         r.body["applicationActiveTenants"],

@@ -306,6 +306,11 @@ async fn a_request_runs_from_approvers_to_its_outcome() {
     w.env(Method::GET, &format!("{F}/{id}"), Some(&t), None)
         .await
         .assert_error(404, "ER-NOT-FOUND");
+    w.cp.assert_served(&[
+        "ApprovalFlowsController_executeApprovalFlow",
+        "ApprovalFlowsController_approverAction",
+        "ApprovalFlowsController_deleteApprovalFlow",
+    ]);
 }
 
 fn uuid_like() -> String {
@@ -337,6 +342,7 @@ async fn a_step_up_execution_needs_a_fresh_second_factor() {
         .as_user(&stepped, Method::POST, &path, Some(json!({})))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    w.cp.assert_served(&["ApprovalFlowsController_executeStepUpApprovalFlow"]);
     capability(&w.cp, "bob@step.test", 1).await;
     // Ten minutes later the same token is no longer fresh enough.
     clock.advance(700);

@@ -289,6 +289,18 @@ impl From<crate::model::application::AppError> for ApiError {
     }
 }
 
+impl From<crate::model::oauth::OAuthError> for ApiError {
+    fn from(e: crate::model::oauth::OAuthError) -> Self {
+        use crate::model::oauth::OAuthError;
+        match e {
+            OAuthError::Invalid(m) => ApiError::bad_request(m),
+            OAuthError::BadCode => ApiError::bad_request(e.to_string()),
+            OAuthError::NotFound => ApiError::not_found(e.to_string()),
+            OAuthError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::model::approval::ApprovalError> for ApiError {
     fn from(e: crate::model::approval::ApprovalError) -> Self {
         use crate::model::approval::ApprovalError;

@@ -122,15 +122,16 @@ fn head_size(req: &Request) -> usize {
         .fold(target, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
-/// Error responses that are not already JSON (axum's extractor rejections, for example)
-/// are rewritten into the error model; a short plain-text reason is kept as the message.
+/// Error responses that are neither JSON nor a page (axum's extractor rejections, for
+/// example) are rewritten into the error model; a short plain-text reason is kept as the
+/// message. (The hosted login's pages answer a browser in HTML, errors included.)
 async fn normalize_error(res: Response) -> Response {
-    let is_json = res
+    let kept = res
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if kept {
         return res;
     }
     let (mut parts, body) = res.into_parts();

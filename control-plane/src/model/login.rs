@@ -327,10 +327,27 @@ pub async fn open_session(
     ip: Option<String>,
     user_agent: Option<String>,
 ) -> Result<Opened, LoginError> {
+    let sid = session::new_id();
+    open_session_as(db, clock, config, user, tenant, ip, user_agent, sid).await
+}
+
+/// [`open_session`] under an id chosen beforehand (an authorization code records the
+/// session its redemption opens before it opens).
+#[allow(clippy::too_many_arguments)]
+pub async fn open_session_as(
+    db: &Db,
+    clock: &Clock,
+    config: &VendorConfig,
+    user: &User,
+    tenant: &str,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    sid: String,
+) -> Result<Opened, LoginError> {
     let now = clock.unix();
     let (refresh, digest) = session::new_refresh_token();
     let s = Session {
-        id: crate::crypto::new_uuid().to_string(),
+        id: sid,
         user_id: user.id.clone(),
         tenant_id: tenant.to_owned(),
         refresh_sha256: digest,
@@ -375,6 +392,32 @@ pub async fn open_session(
 pub fn session_of(db: &Db, refresh_token: &str) -> Result<Session, LoginError> {
     session::by_refresh_token(db, &session::refresh_digest(refresh_token))?
         .ok_or(LoginError::Refused)
+}
+
+/// Who a refresh token signs in now, without using it: the live session whose *current*
+/// token it is (a rotated-out token signs nobody in), within its account's session policy,
+/// and its user, who may still log in to that account. (The hosted login's authorization
+/// endpoint asks this of its cookie.)
+pub fn signed_in(
+    db: &Db,
+    clock: &Clock,
+    refresh_token: &str,
+) -> Result<Option<(Session, User)>, LoginError> {
+    let digest = session::refresh_digest(refresh_token);
+    let now = clock.unix();
+    let Some(s) = db.find(session::BY_REFRESH, digest.as_bytes())? else {
+        return Ok(None);
+    };
+    if !session::effective_policy(db, &s.tenant_id)?.allows(&s, now) {
+        return Ok(None);
+    }
+    let Some(u) = db.get::<User>(s.user_id.as_bytes())? else {
+        return Ok(None);
+    };
+    if u.is_locked || u.expired(now) || u.membership(&s.tenant_id).is_none_or(|m| m.disabled) {
+        return Ok(None);
+    }
+    Ok(Some((s, u)))
 }
 
 /// The account a refresh issues for: the one asked for, else the user's active account

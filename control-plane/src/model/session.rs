@@ -61,6 +61,11 @@ impl Record for Session {
     }
 }
 
+/// A fresh session id.
+pub fn new_id() -> String {
+    crate::crypto::new_uuid().to_string()
+}
+
 /// A fresh refresh token and its stored digest.
 pub fn new_refresh_token() -> (String, String) {
     let token = b64url(&random_bytes::<32>());

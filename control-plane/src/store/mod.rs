@@ -131,6 +131,9 @@ trees! {
     Applications = 36, "applications";
     /// Approval flows (`flow/{id}`) and their executions (`execution/{id}`).
     Approvals = 37, "approvals";
+    /// The authorization server: applications as clients (`client/{id}`), authorization codes
+    /// by digest (`code/{digest}`) and their expiry order (`due/{expiry}/{digest}`).
+    OAuth = 38, "oauth";
 }
 
 /// Errors of the storage layer.

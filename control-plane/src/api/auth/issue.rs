@@ -172,6 +172,14 @@ pub(super) fn cookie_name(client_id: &str) -> String {
 impl Issued {
     /// The reply with its refresh cookie.
     pub(super) fn respond(self, state: &AppState, config: &VendorConfig) -> Response {
+        let cookies = self.set_cookies(state, config);
+        let mut res = Json(self.body).into_response();
+        append_cookies(&mut res, &cookies);
+        res
+    }
+
+    /// The `Set-Cookie` values of this login: the refresh cookie, then any others.
+    pub(super) fn set_cookies(&self, state: &AppState, config: &VendorConfig) -> Vec<String> {
         let cookie = login_cookie(
             state,
             config,
@@ -179,13 +187,24 @@ impl Issued {
             &self.body.refresh_token,
             self.refresh_max_age,
         );
-        let mut res = Json(self.body).into_response();
-        for c in std::iter::once(&cookie).chain(&self.cookies) {
-            if let Ok(v) = HeaderValue::from_str(c) {
-                res.headers_mut().append(SET_COOKIE, v);
-            }
-        }
-        res
+        std::iter::once(cookie)
+            .chain(self.cookies.iter().cloned())
+            .collect()
+    }
+
+    /// The access token issued.
+    pub(super) fn access_token(&self) -> &str {
+        &self.body.access_token
+    }
+
+    /// The refresh token issued.
+    pub(super) fn refresh_token(&self) -> &str {
+        &self.body.refresh_token
+    }
+
+    /// Seconds the access token lives.
+    pub(super) fn expires_in(&self) -> i64 {
+        self.body.expires_in
     }
 
     /// The `SameSite` attribute every cookie of a login carries.
@@ -194,6 +213,15 @@ impl Issued {
             ("STRICT", _) => "Strict",
             ("LAX", _) | (_, false) => "Lax",
             _ => "None",
+        }
+    }
+}
+
+/// Append `Set-Cookie` values to a reply (a value that is no header value is dropped).
+pub(super) fn append_cookies(res: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            res.headers_mut().append(SET_COOKIE, v);
         }
     }
 }

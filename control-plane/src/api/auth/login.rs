@@ -15,6 +15,7 @@ use crate::http::AppState;
 use crate::http::extract::ApiJson;
 use crate::http::guard::ClientIp;
 use crate::model::login::{self, Expiry, LoginError, PasswordCheck};
+use crate::model::vendor_config::VendorConfig;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,27 +46,41 @@ fn failure(state: &AppState) -> ApiError {
     LoginError::BadCredentials.into()
 }
 
-/// Public: log in with a password.
-pub(super) async fn login(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Response, ApiError> {
+/// Where a password login ends.
+pub(super) enum Outcome {
+    /// Signed in: the reply and its cookies, and the configuration they were issued under.
+    Issued(super::issue::Issued, Box<VendorConfig>),
+    /// A second factor is needed: the MFA-required reply, as the login box reads it.
+    Challenge(Response),
+    /// The password has expired: no tokens, a reset token instead.
+    Expired(ExpiredReply),
+}
+
+/// What a password login presents.
+pub(super) struct Credentials<'a> {
+    pub(super) email: Option<&'a str>,
+    pub(super) username: Option<&'a str>,
+    pub(super) password: &'a str,
+    pub(super) invitation_token: Option<&'a str>,
+    pub(super) recaptcha_token: Option<&'a str>,
+}
+
+/// A password login, whoever presents it (the login box's JSON, the hosted login page's
+/// form): the one sequence of checks.
+pub(super) async fn password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    c: Credentials<'_>,
+) -> Result<Outcome, ApiError> {
     // The environment's IP rules apply to everyone alike: checked before anything about the
     // user is looked at, so the reply reveals nothing about accounts.
-    crate::http::guard::check_ip(&state, None, ip)?;
-    crate::http::guard::check_captcha(
-        &state,
-        req.recaptcha_token.as_deref(),
-        req.email.as_deref(),
-        ip,
-    )
-    .await?;
-    let found = login::find(&state.db, req.email.as_deref(), req.username.as_deref())?;
+    crate::http::guard::check_ip(state, None, ip)?;
+    crate::http::guard::check_captcha(state, c.recaptcha_token, c.email, ip).await?;
+    let found = login::find(&state.db, c.email, c.username)?;
     let Some(found) = found else {
-        login::check_unknown(&state.db, &state.clock, &state.hasher, &req.password).await?;
-        return Err(failure(&state));
+        login::check_unknown(&state.db, &state.clock, &state.hasher, c.password).await?;
+        return Err(failure(state));
     };
     let links = state.links();
     let check = login::check_password(
@@ -74,51 +89,67 @@ pub(super) async fn login(
         &state.hasher,
         links,
         &found.id,
-        &req.password,
+        c.password,
     )
     .await?;
     let PasswordCheck::Correct(user) = check else {
-        return Err(failure(&state));
+        return Err(failure(state));
     };
     state.metrics.logins.with_label_values(&["success"]).inc();
     let config = crate::model::vendor_config::current(&state.db)?;
     let mut tenant = login::admit(&config, &user)?;
     let mut user = user;
-    if let Some(t) = req
-        .invitation_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        && let Some((u, joined)) = super::invitations::join_with(&state, *user.clone(), t).await?
+    if let Some(t) = c.invitation_token.map(str::trim).filter(|t| !t.is_empty())
+        && let Some((u, joined)) = super::invitations::join_with(state, *user.clone(), t).await?
     {
         *user = u;
         tenant = joined;
     }
     // The account's rules, only once the password proved who is asking.
-    crate::http::guard::check_ip(&state, Some(&tenant), ip)?;
-    crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
+    crate::http::guard::check_ip(state, Some(&tenant), ip)?;
+    crate::http::guard::check_email(state, &[&tenant], &user.email_norm)?;
     let expiry = login::expiry(&state.db, &state.clock, &user, &tenant).await?;
     if let Expiry::Expired { reset_token } = expiry {
-        return Ok(Json(ExpiredReply {
+        return Ok(Outcome::Expired(ExpiredReply {
             mfa_required: false,
             reset_password_token: reset_token,
             user_id: user.id,
             user_email: user.email,
             email_verified: user.verified,
             password_expires_in: 0,
-        })
-        .into_response());
+        }));
     }
     let mut issued =
-        match super::mfa::after_first_factor(&state, &config, &headers, *user, tenant, ip).await {
+        match super::mfa::after_first_factor(state, &config, headers, *user, tenant, ip).await {
             Ok(issued) => issued,
-            Err(challenge) => return Ok(challenge),
+            Err(challenge) => return Ok(Outcome::Challenge(challenge)),
         };
     if let Expiry::Soon { left, period } = expiry {
         issued.body.password_expires_in = Some(left);
         issued.body.notification_period = Some(period);
     }
-    Ok(issued.respond(&state, &config))
+    Ok(Outcome::Issued(issued, Box::new(config)))
+}
+
+/// Public: log in with a password.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let c = Credentials {
+        email: req.email.as_deref(),
+        username: req.username.as_deref(),
+        password: &req.password,
+        invitation_token: req.invitation_token.as_deref(),
+        recaptcha_token: req.recaptcha_token.as_deref(),
+    };
+    Ok(match password(&state, ip, &headers, c).await? {
+        Outcome::Issued(issued, config) => issued.respond(&state, &config),
+        Outcome::Challenge(challenge) => challenge,
+        Outcome::Expired(reply) => Json(reply).into_response(),
+    })
 }
 
 #[derive(Deserialize)]

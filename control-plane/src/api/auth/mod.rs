@@ -1,13 +1,18 @@
 //! Logging in and everything before it (tags General, User Management, Password Settings,
 //! Users): password login, refresh and logout with the cookie, unlocking, signup,
-//! activation, and passwords outside a login. The flows' rules live in `model::login`,
-//! `model::signup` and `model::credentials`.
+//! activation, and passwords outside a login; the hosted login (its account pages and the
+//! OAuth 2.0 / OpenID Connect authorization server, with RFC 8693 token exchange at the same
+//! token endpoint). The flows' rules live in `model::login`, `model::signup`,
+//! `model::credentials` and `model::oauth`.
 
 mod activation;
+mod exchange;
 mod invitations;
 mod issue;
 mod login;
 mod mfa;
+mod oauth;
+mod pages;
 mod passwordless;
 mod passwords;
 mod session;
@@ -25,4 +30,7 @@ pub(super) fn ops() -> Ops {
         .merge(mfa::ops())
         .merge(passwordless::ops())
         .merge(invitations::ops())
+        .merge(exchange::ops())
+        .merge(oauth::ops())
+        .merge(pages::ops())
 }

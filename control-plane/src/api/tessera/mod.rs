@@ -1,6 +1,8 @@
 //! Tessera's own operator API (environment token): signing keys, the sidecars and what
-//! each has applied, the security-event log, the allowed browser origins; and the sidecar link itself (sidecar token).
+//! each has applied, the security-event log, the allowed browser origins, the applications
+//! the hosted login serves; and the sidecar link itself (sidecar token).
 
+mod applications;
 mod events;
 mod keys;
 mod origins;
@@ -14,4 +16,5 @@ pub(super) fn ops() -> Ops {
         .merge(sidecars::ops())
         .merge(events::ops())
         .merge(origins::ops())
+        .merge(applications::ops())
 }

@@ -5,7 +5,6 @@
 
 mod access;
 mod api;
-mod exchange;
 mod login;
 mod owner;
 
@@ -16,5 +15,4 @@ pub(super) fn ops() -> Ops {
         .merge(login::ops())
         .merge(access::ops())
         .merge(api::ops())
-        .merge(exchange::ops())
 }

@@ -3,12 +3,12 @@
 //! environment's client id and API key (HTTP Basic, or `client_id`/`client_secret` in the
 //! body), presents the user's access token as `subject_token` and its account API token as
 //! `actor_token`, and gets a delegated access token: the user's, naming the actor in `act`.
-//! Errors are RFC 6749 §5.2's `{error, error_description}`. Other grant types answer
-//! `unsupported_grant_type` (the authorization server of the hosted-login issue adds them).
-//! The rules live in `model::delegation`.
+//! Errors are RFC 6749 §5.2's `{error, error_description}`; the token endpoint itself
+//! (`oauth.rs`) reads the request and hands this grant type here. The rules live in
+//! `model::delegation`. The endpoint's shared pieces (its error, the request, client
+//! credentials) live here too.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +20,8 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::caller::{Caller, Perm};
 use crate::http::extract::ApiJson;
-use crate::http::guard::ClientIp;
 use crate::model::api_token::{ApiToken, Issuance};
-use crate::model::delegation::{self, ACCESS_TOKEN, GRANT, JWT};
+use crate::model::delegation::{self, ACCESS_TOKEN, JWT};
 
 /// An RFC 6749 §5.2 error.
 pub(super) struct OAuthError {
@@ -31,7 +30,11 @@ pub(super) struct OAuthError {
     description: String,
 }
 
-fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
+pub(super) fn oauth(
+    status: StatusCode,
+    error: &'static str,
+    description: impl Into<String>,
+) -> OAuthError {
     OAuthError {
         status,
         error,
@@ -39,7 +42,7 @@ fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>
     }
 }
 
-fn invalid_grant(d: &str) -> OAuthError {
+pub(super) fn invalid_grant(d: &str) -> OAuthError {
     oauth(StatusCode::BAD_REQUEST, "invalid_grant", d)
 }
 
@@ -78,17 +81,23 @@ impl From<ApiError> for OAuthError {
     }
 }
 
-/// The token request (form or JSON).
+/// The token request (form or JSON), every grant type's fields.
 #[derive(Clone, Default, Deserialize)]
-struct TokenRequest {
-    grant_type: Option<String>,
+pub(super) struct TokenRequest {
+    pub(super) grant_type: Option<String>,
     subject_token: Option<String>,
     subject_token_type: Option<String>,
     actor_token: Option<String>,
     actor_token_type: Option<String>,
     requested_token_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<String>,
+    /// `authorization_code`.
+    pub(super) code: Option<String>,
+    pub(super) redirect_uri: Option<String>,
+    pub(super) code_verifier: Option<String>,
+    /// `refresh_token`.
+    pub(super) refresh_token: Option<String>,
 }
 
 /// RFC 8693 §2.2.1.
@@ -100,7 +109,8 @@ struct TokenReply {
     expires_in: i64,
 }
 
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+/// Read a token request: JSON (what rest-api sends) or a form (RFC 6749 §4.1.3).
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -120,7 +130,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
 }
 
 /// The client's credentials: HTTP Basic, else the body's.
-fn client(headers: &HeaderMap, req: &TokenRequest) -> Option<(String, String)> {
+pub(super) fn client(headers: &HeaderMap, req: &TokenRequest) -> Option<(String, String)> {
     use base64::Engine;
     if let Some(basic) = headers
         .get(header::AUTHORIZATION)
@@ -141,28 +151,20 @@ fn jwt_type(t: Option<&str>) -> bool {
     matches!(t, Some(ACCESS_TOKEN) | Some(JWT))
 }
 
-/// Public (client authentication): `POST /oauth/token`.
-pub(super) async fn token(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+/// The token-exchange grant (client authentication: the environment's credentials).
+pub(super) async fn exchange(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    req: TokenRequest,
 ) -> Result<Response, OAuthError> {
-    let req = parse(&headers, &body)?;
-    let authenticated = client(&headers, &req)
-        .is_some_and(|(id, secret)| state.env.check_credentials(&id, &secret));
+    let authenticated =
+        client(headers, &req).is_some_and(|(id, secret)| state.env.check_credentials(&id, &secret));
     if !authenticated {
         return Err(oauth(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client authentication failed",
-        ));
-    }
-    if req.grant_type.as_deref() != Some(GRANT) {
-        return Err(oauth(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!("grant_type must be {GRANT}"),
         ));
     }
     if !delegation::current(&state.db)
@@ -207,7 +209,7 @@ pub(super) async fn token(
         .issuer
         .verify(subject)
         .map_err(|_| invalid_grant("the subject token is not valid"))?;
-    let ctx = crate::http::caller::user_context(&state, subject, now)
+    let ctx = crate::http::caller::user_context(state, subject, now)
         .map_err(|_| invalid_grant("the subject token is not valid"))?;
     let Some(sid) = ctx.session_id.clone() else {
         return Err(invalid_grant("the subject token has no session"));
@@ -234,7 +236,7 @@ pub(super) async fn token(
             "the actor acts only for users of its own account",
         ));
     }
-    crate::http::guard::check_ip(&state, Some(&ctx.tenant_id), ip)?;
+    crate::http::guard::check_ip(state, Some(&ctx.tenant_id), ip)?;
     // The subject's application, if the user is still assigned to it (the one rule).
     let app = crate::model::application::for_token(
         &state.db,
@@ -324,5 +326,4 @@ pub(super) fn ops() -> Ops {
             "DelegationConfigurationControllerV1_createOrUpdateDelegationConfiguration",
             set_config,
         )
-        .add_root("/oauth/token", axum::routing::post(token))
 }

@@ -1,0 +1,713 @@
+//! The hosted login: the authorization server (`/oauth/*`, discovery) and its sign-in page,
+//! driven as a browser drives them (redirects followed by hand, cookies kept, forms posted)
+//! and as an OpenID Connect relying party does (the `openidconnect` crate: discovery, code
+//! flow with PKCE, ID-token validation with the nonce, refresh). Tokens are then presented to
+//! a real sidecar; the session a replayed code or a logout ends is refused there.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::enforcement::distribution::{check, sidecar_for, sidecar_token, until_denied};
+use crate::support::world::{PASSWORD, World};
+use crate::support::{Cp, reply};
+
+const APP: &str = "http://127.0.0.1:9/app";
+const CALLBACK: &str = "http://127.0.0.1:9/app/callback";
+const BYE: &str = "http://127.0.0.1:9/app/signed-out";
+const APP_ORIGIN: &str = "http://127.0.0.1:9";
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A browser: no automatic redirects, its own cookie jar (names to values; paths ignored).
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    jar: Mutex<BTreeMap<String, String>>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Browser {
+    fn new(cp: &Cp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: cp.running.url(),
+            jar: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn url(&self, target: &str) -> String {
+        if target.starts_with("http") {
+            target.to_owned()
+        } else {
+            format!("{}{target}", self.base)
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Page {
+        let cookies = {
+            let jar = self.jar.lock().unwrap();
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let req = if cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookies)
+        };
+        let res = req.send().await.expect("answered");
+        let headers = res.headers().clone();
+        {
+            let mut jar = self.jar.lock().unwrap();
+            for c in headers.get_all("set-cookie") {
+                let c = c.to_str().unwrap();
+                let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+                let (k, v) = pair.split_once('=').unwrap();
+                if v.is_empty() || attrs.contains("Max-Age=0") {
+                    jar.remove(k);
+                } else {
+                    jar.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        Page {
+            status: res.status().as_u16(),
+            location: headers
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            headers,
+            text: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, target: &str) -> Page {
+        self.send(self.http.get(self.url(target))).await
+    }
+
+    async fn post_form(&self, target: &str, form: &[(&str, &str)]) -> Page {
+        self.send(self.http.post(self.url(target)).form(form)).await
+    }
+
+    async fn post_json(&self, target: &str, origin: &str, body: &Value) -> Page {
+        self.send(
+            self.http
+                .post(self.url(target))
+                .header("origin", origin)
+                .json(body),
+        )
+        .await
+    }
+
+    fn forget(&self, name_prefix: &str) {
+        self.jar
+            .lock()
+            .unwrap()
+            .retain(|k, _| !k.starts_with(name_prefix));
+    }
+}
+
+/// The value of hidden input `name` of a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&amp;", "&")
+        .replace("&#x3D;", "=")
+}
+
+/// Query parameter `name` of an absolute or relative URL, decoded.
+fn param(url: &str, name: &str) -> Option<String> {
+    let u = reqwest::Url::parse("http://127.0.0.1/")
+        .unwrap()
+        .join(url)
+        .ok()?;
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn authorize_path(client: &str, extra: &str) -> String {
+    format!(
+        "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20email&state=st-1&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        percent(CALLBACK)
+    )
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn world() -> World {
+    let mut config = control_plane::config::Config::for_test();
+    config.allowed_origins = vec![APP_ORIGIN.into()];
+    let cp = Cp::start_with(config).await;
+    let token = cp.vendor_token().await;
+    let w = World { cp, token };
+    let client = w.cp.client_id.clone();
+    let r = w
+        .env(
+            Method::PUT,
+            &format!("/tessera/v1/applications/{client}"),
+            None,
+            Some(
+                json!({"name": "Web", "redirectUris": [CALLBACK], "postLogoutRedirectUris": [BYE]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    w
+}
+
+/// Sign in on the hosted page from an authorization request; the code it ends with.
+async fn sign_in(b: &Browser, client: &str, email: &str, password: &str) -> String {
+    let start = b.get(&authorize_path(client, "")).await;
+    assert_eq!(start.status, 302, "{}", start.text);
+    let login = start.location.unwrap();
+    assert!(
+        login.starts_with("/oauth/account/login?continue="),
+        "{login}"
+    );
+    let page = b.get(&login).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let csrf = hidden(&page.text, "csrf");
+    let target = hidden(&page.text, "continue");
+    let done = b
+        .post_form(
+            "/oauth/account/login",
+            &[
+                ("csrf", &csrf),
+                ("continue", &target),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = b.get(&done.location.unwrap()).await;
+    assert_eq!(back.status, 302, "{}", back.text);
+    let to = back.location.unwrap();
+    assert!(to.starts_with(CALLBACK), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some("st-1"));
+    param(&to, "code").expect("a code")
+}
+
+async fn exchange(b: &Browser, client: &str, code: &str, verifier: &str) -> Page {
+    // As rest-api's exchangeOAuthTokensV2 sends it: JSON from the application's origin.
+    b.post_json(
+        "/oauth/token",
+        APP_ORIGIN,
+        &json!({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                "code_verifier": verifier, "client_id": client}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_on_the_hosted_page_and_the_application_gets_tokens_once() {
+    let w = world().await;
+    let t = w.tenant("Hosted").await;
+    let uid = w.user(&t, "ada@hosted.test", &["Admin"]).await;
+    let client = w.cp.client_id.clone();
+    let sc = sidecar_for(&w.cp, &sidecar_token(&w), None, None).await;
+    let b = Browser::new(&w.cp);
+
+    // The sign-in page: its security headers, and a wrong password shown on the page.
+    let start = b
+        .get(&authorize_path(&client, "&login_hint=ada%40hosted.test"))
+        .await;
+    let login = start.location.unwrap();
+    let page = b.get(&login).await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "no script at all: {csp}");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert!(
+        page.text.contains("value=\"ada@hosted.test\""),
+        "login_hint prefills"
+    );
+    assert!(
+        page.text.contains("<label for=\"password\">"),
+        "labelled fields"
+    );
+    let csrf = hidden(&page.text, "csrf");
+    let target = hidden(&page.text, "continue");
+    let wrong = b
+        .post_form(
+            "/oauth/account/login",
+            &[
+                ("csrf", &csrf),
+                ("continue", &target),
+                ("email", "ada@hosted.test"),
+                ("password", "nope-nope-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("Incorrect email or password"),
+        "{}",
+        wrong.text
+    );
+    assert!(
+        !wrong.text.contains("nope-nope-1"),
+        "the password is not echoed"
+    );
+    // A form without the browser's CSRF cookie is refused, whatever it carries.
+    let forged = Browser::new(&w.cp);
+    let r = forged
+        .post_form(
+            "/oauth/account/login",
+            &[
+                ("csrf", &csrf),
+                ("continue", &target),
+                ("email", "ada@hosted.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(
+        !forged
+            .jar
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("fe_refresh"))
+    );
+
+    // Signed in: the code comes back to the registered URI with the state.
+    let code = sign_in(&b, &client, "ada@hosted.test", PASSWORD).await;
+    // A wrong verifier is refused (and burns nothing the attacker could use later).
+    let r = exchange(&b, &client, &code, &"x".repeat(43)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let body: Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    let r = exchange(&b, &client, &code, VERIFIER).await;
+    assert_eq!(r.status, 400, "a burned code: {}", r.text);
+
+    // Again (the hosted session is still there: no page this time), the right verifier.
+    let start = b.get(&authorize_path(&client, "")).await;
+    let to = start.location.unwrap();
+    assert!(to.starts_with(CALLBACK), "single sign-on: {to}");
+    let code = param(&to, "code").unwrap();
+    let r = exchange(&b, &client, &code, VERIFIER).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(
+        r.headers["access-control-allow-origin"], APP_ORIGIN,
+        "the application's page may read the reply"
+    );
+    let tokens: Value = serde_json::from_str(&r.text).unwrap();
+    let (access, id_token, refresh) = (
+        tokens["access_token"].as_str().unwrap().to_owned(),
+        tokens["id_token"].as_str().unwrap().to_owned(),
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    let id = claims(&id_token);
+    assert_eq!(
+        (id["sub"].as_str(), id["aud"].as_str(), id["nonce"].as_str()),
+        (Some(uid.as_str()), Some(client.as_str()), Some("n-1"))
+    );
+    assert!(id["auth_time"].as_i64().is_some());
+    assert_eq!(claims(&access)["sid"], id["sid"]);
+    // The sidecar accepts both (rest-api uses the ID token as its access token).
+    assert_eq!(check(&sc, &access).await.0, 200);
+    assert_eq!(check(&sc, &id_token).await.0, 200);
+    // userinfo.
+    let r = reply(
+        reqwest::Client::new()
+            .get(w.cp.url("/oauth/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["email"].as_str()),
+        (200, Some("ada@hosted.test"))
+    );
+
+    // The same code again: refused, and the session its first use opened ends everywhere.
+    let r = exchange(&b, &client, &code, VERIFIER).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    until_denied(std::slice::from_ref(&sc), &access, "token_revoked").await;
+    let r = b
+        .post_json(
+            "/oauth/token",
+            APP_ORIGIN,
+            &json!({"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client}),
+        )
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "the ended session's refresh token: {}",
+        r.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_silent_authorization_and_logout() {
+    let w = world().await;
+    let t = w.tenant("Hosted").await;
+    w.user(&t, "bob@hosted.test", &["Admin"]).await;
+    let client = w.cp.client_id.clone();
+    let sc = sidecar_for(&w.cp, &sidecar_token(&w), None, None).await;
+    let b = Browser::new(&w.cp);
+    let code = sign_in(&b, &client, "bob@hosted.test", PASSWORD).await;
+    let tokens: Value =
+        serde_json::from_str(&exchange(&b, &client, &code, VERIFIER).await.text).unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // refresh_token grant: rotation, and a replayed refresh token ends the session.
+    let refreshed = b
+        .post_json(
+            "/oauth/token",
+            APP_ORIGIN,
+            &json!({"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client}),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let refreshed: Value = serde_json::from_str(&refreshed.text).unwrap();
+    let rotated_access = refreshed["access_token"].as_str().unwrap().to_owned();
+    assert!(refreshed["id_token"].is_string());
+    assert_eq!(check(&sc, &rotated_access).await.0, 200);
+    let replay = b
+        .post_json(
+            "/oauth/token",
+            APP_ORIGIN,
+            &json!({"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client}),
+        )
+        .await;
+    assert_eq!(replay.status, 400, "{}", replay.text);
+    until_denied(std::slice::from_ref(&sc), &rotated_access, "token_revoked").await;
+
+    // A reload: silent authorization by the hosted session's cookie (rest-api's
+    // silentOAuthRefreshTokenV2), from the application's origin only.
+    let silent = b
+        .post_json("/oauth/authorize/silent", APP_ORIGIN, &json!({}))
+        .await;
+    assert_eq!(silent.status, 200, "{}", silent.text);
+    let s: Value = serde_json::from_str(&silent.text).unwrap();
+    let page_token = s["id_token"].as_str().unwrap().to_owned();
+    assert_eq!(check(&sc, &page_token).await.0, 200);
+    let r = b
+        .post_json("/oauth/authorize/silent", "http://evil.test", &json!({}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Logout: the hosted session ends (the sidecar refuses its token), the browser goes to
+    // the registered post-logout URI with its state, and a silent check finds nobody.
+    let out = b
+        .get(&format!(
+            "/oauth/logout?post_logout_redirect_uri={}&state=bye-1&id_token_hint={page_token}",
+            percent(BYE)
+        ))
+        .await;
+    assert_eq!(out.status, 302, "{}", out.text);
+    let to = out.location.unwrap();
+    assert!(to.starts_with(BYE) && to.contains("state=bye-1"), "{to}");
+    until_denied(std::slice::from_ref(&sc), &page_token, "token_revoked").await;
+    let again = b.get(&authorize_path(&client, "&prompt=none")).await;
+    let to = again.location.unwrap();
+    assert!(to.starts_with(CALLBACK), "{to}");
+    assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&to, "state").as_deref(), Some("st-1"));
+    // An unregistered post-logout URI: signed out, and no redirect.
+    let r = b
+        .get(&format!(
+            "/oauth/logout?client_id={client}&post_logout_redirect_uri={}",
+            percent("https://evil.test/")
+        ))
+        .await;
+    assert_eq!((r.status, r.location), (400, None));
+}
+
+/// Every bad authorization request: those that cannot be trusted with a redirect get an
+/// error page and no `Location`; the others go back to the registered URI with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_authorization_requests_are_refused_without_an_open_redirect() {
+    let w = world().await;
+    let client = w.cp.client_id.clone();
+    let b = Browser::new(&w.cp);
+    let cb = percent(CALLBACK);
+    let pkce = format!("&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let no_redirect = [
+        format!("/oauth/authorize?response_type=code&redirect_uri={cb}{pkce}"),
+        format!("/oauth/authorize?response_type=code&client_id=unknown&redirect_uri={cb}{pkce}"),
+        format!("/oauth/authorize?response_type=code&client_id={client}{pkce}"),
+        format!(
+            "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}{pkce}",
+            percent("https://evil.test/cb")
+        ),
+        format!(
+            "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}{pkce}",
+            percent(&format!("{CALLBACK}/"))
+        ),
+        format!(
+            "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}{pkce}",
+            percent(APP)
+        ),
+        "/oauth/account/login?continue=https%3A%2F%2Fevil.test%2F".to_owned(),
+        "/oauth/account/login?continue=%2F%2Fevil.test%2Foauth%2Fauthorize%3Fx".to_owned(),
+    ];
+    for path in &no_redirect {
+        let r = b.get(path).await;
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (400, None),
+            "{path}: {}",
+            r.text
+        );
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(
+            !r.text.contains("panicked") && !r.text.contains("src/"),
+            "{}",
+            r.text
+        );
+    }
+    let base = format!("/oauth/authorize?client_id={client}&redirect_uri={cb}&state=s9");
+    for (path, error) in [
+        (
+            format!("{base}&response_type=token{pkce}"),
+            "unsupported_response_type",
+        ),
+        (format!("{base}&response_type=code"), "invalid_request"),
+        (
+            format!(
+                "{base}&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=plain"
+            ),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&response_type=code&code_challenge=short&code_challenge_method=S256"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&response_type=code{pkce}&prompt=consent"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&response_type=code{pkce}&prompt=none"),
+            "login_required",
+        ),
+    ] {
+        let r = b.get(&path).await;
+        assert_eq!(r.status, 302, "{path}");
+        let to = r.location.unwrap();
+        assert!(to.starts_with(CALLBACK), "{to}");
+        assert_eq!(param(&to, "error").as_deref(), Some(error), "{path}");
+        assert_eq!(param(&to, "state").as_deref(), Some("s9"), "{path}");
+    }
+    // The token endpoint: RFC 6749 §5.2 errors for every bad request.
+    for (body, status, error) in [
+        (
+            json!({"grant_type": "password"}),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            json!({"grant_type": "authorization_code", "client_id": client}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"grant_type": "authorization_code", "client_id": "nobody", "code": "c",
+                   "redirect_uri": CALLBACK, "code_verifier": VERIFIER}),
+            401,
+            "invalid_client",
+        ),
+        (
+            json!({"grant_type": "authorization_code", "client_id": client, "code": "forged",
+                   "redirect_uri": CALLBACK, "code_verifier": VERIFIER}),
+            400,
+            "invalid_grant",
+        ),
+        (
+            json!({"grant_type": "refresh_token", "client_id": client, "refresh_token": "forged"}),
+            400,
+            "invalid_grant",
+        ),
+    ] {
+        let r = b.post_json("/oauth/token", APP_ORIGIN, &body).await;
+        let v: Value = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(
+            (r.status, v["error"].as_str()),
+            (status, Some(error)),
+            "{body}"
+        );
+    }
+    // Applications: redirect URIs are checked when registered (nothing changes on a bad one).
+    for bad in [
+        "http://evil.test/cb",
+        "https://a.test/cb#x",
+        "/relative",
+        "javascript:alert(1)",
+    ] {
+        let r = w
+            .env(
+                Method::PUT,
+                &format!("/tessera/v1/applications/{client}"),
+                None,
+                Some(json!({"redirectUris": [bad]})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+    let r = w
+        .env(Method::GET, "/tessera/v1/applications", None, None)
+        .await;
+    assert_eq!(r.body["items"][0]["redirectUris"], json!([CALLBACK]));
+}
+
+/// An OpenID Connect relying party's view: the `openidconnect` crate discovers the provider,
+/// runs the code flow with PKCE (the browser part by hand), validates the ID token's
+/// signature, issuer, audience, expiry and nonce against the published keys, and refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openid_connect_client_library_completes_the_code_flow() {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+    use openidconnect::{
+        AuthenticationFlow, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    };
+
+    let w = world().await;
+    let t = w.tenant("Relying").await;
+    let uid = w.user(&t, "carol@rp.test", &["Admin"]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = IssuerUrl::new(w.cp.running.url()).unwrap();
+    let meta = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .expect("discovery");
+    let client =
+        CoreClient::from_provider_metadata(meta, ClientId::new(w.cp.client_id.clone()), None)
+            .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The browser's part: authorize → sign-in page → back to the callback with a code.
+    let b = Browser::new(&w.cp);
+    let path = url.as_str().trim_start_matches(&b.base).to_owned();
+    let start = b.get(&path).await;
+    let page = b.get(&start.location.unwrap()).await;
+    let done = b
+        .post_form(
+            "/oauth/account/login",
+            &[
+                ("csrf", &hidden(&page.text, "csrf")),
+                ("continue", &hidden(&page.text, "continue")),
+                ("email", "carol@rp.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let back = b.get(&done.location.unwrap()).await;
+    let to = back.location.unwrap();
+    assert_eq!(param(&to, "state").as_deref(), Some(csrf.secret().as_str()));
+    let code = param(&to, "code").unwrap();
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("token exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let verified = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the ID token verifies (signature, issuer, audience, expiry, nonce)");
+    assert_eq!(verified.subject().as_str(), uid);
+    // A different nonce does not verify.
+    assert!(
+        id_token
+            .claims(&client.id_token_verifier(), &Nonce::new("other".into()))
+            .is_err()
+    );
+    let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    let refreshed = client
+        .exchange_refresh_token(&RefreshToken::new(refresh.secret().clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    assert!(
+        refreshed.id_token().is_some(),
+        "a refresh answers an ID token too"
+    );
+    let info: Value = reqwest::Client::new()
+        .get(w.cp.url("/oauth/userinfo"))
+        .bearer_auth(refreshed.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], uid);
+    // The forget helper keeps the suite honest about cookies: without the hosted session,
+    // prompt=none finds nobody.
+    b.forget("fe_refresh");
+    let r = b.get(&format!("{path}&prompt=none")).await;
+    assert_eq!(
+        param(&r.location.unwrap(), "error").as_deref(),
+        Some("login_required")
+    );
+}

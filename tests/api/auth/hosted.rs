@@ -711,3 +711,161 @@ async fn an_openid_connect_client_library_completes_the_code_flow() {
         Some("login_required")
     );
 }
+
+/// The mailed link's path on this server (the default templates point at the hosted pages).
+fn mailed_path(body: &str, base: &str, page: &str) -> String {
+    let line = body
+        .lines()
+        .find(|l| l.contains(page))
+        .unwrap_or_else(|| panic!("no {page} link in {body}"));
+    let start = line.find("http").expect("a URL");
+    let url = line[start..].split_whitespace().next().unwrap();
+    url.trim_start_matches(base).to_owned()
+}
+
+/// Submit the form of `page` (its hidden values and CSRF token) with `fields`.
+async fn submit(b: &Browser, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+    let mut form: Vec<(String, String)> = vec![("csrf".into(), hidden(&page.text, "csrf"))];
+    for name in ["userId", "token", "continue"] {
+        if page.text.contains(&format!("name=\"{name}\"")) {
+            form.push((name.into(), hidden(&page.text, name)));
+        }
+    }
+    form.extend(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    b.post_form(action, &pairs).await
+}
+
+/// Sign-up on the hosted page, the mailed activation link (opening it consumes nothing;
+/// submitting it activates and signs in, once), then the application's sign-in needs no
+/// page; forgot password, the mailed reset link, and the new password signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
+    use crate::support::mail;
+    let w = world().await;
+    let client = w.cp.client_id.clone();
+    let base = w.cp.running.url();
+    let b = Browser::new(&w.cp);
+
+    let page = b.get("/oauth/account/sign-up").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let weak = submit(
+        &b,
+        &page,
+        "/oauth/account/sign-up",
+        &[
+            ("email", "dora@pages.test"),
+            ("name", "Dora"),
+            ("companyName", "Pages Co"),
+            ("password", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        weak.status, 400,
+        "a password the policy refuses: {}",
+        weak.text
+    );
+    assert!(
+        weak.text.contains("value=\"dora@pages.test\""),
+        "the form keeps the address"
+    );
+    let done = submit(
+        &b,
+        &weak,
+        "/oauth/account/sign-up",
+        &[
+            ("email", "dora@pages.test"),
+            ("name", "Dora"),
+            ("companyName", "Pages Co"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("Check your email"), "{}", done.text);
+
+    let m = mail(&w.cp, "activation", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/activate?");
+    for _ in 0..2 {
+        let page = b.get(&link).await;
+        assert_eq!(
+            page.status, 200,
+            "opening the link consumes nothing: {}",
+            page.text
+        );
+    }
+    let page = b.get(&link).await;
+    let active = submit(&b, &page, "/oauth/account/activate", &[]).await;
+    assert_eq!(active.status, 200, "{}", active.text);
+    assert!(active.text.contains("signed in"), "{}", active.text);
+    let again = submit(&b, &page, "/oauth/account/activate", &[]).await;
+    assert_eq!(again.status, 400, "a spent link: {}", again.text);
+    // Signed in by the activation: the application's authorization needs no page.
+    let start = b.get(&authorize_path(&client, "")).await;
+    let to = start.location.unwrap();
+    assert!(
+        to.starts_with(CALLBACK) && param(&to, "code").is_some(),
+        "{to}"
+    );
+
+    // Forgot password → mailed link → a new password that signs in.
+    let fresh = Browser::new(&w.cp);
+    let page = fresh.get("/oauth/account/forgot-password").await;
+    let sent = submit(
+        &fresh,
+        &page,
+        "/oauth/account/forgot-password",
+        &[("email", "dora@pages.test")],
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let nobody = submit(
+        &fresh,
+        &page,
+        "/oauth/account/forgot-password",
+        &[("email", "nobody@pages.test")],
+    )
+    .await;
+    assert_eq!(
+        (nobody.status, nobody.text.len()),
+        (sent.status, sent.text.len()),
+        "the same page for an unknown address"
+    );
+    let m = mail(&w.cp, "password-reset", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/reset-password?");
+    let page = fresh.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let new_password = "Another-Horse-7";
+    let changed = submit(
+        &fresh,
+        &page,
+        "/oauth/account/reset-password",
+        &[("password", new_password)],
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let spent = submit(
+        &fresh,
+        &page,
+        "/oauth/account/reset-password",
+        &[("password", "Third-Horse-5")],
+    )
+    .await;
+    assert_eq!(spent.status, 400, "{}", spent.text);
+    let code = sign_in(&fresh, &client, "dora@pages.test", new_password).await;
+    assert_eq!(exchange(&fresh, &client, &code, VERIFIER).await.status, 200);
+    let r =
+        w.cp.call(
+            Method::POST,
+            "/identity/resources/auth/v1/user",
+            None,
+            Some(&json!({"email": "dora@pages.test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "the old password is gone: {}", r.text);
+}

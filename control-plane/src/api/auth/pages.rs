@@ -1,10 +1,13 @@
-//! The hosted account pages under `<public-url>/oauth/account/` (the hosted login): the
-//! sign-in page the authorization endpoint sends a browser to, and the message pages every
-//! refusal of a browser-facing route renders. Server-rendered HTML from templates shipped in
-//! the binary (`pages/*.hbs`, Handlebars with HTML escaping and strict variables), one style
-//! sheet, no script. Every page carries the same security headers ([`secure`]); every form
-//! carries a CSRF token bound to a `SameSite=Strict` cookie ([`Csrf`]); the only place a page
-//! sends the browser on to is a path of the authorization endpoint ([`safe_continue`]).
+//! The hosted account pages under `<public-url>/oauth/account/` (the hosted login): sign-in
+//! (where the authorization endpoint sends a browser), sign-up, activation and password
+//! reset from the mailed links, forgot password, unlock; and the message pages every refusal
+//! of a browser-facing route renders. Server-rendered HTML from templates shipped in the
+//! binary (`pages/*.hbs`, Handlebars with HTML escaping and strict variables), one style
+//! sheet, no script: every page works without JavaScript. Every page carries the same
+//! security headers ([`secure`]); every form carries a CSRF token bound to a
+//! `SameSite=Strict` cookie ([`Csrf`]); the only place a page sends the browser on to is a
+//! path of the authorization endpoint ([`safe_continue`]). A mailed token is consumed only by
+//! a form the user submits, never by opening the link.
 
 use std::sync::OnceLock;
 
@@ -19,19 +22,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing;
 use handlebars::Handlebars;
 use serde::Deserialize;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
-use super::issue::{append_cookies, cookie};
+use super::issue::{Issued, append_cookies, cookie};
 use super::login::{Credentials, Outcome, password};
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::guard::ClientIp;
+use crate::model::vendor_config::VendorConfig;
 
 /// Where the authorization endpoint is served (a sign-in continues only there).
 const AUTHORIZE_PATHS: [&str; 2] = ["/oauth/authorize?", "/frontegg/oauth/authorize?"];
 const CSRF_COOKIE: &str = "tessera_csrf";
 const MAX_CONTINUE: usize = 4096;
+const LOGIN: &str = "/oauth/account/login";
 
 fn templates() -> &'static Handlebars<'static> {
     static T: OnceLock<Handlebars<'static>> = OnceLock::new();
@@ -40,10 +46,10 @@ fn templates() -> &'static Handlebars<'static> {
         h.set_strict_mode(true);
         for (name, text) in [
             ("layout", include_str!("pages/layout.hbs")),
-            ("login", include_str!("pages/login.hbs")),
+            ("form", include_str!("pages/form.hbs")),
             ("message", include_str!("pages/message.hbs")),
         ] {
-            // The templates ship in the binary; a test renders each one.
+            // The templates ship in the binary; a unit test renders each one.
             if let Err(e) = h.register_template_string(name, text) {
                 tracing::error!(template = name, error = %e, "a page template does not compile");
             }
@@ -71,16 +77,11 @@ fn secure(res: &mut Response) {
 }
 
 /// A page: `template` rendered with `data` inside the layout.
-fn page(status: StatusCode, title: &str, template: &str, data: serde_json::Value) -> Response {
+fn page(status: StatusCode, title: &str, template: &str, data: &Value) -> Response {
     let t = templates();
-    let mut data = data;
-    data["base"] = json!("");
-    let html = t.render(template, &data).and_then(|content| {
-        t.render(
-            "layout",
-            &json!({"title": title, "base": "", "content": content}),
-        )
-    });
+    let html = t
+        .render(template, data)
+        .and_then(|content| t.render("layout", &json!({"title": title, "content": content})));
     let mut res = match html {
         Ok(html) => (
             status,
@@ -92,8 +93,8 @@ fn page(status: StatusCode, title: &str, template: &str, data: serde_json::Value
             tracing::error!(template, error = %e, "a page did not render");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "The page could not be shown.",
+                [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<!doctype html><title>Error</title><p>The page could not be shown.</p>",
             )
                 .into_response()
         }
@@ -102,15 +103,22 @@ fn page(status: StatusCode, title: &str, template: &str, data: serde_json::Value
     res
 }
 
-/// A page that says one thing (`error` pages are marked as an alert).
-pub(super) fn message(status: StatusCode, title: &str, text: &str) -> Response {
+/// A page that says one thing, with an optional link on (`error` statuses are marked as an
+/// alert).
+fn say(status: StatusCode, title: &str, text: &str, link: Option<(&str, &str)>) -> Response {
+    let (href, link_text) = link.unwrap_or_default();
     page(
         status,
         title,
         "message",
-        json!({"text": text, "error": status.is_client_error() || status.is_server_error(),
-               "link": null, "link_text": null}),
+        &json!({"text": text, "error": status.is_client_error() || status.is_server_error(),
+                "link": href, "link_text": link_text}),
     )
+}
+
+/// A page that says one thing.
+pub(super) fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    say(status, title, text, None)
 }
 
 /// A browser-facing refusal: the error's status and message on a page (never a stack trace:
@@ -174,31 +182,210 @@ impl Csrf {
         cookie(headers, CSRF_COOKIE)
             .is_some_and(|c| c.len() == 43 && crate::model::oauth::same_binding(&c, submitted))
     }
+}
 
-    fn attach(&self, mut res: Response) -> Response {
-        if let Some(c) = &self.set_cookie {
+/// One input of a form.
+struct Field<'a> {
+    name: &'a str,
+    label: &'a str,
+    kind: &'a str,
+    autocomplete: &'a str,
+    value: &'a str,
+}
+
+impl Field<'_> {
+    fn json(&self, first: bool) -> Value {
+        json!({"name": self.name, "label": self.label, "kind": self.kind,
+               "autocomplete": self.autocomplete, "required": true,
+               // A password is never sent back.
+               "value": if self.kind == "password" { "" } else { self.value },
+               "autofocus": first})
+    }
+}
+
+fn email_field(value: &str) -> Field<'_> {
+    Field {
+        name: "email",
+        label: "Email",
+        kind: "email",
+        autocomplete: "username",
+        value,
+    }
+}
+
+fn new_password_field() -> Field<'static> {
+    Field {
+        name: "password",
+        label: "New password",
+        kind: "password",
+        autocomplete: "new-password",
+        value: "",
+    }
+}
+
+/// A form page: its fields (the first unfilled one focused), hidden values, the submit
+/// button, links on, and the error of the last attempt.
+struct Form<'a> {
+    title: &'a str,
+    intro: &'a str,
+    action: &'a str,
+    hidden: Vec<(&'a str, &'a str)>,
+    fields: Vec<Field<'a>>,
+    submit: &'a str,
+    links: Vec<(&'a str, &'a str)>,
+}
+
+impl Form<'_> {
+    fn show(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        status: StatusCode,
+        error: Option<&str>,
+    ) -> Response {
+        let csrf = Csrf::of(state, headers);
+        let focus = self
+            .fields
+            .iter()
+            .position(|f| f.value.is_empty() || f.kind == "password")
+            .unwrap_or(0);
+        let fields: Vec<Value> = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.json(i == focus))
+            .collect();
+        let hidden: Vec<Value> = self
+            .hidden
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect();
+        let links: Vec<Value> = self
+            .links
+            .iter()
+            .map(|(h, t)| json!({"href": h, "text": t}))
+            .collect();
+        let mut res = page(
+            status,
+            self.title,
+            "form",
+            &json!({"intro": self.intro, "error": error, "action": self.action,
+                    "csrf": csrf.token, "hidden": hidden, "fields": fields,
+                    "submit": self.submit, "links": links}),
+        );
+        if let Some(c) = &csrf.set_cookie {
             append_cookies(&mut res, std::slice::from_ref(c));
         }
         res
     }
 }
 
-fn login_form(
-    state: &AppState,
+/// A submitted form: parsed (URL-encoded) and its CSRF token checked, else the page that
+/// says why.
+fn submitted<T: DeserializeOwned>(
     headers: &HeaderMap,
-    status: StatusCode,
+    body: &[u8],
+    title: &str,
+) -> Result<T, Box<Response>> {
+    #[derive(Deserialize)]
+    struct Token {
+        #[serde(default)]
+        csrf: String,
+    }
+    let text = std::str::from_utf8(body).ok();
+    let token = text.and_then(|t| serde_urlencoded::from_str::<Token>(t).ok());
+    let form = text.and_then(|t| serde_urlencoded::from_str::<T>(t).ok());
+    let (Some(token), Some(form)) = (token, form) else {
+        return Err(Box::new(message(
+            StatusCode::BAD_REQUEST,
+            title,
+            "The form could not be read. Go back and try again.",
+        )));
+    };
+    if !Csrf::matches(headers, &token.csrf) {
+        return Err(Box::new(message(
+            StatusCode::FORBIDDEN,
+            title,
+            "This form has expired. Go back, reload the page and try again.",
+        )));
+    }
+    Ok(form)
+}
+
+/// The query's value of `name` (absent: empty).
+fn query_value(raw: Option<&str>, name: &str) -> String {
+    crate::http::page::query_pairs(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// Signed in: the session cookie set, and the browser on to `target` (its authorization
+/// request) or told so.
+fn signed_in(
+    state: &AppState,
+    issued: &Issued,
+    config: &VendorConfig,
     target: &str,
-    email: &str,
-    error: Option<&str>,
+    text: &str,
 ) -> Response {
-    let csrf = Csrf::of(state, headers);
-    let res = page(
-        status,
+    let cookies = issued.set_cookies(state, config);
+    let mut res = if target.is_empty() {
+        message(StatusCode::OK, "Signed in", text)
+    } else {
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(target) {
+            r.headers_mut().insert(LOCATION, v);
+        }
+        secure(&mut r);
+        r
+    };
+    append_cookies(&mut res, &cookies);
+    res
+}
+
+/// What a first factor's MFA step answers on a page: not offered here yet.
+fn second_factor_page() -> Response {
+    message(
+        StatusCode::NOT_IMPLEMENTED,
+        "Second factor required",
+        "This account signs in with a second factor, which the hosted pages do not offer yet. \
+         Sign in through the application's login box.",
+    )
+}
+
+fn login_form<'a>(target: &'a str, email: &'a str) -> Form<'a> {
+    Form {
+        title: "Sign in",
+        intro: "",
+        action: LOGIN,
+        hidden: vec![("continue", target)],
+        fields: vec![
+            email_field(email),
+            Field {
+                name: "password",
+                label: "Password",
+                kind: "password",
+                autocomplete: "current-password",
+                value: "",
+            },
+        ],
+        submit: "Sign in",
+        links: vec![
+            ("/oauth/account/forgot-password", "Forgot your password?"),
+            ("/oauth/account/sign-up", "Create an account"),
+        ],
+    }
+}
+
+fn bad_continue() -> Response {
+    message(
+        StatusCode::BAD_REQUEST,
         "Sign in",
-        "login",
-        json!({"csrf": csrf.token, "continue": target, "email": email, "error": error}),
-    );
-    csrf.attach(res)
+        "This sign-in link is not valid. Start again from the application.",
+    )
 }
 
 /// Public: the sign-in page (`?continue=` the authorization request to resume).
@@ -207,27 +394,16 @@ async fn login_page(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let pairs = crate::http::page::query_pairs(raw.as_deref()).unwrap_or_default();
-    let target = pairs
-        .iter()
-        .find(|(k, _)| k == "continue")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    if !target.is_empty() && safe_continue(target).is_none() {
-        return message(
-            StatusCode::BAD_REQUEST,
-            "Sign in",
-            "This sign-in link is not valid. Start again from the application.",
-        );
+    let target = query_value(raw.as_deref(), "continue");
+    if !target.is_empty() && safe_continue(&target).is_none() {
+        return bad_continue();
     }
-    let hint = login_hint(target);
-    login_form(&state, &headers, StatusCode::OK, target, &hint, None)
+    let hint = login_hint(&target);
+    login_form(&target, &hint).show(&state, &headers, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default, rename = "continue")]
     target: String,
     #[serde(default)]
@@ -244,44 +420,20 @@ async fn login_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|t| serde_urlencoded::from_str::<LoginForm>(t).ok());
-    let Some(form) = form else {
-        return message(
-            StatusCode::BAD_REQUEST,
-            "Sign in",
-            "The form could not be read. Go back and try again.",
-        );
+    let form: LoginForm = match submitted(&headers, &body, "Sign in") {
+        Ok(f) => f,
+        Err(page) => return *page,
     };
-    if !Csrf::matches(&headers, &form.csrf) {
-        return message(
-            StatusCode::FORBIDDEN,
-            "Sign in",
-            "This form has expired. Go back, reload the page and try again.",
-        );
-    }
     if !form.target.is_empty() && safe_continue(&form.target).is_none() {
-        return message(
-            StatusCode::BAD_REQUEST,
-            "Sign in",
-            "This sign-in link is not valid. Start again from the application.",
-        );
+        return bad_continue();
     }
-    let retry = |status: StatusCode, text: &str| {
-        login_form(
+    let again = login_form(&form.target, &form.email);
+    if form.email.trim().is_empty() || form.password.is_empty() {
+        return again.show(
             &state,
             &headers,
-            status,
-            &form.target,
-            &form.email,
-            Some(text),
-        )
-    };
-    if form.email.trim().is_empty() || form.password.is_empty() {
-        return retry(
             StatusCode::BAD_REQUEST,
-            "Enter your email address and password.",
+            Some("Enter your email address and password."),
         );
     }
     let c = Credentials {
@@ -293,33 +445,424 @@ async fn login_submit(
     };
     match password(&state, ip, &headers, c).await {
         Ok(Outcome::Issued(issued, config)) => {
-            let cookies = issued.set_cookies(&state, &config);
-            let mut res = if form.target.is_empty() {
-                message(StatusCode::OK, "Signed in", "You are signed in.")
-            } else {
-                let mut r = StatusCode::SEE_OTHER.into_response();
-                if let Ok(v) = HeaderValue::from_str(&form.target) {
-                    r.headers_mut().insert(LOCATION, v);
-                }
-                secure(&mut r);
-                r
-            };
-            append_cookies(&mut res, &cookies);
-            res
+            signed_in(&state, &issued, &config, &form.target, "You are signed in.")
         }
-        Ok(Outcome::Challenge(_)) => message(
-            StatusCode::NOT_IMPLEMENTED,
-            "Second factor required",
-            "This account signs in with a second factor, which the hosted page does not offer \
-             yet. Sign in through the application's login box.",
-        ),
-        Ok(Outcome::Expired(_)) => message(
+        Ok(Outcome::Challenge(_)) => second_factor_page(),
+        Ok(Outcome::Expired(_)) => say(
             StatusCode::FORBIDDEN,
             "Password expired",
-            "Your password has expired. Reset it from the application's login box.",
+            "Your password has expired. Choose a new one with a reset link.",
+            Some(("/oauth/account/forgot-password", "Send me a reset link")),
         ),
         Err(e) if e.status().is_server_error() => error_page(&e),
-        Err(e) => retry(e.status(), e.message()),
+        Err(e) => again.show(&state, &headers, e.status(), Some(e.message())),
+    }
+}
+
+fn signup_form<'a>(email: &'a str, name: &'a str, company: &'a str) -> Form<'a> {
+    Form {
+        title: "Create an account",
+        intro: "",
+        action: "/oauth/account/sign-up",
+        hidden: Vec::new(),
+        fields: vec![
+            email_field(email),
+            Field {
+                name: "name",
+                label: "Your name",
+                kind: "text",
+                autocomplete: "name",
+                value: name,
+            },
+            Field {
+                name: "companyName",
+                label: "Company",
+                kind: "text",
+                autocomplete: "organization",
+                value: company,
+            },
+            new_password_field(),
+        ],
+        submit: "Create account",
+        links: vec![(LOGIN, "Already have an account? Sign in")],
+    }
+}
+
+async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    signup_form("", "", "").show(&state, &headers, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    company_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Public (form, CSRF): sign up; the activation mail goes out as for the login box's sign-up
+/// (the same reply whether or not the address was taken).
+async fn signup_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: SignupForm = match submitted(&headers, &body, "Create an account") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let again = signup_form(&form.email, &form.name, &form.company_name);
+    let email = form.email.trim();
+    let done = async {
+        crate::http::guard::check_captcha(&state, None, Some(email), ip).await?;
+        let s = crate::model::signup::SignUp {
+            email: Some(email.to_owned()),
+            username: None,
+            password: Some(form.password.clone()),
+            name: Some(form.name.trim().to_owned()).filter(|n| !n.is_empty()),
+            company_name: Some(form.company_name.trim().to_owned()).filter(|n| !n.is_empty()),
+            metadata: None,
+        };
+        super::signup::register(&state, s, None).await
+    };
+    match done.await {
+        Ok(s) if s.should_activate => message(
+            StatusCode::OK,
+            "Check your email",
+            "We sent you a link to activate your account. Open it to finish.",
+        ),
+        Ok(_) => say(
+            StatusCode::OK,
+            "Account created",
+            "Your account is ready.",
+            Some((LOGIN, "Sign in")),
+        ),
+        Err(e) if e.status().is_server_error() => error_page(&e),
+        Err(e) => again.show(&state, &headers, e.status(), Some(e.message())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn activate_form<'a>(user_id: &'a str, token: &'a str, with_password: bool) -> Form<'a> {
+    Form {
+        title: "Activate your account",
+        intro: if with_password {
+            "Choose a password to activate your account."
+        } else {
+            "Activate your account to sign in."
+        },
+        action: "/oauth/account/activate",
+        hidden: vec![("userId", user_id), ("token", token)],
+        fields: if with_password {
+            vec![new_password_field()]
+        } else {
+            Vec::new()
+        },
+        submit: "Activate",
+        links: Vec::new(),
+    }
+}
+
+fn bad_link(title: &str, text: &str) -> Response {
+    say(
+        StatusCode::BAD_REQUEST,
+        title,
+        text,
+        Some((LOGIN, "Go to sign in")),
+    )
+}
+
+/// Public: the mailed activation link's page (`?userId=&token=`); the token is consumed only
+/// when the form is submitted.
+async fn activate_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (user_id, token) = (
+        query_value(raw.as_deref(), "userId"),
+        query_value(raw.as_deref(), "token"),
+    );
+    match crate::model::signup::needs_password(&state.db, &state.clock, &user_id, &token) {
+        Ok(with_password) => activate_form(&user_id, &token, with_password).show(
+            &state,
+            &headers,
+            StatusCode::OK,
+            None,
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            bad_link(
+                "Activate your account",
+                "This activation link is invalid or has expired. Sign in to have a new one sent.",
+            )
+        }
+    }
+}
+
+/// Public (form, CSRF): activate (setting the password if the user has none) and sign in.
+async fn activate_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: LinkForm = match submitted(&headers, &body, "Activate your account") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    use crate::model::signup::SignupError;
+    let password = Some(form.password.clone()).filter(|p| !p.is_empty());
+    if let Err(e) = crate::http::guard::check_captcha(&state, None, None, ip).await {
+        return error_page(&e);
+    }
+    let activated = crate::model::signup::activate(
+        &state.db,
+        &state.clock,
+        &state.hasher,
+        &form.user_id,
+        &form.token,
+        password,
+    )
+    .await;
+    let user = match activated {
+        Ok(u) => u,
+        // The link is spent or wrong: nothing on this page can help.
+        Err(e @ (SignupError::BadToken | SignupError::NotFound | SignupError::AlreadyActive)) => {
+            return bad_link("Activate your account", &e.to_string());
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            // A password the policy refuses, or none given: the link still works.
+            return activate_form(&form.user_id, &form.token, true).show(
+                &state,
+                &headers,
+                e.status(),
+                Some(e.message()),
+            );
+        }
+    };
+    let config = match crate::model::vendor_config::current(&state.db) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e.into()),
+    };
+    let Some(tenant) = user.login_tenant().map(str::to_owned) else {
+        return bad_link(
+            "Activate your account",
+            "Your account is active, but it belongs to no account you can sign in to.",
+        );
+    };
+    match super::mfa::after_first_factor(&state, &config, &headers, user, tenant, ip).await {
+        Ok(issued) => signed_in(
+            &state,
+            &issued,
+            &config,
+            "",
+            "Your account is active and you are signed in.",
+        ),
+        Err(_challenge) => second_factor_page(),
+    }
+}
+
+fn forgot_form(email: &str) -> Form<'_> {
+    Form {
+        title: "Reset your password",
+        intro: "Enter your email address and we will send you a link to choose a new password.",
+        action: "/oauth/account/forgot-password",
+        hidden: Vec::new(),
+        fields: vec![email_field(email)],
+        submit: "Send the link",
+        links: vec![(LOGIN, "Back to sign in")],
+    }
+}
+
+async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    forgot_form("").show(&state, &headers, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Public (form, CSRF): mail a reset link; the same page for every address.
+async fn forgot_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: EmailForm = match submitted(&headers, &body, "Reset your password") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    if form.email.trim().is_empty() {
+        return forgot_form(&form.email).show(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some("Enter your email address."),
+        );
+    }
+    match crate::model::credentials::request_reset(
+        &state.db,
+        &state.clock,
+        state.links(),
+        form.email.trim(),
+    )
+    .await
+    {
+        Ok(()) => message(
+            StatusCode::OK,
+            "Check your email",
+            "If the address belongs to an account, we sent it a link to choose a new password.",
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            forgot_form(&form.email).show(&state, &headers, e.status(), Some(e.message()))
+        }
+    }
+}
+
+fn reset_form<'a>(user_id: &'a str, token: &'a str) -> Form<'a> {
+    Form {
+        title: "Choose a new password",
+        intro: "",
+        action: "/oauth/account/reset-password",
+        hidden: vec![("userId", user_id), ("token", token)],
+        fields: vec![new_password_field()],
+        submit: "Save the password",
+        links: Vec::new(),
+    }
+}
+
+/// Public: the mailed reset link's page (`?userId=&token=`).
+async fn reset_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (user_id, token) = (
+        query_value(raw.as_deref(), "userId"),
+        query_value(raw.as_deref(), "token"),
+    );
+    if user_id.is_empty() || token.is_empty() {
+        return bad_link(
+            "Choose a new password",
+            "This reset link is incomplete. Ask for a new one.",
+        );
+    }
+    reset_form(&user_id, &token).show(&state, &headers, StatusCode::OK, None)
+}
+
+/// Public (form, CSRF): set the new password with the mailed token; every session ends.
+async fn reset_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: LinkForm = match submitted(&headers, &body, "Choose a new password") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    use crate::model::credentials::CredentialError;
+    let done = crate::model::credentials::reset(
+        &state.db,
+        &state.clock,
+        &state.hasher,
+        &form.user_id,
+        &form.token,
+        &form.password,
+    )
+    .await;
+    match done {
+        Ok(()) => say(
+            StatusCode::OK,
+            "Password changed",
+            "Your password was changed. Sign in with the new one.",
+            Some((LOGIN, "Sign in")),
+        ),
+        Err(e @ (CredentialError::BadLink(_) | CredentialError::NotFound)) => {
+            bad_link("Choose a new password", &format!("{e} Ask for a new link."))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            reset_form(&form.user_id, &form.token).show(
+                &state,
+                &headers,
+                e.status(),
+                Some(e.message()),
+            )
+        }
+    }
+}
+
+fn unlock_form(token: &str) -> Form<'_> {
+    Form {
+        title: "Unlock your account",
+        intro: "Your account was locked after too many failed sign-ins.",
+        action: "/oauth/account/unlock",
+        hidden: vec![("token", token)],
+        fields: Vec::new(),
+        submit: "Unlock my account",
+        links: Vec::new(),
+    }
+}
+
+/// Public: the mailed unlock link's page (`?token=`).
+async fn unlock_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let token = query_value(raw.as_deref(), "token");
+    unlock_form(&token).show(&state, &headers, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Public (form, CSRF): unlock with the mailed token.
+async fn unlock_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: TokenForm = match submitted(&headers, &body, "Unlock your account") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    match crate::model::login::unlock(&state.db, &state.clock, &form.token)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(()) => say(
+            StatusCode::OK,
+            "Account unlocked",
+            "Your account is unlocked.",
+            Some((LOGIN, "Sign in")),
+        ),
+        Err(e) if e.status().is_server_error() => error_page(&e),
+        Err(e) => bad_link("Unlock your account", e.message()),
     }
 }
 
@@ -340,9 +883,26 @@ async fn style() -> Response {
 
 pub(super) fn ops() -> Ops {
     Ops::default()
+        .add_root(LOGIN, routing::get(login_page).post(login_submit))
         .add_root(
-            "/oauth/account/login",
-            routing::get(login_page).post(login_submit),
+            "/oauth/account/sign-up",
+            routing::get(signup_page).post(signup_submit),
+        )
+        .add_root(
+            "/oauth/account/activate",
+            routing::get(activate_page).post(activate_submit),
+        )
+        .add_root(
+            "/oauth/account/forgot-password",
+            routing::get(forgot_page).post(forgot_submit),
+        )
+        .add_root(
+            "/oauth/account/reset-password",
+            routing::get(reset_page).post(reset_submit),
+        )
+        .add_root(
+            "/oauth/account/unlock",
+            routing::get(unlock_page).post(unlock_submit),
         )
         .add_root("/oauth/account/assets/tessera.css", routing::get(style))
 }
@@ -352,24 +912,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_template_compiles_and_escapes() {
+    fn every_template_renders_and_escapes() {
         let t = templates();
-        for name in ["layout", "login", "message"] {
+        for name in ["layout", "form", "message"] {
             assert!(t.get_template(name).is_some(), "{name}");
         }
-        let res = page(
-            StatusCode::OK,
-            "<b>T</b>",
-            "login",
-            json!({"csrf": "c", "continue": "/oauth/authorize?a=\"><script>", "email": "<x>", "error": null}),
-        );
+        let hostile = "\"><script>alert(1)</script>";
+        let form = Form {
+            title: hostile,
+            intro: hostile,
+            action: LOGIN,
+            hidden: vec![("continue", hostile)],
+            fields: vec![email_field(hostile), new_password_field()],
+            submit: "Go",
+            links: vec![("/x", hostile)],
+        };
+        let csrf = json!({"intro": form.intro, "error": hostile, "action": form.action,
+            "csrf": "c", "hidden": [{"name": "continue", "value": hostile}],
+            "fields": form.fields.iter().map(|f| f.json(false)).collect::<Vec<_>>(),
+            "submit": form.submit, "links": [{"href": "/x", "text": hostile}]});
+        let res = page(StatusCode::OK, hostile, "form", &csrf);
         assert_eq!(res.status(), StatusCode::OK);
-        assert!(
-            res.headers()[CONTENT_SECURITY_POLICY]
-                .to_str()
-                .unwrap()
-                .contains("default-src 'none'")
+        let body = futures_body(res);
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(body.contains("&lt;script&gt;"), "{body}");
+        let res = say(
+            StatusCode::BAD_REQUEST,
+            hostile,
+            hostile,
+            Some(("/x", hostile)),
         );
+        assert!(!futures_body(res).contains("<script>"));
+    }
+
+    fn futures_body(res: Response) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(res.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[test]

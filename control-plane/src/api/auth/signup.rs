@@ -74,6 +74,17 @@ async fn create(
     form: SignUp,
     invitation_token: Option<&str>,
 ) -> Result<(StatusCode, Json<SignUpReply>), ApiError> {
+    let reply = register(state, form, invitation_token).await?;
+    Ok((StatusCode::CREATED, Json(reply.into())))
+}
+
+/// A sign-up, whoever presents it (the login box's JSON, the hosted sign-up page): the
+/// environment's email-domain rules, the account and user, the invitation's account.
+pub(super) async fn register(
+    state: &AppState,
+    form: SignUp,
+    invitation_token: Option<&str>,
+) -> Result<SignedUp, ApiError> {
     // The environment's email-domain rules decide who may sign up.
     if let Some(e) = &form.email
         && let Ok(norm) = crate::model::email::normalize(e)
@@ -92,7 +103,7 @@ async fn create(
     {
         super::invitations::join_with(state, u, t).await?;
     }
-    Ok((StatusCode::CREATED, Json(reply.into())))
+    Ok(reply)
 }
 
 /// Public: sign up a new account and its first user (403 when signups are closed). The

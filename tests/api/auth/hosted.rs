@@ -396,8 +396,17 @@ async fn refresh_silent_authorization_and_logout() {
     let sc = sidecar_for(&w.cp, &sidecar_token(&w), None, None).await;
     let b = Browser::new(&w.cp);
     let code = sign_in(&b, &client, "bob@hosted.test", PASSWORD).await;
-    let tokens: Value =
-        serde_json::from_str(&exchange(&b, &client, &code, VERIFIER).await.text).unwrap();
+    // As rest-api's exchangeOAuthTokensV2 sends it: no client id (the default application).
+    let r = b
+        .post_json(
+            "/oauth/token",
+            APP_ORIGIN,
+            &json!({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                    "code_verifier": VERIFIER}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let tokens: Value = serde_json::from_str(&r.text).unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // refresh_token grant: rotation, and a replayed refresh token ends the session.
@@ -527,6 +536,10 @@ async fn bad_authorization_requests_are_refused_without_an_open_redirect() {
         ),
         (
             format!("{base}&response_type=code&code_challenge=short&code_challenge_method=S256"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&response_type=code&code_challenge=short"),
             "invalid_request",
         ),
         (

@@ -154,8 +154,10 @@ async fn authorize(
             "response_type must be code",
         );
     }
+    // S256 only; an absent method means S256 (Frontegg's hosted-login samples send none),
+    // never RFC 7636's `plain` default: a plain challenge simply fails verification.
     let challenge = req.get("code_challenge");
-    let pkce = req.get("code_challenge_method") == Some("S256")
+    let pkce = req.get("code_challenge_method").is_none_or(|m| m == "S256")
         && challenge.is_some_and(authz::pkce_shaped);
     let Some(challenge) = challenge.filter(|_| pkce) else {
         return refuse(
@@ -343,9 +345,11 @@ fn tokens_for(
     Ok((access, id_token, ttl))
 }
 
-/// The client a token request names: Basic or `client_id`; a secret, when one is presented,
+/// The client a token request names: Basic or `client_id`, else the application the request
+/// asks for (`frontegg-requested-application-id`), else the default application (rest-api
+/// and Frontegg's hosted-login samples send no client id); a secret, when one is presented,
 /// must be the environment's (the only client with one). Public clients prove themselves with
-/// PKCE.
+/// PKCE, the code being bound to its client.
 fn token_client(
     state: &AppState,
     headers: &HeaderMap,
@@ -365,7 +369,11 @@ fn token_client(
             }
             id
         }
-        None => req.client_id.clone().ok_or_else(invalid)?,
+        None => req
+            .client_id
+            .clone()
+            .or_else(|| super::issue::requested_app(headers).map(str::to_owned))
+            .unwrap_or_else(|| state.env.client_id().to_owned()),
     };
     authz::client(&state.db, state.env.client_id(), &id)
         .map_err(ApiError::from)?

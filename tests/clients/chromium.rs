@@ -46,15 +46,55 @@ async function call(name, path, body) {{
     )
 }
 
-/// Serve `html` at every GET; the body of a `POST /result` is kept in the returned slot.
-async fn page_server(html: Arc<Mutex<String>>) -> (u16, Arc<Mutex<Option<Value>>>) {
+/// One thing a page server serves: `(path prefix, content type, body)`.
+type Served = (String, &'static str, String);
+
+/// What a page server serves: `(path prefix, content type, body)`, the longest prefix first
+/// wins; the body of a `POST /result` is kept in `result`.
+#[derive(Clone, Default)]
+struct Site {
+    files: Arc<Mutex<Vec<Served>>>,
+    result: Arc<Mutex<Option<Value>>>,
+}
+
+impl Site {
+    fn serve(&self, prefix: &str, content_type: &'static str, body: String) {
+        let mut f = self.files.lock().unwrap();
+        f.retain(|(p, _, _)| p != prefix);
+        f.push((prefix.to_owned(), content_type, body));
+        f.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+    }
+
+    fn lookup(&self, target: &str) -> (&'static str, String) {
+        let path = target.split('?').next().unwrap_or_default();
+        self.files
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _, _)| path.starts_with(p.as_str()))
+            .map(|(_, t, b)| (*t, b.clone()))
+            .unwrap_or(("text/plain", String::new()))
+    }
+
+    /// Wait (up to 30 s) for the next report.
+    async fn report(&self) -> Value {
+        for _ in 0..300 {
+            if let Some(v) = self.result.lock().unwrap().take() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never reported")
+    }
+}
+
+/// Serve `site` on a loopback port; its port.
+async fn page_server(site: Site) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let result: Arc<Mutex<Option<Value>>> = Arc::default();
-    let sink = result.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (html, sink) = (html.clone(), sink.clone());
+            let site = site.clone();
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut r = BufReader::new(r);
@@ -76,12 +116,13 @@ async fn page_server(html: Arc<Mutex<String>>) -> (u16, Arc<Mutex<Option<Value>>
                     .unwrap_or(0);
                 let mut body = vec![0; len];
                 let _ = r.read_exact(&mut body).await;
-                let (ctype, reply) = if head.first().is_some_and(|l| l.starts_with("POST /result"))
-                {
-                    *sink.lock().unwrap() = serde_json::from_slice(&body).ok();
+                let request_line = head.first().cloned().unwrap_or_default();
+                let (ctype, reply) = if request_line.starts_with("POST /result") {
+                    *site.result.lock().unwrap() = serde_json::from_slice(&body).ok();
                     ("text/plain", String::new())
                 } else {
-                    ("text/html; charset=utf-8", html.lock().unwrap().clone())
+                    let target = request_line.split(' ').nth(1).unwrap_or("/");
+                    site.lookup(target)
                 };
                 let _ = w
                     .write_all(
@@ -95,11 +136,11 @@ async fn page_server(html: Arc<Mutex<String>>) -> (u16, Arc<Mutex<Option<Value>>
             });
         }
     });
-    (port, result)
+    port
 }
 
 /// Load `url` in headless Chromium until the page reported (or 30 s).
-async fn visit(chromium: &std::path::Path, url: &str, result: &Arc<Mutex<Option<Value>>>) -> Value {
+async fn visit(chromium: &std::path::Path, url: &str, site: &Site) -> Value {
     let profile = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(chromium)
         .args([
@@ -117,16 +158,9 @@ async fn visit(chromium: &std::path::Path, url: &str, result: &Arc<Mutex<Option<
         .kill_on_drop(true)
         .spawn()
         .expect("chromium starts");
-    let mut got = None;
-    for _ in 0..300 {
-        if let Some(v) = result.lock().unwrap().take() {
-            got = Some(v);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = site.report().await;
     let _ = child.kill().await;
-    got.unwrap_or_else(|| panic!("the page at {url} never reported"))
+    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,8 +172,8 @@ async fn a_real_browser_logs_in_across_origins_only_from_an_allowed_one() {
     // page calls the control plane at localhost:<other port>: another origin of the same
     // site, as an application and its identity server on one domain are (a cross-site
     // cookie would be a third-party cookie, which browsers may block whatever it says).
-    let html: Arc<Mutex<String>> = Arc::default();
-    let (port, result) = page_server(html.clone()).await;
+    let site = Site::default();
+    let port = page_server(site.clone()).await;
     let mut config = Config::for_test();
     config.allowed_origins = vec![format!("http://localhost:{port}")];
     let cp = Cp::start_with(config).await;
@@ -150,9 +184,13 @@ async fn a_real_browser_logs_in_across_origins_only_from_an_allowed_one() {
     let t = w.tenant("Acme").await;
     w.user(&t, "ada@example.com", &[]).await;
     let cp_url = format!("http://localhost:{}", w.cp.running.addr.port());
-    *html.lock().unwrap() = page(&cp_url, "ada@example.com");
+    site.serve(
+        "/",
+        "text/html; charset=utf-8",
+        page(&cp_url, "ada@example.com"),
+    );
 
-    let seen = visit(&chromium, &format!("http://localhost:{port}/"), &result).await;
+    let seen = visit(&chromium, &format!("http://localhost:{port}/"), &site).await;
     println!("allowed origin: {seen}");
     assert_eq!(seen["login"]["status"], 200, "{seen}");
     assert_eq!(seen["login"]["hasAccessToken"], true, "{seen}");
@@ -171,7 +209,7 @@ async fn a_real_browser_logs_in_across_origins_only_from_an_allowed_one() {
 
     // The same page from an origin that is not allowed reads nothing: every call fails in
     // the browser (the preflight is refused), and no session was opened for it.
-    let seen = visit(&chromium, &format!("http://127.0.0.1:{port}/"), &result).await;
+    let seen = visit(&chromium, &format!("http://127.0.0.1:{port}/"), &site).await;
     println!("disallowed origin: {seen}");
     for call in ["login", "refresh", "logout", "after_logout"] {
         assert!(
@@ -181,4 +219,181 @@ async fn a_real_browser_logs_in_across_origins_only_from_an_allowed_one() {
             "{call}: {seen}"
         );
     }
+}
+
+/// The application page of the hosted-login test: `tests/js/hosted-app.mjs` (the real
+/// rest-api) bundled for the browser by esbuild, and the HTML that loads it.
+fn hosted_app(site: &Site, cp: &str, client_id: &str, app: &str) {
+    let (_, dir) = super::rest_api::node_with_packages().expect("node and the packages");
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("app.js");
+    let status = std::process::Command::new(dir.join("node_modules/.bin/esbuild"))
+        .args([
+            "hosted-app.mjs",
+            "--bundle",
+            "--format=esm",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", bundle.display()))
+        .current_dir(&dir)
+        .status()
+        .expect("esbuild runs");
+    assert!(
+        status.success(),
+        "esbuild could not bundle tests/js/hosted-app.mjs"
+    );
+    site.serve(
+        "/app.js",
+        "text/javascript",
+        std::fs::read_to_string(&bundle).unwrap(),
+    );
+    let cfg = serde_json::json!({"base": cp, "clientId": client_id, "redirect": format!("{app}/app/callback")});
+    site.serve(
+        "/app/",
+        "text/html; charset=utf-8",
+        format!(
+            "<!doctype html><meta charset=\"utf-8\"><title>An application</title>\
+             <script>window.TESSERA = {cfg};</script><script type=\"module\" src=\"/app.js\"></script>\
+             <p>The application.</p>"
+        ),
+    );
+}
+
+/// The hosted login in a real browser, against the running control plane and a sidecar:
+/// sign-up → the mailed activation link → activated and signed in; forgot password → the
+/// mailed link → the new password works; an application on another origin sends the browser
+/// to `/oauth/authorize`, the user signs in on the hosted page, the application's rest-api
+/// `exchangeOAuthTokensV2` gets tokens the sidecar accepts; a reload uses
+/// `authorize/silent`; logout ends the session at the sidecar. Each page is photographed
+/// (`target/screenshots/hosted-*.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_login_in_a_real_browser() {
+    use crate::enforcement::distribution::{check, sidecar_for, sidecar_token, until_denied};
+    use crate::support::cdp::Chromium;
+    use crate::support::mail;
+
+    let Some(chromium) = system_tool(&["/usr/bin/chromium"], "chromium") else {
+        return;
+    };
+    if super::rest_api::node_with_packages().is_none() {
+        return;
+    }
+    let site = Site::default();
+    let port = page_server(site.clone()).await;
+    let app = format!("http://localhost:{port}");
+    let mut config = Config::for_test();
+    config.allowed_origins = vec![app.clone()];
+    let cp = Cp::start_with(config).await;
+    let w = World {
+        token: cp.vendor_token().await,
+        cp,
+    };
+    let client = w.cp.client_id.clone();
+    let r = w
+        .env(
+            reqwest::Method::PUT,
+            &format!("/tessera/v1/applications/{client}"),
+            None,
+            Some(
+                serde_json::json!({"name": "Shop", "redirectUris": [format!("{app}/app/callback")],
+                "postLogoutRedirectUris": [format!("{app}/app/bye")]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sc = sidecar_for(&w.cp, &sidecar_token(&w), None, None).await;
+    // The pages as mailed (the public URL), and as the application calls them (another origin
+    // of the application's site).
+    let public = w.cp.running.url();
+    let cp_site = format!("http://localhost:{}", w.cp.running.addr.port());
+    hosted_app(&site, &cp_site, &client, &app);
+    site.serve(
+        "/app/bye",
+        "text/html; charset=utf-8",
+        "<p>Signed out of the application.</p>".into(),
+    );
+    let shots = crate::support::repo_root().join("target/screenshots");
+    let mut b = Chromium::launch(&chromium).await;
+
+    // Sign up, then the activation mail's link.
+    b.goto(&format!("{public}/oauth/account/sign-up")).await;
+    b.wait_for(&public, "Create an account").await;
+    b.screenshot(&shots.join("hosted-sign-up.png")).await;
+    b.fill_and_submit(&[
+        ("email", "eve@browser.test"),
+        ("name", "Eve"),
+        ("companyName", "Eve Co"),
+        ("password", PASSWORD),
+    ])
+    .await;
+    b.wait_for(&public, "Check your email").await;
+    let m = mail(&w.cp, "activation", 1).await;
+    let link = m
+        .body
+        .split_whitespace()
+        .find(|t| t.contains("/oauth/account/activate?"))
+        .expect("the activation link")
+        .to_owned();
+    b.goto(&link).await;
+    b.wait_for(&public, "Activate your account").await;
+    b.screenshot(&shots.join("hosted-activate.png")).await;
+    b.fill_and_submit(&[]).await;
+    b.wait_for(&public, "signed in").await;
+
+    // Forgot password, then the reset mail's link; the new password works below.
+    b.goto(&format!("{public}/oauth/account/forgot-password"))
+        .await;
+    b.wait_for(&public, "Reset your password").await;
+    b.fill_and_submit(&[("email", "eve@browser.test")]).await;
+    b.wait_for(&public, "Check your email").await;
+    let m = mail(&w.cp, "password-reset", 1).await;
+    let link = m
+        .body
+        .split_whitespace()
+        .find(|t| t.contains("/oauth/account/reset-password?"))
+        .expect("the reset link")
+        .to_owned();
+    b.goto(&link).await;
+    b.wait_for(&public, "Choose a new password").await;
+    b.screenshot(&shots.join("hosted-reset-password.png")).await;
+    let new_password = "Browser-Horse-42";
+    b.fill_and_submit(&[("password", new_password)]).await;
+    b.wait_for(&public, "Password changed").await;
+
+    // The application sends the browser to the hosted login; the user signs in there.
+    b.goto(&format!("{app}/app/")).await;
+    b.wait_for(&format!("{cp_site}/oauth/account/login"), "Sign in")
+        .await;
+    b.screenshot(&shots.join("hosted-login.png")).await;
+    b.fill_and_submit(&[("email", "eve@browser.test"), ("password", new_password)])
+        .await;
+    let got = site.report().await;
+    println!("exchanged: {got}");
+    assert_eq!(got["step"], "exchanged", "{got}");
+    assert_eq!(got["email"], "eve@browser.test", "{got}");
+    let token = got["accessToken"].as_str().expect("a token").to_owned();
+    assert_eq!(
+        check(&sc, &token).await.0,
+        200,
+        "the sidecar accepts the hosted login's token"
+    );
+
+    // A reload: silent authorization by the hosted session's cookie.
+    b.goto(&format!("{app}/app/reload")).await;
+    let got = site.report().await;
+    println!("reload: {got}");
+    assert_eq!(got["step"], "silent", "{got}");
+    let silent = got["accessToken"].as_str().expect("a token").to_owned();
+    assert_eq!(check(&sc, &silent).await.0, 200);
+
+    // Logout: the session ends at the sidecar, the browser lands on the application.
+    b.goto(&format!(
+        "{cp_site}/oauth/logout?post_logout_redirect_uri={app}/app/bye&id_token_hint={silent}"
+    ))
+    .await;
+    b.wait_for(&format!("{app}/app/bye"), "Signed out").await;
+    until_denied(std::slice::from_ref(&sc), &silent, "token_revoked").await;
+    b.goto(&format!("{app}/app/reload")).await;
+    let got = site.report().await;
+    assert!(got["error"].is_string(), "no session after logout: {got}");
 }

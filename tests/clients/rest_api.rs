@@ -21,10 +21,9 @@ const APP_ORIGIN: &str = "http://localhost:5173";
 pub fn node_with_packages() -> Option<(PathBuf, PathBuf)> {
     let node = system_tool(&["/usr/bin/node", "/usr/local/bin/node"], "nodejs npm")?;
     let dir = repo_root().join("tests/js");
-    let installed = ["rest-api", "client"].iter().all(|p| {
-        dir.join(format!("node_modules/@frontegg/{p}/package.json"))
-            .exists()
-    });
+    let installed = ["@frontegg/rest-api", "@frontegg/client", "esbuild"]
+        .iter()
+        .all(|p| dir.join(format!("node_modules/{p}/package.json")).exists());
     if !installed {
         let npm = node.with_file_name("npm");
         let status = Command::new(&npm)

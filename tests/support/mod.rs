@@ -2,6 +2,7 @@
 //! real binaries.
 
 pub mod authenticator;
+pub mod cdp;
 pub mod minted;
 pub mod process;
 pub mod provider;

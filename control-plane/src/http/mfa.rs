@@ -27,6 +27,18 @@ pub(crate) struct Devices {
     emails: Vec<EmailDevice>,
 }
 
+impl Devices {
+    /// Whether a code can be mailed (the user's address is among the factors).
+    pub(crate) fn has_email(&self) -> bool {
+        !self.emails.is_empty()
+    }
+
+    /// Whether an authenticator app is enrolled.
+    pub(crate) fn has_app(&self) -> bool {
+        !self.authenticators.is_empty()
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PhoneDevice {

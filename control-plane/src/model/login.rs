@@ -328,11 +328,22 @@ pub async fn open_session(
     user_agent: Option<String>,
 ) -> Result<Opened, LoginError> {
     let sid = session::new_id();
-    open_session_as(db, clock, config, user, tenant, ip, user_agent, sid).await
+    open_session_as(
+        db,
+        clock,
+        config,
+        user,
+        tenant,
+        (ip, user_agent),
+        sid,
+        Vec::new(),
+    )
+    .await
 }
 
 /// [`open_session`] under an id chosen beforehand (an authorization code records the
-/// session its redemption opens before it opens).
+/// session its redemption opens before it opens), recording the methods beyond the first
+/// factor (`amr`) that proved the login.
 #[allow(clippy::too_many_arguments)]
 pub async fn open_session_as(
     db: &Db,
@@ -340,9 +351,9 @@ pub async fn open_session_as(
     config: &VendorConfig,
     user: &User,
     tenant: &str,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    (ip, user_agent): (Option<String>, Option<String>),
     sid: String,
+    amr: Vec<String>,
 ) -> Result<Opened, LoginError> {
     let now = clock.unix();
     let (refresh, digest) = session::new_refresh_token();
@@ -357,6 +368,7 @@ pub async fn open_session_as(
         ip,
         user_agent,
         rotated_sha256: Vec::new(),
+        amr,
     };
     let at = rfc3339(clock.now());
     let policy = session::effective_policy(db, tenant)?;

@@ -197,6 +197,9 @@ pub struct Grant {
     pub tenant_id: String,
     /// When the user authenticated (the hosted session's start), Unix seconds.
     pub auth_time: UnixSecs,
+    /// The methods beyond the first factor that proved that login (RFC 8176), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// A stored code.
@@ -418,6 +421,7 @@ mod tests {
             user_id: "u".into(),
             tenant_id: "t".into(),
             auth_time: 1,
+            amr: Vec::new(),
         }
     }
 

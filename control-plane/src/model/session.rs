@@ -34,6 +34,11 @@ pub struct Session {
     /// [`MAX_ROTATED`]): presenting one again revokes the session.
     #[serde(default)]
     pub rotated_sha256: Vec<String>,
+    /// How the login that opened it went beyond the first factor (RFC 8176 methods, e.g.
+    /// `["mfa", "otp"]`); empty for a one-factor login. An authorization code of the hosted
+    /// login carries it into the tokens it is exchanged for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// How many rotated-out refresh tokens per session are remembered for reuse detection.

@@ -739,7 +739,9 @@ fn mailed_path(body: &str, base: &str, page: &str) -> String {
 /// Submit the form of `page` (its hidden values and CSRF token) with `fields`.
 async fn submit(b: &Browser, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
     let mut form: Vec<(String, String)> = vec![("csrf".into(), hidden(&page.text, "csrf"))];
-    for name in ["userId", "token", "continue"] {
+    for name in [
+        "userId", "token", "continue", "mfaToken", "factor", "otcToken", "secret",
+    ] {
         if page.text.contains(&format!("name=\"{name}\"")) {
             form.push((name.into(), hidden(&page.text, name)));
         }
@@ -881,4 +883,120 @@ async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
         )
         .await;
     assert_eq!(r.status, 401, "the old password is gone: {}", r.text);
+}
+
+/// A second factor on the hosted page: a forced policy enrols an authenticator there (its QR
+/// code and key on the page), a wrong code keeps the form, the right one signs in and the
+/// application's tokens say so (`acr`, `amr`); the next sign-in asks the enrolled app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_page_asks_for_the_second_factor() {
+    use super::mfa::totp;
+    let w = world().await;
+    let r = w
+        .env(
+            Method::POST,
+            "/identity/resources/configurations/v1/mfa-policy",
+            None,
+            Some(json!({"enforceMFAType": "Force"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let t = w.tenant("Two Steps").await;
+    w.user(&t, "fay@mfa.test", &["Admin"]).await;
+    let client = w.cp.client_id.clone();
+    let now = || w.cp.running.state.clock.unix();
+
+    let b = Browser::new(&w.cp);
+    let start = b.get(&authorize_path(&client, "")).await;
+    let page = b.get(&start.location.unwrap()).await;
+    let step = submit(
+        &b,
+        &page,
+        "/oauth/account/login",
+        &[("email", "fay@mfa.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    assert!(step.text.contains("Two-step verification"), "{}", step.text);
+    assert!(
+        step.text.contains("<img src=\"data:image/svg+xml;base64,"),
+        "the QR code"
+    );
+    let secret = hidden(&step.text, "secret");
+    assert!(
+        step.text.contains(&format!("<code>{secret}</code>")),
+        "the key as text"
+    );
+    assert!(
+        !b.jar
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("fe_refresh")),
+        "no session yet"
+    );
+    let mfa_form = |code: String| {
+        vec![
+            ("mfaToken".to_owned(), hidden(&step.text, "mfaToken")),
+            ("factor".to_owned(), hidden(&step.text, "factor")),
+            ("otcToken".to_owned(), String::new()),
+            ("secret".to_owned(), secret.clone()),
+            ("continue".to_owned(), hidden(&step.text, "continue")),
+            ("csrf".to_owned(), hidden(&step.text, "csrf")),
+            ("code".to_owned(), code),
+        ]
+    };
+    let wrong = mfa_form("000000".into());
+    let wrong: Vec<(&str, &str)> = wrong
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post_form("/oauth/account/mfa", &wrong).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("role=\"alert\""),
+        "the error is shown: {}",
+        r.text
+    );
+    let right = mfa_form(totp(&secret, now(), 0));
+    let right: Vec<(&str, &str)> = right
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = b.post_form("/oauth/account/mfa", &right).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = b.get(&done.location.unwrap()).await;
+    let code = param(&back.location.unwrap(), "code").expect("a code");
+    let tokens: Value =
+        serde_json::from_str(&exchange(&b, &client, &code, VERIFIER).await.text).unwrap();
+    for name in ["access_token", "id_token"] {
+        let c = claims(tokens[name].as_str().unwrap());
+        assert_eq!(c["acr"], shared::claims::STEP_UP_ACR, "{name}: {c}");
+        assert!(
+            c["amr"].as_array().unwrap().contains(&json!("mfa")),
+            "{name}: {c}"
+        );
+    }
+
+    // Enrolled: the next sign-in (another browser) asks the app for its code.
+    let b2 = Browser::new(&w.cp);
+    let start = b2.get(&authorize_path(&client, "")).await;
+    let page = b2.get(&start.location.unwrap()).await;
+    let step = submit(
+        &b2,
+        &page,
+        "/oauth/account/login",
+        &[("email", "fay@mfa.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    assert_eq!(hidden(&step.text, "factor"), "app");
+    assert!(
+        !step.text.contains("<img"),
+        "no QR code for an enrolled app"
+    );
+    // The next 30-second window's code (the enrolment consumed this one's).
+    let code = totp(&secret, now(), 1);
+    let done = submit(&b2, &step, "/oauth/account/mfa", &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
 }

@@ -6,7 +6,7 @@ use crate::http::page::Params;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Ops;
@@ -50,7 +50,7 @@ async fn log_in(state: &AppState, ip: ClientIp, user: User) -> Result<Response, 
     let headers = axum::http::HeaderMap::new();
     match super::mfa::after_first_factor(state, &config, &headers, user, tenant, ip.0).await {
         Ok(issued) => Ok(issued.respond(state, &config)),
-        Err(challenge) => Ok(challenge),
+        Err(stop) => Ok(stop.into_response()),
     }
 }
 

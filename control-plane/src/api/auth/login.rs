@@ -51,7 +51,7 @@ pub(super) enum Outcome {
     /// Signed in: the reply and its cookies, and the configuration they were issued under.
     Issued(super::issue::Issued, Box<VendorConfig>),
     /// A second factor is needed: the MFA-required reply, as the login box reads it.
-    Challenge(Response),
+    Challenge(Box<super::mfa::MfaRequiredReply>),
     /// The password has expired: no tokens, a reset token instead.
     Expired(ExpiredReply),
 }
@@ -122,7 +122,8 @@ pub(super) async fn password(
     let mut issued =
         match super::mfa::after_first_factor(state, &config, headers, *user, tenant, ip).await {
             Ok(issued) => issued,
-            Err(challenge) => return Ok(Outcome::Challenge(challenge)),
+            Err(super::mfa::Stop::Challenge(c)) => return Ok(Outcome::Challenge(c)),
+            Err(super::mfa::Stop::Refused(e)) => return Err(e),
         };
     if let Expiry::Soon { left, period } = expiry {
         issued.body.password_expires_in = Some(left);
@@ -147,7 +148,7 @@ pub(super) async fn login(
     };
     Ok(match password(&state, ip, &headers, c).await? {
         Outcome::Issued(issued, config) => issued.respond(&state, &config),
-        Outcome::Challenge(challenge) => challenge,
+        Outcome::Challenge(c) => super::mfa::Stop::Challenge(c).into_response(),
         Outcome::Expired(reply) => Json(reply).into_response(),
     })
 }

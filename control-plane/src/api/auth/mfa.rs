@@ -36,7 +36,7 @@ fn device_cookie_name(client_id: &str) -> String {
 /// The MFA-required login reply (`compat-wave2.md` §2.2): no tokens, no cookie.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct MfaRequiredReply {
+pub(super) struct MfaRequiredReply {
     token_type: &'static str,
     mfa_required: bool,
     mfa_token: String,
@@ -82,7 +82,7 @@ pub(super) async fn after_first_factor(
     user: User,
     tenant: String,
     ip: std::net::IpAddr,
-) -> Result<Issued, Response> {
+) -> Result<Issued, Stop> {
     // A login for an application opens the account the user is active in there (whose
     // rules then apply, as the first choice's did).
     let chosen = crate::model::application::login_tenant(
@@ -91,24 +91,20 @@ pub(super) async fn after_first_factor(
         &user,
         tenant.clone(),
     )
-    .map_err(|e| ApiError::from(e).into_response())?;
+    .map_err(ApiError::from)?;
     if chosen != tenant {
-        crate::http::guard::check_ip(state, Some(&chosen), ip)
-            .map_err(IntoResponse::into_response)?;
-        crate::http::guard::check_email(state, &[&chosen], &user.email_norm)
-            .map_err(IntoResponse::into_response)?;
+        crate::http::guard::check_ip(state, Some(&chosen), ip)?;
+        crate::http::guard::check_email(state, &[&chosen], &user.email_norm)?;
     }
     let tenant = chosen;
     // Refused before a session opens: a refusal changes nothing.
-    super::issue::check_app(state, headers, &user.id, &tenant)
-        .map_err(IntoResponse::into_response)?;
-    let needed = mfa_needed(state, headers, &user).map_err(IntoResponse::into_response)?;
+    super::issue::check_app(state, headers, &user.id, &tenant)?;
+    let needed = mfa_needed(state, headers, &user)?;
     if needed {
-        let a = ask(state, &user).map_err(IntoResponse::into_response)?;
+        let a = ask(state, &user)?;
         if a.enrolled || !a.strategies.is_empty() {
-            return Err(challenge_reply(state, &user, &tenant, a)
-                .await
-                .into_response());
+            let Json(reply) = challenge_reply(state, &user, &tenant, a).await?;
+            return Err(Stop::Challenge(Box::new(reply)));
         }
         tracing::warn!(user.id = %user.id, "MFA is enforced but no MFA strategy is enabled; login proceeds without it");
     }
@@ -122,8 +118,60 @@ pub(super) async fn after_first_factor(
         user_agent(headers),
     )
     .await
-    .map_err(|e| ApiError::from(e).into_response())?;
-    issue(state, config, headers, opened, None).map_err(IntoResponse::into_response)
+    .map_err(ApiError::from)?;
+    Ok(issue(state, config, headers, opened, None)?)
+}
+
+/// Why a first factor did not end in tokens: a second factor is asked for, or a refusal.
+pub(super) enum Stop {
+    /// The MFA-required reply (no tokens, no cookie).
+    Challenge(Box<MfaRequiredReply>),
+    /// Refused; nothing changed.
+    Refused(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        Stop::Refused(e)
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        match self {
+            Stop::Challenge(reply) => Json(*reply).into_response(),
+            Stop::Refused(e) => e.into_response(),
+        }
+    }
+}
+
+/// What a hosted page shows of a challenge.
+pub(super) struct PageChallenge {
+    /// The challenge's token (a hidden field of the page's form).
+    pub(super) mfa_token: String,
+    /// An authenticator to enrol: the QR code (a `data:` URL) and the secret in base32.
+    pub(super) enrol: Option<(String, String)>,
+    /// Whether an enrolled authenticator app can answer.
+    pub(super) app: bool,
+    /// Whether a code can be mailed instead.
+    pub(super) email: bool,
+}
+
+impl MfaRequiredReply {
+    /// What the hosted pages need of this challenge.
+    pub(super) fn for_page(&self) -> PageChallenge {
+        let email = self.mfa_devices.has_email()
+            || self
+                .mfa_strategies
+                .as_ref()
+                .is_some_and(|s| s.contains(&Strategy::EmailCode));
+        PageChallenge {
+            mfa_token: self.mfa_token.clone(),
+            enrol: self.qr_code.clone().zip(self.secret.clone()),
+            app: self.mfa_devices.has_app(),
+            email,
+        }
+    }
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -192,30 +240,44 @@ async fn complete(
     proven: mfa::Proven,
     remember: bool,
 ) -> Result<Response, ApiError> {
+    let (issued, config) = complete_issued(state, headers, ip, proven, remember).await?;
+    let mut res = issued.respond(state, &config);
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
+}
+
+/// [`complete`]'s login, before it becomes a reply.
+async fn complete_issued(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    proven: mfa::Proven,
+    remember: bool,
+) -> Result<(Issued, VendorConfig), ApiError> {
     let user = crate::model::user::get(&state.db, &proven.user_id)
         .map_err(|_| ApiError::from(MfaError::BadChallenge))?;
     crate::http::guard::check_ip(state, Some(&proven.tenant_id), ip)?;
     super::issue::check_app(state, headers, &user.id, &proven.tenant_id)?;
     let config = crate::model::vendor_config::current(&state.db)?;
-    let opened = login::open_session(
+    let authn = Authn {
+        amr: proven.method.amr(),
+        auth_time: state.clock.unix(),
+    };
+    let opened = login::open_session_as(
         &state.db,
         &state.clock,
         &config,
         &user,
         &proven.tenant_id,
-        Some(ip.to_string()),
-        user_agent(headers),
+        (Some(ip.to_string()), user_agent(headers)),
+        crate::model::session::new_id(),
+        authn.amr.clone(),
     )
     .await?;
     if let Some(old) = &proven.step_up_session {
         crate::model::session::end_where(&state.db, &state.clock, &user.id, |s| s.id != *old)
             .await?;
     }
-    let now = state.clock.unix();
-    let authn = Authn {
-        amr: proven.method.amr(),
-        auth_time: now,
-    };
     let mut issued = issue(state, &config, headers, opened, Some(&authn))?;
     issued.body.recovery_code = proven.recovery_code;
     if remember {
@@ -231,9 +293,31 @@ async fn complete(
             ));
         }
     }
-    let mut res = issued.respond(state, &config);
-    *res.status_mut() = StatusCode::CREATED;
-    Ok(res)
+    Ok((issued, config))
+}
+
+/// A hosted page's proof of a challenge: the login it completes (no remembered device: the
+/// pages do not offer it).
+pub(super) async fn prove_on_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    mfa_token: &str,
+    proof: Proof<'_>,
+) -> Result<(Issued, VendorConfig), ApiError> {
+    let proven = mfa::prove(&state.db, &state.clock, state.links(), mfa_token, proof)
+        .await
+        .map_err(failed)?;
+    complete_issued(state, headers, ip, proven, false).await
+}
+
+/// Mail the challenge's user a code; its `otcToken`.
+pub(super) async fn mail_code(state: &AppState, mfa_token: &str) -> Result<String, ApiError> {
+    Ok(
+        mfa::send_code(&state.db, &state.clock, mfa_token, Target::Email)
+            .await?
+            .token,
+    )
 }
 
 /// Prove the challenge, then issue (the one path of every code-based verify route).

@@ -259,6 +259,7 @@ async fn authorize(
         user_id: user.id.clone(),
         tenant_id: session.tenant_id.clone(),
         auth_time: session.created_at,
+        amr: session.amr.clone(),
     };
     match authz::issue_code(&state.db, &state.clock, grant).await {
         Ok(code) => {
@@ -294,6 +295,8 @@ fn no_store(mut res: Response) -> Response {
 
 /// The access and ID tokens of an opened session, for `client` (its application must be one
 /// the user is assigned to). The ID token: the same claims for the client, with `nonce`.
+/// `authn`: the second factor of the login a code stands for (`acr`, `amr`, `auth_time` in
+/// both tokens); without it the ID token still says when the user authenticated.
 fn tokens_for(
     state: &AppState,
     config: &VendorConfig,
@@ -301,6 +304,7 @@ fn tokens_for(
     client_id: &str,
     nonce: Option<&str>,
     auth_time: i64,
+    authn: Option<&login::Authn>,
 ) -> Result<(String, String, i64), OAuthError> {
     let now = state.clock.unix();
     let app = crate::model::application::for_token(
@@ -325,7 +329,7 @@ fn tokens_for(
         &o.session.id,
         now,
         who,
-        None,
+        authn,
     )
     .map_err(ApiError::from)?;
     let ttl = shaped.claims.exp.map_or(who.ttl, |e| e - now);
@@ -431,15 +435,19 @@ async fn code_grant(
         &config,
         &user,
         &grant.tenant_id,
-        Some(ip.to_string()),
-        user_agent(headers),
+        (Some(ip.to_string()), user_agent(headers)),
         sid,
+        grant.amr.clone(),
     )
     .await
     .map_err(|e| match e {
         LoginError::BadCredentials => refused(),
         other => ApiError::from(other).into(),
     })?;
+    let authn = (!grant.amr.is_empty()).then(|| login::Authn {
+        amr: grant.amr.clone(),
+        auth_time: grant.auth_time,
+    });
     let (access, id_token, ttl) = tokens_for(
         state,
         &config,
@@ -447,6 +455,7 @@ async fn code_grant(
         &client.id,
         grant.nonce.as_deref(),
         grant.auth_time,
+        authn.as_ref(),
     )?;
     Ok(no_store(
         Json(Tokens {
@@ -496,7 +505,8 @@ async fn refresh_grant(
         LoginError::Refused | LoginError::BadCredentials => refused(),
         other => ApiError::from(other).into(),
     })?;
-    let (access, id_token, ttl) = tokens_for(state, &config, &opened, &client.id, None, auth_time)?;
+    let (access, id_token, ttl) =
+        tokens_for(state, &config, &opened, &client.id, None, auth_time, None)?;
     Ok(no_store(
         Json(Tokens {
             access_token: access,

@@ -199,6 +199,7 @@ impl Field<'_> {
                "autocomplete": self.autocomplete, "required": true,
                // A password is never sent back.
                "value": if self.kind == "password" { "" } else { self.value },
+               "numeric": self.name == "code",
                "autofocus": first})
     }
 }
@@ -233,17 +234,17 @@ struct Form<'a> {
     fields: Vec<Field<'a>>,
     submit: &'a str,
     links: Vec<(&'a str, &'a str)>,
+    /// An image above the form (`src`, `alt`): an enrolment's QR code.
+    image: Option<(&'a str, &'a str)>,
+    /// A secret shown as text (an enrolment's key).
+    secret: Option<&'a str>,
+    /// A second submit button (`name`, `value`, label).
+    alternative: Option<(&'a str, &'a str, &'a str)>,
 }
 
 impl Form<'_> {
-    fn show(
-        &self,
-        state: &AppState,
-        headers: &HeaderMap,
-        status: StatusCode,
-        error: Option<&str>,
-    ) -> Response {
-        let csrf = Csrf::of(state, headers);
+    /// The form template's data.
+    fn data(&self, csrf: &str, error: Option<&str>) -> Value {
         let focus = self
             .fields
             .iter()
@@ -265,14 +266,24 @@ impl Form<'_> {
             .iter()
             .map(|(h, t)| json!({"href": h, "text": t}))
             .collect();
-        let mut res = page(
-            status,
-            self.title,
-            "form",
-            &json!({"intro": self.intro, "error": error, "action": self.action,
-                    "csrf": csrf.token, "hidden": hidden, "fields": fields,
-                    "submit": self.submit, "links": links}),
-        );
+        json!({"intro": self.intro, "error": error, "action": self.action,
+               "csrf": csrf, "hidden": hidden, "fields": fields,
+               "submit": self.submit, "links": links,
+               "image": self.image.map(|(src, alt)| json!({"src": src, "alt": alt})),
+               "secret": self.secret,
+               "alternative": self.alternative.map(|(name, value, label)|
+                   json!({"name": name, "value": value, "label": label}))})
+    }
+
+    fn show(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        status: StatusCode,
+        error: Option<&str>,
+    ) -> Response {
+        let csrf = Csrf::of(state, headers);
+        let mut res = page(status, self.title, "form", &self.data(&csrf.token, error));
         if let Some(c) = &csrf.set_cookie {
             append_cookies(&mut res, std::slice::from_ref(c));
         }
@@ -346,14 +357,226 @@ fn signed_in(
     res
 }
 
-/// What a first factor's MFA step answers on a page: not offered here yet.
-fn second_factor_page() -> Response {
+/// What a second-factor form proves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    /// An enrolled authenticator app's code.
+    App,
+    /// The first code of the authenticator the challenge offered (its enrolment).
+    Enrol,
+    /// A code mailed to the user.
+    Email,
+}
+
+impl Factor {
+    fn name(self) -> &'static str {
+        match self {
+            Factor::App => "app",
+            Factor::Enrol => "enrol",
+            Factor::Email => "email",
+        }
+    }
+
+    fn of(name: &str) -> Option<Factor> {
+        [Factor::App, Factor::Enrol, Factor::Email]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
+}
+
+/// The second-factor form of a challenge.
+struct MfaStep<'a> {
+    mfa_token: &'a str,
+    factor: Factor,
+    /// The mailed code's `otcToken` ([`Factor::Email`]).
+    otc_token: &'a str,
+    /// The authenticator being enrolled: its QR code (when shown) and key.
+    qr: Option<&'a str>,
+    secret: &'a str,
+    /// Whether a mailed code is offered instead.
+    email: bool,
+    target: &'a str,
+}
+
+impl MfaStep<'_> {
+    fn show(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        status: StatusCode,
+        error: Option<&str>,
+    ) -> Response {
+        let intro = match self.factor {
+            Factor::App => "Enter the 6-digit code your authenticator app shows.",
+            Factor::Enrol => {
+                "Your account signs in with a second step. Scan this code with an authenticator \
+                 app, then enter the 6-digit code it shows."
+            }
+            Factor::Email => "We emailed you a 6-digit code. Enter it to continue.",
+        };
+        Form {
+            title: "Two-step verification",
+            intro,
+            action: "/oauth/account/mfa",
+            hidden: vec![
+                ("mfaToken", self.mfa_token),
+                ("factor", self.factor.name()),
+                ("otcToken", self.otc_token),
+                ("secret", self.secret),
+                ("continue", self.target),
+            ],
+            fields: vec![Field {
+                name: "code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: "",
+            }],
+            submit: "Verify",
+            links: vec![(LOGIN, "Start again")],
+            image: self
+                .qr
+                .map(|q| (q, "QR code to scan with an authenticator app")),
+            secret: (self.factor == Factor::Enrol).then_some(self.secret),
+            alternative: (self.email && self.factor != Factor::Email).then_some((
+                "action",
+                "email",
+                "Email me a code instead",
+            )),
+        }
+        .show(state, headers, status, error)
+    }
+}
+
+/// Where a first factor that asked for a second one goes on a page: the form for the factor
+/// the user has (an authenticator app, the one being enrolled, or a mailed code, sent now).
+async fn second_factor(
+    state: &AppState,
+    headers: &HeaderMap,
+    challenge: &super::mfa::MfaRequiredReply,
+    target: &str,
+) -> Response {
+    let c = challenge.for_page();
+    let mut step = MfaStep {
+        mfa_token: &c.mfa_token,
+        factor: Factor::App,
+        otc_token: "",
+        qr: None,
+        secret: "",
+        email: c.email,
+        target,
+    };
+    if let Some((qr, secret)) = &c.enrol {
+        step.factor = Factor::Enrol;
+        step.qr = Some(qr);
+        step.secret = secret;
+        return step.show(state, headers, StatusCode::OK, None);
+    }
+    if c.app {
+        return step.show(state, headers, StatusCode::OK, None);
+    }
+    if c.email {
+        let otc = match super::mfa::mail_code(state, &c.mfa_token).await {
+            Ok(t) => t,
+            Err(e) => return error_page(&e),
+        };
+        step.factor = Factor::Email;
+        step.otc_token = &otc;
+        return step.show(state, headers, StatusCode::OK, None);
+    }
     message(
         StatusCode::NOT_IMPLEMENTED,
-        "Second factor required",
-        "This account signs in with a second factor, which the hosted pages do not offer yet. \
-         Sign in through the application's login box.",
+        "Two-step verification",
+        "This account signs in with a second factor the hosted pages do not offer yet (a text \
+         message or a security key). Sign in through the application's login box.",
     )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MfaForm {
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    factor: String,
+    #[serde(default)]
+    otc_token: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default, rename = "continue")]
+    target: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// Public (form, CSRF): the second factor of a sign-in — a code of the authenticator app, of
+/// the one being enrolled, or a mailed one (`action=email` mails it) — then signed in as the
+/// sign-in page would have.
+async fn mfa_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::model::mfa::{Expect, Proof};
+    let form: MfaForm = match submitted(&headers, &body, "Two-step verification") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let (Some(factor), true) = (
+        Factor::of(&form.factor),
+        form.target.is_empty() || safe_continue(&form.target).is_some(),
+    ) else {
+        return bad_continue();
+    };
+    let mut step = MfaStep {
+        mfa_token: &form.mfa_token,
+        factor,
+        otc_token: &form.otc_token,
+        qr: None,
+        secret: &form.secret,
+        email: true,
+        target: &form.target,
+    };
+    if form.action == "email" {
+        let otc = match super::mfa::mail_code(&state, &form.mfa_token).await {
+            Ok(t) => t,
+            Err(e) if e.status().is_server_error() => return error_page(&e),
+            Err(e) => return step.show(&state, &headers, e.status(), Some(e.message())),
+        };
+        step.factor = Factor::Email;
+        step.otc_token = &otc;
+        return step.show(&state, &headers, StatusCode::OK, None);
+    }
+    let code = form.code.trim();
+    let proof = match factor {
+        Factor::App | Factor::Enrol => Proof::Totp {
+            code,
+            device: None,
+            enrol: factor == Factor::Enrol,
+        },
+        Factor::Email => Proof::Code {
+            token: &form.otc_token,
+            code,
+            expect: Expect::Email,
+        },
+    };
+    match super::mfa::prove_on_page(&state, &headers, ip, &form.mfa_token, proof).await {
+        Ok((issued, config)) => {
+            signed_in(&state, &issued, &config, &form.target, "You are signed in.")
+        }
+        Err(e) if e.status().is_server_error() => error_page(&e),
+        // The challenge is spent (expired, or voided by wrong codes): start again.
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => say(
+            e.status(),
+            "Two-step verification",
+            e.message(),
+            Some((LOGIN, "Start again")),
+        ),
+        Err(e) => step.show(&state, &headers, e.status(), Some(e.message())),
+    }
 }
 
 fn login_form<'a>(target: &'a str, email: &'a str) -> Form<'a> {
@@ -377,6 +600,9 @@ fn login_form<'a>(target: &'a str, email: &'a str) -> Form<'a> {
             ("/oauth/account/forgot-password", "Forgot your password?"),
             ("/oauth/account/sign-up", "Create an account"),
         ],
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -447,7 +673,7 @@ async fn login_submit(
         Ok(Outcome::Issued(issued, config)) => {
             signed_in(&state, &issued, &config, &form.target, "You are signed in.")
         }
-        Ok(Outcome::Challenge(_)) => second_factor_page(),
+        Ok(Outcome::Challenge(c)) => second_factor(&state, &headers, &c, &form.target).await,
         Ok(Outcome::Expired(_)) => say(
             StatusCode::FORBIDDEN,
             "Password expired",
@@ -485,6 +711,9 @@ fn signup_form<'a>(email: &'a str, name: &'a str, company: &'a str) -> Form<'a> 
         ],
         submit: "Create account",
         links: vec![(LOGIN, "Already have an account? Sign in")],
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -576,6 +805,9 @@ fn activate_form<'a>(user_id: &'a str, token: &'a str, with_password: bool) -> F
         },
         submit: "Activate",
         links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -682,7 +914,9 @@ async fn activate_submit(
             "",
             "Your account is active and you are signed in.",
         ),
-        Err(_challenge) => second_factor_page(),
+        Err(super::mfa::Stop::Challenge(c)) => second_factor(&state, &headers, &c, "").await,
+        Err(super::mfa::Stop::Refused(e)) if e.status().is_server_error() => error_page(&e),
+        Err(super::mfa::Stop::Refused(e)) => bad_link("Activate your account", e.message()),
     }
 }
 
@@ -695,6 +929,9 @@ fn forgot_form(email: &str) -> Form<'_> {
         fields: vec![email_field(email)],
         submit: "Send the link",
         links: vec![(LOGIN, "Back to sign in")],
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -754,6 +991,9 @@ fn reset_form<'a>(user_id: &'a str, token: &'a str) -> Form<'a> {
         fields: vec![new_password_field()],
         submit: "Save the password",
         links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -826,6 +1066,9 @@ fn unlock_form(token: &str) -> Form<'_> {
         fields: Vec::new(),
         submit: "Unlock my account",
         links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: None,
     }
 }
 
@@ -904,6 +1147,7 @@ pub(super) fn ops() -> Ops {
             "/oauth/account/unlock",
             routing::get(unlock_page).post(unlock_submit),
         )
+        .add_root("/oauth/account/mfa", routing::post(mfa_submit))
         .add_root("/oauth/account/assets/tessera.css", routing::get(style))
 }
 
@@ -926,11 +1170,11 @@ mod tests {
             fields: vec![email_field(hostile), new_password_field()],
             submit: "Go",
             links: vec![("/x", hostile)],
+            image: Some(("data:image/svg+xml;base64,AA", hostile)),
+            secret: Some(hostile),
+            alternative: Some(("action", hostile, hostile)),
         };
-        let csrf = json!({"intro": form.intro, "error": hostile, "action": form.action,
-            "csrf": "c", "hidden": [{"name": "continue", "value": hostile}],
-            "fields": form.fields.iter().map(|f| f.json(false)).collect::<Vec<_>>(),
-            "submit": form.submit, "links": [{"href": "/x", "text": hostile}]});
+        let csrf = form.data("c", Some(hostile));
         let res = page(StatusCode::OK, hostile, "form", &csrf);
         assert_eq!(res.status(), StatusCode::OK);
         let body = futures_body(res);

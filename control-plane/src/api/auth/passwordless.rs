@@ -263,7 +263,7 @@ async fn postlogin(
     let mut issued =
         match super::mfa::after_first_factor(&state, &config, &headers, user, tenant, ip.0).await {
             Ok(issued) => issued,
-            Err(challenge) => return Ok(challenge),
+            Err(stop) => return Ok(stop.into_response()),
         };
     issued.cookies.push(login_cookie(
         &state,

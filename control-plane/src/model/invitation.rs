@@ -467,6 +467,23 @@ pub fn pending_of(db: &Db, user_id: &str) -> Result<Vec<PendingInvite>, StoreErr
     db.scan::<PendingInvite>(format!("user/{user_id}/").as_bytes())
 }
 
+/// Whether `user_id`'s pending invitation `token` wants the mailed code beside it (`None`:
+/// no such live invitation). Reads only: the page that opens the link asks for what accepting
+/// needs.
+pub fn wants_code(
+    db: &Db,
+    clock: &Clock,
+    user_id: &str,
+    token: &str,
+) -> Result<Option<bool>, StoreError> {
+    let d = digest(token);
+    let now = clock.unix();
+    Ok(pending_of(db, user_id)?
+        .into_iter()
+        .find(|p| ct_eq(p.digest.as_bytes(), d.as_bytes()) && p.expires_at > now)
+        .map(|p| p.code_digest.is_some()))
+}
+
 /// Accept `user_id`'s invitation with `token` (and `code` under the code strategy): the
 /// membership is added and the invitation consumed in one transaction. A wrong code counts;
 /// the fifth voids the invitation.

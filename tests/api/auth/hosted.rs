@@ -1000,3 +1000,159 @@ async fn the_hosted_page_asks_for_the_second_factor() {
     let done = submit(&b2, &step, "/oauth/account/mfa", &[("code", &code)]).await;
     assert_eq!(done.status, 303, "{}", done.text);
 }
+
+/// The other mailed links' pages: a magic link (opening it consumes nothing, its form signs
+/// in once), an invitation to another account (accepted from its page), and an approval
+/// request (the approver decides on the page, once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magic_link_invitation_and_approval_pages() {
+    use crate::support::mail;
+    let w = world().await;
+    let base = w.cp.running.url();
+    const P: &str = "/identity/resources";
+
+    // A magic link, asked for by this browser (the login box's prelogin).
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/configurations/v1"),
+            None,
+            Some(json!({"authStrategy": "MagicLink"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let home = w.tenant("Home").await;
+    let team = w.tenant("Team").await;
+    w.user(&home, "gil@links.test", &[]).await;
+    let b = Browser::new(&w.cp);
+    let r = b
+        .post_json(
+            &format!("{P}/auth/v1/passwordless/magiclink/prelogin"),
+            &base,
+            &json!({"email": "gil@links.test"}),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    let m = mail(&w.cp, "magic-link", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/login/magic-link?");
+    for _ in 0..2 {
+        let page = b.get(&link).await;
+        assert_eq!(
+            page.status, 200,
+            "opening the link consumes nothing: {}",
+            page.text
+        );
+    }
+    let page = b.get(&link).await;
+    let done = submit(&b, &page, "/oauth/account/login/magic-link", &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("You are signed in"), "{}", done.text);
+    assert!(
+        b.jar
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("fe_refresh")),
+        "a session"
+    );
+    let again = submit(&b, &page, "/oauth/account/login/magic-link", &[]).await;
+    assert_eq!(again.status, 400, "used once: {}", again.text);
+
+    // An invitation of an existing user to another account, accepted from its page.
+    w.user(&team, "lead@links.test", &["Admin"]).await;
+    let lead = w.token_for("lead@links.test").await;
+    let r = w
+        .as_user(
+            &lead,
+            Method::POST,
+            &format!("{P}/users/v1"),
+            Some(json!({"email": "gil@links.test"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = mail(&w.cp, "invitation-accept", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/invitation/accept?");
+    let page = b.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let done = submit(&b, &page, "/oauth/account/invitation/accept", &[]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(
+        done.text.contains("You joined the account"),
+        "{}",
+        done.text
+    );
+    let again = submit(&b, &page, "/oauth/account/invitation/accept", &[]).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    let r = w
+        .env(Method::GET, &format!("{P}/users/v1"), Some(&team), None)
+        .await;
+    assert!(
+        r.text.contains("gil@links.test"),
+        "a member of the team now: {}",
+        r.text
+    );
+
+    // An approval request, decided on the approver's page.
+    let r = w
+        .env(
+            Method::POST,
+            "/identity/resources/approval-flows/v1",
+            Some(&team),
+            Some(json!({"name": "Refund", "description": "Refunds over 100",
+                "channels": {"email": true, "sms": false},
+                "configuration": {"timeoutMinutes": 60, "webhookUrl": "https://hooks.invalid/x"},
+                "steps": [{"stepOrder": 1, "approverSelectors": {"emails": ["boss@links.test"]},
+                           "configuration": {"minApprovals": 1}}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let flow = r.body["id"].as_str().unwrap().to_owned();
+    let r = w
+        .as_user(
+            &lead,
+            Method::POST,
+            &format!("/identity/resources/approval-flows/v1/{flow}/execute"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let m = mail(&w.cp, "approval-request", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/approval-flow?");
+    let approver = Browser::new(&w.cp);
+    let page = approver.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("lead@links.test") && page.text.contains("Refund"),
+        "{}",
+        page.text
+    );
+    let mut form = vec![("csrf".to_owned(), hidden(&page.text, "csrf"))];
+    for k in [
+        "approvalFlowExecutionId",
+        "approverId",
+        "approvalFlowStepId",
+    ] {
+        form.push((k.to_owned(), hidden(&page.text, k)));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = approver
+        .post_form("/oauth/account/approval-flow", &pairs)
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(
+        done.text.contains("You approved the request"),
+        "{}",
+        done.text
+    );
+    let again = approver
+        .post_form("/oauth/account/approval-flow", &pairs)
+        .await;
+    assert!(
+        again.status >= 400 && again.status < 500,
+        "one decision: {} {}",
+        again.status,
+        again.text
+    );
+    let page = approver.get(&link).await;
+    assert!(page.text.contains("no longer waiting"), "{}", page.text);
+}

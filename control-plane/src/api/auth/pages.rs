@@ -1109,6 +1109,289 @@ async fn unlock_submit(State(state): State<AppState>, headers: HeaderMap, body: 
     }
 }
 
+/// Public: the mailed magic link's page (`?token=`): a button; the token is posted by the
+/// form, never consumed by opening the link (a mail scanner following links signs nobody in).
+async fn magic_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let token = query_value(raw.as_deref(), "token");
+    if token.is_empty() {
+        return bad_link(
+            "Sign in",
+            "This sign-in link is incomplete. Ask for a new one.",
+        );
+    }
+    magic_form(&token).show(&state, &headers, StatusCode::OK, None)
+}
+
+fn magic_form(token: &str) -> Form<'_> {
+    Form {
+        title: "Sign in",
+        intro: "Continue to sign in with the link we emailed you.",
+        action: "/oauth/account/login/magic-link",
+        hidden: vec![("token", token)],
+        fields: Vec::new(),
+        submit: "Sign in",
+        links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: None,
+    }
+}
+
+/// Public (form, CSRF): sign in with the magic link's token (the login box's postlogin: its
+/// expiry, single use, the browser binding when the environment asks for the same device),
+/// then the second factor if one is asked for.
+async fn magic_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: TokenForm = match submitted(&headers, &body, "Sign in") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    match super::passwordless::magic_link(&state, ip, &headers, &form.token).await {
+        Ok((Ok(issued), config, clear)) => {
+            let mut res = signed_in(&state, &issued, &config, "", "You are signed in.");
+            append_cookies(&mut res, &[clear]);
+            res
+        }
+        Ok((Err(super::mfa::Stop::Challenge(c)), _, _)) => {
+            second_factor(&state, &headers, &c, "").await
+        }
+        Ok((Err(super::mfa::Stop::Refused(e)), _, _)) | Err(e) => {
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            bad_link("Sign in", e.message())
+        }
+    }
+}
+
+fn accept_form<'a>(user_id: &'a str, token: &'a str, with_code: bool) -> Form<'a> {
+    Form {
+        title: "Join the account",
+        intro: if with_code {
+            "Enter the code from your invitation to join the account."
+        } else {
+            "Accept the invitation to join the account."
+        },
+        action: "/oauth/account/invitation/accept",
+        hidden: vec![("userId", user_id), ("token", token)],
+        fields: if with_code {
+            vec![Field {
+                name: "code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "one-time-code",
+                value: "",
+            }]
+        } else {
+            Vec::new()
+        },
+        submit: "Accept the invitation",
+        links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: None,
+    }
+}
+
+/// Public: the mailed invitation's page for an existing user (`?userId=&token=`).
+async fn accept_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (user_id, token) = (
+        query_value(raw.as_deref(), "userId"),
+        query_value(raw.as_deref(), "token"),
+    );
+    match crate::model::invitation::wants_code(&state.db, &state.clock, &user_id, &token) {
+        Ok(Some(with_code)) => {
+            accept_form(&user_id, &token, with_code).show(&state, &headers, StatusCode::OK, None)
+        }
+        Ok(None) => bad_link(
+            "Join the account",
+            "This invitation is invalid, was replaced or has expired. Ask for a new one.",
+        ),
+        Err(e) => error_page(&e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AcceptForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Public (form, CSRF): accept the invitation (and its code under the code strategy).
+async fn accept_submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    use crate::model::invitation::InviteError;
+    let form: AcceptForm = match submitted(&headers, &body, "Join the account") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let code = Some(form.code.trim()).filter(|c| !c.is_empty());
+    match crate::model::invitation::accept(
+        &state.db,
+        &state.clock,
+        &form.user_id,
+        &form.token,
+        code,
+    )
+    .await
+    {
+        Ok(_) => say(
+            StatusCode::OK,
+            "Invitation accepted",
+            "You joined the account.",
+            Some((LOGIN, "Sign in")),
+        ),
+        Err(e @ InviteError::WrongCode) => accept_form(&form.user_id, &form.token, true).show(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some(&e.to_string()),
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            bad_link("Join the account", e.message())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalForm {
+    #[serde(default)]
+    approval_flow_execution_id: String,
+    #[serde(default)]
+    approver_id: String,
+    #[serde(default)]
+    approval_flow_step_id: String,
+    #[serde(default)]
+    decision: String,
+}
+
+impl ApprovalForm {
+    fn capability(&self) -> crate::model::approval::Capability<'_> {
+        crate::model::approval::Capability {
+            execution: &self.approval_flow_execution_id,
+            approver: &self.approver_id,
+            step: &self.approval_flow_step_id,
+        }
+    }
+}
+
+/// Public (the link's three ids are the capability): the approver's page — what is asked,
+/// by whom, and the two decisions.
+async fn approval_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = |k: &str| query_value(raw.as_deref(), k);
+    let ids = ApprovalForm {
+        approval_flow_execution_id: q("approvalFlowExecutionId"),
+        approver_id: q("approverId"),
+        approval_flow_step_id: q("approvalFlowStepId"),
+        decision: String::new(),
+    };
+    let e = match crate::model::approval::view(&state.db, &state.clock, ids.capability()) {
+        Ok(e) => e,
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            return message(
+                e.status(),
+                "Approval request",
+                "This request is no longer waiting for your decision.",
+            );
+        }
+    };
+    let intro = format!(
+        "{} asks for your approval of “{}”{}{}",
+        e.requester_email,
+        e.flow_name,
+        e.flow_description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default(),
+        format_args!(" (requested {}).", e.requested_at),
+    );
+    Form {
+        title: "Approval request",
+        intro: &intro,
+        action: "/oauth/account/approval-flow",
+        hidden: vec![
+            ("approvalFlowExecutionId", &ids.approval_flow_execution_id),
+            ("approverId", &ids.approver_id),
+            ("approvalFlowStepId", &ids.approval_flow_step_id),
+        ],
+        fields: Vec::new(),
+        submit: "Approve",
+        links: Vec::new(),
+        image: None,
+        secret: None,
+        alternative: Some(("decision", "reject", "Reject")),
+    }
+    .show(&state, &headers, StatusCode::OK, None)
+}
+
+/// Public (form, CSRF; the capability): record the approver's decision, once.
+async fn approval_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: ApprovalForm = match submitted(&headers, &body, "Approval request") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let approved = form.decision != "reject";
+    let decided = crate::model::approval::decide(
+        &state.db,
+        &state.clock,
+        state.links(),
+        form.capability(),
+        approved,
+    )
+    .await;
+    match decided {
+        Ok(_) => message(
+            StatusCode::OK,
+            "Approval request",
+            if approved {
+                "You approved the request. Thank you."
+            } else {
+                "You rejected the request. Thank you."
+            },
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status().is_server_error() {
+                return error_page(&e);
+            }
+            message(e.status(), "Approval request", e.message())
+        }
+    }
+}
+
 /// The pages' style sheet.
 async fn style() -> Response {
     let mut res = (
@@ -1148,6 +1431,18 @@ pub(super) fn ops() -> Ops {
             routing::get(unlock_page).post(unlock_submit),
         )
         .add_root("/oauth/account/mfa", routing::post(mfa_submit))
+        .add_root(
+            "/oauth/account/login/magic-link",
+            routing::get(magic_page).post(magic_submit),
+        )
+        .add_root(
+            "/oauth/account/invitation/accept",
+            routing::get(accept_page).post(accept_submit),
+        )
+        .add_root(
+            "/oauth/account/approval-flow",
+            routing::get(approval_page).post(approval_submit),
+        )
         .add_root("/oauth/account/assets/tessera.css", routing::get(style))
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use super::issue::{cookie, login_cookie};
+use super::issue::{Issued, cookie, login_cookie};
 use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -201,6 +201,46 @@ async fn postlogin(
     kind: Kind,
     req: PostloginRequest,
 ) -> Result<Response, ApiError> {
+    let (ended, config) = sign_in(&state, ip, &headers, kind, req).await?;
+    let mut issued = match ended {
+        Ok(issued) => issued,
+        Err(stop) => return Ok(stop.into_response()),
+    };
+    issued.cookies.push(clear_binding(&state, &config));
+    Ok(issued.respond(&state, &config))
+}
+
+/// The cookie that ends the browser's binding to its pending passwordless login.
+fn clear_binding(state: &AppState, config: &VendorConfig) -> String {
+    login_cookie(state, config, &binding_name(state.env.client_id()), "", 0)
+}
+
+/// A magic link's sign-in from the hosted page that opens it (the token posted by its form):
+/// the login box's postlogin, and the cookie that ends the browser's binding.
+pub(super) async fn magic_link(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<(Result<Issued, super::mfa::Stop>, VendorConfig, String), ApiError> {
+    let req = PostloginRequest {
+        token: token.to_owned(),
+        who: Identifier::default(),
+    };
+    let (ended, config) = sign_in(state, ClientIp(ip), headers, Kind::MagicLink, req).await?;
+    let clear = clear_binding(state, &config);
+    Ok((ended, config, clear))
+}
+
+/// A passwordless postlogin, whoever presents it: the first factor proven, then the pipeline
+/// after every first factor.
+async fn sign_in(
+    state: &AppState,
+    ip: ClientIp,
+    headers: &HeaderMap,
+    kind: Kind,
+    req: PostloginRequest,
+) -> Result<(Result<Issued, super::mfa::Stop>, VendorConfig), ApiError> {
     let config = crate::model::vendor_config::current(&state.db)?;
     enabled(&config, kind)?;
     crate::http::guard::check_ip(&state, None, ip.0)?;
@@ -260,19 +300,8 @@ async fn postlogin(
     crate::http::guard::check_ip(&state, Some(&tenant), ip.0)?;
     crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
     state.metrics.logins.with_label_values(&["success"]).inc();
-    let mut issued =
-        match super::mfa::after_first_factor(&state, &config, &headers, user, tenant, ip.0).await {
-            Ok(issued) => issued,
-            Err(stop) => return Ok(stop.into_response()),
-        };
-    issued.cookies.push(login_cookie(
-        &state,
-        &config,
-        &binding_name(state.env.client_id()),
-        "",
-        0,
-    ));
-    Ok(issued.respond(&state, &config))
+    let ended = super::mfa::after_first_factor(state, &config, headers, user, tenant, ip.0).await;
+    Ok((ended, config))
 }
 
 macro_rules! kind_handlers {

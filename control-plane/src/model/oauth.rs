@@ -178,6 +178,73 @@ pub async fn delete_client(db: &Db, id: &str) -> Result<(), OAuthError> {
     .await
 }
 
+/// How the hosted pages look and where they may be framed: the environment's branding.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branding {
+    /// The name the pages show (title and heading); empty: none.
+    #[serde(default)]
+    pub name: String,
+    /// A logo, `https` (or loopback `http`) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// The accent colour, `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// Origins that may frame the pages (CSP `frame-ancestors`); empty: none may.
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
+}
+
+impl Record for Branding {
+    const TREE: Tree = Tree::OAuth;
+    fn key(&self) -> Vec<u8> {
+        b"branding".to_vec()
+    }
+}
+
+/// The branding in force (none by default).
+pub fn branding(db: &Db) -> Result<Branding, StoreError> {
+    Ok(db.get::<Branding>(b"branding")?.unwrap_or_default())
+}
+
+/// Replace the branding (every field checked first; nothing changes on a bad one).
+pub async fn set_branding(db: &Db, b: Branding) -> Result<Branding, OAuthError> {
+    let bad = |m: &str| OAuthError::Invalid(m.to_owned());
+    if b.name.chars().count() > 100 || b.name.chars().any(char::is_control) {
+        return Err(bad("name: at most 100 characters, no control characters"));
+    }
+    if let Some(u) = &b.logo_url {
+        check_uri("logoUrl", u)?;
+    }
+    if let Some(c) = &b.primary_color {
+        let hex = c.strip_prefix('#').unwrap_or_default();
+        if hex.len() != 6 || !hex.bytes().all(|x| x.is_ascii_hexdigit()) {
+            return Err(bad("primaryColor: #rrggbb"));
+        }
+    }
+    if b.frame_ancestors.len() > 10 {
+        return Err(bad("frameAncestors: at most 10 origins"));
+    }
+    for o in &b.frame_ancestors {
+        check_uri("frameAncestors", o)?;
+        let u = url::Url::parse(o).map_err(|_| bad("frameAncestors: an origin"))?;
+        if u.path() != "/"
+            || u.query().is_some()
+            || !o
+                .trim_end_matches('/')
+                .eq(&u.origin().ascii_serialization())
+        {
+            return Err(bad("frameAncestors: origins only (scheme://host[:port])"));
+        }
+    }
+    db.write(|tx| {
+        tx.put(&b)?;
+        Ok::<_, OAuthError>(b.clone())
+    })
+    .await
+}
+
 /// What a code stands for: a signed-in user, for one client and redirect URI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
@@ -379,6 +446,55 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn branding_is_checked_before_it_is_kept() {
+        let db = Db::in_memory();
+        let good = Branding {
+            name: "Acme".into(),
+            logo_url: Some("https://cdn.acme.test/logo.svg".into()),
+            primary_color: Some("#0a7f3c".into()),
+            frame_ancestors: vec!["https://app.acme.test".into()],
+        };
+        assert_eq!(set_branding(&db, good.clone()).await.unwrap(), good);
+        for bad in [
+            Branding {
+                name: "x".repeat(101),
+                ..good.clone()
+            },
+            Branding {
+                logo_url: Some("javascript:alert(1)".into()),
+                ..good.clone()
+            },
+            Branding {
+                logo_url: Some("http://cdn.acme.test/l.svg".into()),
+                ..good.clone()
+            },
+            Branding {
+                primary_color: Some("red; x: url(evil)".into()),
+                ..good.clone()
+            },
+            Branding {
+                primary_color: Some("#12345".into()),
+                ..good.clone()
+            },
+            Branding {
+                frame_ancestors: vec!["https://app.acme.test/path".into()],
+                ..good.clone()
+            },
+            Branding {
+                frame_ancestors: vec!["*".into()],
+                ..good.clone()
+            },
+            Branding {
+                frame_ancestors: vec!["https://a.test 'unsafe-inline'".into()],
+                ..good.clone()
+            },
+        ] {
+            assert!(set_branding(&db, bad.clone()).await.is_err(), "{bad:?}");
+        }
+        assert_eq!(branding(&db).unwrap(), good, "a refusal changes nothing");
     }
 
     #[test]

@@ -1156,3 +1156,76 @@ async fn magic_link_invitation_and_approval_pages() {
     let page = approver.get(&link).await;
     assert!(page.text.contains("no longer waiting"), "{}", page.text);
 }
+
+/// The environment's branding on every page: its name and logo, its colour through the
+/// brand style sheet (no inline style under the CSP), and the origins that may frame the
+/// pages; a bad field is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_carry_the_environments_branding() {
+    let w = world().await;
+    let b = Browser::new(&w.cp);
+    let page = b.get("/oauth/account/login").await;
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    let css = b.get("/oauth/account/assets/brand.css").await;
+    assert_eq!(
+        (css.status, css.text.as_str()),
+        (200, ""),
+        "no colours by default"
+    );
+
+    let brand = json!({"name": "Acme Cloud", "logoUrl": "https://cdn.acme.test/logo.svg",
+        "primaryColor": "#0a7f3c", "frameAncestors": ["https://portal.acme.test"]});
+    let r = w
+        .env(
+            Method::PUT,
+            "/tessera/v1/branding",
+            None,
+            Some(brand.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for bad in [
+        json!({"primaryColor": "red;}body{display:none"}),
+        json!({"logoUrl": "javascript:alert(1)"}),
+        json!({"frameAncestors": ["*"]}),
+        json!({"frameAncestors": ["https://portal.acme.test; script-src *"]}),
+    ] {
+        let r = w
+            .env(Method::PUT, "/tessera/v1/branding", None, Some(bad.clone()))
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+    let r = w.env(Method::GET, "/tessera/v1/branding", None, None).await;
+    assert_eq!(r.body, brand, "refusals changed nothing");
+
+    let page = b.get("/oauth/account/login").await;
+    assert!(
+        page.text.contains("<title>Sign in · Acme Cloud</title>"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains(
+            "<img class=\"logo\" src=\"https://cdn.acme.test/logo.svg\" alt=\"Acme Cloud\">"
+        ),
+        "{}",
+        page.text
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors https://portal.acme.test;"),
+        "{csp}"
+    );
+    assert!(
+        page.headers.get("x-frame-options").is_none(),
+        "the CSP decides framing"
+    );
+    let css = b.get("/oauth/account/assets/brand.css").await;
+    assert!(css.text.contains("--accent: #0a7f3c"), "{}", css.text);
+}

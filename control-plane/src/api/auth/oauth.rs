@@ -59,11 +59,12 @@ impl AuthorizeRequest {
 }
 
 /// Where an authorization request ends, once its client and redirect URI are known good.
-fn back(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+fn back(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     let mut target = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
         Err(_) => {
             return message(
+                state,
                 StatusCode::BAD_REQUEST,
                 "Sign in",
                 "The application's redirect URI is not valid.",
@@ -86,12 +87,18 @@ fn back(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 }
 
 /// An error sent back to the client's redirect URI (RFC 6749 §4.1.2.1).
-fn refuse(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+fn refuse(
+    app: &AppState,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
     let mut params = vec![("error", error), ("error_description", description)];
     if let Some(s) = state {
         params.push(("state", s));
     }
-    back(redirect_uri, &params)
+    back(app, redirect_uri, &params)
 }
 
 /// Public: the authorization endpoint.
@@ -104,6 +111,7 @@ async fn authorize(
 ) -> Response {
     let Ok(pairs) = crate::http::page::query_pairs(raw.as_deref()) else {
         return message(
+            &state,
             StatusCode::BAD_REQUEST,
             "Sign in",
             "The authorization request could not be read.",
@@ -119,15 +127,17 @@ async fn authorize(
         Ok(Some(c)) => c,
         Ok(None) => {
             return message(
+                &state,
                 StatusCode::BAD_REQUEST,
                 "Sign in",
                 "The application is not known (client_id). Start again from the application.",
             );
         }
-        Err(e) => return error_page(&ApiError::from(e)),
+        Err(e) => return error_page(&state, &ApiError::from(e)),
     };
     let Some(redirect_uri) = req.get("redirect_uri").filter(|u| client.redirects_to(u)) else {
         return message(
+            &state,
             StatusCode::BAD_REQUEST,
             "Sign in",
             "The redirect URI is not registered for this application.",
@@ -140,6 +150,7 @@ async fn authorize(
         .any(|(k, v)| v.len() > MAX_PARAM && k != "redirect_uri")
     {
         return refuse(
+            &state,
             redirect_uri,
             None,
             "invalid_request",
@@ -148,6 +159,7 @@ async fn authorize(
     }
     if req.get("response_type") != Some("code") {
         return refuse(
+            &state,
             redirect_uri,
             st,
             "unsupported_response_type",
@@ -161,6 +173,7 @@ async fn authorize(
         && challenge.is_some_and(authz::pkce_shaped);
     let Some(challenge) = challenge.filter(|_| pkce) else {
         return refuse(
+            &state,
             redirect_uri,
             st,
             "invalid_request",
@@ -173,6 +186,7 @@ async fn authorize(
         .all(|p| matches!(p, "" | "none" | "login"))
     {
         return refuse(
+            &state,
             redirect_uri,
             st,
             "invalid_request",
@@ -184,6 +198,7 @@ async fn authorize(
         Some(Ok(a)) if a >= 0 => Some(a),
         Some(_) => {
             return refuse(
+                &state,
                 redirect_uri,
                 st,
                 "invalid_request",
@@ -201,11 +216,12 @@ async fn authorize(
             !prompt.split(' ').any(|p| p == "login")
                 && max_age.is_none_or(|a| now - s.created_at <= a)
         }),
-        Err(e) => return error_page(&ApiError::from(e)),
+        Err(e) => return error_page(&state, &ApiError::from(e)),
     };
     let Some((session, user)) = signed_in else {
         if prompt.split(' ').any(|p| p == "none") {
             return refuse(
+                &state,
                 redirect_uri,
                 st,
                 "login_required",
@@ -246,9 +262,9 @@ async fn authorize(
         });
     if let Err(e) = allowed {
         if e.status().is_server_error() {
-            return error_page(&e);
+            return error_page(&state, &e);
         }
-        return refuse(redirect_uri, st, "access_denied", e.message());
+        return refuse(&state, redirect_uri, st, "access_denied", e.message());
     }
     let grant = Grant {
         client_id: client.id.clone(),
@@ -267,9 +283,9 @@ async fn authorize(
             if let Some(s) = st {
                 params.push(("state", s));
             }
-            back(redirect_uri, &params)
+            back(&state, redirect_uri, &params)
         }
-        Err(e) => error_page(&ApiError::from(e)),
+        Err(e) => error_page(&state, &ApiError::from(e)),
     }
 }
 
@@ -630,7 +646,7 @@ async fn logout(
             .map_err(ApiError::from);
     }
     let mut res = match ended {
-        Err(e) => error_page(&e),
+        Err(e) => error_page(&state, &e),
         Ok(()) => {
             let client_id = req
                 .get("client_id")
@@ -647,15 +663,16 @@ async fn logout(
                     if let Some(s) = req.get("state") {
                         params.push(("state", s));
                     }
-                    back(uri, &params)
+                    back(&state, uri, &params)
                 }
                 Some(_) => message(
+                    &state,
                     StatusCode::BAD_REQUEST,
                     "Signed out",
                     "You are signed out. (The address to return to is not registered for the \
                      application, so you stay here.)",
                 ),
-                None => message(StatusCode::OK, "Signed out", "You are signed out."),
+                None => message(&state, StatusCode::OK, "Signed out", "You are signed out."),
             }
         }
     };

@@ -243,18 +243,18 @@ async fn sign_in(
 ) -> Result<(Result<Issued, super::mfa::Stop>, VendorConfig), ApiError> {
     let config = crate::model::vendor_config::current(&state.db)?;
     enabled(&config, kind)?;
-    crate::http::guard::check_ip(&state, None, ip.0)?;
+    crate::http::guard::check_ip(state, None, ip.0)?;
     if kind == Kind::MagicLink {
-        crate::http::guard::check_captcha(&state, req.who.recaptcha_token.as_deref(), None, ip.0)
+        crate::http::guard::check_captcha(state, req.who.recaptcha_token.as_deref(), None, ip.0)
             .await?;
     }
     if req.token.trim().is_empty() || req.token.len() > 512 {
         return Err(ApiError::bad_request("token is required"));
     }
-    let binding = cookie(&headers, &binding_name(state.env.client_id()));
+    let binding = cookie(headers, &binding_name(state.env.client_id()));
     // A custom client may name the user beside a code; the login box sends the code alone.
     let named = if kind != Kind::MagicLink && req.who.given() == 1 {
-        req.who.find(&state)?
+        req.who.find(state)?
     } else {
         None
     };
@@ -292,13 +292,13 @@ async fn sign_in(
     let mut tenant = crate::model::login::admit(&config, &user)?;
     let mut user = user;
     if let Some(t) = present(&req.who.invitation_token)
-        && let Some((u, joined)) = super::invitations::join_with(&state, user.clone(), t).await?
+        && let Some((u, joined)) = super::invitations::join_with(state, user.clone(), t).await?
     {
         user = u;
         tenant = joined;
     }
-    crate::http::guard::check_ip(&state, Some(&tenant), ip.0)?;
-    crate::http::guard::check_email(&state, &[&tenant], &user.email_norm)?;
+    crate::http::guard::check_ip(state, Some(&tenant), ip.0)?;
+    crate::http::guard::check_email(state, &[&tenant], &user.email_norm)?;
     state.metrics.logins.with_label_values(&["success"]).inc();
     let ended = super::mfa::after_first_factor(state, &config, headers, user, tenant, ip.0).await;
     Ok((ended, config))

@@ -1,8 +1,9 @@
 //! Tessera's own operator API (environment token): signing keys, the sidecars and what
 //! each has applied, the security-event log, the allowed browser origins, the applications
-//! the hosted login serves; and the sidecar link itself (sidecar token).
+//! the hosted login serves and its pages' branding; and the sidecar link itself (sidecar token).
 
 mod applications;
+mod branding;
 mod events;
 mod keys;
 mod origins;
@@ -17,4 +18,5 @@ pub(super) fn ops() -> Ops {
         .merge(events::ops())
         .merge(origins::ops())
         .merge(applications::ops())
+        .merge(branding::ops())
 }

@@ -755,6 +755,33 @@ async fn submit(b: &Browser, page: &Page, action: &str, fields: &[(&str, &str)])
     b.post_form(action, &pairs).await
 }
 
+/// A mailed link's page, as the class every such page belongs to: opening the link (twice)
+/// consumes nothing; its form, submitted with `fields`, succeeds (`ok` in the page) once;
+/// the same form again is refused (400). The page of the success.
+async fn single_use(
+    b: &Browser,
+    link: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    ok: &str,
+) -> Page {
+    for _ in 0..2 {
+        let page = b.get(link).await;
+        assert_eq!(
+            page.status, 200,
+            "opening {link} consumes nothing: {}",
+            page.text
+        );
+    }
+    let page = b.get(link).await;
+    let done = submit(b, &page, action, fields).await;
+    assert_eq!(done.status, 200, "{action}: {}", done.text);
+    assert!(done.text.contains(ok), "{action}: {}", done.text);
+    let again = submit(b, &page, action, fields).await;
+    assert_eq!(again.status, 400, "{action} a second time: {}", again.text);
+    done
+}
+
 /// Sign-up on the hosted page, the mailed activation link (opening it consumes nothing;
 /// submitting it activates and signs in, once), then the application's sign-in needs no
 /// page; forgot password, the mailed reset link, and the new password signs in.
@@ -806,20 +833,7 @@ async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
 
     let m = mail(&w.cp, "activation", 1).await;
     let link = mailed_path(&m.body, &base, "/oauth/account/activate?");
-    for _ in 0..2 {
-        let page = b.get(&link).await;
-        assert_eq!(
-            page.status, 200,
-            "opening the link consumes nothing: {}",
-            page.text
-        );
-    }
-    let page = b.get(&link).await;
-    let active = submit(&b, &page, "/oauth/account/activate", &[]).await;
-    assert_eq!(active.status, 200, "{}", active.text);
-    assert!(active.text.contains("signed in"), "{}", active.text);
-    let again = submit(&b, &page, "/oauth/account/activate", &[]).await;
-    assert_eq!(again.status, 400, "a spent link: {}", again.text);
+    single_use(&b, &link, "/oauth/account/activate", &[], "signed in").await;
     // Signed in by the activation: the application's authorization needs no page.
     let start = b.get(&authorize_path(&client, "")).await;
     let to = start.location.unwrap();
@@ -853,25 +867,15 @@ async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
     );
     let m = mail(&w.cp, "password-reset", 1).await;
     let link = mailed_path(&m.body, &base, "/oauth/account/reset-password?");
-    let page = fresh.get(&link).await;
-    assert_eq!(page.status, 200, "{}", page.text);
     let new_password = "Another-Horse-7";
-    let changed = submit(
+    single_use(
         &fresh,
-        &page,
+        &link,
         "/oauth/account/reset-password",
         &[("password", new_password)],
+        "Password changed",
     )
     .await;
-    assert_eq!(changed.status, 200, "{}", changed.text);
-    let spent = submit(
-        &fresh,
-        &page,
-        "/oauth/account/reset-password",
-        &[("password", "Third-Horse-5")],
-    )
-    .await;
-    assert_eq!(spent.status, 400, "{}", spent.text);
     let code = sign_in(&fresh, &client, "dora@pages.test", new_password).await;
     assert_eq!(exchange(&fresh, &client, &code, VERIFIER).await.status, 200);
     let r =
@@ -1035,18 +1039,14 @@ async fn magic_link_invitation_and_approval_pages() {
     assert!(r.status < 300, "{}", r.text);
     let m = mail(&w.cp, "magic-link", 1).await;
     let link = mailed_path(&m.body, &base, "/oauth/account/login/magic-link?");
-    for _ in 0..2 {
-        let page = b.get(&link).await;
-        assert_eq!(
-            page.status, 200,
-            "opening the link consumes nothing: {}",
-            page.text
-        );
-    }
-    let page = b.get(&link).await;
-    let done = submit(&b, &page, "/oauth/account/login/magic-link", &[]).await;
-    assert_eq!(done.status, 200, "{}", done.text);
-    assert!(done.text.contains("You are signed in"), "{}", done.text);
+    single_use(
+        &b,
+        &link,
+        "/oauth/account/login/magic-link",
+        &[],
+        "You are signed in",
+    )
+    .await;
     assert!(
         b.jar
             .lock()
@@ -1055,8 +1055,6 @@ async fn magic_link_invitation_and_approval_pages() {
             .any(|k| k.starts_with("fe_refresh")),
         "a session"
     );
-    let again = submit(&b, &page, "/oauth/account/login/magic-link", &[]).await;
-    assert_eq!(again.status, 400, "used once: {}", again.text);
 
     // An invitation of an existing user to another account, accepted from its page.
     w.user(&team, "lead@links.test", &["Admin"]).await;
@@ -1072,17 +1070,14 @@ async fn magic_link_invitation_and_approval_pages() {
     assert_eq!(r.status, 201, "{}", r.text);
     let m = mail(&w.cp, "invitation-accept", 1).await;
     let link = mailed_path(&m.body, &base, "/oauth/account/invitation/accept?");
-    let page = b.get(&link).await;
-    assert_eq!(page.status, 200, "{}", page.text);
-    let done = submit(&b, &page, "/oauth/account/invitation/accept", &[]).await;
-    assert_eq!(done.status, 200, "{}", done.text);
-    assert!(
-        done.text.contains("You joined the account"),
-        "{}",
-        done.text
-    );
-    let again = submit(&b, &page, "/oauth/account/invitation/accept", &[]).await;
-    assert_eq!(again.status, 400, "{}", again.text);
+    single_use(
+        &b,
+        &link,
+        "/oauth/account/invitation/accept",
+        &[],
+        "You joined the account",
+    )
+    .await;
     let r = w
         .env(Method::GET, &format!("{P}/users/v1"), Some(&team), None)
         .await;

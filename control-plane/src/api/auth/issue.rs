@@ -76,6 +76,36 @@ pub(super) fn check_app(
     Ok(())
 }
 
+/// A user token signed for `user`'s session `sid` in `tenant`, for application `app`: its
+/// claims (what an ID token repeats), the token, and how long it lives. The one place every
+/// login-like flow signs a user token.
+pub(super) struct Signed {
+    pub(super) claims: crate::model::jwt_template::Shaped,
+    pub(super) token: String,
+    pub(super) ttl: i64,
+}
+
+pub(super) fn sign_user_token(
+    state: &AppState,
+    config: &VendorConfig,
+    user: &crate::model::user::User,
+    (tenant, sid): (&str, &str),
+    app: &str,
+    authn: Option<&login::Authn>,
+) -> Result<Signed, ApiError> {
+    let now = state.clock.unix();
+    let who = Issuance {
+        issuer: &state.public_url,
+        audience: state.env.client_id(),
+        application: app,
+        ttl: i64::from(config.default_token_expiration),
+    };
+    let claims = login::user_claims(&state.db, config, user, tenant, sid, now, who, authn)?;
+    let token = state.issuer.sign(&claims).map_err(ApiError::internal)?;
+    let ttl = claims.claims.exp.map_or(who.ttl, |e| e - now);
+    Ok(Signed { claims, token, ttl })
+}
+
 /// Sign an access token for an opened (or refreshed) session and build the reply: for the
 /// application the request names, if the user is assigned to it in the session's account.
 pub(super) fn issue(
@@ -93,32 +123,22 @@ pub(super) fn issue(
         &o.user.id,
         &o.session.tenant_id,
     )?;
-    let who = Issuance {
-        issuer: &state.public_url,
-        audience: state.env.client_id(),
-        application: &app,
-        ttl: i64::from(config.default_token_expiration),
-    };
-    let claims = login::user_claims(
-        &state.db,
+    let signed = sign_user_token(
+        state,
         config,
         &o.user,
-        &o.session.tenant_id,
-        &o.session.id,
-        now,
-        who,
+        (&o.session.tenant_id, &o.session.id),
+        &app,
         authn,
     )?;
-    let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
-    let ttl = claims.claims.exp.map_or(who.ttl, |e| e - now);
     Ok(Issued {
         body: LoginReply {
             token_type: "bearer",
             mfa_required: false,
-            access_token: access,
+            access_token: signed.token,
             refresh_token: o.refresh,
-            expires_in: ttl,
-            expires: rfc3339_of(now + ttl).unwrap_or_default(),
+            expires_in: signed.ttl,
+            expires: rfc3339_of(now + signed.ttl).unwrap_or_default(),
             user_id: o.user.id,
             user_email: o.user.email,
             email_verified: o.user.verified,
@@ -142,21 +162,14 @@ pub(super) fn reissue(
     authn: &login::Authn,
 ) -> Result<Response, ApiError> {
     let now = state.clock.unix();
-    let who = Issuance {
-        issuer: &state.public_url,
-        audience: state.env.client_id(),
-        application: state.env.client_id(),
-        ttl: i64::from(config.default_token_expiration),
-    };
-    let claims = login::user_claims(&state.db, config, user, tenant, sid, now, who, Some(authn))?;
-    let access = state.issuer.sign(&claims).map_err(ApiError::internal)?;
-    let ttl = claims.claims.exp.map_or(who.ttl, |e| e - now);
+    let app = state.env.client_id();
+    let signed = sign_user_token(state, config, user, (tenant, sid), app, Some(authn))?;
     Ok(Json(serde_json::json!({
         "tokenType": "bearer",
         "mfaRequired": false,
-        "accessToken": access,
-        "expiresIn": ttl,
-        "expires": rfc3339_of(now + ttl).unwrap_or_default(),
+        "accessToken": signed.token,
+        "expiresIn": signed.ttl,
+        "expires": rfc3339_of(now + signed.ttl).unwrap_or_default(),
         "userId": user.id,
         "userEmail": user.email,
         "emailVerified": user.verified,

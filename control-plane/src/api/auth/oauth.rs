@@ -36,7 +36,6 @@ use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::guard::ClientIp;
-use crate::model::api_token::Issuance;
 use crate::model::login::{self, LoginError, Opened};
 use crate::model::oauth::{self as authz, Client, Grant};
 use crate::model::vendor_config::VendorConfig;
@@ -301,6 +300,11 @@ struct Tokens {
     scope: Option<String>,
 }
 
+/// The token endpoint's reply.
+fn tokens_reply(t: Tokens) -> Response {
+    no_store(Json(t).into_response())
+}
+
 fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -322,7 +326,6 @@ fn tokens_for(
     auth_time: i64,
     authn: Option<&login::Authn>,
 ) -> Result<(String, String, i64), OAuthError> {
-    let now = state.clock.unix();
     let app = crate::model::application::for_token(
         &state.db,
         Some(client_id),
@@ -331,26 +334,15 @@ fn tokens_for(
         &o.session.tenant_id,
     )
     .map_err(|_| invalid_grant("the user is not assigned to this application"))?;
-    let who = Issuance {
-        issuer: &state.public_url,
-        audience: state.env.client_id(),
-        application: &app,
-        ttl: i64::from(config.default_token_expiration),
-    };
-    let shaped = login::user_claims(
-        &state.db,
+    let signed = super::issue::sign_user_token(
+        state,
         config,
         &o.user,
-        &o.session.tenant_id,
-        &o.session.id,
-        now,
-        who,
+        (&o.session.tenant_id, &o.session.id),
+        &app,
         authn,
-    )
-    .map_err(ApiError::from)?;
-    let ttl = shaped.claims.exp.map_or(who.ttl, |e| e - now);
-    let access = state.issuer.sign(&shaped).map_err(ApiError::internal)?;
-    let mut id = shaped;
+    )?;
+    let mut id = signed.claims;
     client_id.clone_into(&mut id.claims.aud);
     id.claims.auth_time = Some(auth_time);
     match nonce {
@@ -362,7 +354,7 @@ fn tokens_for(
         }
     }
     let id_token = state.issuer.sign(&id).map_err(ApiError::internal)?;
-    Ok((access, id_token, ttl))
+    Ok((signed.token, id_token, signed.ttl))
 }
 
 /// The client a token request names: Basic or `client_id`, else the application the request
@@ -473,17 +465,14 @@ async fn code_grant(
         grant.auth_time,
         authn.as_ref(),
     )?;
-    Ok(no_store(
-        Json(Tokens {
-            access_token: access,
-            id_token,
-            refresh_token: opened.refresh,
-            token_type: "Bearer",
-            expires_in: ttl,
-            scope: Some(grant.scope),
-        })
-        .into_response(),
-    ))
+    Ok(tokens_reply(Tokens {
+        access_token: access,
+        id_token,
+        refresh_token: opened.refresh,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: Some(grant.scope),
+    }))
 }
 
 async fn refresh_grant(
@@ -523,17 +512,14 @@ async fn refresh_grant(
     })?;
     let (access, id_token, ttl) =
         tokens_for(state, &config, &opened, &client.id, None, auth_time, None)?;
-    Ok(no_store(
-        Json(Tokens {
-            access_token: access,
-            id_token,
-            refresh_token: opened.refresh,
-            token_type: "Bearer",
-            expires_in: ttl,
-            scope: None,
-        })
-        .into_response(),
-    ))
+    Ok(tokens_reply(Tokens {
+        access_token: access,
+        id_token,
+        refresh_token: opened.refresh,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: None,
+    }))
 }
 
 /// Public: the token endpoint, every grant type.
@@ -568,17 +554,14 @@ async fn silent(
 ) -> Result<Response, ApiError> {
     let (issued, config) = super::session::refresh_with_cookie(&state, ip, &headers, &body).await?;
     let cookies = issued.set_cookies(&state, &config);
-    let mut res = no_store(
-        Json(Tokens {
-            access_token: issued.access_token().to_owned(),
-            id_token: issued.access_token().to_owned(),
-            refresh_token: issued.refresh_token().to_owned(),
-            token_type: "Bearer",
-            expires_in: issued.expires_in(),
-            scope: None,
-        })
-        .into_response(),
-    );
+    let mut res = tokens_reply(Tokens {
+        access_token: issued.access_token().to_owned(),
+        id_token: issued.access_token().to_owned(),
+        refresh_token: issued.refresh_token().to_owned(),
+        token_type: "Bearer",
+        expires_in: issued.expires_in(),
+        scope: None,
+    });
     append_cookies(&mut res, &cookies);
     Ok(res)
 }

@@ -1006,8 +1006,9 @@ async fn the_hosted_page_asks_for_the_second_factor() {
 }
 
 /// The other mailed links' pages: a magic link (opening it consumes nothing, its form signs
-/// in once), an invitation to another account (accepted from its page), and an approval
-/// request (the approver decides on the page, once).
+/// in once), an invitation to another account (accepted from its page), an unlock link (after
+/// wrong passwords on the sign-in page), and an approval request (the approver decides on the
+/// page, once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magic_link_invitation_and_approval_pages() {
     use crate::support::mail;
@@ -1086,6 +1087,48 @@ async fn magic_link_invitation_and_approval_pages() {
         "a member of the team now: {}",
         r.text
     );
+
+    // Locked by wrong passwords on the sign-in page, unlocked from the mailed link's page.
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/configurations/v1/lockout-policy"),
+            None,
+            Some(json!({"enabled": true, "maxAttempts": 2})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let locked = Browser::new(&w.cp);
+    for password in ["nope-1-Nope", "nope-2-Nope", PASSWORD] {
+        let page = locked.get("/oauth/account/login").await;
+        let r = submit(
+            &locked,
+            &page,
+            "/oauth/account/login",
+            &[("email", "lead@links.test"), ("password", password)],
+        )
+        .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    let m = mail(&w.cp, "unlock", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/unlock?");
+    single_use(
+        &locked,
+        &link,
+        "/oauth/account/unlock",
+        &[],
+        "Your account is unlocked",
+    )
+    .await;
+    let page = locked.get("/oauth/account/login").await;
+    let r = submit(
+        &locked,
+        &page,
+        "/oauth/account/login",
+        &[("email", "lead@links.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "signed in again: {}", r.text);
 
     // An approval request, decided on the approver's page.
     let r = w

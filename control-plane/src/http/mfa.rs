@@ -37,6 +37,13 @@ impl Devices {
     pub(crate) fn has_app(&self) -> bool {
         !self.authenticators.is_empty()
     }
+
+    /// The first enrolled phone's id and its number as shown (masked), if any.
+    pub(crate) fn first_phone(&self) -> Option<(String, String)> {
+        self.phones
+            .first()
+            .map(|p| (p.id.clone(), p.phone_number.clone()))
+    }
 }
 
 #[derive(Serialize)]

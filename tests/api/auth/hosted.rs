@@ -740,7 +740,8 @@ fn mailed_path(body: &str, base: &str, page: &str) -> String {
 async fn submit(b: &Browser, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
     let mut form: Vec<(String, String)> = vec![("csrf".into(), hidden(&page.text, "csrf"))];
     for name in [
-        "userId", "token", "continue", "mfaToken", "factor", "otcToken", "secret",
+        "userId", "token", "continue", "mfaToken", "factor", "otcToken", "secret", "phone",
+        "canEmail",
     ] {
         if page.text.contains(&format!("name=\"{name}\"")) {
             form.push((name.into(), hidden(&page.text, name)));
@@ -1266,4 +1267,132 @@ async fn the_pages_carry_the_environments_branding() {
     );
     let css = b.get("/oauth/account/assets/brand.css").await;
     assert!(css.text.contains("--accent: #0a7f3c"), "{}", css.text);
+}
+
+/// Codes sent on the hosted page: a user whose factors are their address and a phone gets a
+/// mailed code at once, may ask for a text instead, and signs in with the texted code (the
+/// tokens say `sms`); the recovery code saved at enrolment turns the factors off from the
+/// recovery page (a wrong code is refused alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailed_and_texted_codes_and_the_recovery_page() {
+    use super::mfa::six_digits;
+    use crate::support::mail;
+    const P: &str = "/identity/resources";
+    let w = world().await;
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{P}/configurations/v1/mfa-policy"),
+            None,
+            Some(json!({"enforceMFAType": "Force"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for strategy in ["EmailCode", "SMS"] {
+        let r = w
+            .env(
+                Method::POST,
+                &format!("{P}/configurations/v1/mfa/strategies"),
+                None,
+                Some(json!({"strategy": strategy, "isActive": true})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let t = w.tenant("Codes").await;
+    w.user(&t, "hal@codes.test", &["Admin"]).await;
+    // A phone enrolled through the login box (its recovery code kept).
+    let r = w.login("hal@codes.test").await;
+    let token = r.body["mfaToken"].as_str().unwrap().to_owned();
+    let sent =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/sms/enroll"),
+            None,
+            Some(&json!({"mfaToken": token, "phoneNumber": "+1 555 010 7777"})),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let sms = mail(&w.cp, "mfa-sms-code", 1).await;
+    let done = w
+        .cp
+        .call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/sms/enroll/verify"),
+            None,
+            Some(&json!({"mfaToken": token, "otcToken": sent.body["otcToken"], "code": six_digits(&sms.body)})),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    let recovery = done.body["recoveryCode"].as_str().unwrap().to_owned();
+
+    let client = w.cp.client_id.clone();
+    let b = Browser::new(&w.cp);
+    let start = b.get(&authorize_path(&client, "")).await;
+    let page = b.get(&start.location.unwrap()).await;
+    let step = submit(
+        &b,
+        &page,
+        "/oauth/account/login",
+        &[("email", "hal@codes.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    assert_eq!(hidden(&step.text, "factor"), "email", "{}", step.text);
+    mail(&w.cp, "mfa-email-code", 1).await;
+    assert!(
+        step.text.contains("Text me a code instead"),
+        "{}",
+        step.text
+    );
+    let texted = submit(&b, &step, "/oauth/account/mfa", &[("action", "sms")]).await;
+    assert_eq!(texted.status, 200, "{}", texted.text);
+    assert_eq!(hidden(&texted.text, "factor"), "sms");
+    let code = six_digits(&mail(&w.cp, "mfa-sms-code", 2).await.body);
+    let wrong = submit(&b, &texted, "/oauth/account/mfa", &[("code", "000000")]).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    let done = submit(&b, &texted, "/oauth/account/mfa", &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = b.get(&done.location.unwrap()).await;
+    let code = param(&back.location.unwrap(), "code").expect("a code");
+    let tokens: Value =
+        serde_json::from_str(&exchange(&b, &client, &code, VERIFIER).await.text).unwrap();
+    let c = claims(tokens["access_token"].as_str().unwrap());
+    assert!(c["amr"].as_array().unwrap().contains(&json!("sms")), "{c}");
+
+    // The recovery page.
+    let page = b.get("/oauth/account/recover").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let wrong = submit(
+        &b,
+        &page,
+        "/oauth/account/recover",
+        &[
+            ("email", "hal@codes.test"),
+            ("recoveryCode", "not-the-code"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    let nobody = submit(
+        &b,
+        &page,
+        "/oauth/account/recover",
+        &[("email", "nobody@codes.test"), ("recoveryCode", &recovery)],
+    )
+    .await;
+    assert_eq!(nobody.status, wrong.status, "the same answer for nobody");
+    let ok = submit(
+        &b,
+        &page,
+        "/oauth/account/recover",
+        &[("email", "hal@codes.test"), ("recoveryCode", &recovery)],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert!(
+        ok.text.contains("Two-step verification is off"),
+        "{}",
+        ok.text
+    );
 }

@@ -689,7 +689,7 @@ async fn email_and_sms_codes() {
     ]);
 }
 
-fn six_digits(body: &str) -> String {
+pub fn six_digits(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)
         .expect("a six-digit code")

@@ -155,6 +155,8 @@ pub(super) struct PageChallenge {
     pub(super) app: bool,
     /// Whether a code can be mailed instead.
     pub(super) email: bool,
+    /// An enrolled phone a code can be texted to: its id and number as shown.
+    pub(super) phone: Option<(String, String)>,
 }
 
 impl MfaRequiredReply {
@@ -170,6 +172,7 @@ impl MfaRequiredReply {
             enrol: self.qr_code.clone().zip(self.secret.clone()),
             app: self.mfa_devices.has_app(),
             email,
+            phone: self.mfa_devices.first_phone(),
         }
     }
 }
@@ -318,6 +321,36 @@ pub(super) async fn mail_code(state: &AppState, mfa_token: &str) -> Result<Strin
             .await?
             .token,
     )
+}
+
+/// Text a code to the challenge's user's enrolled phone `device`; its `otcToken`.
+pub(super) async fn text_code(
+    state: &AppState,
+    mfa_token: &str,
+    device: &str,
+) -> Result<String, ApiError> {
+    let target = Target::Phone(device.to_owned());
+    Ok(mfa::send_code(&state.db, &state.clock, mfa_token, target)
+        .await?
+        .token)
+}
+
+/// The recovery code turns the user's MFA off (the login box's `mfa/recover`, one answer for
+/// unknown addresses and wrong codes).
+pub(super) async fn recover_with(
+    state: &AppState,
+    email: &str,
+    recovery_code: &str,
+) -> Result<(), ApiError> {
+    mfa::recover(&state.db, &state.clock, state.links(), email, recovery_code)
+        .await
+        .map_err(|e| match e {
+            MfaError::Locked => {
+                let _ = failed(e);
+                MfaError::Invalid("The recovery code is invalid".into()).into()
+            }
+            other => ApiError::from(other),
+        })
 }
 
 /// Prove the challenge, then issue (the one path of every code-based verify route).
@@ -678,21 +711,7 @@ async fn recover(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RecoverRequest>,
 ) -> Result<StatusCode, ApiError> {
-    mfa::recover(
-        &state.db,
-        &state.clock,
-        state.links(),
-        &req.email,
-        &req.recovery_code,
-    )
-    .await
-    .map_err(|e| match e {
-        MfaError::Locked => {
-            let _ = failed(e);
-            MfaError::Invalid("The recovery code is invalid".into()).into()
-        }
-        other => ApiError::from(other),
-    })?;
+    recover_with(&state, &req.email, &req.recovery_code).await?;
     Ok(StatusCode::OK)
 }
 

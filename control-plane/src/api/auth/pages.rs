@@ -277,8 +277,8 @@ struct Form<'a> {
     image: Option<(&'a str, &'a str)>,
     /// A secret shown as text (an enrolment's key).
     secret: Option<&'a str>,
-    /// A second submit button (`name`, `value`, label).
-    alternative: Option<(&'a str, &'a str, &'a str)>,
+    /// Further submit buttons (`name`, `value`, label).
+    alternatives: Vec<(&'a str, &'a str, &'a str)>,
 }
 
 impl Form<'_> {
@@ -310,8 +310,8 @@ impl Form<'_> {
                "submit": self.submit, "links": links,
                "image": self.image.map(|(src, alt)| json!({"src": src, "alt": alt})),
                "secret": self.secret,
-               "alternative": self.alternative.map(|(name, value, label)|
-                   json!({"name": name, "value": value, "label": label}))})
+               "alternatives": self.alternatives.iter().map(|(name, value, label)|
+                   json!({"name": name, "value": value, "label": label})).collect::<Vec<_>>()})
     }
 
     fn show(
@@ -414,6 +414,8 @@ enum Factor {
     Enrol,
     /// A code mailed to the user.
     Email,
+    /// A code texted to the user's enrolled phone.
+    Sms,
 }
 
 impl Factor {
@@ -422,11 +424,12 @@ impl Factor {
             Factor::App => "app",
             Factor::Enrol => "enrol",
             Factor::Email => "email",
+            Factor::Sms => "sms",
         }
     }
 
     fn of(name: &str) -> Option<Factor> {
-        [Factor::App, Factor::Enrol, Factor::Email]
+        [Factor::App, Factor::Enrol, Factor::Email, Factor::Sms]
             .into_iter()
             .find(|f| f.name() == name)
     }
@@ -436,13 +439,15 @@ impl Factor {
 struct MfaStep<'a> {
     mfa_token: &'a str,
     factor: Factor,
-    /// The mailed code's `otcToken` ([`Factor::Email`]).
+    /// The sent code's `otcToken` ([`Factor::Email`], [`Factor::Sms`]).
     otc_token: &'a str,
     /// The authenticator being enrolled: its QR code (when shown) and key.
     qr: Option<&'a str>,
     secret: &'a str,
     /// Whether a mailed code is offered instead.
     email: bool,
+    /// The enrolled phone a code can be texted to, if any.
+    phone: &'a str,
     target: &'a str,
 }
 
@@ -461,7 +466,15 @@ impl MfaStep<'_> {
                  app, then enter the 6-digit code it shows."
             }
             Factor::Email => "We emailed you a 6-digit code. Enter it to continue.",
+            Factor::Sms => "We texted a 6-digit code to your phone. Enter it to continue.",
         };
+        let mut alternatives = Vec::new();
+        if self.email && self.factor != Factor::Email {
+            alternatives.push(("action", "email", "Email me a code instead"));
+        }
+        if !self.phone.is_empty() && self.factor != Factor::Sms {
+            alternatives.push(("action", "sms", "Text me a code instead"));
+        }
         Form {
             title: "Two-step verification",
             intro,
@@ -471,6 +484,8 @@ impl MfaStep<'_> {
                 ("factor", self.factor.name()),
                 ("otcToken", self.otc_token),
                 ("secret", self.secret),
+                ("phone", self.phone),
+                ("canEmail", if self.email { "yes" } else { "" }),
                 ("continue", self.target),
             ],
             fields: vec![Field {
@@ -481,23 +496,56 @@ impl MfaStep<'_> {
                 value: "",
             }],
             submit: "Verify",
-            links: vec![(LOGIN, "Start again")],
+            links: vec![
+                ("/oauth/account/recover", "Use a recovery code"),
+                (LOGIN, "Start again"),
+            ],
             image: self
                 .qr
                 .map(|q| (q, "QR code to scan with an authenticator app")),
             secret: (self.factor == Factor::Enrol).then_some(self.secret),
-            alternative: (self.email && self.factor != Factor::Email).then_some((
-                "action",
-                "email",
-                "Email me a code instead",
-            )),
+            alternatives,
         }
         .show(state, headers, status, error)
     }
 }
 
+/// Send the code of a mailed or texted step; the step with its `otcToken`, or the page that
+/// says why not.
+async fn send_code<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    step: MfaStep<'a>,
+    factor: Factor,
+    otc: &'a mut String,
+) -> Result<MfaStep<'a>, Box<Response>> {
+    let sent = match factor {
+        Factor::Sms => super::mfa::text_code(state, step.mfa_token, step.phone).await,
+        _ => super::mfa::mail_code(state, step.mfa_token).await,
+    };
+    match sent {
+        Ok(t) => {
+            *otc = t;
+            Ok(MfaStep {
+                factor,
+                otc_token: otc,
+                qr: None,
+                ..step
+            })
+        }
+        Err(e) if e.status().is_server_error() => Err(Box::new(error_page(state, &e))),
+        Err(e) => Err(Box::new(step.show(
+            state,
+            headers,
+            e.status(),
+            Some(e.message()),
+        ))),
+    }
+}
+
 /// Where a first factor that asked for a second one goes on a page: the form for the factor
-/// the user has (an authenticator app, the one being enrolled, or a mailed code, sent now).
+/// the user has (the authenticator being enrolled, an enrolled app, or a code mailed or
+/// texted now).
 async fn second_factor(
     state: &AppState,
     headers: &HeaderMap,
@@ -505,6 +553,7 @@ async fn second_factor(
     target: &str,
 ) -> Response {
     let c = challenge.for_page();
+    let phone = c.phone.as_ref().map(|p| p.0.as_str()).unwrap_or_default();
     let mut step = MfaStep {
         mfa_token: &c.mfa_token,
         factor: Factor::App,
@@ -512,6 +561,7 @@ async fn second_factor(
         qr: None,
         secret: "",
         email: c.email,
+        phone,
         target,
     };
     if let Some((qr, secret)) = &c.enrol {
@@ -523,22 +573,24 @@ async fn second_factor(
     if c.app {
         return step.show(state, headers, StatusCode::OK, None);
     }
-    if c.email {
-        let otc = match super::mfa::mail_code(state, &c.mfa_token).await {
-            Ok(t) => t,
-            Err(e) => return error_page(state, &e),
-        };
-        step.factor = Factor::Email;
-        step.otc_token = &otc;
-        return step.show(state, headers, StatusCode::OK, None);
+    let factor = if c.email {
+        Factor::Email
+    } else if c.phone.is_some() {
+        Factor::Sms
+    } else {
+        return message(
+            state,
+            StatusCode::NOT_IMPLEMENTED,
+            "Two-step verification",
+            "This account signs in with a security key, which the hosted pages do not offer \
+             yet. Sign in through the application's login box.",
+        );
+    };
+    let mut otc = String::new();
+    match send_code(state, headers, step, factor, &mut otc).await {
+        Ok(step) => step.show(state, headers, StatusCode::OK, None),
+        Err(page) => *page,
     }
-    message(
-        state,
-        StatusCode::NOT_IMPLEMENTED,
-        "Two-step verification",
-        "This account signs in with a second factor the hosted pages do not offer yet (a text \
-         message or a security key). Sign in through the application's login box.",
-    )
 }
 
 #[derive(Deserialize)]
@@ -552,6 +604,10 @@ struct MfaForm {
     otc_token: String,
     #[serde(default)]
     secret: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    can_email: String,
     #[serde(default, rename = "continue")]
     target: String,
     #[serde(default)]
@@ -561,8 +617,8 @@ struct MfaForm {
 }
 
 /// Public (form, CSRF): the second factor of a sign-in — a code of the authenticator app, of
-/// the one being enrolled, or a mailed one (`action=email` mails it) — then signed in as the
-/// sign-in page would have.
+/// the one being enrolled, or a mailed or texted one (`action=email|sms` sends it) — then
+/// signed in as the sign-in page would have.
 async fn mfa_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -580,24 +636,27 @@ async fn mfa_submit(
     ) else {
         return bad_continue(&state);
     };
-    let mut step = MfaStep {
+    let step = MfaStep {
         mfa_token: &form.mfa_token,
         factor,
         otc_token: &form.otc_token,
         qr: None,
         secret: &form.secret,
-        email: true,
+        email: !form.can_email.is_empty(),
+        phone: &form.phone,
         target: &form.target,
     };
-    if form.action == "email" {
-        let otc = match super::mfa::mail_code(&state, &form.mfa_token).await {
-            Ok(t) => t,
-            Err(e) if e.status().is_server_error() => return error_page(&state, &e),
-            Err(e) => return step.show(&state, &headers, e.status(), Some(e.message())),
+    let send = match form.action.as_str() {
+        "email" => Some(Factor::Email),
+        "sms" if !form.phone.is_empty() => Some(Factor::Sms),
+        _ => None,
+    };
+    if let Some(f) = send {
+        let mut otc = String::new();
+        return match send_code(&state, &headers, step, f, &mut otc).await {
+            Ok(step) => step.show(&state, &headers, StatusCode::OK, None),
+            Err(page) => *page,
         };
-        step.factor = Factor::Email;
-        step.otc_token = &otc;
-        return step.show(&state, &headers, StatusCode::OK, None);
     }
     let code = form.code.trim();
     let proof = match factor {
@@ -610,6 +669,11 @@ async fn mfa_submit(
             token: &form.otc_token,
             code,
             expect: Expect::Email,
+        },
+        Factor::Sms => Proof::Code {
+            token: &form.otc_token,
+            code,
+            expect: Expect::Phone(&form.phone),
         },
     };
     match super::mfa::prove_on_page(&state, &headers, ip, &form.mfa_token, proof).await {
@@ -626,6 +690,68 @@ async fn mfa_submit(
             Some((LOGIN, "Start again")),
         ),
         Err(e) => step.show(&state, &headers, e.status(), Some(e.message())),
+    }
+}
+
+fn recover_form(email: &str) -> Form<'_> {
+    Form {
+        title: "Use a recovery code",
+        intro: "The recovery code you saved when you set up two-step verification turns it off, \
+                so you can sign in and set it up again.",
+        action: "/oauth/account/recover",
+        hidden: Vec::new(),
+        fields: vec![
+            email_field(email),
+            Field {
+                name: "recoveryCode",
+                label: "Recovery code",
+                kind: "text",
+                autocomplete: "off",
+                value: "",
+            },
+        ],
+        submit: "Use the code",
+        links: vec![(LOGIN, "Back to sign in")],
+        image: None,
+        secret: None,
+        alternatives: Vec::new(),
+    }
+}
+
+async fn recover_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    recover_form("").show(&state, &headers, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoverForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    recovery_code: String,
+}
+
+/// Public (form, CSRF): a recovery code turns the user's second factors off (every session
+/// ends, the user is mailed); one answer for unknown addresses and wrong codes.
+async fn recover_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: RecoverForm = match submitted(&state, &headers, &body, "Use a recovery code") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    match super::mfa::recover_with(&state, form.email.trim(), form.recovery_code.trim()).await {
+        Ok(()) => say(
+            &state,
+            StatusCode::OK,
+            "Two-step verification is off",
+            "Sign in again, and set up two-step verification anew.",
+            Some((LOGIN, "Sign in")),
+        ),
+        Err(e) if e.status().is_server_error() => error_page(&state, &e),
+        Err(e) => recover_form(&form.email).show(&state, &headers, e.status(), Some(e.message())),
     }
 }
 
@@ -652,7 +778,7 @@ fn login_form<'a>(target: &'a str, email: &'a str) -> Form<'a> {
         ],
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -765,7 +891,7 @@ fn signup_form<'a>(email: &'a str, name: &'a str, company: &'a str) -> Form<'a> 
         links: vec![(LOGIN, "Already have an account? Sign in")],
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -861,7 +987,7 @@ fn activate_form<'a>(user_id: &'a str, token: &'a str, with_password: bool) -> F
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -988,7 +1114,7 @@ fn forgot_form(email: &str) -> Form<'_> {
         links: vec![(LOGIN, "Back to sign in")],
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -1051,7 +1177,7 @@ fn reset_form<'a>(user_id: &'a str, token: &'a str) -> Form<'a> {
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -1130,7 +1256,7 @@ fn unlock_form(token: &str) -> Form<'_> {
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -1201,7 +1327,7 @@ fn magic_form(token: &str) -> Form<'_> {
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -1261,7 +1387,7 @@ fn accept_form<'a>(user_id: &'a str, token: &'a str, with_code: bool) -> Form<'a
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: None,
+        alternatives: Vec::new(),
     }
 }
 
@@ -1415,7 +1541,7 @@ async fn approval_page(
         links: Vec::new(),
         image: None,
         secret: None,
-        alternative: Some(("decision", "reject", "Reject")),
+        alternatives: vec![("decision", "reject", "Reject")],
     }
     .show(&state, &headers, StatusCode::OK, None)
 }
@@ -1514,6 +1640,10 @@ pub(super) fn ops() -> Ops {
         )
         .add_root("/oauth/account/mfa", routing::post(mfa_submit))
         .add_root(
+            "/oauth/account/recover",
+            routing::get(recover_page).post(recover_submit),
+        )
+        .add_root(
             "/oauth/account/login/magic-link",
             routing::get(magic_page).post(magic_submit),
         )
@@ -1550,7 +1680,7 @@ mod tests {
             links: vec![("/x", hostile)],
             image: Some(("data:image/svg+xml;base64,AA", hostile)),
             secret: Some(hostile),
-            alternative: Some(("action", hostile, hostile)),
+            alternatives: vec![("action", hostile, hostile)],
         };
         let csrf = form.data("c", Some(hostile));
         let brand = crate::model::oauth::Branding {

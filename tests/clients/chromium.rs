@@ -397,3 +397,118 @@ async fn the_hosted_login_in_a_real_browser() {
     let got = site.report().await;
     assert!(got["error"].is_string(), "no session after logout: {got}");
 }
+
+/// A security key on the hosted page, in a real browser: the page's own script answers the
+/// WebAuthn challenge with Chromium's virtual authenticator (holding the credential enrolled
+/// through the login box), and the user is signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_security_key_signs_in_on_the_hosted_page() {
+    use crate::support::authenticator::{Alg, Authenticator, Tamper};
+    use crate::support::cdp::Chromium;
+    use base64::Engine;
+    use serde_json::json;
+
+    let Some(chromium) = system_tool(&["/usr/bin/chromium"], "chromium") else {
+        return;
+    };
+    const P: &str = "/identity/resources";
+    let cp = Cp::start_with(Config::for_test()).await;
+    let w = World {
+        token: cp.vendor_token().await,
+        cp,
+    };
+    for (path, body) in [
+        (
+            "/configurations/v1/mfa-policy",
+            json!({"enforceMFAType": "Force"}),
+        ),
+        (
+            "/configurations/v1/mfa/strategies",
+            json!({"strategy": "WebAuthnCrossPlatform", "isActive": true}),
+        ),
+    ] {
+        let r = w
+            .env(
+                reqwest::Method::POST,
+                &format!("{P}{path}"),
+                None,
+                Some(body),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let t = w.tenant("Keys").await;
+    w.user(&t, "ida@key.test", &[]).await;
+    // WebAuthn takes no IP address for a relying party: the pages are opened at localhost.
+    let site = format!("http://localhost:{}", w.cp.running.addr.port());
+    let r = w
+        .env(
+            reqwest::Method::PUT,
+            "/tessera/v1/allowed-origins",
+            None,
+            Some(json!({"allowedOrigins": [site]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut key = Authenticator::new(Alg::Es256, "localhost", &site);
+    let r = w.login("ida@key.test").await;
+    let token = r.body["mfaToken"].clone();
+    let origin = [("origin", site.as_str())];
+    let pre =
+        w.cp.send(
+            reqwest::Method::POST,
+            &format!("{P}/auth/v1/user/mfa/webauthn/enroll"),
+            None,
+            &origin,
+            Some(&json!({"mfaToken": token})),
+        )
+        .await;
+    assert_eq!(pre.status, 201, "{}", pre.text);
+    assert_eq!(pre.body["options"]["rp"]["id"], "localhost");
+    let cred = key.register(&pre.body["options"], &Tamper::default());
+    let done =
+        w.cp.send(
+            reqwest::Method::POST,
+            &format!("{P}/auth/v1/user/mfa/webauthn/enroll/verify"),
+            None,
+            &origin,
+            Some(
+                &json!({"mfaToken": token, "webauthnToken": pre.body["webauthnToken"],
+                "deviceType": "CrossPlatform", "options": cred}),
+            ),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+
+    let mut b = Chromium::launch(&chromium).await;
+    b.call("WebAuthn.enable", json!({"enableUI": false})).await;
+    let v = b
+        .call(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {"protocol": "ctap2", "transport": "usb", "hasResidentKey": false,
+                "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true}}),
+        )
+        .await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    b.call(
+        "WebAuthn.addCredential",
+        json!({"authenticatorId": v["authenticatorId"], "credential": {
+            "credentialId": b64.encode(&key.credential_id), "isResidentCredential": false,
+            "rpId": "localhost", "privateKey": b64.encode(key.pkcs8.as_ref().unwrap()),
+            "signCount": key.count}}),
+    )
+    .await;
+
+    b.goto(&format!("{site}/oauth/account/login")).await;
+    b.wait_for(&site, "Sign in").await;
+    b.fill_and_submit(&[("email", "ida@key.test"), ("password", PASSWORD)])
+        .await;
+    b.wait_for(&site, "Use your security key").await;
+    let shots = crate::support::repo_root().join("target/screenshots");
+    b.screenshot(&shots.join("hosted-security-key.png")).await;
+    b.eval("document.getElementById('webauthn-go').click(); true")
+        .await;
+    let text = b.wait_for(&site, "signed in").await;
+    assert!(text.contains("You are signed in"), "{text}");
+}

@@ -28,6 +28,8 @@ enum Signer {
 /// One credential on one authenticator.
 pub struct Authenticator {
     signer: Signer,
+    /// The ES256 key as PKCS#8 (what a browser's virtual authenticator takes).
+    pub pkcs8: Option<Vec<u8>>,
     pub credential_id: Vec<u8>,
     pub count: u32,
     pub rp_id: String,
@@ -112,11 +114,13 @@ pub struct Tamper {
 impl Authenticator {
     pub fn new(alg: Alg, rp_id: &str, origin: &str) -> Self {
         let rng = SystemRandom::new();
+        let mut kept = None;
         let signer = match alg {
             Alg::Es256 => {
                 let pkcs8 =
                     EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
                         .unwrap();
+                kept = Some(pkcs8.as_ref().to_vec());
                 Signer::Es(
                     EcdsaKeyPair::from_pkcs8(
                         &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
@@ -136,6 +140,7 @@ impl Authenticator {
         ring::rand::SecureRandom::fill(&rng, &mut credential_id).unwrap();
         Authenticator {
             signer,
+            pkcs8: kept,
             credential_id,
             count: 0,
             rp_id: rp_id.into(),

@@ -38,6 +38,11 @@ impl Devices {
         !self.authenticators.is_empty()
     }
 
+    /// The first enrolled security key's id, if any.
+    pub(crate) fn first_webauthn(&self) -> Option<String> {
+        self.webauthn.first().map(|d| d.id.clone())
+    }
+
     /// The first enrolled phone's id and its number as shown (masked), if any.
     pub(crate) fn first_phone(&self) -> Option<(String, String)> {
         self.phones
@@ -124,6 +129,13 @@ pub(crate) struct CeremonyReply {
     options: serde_json::Value,
 }
 
+impl CeremonyReply {
+    /// The ceremony's token and the options the browser passes to `navigator.credentials`.
+    pub(crate) fn into_parts(self) -> (String, serde_json::Value) {
+        (self.webauthn_token, self.options)
+    }
+}
+
 /// Start a WebAuthn ceremony (login or self-service) for the request's origin.
 pub(crate) async fn ceremony(
     state: &AppState,
@@ -154,7 +166,14 @@ pub(crate) async fn finish_ceremony(
     device_type: Option<mfa::DeviceType>,
     device: Option<&str>,
 ) -> Result<mfa::Finished, ApiError> {
-    let origin_ok = |o: &str| crate::http::cors::origin_allowed(state, o);
+    // The login box's origins, and the hosted pages' own (the public URL).
+    let own = crate::config::normalize_origin(&state.public_url);
+    let origin_ok = |o: &str| {
+        crate::http::cors::origin_allowed(state, o)
+            || own
+                .as_deref()
+                .is_some_and(|own| crate::config::normalize_origin(o).as_deref() == Some(own))
+    };
     Ok(mfa::webauthn_finish(
         &state.db,
         &state.clock,

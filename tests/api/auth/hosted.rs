@@ -740,8 +740,17 @@ fn mailed_path(body: &str, base: &str, page: &str) -> String {
 async fn submit(b: &Browser, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
     let mut form: Vec<(String, String)> = vec![("csrf".into(), hidden(&page.text, "csrf"))];
     for name in [
-        "userId", "token", "continue", "mfaToken", "factor", "otcToken", "secret", "phone",
+        "userId",
+        "token",
+        "continue",
+        "mfaToken",
+        "factor",
+        "otcToken",
+        "secret",
+        "phone",
         "canEmail",
+        "key",
+        "webauthnToken",
     ] {
         if page.text.contains(&format!("name=\"{name}\"")) {
             form.push((name.into(), hidden(&page.text, name)));
@@ -1395,4 +1404,117 @@ async fn mailed_and_texted_codes_and_the_recovery_page() {
         "{}",
         ok.text
     );
+}
+
+/// The security-key step without a browser: the page carries the WebAuthn options for the
+/// enrolled key; no answer (or a forged one) gets the step again with a fresh ceremony, and a
+/// real assertion signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_security_key_step_takes_only_a_real_assertion() {
+    use crate::support::authenticator::{Alg, Authenticator, Tamper};
+    const P: &str = "/identity/resources";
+    let w = world().await;
+    for (path, body) in [
+        (
+            "/configurations/v1/mfa-policy",
+            json!({"enforceMFAType": "Force"}),
+        ),
+        (
+            "/configurations/v1/mfa/strategies",
+            json!({"strategy": "WebAuthnCrossPlatform", "isActive": true}),
+        ),
+    ] {
+        let r = w
+            .env(Method::POST, &format!("{P}{path}"), None, Some(body))
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let t = w.tenant("Keys").await;
+    w.user(&t, "kim@key.test", &[]).await;
+    let base = w.cp.running.url();
+    let mut key = Authenticator::new(Alg::Es256, "127.0.0.1", &base);
+    let r = w.login("kim@key.test").await;
+    let token = r.body["mfaToken"].clone();
+    let pre =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/webauthn/enroll"),
+            None,
+            Some(&json!({"mfaToken": token})),
+        )
+        .await;
+    let cred = key.register(&pre.body["options"], &Tamper::default());
+    let done =
+        w.cp.call(
+            Method::POST,
+            &format!("{P}/auth/v1/user/mfa/webauthn/enroll/verify"),
+            None,
+            Some(
+                &json!({"mfaToken": token, "webauthnToken": pre.body["webauthnToken"],
+                "deviceType": "CrossPlatform", "options": cred}),
+            ),
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text);
+
+    let b = Browser::new(&w.cp);
+    let page = b.get("/oauth/account/login").await;
+    let step = submit(
+        &b,
+        &page,
+        "/oauth/account/login",
+        &[("email", "kim@key.test"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    assert_eq!(hidden(&step.text, "factor"), "key");
+    let csp = step.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let options = |html: &str| -> Value {
+        let start = html.find("data-options=\"").unwrap() + "data-options=\"".len();
+        let end = html[start..].find('"').unwrap() + start;
+        let raw = html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#x3D;", "=")
+            .replace("&amp;", "&");
+        serde_json::from_str(&raw).unwrap()
+    };
+    for (credential, why) in [
+        ("", "no answer"),
+        ("{\"id\":\"forged\"}", "a forged answer"),
+        ("[1]", "not an object"),
+    ] {
+        let again = submit(
+            &b,
+            &step,
+            "/oauth/account/mfa",
+            &[("credential", credential)],
+        )
+        .await;
+        assert_eq!(again.status, 400, "{why}: {}", again.text);
+        assert_eq!(hidden(&again.text, "factor"), "key", "{why}");
+        assert!(again.text.contains("role=\"alert\""), "{why}");
+    }
+    // A fresh step (the failed ones above ended their ceremonies), answered by the key.
+    let page = b.get("/oauth/account/login").await;
+    let step = submit(
+        &b,
+        &page,
+        "/oauth/account/login",
+        &[("email", "kim@key.test"), ("password", PASSWORD)],
+    )
+    .await;
+    let answer = key.assert(&options(&step.text), &Tamper::default());
+    let done = submit(
+        &b,
+        &step,
+        "/oauth/account/mfa",
+        &[("credential", &answer.to_string())],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("You are signed in"), "{}", done.text);
 }

@@ -157,6 +157,8 @@ pub(super) struct PageChallenge {
     pub(super) email: bool,
     /// An enrolled phone a code can be texted to: its id and number as shown.
     pub(super) phone: Option<(String, String)>,
+    /// An enrolled security key (its id).
+    pub(super) key: Option<String>,
 }
 
 impl MfaRequiredReply {
@@ -173,6 +175,7 @@ impl MfaRequiredReply {
             app: self.mfa_devices.has_app(),
             email,
             phone: self.mfa_devices.first_phone(),
+            key: self.mfa_devices.first_webauthn(),
         }
     }
 }
@@ -321,6 +324,37 @@ pub(super) async fn mail_code(state: &AppState, mfa_token: &str) -> Result<Strin
             .await?
             .token,
     )
+}
+
+/// Begin asserting the challenge's user's security key `device` from a hosted page: the
+/// ceremony's token and the browser's options.
+pub(super) async fn begin_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    mfa_token: &str,
+    device: &str,
+) -> Result<(String, serde_json::Value), ApiError> {
+    let scope = mfa::Scope::Login(mfa_token);
+    let purpose = mfa::Purpose::Assert(device.to_owned());
+    Ok(ceremony(state, headers, scope, purpose).await?.into_parts())
+}
+
+/// A hosted page's security-key assertion of a challenge: the login it completes.
+pub(super) async fn prove_key_on_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    (mfa_token, webauthn_token): (&str, &str),
+    credential: &serde_json::Value,
+    device: &str,
+) -> Result<(Issued, VendorConfig), ApiError> {
+    let scope = mfa::Scope::Login(mfa_token);
+    let finished =
+        finish_ceremony(state, scope, webauthn_token, credential, None, Some(device)).await?;
+    let mfa::Finished::Login(proven) = finished else {
+        return Err(MfaError::BadChallenge.into());
+    };
+    complete_issued(state, headers, ip, proven, false).await
 }
 
 /// Text a code to the challenge's user's enrolled phone `device`; its `otcToken`.

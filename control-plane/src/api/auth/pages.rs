@@ -48,6 +48,7 @@ fn templates() -> &'static Handlebars<'static> {
             ("layout", include_str!("pages/layout.hbs")),
             ("form", include_str!("pages/form.hbs")),
             ("message", include_str!("pages/message.hbs")),
+            ("key", include_str!("pages/key.hbs")),
         ] {
             // The templates ship in the binary; a unit test renders each one.
             if let Err(e) = h.register_template_string(name, text) {
@@ -62,14 +63,20 @@ fn templates() -> &'static Handlebars<'static> {
 /// server's style sheets and images; no script; framed only by the environment's
 /// `frameAncestors`, none by default), no MIME sniffing, no referrer, no caching.
 fn secure(res: &mut Response, frame_ancestors: &[String]) {
+    secure_with(res, frame_ancestors, false);
+}
+
+/// [`secure`], allowing this server's own script files (`script`: the security-key page).
+fn secure_with(res: &mut Response, frame_ancestors: &[String], script: bool) {
     let frame = if frame_ancestors.is_empty() {
         "'none'".to_owned()
     } else {
         // Checked origins (`oauth::set_branding`): no quote, space or semicolon in them.
         frame_ancestors.join(" ")
     };
+    let script = if script { "script-src 'self'; " } else { "" };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+        "default-src 'none'; {script}style-src 'self'; img-src 'self' https: data:; \
          frame-ancestors {frame}; base-uri 'none'"
     );
     let h = res.headers_mut();
@@ -131,7 +138,8 @@ fn page(
                 .into_response()
         }
     };
-    secure(&mut res, &b.frame_ancestors);
+    // Only the security-key page runs a script (this server's own file).
+    secure_with(&mut res, &b.frame_ancestors, template == "key");
     res
 }
 
@@ -416,6 +424,8 @@ enum Factor {
     Email,
     /// A code texted to the user's enrolled phone.
     Sms,
+    /// An enrolled security key's assertion (WebAuthn).
+    Key,
 }
 
 impl Factor {
@@ -425,13 +435,20 @@ impl Factor {
             Factor::Enrol => "enrol",
             Factor::Email => "email",
             Factor::Sms => "sms",
+            Factor::Key => "key",
         }
     }
 
     fn of(name: &str) -> Option<Factor> {
-        [Factor::App, Factor::Enrol, Factor::Email, Factor::Sms]
-            .into_iter()
-            .find(|f| f.name() == name)
+        [
+            Factor::App,
+            Factor::Enrol,
+            Factor::Email,
+            Factor::Sms,
+            Factor::Key,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
     }
 }
 
@@ -448,6 +465,11 @@ struct MfaStep<'a> {
     email: bool,
     /// The enrolled phone a code can be texted to, if any.
     phone: &'a str,
+    /// The security key asked for ([`Factor::Key`]), its ceremony's token and the browser's
+    /// options (JSON).
+    key: &'a str,
+    webauthn_token: &'a str,
+    options: &'a str,
     target: &'a str,
 }
 
@@ -467,6 +489,7 @@ impl MfaStep<'_> {
             }
             Factor::Email => "We emailed you a 6-digit code. Enter it to continue.",
             Factor::Sms => "We texted a 6-digit code to your phone. Enter it to continue.",
+            Factor::Key => "Use your security key to continue.",
         };
         let mut alternatives = Vec::new();
         if self.email && self.factor != Factor::Email {
@@ -475,19 +498,35 @@ impl MfaStep<'_> {
         if !self.phone.is_empty() && self.factor != Factor::Sms {
             alternatives.push(("action", "sms", "Text me a code instead"));
         }
+        let hidden = vec![
+            ("mfaToken", self.mfa_token),
+            ("factor", self.factor.name()),
+            ("otcToken", self.otc_token),
+            ("secret", self.secret),
+            ("phone", self.phone),
+            ("canEmail", if self.email { "yes" } else { "" }),
+            ("key", self.key),
+            ("webauthnToken", self.webauthn_token),
+            ("continue", self.target),
+        ];
+        if self.factor == Factor::Key {
+            let csrf = Csrf::of(state, headers);
+            let data = json!({
+                "intro": intro, "error": error, "csrf": csrf.token, "options": self.options,
+                "hidden": hidden.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+                "alternatives": alternatives.iter().map(|(n, v, l)| json!({"name": n, "value": v, "label": l})).collect::<Vec<_>>(),
+            });
+            let mut res = page(state, status, "Two-step verification", "key", &data);
+            if let Some(c) = &csrf.set_cookie {
+                append_cookies(&mut res, std::slice::from_ref(c));
+            }
+            return res;
+        }
         Form {
             title: "Two-step verification",
             intro,
             action: "/oauth/account/mfa",
-            hidden: vec![
-                ("mfaToken", self.mfa_token),
-                ("factor", self.factor.name()),
-                ("otcToken", self.otc_token),
-                ("secret", self.secret),
-                ("phone", self.phone),
-                ("canEmail", if self.email { "yes" } else { "" }),
-                ("continue", self.target),
-            ],
+            hidden,
             fields: vec![Field {
                 name: "code",
                 label: "Code",
@@ -543,6 +582,40 @@ async fn send_code<'a>(
     }
 }
 
+/// The security-key step: a fresh ceremony for the key, its options on the form.
+async fn key_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    step: MfaStep<'_>,
+    error: Option<&str>,
+) -> Response {
+    match super::mfa::begin_key(state, headers, step.mfa_token, step.key).await {
+        Ok((token, options)) => {
+            let options = options.to_string();
+            let step = MfaStep {
+                factor: Factor::Key,
+                webauthn_token: &token,
+                options: &options,
+                ..step
+            };
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            step.show(state, headers, status, error)
+        }
+        Err(e) if e.status().is_server_error() => error_page(state, &e),
+        Err(e) => say(
+            state,
+            e.status(),
+            "Two-step verification",
+            e.message(),
+            Some((LOGIN, "Start again")),
+        ),
+    }
+}
+
 /// Where a first factor that asked for a second one goes on a page: the form for the factor
 /// the user has (the authenticator being enrolled, an enrolled app, or a code mailed or
 /// texted now).
@@ -562,6 +635,9 @@ async fn second_factor(
         secret: "",
         email: c.email,
         phone,
+        key: "",
+        webauthn_token: "",
+        options: "",
         target,
     };
     if let Some((qr, secret)) = &c.enrol {
@@ -573,6 +649,10 @@ async fn second_factor(
     if c.app {
         return step.show(state, headers, StatusCode::OK, None);
     }
+    if let Some(key) = &c.key {
+        step.key = key;
+        return key_step(state, headers, step, None).await;
+    }
     let factor = if c.email {
         Factor::Email
     } else if c.phone.is_some() {
@@ -582,8 +662,8 @@ async fn second_factor(
             state,
             StatusCode::NOT_IMPLEMENTED,
             "Two-step verification",
-            "This account signs in with a security key, which the hosted pages do not offer \
-             yet. Sign in through the application's login box.",
+            "This account has no second factor the hosted pages can ask for. Sign in through \
+             the application's login box.",
         );
     };
     let mut otc = String::new();
@@ -608,6 +688,12 @@ struct MfaForm {
     phone: String,
     #[serde(default)]
     can_email: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    webauthn_token: String,
+    #[serde(default)]
+    credential: String,
     #[serde(default, rename = "continue")]
     target: String,
     #[serde(default)]
@@ -644,6 +730,9 @@ async fn mfa_submit(
         secret: &form.secret,
         email: !form.can_email.is_empty(),
         phone: &form.phone,
+        key: &form.key,
+        webauthn_token: &form.webauthn_token,
+        options: "",
         target: &form.target,
     };
     let send = match form.action.as_str() {
@@ -657,6 +746,9 @@ async fn mfa_submit(
             Ok(step) => step.show(&state, &headers, StatusCode::OK, None),
             Err(page) => *page,
         };
+    }
+    if factor == Factor::Key {
+        return key_submit(&state, &headers, ip, &form, step).await;
     }
     let code = form.code.trim();
     let proof = match factor {
@@ -675,6 +767,7 @@ async fn mfa_submit(
             code,
             expect: Expect::Phone(&form.phone),
         },
+        Factor::Key => return bad_continue(&state),
     };
     match super::mfa::prove_on_page(&state, &headers, ip, &form.mfa_token, proof).await {
         Ok((issued, config)) => {
@@ -690,6 +783,42 @@ async fn mfa_submit(
             Some((LOGIN, "Start again")),
         ),
         Err(e) => step.show(&state, &headers, e.status(), Some(e.message())),
+    }
+}
+
+/// The security key's answer: the assertion proves the challenge (or a fresh ceremony is
+/// offered with what went wrong).
+async fn key_submit(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: std::net::IpAddr,
+    form: &MfaForm,
+    step: MfaStep<'_>,
+) -> Response {
+    let credential: Option<Value> = shared::json::from_bytes(form.credential.as_bytes()).ok();
+    let Some(credential) = credential.filter(|c| c.is_object()) else {
+        return key_step(
+            state,
+            headers,
+            step,
+            Some("The security key did not answer. Try again."),
+        )
+        .await;
+    };
+    let ids = (form.mfa_token.as_str(), form.webauthn_token.as_str());
+    match super::mfa::prove_key_on_page(state, headers, ip, ids, &credential, &form.key).await {
+        Ok((issued, config)) => {
+            signed_in(state, &issued, &config, &form.target, "You are signed in.")
+        }
+        Err(e) if e.status().is_server_error() => error_page(state, &e),
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => say(
+            state,
+            e.status(),
+            "Two-step verification",
+            e.message(),
+            Some((LOGIN, "Start again")),
+        ),
+        Err(e) => key_step(state, headers, step, Some(e.message())).await,
     }
 }
 
@@ -1601,6 +1730,21 @@ async fn style() -> Response {
     res
 }
 
+/// The security-key page's script.
+async fn key_script() -> Response {
+    let mut res = (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("pages/webauthn.js"),
+    )
+        .into_response();
+    secure(&mut res, &[]);
+    res.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}
+
 /// The environment's colours (`primaryColor`, checked as `#rrggbb` when saved), as a style
 /// sheet: the pages carry no inline style, which their CSP forbids.
 async fn brand_style(State(state): State<AppState>) -> Response {
@@ -1657,6 +1801,10 @@ pub(super) fn ops() -> Ops {
         )
         .add_root("/oauth/account/assets/tessera.css", routing::get(style))
         .add_root("/oauth/account/assets/brand.css", routing::get(brand_style))
+        .add_root(
+            "/oauth/account/assets/webauthn.js",
+            routing::get(key_script),
+        )
 }
 
 #[cfg(test)]

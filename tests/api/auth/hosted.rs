@@ -1518,3 +1518,112 @@ async fn the_security_key_step_takes_only_a_real_assertion() {
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains("You are signed in"), "{}", done.text);
 }
+
+/// Passwordless sign-in on the hosted page, as the environment's `authStrategy` says: a
+/// magic link (the authorization request kept while the mail travels, resumed once the link's
+/// page signs in) and an emailed code (a wrong code keeps the form).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwordless_sign_in_on_the_hosted_page() {
+    use super::mfa::six_digits;
+    use crate::support::mail;
+    const P: &str = "/identity/resources";
+    let w = world().await;
+    let t = w.tenant("Links").await;
+    w.user(&t, "ivy@pwl.test", &[]).await;
+    let client = w.cp.client_id.clone();
+    let base = w.cp.running.url();
+    let strategy = |s: &'static str| {
+        let w = &w;
+        async move {
+            let r = w
+                .env(
+                    Method::POST,
+                    &format!("{P}/configurations/v1"),
+                    None,
+                    Some(json!({"authStrategy": s})),
+                )
+                .await;
+            assert!(r.status.is_success(), "{}", r.text);
+        }
+    };
+
+    strategy("MagicLink").await;
+    let b = Browser::new(&w.cp);
+    let start = b.get(&authorize_path(&client, "")).await;
+    let page = b.get(&start.location.unwrap()).await;
+    assert!(page.text.contains("Email me a link"), "{}", page.text);
+    assert!(
+        !page.text.contains("type=\"password\""),
+        "no password field"
+    );
+    let sent = submit(
+        &b,
+        &page,
+        "/oauth/account/login/passwordless",
+        &[("email", "ivy@pwl.test")],
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    assert!(sent.text.contains("Check your email"), "{}", sent.text);
+    let nobody = submit(
+        &b,
+        &page,
+        "/oauth/account/login/passwordless",
+        &[("email", "nobody@pwl.test")],
+    )
+    .await;
+    assert_eq!(
+        (nobody.status, nobody.text.len()),
+        (sent.status, sent.text.len()),
+        "the same page for nobody"
+    );
+    let m = mail(&w.cp, "magic-link", 1).await;
+    let link = mailed_path(&m.body, &base, "/oauth/account/login/magic-link?");
+    let page = b.get(&link).await;
+    let done = submit(&b, &page, "/oauth/account/login/magic-link", &[]).await;
+    assert_eq!(
+        done.status, 303,
+        "resumes the authorization request: {}",
+        done.text
+    );
+    let back = b.get(&done.location.unwrap()).await;
+    let to = back.location.unwrap();
+    assert!(
+        to.starts_with(CALLBACK) && param(&to, "code").is_some(),
+        "{to}"
+    );
+
+    strategy("Code").await;
+    let b = Browser::new(&w.cp);
+    let start = b.get(&authorize_path(&client, "")).await;
+    let page = b.get(&start.location.unwrap()).await;
+    assert!(page.text.contains("Email me a code"), "{}", page.text);
+    let form = submit(
+        &b,
+        &page,
+        "/oauth/account/login/passwordless",
+        &[("email", "ivy@pwl.test")],
+    )
+    .await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let code = six_digits(&mail(&w.cp, "login-code", 1).await.body);
+    let wrong = submit(
+        &b,
+        &form,
+        "/oauth/account/login/code",
+        &[("code", "000000")],
+    )
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("role=\"alert\"") && wrong.text.contains("name=\"code\""),
+        "the form again, with the error: {}",
+        wrong.text
+    );
+    let done = submit(&b, &form, "/oauth/account/login/code", &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let back = b.get(&done.location.unwrap()).await;
+    let to = back.location.unwrap();
+    let code = param(&to, "code").expect("a code");
+    assert_eq!(exchange(&b, &client, &code, VERIFIER).await.status, 200);
+}

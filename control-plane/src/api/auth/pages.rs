@@ -31,6 +31,7 @@ use crate::api::Ops;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::guard::ClientIp;
+use crate::model::passwordless::Kind;
 use crate::model::vendor_config::VendorConfig;
 
 /// Where the authorization endpoint is served (a sign-in continues only there).
@@ -931,7 +932,14 @@ async fn login_page(
         return bad_continue(&state);
     }
     let hint = login_hint(&target);
-    login_form(&target, &hint).show(&state, &headers, StatusCode::OK, None)
+    let kind = crate::model::vendor_config::current(&state.db)
+        .ok()
+        .and_then(|c| super::passwordless::page_kind(&c));
+    match kind {
+        Some(kind) => passwordless_form(kind, &target, &hint),
+        None => login_form(&target, &hint),
+    }
+    .show(&state, &headers, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
@@ -1462,7 +1470,8 @@ fn magic_form(token: &str) -> Form<'_> {
 
 /// Public (form, CSRF): sign in with the magic link's token (the login box's postlogin: its
 /// expiry, single use, the browser binding when the environment asks for the same device),
-/// then the second factor if one is asked for.
+/// then the second factor if one is asked for, then on to the authorization request the
+/// sign-in page began (kept in a cookie while the mail travelled).
 async fn magic_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -1473,22 +1482,219 @@ async fn magic_submit(
         Ok(f) => f,
         Err(page) => return *page,
     };
-    match super::passwordless::magic_link(&state, ip, &headers, &form.token).await {
+    passwordless_done(&state, ip, &headers, Kind::MagicLink, &form.token).await
+}
+
+/// The end of a passwordless sign-in on a page: signed in (and on to the kept authorization
+/// request), the second factor, or why not.
+async fn passwordless_done(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    kind: Kind,
+    token: &str,
+) -> Response {
+    let target = kept_continue(headers);
+    let target = target.as_str();
+    let title = "Sign in";
+    match super::passwordless::finish_on_page(state, ip, headers, kind, token).await {
         Ok((Ok(issued), config, clear)) => {
-            let mut res = signed_in(&state, &issued, &config, "", "You are signed in.");
-            append_cookies(&mut res, &[clear]);
+            let mut res = signed_in(state, &issued, &config, target, "You are signed in.");
+            append_cookies(&mut res, &[clear, clear_continue(state)]);
             res
         }
         Ok((Err(super::mfa::Stop::Challenge(c)), _, _)) => {
-            second_factor(&state, &headers, &c, "").await
+            second_factor(state, headers, &c, target).await
         }
         Ok((Err(super::mfa::Stop::Refused(e)), _, _)) | Err(e) => {
             if e.status().is_server_error() {
-                return error_page(&state, &e);
+                return error_page(state, &e);
             }
-            bad_link(&state, "Sign in", e.message())
+            if kind == Kind::Code {
+                // A wrong code keeps the form (the fifth burns the code).
+                return code_form(target).show(state, headers, e.status(), Some(e.message()));
+            }
+            bad_link(state, title, e.message())
         }
     }
+}
+
+/// The cookie that keeps a passwordless sign-in's authorization request while the mail
+/// travels (this browser only, the account pages only).
+const CONTINUE_COOKIE: &str = "tessera_continue";
+
+fn keep_continue(state: &AppState, target: &str, ttl: u32) -> String {
+    format!(
+        "{CONTINUE_COOKIE}={}; Path=/oauth/account; Max-Age={ttl}; HttpOnly; SameSite=Lax{}",
+        // The value is a checked authorization path; its `;` and spaces are escaped.
+        target
+            .replace('%', "%25")
+            .replace(';', "%3B")
+            .replace(' ', "%20"),
+        if state.secure_cookies { "; Secure" } else { "" },
+    )
+}
+
+fn clear_continue(state: &AppState) -> String {
+    format!(
+        "{CONTINUE_COOKIE}=; Path=/oauth/account; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        if state.secure_cookies { "; Secure" } else { "" },
+    )
+}
+
+/// The kept authorization request, if this browser holds one that is still a path of the
+/// authorization endpoint (read here: longer than a session cookie's value may be).
+fn kept_continue(headers: &HeaderMap) -> String {
+    let prefix = format!("{CONTINUE_COOKIE}=");
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(&prefix))
+        .filter(|v| v.len() <= MAX_CONTINUE * 2)
+        .map(|v| {
+            v.replace("%3B", ";")
+                .replace("%20", " ")
+                .replace("%25", "%")
+        })
+        .filter(|v| safe_continue(v).is_some())
+        .unwrap_or_default()
+}
+
+fn passwordless_form<'a>(kind: Kind, target: &'a str, email: &'a str) -> Form<'a> {
+    Form {
+        title: "Sign in",
+        intro: match kind {
+            Kind::MagicLink => "Enter your email address and we will email you a link to sign in.",
+            _ => "Enter your email address and we will email you a code to sign in.",
+        },
+        action: "/oauth/account/login/passwordless",
+        hidden: vec![("continue", target)],
+        fields: vec![email_field(email)],
+        submit: match kind {
+            Kind::MagicLink => "Email me a link",
+            _ => "Email me a code",
+        },
+        links: vec![("/oauth/account/sign-up", "Create an account")],
+        image: None,
+        secret: None,
+        alternatives: Vec::new(),
+    }
+}
+
+fn code_form(target: &str) -> Form<'_> {
+    Form {
+        title: "Sign in",
+        intro: "We emailed you a 6-digit code. Enter it to sign in.",
+        action: "/oauth/account/login/code",
+        hidden: vec![("continue", target)],
+        fields: vec![Field {
+            name: "code",
+            label: "Code",
+            kind: "text",
+            autocomplete: "one-time-code",
+            value: "",
+        }],
+        submit: "Sign in",
+        links: vec![(LOGIN, "Start again")],
+        image: None,
+        secret: None,
+        alternatives: Vec::new(),
+    }
+}
+
+/// Public (form, CSRF): begin a passwordless sign-in for the address (the same page whether
+/// or not it has an account); the browser is bound to it, and keeps its authorization
+/// request while the mail travels.
+async fn passwordless_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: LoginForm = match submitted(&state, &headers, &body, "Sign in") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    if !form.target.is_empty() && safe_continue(&form.target).is_none() {
+        return bad_continue(&state);
+    }
+    let config = match crate::model::vendor_config::current(&state.db) {
+        Ok(c) => c,
+        Err(e) => return error_page(&state, &e.into()),
+    };
+    let Some(kind) = super::passwordless::page_kind(&config) else {
+        return bad_continue(&state);
+    };
+    let email = form.email.trim();
+    if email.is_empty() {
+        return passwordless_form(kind, &form.target, &form.email).show(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some("Enter your email address."),
+        );
+    }
+    let binding = match super::passwordless::begin_for_email(&state, ip, kind, email).await {
+        Ok(c) => c,
+        Err(e) if e.status().is_server_error() => return error_page(&state, &e),
+        Err(e) => {
+            return passwordless_form(kind, &form.target, &form.email).show(
+                &state,
+                &headers,
+                e.status(),
+                Some(e.message()),
+            );
+        }
+    };
+    let ttl = config.default_passwordless_token_expiration.max(60);
+    let mut cookies = vec![binding];
+    if !form.target.is_empty() {
+        cookies.push(keep_continue(&state, &form.target, ttl));
+    }
+    let mut res = match kind {
+        Kind::MagicLink => message(
+            &state,
+            StatusCode::OK,
+            "Check your email",
+            "If the address belongs to an account, we emailed it a link to sign in.",
+        ),
+        _ => code_form(&form.target).show(&state, &headers, StatusCode::OK, None),
+    };
+    append_cookies(&mut res, &cookies);
+    res
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// Public (form, CSRF): the mailed code finishes the sign-in this browser began.
+async fn code_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: CodeForm = match submitted(&state, &headers, &body, "Sign in") {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let code = form.code.trim();
+    if code.is_empty() {
+        let target = kept_continue(&headers);
+        return code_form(&target).show(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            Some("Enter the code we emailed you."),
+        );
+    }
+    passwordless_done(&state, ip, &headers, Kind::Code, code).await
 }
 
 fn accept_form<'a>(user_id: &'a str, token: &'a str, with_code: bool) -> Form<'a> {
@@ -1787,6 +1993,11 @@ pub(super) fn ops() -> Ops {
             "/oauth/account/recover",
             routing::get(recover_page).post(recover_submit),
         )
+        .add_root(
+            "/oauth/account/login/passwordless",
+            routing::post(passwordless_submit),
+        )
+        .add_root("/oauth/account/login/code", routing::post(code_submit))
         .add_root(
             "/oauth/account/login/magic-link",
             routing::get(magic_page).post(magic_submit),

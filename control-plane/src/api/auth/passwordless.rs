@@ -133,12 +133,63 @@ async fn prelogin(
     kind: Kind,
     req: PreloginRequest,
 ) -> Result<Response, ApiError> {
+    let phone = present(&req.who.phone_number).map(str::to_owned);
+    let cookie = begin(&state, ip, kind, &req).await?;
+    let mut res = match kind {
+        Kind::SmsCode => (
+            StatusCode::CREATED,
+            Json(SmsPreloginReply {
+                phone_number: phone,
+            }),
+        )
+            .into_response(),
+        Kind::MagicLink => StatusCode::OK.into_response(),
+        Kind::Code => StatusCode::CREATED.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// The kind of passwordless sign-in the hosted pages offer under the environment's
+/// `authStrategy` (the mailed kinds; none for passwords or texted codes).
+pub(super) fn page_kind(config: &VendorConfig) -> Option<Kind> {
+    [Kind::MagicLink, Kind::Code]
+        .into_iter()
+        .find(|k| k.enabled_by(&config.auth_strategy))
+}
+
+/// A passwordless sign-in begun by the hosted sign-in page for `email`: the link or code
+/// sent (the same writes for nobody); the browser's binding cookie.
+pub(super) async fn begin_for_email(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    kind: Kind,
+    email: &str,
+) -> Result<String, ApiError> {
+    let req = PreloginRequest {
+        who: Identifier {
+            email: Some(email.to_owned()),
+            ..Identifier::default()
+        },
+    };
+    begin(state, ClientIp(ip), kind, &req).await
+}
+
+/// Send the link or code; the `Set-Cookie` that binds the browser to it.
+async fn begin(
+    state: &AppState,
+    ip: ClientIp,
+    kind: Kind,
+    req: &PreloginRequest,
+) -> Result<String, ApiError> {
     let config = crate::model::vendor_config::current(&state.db)?;
     enabled(&config, kind)?;
-    crate::http::guard::check_ip(&state, None, ip.0)?;
+    crate::http::guard::check_ip(state, None, ip.0)?;
     let who = &req.who;
     crate::http::guard::check_captcha(
-        &state,
+        state,
         who.recaptcha_token.as_deref(),
         present(&who.email),
         ip.0,
@@ -149,8 +200,8 @@ async fn prelogin(
             "exactly one of email, username, userId or phoneNumber is required",
         ));
     }
-    let found = req.who.find(&state)?;
-    let user = found.filter(|u| eligible(&state, &config, kind, u));
+    let found = req.who.find(state)?;
+    let user = found.filter(|u| eligible(state, &config, kind, u));
     let binding = crate::model::otp::new_token();
     let ttl = config.default_passwordless_token_expiration.max(60);
     passwordless::prelogin(
@@ -163,28 +214,13 @@ async fn prelogin(
         ttl,
     )
     .await?;
-    let mut res = match kind {
-        Kind::SmsCode => (
-            StatusCode::CREATED,
-            Json(SmsPreloginReply {
-                phone_number: present(&req.who.phone_number).map(str::to_owned),
-            }),
-        )
-            .into_response(),
-        Kind::MagicLink => StatusCode::OK.into_response(),
-        Kind::Code => StatusCode::CREATED.into_response(),
-    };
-    let c = login_cookie(
-        &state,
+    Ok(login_cookie(
+        state,
         &config,
         &binding_name(state.env.client_id()),
         &binding,
         ttl,
-    );
-    if let Ok(v) = HeaderValue::from_str(&c) {
-        res.headers_mut().append(SET_COOKIE, v);
-    }
-    Ok(res)
+    ))
 }
 
 #[derive(Deserialize)]
@@ -215,19 +251,21 @@ fn clear_binding(state: &AppState, config: &VendorConfig) -> String {
     login_cookie(state, config, &binding_name(state.env.client_id()), "", 0)
 }
 
-/// A magic link's sign-in from the hosted page that opens it (the token posted by its form):
-/// the login box's postlogin, and the cookie that ends the browser's binding.
-pub(super) async fn magic_link(
+/// A passwordless sign-in finished on a hosted page (a magic link's token posted by its
+/// form, or the mailed code): the login box's postlogin, and the cookie that ends the
+/// browser's binding.
+pub(super) async fn finish_on_page(
     state: &AppState,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
+    kind: Kind,
     token: &str,
 ) -> Result<(Result<Issued, super::mfa::Stop>, VendorConfig, String), ApiError> {
     let req = PostloginRequest {
         token: token.to_owned(),
         who: Identifier::default(),
     };
-    let (ended, config) = sign_in(state, ClientIp(ip), headers, Kind::MagicLink, req).await?;
+    let (ended, config) = sign_in(state, ClientIp(ip), headers, kind, req).await?;
     let clear = clear_binding(state, &config);
     Ok((ended, config, clear))
 }

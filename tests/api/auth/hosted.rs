@@ -498,6 +498,13 @@ async fn bad_authorization_requests_are_refused_without_an_open_redirect() {
             "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}{pkce}",
             percent(APP)
         ),
+        format!(
+            "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={cb}&redirect_uri={}{pkce}",
+            percent("https://evil.test/cb")
+        ),
+        format!(
+            "/oauth/authorize?response_type=code&client_id={client}&client_id=other&redirect_uri={cb}{pkce}"
+        ),
         "/oauth/account/login?continue=https%3A%2F%2Fevil.test%2F".to_owned(),
         "/oauth/account/login?continue=%2F%2Fevil.test%2Foauth%2Fauthorize%3Fx".to_owned(),
     ];

@@ -116,6 +116,18 @@ async fn authorize(
             "The authorization request could not be read.",
         );
     };
+    // A parameter given twice is ambiguous (RFC 6749 §3.1): refused before anything is read,
+    // so no two parts of the server can take different values of it.
+    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return message(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            "The authorization request names a parameter more than once.",
+        );
+    }
     let req = AuthorizeRequest { pairs };
     // The client and its redirect URI first: until both are known good, nothing redirects.
     let client = match req.get("client_id") {

@@ -948,6 +948,10 @@ async fn the_hosted_page_asks_for_the_second_factor() {
     assert_eq!(step.status, 200, "{}", step.text);
     assert!(step.text.contains("Two-step verification"), "{}", step.text);
     assert!(
+        !step.text.contains("Remember this device"),
+        "the policy does not allow it"
+    );
+    assert!(
         step.text.contains("<img src=\"data:image/svg+xml;base64,"),
         "the QR code"
     );
@@ -1630,4 +1634,81 @@ async fn passwordless_sign_in_on_the_hosted_page() {
     let to = back.location.unwrap();
     let code = param(&to, "code").expect("a code");
     assert_eq!(exchange(&b, &client, &code, VERIFIER).await.status, 200);
+}
+
+/// The sign-in page, submitted with `email` and the suite's password.
+async fn password_sign_in(b: &Browser, email: &str) -> Page {
+    let page = b.get("/oauth/account/login").await;
+    submit(
+        b,
+        &page,
+        "/oauth/account/login",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await
+}
+
+/// "Remember this device" on the hosted page: offered only when the policy allows it; a
+/// device remembered at the second factor skips it at the next sign-in in that browser, and
+/// another browser is still asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_device_skips_the_second_factor() {
+    use super::mfa::totp;
+    let w = world().await;
+    let r = w
+        .env(
+            Method::POST,
+            "/identity/resources/configurations/v1/mfa-policy",
+            None,
+            Some(
+                json!({"enforceMFAType": "Force", "allowRememberMyDevice": true,
+                "mfaDeviceExpiration": 30 * 86_400}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let t = w.tenant("Remember").await;
+    w.user(&t, "jon@remember.test", &[]).await;
+    let now = || w.cp.running.state.clock.unix();
+    let b = Browser::new(&w.cp);
+    let step = password_sign_in(&b, "jon@remember.test").await;
+    assert!(
+        step.text.contains("Remember this device for 30 days"),
+        "{}",
+        step.text
+    );
+    let secret = hidden(&step.text, "secret");
+    let done = submit(
+        &b,
+        &step,
+        "/oauth/account/mfa",
+        &[
+            ("code", &totp(&secret, now(), 0)),
+            ("rememberDevice", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(
+        b.jar
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("fe_device_")),
+        "remembered"
+    );
+    let again = password_sign_in(&b, "jon@remember.test").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(
+        again.text.contains("You are signed in"),
+        "no second factor: {}",
+        again.text
+    );
+    let other = Browser::new(&w.cp);
+    let asked = password_sign_in(&other, "jon@remember.test").await;
+    assert!(
+        asked.text.contains("Two-step verification"),
+        "{}",
+        asked.text
+    );
 }

@@ -302,19 +302,19 @@ async fn complete_issued(
     Ok((issued, config))
 }
 
-/// A hosted page's proof of a challenge: the login it completes (no remembered device: the
-/// pages do not offer it).
+/// A hosted page's proof of a challenge: the login it completes, with this device
+/// remembered when asked and the policy allows it.
 pub(super) async fn prove_on_page(
     state: &AppState,
     headers: &HeaderMap,
     ip: std::net::IpAddr,
-    mfa_token: &str,
+    (mfa_token, remember): (&str, bool),
     proof: Proof<'_>,
 ) -> Result<(Issued, VendorConfig), ApiError> {
     let proven = mfa::prove(&state.db, &state.clock, state.links(), mfa_token, proof)
         .await
         .map_err(failed)?;
-    complete_issued(state, headers, ip, proven, false).await
+    complete_issued(state, headers, ip, proven, remember).await
 }
 
 /// Mail the challenge's user a code; its `otcToken`.
@@ -344,7 +344,7 @@ pub(super) async fn prove_key_on_page(
     state: &AppState,
     headers: &HeaderMap,
     ip: std::net::IpAddr,
-    (mfa_token, webauthn_token): (&str, &str),
+    (mfa_token, webauthn_token, remember): (&str, &str, bool),
     credential: &serde_json::Value,
     device: &str,
 ) -> Result<(Issued, VendorConfig), ApiError> {
@@ -354,7 +354,7 @@ pub(super) async fn prove_key_on_page(
     let mfa::Finished::Login(proven) = finished else {
         return Err(MfaError::BadChallenge.into());
     };
-    complete_issued(state, headers, ip, proven, false).await
+    complete_issued(state, headers, ip, proven, remember).await
 }
 
 /// Text a code to the challenge's user's enrolled phone `device`; its `otcToken`.
@@ -770,15 +770,21 @@ async fn allow_remember(
     let token = q
         .mfa_token
         .ok_or_else(|| ApiError::bad_request("mfaToken is required"))?;
-    let c = mfa::challenge(&state.db, &state.clock, &token)?;
+    let remember = remember_for(&state, &token)?;
+    Ok(Json(RememberReply {
+        is_allowed_to_remember: remember.is_some(),
+        mfa_device_expiration: remember.unwrap_or(0),
+    }))
+}
+
+/// How long the challenge's user may have this device remembered, seconds (`None`: the MFA
+/// policy in force does not allow it).
+pub(super) fn remember_for(state: &AppState, mfa_token: &str) -> Result<Option<u32>, ApiError> {
+    let c = mfa::challenge(&state.db, &state.clock, mfa_token)?;
     let user = crate::model::user::get(&state.db, &c.user_id)
         .map_err(|_| ApiError::from(MfaError::BadChallenge))?;
     let tenants = user.memberships.iter().map(|m| m.tenant_id.as_str());
-    let req = policy::requirement(&state.db, tenants)?;
-    Ok(Json(RememberReply {
-        is_allowed_to_remember: req.remember.is_some(),
-        mfa_device_expiration: req.remember.unwrap_or(0),
-    }))
+    Ok(policy::requirement(&state.db, tenants)?.remember)
 }
 
 #[derive(Deserialize, Default)]

@@ -38,6 +38,7 @@ pub(super) fn signup_form<'a>(email: &'a str, name: &'a str, company: &'a str) -
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -134,6 +135,7 @@ pub(super) fn activate_form<'a>(user_id: &'a str, token: &'a str, with_password:
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -257,6 +259,7 @@ pub(super) fn forgot_form(email: &str) -> Form<'_> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -324,6 +327,7 @@ pub(super) fn reset_form<'a>(user_id: &'a str, token: &'a str) -> Form<'a> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -407,6 +411,7 @@ pub(super) fn unlock_form(token: &str) -> Form<'_> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -472,6 +477,7 @@ pub(super) fn accept_form<'a>(user_id: &'a str, token: &'a str, with_code: bool)
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -630,6 +636,7 @@ pub(super) async fn approval_page(
         image: None,
         secret: None,
         alternatives: vec![("decision", "reject", "Reject")],
+        remember: None,
     }
     .show(&state, &headers, StatusCode::OK, None)
 }

@@ -296,6 +296,8 @@ struct Form<'a> {
     secret: Option<&'a str>,
     /// Further submit buttons (`name`, `value`, label).
     alternatives: Vec<(&'a str, &'a str, &'a str)>,
+    /// A "remember this device" box, with its label.
+    remember: Option<&'a str>,
 }
 
 impl Form<'_> {
@@ -327,6 +329,7 @@ impl Form<'_> {
                "submit": self.submit, "links": links,
                "image": self.image.map(|(src, alt)| json!({"src": src, "alt": alt})),
                "secret": self.secret,
+               "remember": self.remember,
                "alternatives": self.alternatives.iter().map(|(name, value, label)|
                    json!({"name": name, "value": value, "label": label})).collect::<Vec<_>>()})
     }
@@ -534,6 +537,7 @@ mod tests {
             image: Some(("data:image/svg+xml;base64,AA", hostile)),
             secret: Some(hostile),
             alternatives: vec![("action", hostile, hostile)],
+            remember: None,
         };
         let csrf = form.data("c", Some(hostile));
         let brand = crate::model::oauth::Branding {

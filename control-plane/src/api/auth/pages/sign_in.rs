@@ -68,6 +68,8 @@ pub(super) struct MfaStep<'a> {
     key: &'a str,
     webauthn_token: &'a str,
     options: &'a str,
+    /// The "remember this device" box's label, when the policy allows it.
+    remember: Option<&'a str>,
     target: &'a str,
 }
 
@@ -111,6 +113,7 @@ impl MfaStep<'_> {
             let csrf = Csrf::of(state, headers);
             let data = json!({
                 "intro": intro, "error": error, "csrf": csrf.token, "options": self.options,
+                "remember": self.remember,
                 "hidden": hidden.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
                 "alternatives": alternatives.iter().map(|(n, v, l)| json!({"name": n, "value": v, "label": l})).collect::<Vec<_>>(),
             });
@@ -142,6 +145,7 @@ impl MfaStep<'_> {
                 .map(|q| (q, "QR code to scan with an authenticator app")),
             secret: (self.factor == Factor::Enrol).then_some(self.secret),
             alternatives,
+            remember: self.remember,
         }
         .show(state, headers, status, error)
     }
@@ -214,6 +218,19 @@ pub(super) async fn key_step(
     }
 }
 
+/// The "remember this device" label for the challenge's user, when the policy allows it.
+fn remember_label(state: &AppState, mfa_token: &str) -> Option<String> {
+    let secs = super::super::mfa::remember_for(state, mfa_token)
+        .ok()
+        .flatten()?;
+    let days = secs.div_ceil(86_400);
+    Some(if days > 1 {
+        format!("Remember this device for {days} days")
+    } else {
+        "Remember this device for a day".to_owned()
+    })
+}
+
 /// Where a first factor that asked for a second one goes on a page: the form for the factor
 /// the user has (the authenticator being enrolled, an enrolled app, or a code mailed or
 /// texted now).
@@ -225,6 +242,7 @@ pub(super) async fn second_factor(
 ) -> Response {
     let c = challenge.for_page();
     let phone = c.phone.as_ref().map(|p| p.0.as_str()).unwrap_or_default();
+    let remember = remember_label(state, &c.mfa_token);
     let mut step = MfaStep {
         mfa_token: &c.mfa_token,
         factor: Factor::App,
@@ -236,6 +254,7 @@ pub(super) async fn second_factor(
         key: "",
         webauthn_token: "",
         options: "",
+        remember: remember.as_deref(),
         target,
     };
     if let Some((qr, secret)) = &c.enrol {
@@ -292,6 +311,8 @@ pub(super) struct MfaForm {
     webauthn_token: String,
     #[serde(default)]
     credential: String,
+    #[serde(default)]
+    remember_device: String,
     #[serde(default, rename = "continue")]
     target: String,
     #[serde(default)]
@@ -320,6 +341,9 @@ pub(super) async fn mfa_submit(
     ) else {
         return bad_continue(&state);
     };
+    let remember = remember_label(&state, &form.mfa_token);
+    // Remembered only when asked for and the policy allows it (complete_issued checks again).
+    let keep = remember.is_some() && form.remember_device == "yes";
     let step = MfaStep {
         mfa_token: &form.mfa_token,
         factor,
@@ -331,6 +355,7 @@ pub(super) async fn mfa_submit(
         key: &form.key,
         webauthn_token: &form.webauthn_token,
         options: "",
+        remember: remember.as_deref(),
         target: &form.target,
     };
     let send = match form.action.as_str() {
@@ -346,7 +371,7 @@ pub(super) async fn mfa_submit(
         };
     }
     if factor == Factor::Key {
-        return key_submit(&state, &headers, ip, &form, step).await;
+        return key_submit(&state, &headers, ip, (&form, keep), step).await;
     }
     let code = form.code.trim();
     let proof = match factor {
@@ -367,7 +392,9 @@ pub(super) async fn mfa_submit(
         },
         Factor::Key => return bad_continue(&state),
     };
-    match super::super::mfa::prove_on_page(&state, &headers, ip, &form.mfa_token, proof).await {
+    match super::super::mfa::prove_on_page(&state, &headers, ip, (&form.mfa_token, keep), proof)
+        .await
+    {
         Ok((issued, config)) => {
             signed_in(&state, &issued, &config, &form.target, "You are signed in.")
         }
@@ -390,7 +417,7 @@ pub(super) async fn key_submit(
     state: &AppState,
     headers: &HeaderMap,
     ip: std::net::IpAddr,
-    form: &MfaForm,
+    (form, keep): (&MfaForm, bool),
     step: MfaStep<'_>,
 ) -> Response {
     let credential: Option<Value> = shared::json::from_bytes(form.credential.as_bytes()).ok();
@@ -403,7 +430,7 @@ pub(super) async fn key_submit(
         )
         .await;
     };
-    let ids = (form.mfa_token.as_str(), form.webauthn_token.as_str());
+    let ids = (form.mfa_token.as_str(), form.webauthn_token.as_str(), keep);
     match super::super::mfa::prove_key_on_page(state, headers, ip, ids, &credential, &form.key)
         .await
     {
@@ -444,6 +471,7 @@ pub(super) fn recover_form(email: &str) -> Form<'_> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -510,6 +538,7 @@ pub(super) fn login_form<'a>(target: &'a str, email: &'a str) -> Form<'a> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -622,6 +651,7 @@ pub(super) fn magic_form(token: &str) -> Form<'_> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -738,6 +768,7 @@ pub(super) fn passwordless_form<'a>(kind: Kind, target: &'a str, email: &'a str)
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 
@@ -759,6 +790,7 @@ pub(super) fn code_form(target: &str) -> Form<'_> {
         image: None,
         secret: None,
         alternatives: Vec::new(),
+        remember: None,
     }
 }
 

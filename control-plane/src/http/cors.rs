@@ -99,6 +99,7 @@ fn allows(state: &AppState, raw: &str) -> bool {
         || crate::config::normalize_origin(raw).is_some_and(|o| {
             crate::model::vendor_config::current(&state.db)
                 .is_ok_and(|c| c.allowed_origins.contains(&o))
+                || crate::model::oauth::application_origin(&state.db, &o).unwrap_or(false)
         })
 }
 

@@ -53,6 +53,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// Where a logout may send the browser (exact match).
     pub post_logout_redirect_uris: Vec<String>,
+    /// The browser origins the application's pages call from (CORS and the session cookie,
+    /// beside the environment's own list), normalised.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Record for Client {
@@ -116,6 +120,7 @@ pub fn client(db: &Db, default_id: &str, id: &str) -> Result<Option<Client>, Sto
         name: "Default application".into(),
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        allowed_origins: Vec::new(),
     }))
 }
 
@@ -159,11 +164,56 @@ pub async fn put_client(db: &Db, c: Client) -> Result<Client, OAuthError> {
             check_uri(field, u)?;
         }
     }
+    if c.allowed_origins.len() > MAX_URIS {
+        return Err(OAuthError::Invalid(format!(
+            "allowedOrigins: at most {MAX_URIS} origins"
+        )));
+    }
+    let mut c = c;
+    let mut origins = Vec::with_capacity(c.allowed_origins.len());
+    for o in &c.allowed_origins {
+        let n = crate::config::normalize_origin(o).ok_or_else(|| {
+            OAuthError::Invalid(format!(
+                "allowedOrigins: {o:?} is not an origin (scheme://host[:port])"
+            ))
+        })?;
+        if !origins.contains(&n) {
+            origins.push(n);
+        }
+    }
+    c.allowed_origins = origins;
     db.write(|tx| {
         tx.put(&c)?;
+        let mut all = tx.get::<Origins>(ORIGINS)?.unwrap_or_default();
+        all.by_client
+            .insert(c.id.clone(), c.allowed_origins.clone());
+        tx.put(&all)?;
         Ok::<_, OAuthError>(c.clone())
     })
     .await
+}
+
+const ORIGINS: &[u8] = b"origins";
+
+/// Every application's allowed origins in one record, kept in the transaction that registers
+/// or removes the application (so no concurrent change is lost and one read answers CORS).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Origins {
+    by_client: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Record for Origins {
+    const TREE: Tree = Tree::OAuth;
+    fn key(&self) -> Vec<u8> {
+        ORIGINS.to_vec()
+    }
+}
+
+/// Whether `origin` (normalised) is one a registered application's pages call from.
+pub fn application_origin(db: &Db, origin: &str) -> Result<bool, StoreError> {
+    Ok(db
+        .get::<Origins>(ORIGINS)?
+        .is_some_and(|o| o.by_client.values().flatten().any(|x| x == origin)))
 }
 
 /// Remove a registered client (its codes stop being redeemable: the client is looked up).
@@ -173,6 +223,10 @@ pub async fn delete_client(db: &Db, id: &str) -> Result<(), OAuthError> {
             return Err(OAuthError::NotFound);
         }
         tx.delete::<Client>(&client_key(id))?;
+        if let Some(mut all) = tx.get::<Origins>(ORIGINS)? {
+            all.by_client.remove(id);
+            tx.put(&all)?;
+        }
         Ok(())
     })
     .await
@@ -504,6 +558,7 @@ mod tests {
             name: String::new(),
             redirect_uris: vec!["https://app.test/cb".into()],
             post_logout_redirect_uris: vec![],
+            allowed_origins: vec![],
         };
         assert!(c.redirects_to("https://app.test/cb"));
         for near in [

@@ -1712,3 +1712,61 @@ async fn a_remembered_device_skips_the_second_factor() {
         asked.text
     );
 }
+
+/// An application's own origins join the environment's for CORS (and so for the session
+/// cookie): registered, they are allowed; removed with the application, they are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applications_origins_join_cors() {
+    let w = world().await;
+    let shop = "http://127.0.0.1:8";
+    let b = Browser::new(&w.cp);
+    let silent = |b: &Browser| {
+        let b = b.http.clone();
+        let url = w.cp.url("/oauth/authorize/silent");
+        async move {
+            b.post(url)
+                .header("origin", shop)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = silent(&b).await;
+    assert_eq!(r.status(), 403, "not yet an allowed origin");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    let bad = w
+        .env(
+            Method::PUT,
+            "/tessera/v1/applications/shop",
+            None,
+            Some(json!({"name": "Shop", "allowedOrigins": ["not an origin"]})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let r = w
+        .env(
+            Method::PUT,
+            "/tessera/v1/applications/shop",
+            None,
+            Some(
+                json!({"name": "Shop", "redirectUris": [format!("{shop}/cb")],
+                "allowedOrigins": [format!("{shop}/")]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["allowedOrigins"], json!([shop]), "normalised");
+    let r = silent(&b).await;
+    assert_eq!(r.status(), 401, "allowed now; no session cookie");
+    assert_eq!(r.headers()["access-control-allow-origin"], shop);
+
+    let r = w
+        .env(Method::DELETE, "/tessera/v1/applications/shop", None, None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = silent(&b).await;
+    assert_eq!(r.status(), 403, "removed with the application");
+}

@@ -1,7 +1,8 @@
 //! The environment's applications as the hosted login's OAuth clients (Tessera's route;
 //! Frontegg keeps them in its portal): `GET /tessera/v1/applications`,
 //! `PUT|DELETE /tessera/v1/applications/{id}`, environment token. The default application,
-//! the environment's client id, always exists; registering it sets its redirect URIs.
+//! the environment's client id, always exists; registering it sets its redirect URIs. An
+//! application's `allowedOrigins` join the environment's for CORS and the session cookie.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -28,6 +29,8 @@ pub(super) struct ApplicationDto {
     redirect_uris: Vec<String>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 impl From<Client> for ApplicationDto {
@@ -37,6 +40,7 @@ impl From<Client> for ApplicationDto {
             name: c.name,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
+            allowed_origins: c.allowed_origins,
         }
     }
 }
@@ -74,6 +78,7 @@ async fn put(
             name: req.name,
             redirect_uris: req.redirect_uris,
             post_logout_redirect_uris: req.post_logout_redirect_uris,
+            allowed_origins: req.allowed_origins,
         },
     )
     .await?;

@@ -344,7 +344,8 @@ fn code_key(digest: &str) -> Vec<u8> {
     format!("code/{digest}").into_bytes()
 }
 
-/// When a code may be swept: `due/<expiry, 20 digits>/<digest>`, so the oldest come first.
+/// When a code may be swept: `<expiry, 20 digits>/<digest>` in a tree of their own, so the
+/// oldest come first and a sweep reads nothing else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Due {
     expires_at: UnixSecs,
@@ -352,9 +353,9 @@ struct Due {
 }
 
 impl Record for Due {
-    const TREE: Tree = Tree::OAuth;
+    const TREE: Tree = Tree::OAuthDue;
     fn key(&self) -> Vec<u8> {
-        format!("due/{:020}/{}", self.expires_at.max(0), self.digest).into_bytes()
+        format!("{:020}/{}", self.expires_at.max(0), self.digest).into_bytes()
     }
 }
 
@@ -393,7 +394,7 @@ pub async fn issue_code(db: &Db, clock: &Clock, grant: Grant) -> Result<String, 
         redeemed: None,
     };
     let stale: Vec<Due> = db
-        .scan_from::<Due>(b"due/", SWEEP)?
+        .scan_from::<Due>(b"", SWEEP)?
         .into_iter()
         .filter(|d| d.expires_at < now)
         .collect();
@@ -642,7 +643,31 @@ mod tests {
         // Expired codes are swept by later issues.
         clock.advance(1);
         issue_code(&db, &clock, grant()).await.unwrap();
-        assert!(db.scan::<Due>(b"due/").unwrap().len() <= SWEEP);
+        assert!(db.scan::<Due>(b"").unwrap().len() <= SWEEP);
+    }
+
+    #[tokio::test]
+    async fn codes_are_issued_and_swept_beside_every_other_record_of_the_server() {
+        let db = Db::in_memory();
+        let clock = Clock::system();
+        let app = Client {
+            id: "app".into(),
+            name: "App".into(),
+            redirect_uris: vec!["https://app.test/cb".into()],
+            post_logout_redirect_uris: vec![],
+            allowed_origins: vec!["https://app.test".into()],
+        };
+        put_client(&db, app).await.unwrap();
+        set_branding(&db, Branding::default()).await.unwrap();
+        for _ in 0..3 {
+            issue_code(&db, &clock, grant()).await.unwrap();
+            clock.advance(CODE_TTL + 1);
+        }
+        assert!(application_origin(&db, "https://app.test").unwrap());
+        assert!(
+            db.scan::<Due>(b"").unwrap().len() <= 2,
+            "expired codes swept"
+        );
     }
 
     #[tokio::test]

@@ -131,9 +131,13 @@ trees! {
     Applications = 36, "applications";
     /// Approval flows (`flow/{id}`) and their executions (`execution/{id}`).
     Approvals = 37, "approvals";
-    /// The authorization server: applications as clients (`client/{id}`), authorization codes
-    /// by digest (`code/{digest}`) and their expiry order (`due/{expiry}/{digest}`).
+    /// The authorization server: applications as clients (`client/{id}`), their origins
+    /// (`origins`), the pages' branding (`branding`), authorization codes by digest
+    /// (`code/{digest}`).
     OAuth = 38, "oauth";
+    /// Authorization codes in expiry order (`{expiry, 20 digits}/{digest}`), swept oldest first:
+    /// a tree of its own, so a sweep reads nothing else.
+    OAuthDue = 39, "oauth_due";
 }
 
 /// Errors of the storage layer.

@@ -507,8 +507,10 @@ async fn a_security_key_signs_in_on_the_hosted_page() {
     b.wait_for(&site, "Use your security key").await;
     let shots = crate::support::repo_root().join("target/screenshots");
     b.screenshot(&shots.join("hosted-security-key.png")).await;
-    b.eval("document.getElementById('webauthn-go').click(); true")
+    let clicked = b
+        .eval("setTimeout(() => document.getElementById('webauthn-go').click(), 0); true")
         .await;
+    assert_eq!(clicked, serde_json::json!(true));
     let text = b.wait_for(&site, "signed in").await;
     assert!(text.contains("You are signed in"), "{text}");
 }

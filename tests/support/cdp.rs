@@ -96,6 +96,14 @@ impl Chromium {
 
     /// A DevTools command's result (events in between are skipped).
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// A DevTools command's result, or the error it answered.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
@@ -109,8 +117,10 @@ impl Chromium {
             let Message::Text(text) = frame else { continue };
             let v: Value = serde_json::from_str(&text).expect("JSON");
             if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -120,16 +130,15 @@ impl Chromium {
         self.call("Page.navigate", json!({"url": url})).await;
     }
 
-    /// The value of a JavaScript expression in the page (promises awaited). DevTools'
-    /// evaluation is not page script: the pages' `script-src` (none) does not apply to it.
+    /// The value of a JavaScript expression in the page (promises awaited); `null` when the
+    /// page navigated away meanwhile (polling across a navigation is expected). DevTools'
+    /// evaluation is not page script: the pages' `script-src` does not apply to it.
     pub async fn eval(&mut self, expression: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-            )
-            .await;
-        r["result"]["value"].clone()
+        let params = json!({"expression": expression, "returnByValue": true, "awaitPromise": true});
+        match self.try_call("Runtime.evaluate", params).await {
+            Ok(r) => r["result"]["value"].clone(),
+            Err(_) => Value::Null,
+        }
     }
 
     /// Wait (up to 15 s) until the loaded page's URL starts with `prefix` and its text holds
@@ -169,7 +178,9 @@ impl Chromium {
                 serde_json::to_string(value).unwrap()
             ));
         }
-        js.push_str("f.submit(); return true; })()");
+        // Submitted once this evaluation has answered (a navigation that began first would
+        // take its answer with it).
+        js.push_str("setTimeout(() => f.submit(), 0); return true; })()");
         assert_eq!(self.eval(&js).await, json!(true), "the form was submitted");
     }
 

@@ -914,6 +914,26 @@ async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
     assert_eq!(r.status, 401, "the old password is gone: {}", r.text);
 }
 
+/// The environment's MFA `policy`, and `strategies` turned on.
+async fn mfa_policy(w: &World, policy: Value, strategies: &[&str]) {
+    const C: &str = "/identity/resources/configurations/v1";
+    let r = w
+        .env(Method::POST, &format!("{C}/mfa-policy"), None, Some(policy))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for strategy in strategies {
+        let r = w
+            .env(
+                Method::POST,
+                &format!("{C}/mfa/strategies"),
+                None,
+                Some(json!({"strategy": strategy, "isActive": true})),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+}
+
 /// A second factor on the hosted page: a forced policy enrols an authenticator there (its QR
 /// code and key on the page), a wrong code keeps the form, the right one signs in and the
 /// application's tokens say so (`acr`, `amr`); the next sign-in asks the enrolled app.
@@ -921,15 +941,7 @@ async fn the_account_pages_sign_up_activate_and_reset_from_the_mailed_links() {
 async fn the_hosted_page_asks_for_the_second_factor() {
     use super::mfa::totp;
     let w = world().await;
-    let r = w
-        .env(
-            Method::POST,
-            "/identity/resources/configurations/v1/mfa-policy",
-            None,
-            Some(json!({"enforceMFAType": "Force"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    mfa_policy(&w, json!({"enforceMFAType": "Force"}), &[]).await;
     let t = w.tenant("Two Steps").await;
     w.user(&t, "fay@mfa.test", &["Admin"]).await;
     let client = w.cp.client_id.clone();
@@ -1307,26 +1319,12 @@ async fn mailed_and_texted_codes_and_the_recovery_page() {
     use crate::support::mail;
     const P: &str = "/identity/resources";
     let w = world().await;
-    let r = w
-        .env(
-            Method::POST,
-            &format!("{P}/configurations/v1/mfa-policy"),
-            None,
-            Some(json!({"enforceMFAType": "Force"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    for strategy in ["EmailCode", "SMS"] {
-        let r = w
-            .env(
-                Method::POST,
-                &format!("{P}/configurations/v1/mfa/strategies"),
-                None,
-                Some(json!({"strategy": strategy, "isActive": true})),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-    }
+    mfa_policy(
+        &w,
+        json!({"enforceMFAType": "Force"}),
+        &["EmailCode", "SMS"],
+    )
+    .await;
     let t = w.tenant("Codes").await;
     w.user(&t, "hal@codes.test", &["Admin"]).await;
     // A phone enrolled through the login box (its recovery code kept).
@@ -1433,21 +1431,12 @@ async fn the_security_key_step_takes_only_a_real_assertion() {
     use crate::support::authenticator::{Alg, Authenticator, Tamper};
     const P: &str = "/identity/resources";
     let w = world().await;
-    for (path, body) in [
-        (
-            "/configurations/v1/mfa-policy",
-            json!({"enforceMFAType": "Force"}),
-        ),
-        (
-            "/configurations/v1/mfa/strategies",
-            json!({"strategy": "WebAuthnCrossPlatform", "isActive": true}),
-        ),
-    ] {
-        let r = w
-            .env(Method::POST, &format!("{P}{path}"), None, Some(body))
-            .await;
-        assert!(r.status.is_success(), "{}", r.text);
-    }
+    mfa_policy(
+        &w,
+        json!({"enforceMFAType": "Force"}),
+        &["WebAuthnCrossPlatform"],
+    )
+    .await;
     let t = w.tenant("Keys").await;
     w.user(&t, "kim@key.test", &[]).await;
     let base = w.cp.running.url();
@@ -1655,18 +1644,9 @@ async fn password_sign_in(b: &Browser, email: &str) -> Page {
 async fn a_remembered_device_skips_the_second_factor() {
     use super::mfa::totp;
     let w = world().await;
-    let r = w
-        .env(
-            Method::POST,
-            "/identity/resources/configurations/v1/mfa-policy",
-            None,
-            Some(
-                json!({"enforceMFAType": "Force", "allowRememberMyDevice": true,
-                "mfaDeviceExpiration": 30 * 86_400}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    let policy = json!({"enforceMFAType": "Force", "allowRememberMyDevice": true,
+        "mfaDeviceExpiration": 30 * 86_400});
+    mfa_policy(&w, policy, &[]).await;
     let t = w.tenant("Remember").await;
     w.user(&t, "jon@remember.test", &[]).await;
     let now = || w.cp.running.state.clock.unix();

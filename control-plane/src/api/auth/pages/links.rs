@@ -157,17 +157,13 @@ pub(super) async fn activate_page(
             StatusCode::OK,
             None,
         ),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
+        Err(e) => refusal(&state, e, |_| {
             bad_link(
                 &state,
                 "Activate your account",
                 "This activation link is invalid or has expired. Sign in to have a new one sent.",
             )
-        }
+        }),
     }
 }
 
@@ -203,17 +199,15 @@ pub(super) async fn activate_submit(
             return bad_link(&state, "Activate your account", &e.to_string());
         }
         Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
-            // A password the policy refuses, or none given: the link still works.
-            return activate_form(&form.user_id, &form.token, true).show(
-                &state,
-                &headers,
-                e.status(),
-                Some(e.message()),
-            );
+            return refusal(&state, e, |e| {
+                // A password the policy refuses, or none given: the link still works.
+                activate_form(&form.user_id, &form.token, true).show(
+                    &state,
+                    &headers,
+                    e.status(),
+                    Some(e.message()),
+                )
+            });
         }
     };
     let config = match crate::model::vendor_config::current(&state.db) {
@@ -305,13 +299,9 @@ pub(super) async fn forgot_submit(
             "Check your email",
             "If the address belongs to an account, we sent it a link to choose a new password.",
         ),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
+        Err(e) => refusal(&state, e, |e| {
             forgot_form(&form.email).show(&state, &headers, e.status(), Some(e.message()))
-        }
+        }),
     }
 }
 
@@ -384,18 +374,14 @@ pub(super) async fn reset_submit(
             "Choose a new password",
             &format!("{e} Ask for a new link."),
         ),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
+        Err(e) => refusal(&state, e, |e| {
             reset_form(&form.user_id, &form.token).show(
                 &state,
                 &headers,
                 e.status(),
                 Some(e.message()),
             )
-        }
+        }),
     }
 }
 
@@ -549,13 +535,9 @@ pub(super) async fn accept_submit(
             StatusCode::BAD_REQUEST,
             Some(&e.to_string()),
         ),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
+        Err(e) => refusal(&state, e, |e| {
             bad_link(&state, "Join the account", e.message())
-        }
+        }),
     }
 }
 
@@ -599,16 +581,14 @@ pub(super) async fn approval_page(
     let e = match crate::model::approval::view(&state.db, &state.clock, ids.capability()) {
         Ok(e) => e,
         Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
-            return message(
-                &state,
-                e.status(),
-                "Approval request",
-                "This request is no longer waiting for your decision.",
-            );
+            return refusal(&state, e, |e| {
+                message(
+                    &state,
+                    e.status(),
+                    "Approval request",
+                    "This request is no longer waiting for your decision.",
+                )
+            });
         }
     };
     let intro = format!(
@@ -671,12 +651,8 @@ pub(super) async fn approval_submit(
                 "You rejected the request. Thank you."
             },
         ),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status().is_server_error() {
-                return error_page(&state, &e);
-            }
+        Err(e) => refusal(&state, e, |e| {
             message(&state, e.status(), "Approval request", e.message())
-        }
+        }),
     }
 }

@@ -189,6 +189,20 @@ pub(super) fn error_page(state: &AppState, e: &ApiError) -> Response {
     message(state, status, "Something went wrong", text)
 }
 
+/// A refusal on a page: a server error becomes the generic error page (its cause is only
+/// logged); a client error is shown by `show`.
+fn refusal(
+    state: &AppState,
+    e: impl Into<ApiError>,
+    show: impl FnOnce(&ApiError) -> Response,
+) -> Response {
+    let e = e.into();
+    if e.status().is_server_error() {
+        return error_page(state, &e);
+    }
+    show(&e)
+}
+
 /// `continue` when it is a path of this server's authorization endpoint (no other target:
 /// no open redirect), else `None`.
 pub(super) fn safe_continue(target: &str) -> Option<&str> {

@@ -8,6 +8,7 @@ mod delegation;
 mod invitations;
 mod jwt_templates;
 mod messaging;
+mod migrations;
 mod platform;
 mod profile;
 mod providers;

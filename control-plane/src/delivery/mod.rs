@@ -14,6 +14,7 @@
 //! the environment configured a provider (`model::provider`): SendGrid, Mailgun, Amazon SES
 //! or Twilio, each called over HTTPS (`providers`).
 
+pub mod migrations;
 pub mod outcomes;
 mod providers;
 

@@ -135,6 +135,7 @@ impl AppState {
         let mailer_db = db.clone();
         let http = crate::delivery::http_client();
         crate::delivery::outcomes::spawn(&db, clock.clone(), http.clone(), public_url.clone());
+        crate::delivery::migrations::spawn(&db, clock.clone());
         Ok(AppState(Arc::new(Shared {
             db,
             hub,

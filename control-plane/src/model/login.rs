@@ -5,7 +5,8 @@
 //! - One check decides whether a user's password is right ([`check_password`]) — login and
 //!   every route that asks for the password again: reserved first (`lockout::reserve`), a
 //!   wrong one counted toward the lockout and the hourly budget in the same transaction that
-//!   releases the reservation.
+//!   releases the reservation. A hash imported by a migration is replaced by argon2id in
+//!   that same transaction once the password proved it (`hashing::imported`).
 //! - An unknown address, a wrong password, a locked user and a spent budget cost the same:
 //!   one argon2 verification, the same two durable writes ([`check_unknown`] writes a
 //!   user-shaped record nobody owns), the same answer (`security.md` C1, D1, M6, M7).
@@ -135,16 +136,26 @@ pub async fn check_password(
         check_unknown(db, clock, hasher, password).await?;
         return Ok(PasswordCheck::Wrong);
     };
+    let imported = hash
+        .clone()
+        .filter(|h| evaluate && hashing::needs_rehash(h));
     let correct = hashing::verify(
         hasher,
         password.to_owned(),
         if evaluate { hash } else { None },
     )
     .await;
+    // An imported hash, once proven, is replaced by Tessera's own — if the password did not
+    // change meanwhile.
+    let rehashed = match (&correct, imported) {
+        (Ok(true), Some(old)) => Some((old, hashing::hash(hasher, password.to_owned()).await)),
+        _ => None,
+    };
     // Released whatever the hash said (an overload too).
-    let correct = match correct {
-        Ok(c) => evaluate && c,
-        Err(e) => {
+    let (correct, rehashed) = match (correct, rehashed) {
+        (Ok(c), None) => (evaluate && c, None),
+        (Ok(c), Some((old, Ok(new)))) => (evaluate && c, Some((old, new))),
+        (Err(e), _) | (_, Some((_, Err(e)))) => {
             release(db, user_id, &check).await?;
             return Err(e.into());
         }
@@ -158,6 +169,11 @@ pub async fn check_password(
                 return Ok(None);
             };
             lockout::release(&mut u, &check);
+            if let Some((old, new)) = &rehashed
+                && u.password_hash.as_ref() == Some(old)
+            {
+                u.password_hash = Some(new.clone());
+            }
             let mut locked = false;
             if !correct {
                 u.failed_logins = u.failed_logins.saturating_add(1);

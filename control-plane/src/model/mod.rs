@@ -27,6 +27,7 @@ pub mod login;
 pub mod m2m;
 pub mod message;
 pub mod mfa;
+pub mod migration;
 pub mod oauth;
 pub mod otp;
 pub mod outbox;

@@ -138,6 +138,15 @@ trees! {
     /// Authorization codes in expiry order (`{expiry, 20 digits}/{digest}`), swept oldest first:
     /// a tree of its own, so a sweep reads nothing else.
     OAuthDue = 39, "oauth_due";
+    /// Bulk user imports: their progress (`state/{id}`) and, until done, their users
+    /// (`input/{id}`).
+    Migrations = 40, "migrations";
+    /// User pools: the sources (`source/{id}`) and who came from each
+    /// (`user/{source}/{user}`).
+    UserSources = 41, "user_sources";
+    /// Custom social OAuth providers (`provider/{id}`) and logins in flight
+    /// (`flow/{state digest}`).
+    Social = 42, "social";
 }
 
 /// Errors of the storage layer.

@@ -10,6 +10,7 @@ mod emails;
 mod manage;
 mod me;
 mod mfa;
+mod migrations;
 mod phones;
 mod roles;
 mod sessions;
@@ -33,4 +34,5 @@ pub(super) fn ops() -> Ops {
         .merge(phones::ops())
         .merge(usernames::ops())
         .merge(applications::ops())
+        .merge(migrations::ops())
 }

@@ -5,6 +5,8 @@
 //! login flood would otherwise grow memory by a hash's worth per request and latency for
 //! everyone).
 
+pub mod imported;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -268,8 +270,12 @@ fn hash_blocking(cost: Argon2Cost, password: &[u8]) -> Result<String, PasswordEr
     ))
 }
 
-/// Whether `password` matches the PHC string (its own parameters; constant-time compare).
+/// Whether `password` matches the stored hash: an argon2id PHC string (its own parameters;
+/// constant-time compare) or a hash imported by a migration ([`imported`]).
 fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, PasswordError> {
+    if phc.starts_with(imported::PREFIX) {
+        return imported::verify(phc, password).map_err(PasswordError::Hashing);
+    }
     let parsed = PasswordHash::new(phc).map_err(hashing)?;
     if parsed.algorithm.as_str() != "argon2id" {
         return Err(PasswordError::Hashing("stored hash is not argon2id".into()));
@@ -291,6 +297,12 @@ fn verify_blocking(phc: &str, password: &[u8]) -> Result<bool, PasswordError> {
     let mut out = vec![0u8; expected.len()];
     argon2id_into(params, version, password, salt, &mut out)?;
     Ok(crate::crypto::ct_eq(&out, expected.as_bytes()))
+}
+
+/// Whether a stored hash is to be replaced by an argon2id hash once the password is known
+/// (an imported one).
+pub fn needs_rehash(stored: &str) -> bool {
+    stored.starts_with(imported::PREFIX)
 }
 
 /// Hash a password (PHC string).

@@ -672,6 +672,12 @@ pub struct Endpoints {
     pub twilio: String,
     /// The captcha verifier (reCAPTCHA's `siteverify`).
     pub recaptcha: String,
+    /// Auth0; `{domain}` is replaced by the configured domain.
+    pub auth0: String,
+    /// Amazon Cognito; `{region}` is replaced.
+    pub cognito: String,
+    /// Firebase Authentication (the Identity Toolkit API).
+    pub firebase: String,
 }
 
 impl Default for Endpoints {
@@ -683,6 +689,9 @@ impl Default for Endpoints {
             ses: "https://email.{region}.amazonaws.com".into(),
             twilio: "https://api.twilio.com".into(),
             recaptcha: "https://www.google.com/recaptcha/api/siteverify".into(),
+            auth0: "https://{domain}".into(),
+            cognito: "https://cognito-idp.{region}.amazonaws.com".into(),
+            firebase: "https://identitytoolkit.googleapis.com".into(),
         }
     }
 }

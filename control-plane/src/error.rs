@@ -301,6 +301,40 @@ impl From<crate::model::oauth::OAuthError> for ApiError {
     }
 }
 
+impl From<crate::model::social::SocialError> for ApiError {
+    fn from(e: crate::model::social::SocialError) -> Self {
+        use crate::model::social::SocialError;
+        match e {
+            SocialError::Invalid(m) => ApiError::bad_request(m),
+            SocialError::NoEmail => ApiError::bad_request(e.to_string()),
+            SocialError::NotFound => ApiError::not_found(e.to_string()),
+            SocialError::Unverified => ApiError::conflict(e.to_string()),
+            SocialError::Closed | SocialError::Locked => ApiError::forbidden(e.to_string()),
+            SocialError::Store(e) => e.into(),
+            SocialError::User(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::upstream::UpstreamError> for ApiError {
+    /// The other system refused (401: the sign-in failed) or failed (502; the cause is
+    /// logged, the person sees a generic message).
+    fn from(e: crate::upstream::UpstreamError) -> Self {
+        use crate::upstream::UpstreamError;
+        match e {
+            UpstreamError::Refused(m) => {
+                tracing::info!(reason = %m, "another identity system refused a sign-in");
+                ApiError::unauthorized("The identity provider refused the sign-in")
+            }
+            UpstreamError::Unavailable(m) => ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                message: "The identity provider could not be reached".into(),
+                internal: Some(m),
+            },
+        }
+    }
+}
+
 impl From<crate::model::approval::ApprovalError> for ApiError {
     fn from(e: crate::model::approval::ApprovalError) -> Self {
         use crate::model::approval::ApprovalError;

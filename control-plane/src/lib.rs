@@ -25,6 +25,7 @@ pub mod spec;
 pub mod store;
 pub mod token;
 pub mod trace;
+pub mod upstream;
 
 use std::net::SocketAddr;
 

@@ -14,6 +14,7 @@ mod profile;
 mod providers;
 mod rbac;
 mod restrictions;
+pub mod social;
 mod tenants;
 mod tessera;
 mod tokens;

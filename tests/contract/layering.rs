@@ -104,7 +104,7 @@ fn the_control_planes_modules_form_no_cycle() {
     }
     // Below the HTTP edge nothing names it.
     for low in [
-        "model", "store", "push", "token", "spec", "crypto", "hashing", "delivery",
+        "model", "store", "push", "token", "spec", "crypto", "hashing", "delivery", "upstream",
     ] {
         let deps = graph.get(low).cloned().unwrap_or_default();
         for high in ["api", "http", "app", "error", "cli"] {
@@ -242,7 +242,8 @@ fn named_paths(module: &[String], line: &str) -> Vec<Vec<String>> {
 #[test]
 fn api_areas_are_directories_that_import_only_the_layers_below() {
     let api = repo_root().join("control-plane/src/api");
-    let allowed = ["http", "model", "token", "error", "spec"];
+    // `upstream`: the calls to other identity systems a sign-in makes while it is answered.
+    let allowed = ["http", "model", "token", "error", "spec", "upstream"];
     let mut violations = Vec::new();
     for entry in std::fs::read_dir(&api).expect("api/") {
         let path = entry.expect("entry").path();

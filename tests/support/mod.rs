@@ -2,6 +2,7 @@
 //! real binaries.
 
 pub mod authenticator;
+pub mod browser;
 pub mod cdp;
 pub mod minted;
 pub mod process;

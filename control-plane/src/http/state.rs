@@ -71,6 +71,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// The external services' endpoints (providers, the captcha verifier).
     pub endpoints: Arc<crate::config::Endpoints>,
+    /// Outbound calls to other identity systems (no redirects, bounded; `upstream`).
+    pub upstream: reqwest::Client,
 }
 
 /// Counters of served spec operations, indexed like [`crate::spec::spec_operations`].
@@ -152,6 +154,7 @@ impl AppState {
             restrictions,
             catalogs,
             http,
+            upstream: crate::upstream::client(),
             endpoints: Arc::new(config.provider_endpoints.clone()),
             env: Arc::new(env),
             issuer: Arc::new(issuer),

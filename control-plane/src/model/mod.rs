@@ -39,10 +39,12 @@ pub mod restrictions;
 pub mod session;
 pub mod setting;
 pub mod signup;
+pub mod social;
 pub mod template;
 pub mod tenant;
 pub mod text;
 pub mod user;
+pub mod user_source;
 pub mod vendor_config;
 pub mod version;
 

@@ -4,13 +4,11 @@
 //! flow with PKCE, ID-token validation with the nonce, refresh). Tokens are then presented to
 //! a real sidecar; the session a replayed code or a logout ends is refused there.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::enforcement::distribution::{check, sidecar_for, sidecar_token, until_denied};
+use crate::support::browser::{Browser, Page, hidden, param};
 use crate::support::world::{PASSWORD, World};
 use crate::support::{Cp, reply};
 
@@ -21,128 +19,6 @@ const APP_ORIGIN: &str = "http://127.0.0.1:9";
 /// RFC 7636 Appendix B.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// A browser: no automatic redirects, its own cookie jar (names to values; paths ignored).
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    jar: Mutex<BTreeMap<String, String>>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Browser {
-    fn new(cp: &Cp) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: cp.running.url(),
-            jar: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    fn url(&self, target: &str) -> String {
-        if target.starts_with("http") {
-            target.to_owned()
-        } else {
-            format!("{}{target}", self.base)
-        }
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Page {
-        let cookies = {
-            let jar = self.jar.lock().unwrap();
-            jar.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let req = if cookies.is_empty() {
-            req
-        } else {
-            req.header("cookie", cookies)
-        };
-        let res = req.send().await.expect("answered");
-        let headers = res.headers().clone();
-        {
-            let mut jar = self.jar.lock().unwrap();
-            for c in headers.get_all("set-cookie") {
-                let c = c.to_str().unwrap();
-                let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-                let (k, v) = pair.split_once('=').unwrap();
-                if v.is_empty() || attrs.contains("Max-Age=0") {
-                    jar.remove(k);
-                } else {
-                    jar.insert(k.to_owned(), v.to_owned());
-                }
-            }
-        }
-        Page {
-            status: res.status().as_u16(),
-            location: headers
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            headers,
-            text: res.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, target: &str) -> Page {
-        self.send(self.http.get(self.url(target))).await
-    }
-
-    async fn post_form(&self, target: &str, form: &[(&str, &str)]) -> Page {
-        self.send(self.http.post(self.url(target)).form(form)).await
-    }
-
-    async fn post_json(&self, target: &str, origin: &str, body: &Value) -> Page {
-        self.send(
-            self.http
-                .post(self.url(target))
-                .header("origin", origin)
-                .json(body),
-        )
-        .await
-    }
-
-    fn forget(&self, name_prefix: &str) {
-        self.jar
-            .lock()
-            .unwrap()
-            .retain(|k, _| !k.starts_with(name_prefix));
-    }
-}
-
-/// The value of hidden input `name` of a page.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end]
-        .replace("&amp;", "&")
-        .replace("&#x3D;", "=")
-}
-
-/// Query parameter `name` of an absolute or relative URL, decoded.
-fn param(url: &str, name: &str) -> Option<String> {
-    let u = reqwest::Url::parse("http://127.0.0.1/")
-        .unwrap()
-        .join(url)
-        .ok()?;
-    u.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 fn claims(jwt: &str) -> Value {
     use base64::Engine;
@@ -307,14 +183,7 @@ async fn a_browser_signs_in_on_the_hosted_page_and_the_application_gets_tokens_o
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
-    assert!(
-        !forged
-            .jar
-            .lock()
-            .unwrap()
-            .keys()
-            .any(|k| k.starts_with("fe_refresh"))
-    );
+    assert!(!forged.has_cookie("fe_refresh"));
 
     // Signed in: the code comes back to the registered URI with the state.
     let code = sign_in(&b, &client, "ada@hosted.test", PASSWORD).await;
@@ -972,14 +841,7 @@ async fn the_hosted_page_asks_for_the_second_factor() {
         step.text.contains(&format!("<code>{secret}</code>")),
         "the key as text"
     );
-    assert!(
-        !b.jar
-            .lock()
-            .unwrap()
-            .keys()
-            .any(|k| k.starts_with("fe_refresh")),
-        "no session yet"
-    );
+    assert!(!b.has_cookie("fe_refresh"), "no session yet");
     let mfa_form = |code: String| {
         vec![
             ("mfaToken".to_owned(), hidden(&step.text, "mfaToken")),
@@ -1089,14 +951,7 @@ async fn magic_link_invitation_and_approval_pages() {
         "You are signed in",
     )
     .await;
-    assert!(
-        b.jar
-            .lock()
-            .unwrap()
-            .keys()
-            .any(|k| k.starts_with("fe_refresh")),
-        "a session"
-    );
+    assert!(b.has_cookie("fe_refresh"), "a session");
 
     // An invitation of an existing user to another account, accepted from its page.
     w.user(&team, "lead@links.test", &["Admin"]).await;
@@ -1669,14 +1524,7 @@ async fn a_remembered_device_skips_the_second_factor() {
     )
     .await;
     assert_eq!(done.status, 200, "{}", done.text);
-    assert!(
-        b.jar
-            .lock()
-            .unwrap()
-            .keys()
-            .any(|k| k.starts_with("fe_device_")),
-        "remembered"
-    );
+    assert!(b.has_cookie("fe_device_"), "remembered");
     let again = password_sign_in(&b, "jon@remember.test").await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert!(

@@ -78,22 +78,34 @@ pub(super) async fn password(
     crate::http::guard::check_ip(state, None, ip)?;
     crate::http::guard::check_captcha(state, c.recaptcha_token, c.email, ip).await?;
     let found = login::find(&state.db, c.email, c.username)?;
-    let Some(found) = found else {
-        login::check_unknown(&state.db, &state.clock, &state.hasher, c.password).await?;
-        return Err(failure(state));
+    // An address without a local password may be known to a user pool of this application.
+    let pooled = match (&found, c.email) {
+        (Some(u), _) if u.password_hash.is_some() => None,
+        (_, Some(email)) => super::pools::password_login(state, headers, email, c.password).await?,
+        _ => None,
     };
-    let links = state.links();
-    let check = login::check_password(
-        &state.db,
-        &state.clock,
-        &state.hasher,
-        links,
-        &found.id,
-        c.password,
-    )
-    .await?;
-    let PasswordCheck::Correct(user) = check else {
-        return Err(failure(state));
+    let user = match (pooled, found) {
+        (Some(u), _) => Box::new(u),
+        (None, None) => {
+            login::check_unknown(&state.db, &state.clock, &state.hasher, c.password).await?;
+            return Err(failure(state));
+        }
+        (None, Some(found)) => {
+            let links = state.links();
+            let check = login::check_password(
+                &state.db,
+                &state.clock,
+                &state.hasher,
+                links,
+                &found.id,
+                c.password,
+            )
+            .await?;
+            let PasswordCheck::Correct(user) = check else {
+                return Err(failure(state));
+            };
+            user
+        }
     };
     state.metrics.logins.with_label_values(&["success"]).inc();
     let config = crate::model::vendor_config::current(&state.db)?;

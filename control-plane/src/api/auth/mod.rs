@@ -15,14 +15,17 @@ mod oauth;
 mod pages;
 mod passwordless;
 mod passwords;
+mod pools;
 mod session;
 mod signup;
+mod social;
 
 use crate::api::Ops;
 
 pub(super) fn ops() -> Ops {
     Ops::default()
         .merge(login::ops())
+        .merge(social::ops())
         .merge(session::ops())
         .merge(signup::ops())
         .merge(activation::ops())

@@ -1,11 +1,12 @@
-//! Social and custom OAuth login (tag Custom Social OAuth Provider; the login box's `sso/v2`
-//! outside the spec). Until providers can be configured (the identities-from-elsewhere
-//! issue), the login box's boot reads answer the truth: no provider is configured.
+//! Identities from elsewhere, managed: custom social OAuth providers (tag Custom Social
+//! OAuth Provider; the login box's `sso/v2` outside the spec) and user pools (tag User
+//! Sources). Signing in through them is `api::auth::{social, pools}`.
 
 mod providers;
+mod sources;
 
 use crate::api::Ops;
 
 pub(super) fn ops() -> Ops {
-    Ops::default().merge(providers::ops())
+    Ops::default().merge(providers::ops()).merge(sources::ops())
 }

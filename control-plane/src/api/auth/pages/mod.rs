@@ -41,6 +41,7 @@ use crate::model::vendor_config::VendorConfig;
 mod assets;
 mod links;
 mod sign_in;
+mod social;
 
 /// Where the authorization endpoint is served (a sign-in continues only there).
 const AUTHORIZE_PATHS: [&str; 2] = ["/oauth/authorize?", "/frontegg/oauth/authorize?"];
@@ -514,6 +515,14 @@ pub(super) fn ops() -> Ops {
         .add_root(
             "/oauth/account/approval-flow",
             routing::get(links::approval_page).post(links::approval_submit),
+        )
+        .add_root(
+            "/oauth/account/social/success",
+            routing::get(social::callback_page),
+        )
+        .add_root(
+            "/oauth/account/social/{id}",
+            routing::get(social::start_page),
         )
         .add_root(
             "/oauth/account/assets/tessera.css",

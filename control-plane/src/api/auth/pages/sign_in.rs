@@ -556,11 +556,14 @@ pub(super) async fn login_page(
     let kind = crate::model::vendor_config::current(&state.db)
         .ok()
         .and_then(|c| super::super::passwordless::page_kind(&c));
-    match kind {
+    let others = super::social::buttons(&state, &target);
+    let mut form = match kind {
         Some(kind) => passwordless_form(kind, &target, &hint),
         None => login_form(&target, &hint),
-    }
-    .show(&state, &headers, StatusCode::OK, None)
+    };
+    form.links
+        .extend(others.iter().map(|(h, l)| (h.as_str(), l.as_str())));
+    form.show(&state, &headers, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]

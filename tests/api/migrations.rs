@@ -100,7 +100,7 @@ fn stored_hash(w: &World, email: &str) -> String {
         .unwrap()
 }
 
-async fn wait_done(w: &World, id: &str) -> Value {
+pub async fn wait_done(w: &World, id: &str) -> Value {
     for _ in 0..600 {
         let s = w
             .env(Method::GET, &format!("{STATUS}/{id}"), None, None)

@@ -514,3 +514,59 @@ async fn a_security_key_signs_in_on_the_hosted_page() {
     let text = b.wait_for(&site, "signed in").await;
     assert!(text.contains("You are signed in"), "{text}");
 }
+
+/// Signing in with a custom OAuth provider in a real browser: the hosted sign-in page offers
+/// "Continue with Upstream IdP" (a second Tessera control plane at `localhost`, another site
+/// than this one's `127.0.0.1`); the browser follows it to the provider's own sign-in page,
+/// signs in there, comes back with a code, and is signed in here as a user created from the
+/// provider's verified address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_oauth_provider_signs_in_on_the_hosted_page() {
+    use crate::api::social::{allow_callback, provider, upstream};
+    use crate::support::cdp::Chromium;
+
+    let Some(chromium) = system_tool(&["/usr/bin/chromium"], "chromium") else {
+        return;
+    };
+    let up = upstream().await;
+    let w = World::new().await;
+    allow_callback(&up, &w).await;
+    let ut = up.tenant("Upstream Co").await;
+    let _ = up.user(&ut, "ida@browser.test", &[]).await;
+    let _ = provider(&up, &w, "Upstream IdP").await;
+    let here = w.cp.running.url();
+    let there = up.cp.running.state.public_url.to_string();
+    let shots = crate::support::repo_root().join("target/screenshots");
+    let mut b = Chromium::launch(&chromium).await;
+
+    b.goto(&format!("{here}/oauth/account/login")).await;
+    b.wait_for(&here, "Continue with Upstream IdP").await;
+    b.screenshot(&shots.join("hosted-social-buttons.png")).await;
+    let clicked = b
+        .eval("(() => { const a = [...document.querySelectorAll('a')].find(a => a.textContent.includes('Upstream IdP')); setTimeout(() => a.click(), 0); return !!a; })()")
+        .await;
+    assert_eq!(clicked, Value::Bool(true));
+    // The provider's own page.
+    b.wait_for(&format!("{there}/oauth/account/login"), "Sign in")
+        .await;
+    b.fill_and_submit(&[("email", "ida@browser.test"), ("password", PASSWORD)])
+        .await;
+    // Back here, signed in.
+    b.wait_for(&format!("{here}/oauth/account/social/success"), "signed in")
+        .await;
+    b.screenshot(&shots.join("hosted-social-signed-in.png")).await;
+    let u = control_plane::model::user::by_email(&w.cp.running.state.db, "ida@browser.test")
+        .unwrap()
+        .expect("created at the first sign-in");
+    assert!(u.verified);
+    let cookies = b
+        .call("Network.getCookies", serde_json::json!({"urls": [here]}))
+        .await;
+    let refresh = format!("fe_refresh_{}", w.cp.client_id.replace('-', ""));
+    assert!(
+        cookies["cookies"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == refresh.as_str())),
+        "the session cookie is set here: {cookies}"
+    );
+}

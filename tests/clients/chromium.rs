@@ -554,7 +554,8 @@ async fn a_custom_oauth_provider_signs_in_on_the_hosted_page() {
     // Back here, signed in.
     b.wait_for(&format!("{here}/oauth/account/social/success"), "signed in")
         .await;
-    b.screenshot(&shots.join("hosted-social-signed-in.png")).await;
+    b.screenshot(&shots.join("hosted-social-signed-in.png"))
+        .await;
     let u = control_plane::model::user::by_email(&w.cp.running.state.db, "ida@browser.test")
         .unwrap()
         .expect("created at the first sign-in");

@@ -2,6 +2,7 @@
 //! descriptor exhaustion, outages, overload, slow clients, clock skew, metrics, SMTP,
 //! the sidecar's shell.
 
+mod bulk_migration;
 mod clock_skew;
 mod crash;
 mod disk_full;

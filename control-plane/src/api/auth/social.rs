@@ -126,20 +126,29 @@ impl Kept {
     }
 }
 
-fn flow_cookie(state: &AppState, value: &str, max_age: u32) -> String {
+/// The flow's cookie. `SameSite=Lax` at least (the provider sends the browser back with a
+/// top-level cross-site GET, which a `Strict` cookie would not accompany); `None` where the
+/// environment's refresh cookie is `None`, so a login box on another site can finish the
+/// flow with its cross-site `postlogin`.
+fn flow_cookie(state: &AppState, value: &str, max_age: u32, same_site: &str) -> String {
     format!(
-        "{FLOW_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        "{FLOW_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{}",
         if state.secure_cookies { "; Secure" } else { "" },
     )
 }
 
 /// The cookie that ends a flow.
 pub(super) fn clear_flow(state: &AppState) -> String {
-    flow_cookie(state, "", 0)
+    flow_cookie(state, "", 0, "Lax")
 }
 
-/// Start a flow at `id`: the provider's authorization URL and the cookie to set.
-pub(super) async fn begin(state: &AppState, id: &str) -> Result<(String, String), ApiError> {
+/// Start a flow at `id`: the provider's authorization URL and the cookie to set (`cross_site`:
+/// for a login box, whose site may be another).
+pub(super) async fn begin(
+    state: &AppState,
+    id: &str,
+    cross_site: bool,
+) -> Result<(String, String), ApiError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(ApiError::not_found("No such provider"));
@@ -152,7 +161,19 @@ pub(super) async fn begin(state: &AppState, id: &str) -> Result<(String, String)
         verifier: started.verifier,
         nonce: started.nonce,
     };
-    Ok((started.url, flow_cookie(state, &kept.value(), FLOW_TTL)))
+    let same_site = if cross_site {
+        let config = crate::model::vendor_config::current(&state.db)?;
+        match Issued::same_site(state, &config) {
+            "None" => "None",
+            _ => "Lax",
+        }
+    } else {
+        "Lax"
+    };
+    Ok((
+        started.url,
+        flow_cookie(state, &kept.value(), FLOW_TTL, same_site),
+    ))
 }
 
 /// Finish the flow this browser started: who signed in, then the pipeline after every first
@@ -235,7 +256,7 @@ async fn prelogin(
     State(state): State<AppState>,
     Path(provider): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (url, cookie) = begin(&state, &provider).await?;
+    let (url, cookie) = begin(&state, &provider, true).await?;
     let mut res = Json(Prelogin { url }).into_response();
     append_cookies(&mut res, &[cookie]);
     Ok(res)

@@ -70,7 +70,7 @@ pub(super) async fn start_page(
     if !target.is_empty() && safe_continue(&target).is_none() {
         return bad_continue(&state);
     }
-    match super::super::social::begin(&state, &id).await {
+    match super::super::social::begin(&state, &id, false).await {
         Ok((url, flow)) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&url) {

@@ -312,6 +312,7 @@ impl From<crate::model::social::SocialError> for ApiError {
             SocialError::Closed | SocialError::Locked => ApiError::forbidden(e.to_string()),
             SocialError::Store(e) => e.into(),
             SocialError::User(e) => e.into(),
+            SocialError::Password(e) => e.into(),
         }
     }
 }

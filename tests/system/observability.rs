@@ -46,7 +46,7 @@ async fn health_readiness_and_metrics() {
     );
     for needle in [
         r#"control_plane_http_requests_total{method="GET",route="/tenants/resources/tenants/v1/",status="200"} 1"#,
-        r#"control_plane_http_requests_total{method="POST",route="/identity/resources/migrations/v1/local/bulk",status="501"} 1"#,
+        r#"control_plane_http_requests_total{method="POST",route="/identity/resources/migrations/v1/local/bulk",status="401"} 1"#,
         r#"control_plane_http_requests_total{method="POST",route="/auth/vendor",status="200"} 1"#,
         r#"control_plane_vendor_auth_total{result="success"} 1"#,
         "control_plane_http_request_duration_seconds_bucket",

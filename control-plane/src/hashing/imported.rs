@@ -361,7 +361,7 @@ pub fn verify(stored: &str, password: &[u8]) -> Result<bool, String> {
         .decode(body)
         .map_err(|_| "imported hash: bad encoding")?;
     let parsed: Imported =
-        serde_json::from_slice(&json).map_err(|e| format!("imported hash: {e}"))?;
+        shared::json::from_bytes(&json).map_err(|e| format!("imported hash: {e}"))?;
     let bytes = |s: &str| unb64(s).ok_or_else(|| "imported hash: bad base64".to_string());
     match parsed {
         Imported::Bcrypt { hash } => Ok(bcrypt::verify(password, &hash).unwrap_or(false)),

@@ -49,6 +49,9 @@ pub enum SocialError {
     /// A user field out of bounds.
     #[error(transparent)]
     User(#[from] user::UserError),
+    /// Hashing a kept password refused or failed.
+    #[error(transparent)]
+    Password(#[from] crate::hashing::PasswordError),
 }
 
 /// A custom OAuth 2.0 provider.
@@ -488,4 +491,10 @@ pub fn linked_users(db: &Db, origin: &str) -> Result<Vec<String>, StoreError> {
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+/// Whether the `state` a provider sent back is the one kept for this browser (constant
+/// time; an empty one never is).
+pub fn same_state(kept: &str, returned: &str) -> bool {
+    !returned.is_empty() && crate::crypto::ct_eq(kept.as_bytes(), returned.as_bytes())
 }

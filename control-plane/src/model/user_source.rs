@@ -501,7 +501,7 @@ pub async fn assign(
 pub fn configuration(db: &Db, s: &Source) -> Result<Map<String, Value>, StoreError> {
     let bytes = seal::open(db, &s.id, &s.sealed)?
         .ok_or_else(|| StoreError::Backend("a user source configuration does not open".into()))?;
-    match serde_json::from_slice(&bytes) {
+    match shared::json::from_bytes::<Value>(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(StoreError::Backend(
             "a user source configuration is not an object".into(),
@@ -510,6 +510,9 @@ pub fn configuration(db: &Db, s: &Source) -> Result<Map<String, Value>, StoreErr
 }
 
 /// A federation pool as an OAuth flow needs it.
+///
+/// With `isMigrated` and a password accepted by a pool, the password becomes the user's own:
+/// see [`adopt_password`].
 pub struct Federation {
     /// Client id.
     pub client_id: String,
@@ -519,13 +522,14 @@ pub struct Federation {
     pub scopes: Vec<String>,
     /// PKCE.
     pub use_pkce: bool,
-    /// Discovered or given endpoints.
-    pub endpoints: crate::upstream::oauth::Endpoints,
+    /// The discovery document (OpenID Connect), if given.
+    pub wellknown_url: Option<String>,
+    /// Else the endpoints: authorization, token, userinfo.
+    pub endpoints: (String, String, String),
 }
 
 /// Pool `s` as a federation, if it is one.
 pub fn federation(db: &Db, s: &Source) -> Result<Option<Federation>, StoreError> {
-    use crate::upstream::oauth::Endpoints;
     if s.kind != Kind::Federation {
         return Ok(None);
     }
@@ -538,17 +542,18 @@ pub fn federation(db: &Db, s: &Source) -> Result<Option<Federation>, StoreError>
             .to_owned()
     };
     let oauth2 = c.get("oauth2Config").and_then(Value::as_object);
-    let endpoints = match c.get("wellknownUrl").and_then(Value::as_str) {
-        Some(w) if !w.trim().is_empty() => Endpoints::Discovered(w.trim().to_owned()),
-        _ => {
-            let o = oauth2.cloned().unwrap_or_default();
-            Endpoints::Given {
-                authorization: text(&o, "authorizationUrl"),
-                token: text(&o, "tokenUrl"),
-                user_info: text(&o, "userInfoUrl"),
-            }
-        }
-    };
+    let wellknown_url = c
+        .get("wellknownUrl")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned);
+    let o = oauth2.cloned().unwrap_or_default();
+    let endpoints = (
+        text(&o, "authorizationUrl"),
+        text(&o, "tokenUrl"),
+        text(&o, "userInfoUrl"),
+    );
     let scopes: Vec<String> = oauth2
         .and_then(|o| o.get("scopes"))
         .and_then(Value::as_array)
@@ -565,6 +570,33 @@ pub fn federation(db: &Db, s: &Source) -> Result<Option<Federation>, StoreError>
         secret: text(&c, "secret"),
         scopes,
         use_pkce: c.get("usePkce").and_then(Value::as_bool).unwrap_or(true),
+        wellknown_url,
         endpoints,
     }))
+}
+
+/// Whether a password is one a pool may be asked about (not empty, not longer than any
+/// password Tessera hashes).
+pub fn may_ask(password: &str) -> bool {
+    !password.is_empty() && password.len() <= crate::hashing::MAX_PASSWORD_BYTES
+}
+
+/// Keep `password`, which a migrating pool just accepted, as `user_id`'s own (argon2id) —
+/// unless the user has a password by now.
+pub async fn adopt_password(
+    db: &Db,
+    clock: &Clock,
+    hasher: &crate::hashing::Hasher,
+    user_id: &str,
+    password: &str,
+) -> Result<super::user::User, SocialError> {
+    let hash = crate::hashing::hash(hasher, password.to_owned()).await?;
+    let now = clock.unix();
+    Ok(super::user::change::update(db, clock, user_id, None, |u| {
+        if u.password_hash.is_none() {
+            u.set_password(hash.clone(), now);
+        }
+        Ok(None)
+    })
+    .await?)
 }

@@ -65,7 +65,7 @@ pub async fn json(
     if status >= 500 {
         return Err(unavailable(format!("answered {status}")));
     }
-    let v = serde_json::from_slice(&body)
+    let v = shared::json::from_bytes(&body)
         .map_err(|_| unavailable(format!("answered {status} without JSON")))?;
     Ok((status, v))
 }

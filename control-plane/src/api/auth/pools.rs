@@ -80,7 +80,7 @@ pub(super) async fn password_login(
     email: &str,
     password: &str,
 ) -> Result<Option<User>, ApiError> {
-    if password.is_empty() || password.len() > crate::hashing::MAX_PASSWORD_BYTES {
+    if !user_source::may_ask(password) {
         return Ok(None);
     }
     let app = super::issue::requested_app(headers).unwrap_or(state.env.client_id());
@@ -107,16 +107,14 @@ pub(super) async fn password_login(
             tracing::info!(user.id = %user.id, source.id = %s.id, "user imported from a user pool at first login");
         }
         if s.configuration.is_migrated && user.password_hash.is_none() {
-            let hash = crate::hashing::hash(&state.hasher, password.to_owned()).await?;
-            let now = state.clock.unix();
-            let user =
-                crate::model::user::change::update(&state.db, &state.clock, &user.id, None, |u| {
-                    if u.password_hash.is_none() {
-                        u.set_password(hash.clone(), now);
-                    }
-                    Ok(None)
-                })
-                .await?;
+            let user = user_source::adopt_password(
+                &state.db,
+                &state.clock,
+                &state.hasher,
+                &user.id,
+                password,
+            )
+            .await?;
             return Ok(Some(user));
         }
         return Ok(Some(user));

@@ -85,7 +85,14 @@ pub(super) fn target(state: &AppState, id: &str) -> Result<Target, ApiError> {
             redirect_url: format!("{}{CALLBACK}", state.public_url),
             scopes: fed.scopes,
             pkce: fed.use_pkce,
-            endpoints: fed.endpoints,
+            endpoints: match fed.wellknown_url {
+                Some(w) => Endpoints::Discovered(w),
+                None => Endpoints::Given {
+                    authorization: fed.endpoints.0,
+                    token: fed.endpoints.1,
+                    user_info: fed.endpoints.2,
+                },
+            },
         },
         sync: source.configuration.sync_on_login,
         source: Some(source),
@@ -187,9 +194,7 @@ pub(super) async fn complete(
 ) -> Result<(Result<Issued, Stop>, VendorConfig), ApiError> {
     let kept = Kept::read(headers)
         .ok_or_else(|| ApiError::bad_request("No sign-in is in progress in this browser"))?;
-    if returned_state.is_empty()
-        || !crate::crypto::ct_eq(kept.state.as_bytes(), returned_state.as_bytes())
-    {
+    if !social::same_state(&kept.state, returned_state) {
         return Err(ApiError::bad_request(
             "The sign-in does not match the one this browser started",
         ));

@@ -122,7 +122,8 @@ async fn auth0(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Perm::Environment)?;
     let domain = req.domain.trim();
-    if domain.is_empty()
+    if !domain.contains('.')
+        || domain.starts_with('.')
         || !domain
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':')
@@ -147,7 +148,15 @@ async fn auth0(
         client_id: req.client_id.trim(),
         secret: &req.secret,
     };
-    let found = crate::upstream::auth0::users(&state.upstream, &a, migration::MAX_BATCH).await?;
+    // The domain is the caller's: an Auth0 that cannot be reached there is a bad request.
+    let found = crate::upstream::auth0::users(&state.upstream, &a, migration::MAX_BATCH)
+        .await
+        .map_err(|e| match e {
+            crate::upstream::UpstreamError::Unavailable(why) => ApiError::bad_request(format!(
+                "Auth0 at {domain} could not be reached or answered wrongly: {why}"
+            )),
+            refused => refused.into(),
+        })?;
     if found.is_empty() {
         return Err(ApiError::bad_request("the Auth0 tenant has no users"));
     }

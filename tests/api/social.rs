@@ -73,25 +73,13 @@ pub async fn provider(up: &World, down: &World, name: &str) -> Value {
     r.body
 }
 
-/// Sign in at the upstream's hosted page, starting from the downstream's `start` link; the
-/// last page the downstream answers (its callback's).
-pub async fn through(b: &Browser, start: &str, email: &str) -> crate::support::browser::Page {
-    let to_upstream = b.get(start).await;
-    assert_eq!(to_upstream.status, 303, "{}", to_upstream.text);
-    let authorize = to_upstream.location.unwrap();
-    let up = reqwest::Url::parse(&authorize).unwrap();
+/// The provider's part, from its authorization request: its sign-in page, the password, and
+/// back with a code; the callback URL (the downstream's) the provider redirects to.
+pub async fn at_provider(b: &Browser, authorize: &str, email: &str) -> String {
+    let up = reqwest::Url::parse(authorize).unwrap();
     let up_base = format!("{}://{}", up.scheme(), up.host_str().unwrap())
         + &up.port().map(|p| format!(":{p}")).unwrap_or_default();
-    assert!(
-        param(&authorize, "code_challenge").is_some(),
-        "PKCE: {authorize}"
-    );
-    assert_eq!(
-        param(&authorize, "code_challenge_method").as_deref(),
-        Some("S256")
-    );
-    let state = param(&authorize, "state").unwrap();
-    let login = b.get(&authorize).await;
+    let login = b.get(authorize).await;
     assert_eq!(login.status, 302, "{}", login.text);
     let page = b
         .get(&format!("{up_base}{}", login.location.unwrap()))
@@ -111,7 +99,25 @@ pub async fn through(b: &Browser, start: &str, email: &str) -> crate::support::b
     assert_eq!(done.status, 303, "{}", done.text);
     let back = b.get(&format!("{up_base}{}", done.location.unwrap())).await;
     assert_eq!(back.status, 302, "{}", back.text);
-    let callback = back.location.unwrap();
+    back.location.unwrap()
+}
+
+/// Sign in at the upstream's hosted page, starting from the downstream's `start` link; the
+/// last page the downstream answers (its callback's).
+pub async fn through(b: &Browser, start: &str, email: &str) -> crate::support::browser::Page {
+    let to_upstream = b.get(start).await;
+    assert_eq!(to_upstream.status, 303, "{}", to_upstream.text);
+    let authorize = to_upstream.location.unwrap();
+    assert!(
+        param(&authorize, "code_challenge").is_some(),
+        "PKCE: {authorize}"
+    );
+    assert_eq!(
+        param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let state = param(&authorize, "state").unwrap();
+    let callback = at_provider(b, &authorize, email).await;
     assert_eq!(param(&callback, "state").as_deref(), Some(state.as_str()));
     b.get(&callback).await
 }
@@ -370,24 +376,7 @@ async fn the_login_box_routes_sign_in_and_mfa_applies_after_the_provider() {
     let url: Value = serde_json::from_str(&pre.text).unwrap();
     let url = url["url"].as_str().unwrap().to_owned();
     // The browser at the provider (by hand), back with a code.
-    let login = b.get(&url).await;
-    let up_base = base(&up);
-    let page = b
-        .get(&format!("{up_base}{}", login.location.unwrap()))
-        .await;
-    let done = b
-        .post_form(
-            &format!("{up_base}/oauth/account/login"),
-            &[
-                ("csrf", &hidden(&page.text, "csrf")),
-                ("continue", &hidden(&page.text, "continue")),
-                ("email", "lin@social.test"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    let back = b.get(&format!("{up_base}{}", done.location.unwrap())).await;
-    let callback = back.location.unwrap();
+    let callback = at_provider(&b, &url, "lin@social.test").await;
     let (code, state) = (
         param(&callback, "code").unwrap(),
         param(&callback, "state").unwrap(),

@@ -13,13 +13,9 @@ const CLIENT_ID: &str = "migration-client";
 const API_KEY: &str = "migration-key-0123456789";
 const IMPORTS: usize = 4;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let http = http_client();
-    let token: Value = http
-        .post(format!("{}/auth/vendor", cp.url))
+async fn vendor_token(http: &reqwest::Client, base: &str) -> String {
+    let r: Value = http
+        .post(format!("{base}/auth/vendor"))
         .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
         .send()
         .await
@@ -27,7 +23,15 @@ async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
         .json()
         .await
         .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    r["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+    let http = http_client();
+    let token = vendor_token(&http, &cp.url).await;
     let tenant: Value = http
         .post(format!("{}/tenants/resources/tenants/v1", cp.url))
         .header("x-access-token", &token)
@@ -62,16 +66,7 @@ async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
     cp.kill9();
 
     let cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let token: Value = http
-        .post(format!("{}/auth/vendor", cp.url))
-        .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = vendor_token(&http, &cp.url).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut resumed = 0;
     for id in &ids {

@@ -171,10 +171,12 @@ struct Assignment {
     app_ids: Vec<String>,
 }
 
-async fn assign(
+/// Add (`assign`) or take away applications of a source: 201 either way.
+async fn assignment(
     caller: Caller,
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<Assignment>,
+    state: AppState,
+    req: Assignment,
+    assign: bool,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Perm::Environment)?;
     user_source::assign(
@@ -182,10 +184,18 @@ async fn assign(
         state.env.client_id(),
         &req.user_source_id,
         &req.app_ids,
-        true,
+        assign,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({}))))
+}
+
+async fn assign(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<Assignment>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    assignment(caller, state, req, true).await
 }
 
 async fn unassign(
@@ -193,16 +203,7 @@ async fn unassign(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<Assignment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Perm::Environment)?;
-    user_source::assign(
-        &state.db,
-        state.env.client_id(),
-        &req.user_source_id,
-        &req.app_ids,
-        false,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({}))))
+    assignment(caller, state, req, false).await
 }
 
 /// `GetUserSourceUsersResponseDTO`.

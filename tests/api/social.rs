@@ -73,6 +73,19 @@ pub async fn provider(up: &World, down: &World, name: &str) -> Value {
     r.body
 }
 
+/// An upstream knowing `email` (verified), a downstream with it as the custom provider
+/// `name`: `(upstream, downstream, provider id)`.
+pub async fn pair(email: &str, name: &str) -> (World, World, String) {
+    let up = upstream().await;
+    let w = World::new().await;
+    allow_callback(&up, &w).await;
+    let ut = up.tenant("Upstream Co").await;
+    let _ = up.user(&ut, email, &[]).await;
+    let p = provider(&up, &w, name).await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    (up, w, id)
+}
+
 /// The provider's part, from its authorization request: its sign-in page, the password, and
 /// back with a code; the callback URL (the downstream's) the provider redirects to.
 pub async fn at_provider(b: &Browser, authorize: &str, email: &str) -> String {
@@ -240,13 +253,7 @@ async fn custom_providers_are_managed_and_listed_without_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_signs_in_with_a_custom_provider_on_the_hosted_page() {
-    let up = upstream().await;
-    let w = World::new().await;
-    allow_callback(&up, &w).await;
-    let ut = up.tenant("Upstream Co").await;
-    let _ = up.user(&ut, "grace@social.test", &[]).await;
-    let p = provider(&up, &w, "Upstream").await;
-    let id = p["id"].as_str().unwrap();
+    let (_up, w, id) = pair("grace@social.test", "Upstream").await;
 
     // The sign-in page offers the provider.
     let b = Browser::new(&w.cp);
@@ -354,13 +361,7 @@ async fn only_a_verified_address_links_to_an_existing_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_box_routes_sign_in_and_mfa_applies_after_the_provider() {
-    let up = upstream().await;
-    let w = World::new().await;
-    allow_callback(&up, &w).await;
-    let ut = up.tenant("Up").await;
-    let _ = up.user(&ut, "lin@social.test", &[]).await;
-    let p = provider(&up, &w, "Upstream").await;
-    let id = p["id"].as_str().unwrap();
+    let (_up, w, id) = pair("lin@social.test", "Upstream").await;
     let b = Browser::new(&w.cp);
     let origin = base(&w);
 

@@ -522,18 +522,13 @@ async fn a_security_key_signs_in_on_the_hosted_page() {
 /// provider's verified address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_oauth_provider_signs_in_on_the_hosted_page() {
-    use crate::api::social::{allow_callback, provider, upstream};
+    use crate::api::social::pair;
     use crate::support::cdp::Chromium;
 
     let Some(chromium) = system_tool(&["/usr/bin/chromium"], "chromium") else {
         return;
     };
-    let up = upstream().await;
-    let w = World::new().await;
-    allow_callback(&up, &w).await;
-    let ut = up.tenant("Upstream Co").await;
-    let _ = up.user(&ut, "ida@browser.test", &[]).await;
-    let _ = provider(&up, &w, "Upstream IdP").await;
+    let (up, w, _) = pair("ida@browser.test", "Upstream IdP").await;
     let here = w.cp.running.url();
     let there = up.cp.running.state.public_url.to_string();
     let shots = crate::support::repo_root().join("target/screenshots");

@@ -226,6 +226,24 @@ const steps = [
     const custom = await api.auth.getCustomSocialLoginProvidersV1();
     assert.deepEqual(custom.providers, []);
   }],
+  ['boot: a custom social provider is listed without its secret', async () => {
+    const created = await management('POST', '/identity/resources/sso/custom/v1', {
+      type: 'custom', clientId: 'login-box-client', secret: 'never-shown-secret',
+      redirectUrl: `${APP_ORIGIN}/account/social/success`,
+      authorizationUrl: 'https://idp.example.com/authorize', tokenUrl: 'https://idp.example.com/token',
+      userInfoUrl: 'https://idp.example.com/userinfo', scopes: 'openid email',
+      ssoLogoUrl: '', displayName: 'Example IdP', active: true,
+    });
+    const custom = await api.auth.getCustomSocialLoginProvidersV1();
+    assert.equal(custom.providers.length, 1, JSON.stringify(custom));
+    const [p] = custom.providers;
+    assert.equal(p.id, created.id);
+    assert.equal(p.displayName, 'Example IdP');
+    assert.equal(p.authorizationUrl, 'https://idp.example.com/authorize');
+    assert.ok(!JSON.stringify(custom).includes('never-shown-secret'));
+    await management('DELETE', `/identity/resources/sso/custom/v1/${created.id}`);
+    assert.deepEqual((await api.auth.getCustomSocialLoginProvidersV1()).providers, []);
+  }],
   ['boot: public auth strategies and sign-up strategies', async () => {
     const s = await api.auth.getVendorPublicAuthStrategiesConfig();
     assert.equal(s.password?.isActive ?? s.isPasswordEnabled ?? true, true, JSON.stringify(s));

@@ -10,7 +10,25 @@ use crate::model::clock::Clock;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let config = match Config::from_args(Args::parse()) {
+    let args = Args::parse();
+    if args.command == Some(crate::config::Command::Migrate) {
+        init_tracing(args.log_format.unwrap_or_default());
+        let Some(url) = args.database_url.clone() else {
+            eprintln!("tessera-control-plane migrate: --database-url is required");
+            return ExitCode::from(2);
+        };
+        return match crate::store::postgres::migrate(&url) {
+            Ok(version) => {
+                println!("database schema at version {version}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tessera-control-plane migrate: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tessera-control-plane: {e}");

@@ -9,6 +9,13 @@ use serde::Deserialize;
 
 use crate::hashing::Argon2Cost;
 
+/// The commands besides serving (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Apply the database schema's missing versions to `--database-url`, then exit.
+    Migrate,
+}
+
 /// Command-line flags; every one also reads an environment variable.
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -17,6 +24,9 @@ use crate::hashing::Argon2Cost;
     about = "Tessera identity control plane"
 )]
 pub struct Args {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML configuration file; keys are the long flag names (e.g. `data-dir = "/var/lib/tessera"`).
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
@@ -26,6 +36,15 @@ pub struct Args {
     /// Embedded store directory [default: ./tessera-data].
     #[arg(long, env = "TESSERA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of the embedded store (`postgres://user:password@host/db`,
+    /// `?sslmode=require` for TLS); several control planes may share it.
+    #[arg(
+        long,
+        env = "TESSERA_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
     /// Environment (vendor) client id; generated on first start when absent.
     #[arg(long, env = "TESSERA_CLIENT_ID")]
     pub client_id: Option<String>,
@@ -126,6 +145,7 @@ pub enum LogFormat {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     client_id: Option<String>,
     api_key: Option<String>,
     sidecar_token: Option<String>,
@@ -157,6 +177,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Store directory; `None` keeps everything in memory (tests only).
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL; when set, the store is there (`data_dir` then only holds the outbox).
+    pub database_url: Option<String>,
     /// Environment client id to enforce, if given.
     pub client_id: Option<String>,
     /// Environment API key to enforce, if given.
@@ -419,6 +441,7 @@ impl Config {
                     .or(file.data_dir)
                     .unwrap_or_else(|| PathBuf::from("./tessera-data")),
             ),
+            database_url: args.database_url.or(file.database_url),
             client_id: args.client_id.or(file.client_id),
             api_key: args.api_key.or(file.api_key),
             sidecar_token: args.sidecar_token.or(file.sidecar_token),
@@ -441,6 +464,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: None,
+            database_url: None,
             client_id: None,
             api_key: None,
             sidecar_token: None,
@@ -596,6 +620,7 @@ mod tests {
         for (flag, env) in [
             ("listen", "TESSERA_LISTEN"),
             ("data-dir", "TESSERA_DATA_DIR"),
+            ("database-url", "TESSERA_DATABASE_URL"),
             ("client-id", "TESSERA_CLIENT_ID"),
             ("api-key", "TESSERA_API_KEY"),
             ("sidecar-token", "TESSERA_SIDECAR_TOKEN"),

@@ -75,8 +75,15 @@ impl Running {
 
 /// Open the store, set up the environment, bind the listener and serve in a background task.
 pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
-    let db = match &config.data_dir {
-        Some(dir) => {
+    let db = match (&config.database_url, &config.data_dir) {
+        (Some(url), _) => {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || Db::open_postgres(&url, 8))
+                .await
+                .context("the database connection task failed")?
+                .context("cannot open the PostgreSQL store")?
+        }
+        (None, Some(dir)) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
             let db = Db::open_sled(dir)
@@ -84,7 +91,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Running> {
             db.set_min_free_bytes(config.limits.min_free_bytes);
             db
         }
-        None => Db::in_memory(),
+        (None, None) => Db::in_memory(),
     };
     start_on(config, clock, db).await
 }

@@ -156,6 +156,33 @@ impl Cp {
         }
     }
 
+    /// A control plane on a fresh PostgreSQL database (`TESSERA_TEST_DATABASE_URL`'s server),
+    /// and that database's URL; `None` when no server is configured (the suite skips).
+    pub async fn start_postgres() -> Option<(Cp, String)> {
+        let url = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+            .await
+            .unwrap()?;
+        let mut config = Config::for_test();
+        config.database_url = Some(url.clone());
+        Some((Self::start_with(config).await, url))
+    }
+
+    /// Another control plane on the same PostgreSQL database as this one: a replica that
+    /// shares nothing with it but the database (its own connections, caches and hub).
+    pub async fn replica_on(&self, url: &str) -> Cp {
+        let mut config = Config::for_test();
+        config.database_url = Some(url.to_owned());
+        let running = control_plane::start(config, Clock::system())
+            .await
+            .expect("the replica starts");
+        Cp {
+            running,
+            client: http_client(),
+            client_id: self.client_id.clone(),
+            api_key: self.api_key.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.running.url())
     }

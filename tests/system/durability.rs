@@ -45,10 +45,79 @@ async fn tenant_ids(client: &reqwest::Client, base: &str, token: &str) -> BTreeS
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
+    writes_survive_kill_9(|| spawn_control_plane(dir.path(), CLIENT_ID, API_KEY)).await;
+}
+
+/// The same with the store on PostgreSQL: a write is acknowledged after its commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9_on_postgres() {
+    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    writes_survive_kill_9(|| on_postgres(dir.path(), &url)).await;
+}
+
+/// The control plane with its store on PostgreSQL at `url` (`dir` holds only the outbox).
+fn on_postgres(dir: &std::path::Path, url: &str) -> crate::support::process::Proc {
+    spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--database-url",
+            url,
+            "--client-id",
+            CLIENT_ID,
+            "--api-key",
+            API_KEY,
+        ],
+    )
+}
+
+/// `tessera-control-plane migrate` brings a database's schema up to date and exits, as
+/// often as it is run; the control plane then starts on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_applies_the_schema_alone_and_is_idempotent() {
+    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
+            .args(["migrate", "--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("database schema at version 1"),
+            "{out:?}"
+        );
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let cp = on_postgres(dir.path(), &url);
+    let client = http_client();
+    let token = vendor_token(&client, &cp.url).await;
+    assert!(tenant_ids(&client, &cp.url, &token).await.is_empty());
+}
+
+async fn writes_survive_kill_9(start: impl Fn() -> crate::support::process::Proc) {
     let client = http_client();
     let mut acknowledged_total = 0;
     for round in 0..3 {
-        let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+        let mut cp = start();
         let base = cp.url.clone();
         let token = vendor_token(&client, &base).await;
         let before = tenant_ids(&client, &base, &token).await;
@@ -94,7 +163,7 @@ async fn acknowledged_writes_survive_kill_9() {
             t.await.unwrap();
         }
         let acked: Vec<String> = acked.lock().unwrap().clone();
-        let mut restarted = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+        let mut restarted = start();
         let token = vendor_token(&client, &restarted.url).await;
         let after = tenant_ids(&client, &restarted.url, &token).await;
         let missing: Vec<&String> = acked.iter().filter(|id| !after.contains(*id)).collect();

@@ -9,6 +9,7 @@
 mod codec;
 mod durable;
 mod memory;
+pub mod postgres;
 mod sled;
 #[cfg(test)]
 mod tests;
@@ -337,6 +338,11 @@ impl Db {
     /// An in-memory store (tests, benches).
     pub fn in_memory() -> Self {
         Db::new(Arc::new(MemKv::new()))
+    }
+
+    /// Connect to PostgreSQL at `url` (`postgres://…`), migrating its schema first.
+    pub fn open_postgres(url: &str, connections: usize) -> Result<Self, StoreError> {
+        Ok(Db::new(Arc::new(postgres::PgKv::open(url, connections)?)))
     }
 
     /// Open (or create) the embedded sled store in `dir`.

@@ -444,23 +444,53 @@ async fn at_most_a_hundred_failures_an_hour_even_without_lockout() {
 async fn replicas_sharing_a_store_evaluate_exactly_max_attempts_between_them() {
     // The reservation is in the store, not in a process: two control planes serving one
     // store take a burst of guesses between them and still evaluate exactly `maxAttempts`.
-    const TRIALS: usize = 10;
-    let (cp, token, t, first) = setup("split0@example.com").await;
-    env(
+    let (cp, token, t, _) = setup("split0@example.com").await;
+    let other = cp.replica().await;
+    exactly_max_attempts_between(cp, other, &token, &t).await;
+}
+
+/// The same across two control planes on one PostgreSQL database, each with its own
+/// connections: serializable transactions decide, no process shares a lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_one_postgres_database_evaluate_exactly_max_attempts_between_them() {
+    let Some((cp, url)) = Cp::start_postgres().await else {
+        return;
+    };
+    let token = cp.vendor_token().await;
+    let t = env(
         &cp,
         &token,
+        Method::POST,
+        "/tenants/resources/tenants/v1",
+        None,
+        Some(json!({"name": "T"})),
+    )
+    .await
+    .body["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    verified_user(&cp, &token, &t, "split0@example.com").await;
+    let other = cp.replica_on(&url).await;
+    exactly_max_attempts_between(cp, other, &token, &t).await;
+}
+
+async fn exactly_max_attempts_between(cp: Cp, other: Cp, token: &str, t: &str) {
+    const TRIALS: usize = 10;
+    env(
+        &cp,
+        token,
         Method::POST,
         POLICY,
         None,
         Some(json!({"enabled": true, "maxAttempts": 5})),
     )
     .await;
-    let other = cp.replica().await;
     let both = std::sync::Arc::new([cp, other]);
     for trial in 0..TRIALS {
         let email = format!("split{trial}@example.com");
         if trial > 0 {
-            verified_user(&both[0], &token, &t, &email).await;
+            verified_user(&both[0], token, t, &email).await;
         }
         let evaluated = |b: &[Cp; 2]| {
             b.iter()
@@ -494,5 +524,4 @@ async fn replicas_sharing_a_store_evaluate_exactly_max_attempts_between_them() {
             );
         }
     }
-    let _ = first;
 }

@@ -1,0 +1,521 @@
+//! `PgKv`: the store on PostgreSQL (`--database-url`), for several control planes on one
+//! database. The same byte-level seam as sled's: one table `kv (tree, key, value)` ordered by
+//! `(tree, key)` (`bytea` compares as bytes, as sled's keys do).
+//!
+//! Invariants:
+//! - Every transaction is `SERIALIZABLE`: its reads are PostgreSQL reads inside it, its
+//!   writes are staged and written at commit, and a serialization failure (40001, 40P01)
+//!   re-runs the closure (the seam allows it) — so a read-then-write race between replicas
+//!   (lockout, one-time codes, refresh rotation) is decided by the database, never by a
+//!   process lock.
+//! - A transaction is acknowledged after `COMMIT` returned, with `synchronous_commit` on
+//!   (the server's default, set again per session): [`Kv::flush`] has nothing left to do.
+//! - The synchronous client is only ever driven from the store's own threads (one per
+//!   pooled connection), never from an async worker: a caller waits on a channel.
+//! - The schema is versioned (`tessera_schema`); [`migrate`] applies what is missing, in
+//!   one transaction per version, under an advisory lock, so replicas starting together
+//!   apply each once.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{Abort, Kv, KvPair, StoreError, Tree, Txn, TxnOutcome};
+
+/// The schema, version by version (index + 1 is the version).
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE kv (tree SMALLINT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (tree, key))",
+];
+
+/// How many times a transaction is re-run after serialization failures before it fails.
+const MAX_RETRIES: u32 = 64;
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("postgres: {e}"))
+}
+
+/// A job run on a connection's thread.
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+struct Conn {
+    client: Option<postgres::Client>,
+    config: postgres::Config,
+}
+
+impl Conn {
+    /// The connection, (re)opened if it is closed.
+    fn client(&mut self) -> Result<&mut postgres::Client, StoreError> {
+        if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
+            self.client = Some(connect(&self.config)?);
+        }
+        self.client.as_mut().ok_or_else(|| backend("no connection"))
+    }
+}
+
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(backend)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+fn connect(config: &postgres::Config) -> Result<postgres::Client, StoreError> {
+    let mut client = config.connect(tls()?).map_err(backend)?;
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .map_err(backend)?;
+    Ok(client)
+}
+
+/// One pooled connection: its thread and the line of jobs to it.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    fn spawn(config: postgres::Config, n: usize) -> Result<Worker, StoreError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("postgres-{n}"))
+            .spawn(move || {
+                let mut conn = Conn {
+                    client: None,
+                    config,
+                };
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(backend)?;
+        Ok(Worker { jobs: tx })
+    }
+
+    /// Run `f` on this connection's thread and wait for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| backend("the connection's thread is gone"))?;
+        rx.recv()
+            .map_err(|_| backend("the connection's thread failed"))?
+    }
+}
+
+/// The pool: idle workers, taken for one call or one transaction.
+struct Pool {
+    idle: Mutex<Vec<Worker>>,
+    freed: Condvar,
+}
+
+/// A worker taken from the pool, given back when dropped.
+struct Taken<'a> {
+    pool: &'a Pool,
+    worker: Option<Worker>,
+}
+
+impl Taken<'_> {
+    fn worker(&self) -> Result<&Worker, StoreError> {
+        self.worker
+            .as_ref()
+            .ok_or_else(|| backend("the connection was given back"))
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take()
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(w);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+impl Pool {
+    fn take(&self) -> Result<Taken<'_>, StoreError> {
+        let mut idle = self
+            .idle
+            .lock()
+            .map_err(|_| backend("pool lock poisoned"))?;
+        loop {
+            if let Some(w) = idle.pop() {
+                return Ok(Taken {
+                    pool: self,
+                    worker: Some(w),
+                });
+            }
+            let (guard, timeout) = self
+                .freed
+                .wait_timeout(idle, Duration::from_secs(30))
+                .map_err(|_| backend("pool lock poisoned"))?;
+            idle = guard;
+            if timeout.timed_out() && idle.is_empty() {
+                return Err(backend("no database connection freed within 30 s"));
+            }
+        }
+    }
+}
+
+/// The PostgreSQL backend.
+pub struct PgKv {
+    pool: Pool,
+}
+
+/// Parse a `postgres://` URL (a `sslmode` parameter as libpq has it).
+pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
+    url.parse::<postgres::Config>()
+        .map_err(|e| StoreError::Backend(format!("--database-url: {e}")))
+}
+
+impl PgKv {
+    /// Connect `connections` connections to `url` and bring the schema up to date.
+    pub fn open(url: &str, connections: usize) -> Result<PgKv, StoreError> {
+        let config = config(url)?;
+        let mut idle = Vec::new();
+        for n in 0..connections.max(1) {
+            idle.push(Worker::spawn(config.clone(), n)?);
+        }
+        let kv = PgKv {
+            pool: Pool {
+                idle: Mutex::new(idle),
+                freed: Condvar::new(),
+            },
+        };
+        kv.pool
+            .take()?
+            .worker()?
+            .call(|c| migrate_on(c.client()?))?;
+        Ok(kv)
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.pool.take()?.worker()?.call(move |c| f(c.client()?))
+    }
+}
+
+/// Apply the schema versions `url`'s database lacks (`tessera-control-plane migrate`); the
+/// version it is at afterwards.
+pub fn migrate(url: &str) -> Result<usize, StoreError> {
+    let config = config(url)?;
+    let worker = Worker::spawn(config, 0)?;
+    worker.call(|c| migrate_on(c.client()?))
+}
+
+fn migrate_on(client: &mut postgres::Client) -> Result<usize, StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS tessera_schema (version INTEGER NOT NULL); \
+             SELECT pg_advisory_lock(7244352616)",
+        )
+        .map_err(backend)?;
+    let result = (|| {
+        let at: i32 = client
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM tessera_schema", &[])
+            .map_err(backend)?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(at.max(0) as usize) {
+            let mut tx = client.transaction().map_err(backend)?;
+            tx.batch_execute(sql).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO tessera_schema (version) VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            tracing::info!(version = i + 1, "database schema migrated");
+        }
+        Ok(MIGRATIONS.len())
+    })();
+    let _ = client.batch_execute("SELECT pg_advisory_unlock(7244352616)");
+    result
+}
+
+fn tree_id(tree: Tree) -> i16 {
+    i16::from(tree.prefix())
+}
+
+/// The first key after every key that starts with `prefix`, if any.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn pairs(rows: Vec<postgres::Row>) -> Vec<KvPair> {
+    rows.into_iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Whether an error is a serialization failure or deadlock (the transaction is re-run).
+fn retryable(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// A staged write: `(tree, key)` and the value, `None` to delete.
+type Write = ((i16, Vec<u8>), Option<Vec<u8>>);
+
+/// A transaction's view: reads from the database (inside `SERIALIZABLE`), writes staged.
+struct PgTxn<'a> {
+    worker: &'a Worker,
+    staged: std::collections::BTreeMap<(i16, Vec<u8>), Option<Vec<u8>>>,
+    /// A database error met inside: whether it calls for a re-run, and what it was.
+    failed: Option<(bool, String)>,
+}
+
+impl Txn for PgTxn<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Abort> {
+        let t = tree_id(tree);
+        if let Some(v) = self.staged.get(&(t, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        let k = key.to_vec();
+        let got = self.worker.call(move |c| {
+            let client = c.client.as_mut().ok_or_else(|| backend("no connection"))?;
+            Ok(client
+                .query_opt(
+                    "SELECT value FROM kv WHERE tree = $1 AND key = $2",
+                    &[&t, &k],
+                )
+                .map(|r| r.map(|r| r.get::<_, Vec<u8>>(0)))
+                .map_err(|e| (retryable(&e), e.to_string())))
+        });
+        match got {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.failed = Some(e);
+                Err(Abort::Backend)
+            }
+            Err(e) => {
+                self.failed = Some((false, e.to_string()));
+                Err(Abort::Backend)
+            }
+        }
+    }
+    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), Abort> {
+        self.staged
+            .insert((tree_id(tree), key.to_vec()), Some(value.to_vec()));
+        Ok(())
+    }
+    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), Abort> {
+        self.staged.insert((tree_id(tree), key.to_vec()), None);
+        Ok(())
+    }
+}
+
+/// What a commit attempt came to.
+enum Committed {
+    Done,
+    Retry,
+}
+
+impl Kv for PgKv {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let (t, k) = (tree_id(tree), key.to_vec());
+        self.call(move |c| {
+            c.query_opt(
+                "SELECT value FROM kv WHERE tree = $1 AND key = $2",
+                &[&t, &k],
+            )
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(backend)
+        })
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KvPair>, StoreError> {
+        let t = tree_id(tree);
+        let from = prefix.to_vec();
+        let end = prefix_end(prefix);
+        self.call(move |c| {
+            let rows = match &end {
+                Some(end) => c.query(
+                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key",
+                    &[&t, &from, end],
+                ),
+                None => c.query(
+                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key",
+                    &[&t, &from],
+                ),
+            };
+            rows.map(pairs).map_err(backend)
+        })
+    }
+
+    fn scan_from(&self, tree: Tree, from: &[u8], limit: usize) -> Result<Vec<KvPair>, StoreError> {
+        let t = tree_id(tree);
+        let from = from.to_vec();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            c.query(
+                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3",
+                &[&t, &from, &limit],
+            )
+            .map(pairs)
+            .map_err(backend)
+        })
+    }
+
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
+    ) -> Result<TxnOutcome, StoreError> {
+        let taken = self.pool.take()?;
+        let worker = taken.worker()?;
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(20))));
+            }
+            worker.call(|c| {
+                c.client()?
+                    .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                    .map_err(backend)
+            })?;
+            let mut txn = PgTxn {
+                worker,
+                staged: Default::default(),
+                failed: None,
+            };
+            let outcome = f(&mut txn);
+            let rollback = || {
+                worker.call(|c| {
+                    if let Some(client) = c.client.as_mut() {
+                        let _ = client.batch_execute("ROLLBACK");
+                    }
+                    Ok(())
+                })
+            };
+            match (outcome, txn.failed.take()) {
+                (_, Some((true, _))) => {
+                    rollback()?;
+                    continue;
+                }
+                (_, Some((false, e))) => {
+                    rollback()?;
+                    return Err(backend(e));
+                }
+                (Err(Abort::User), None) => {
+                    rollback()?;
+                    return Ok(TxnOutcome::Aborted);
+                }
+                (Err(Abort::Backend), None) => {
+                    rollback()?;
+                    return Err(backend("a transaction failed"));
+                }
+                (Ok(()), None) => {}
+            }
+            let staged: Vec<Write> = txn.staged.into_iter().collect();
+            let committed = worker.call(move |c| {
+                let client = c.client()?;
+                let run = |client: &mut postgres::Client| -> Result<(), postgres::Error> {
+                    for ((t, k), v) in &staged {
+                        match v {
+                            Some(v) => client.execute(
+                                "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                                &[t, k, v],
+                            )?,
+                            None => client
+                                .execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[t, k])?,
+                        };
+                    }
+                    client.batch_execute("COMMIT")
+                };
+                match run(client) {
+                    Ok(()) => Ok(Committed::Done),
+                    Err(e) => {
+                        let _ = client.batch_execute("ROLLBACK");
+                        if retryable(&e) {
+                            Ok(Committed::Retry)
+                        } else {
+                            Err(backend(e))
+                        }
+                    }
+                }
+            })?;
+            match committed {
+                Committed::Done => return Ok(TxnOutcome::Committed),
+                Committed::Retry => continue,
+            }
+        }
+        Err(backend(format!(
+            "a transaction met {MAX_RETRIES} serialization failures in a row"
+        )))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // Commits are synchronous: each is durable when it returns.
+        Ok(())
+    }
+
+    fn recover(&self) -> bool {
+        self.call(|c| c.batch_execute("SELECT 1").map_err(backend))
+            .is_ok()
+    }
+}
+
+/// A fresh, empty database on the test server (`TESSERA_TEST_DATABASE_URL`, a server the
+/// URL's user may create databases on; `scripts/test` starts a temporary one): its URL.
+/// `None` when no server is configured — a failure instead when the suites must not skip
+/// (`TESSERA_REQUIRE_SYSTEM_TOOLS`).
+#[cfg(any(test, feature = "test-util"))]
+#[allow(clippy::expect_used)] // a test fixture: no server to test against is a failed test
+pub fn test_database() -> Option<String> {
+    let Ok(base) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_SYSTEM_TOOLS").is_none(),
+            "TESSERA_TEST_DATABASE_URL is not set: the PostgreSQL suites cannot run"
+        );
+        eprintln!("PostgreSQL suites skipped: TESSERA_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let name = format!("tessera_test_{}", crate::crypto::new_uuid().simple());
+    let created = {
+        let (base, name) = (base.clone(), name.clone());
+        // The synchronous client runs its own runtime: never on an async worker.
+        std::thread::spawn(move || -> Result<(), StoreError> {
+            let mut c = connect(&config(&base)?)?;
+            c.batch_execute(&format!("CREATE DATABASE {name}"))
+                .map_err(backend)
+        })
+        .join()
+        .expect("the database-creating thread")
+    };
+    created.expect("a test database");
+    let mut url = url::Url::parse(&base).expect("TESSERA_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends_bound_every_key_with_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

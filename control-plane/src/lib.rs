@@ -142,7 +142,24 @@ pub async fn start_on(config: Config, clock: Clock, db: Db) -> anyhow::Result<Ru
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let version = model::event::last_seq(&db).context("cannot read the event log")?;
-    let state = AppState::new(db.clone(), env, issuer, clock, &config, public_url, version)?;
+    let epoch = if db.shared() {
+        Some(
+            model::event::ensure_shared_epoch(&db)
+                .await
+                .context("cannot read the shared store's epoch")?,
+        )
+    } else {
+        None
+    };
+    let state = AppState::new(
+        db.clone(),
+        env,
+        issuer,
+        clock,
+        &config,
+        public_url,
+        push::LogPosition { version, epoch },
+    )?;
     let publisher = tokio::spawn(push::run(state.push.clone()));
     let hub = state.hub.clone();
     let app = app::app(state.clone());

@@ -3,5 +3,6 @@
 
 pub mod distribution;
 mod identity;
+mod replicas;
 mod request_facts;
 mod step_up;

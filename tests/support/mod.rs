@@ -168,10 +168,12 @@ impl Cp {
     }
 
     /// Another control plane on the same PostgreSQL database as this one: a replica that
-    /// shares nothing with it but the database (its own connections, caches and hub).
+    /// shares nothing with it but the database (its own connections, caches and hub) and the
+    /// public URL (replicas sit behind one address: tokens name it as their issuer).
     pub async fn replica_on(&self, url: &str) -> Cp {
         let mut config = Config::for_test();
         config.database_url = Some(url.to_owned());
+        config.public_url = Some(self.running.state.public_url.to_string());
         let running = control_plane::start(config, Clock::system())
             .await
             .expect("the replica starts");

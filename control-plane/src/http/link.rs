@@ -101,6 +101,17 @@ pub async fn stream(
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tx.try_send(first)
         .map_err(|_| ApiError::internal("stream channel"))?;
+    if state.db.shared() {
+        crate::model::sidecar::opened(
+            &state.db,
+            &q.id,
+            &peer.to_string(),
+            q.listen.clone(),
+            state.hub.process(),
+            state.clock.unix(),
+        )
+        .await?;
+    }
     state
         .hub
         .sidecars
@@ -152,6 +163,12 @@ async fn forward(
                 if tx.send(push::heartbeat(&state.push)).await.is_err() {
                     break;
                 }
+                // The replicas sharing the store learn this stream is still open.
+                if state.db.shared()
+                    && let Err(e) = crate::model::sidecar::alive(&state.db, &id, state.clock.unix()).await
+                {
+                    tracing::warn!(sidecar.id = %id, error = %e, "cannot record a sidecar's stream as alive");
+                }
                 continue;
             }
             () = tx.closed() => break,
@@ -165,6 +182,11 @@ async fn forward(
         beat.reset();
     }
     state.hub.sidecars.disconnected(&id);
+    if state.db.shared()
+        && let Err(e) = crate::model::sidecar::closed(&state.db, &id).await
+    {
+        tracing::warn!(sidecar.id = %id, error = %e, "cannot record a sidecar's stream as closed");
+    }
     state.metrics.sidecars_connected.dec();
     tracing::info!(sidecar.id = %id, "sidecar stream closed");
 }
@@ -184,11 +206,23 @@ pub async fn ack(
         tracing::warn!(sidecar.id = %a.sidecar_id, version = a.version, error = %e, "sidecar rejected a push message");
         state.metrics.push_nacks.inc();
     }
-    if state
-        .hub
-        .sidecars
-        .acked(&a.sidecar_id, a.version, error, state.clock.unix())
-    {
+    let here =
+        state
+            .hub
+            .sidecars
+            .acked(&a.sidecar_id, a.version, error.clone(), state.clock.unix());
+    // Behind one address the acknowledgement may reach another replica than the stream's:
+    // every replica records it in the shared store.
+    let anywhere = state.db.shared()
+        && crate::model::sidecar::acked(
+            &state.db,
+            &a.sidecar_id,
+            a.version,
+            error,
+            state.clock.unix(),
+        )
+        .await?;
+    if here || anywhere {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no stream is open for this sidecar"))

@@ -96,6 +96,25 @@ impl ServedOps {
 }
 
 impl AppState {
+    /// Every sidecar: this replica's, or every replica's when several share the store.
+    pub fn sidecars(&self) -> Result<Vec<crate::push::SidecarStatus>, crate::store::StoreError> {
+        crate::push::everywhere(&self.hub.sidecars, &self.db, self.clock.unix())
+    }
+
+    /// Wait until every connected sidecar (of every replica sharing the store) applied
+    /// `version`, at most the key-rotation wait: (connected, acknowledged).
+    pub async fn wait_applied(&self, version: u64) -> (usize, usize) {
+        if self.db.shared() {
+            crate::push::wait_applied_shared(&self.db, &self.clock, version, self.key_rotation_wait)
+                .await
+        } else {
+            self.hub
+                .sidecars
+                .wait_applied(version, self.key_rotation_wait)
+                .await
+        }
+    }
+
     /// Where the links in messages point.
     pub fn links(&self) -> crate::model::message::Links<'_> {
         crate::model::message::Links(&self.public_url)
@@ -114,12 +133,17 @@ impl AppState {
         clock: Clock,
         config: &Config,
         public_url: String,
-        version: u64,
+        log: crate::push::LogPosition,
     ) -> Result<Self, prometheus::Error> {
+        let crate::push::LogPosition { version, epoch } = log;
         let secure_cookies = !(config.dev && public_url.starts_with("http://"));
+        let issuer = Arc::new(issuer);
+        if db.shared() {
+            tokio::spawn(issuer.clone().follow(db.downgrade()));
+        }
         let metrics = Arc::new(Metrics::new()?);
         let messages = metrics.messages.clone();
-        let hub = Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version));
+        let hub = Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version, epoch));
         let restrictions: Arc<crate::model::restrictions::Policies> = Arc::default();
         let catalogs: Arc<crate::model::catalog::Catalogs> = Arc::default();
         let public_url: Arc<str> = public_url.into();
@@ -157,7 +181,7 @@ impl AppState {
             upstream: crate::upstream::client(),
             endpoints: Arc::new(config.provider_endpoints.clone()),
             env: Arc::new(env),
-            issuer: Arc::new(issuer),
+            issuer,
             hasher: crate::hashing::Hasher::new(config.argon2, config.limits.max_hash_queue)
                 .counting(metrics.hashes_shed.clone()),
             metrics,

@@ -229,6 +229,23 @@ pub fn last_seq(db: &Db) -> Result<u64, StoreError> {
         .map_or(0, u64::from_be_bytes))
 }
 
+const EPOCH_KEY: &[u8] = b"push_epoch";
+
+/// The epoch of a store several control planes share: made once, read by every replica, so
+/// a sidecar's version means the same on all of them (a sidecar that moves to another
+/// replica catches up instead of taking a snapshot).
+pub async fn ensure_shared_epoch(db: &Db) -> Result<String, StoreError> {
+    let fresh = crate::crypto::new_uuid().to_string();
+    db.write(|tx| {
+        if let Some(raw) = tx.get_raw(Tree::Meta, EPOCH_KEY)? {
+            return Ok(String::from_utf8_lossy(&raw).into_owned());
+        }
+        tx.put_raw(Tree::Meta, EPOCH_KEY, fresh.as_bytes())?;
+        Ok(fresh.clone())
+    })
+    .await
+}
+
 /// Events with `seq > after`, oldest first, at most `limit`.
 pub fn after(db: &Db, after: u64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
     db.scan_from::<EventRecord>(&after.saturating_add(1).to_be_bytes(), limit)
@@ -237,6 +254,68 @@ pub fn after(db: &Db, after: u64, limit: usize) -> Result<Vec<EventRecord>, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Replicas on one PostgreSQL database record events at once while a follower reads the
+    /// log as a hub does (`after(last)`, then `last` = the newest seen): the sequence is
+    /// taken in the transaction from one counter, so a number is only ever given after the
+    /// previous one committed — the follower never skips an event that commits late.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_follower_of_the_log_skips_no_event_that_replicas_commit_concurrently() {
+        const EACH: usize = 60;
+        let Some(url) = crate::store::postgres::test_database() else {
+            return;
+        };
+        let replicas: Vec<Db> = (0..3)
+            .map(|_| Db::open_postgres(&url, 4).unwrap())
+            .collect();
+        let follower = Db::open_postgres(&url, 1).unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (db, done) = (follower.clone(), done.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut seen = Vec::new();
+                let mut last = 0;
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                    for e in after(&db, last, 1000).unwrap() {
+                        seen.push(e.seq);
+                        last = e.seq;
+                    }
+                    if finished {
+                        return seen;
+                    }
+                }
+            })
+        };
+        let mut writers = Vec::new();
+        for (r, db) in replicas.iter().enumerate() {
+            for w in 0..2 {
+                let db = db.clone();
+                writers.push(tokio::spawn(async move {
+                    for i in 0..EACH {
+                        let user = format!("u{r}-{w}-{i}");
+                        db.write(|tx| {
+                            Event::UserLocked { user: &user }.record(tx, "2026-12-07T00:00:00Z")
+                        })
+                        .await
+                        .unwrap();
+                    }
+                }));
+            }
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let seen = reader.await.unwrap();
+        let total = (3 * 2 * EACH) as u64;
+        assert_eq!(last_seq(&follower).unwrap(), total);
+        assert_eq!(
+            seen,
+            (1..=total).collect::<Vec<u64>>(),
+            "every event, in order, once"
+        );
+    }
 
     /// Every variant, with what it concerns; a kind nothing records would be dead.
     fn every_event() -> Vec<Event<'static>> {

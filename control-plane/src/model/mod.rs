@@ -38,6 +38,7 @@ pub mod rbac;
 pub mod restrictions;
 pub mod session;
 pub mod setting;
+pub mod sidecar;
 pub mod signup;
 pub mod social;
 pub mod template;

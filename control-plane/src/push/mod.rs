@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 use crate::model::event::{self, EventKind, EventRecord};
 use crate::store::StoreError;
 
-pub use self::status::{SidecarStatus, Sidecars};
+pub use self::status::{SidecarStatus, Sidecars, everywhere, wait_applied_shared};
 
 /// Most events one catch-up delta covers; a sidecar further behind gets a snapshot.
 pub const MAX_CATCH_UP: usize = 10_000;
@@ -39,10 +39,22 @@ pub struct Frame {
     pub bytes: Bytes,
 }
 
+/// Where the event log stands when a control plane starts: its last version, and the epoch
+/// of a store several replicas share (else the hub makes one of its own).
+#[derive(Clone, Debug, Default)]
+pub struct LogPosition {
+    /// The last event's sequence number.
+    pub version: u64,
+    /// The shared store's epoch.
+    pub epoch: Option<String>,
+}
+
 /// The fan-out point. One per control plane.
 pub struct Hub {
     mac_key: [u8; 32],
     epoch: String,
+    /// This process (a replica among those sharing a store).
+    process: String,
     version: AtomicU64,
     frames: broadcast::Sender<Arc<Frame>>,
     closing: tokio::sync::watch::Sender<bool>,
@@ -51,12 +63,14 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub at the store's current version.
-    pub fn new(mac_key: [u8; 32], version: u64) -> Self {
+    /// A hub at the store's current version, in `epoch` (a shared store's), else in one of
+    /// this process's own.
+    pub fn new(mac_key: [u8; 32], version: u64, epoch: Option<String>) -> Self {
         let (frames, _) = broadcast::channel(1024);
         Hub {
             mac_key,
-            epoch: crate::crypto::new_uuid().to_string(),
+            epoch: epoch.unwrap_or_else(|| crate::crypto::new_uuid().to_string()),
+            process: crate::crypto::new_uuid().to_string(),
             version: AtomicU64::new(version),
             frames,
             closing: tokio::sync::watch::channel(false).0,
@@ -72,6 +86,11 @@ impl Hub {
     /// This process's epoch (see [`wire::Snapshot::epoch`]).
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// This process's id among the replicas sharing a store.
+    pub fn process(&self) -> &str {
+        &self.process
     }
 
     /// Subscribe to published frames.

@@ -138,3 +138,63 @@ impl Sidecars {
         (connected, acked)
     }
 }
+
+/// With a store several replicas share: wait until every sidecar connected to any of them
+/// has applied `version`, at most `limit` (re-checked at every commit, which an
+/// acknowledgement is, and every 50 ms). Returns (connected, acknowledged) at the end.
+pub async fn wait_applied_shared(
+    db: &crate::store::Db,
+    clock: &crate::model::clock::Clock,
+    version: u64,
+    limit: std::time::Duration,
+) -> (usize, usize) {
+    let mut commits = db.commits();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (connected, acked) = count_shared(db, clock.unix(), version);
+        if acked == connected || tokio::time::Instant::now() >= deadline {
+            return (connected, acked);
+        }
+        tokio::select! {
+            _ = commits.changed() => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+fn count_shared(db: &crate::store::Db, now: i64, version: u64) -> (usize, usize) {
+    let all = crate::model::sidecar::all(db).unwrap_or_default();
+    let connected: Vec<_> = all.iter().filter(|s| s.connected(now)).collect();
+    let acked = connected
+        .iter()
+        .filter(|s| s.applied_version >= version)
+        .count();
+    (connected.len(), acked)
+}
+
+/// Every sidecar: this hub's registry, or with a shared store every replica's (a stale
+/// stream counted as closed).
+pub fn everywhere(
+    hub_sidecars: &Sidecars,
+    db: &crate::store::Db,
+    now: i64,
+) -> Result<Vec<SidecarStatus>, crate::store::StoreError> {
+    if !db.shared() {
+        return Ok(hub_sidecars.list());
+    }
+    Ok(crate::model::sidecar::all(db)?
+        .into_iter()
+        .map(|r| SidecarStatus {
+            streams: if r.connected(now) { r.streams } else { 0 },
+            id: r.id,
+            address: r.address,
+            listen: r.listen,
+            applied_version: r.applied_version,
+            last_contact_unix: r.last_contact_unix,
+            connected_since_unix: r.connected_since_unix,
+            last_error: r.last_error,
+            connects: r.connects,
+        })
+        .collect())
+}

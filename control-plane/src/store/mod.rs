@@ -148,6 +148,8 @@ trees! {
     /// Custom social OAuth providers (`provider/{id}`) and logins in flight
     /// (`flow/{state digest}`).
     Social = 42, "social";
+    /// The sidecars of every replica sharing the store, by id (`model::sidecar`).
+    Sidecars = 43, "sidecars";
 }
 
 /// Errors of the storage layer.
@@ -227,6 +229,15 @@ pub trait Kv: Send + Sync + 'static {
     fn recover(&self) -> bool {
         true
     }
+    /// Whether other processes may write to the same store (several control planes on one
+    /// database): then what they commit is announced through [`Kv::on_remote_commit`].
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Call `wake` whenever another process may have committed, and at least every second
+    /// (watchers re-read the store; a lost notification costs a second at most). `wake`
+    /// answers `false` once nobody watches any more, and the backend stops calling it.
+    fn on_remote_commit(&self, _wake: Arc<dyn Fn() -> bool + Send + Sync>) {}
 }
 
 /// A stored record type: its tree, its primary key and its secondary index entries.
@@ -327,10 +338,18 @@ impl Db {
     pub fn new(kv: Arc<dyn Kv>) -> Self {
         let flusher = Arc::new(Flusher::spawn(kv.clone()));
         let (commits, _) = tokio::sync::watch::channel(0);
+        let commits = Arc::new(commits);
+        let remote = Arc::downgrade(&commits);
+        kv.on_remote_commit(Arc::new(move || {
+            remote.upgrade().is_some_and(|c| {
+                c.send_modify(|n| *n += 1);
+                true
+            })
+        }));
         Db {
             kv,
             flusher,
-            commits: Arc::new(commits),
+            commits,
             space: None,
         }
     }
@@ -353,6 +372,11 @@ impl Db {
             min_free: std::sync::atomic::AtomicU64::new(0),
         }));
         Ok(db)
+    }
+
+    /// Whether other control planes share this store (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        self.kv.shared()
     }
 
     /// Refuse writes (503, nothing changed) while the data directory's disk has less than

@@ -171,7 +171,12 @@ impl Pool {
 /// The PostgreSQL backend.
 pub struct PgKv {
     pool: Pool,
+    config: postgres::Config,
 }
+
+/// The channel every commit notifies (`NOTIFY`, delivered at commit) and every replica
+/// listens on.
+const CHANNEL: &str = "tessera_commits";
 
 /// Parse a `postgres://` URL (a `sslmode` parameter as libpq has it).
 pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
@@ -192,6 +197,7 @@ impl PgKv {
                 idle: Mutex::new(idle),
                 freed: Condvar::new(),
             },
+            config,
         };
         kv.pool
             .take()?
@@ -439,7 +445,7 @@ impl Kv for PgKv {
                                 .execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[t, k])?,
                         };
                     }
-                    client.batch_execute("COMMIT")
+                    client.batch_execute(&format!("NOTIFY {CHANNEL}; COMMIT"))
                 };
                 match run(client) {
                     Ok(()) => Ok(Committed::Done),
@@ -471,6 +477,62 @@ impl Kv for PgKv {
     fn recover(&self) -> bool {
         self.call(|c| c.batch_execute("SELECT 1").map_err(backend))
             .is_ok()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// A thread with a connection of its own `LISTEN`s for every replica's commits and calls
+    /// `wake` for each, and once a second besides (reconnecting after a second when the
+    /// connection is lost); it ends once `wake` says nobody watches.
+    fn on_remote_commit(&self, wake: Arc<dyn Fn() -> bool + Send + Sync>) {
+        use postgres::fallible_iterator::FallibleIterator;
+        let config = self.config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("postgres-listen".into())
+            .spawn(move || {
+                loop {
+                    let listened = (|| -> Result<bool, StoreError> {
+                        let mut client = connect(&config)?;
+                        client
+                            .batch_execute(&format!("LISTEN {CHANNEL}"))
+                            .map_err(backend)?;
+                        loop {
+                            // Anything committed meanwhile (and the once-a-second look).
+                            if !wake() {
+                                return Ok(false);
+                            }
+                            let mut notes = client.notifications();
+                            let mut it = notes.timeout_iter(Duration::from_secs(1));
+                            while it.next().map_err(backend)?.is_some() {
+                                if !wake() {
+                                    return Ok(false);
+                                }
+                            }
+                            drop(it);
+                            drop(notes);
+                            if client.is_closed() {
+                                return Err(backend("the listening connection closed"));
+                            }
+                        }
+                    })();
+                    match listened {
+                        Ok(false) => return,
+                        Ok(true) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "not listening for other replicas' commits; retrying");
+                            if !wake() {
+                                return;
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the commit listener");
+        }
     }
 }
 

@@ -175,6 +175,31 @@ impl Issuer {
         Ok(promoted)
     }
 
+    /// Follow the key changes other replicas sharing the store make (`KeysChanged` in the
+    /// event log): this replica's ring is rebuilt from the store after each, so every replica
+    /// signs with the key the last rotation promoted. Runs until the store is gone.
+    pub async fn follow(self: std::sync::Arc<Self>, db: crate::store::WeakDb) {
+        let (mut commits, mut seen) = match db.upgrade() {
+            Some(db) => (db.commits(), event::last_seq(&db).unwrap_or(0)),
+            None => return,
+        };
+        while commits.changed().await.is_ok() {
+            let Some(db) = db.upgrade() else { return };
+            let Ok(events) = event::after(&db, seen, 1000) else {
+                continue;
+            };
+            let changed = events
+                .iter()
+                .any(|e| e.kind == crate::model::event::EventKind::KeysChanged);
+            if let Some(last) = events.last() {
+                seen = last.seq;
+            }
+            if changed && let Err(e) = self.reload(&db) {
+                tracing::error!(error = %e, "cannot reload the signing keys another replica changed");
+            }
+        }
+    }
+
     fn reload(&self, db: &Db) -> Result<(), TokenError> {
         self.ring
             .store(std::sync::Arc::new(keys::build_ring(&keys::load(db)?)?));

@@ -63,7 +63,8 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         .store_healthy
         .set(i64::from(state.db.is_healthy()));
     let version = state.hub.version();
-    for s in state.hub.sidecars.list() {
+    let sidecars = state.sidecars().unwrap_or_default();
+    for s in sidecars {
         let applied = i64::try_from(s.applied_version).unwrap_or(i64::MAX);
         let lag = i64::try_from(version.saturating_sub(s.applied_version)).unwrap_or(i64::MAX);
         state

@@ -102,11 +102,8 @@ pub(super) async fn rotate(
         .publish_next(&state.db, &rfc3339(state.clock.now()))
         .await
         .map_err(key_error)?;
-    let (sidecars, acknowledged) = state
-        .hub
-        .sidecars
-        .wait_applied(version, state.key_rotation_wait)
-        .await;
+    // Every replica's sidecars when several share the store.
+    let (sidecars, acknowledged) = state.wait_applied(version).await;
     let fresh = state
         .issuer
         .promote(

@@ -50,9 +50,7 @@ pub(super) async fn list(
     let now = state.clock.unix();
     let time_of = |secs: i64| rfc3339_of(secs).unwrap_or_default();
     let sidecars = state
-        .hub
-        .sidecars
-        .list()
+        .sidecars()?
         .into_iter()
         .map(|s| SidecarReply {
             lag: version.saturating_sub(s.applied_version),

@@ -179,4 +179,32 @@ async fn a_revocation_on_any_replica_reaches_the_sidecars_of_every_replica() {
         applied(sc, want).await;
         assert_eq!(check(sc, &token).await.0, 200);
     }
+    // A sidecar that moves to another replica resumes: named with the shared epoch, an
+    // older version gets a catch-up delta there, the current one a heartbeat — no snapshot.
+    let version = replicas[0].cp.running.state.hub.version();
+    for _ in 0..300 {
+        if replicas[1].cp.running.state.hub.version() == version {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for (since, want) in [
+        (version - 1, "\"type\":\"delta\""),
+        (version, "\"type\":\"heartbeat\""),
+    ] {
+        let mut r = crate::support::http_client()
+            .get(format!(
+                "{}{}?id=moved&since={since}&epoch={epoch}",
+                replicas[1].cp.running.url(),
+                shared::wire::STREAM_PATH
+            ))
+            .bearer_auth(&sidecar_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let first = r.chunk().await.unwrap().unwrap();
+        let first = String::from_utf8_lossy(&first);
+        assert!(first.contains(want), "since {since}: {first}");
+    }
 }

@@ -11,17 +11,14 @@ use crate::model::clock::Clock;
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if args.command == Some(crate::config::Command::Migrate) {
+    if let Some(crate::config::Command::Migrate { from }) = args.command.clone() {
         init_tracing(args.log_format.unwrap_or_default());
         let Some(url) = args.database_url.clone() else {
             eprintln!("tessera-control-plane migrate: --database-url is required");
             return ExitCode::from(2);
         };
-        return match crate::store::postgres::migrate(&url) {
-            Ok(version) => {
-                println!("database schema at version {version}");
-                ExitCode::SUCCESS
-            }
+        return match migrate(&url, from.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tessera-control-plane migrate: {e}");
                 ExitCode::FAILURE
@@ -53,6 +50,30 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `migrate`: the schema, then (with `from`) the move of an embedded store, verified.
+fn migrate(url: &str, from: Option<&str>) -> Result<(), String> {
+    let version = crate::store::postgres::migrate(url).map_err(|e| e.to_string())?;
+    println!("database schema at version {version}");
+    let Some(from) = from else {
+        return Ok(());
+    };
+    let dir = from
+        .strip_prefix("sled:")
+        .ok_or("--from must be sled:DIR (the embedded store's directory)")?;
+    let source = crate::store::SledKv::open(std::path::Path::new(dir))
+        .map_err(|e| format!("cannot open the embedded store in {dir}: {e}"))?;
+    let target = crate::store::postgres::PgKv::open(url, 4).map_err(|e| e.to_string())?;
+    let report = crate::store::copy::copy(&source, &target).map_err(|e| e.to_string())?;
+    for (tree, n) in &report.trees {
+        println!("{tree}: {n} copied and read back");
+    }
+    println!(
+        "moved {} entries from {dir} into the database, verified",
+        report.total()
+    );
+    Ok(())
 }
 
 /// `RUST_LOG` (or `TESSERA_LOG`) filters; the default is `info`.

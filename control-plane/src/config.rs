@@ -10,10 +10,16 @@ use serde::Deserialize;
 use crate::hashing::Argon2Cost;
 
 /// The commands besides serving (the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
-    /// Apply the database schema's missing versions to `--database-url`, then exit.
-    Migrate,
+    /// Apply the database schema's missing versions to `--database-url`, then exit; with
+    /// `--from sled:DIR`, then also move that embedded store into the (empty) database and
+    /// verify it.
+    Migrate {
+        /// The store to move: `sled:DIR` (stop its control plane first).
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 /// Command-line flags; every one also reads an environment variable.

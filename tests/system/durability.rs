@@ -113,6 +113,127 @@ async fn migrate_applies_the_schema_alone_and_is_idempotent() {
     assert!(tenant_ids(&client, &cp.url, &token).await.is_empty());
 }
 
+/// An embedded store moves into PostgreSQL whole: `migrate --from sled:DIR` copies every
+/// tree and reads it back; the control plane then starts on the database with the same
+/// accounts, users (who log in with their passwords), signing key and credentials; a second
+/// move into the now full database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sled_store_moves_into_postgres_with_everything() {
+    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = http_client();
+    let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
+    let token = vendor_token(&client, &cp.url).await;
+    let mut tenants = BTreeSet::new();
+    for i in 0..20 {
+        let r: Value = client
+            .post(format!("{}/tenants/resources/tenants/v1", cp.url))
+            .header("x-access-token", &token)
+            .json(&json!({"name": format!("moved-{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tenants.insert(r["tenantId"].as_str().unwrap().to_owned());
+    }
+    let tenant = tenants.iter().next().unwrap().clone();
+    let r = client
+        .post(format!("{}/identity/resources/users/v1", cp.url))
+        .header("x-access-token", &token)
+        .header("frontegg-tenant-id", &tenant)
+        .json(&json!({"email": "moved@example.com", "password": "Moved-Pass-42"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let uid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!(
+            "{}/identity/resources/users/v1/{uid}/verify",
+            cp.url
+        ))
+        .header("x-access-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let jwks_before: Value = client
+        .get(format!("{}/.well-known/jwks.json", cp.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(cp.terminate().success());
+
+    let moved = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
+        .args([
+            "migrate",
+            "--database-url",
+            &url,
+            "--from",
+            &format!("sled:{}", dir.path().display()),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&moved.stdout).into_owned();
+    assert!(moved.status.success(), "{moved:?}");
+    assert!(out.contains("verified"), "{out}");
+    println!("{out}");
+
+    let outbox = tempfile::tempdir().unwrap();
+    let on_pg = on_postgres(outbox.path(), &url);
+    let token = vendor_token(&client, &on_pg.url).await;
+    assert_eq!(tenant_ids(&client, &on_pg.url, &token).await, tenants);
+    let login = client
+        .post(format!("{}/identity/resources/auth/v1/user", on_pg.url))
+        .json(&json!({"email": "moved@example.com", "password": "Moved-Pass-42"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        200,
+        "the moved user logs in with its password"
+    );
+    let jwks_after: Value = client
+        .get(format!("{}/.well-known/jwks.json", on_pg.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks_after, jwks_before, "the same signing key");
+    // Into a database that holds data: refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
+        .args([
+            "migrate",
+            "--database-url",
+            &url,
+            "--from",
+            &format!("sled:{}", dir.path().display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("never merges"),
+        "{again:?}"
+    );
+}
+
 async fn writes_survive_kill_9(start: impl Fn() -> crate::support::process::Proc) {
     let client = http_client();
     let mut acknowledged_total = 0;

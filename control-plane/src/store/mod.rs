@@ -7,6 +7,7 @@
 //! commit), so a burst of N writes costs far fewer than N fsyncs.
 
 mod codec;
+pub mod copy;
 mod durable;
 mod memory;
 pub mod postgres;
@@ -372,6 +373,11 @@ impl Db {
             min_free: std::sync::atomic::AtomicU64::new(0),
         }));
         Ok(db)
+    }
+
+    /// The backend (a move copies between two).
+    pub fn kv(&self) -> &dyn Kv {
+        self.kv.as_ref()
     }
 
     /// Whether other control planes share this store (PostgreSQL).

@@ -13,6 +13,7 @@ mod observability;
 mod outage;
 mod overload;
 mod queued_mail;
+mod replicas;
 mod sidecar_shell;
 mod slowloris;
 mod smtp;

@@ -41,6 +41,10 @@ pub struct Metrics {
     /// Messages by channel (`email`/`sms`), type (the flow) and result (`delivered`,
     /// `failed`, `inactive`).
     pub messages: IntCounterVec,
+    /// Time from a write's start to its durable acknowledgement (`Db::write`).
+    pub store_write: Histogram,
+    /// Database connections by state (`idle`, `busy`): PostgreSQL only.
+    pub db_connections: IntGaugeVec,
 }
 
 impl Metrics {
@@ -156,6 +160,24 @@ impl Metrics {
             &["channel", "type", "result"],
         )?;
         registry.register(Box::new(messages.clone()))?;
+        let store_write = Histogram::with_opts(
+            HistogramOpts::new(
+                "control_plane_store_write_seconds",
+                "Time from a store write's start to its durable acknowledgement",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )?;
+        registry.register(Box::new(store_write.clone()))?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "control_plane_db_connections",
+                "PostgreSQL store connections by state (idle, busy)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(db_connections.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -173,6 +195,8 @@ impl Metrics {
             sidecar_lag,
             restriction_denials,
             messages,
+            store_write,
+            db_connections,
         })
     }
 

@@ -227,3 +227,119 @@ async fn slow_request_bodies_are_cut_off() {
     let ok = cp.client.get(cp.url("/healthz")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+/// The metric names a PromQL expression mentions (Tessera's: `control_plane_*`,
+/// `sidecar_*`), a histogram's series named by their family.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &expr[i..];
+        let starts = (rest.starts_with("control_plane_") || rest.starts_with("sidecar_"))
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'));
+        if starts {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            i += name.len();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name)
+                .to_owned();
+            out.push(family);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every metric the Grafana dashboard (`deploy/grafana/tessera.json`) and the alert rules
+/// (`deploy/prometheus/alerts.yml`) name is exported by a running control plane (on
+/// PostgreSQL, for the pool's) or sidecar; and `promtool` accepts the rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_alerts_name_is_exported() {
+    use crate::enforcement::distribution::{check, sidecar_for};
+    let root = crate::support::repo_root();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/tessera.json")).unwrap(),
+    )
+    .unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for p in dashboard["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            named.extend(metric_names(t["expr"].as_str().unwrap()));
+        }
+    }
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    for line in rules.lines() {
+        if let Some(expr) = line.trim().strip_prefix("expr:") {
+            named.extend(metric_names(expr));
+        }
+    }
+    assert!(named.len() >= 20, "{named:?}");
+
+    let cp = match Cp::start_postgres().await {
+        Some((cp, _)) => cp,
+        None => Cp::start().await,
+    };
+    let token = cp.vendor_token().await;
+    let sc = sidecar_for(
+        &cp,
+        cp.running.credentials.sidecar_token.as_deref().unwrap(),
+        None,
+        None,
+    )
+    .await;
+    // Some activity: a failed login, a decision of each kind.
+    let _ = cp
+        .call(
+            Method::POST,
+            "/identity/resources/auth/v1/user",
+            None,
+            Some(&serde_json::json!({"email": "nobody@metrics.test", "password": "x"})),
+        )
+        .await;
+    let _ = check(&sc, "not.a.token").await;
+    let _ = token;
+    for _ in 0..200 {
+        if sc.sidecar.version().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let scrape =
+        |url: String| async move { reqwest::get(url).await.unwrap().text().await.unwrap() };
+    let exported = format!(
+        "{}\n{}",
+        scrape(cp.url("/metrics")).await,
+        scrape(format!("http://{}/metrics", sc.admin_addr)).await
+    );
+    let families: std::collections::BTreeSet<&str> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut missing: Vec<&String> = named
+        .iter()
+        .filter(|n| !families.contains(n.as_str()))
+        .collect();
+    if !cp.running.state.db.shared() {
+        // Only a PostgreSQL store has a pool.
+        missing.retain(|n| n.as_str() != "control_plane_db_connections");
+    }
+    assert!(missing.is_empty(), "named but not exported: {missing:?}");
+
+    // promtool (Debian's `prometheus` package) accepts the rules.
+    if let Some(promtool) = crate::support::system_tool(&["/usr/bin/promtool"], "prometheus") {
+        let out = std::process::Command::new(promtool)
+            .args(["check", "rules"])
+            .arg(root.join("deploy/prometheus/alerts.yml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+}

@@ -142,6 +142,7 @@ impl AppState {
             tokio::spawn(issuer.clone().follow(db.downgrade()));
         }
         let metrics = Arc::new(Metrics::new()?);
+        db.observe_writes(metrics.store_write.clone());
         let messages = metrics.messages.clone();
         let hub = Arc::new(crate::push::Hub::new(env.sidecar_mac_key(), version, epoch));
         let restrictions: Arc<crate::model::restrictions::Policies> = Arc::default();

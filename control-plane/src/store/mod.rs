@@ -235,6 +235,10 @@ pub trait Kv: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// `(idle, total)` pooled connections, for a backend that pools them.
+    fn pool(&self) -> Option<(usize, usize)> {
+        None
+    }
     /// Call `wake` whenever another process may have committed, and at least every second
     /// (watchers re-read the store; a lost notification costs a second at most). `wake`
     /// answers `false` once nobody watches any more, and the backend stops calling it.
@@ -332,6 +336,8 @@ pub struct Db {
     space: Option<Arc<SpaceGuard>>,
     /// Bumped after every durable commit: watchers (the push hub) wake on it.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Observes each write's time to its durable acknowledgement, once set.
+    write_seconds: Arc<std::sync::OnceLock<prometheus::Histogram>>,
 }
 
 impl Db {
@@ -352,6 +358,7 @@ impl Db {
             flusher,
             commits,
             space: None,
+            write_seconds: Arc::default(),
         }
     }
 
@@ -378,6 +385,16 @@ impl Db {
     /// The backend (a move copies between two).
     pub fn kv(&self) -> &dyn Kv {
         self.kv.as_ref()
+    }
+
+    /// Observe every write's time to its acknowledgement on `h` (set once, at startup).
+    pub fn observe_writes(&self, h: prometheus::Histogram) {
+        let _ = self.write_seconds.set(h);
+    }
+
+    /// `(idle, total)` database connections (PostgreSQL).
+    pub fn pool(&self) -> Option<(usize, usize)> {
+        self.kv.pool()
     }
 
     /// Whether other control planes share this store (PostgreSQL).
@@ -497,6 +514,7 @@ impl Db {
             flusher: Arc::downgrade(&self.flusher),
             space: self.space.as_ref().map(Arc::downgrade),
             commits: Arc::downgrade(&self.commits),
+            write_seconds: Arc::downgrade(&self.write_seconds),
         }
     }
 
@@ -508,6 +526,7 @@ impl Db {
     where
         E: From<StoreError>,
     {
+        let started = std::time::Instant::now();
         self.check_space()?;
         let generation = self.kv.generation();
         match self.transact(&mut f)? {
@@ -523,6 +542,9 @@ impl Db {
                     .into());
                 }
                 self.commits.send_modify(|n| *n += 1);
+                if let Some(h) = self.write_seconds.get() {
+                    h.observe(started.elapsed().as_secs_f64());
+                }
                 Ok(v)
             }
             (_, Some(Err(e))) => Err(e),
@@ -605,6 +627,7 @@ pub struct WeakDb {
     flusher: std::sync::Weak<Flusher>,
     space: Option<std::sync::Weak<SpaceGuard>>,
     commits: std::sync::Weak<tokio::sync::watch::Sender<u64>>,
+    write_seconds: std::sync::Weak<std::sync::OnceLock<prometheus::Histogram>>,
 }
 
 impl WeakDb {
@@ -618,6 +641,7 @@ impl WeakDb {
                 None => None,
             },
             commits: self.commits.upgrade()?,
+            write_seconds: self.write_seconds.upgrade()?,
         })
     }
 }

@@ -172,6 +172,7 @@ impl Pool {
 pub struct PgKv {
     pool: Pool,
     config: postgres::Config,
+    connections: usize,
 }
 
 /// The channel every commit notifies (`NOTIFY`, delivered at commit) and every replica
@@ -198,6 +199,7 @@ impl PgKv {
                 freed: Condvar::new(),
             },
             config,
+            connections: connections.max(1),
         };
         kv.pool
             .take()?
@@ -481,6 +483,11 @@ impl Kv for PgKv {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn pool(&self) -> Option<(usize, usize)> {
+        let idle = self.pool.idle.lock().map(|i| i.len()).unwrap_or(0);
+        Some((idle, self.connections))
     }
 
     /// A thread with a connection of its own `LISTEN`s for every replica's commits and calls

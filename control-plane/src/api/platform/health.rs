@@ -63,6 +63,12 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         .store_healthy
         .set(i64::from(state.db.is_healthy()));
     let version = state.hub.version();
+    if let Some((idle, total)) = state.db.pool() {
+        let c = &state.metrics.db_connections;
+        c.with_label_values(&["idle"]).set(idle as i64);
+        c.with_label_values(&["busy"])
+            .set(total.saturating_sub(idle) as i64);
+    }
     let sidecars = state.sidecars().unwrap_or_default();
     for s in sidecars {
         let applied = i64::try_from(s.applied_version).unwrap_or(i64::MAX);

@@ -159,10 +159,14 @@ impl Cp {
     /// A control plane on a fresh PostgreSQL database (`TESSERA_TEST_DATABASE_URL`'s server),
     /// and that database's URL; `None` when no server is configured (the suite skips).
     pub async fn start_postgres() -> Option<(Cp, String)> {
+        Self::start_postgres_with(Config::for_test()).await
+    }
+
+    /// [`Cp::start_postgres`] with a custom configuration.
+    pub async fn start_postgres_with(mut config: Config) -> Option<(Cp, String)> {
         let url = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
             .await
             .unwrap()?;
-        let mut config = Config::for_test();
         config.database_url = Some(url.clone());
         Some((Self::start_with(config).await, url))
     }
@@ -171,7 +175,11 @@ impl Cp {
     /// shares nothing with it but the database (its own connections, caches and hub) and the
     /// public URL (replicas sit behind one address: tokens name it as their issuer).
     pub async fn replica_on(&self, url: &str) -> Cp {
-        let mut config = Config::for_test();
+        self.replica_with(url, Config::for_test()).await
+    }
+
+    /// [`Cp::replica_on`] with a custom configuration.
+    pub async fn replica_with(&self, url: &str, mut config: Config) -> Cp {
         config.database_url = Some(url.to_owned());
         config.public_url = Some(self.running.state.public_url.to_string());
         let running = control_plane::start(config, Clock::system())

@@ -103,3 +103,47 @@ async fn acknowledged_mail_survives_kill_9_and_arrives_exactly_once() {
     );
     drop(cp);
 }
+
+/// Replicas on one PostgreSQL database share one queue: sign-ups through three replicas,
+/// each delivering with its own task, and every activation mail arrives exactly once (the
+/// replica that claims a message sends it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_sharing_a_database_send_each_queued_mail_once() {
+    let (port, inbox) = crate::support::smtp::sink(Arc::new(AtomicBool::new(false))).await;
+    let config = || {
+        let mut c = control_plane::config::Config::for_test();
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c
+    };
+    let Some((first, url)) = crate::support::Cp::start_postgres_with(config()).await else {
+        return;
+    };
+    let mut cps = vec![first];
+    for _ in 0..2 {
+        let r = cps[0].replica_with(&url, config()).await;
+        cps.push(r);
+    }
+    let http = http_client();
+    let mut acked = Vec::new();
+    for i in 0..24 {
+        let email = format!("replicated{i}@example.com");
+        let r = http
+            .post(cps[i % 3].url("/identity/resources/users/v1/signUp"))
+            .json(&json!({"email": email, "password": "Queued-Pass-99", "companyName": "Q", "provider": "local"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        acked.push(email);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.iter().any(|e| count(&inbox, e) == 0) {
+        assert!(Instant::now() < deadline, "not every mail arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time for a duplicate to show, then none may have.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for e in &acked {
+        assert_eq!(count(&inbox, e), 1, "{e}");
+    }
+}

@@ -187,6 +187,17 @@ impl Worker {
     /// Deliver (or drop) `q`; when it is due again, if it was rescheduled.
     async fn one(&self, db: &Db, q: Queued, now: u64) -> Option<u64> {
         let (kind, rid) = (q.kind.as_str(), q.request_id.as_deref().unwrap_or("-"));
+        // Replicas sharing the store share the queue: whichever claims a message sends it.
+        if db.shared() {
+            match outbox::claim(db, &q.id, now).await {
+                Ok(true) => {}
+                Ok(false) => return Some(now + outbox::CLAIM_MS),
+                Err(e) => {
+                    tracing::error!(mail.kind = kind, request.id = rid, error = %e, "cannot claim a queued message; retrying");
+                    return Some(now + 1000);
+                }
+            }
+        }
         if q.until_ms <= now {
             self.count(q.channel, kind, "expired");
             tracing::error!(

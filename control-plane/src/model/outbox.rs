@@ -56,6 +56,10 @@ pub struct Queued {
     /// nobody's as for one that is somebody's).
     #[serde(default)]
     pub decoy: bool,
+    /// With a store several replicas share: the replica delivering it holds it until then
+    /// (milliseconds since the epoch), so no other sends it meanwhile.
+    #[serde(default)]
+    pub claimed_until_ms: u64,
 }
 
 impl Record for Queued {
@@ -128,7 +132,28 @@ fn put(tx: &mut Tx<'_>, m: &Message, decoy: bool) -> Result<(), StoreError> {
         request_id: crate::trace::request_id(),
         decoy,
         id,
+        claimed_until_ms: 0,
     })
+}
+
+/// How long a replica holds a message it is delivering.
+pub const CLAIM_MS: u64 = 30_000;
+
+/// Take message `id` for delivery by this replica until `now_ms` + [`CLAIM_MS`]: `false` if
+/// another replica holds it (or it is gone). Several replicas share one queue; one sends.
+pub async fn claim(db: &Db, id: &str, now_ms: u64) -> Result<bool, StoreError> {
+    db.write(|tx| {
+        let Some(mut q) = tx.get::<Queued>(id.as_bytes())? else {
+            return Ok(false);
+        };
+        if q.claimed_until_ms > now_ms {
+            return Ok(false);
+        }
+        q.claimed_until_ms = now_ms + CLAIM_MS;
+        tx.put(&q)?;
+        Ok(true)
+    })
+    .await
 }
 
 /// Up to [`BATCH`] queued messages after `after` (from the start: `None`), in queue order:
@@ -168,6 +193,8 @@ pub fn reschedule(db: &Db, id: &str, at_ms: u64) -> Result<(), StoreError> {
         if let Some(mut q) = tx.get::<Queued>(id.as_bytes())? {
             q.attempts = q.attempts.saturating_add(1);
             q.next_at_ms = at_ms;
+            // Free for any replica to try at `at_ms`.
+            q.claimed_until_ms = 0;
             tx.put(&q)?;
         }
         Ok(())

@@ -61,6 +61,11 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000),
     };
+    // The control plane's store: PostgreSQL (a fresh database on this server per start)
+    // instead of the embedded one.
+    if let Some(url) = flag("--database-url") {
+        let _ = DATABASE.set(url);
+    }
     procs::build_binaries();
     let all = [
         "baseline",
@@ -101,7 +106,8 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: load <baseline|warm|cold|loaded|proxy|api-key|control-plane|propagation|memory|all> \
-         [--secs S] [--runs R] [--trials T] [--sidecars 1,10,100] [--tokens N]"
+         [--secs S] [--runs R] [--trials T] [--sidecars 1,10,100] [--tokens N] \
+         [--database-url postgres://…]"
     );
     std::process::exit(2)
 }
@@ -516,6 +522,9 @@ fn proxy(o: &Opts) {
 // ---------------------------------------------------------------------------------------
 // 7. control plane
 
+/// `--database-url`: a PostgreSQL server the control plane's store goes on.
+static DATABASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 const CLIENT_ID: &str = "6a1f6b0e-5f43-4c51-9b9e-0d7b3c2a1e90";
 const API_KEY: &str = "bench-api-key-0123456789abcdef0123456789abcdef";
 const SIDECAR_TOKEN: &str = "bench-sidecar-token-0123456789abcdef";
@@ -537,6 +546,11 @@ fn start_control_plane(cheap_argon2: bool) -> Server {
         "--email-outbox".into(),
         dir.path().join("outbox").to_str().expect("utf-8").into(),
     ];
+    if let Some(base) = DATABASE.get() {
+        let url = control_plane::store::postgres::fresh_database(base, "tessera_bench")
+            .expect("a fresh database on --database-url");
+        args.extend(["--database-url".into(), url]);
+    }
     if cheap_argon2 {
         args.extend([
             "--argon2-memory-kib".into(),

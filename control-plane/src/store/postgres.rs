@@ -543,6 +543,24 @@ impl Kv for PgKv {
     }
 }
 
+/// Create a fresh, empty database on the server `base` points at (its user may create
+/// databases): its URL. For the test suites and the load harness.
+pub fn fresh_database(base: &str, prefix: &str) -> Result<String, StoreError> {
+    let name = format!("{prefix}_{}", crate::crypto::new_uuid().simple());
+    let (b, n) = (base.to_owned(), name.clone());
+    // The synchronous client runs its own runtime: never on an async worker.
+    std::thread::spawn(move || -> Result<(), StoreError> {
+        let mut c = connect(&config(&b)?)?;
+        c.batch_execute(&format!("CREATE DATABASE {n}"))
+            .map_err(backend)
+    })
+    .join()
+    .map_err(|_| backend("the database-creating thread failed"))??;
+    let mut url = url::Url::parse(base).map_err(|e| StoreError::Backend(format!("{base}: {e}")))?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
 /// A fresh, empty database on the test server (`TESSERA_TEST_DATABASE_URL`, a server the
 /// URL's user may create databases on; `scripts/test` starts a temporary one): its URL.
 /// `None` when no server is configured — a failure instead when the suites must not skip
@@ -558,22 +576,7 @@ pub fn test_database() -> Option<String> {
         eprintln!("PostgreSQL suites skipped: TESSERA_TEST_DATABASE_URL is not set");
         return None;
     };
-    let name = format!("tessera_test_{}", crate::crypto::new_uuid().simple());
-    let created = {
-        let (base, name) = (base.clone(), name.clone());
-        // The synchronous client runs its own runtime: never on an async worker.
-        std::thread::spawn(move || -> Result<(), StoreError> {
-            let mut c = connect(&config(&base)?)?;
-            c.batch_execute(&format!("CREATE DATABASE {name}"))
-                .map_err(backend)
-        })
-        .join()
-        .expect("the database-creating thread")
-    };
-    created.expect("a test database");
-    let mut url = url::Url::parse(&base).expect("TESSERA_TEST_DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+    Some(fresh_database(&base, "tessera_test").expect("a test database"))
 }
 
 #[cfg(test)]

@@ -208,3 +208,70 @@ async fn a_revocation_on_any_replica_reaches_the_sidecars_of_every_replica() {
         assert!(first.contains(want), "since {since}: {first}");
     }
 }
+
+/// A refresh token raced through three replicas at once: at most one rotation succeeds, and
+/// afterwards at most one refresh token lives — the rotation and its reuse detection are
+/// serializable transactions, whichever replica runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_raced_across_replicas_rotates_once() {
+    let Some((first, url)) = Cp::start_postgres().await else {
+        return;
+    };
+    let w = World {
+        token: first.vendor_token().await,
+        cp: first,
+    };
+    let others = [w.cp.replica_on(&url).await, w.cp.replica_on(&url).await];
+    let t = w.tenant("Raced").await;
+    let _ = w.user(&t, "race@replicas.test", &[]).await;
+    let cookie = format!("fe_refresh_{}", w.cp.client_id.replace('-', ""));
+    let bases: Vec<String> = std::iter::once(&w.cp)
+        .chain(others.iter())
+        .map(|c| c.running.url())
+        .collect();
+    for trial in 0..3 {
+        let login = w.login("race@replicas.test").await;
+        assert_eq!(login.status, 200, "{}", login.text);
+        let rt = login.body["refreshToken"].as_str().unwrap().to_owned();
+        let refresh = |base: String, rt: String, cookie: String| async move {
+            let r = crate::support::http_client()
+                .post(format!(
+                    "{base}/frontegg/identity/resources/auth/v1/user/token/refresh"
+                ))
+                .header("cookie", format!("{cookie}={rt}"))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (status, body["refreshToken"].as_str().map(str::to_owned))
+        };
+        let tasks: Vec<_> = (0..21)
+            .map(|i| tokio::spawn(refresh(bases[i % 3].clone(), rt.clone(), cookie.clone())))
+            .collect();
+        let mut issued = Vec::new();
+        for task in tasks {
+            let (status, next) = task.await.unwrap();
+            assert!(status == 201 || status == 401, "trial {trial}: {status}");
+            if status == 201 {
+                issued.push(next.unwrap());
+            }
+        }
+        assert!(
+            issued.len() <= 1,
+            "trial {trial}: {} rotations",
+            issued.len()
+        );
+        let mut live = 0;
+        for (k, token) in issued.iter().chain(std::iter::once(&rt)).enumerate() {
+            if refresh(bases[k % 3].clone(), token.clone(), cookie.clone())
+                .await
+                .0
+                == 201
+            {
+                live += 1;
+            }
+        }
+        assert!(live <= 1, "trial {trial}: {live} live refresh tokens");
+    }
+}

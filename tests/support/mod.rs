@@ -120,8 +120,20 @@ impl Cp {
         Self::start_with(Config::for_test()).await
     }
 
-    /// With a custom configuration (its API key, if set, is used by the helpers).
-    pub async fn start_with(config: Config) -> Cp {
+    /// With a custom configuration (its API key, if set, is used by the helpers). With
+    /// `TESSERA_TEST_STORE=postgres` an in-memory configuration gets a fresh PostgreSQL
+    /// database instead (`scripts/test` runs the suites that decide races and distribution
+    /// a second time so).
+    pub async fn start_with(mut config: Config) -> Cp {
+        if std::env::var("TESSERA_TEST_STORE").as_deref() == Ok("postgres")
+            && config.database_url.is_none()
+            && config.data_dir.is_none()
+        {
+            config.database_url =
+                tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+                    .await
+                    .unwrap();
+        }
         let given_key = config.api_key.clone();
         let running = control_plane::start(config, Clock::system())
             .await

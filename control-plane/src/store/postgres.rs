@@ -39,7 +39,16 @@ type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
 struct Conn {
     client: Option<postgres::Client>,
+    config: Target,
+}
+
+/// Where the database is and how to reach it: the connection settings, and TLS with rustls
+/// on ring — the server's certificate is always verified, against the webpki roots and the
+/// `sslrootcert` the URL names, if any (a private CA, as managed databases use).
+#[derive(Clone)]
+pub struct Target {
     config: postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
 impl Conn {
@@ -52,9 +61,27 @@ impl Conn {
     }
 }
 
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+fn tls(extra_ca: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = extra_ca {
+        use rustls::pki_types::pem::PemObject;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| StoreError::Backend(format!("sslrootcert {path}: {e}")))?
+        {
+            let cert = cert.map_err(|e| StoreError::Backend(format!("sslrootcert {path}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::Backend(format!("sslrootcert {path}: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(StoreError::Backend(format!(
+                "sslrootcert {path}: no certificate in it"
+            )));
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -65,8 +92,17 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-fn connect(config: &postgres::Config) -> Result<postgres::Client, StoreError> {
-    let mut client = config.connect(tls()?).map_err(backend)?;
+fn connect(target: &Target) -> Result<postgres::Client, StoreError> {
+    let mut client = target.config.connect(target.tls.clone()).map_err(|e| {
+        // The causes too: "error performing TLS handshake" alone does not say why.
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        backend(why)
+    })?;
     client
         .batch_execute("SET synchronous_commit = on")
         .map_err(backend)?;
@@ -79,7 +115,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(config: postgres::Config, n: usize) -> Result<Worker, StoreError> {
+    fn spawn(config: Target, n: usize) -> Result<Worker, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(format!("postgres-{n}"))
@@ -171,7 +207,7 @@ impl Pool {
 /// The PostgreSQL backend.
 pub struct PgKv {
     pool: Pool,
-    config: postgres::Config,
+    config: Target,
     connections: usize,
 }
 
@@ -179,10 +215,31 @@ pub struct PgKv {
 /// listens on.
 const CHANNEL: &str = "tessera_commits";
 
-/// Parse a `postgres://` URL (a `sslmode` parameter as libpq has it).
-pub fn config(url: &str) -> Result<postgres::Config, StoreError> {
-    url.parse::<postgres::Config>()
-        .map_err(|e| StoreError::Backend(format!("--database-url: {e}")))
+/// Parse a `postgres://` URL: libpq's parameters as tokio-postgres reads them (`sslmode`:
+/// `disable`, `prefer`, `require`), and `sslrootcert` (a PEM file of CA certificates to trust
+/// besides the webpki roots).
+pub fn config(url: &str) -> Result<Target, StoreError> {
+    let bad = |e: &dyn std::fmt::Display| StoreError::Backend(format!("--database-url: {e}"));
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let ca = pairs
+        .iter()
+        .find(|(k, _)| k == "sslrootcert")
+        .map(|(_, v)| v.clone());
+    let rest: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "sslrootcert").collect();
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    let config = parsed
+        .as_str()
+        .parse::<postgres::Config>()
+        .map_err(|e| bad(&e))?;
+    Ok(Target {
+        config,
+        tls: tls(ca.as_deref())?,
+    })
 }
 
 impl PgKv {
@@ -582,6 +639,44 @@ pub fn test_database() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// TLS with rustls on ring: `sslmode=require` with the test cluster's CA as `sslrootcert`
+    /// connects over TLS (the server says so); without that CA the server's certificate is
+    /// refused — the client always verifies it.
+    #[test]
+    fn tls_verifies_the_server_against_the_webpki_roots_and_sslrootcert() {
+        let (Ok(base), Ok(ca)) = (
+            std::env::var("TESSERA_TEST_DATABASE_URL"),
+            std::env::var("TESSERA_TEST_PG_CA"),
+        ) else {
+            assert!(
+                std::env::var_os("TESSERA_REQUIRE_SYSTEM_TOOLS").is_none(),
+                "the test cluster's CA (TESSERA_TEST_PG_CA) is not set"
+            );
+            return;
+        };
+        let with = |query: String| {
+            let mut u = url::Url::parse(&base).unwrap();
+            u.set_query(Some(&query));
+            let u = u.to_string();
+            std::thread::spawn(move || -> Result<bool, StoreError> {
+                let mut c = connect(&config(&u)?)?;
+                c.query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .map(|r| r.get::<_, bool>(0))
+                .map_err(backend)
+            })
+            .join()
+            .unwrap()
+        };
+        assert!(with(format!("sslmode=require&sslrootcert={ca}")).unwrap());
+        let refused = with("sslmode=require".into()).unwrap_err().to_string();
+        assert!(refused.contains("certificate"), "{refused}");
+        assert!(!with("sslmode=disable".into()).unwrap());
+        assert!(config("postgres://x@h/db?sslrootcert=/nonexistent").is_err());
+    }
 
     #[test]
     fn prefix_ends_bound_every_key_with_the_prefix() {

@@ -54,6 +54,15 @@ async fn run(
 }
 
 async fn post(db: &Db, clock: &Clock, http: &reqwest::Client, o: approval::Outcome) {
+    // One poster per outcome, also among replicas sharing the store.
+    match approval::claim_outcome(db, &o.execution_id, clock.unix()).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(execution.id = %o.execution_id, error = %e, "cannot claim an approval outcome");
+            return;
+        }
+    }
     let sent = http
         .post(&o.url)
         .header("content-type", "application/json")

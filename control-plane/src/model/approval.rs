@@ -363,6 +363,27 @@ pub fn outcomes_due(db: &Db, now: i64) -> Result<Vec<Outcome>, StoreError> {
         .collect())
 }
 
+/// How long a control plane holds an outcome it is posting.
+pub const OUTCOME_CLAIM_SECS: i64 = 30;
+
+/// Take outcome `id` for posting now: its next attempt moves past the post, so no other
+/// replica sharing the store posts it meanwhile; `false` if it is gone or not due (another
+/// holds it).
+pub async fn claim_outcome(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    db.write(|tx| {
+        let Some(mut o) = tx.get::<Outcome>(&outcome_key(id))? else {
+            return Ok(false);
+        };
+        if o.next_at > now {
+            return Ok(false);
+        }
+        o.next_at = now + OUTCOME_CLAIM_SECS;
+        tx.put(&o)?;
+        Ok(true)
+    })
+    .await
+}
+
 /// The webhook accepted outcome `id` (or it is past its lifetime): it goes.
 pub async fn outcome_done(db: &Db, id: &str) -> Result<(), StoreError> {
     db.write(|tx| tx.delete::<Outcome>(&outcome_key(id))).await

@@ -440,6 +440,17 @@ fn signed_in(
     res
 }
 
+/// The one check of a page's `continue`: none (no authorization request to resume), or a
+/// path of this server's authorization endpoint ([`safe_continue`]); anything else is the
+/// refusal page.
+fn check_continue(state: &AppState, target: &str) -> Result<(), Box<Response>> {
+    if target.is_empty() || safe_continue(target).is_some() {
+        return Ok(());
+    }
+    Err(Box::new(bad_continue(state)))
+}
+
+/// A sign-in request that is not one (an unusable `continue`, an unknown factor).
 fn bad_continue(state: &AppState) -> Response {
     message(
         state,

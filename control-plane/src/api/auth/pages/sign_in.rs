@@ -335,10 +335,10 @@ pub(super) async fn mfa_submit(
         Ok(f) => f,
         Err(page) => return *page,
     };
-    let (Some(factor), true) = (
-        Factor::of(&form.factor),
-        form.target.is_empty() || safe_continue(&form.target).is_some(),
-    ) else {
+    if let Err(page) = check_continue(&state, &form.target) {
+        return *page;
+    }
+    let Some(factor) = Factor::of(&form.factor) else {
         return bad_continue(&state);
     };
     let remember = remember_label(&state, &form.mfa_token);
@@ -549,8 +549,8 @@ pub(super) async fn login_page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let target = query_value(raw.as_deref(), "continue");
-    if !target.is_empty() && safe_continue(&target).is_none() {
-        return bad_continue(&state);
+    if let Err(page) = check_continue(&state, &target) {
+        return *page;
     }
     let hint = login_hint(&target);
     let kind = crate::model::vendor_config::current(&state.db)
@@ -588,8 +588,8 @@ pub(super) async fn login_submit(
         Ok(f) => f,
         Err(page) => return *page,
     };
-    if !form.target.is_empty() && safe_continue(&form.target).is_none() {
-        return bad_continue(&state);
+    if let Err(page) = check_continue(&state, &form.target) {
+        return *page;
     }
     let again = login_form(&form.target, &form.email);
     if form.email.trim().is_empty() || form.password.is_empty() {
@@ -810,8 +810,8 @@ pub(super) async fn passwordless_submit(
         Ok(f) => f,
         Err(page) => return *page,
     };
-    if !form.target.is_empty() && safe_continue(&form.target).is_none() {
-        return bad_continue(&state);
+    if let Err(page) = check_continue(&state, &form.target) {
+        return *page;
     }
     let config = match crate::model::vendor_config::current(&state.db) {
         Ok(c) => c,

@@ -67,8 +67,8 @@ pub(super) async fn start_page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let target = query_value(raw.as_deref(), "continue");
-    if !target.is_empty() && safe_continue(&target).is_none() {
-        return bad_continue(&state);
+    if let Err(page) = check_continue(&state, &target) {
+        return *page;
     }
     match super::super::social::begin(&state, &id, false).await {
         Ok((url, flow)) => {

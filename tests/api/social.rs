@@ -501,3 +501,74 @@ async fn a_federated_user_signs_in_through_a_user_pool_and_is_imported() {
         "UserSourcesControllerV1_getUserSources",
     ]);
 }
+
+/// The endpoints a provider's discovery document names are held to the rule configured ones
+/// are (`https`, or `http` on loopback): a document naming a token endpoint in clear on
+/// another host starts no sign-in; the same document with `https` endpoints does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_document_naming_an_endpoint_in_clear_starts_no_sign_in() {
+    use crate::support::provider::StandIn;
+    use std::sync::{Arc, Mutex};
+    let base = Arc::new(Mutex::new(String::new()));
+    let scheme = Arc::new(Mutex::new("http"));
+    let (b, sc) = (base.clone(), scheme.clone());
+    let idp = StandIn::answering(move |_, s| {
+        if s.path.starts_with("/jwks") {
+            return (200, json!({"keys": []}).to_string());
+        }
+        if !s.path.starts_with("/.well-known/openid-configuration") {
+            return (404, "{}".into());
+        }
+        let issuer = b.lock().unwrap().clone();
+        // Only the token and userinfo endpoints change scheme; the keys stay on loopback.
+        let ext = format!("{}://idp.example.com", sc.lock().unwrap());
+        (
+            200,
+            json!({
+                "issuer": issuer,
+                "authorization_endpoint": "https://idp.example.com/authorize",
+                "token_endpoint": format!("{ext}/token"),
+                "userinfo_endpoint": format!("{ext}/userinfo"),
+                "jwks_uri": format!("{issuer}/jwks"),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            })
+            .to_string(),
+        )
+    })
+    .await;
+    *base.lock().unwrap() = idp.base.clone();
+    let w = World::new().await;
+    let t = w.tenant("Fed").await;
+    let r = w
+        .env(
+            Method::POST,
+            &format!("{SOURCES}/federation"),
+            None,
+            Some(json!({
+                "name": "Cleartext IdP", "index": 1, "appIds": [w.cp.client_id],
+                "configuration": {
+                    "clientId": "c", "secret": "s",
+                    "wellknownUrl": format!("{}/.well-known/openid-configuration", idp.base),
+                    "tenantConfig": {"tenantResolverType": "static", "tenantId": t},
+                },
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let start = format!("/oauth/account/social/{}", r.body["id"].as_str().unwrap());
+    let b = Browser::new(&w.cp);
+    let refused = b.get(&start).await;
+    assert_eq!(refused.status, 502, "{}", refused.text);
+    assert!(refused.location.is_none());
+    // The same provider with https endpoints: the browser is sent to it.
+    *scheme.lock().unwrap() = "https";
+    let sent = b.get(&start).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    assert!(
+        sent.location
+            .unwrap()
+            .starts_with("https://idp.example.com/authorize?")
+    );
+}

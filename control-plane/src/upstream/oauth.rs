@@ -76,9 +76,23 @@ async fn discover(
     http: &reqwest::Client,
     wellknown: &str,
 ) -> Result<openidconnect::core::CoreProviderMetadata, UpstreamError> {
-    openidconnect::core::CoreProviderMetadata::discover_async(issuer_of(wellknown)?, http)
-        .await
-        .map_err(|e| unavailable(format!("discovery at {wellknown}: {e}")))
+    let meta =
+        openidconnect::core::CoreProviderMetadata::discover_async(issuer_of(wellknown)?, http)
+            .await
+            .map_err(|e| unavailable(format!("discovery at {wellknown}: {e}")))?;
+    // What the document names is held to the rule configured endpoints are: `https`, or
+    // `http` on loopback; no credentials (a code or a secret is never sent in clear).
+    let named = [
+        Some(meta.authorization_endpoint().as_str()),
+        meta.token_endpoint().map(|u| u.as_str()),
+        meta.userinfo_endpoint().map(|u| u.as_str()),
+        Some(meta.jwks_uri().as_str()),
+    ];
+    for url in named.into_iter().flatten() {
+        crate::model::social::check_endpoint("a discovered endpoint", url)
+            .map_err(|e| unavailable(format!("discovery at {wellknown}: {e}")))?;
+    }
+    Ok(meta)
 }
 
 /// Begin: the authorization request for a browser.

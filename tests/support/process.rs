@@ -148,3 +148,17 @@ pub fn spawn_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         stdout: lines,
     }
 }
+
+/// An environment token from a control plane at `base` with these credentials.
+pub async fn vendor_token(base: &str, client_id: &str, api_key: &str) -> String {
+    let r: serde_json::Value = super::http_client()
+        .post(format!("{base}/auth/vendor"))
+        .json(&serde_json::json!({"clientId": client_id, "secret": api_key}))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    r["token"].as_str().expect("a token").to_owned()
+}

@@ -13,17 +13,8 @@ const CLIENT_ID: &str = "migration-client";
 const API_KEY: &str = "migration-key-0123456789";
 const IMPORTS: usize = 4;
 
-async fn vendor_token(http: &reqwest::Client, base: &str) -> String {
-    let r: Value = http
-        .post(format!("{base}/auth/vendor"))
-        .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+async fn vendor_token(base: &str) -> String {
+    crate::support::process::vendor_token(base, CLIENT_ID, API_KEY).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +22,7 @@ async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
     let http = http_client();
-    let token = vendor_token(&http, &cp.url).await;
+    let token = vendor_token(&cp.url).await;
     let tenant: Value = http
         .post(format!("{}/tenants/resources/tenants/v1", cp.url))
         .header("x-access-token", &token)
@@ -66,7 +57,7 @@ async fn acknowledged_bulk_imports_complete_after_kill_9_each_user_once() {
     cp.kill9();
 
     let cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let token = vendor_token(&http, &cp.url).await;
+    let token = vendor_token(&cp.url).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut resumed = 0;
     for id in &ids {

@@ -12,17 +12,8 @@ use crate::support::process::{free_addr, spawn, spawn_control_plane, spawn_with_
 const CLIENT_ID: &str = "durability-client";
 const API_KEY: &str = "durability-key-0123456789";
 
-async fn vendor_token(client: &reqwest::Client, base: &str) -> String {
-    let r: Value = client
-        .post(format!("{base}/auth/vendor"))
-        .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+async fn vendor_token(base: &str) -> String {
+    crate::support::process::vendor_token(base, CLIENT_ID, API_KEY).await
 }
 
 async fn tenant_ids(client: &reqwest::Client, base: &str, token: &str) -> BTreeSet<String> {
@@ -109,7 +100,7 @@ async fn migrate_applies_the_schema_alone_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let cp = on_postgres(dir.path(), &url);
     let client = http_client();
-    let token = vendor_token(&client, &cp.url).await;
+    let token = vendor_token(&cp.url).await;
     assert!(tenant_ids(&client, &cp.url, &token).await.is_empty());
 }
 
@@ -128,7 +119,7 @@ async fn a_sled_store_moves_into_postgres_with_everything() {
     let dir = tempfile::tempdir().unwrap();
     let client = http_client();
     let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let token = vendor_token(&client, &cp.url).await;
+    let token = vendor_token(&cp.url).await;
     let mut tenants = BTreeSet::new();
     for i in 0..20 {
         let r: Value = client
@@ -194,7 +185,7 @@ async fn a_sled_store_moves_into_postgres_with_everything() {
 
     let outbox = tempfile::tempdir().unwrap();
     let on_pg = on_postgres(outbox.path(), &url);
-    let token = vendor_token(&client, &on_pg.url).await;
+    let token = vendor_token(&on_pg.url).await;
     assert_eq!(tenant_ids(&client, &on_pg.url, &token).await, tenants);
     let login = client
         .post(format!("{}/identity/resources/auth/v1/user", on_pg.url))
@@ -240,7 +231,7 @@ async fn writes_survive_kill_9(start: impl Fn() -> crate::support::process::Proc
     for round in 0..3 {
         let mut cp = start();
         let base = cp.url.clone();
-        let token = vendor_token(&client, &base).await;
+        let token = vendor_token(&base).await;
         let before = tenant_ids(&client, &base, &token).await;
         assert_eq!(
             before.len(),
@@ -285,7 +276,7 @@ async fn writes_survive_kill_9(start: impl Fn() -> crate::support::process::Proc
         }
         let acked: Vec<String> = acked.lock().unwrap().clone();
         let mut restarted = start();
-        let token = vendor_token(&client, &restarted.url).await;
+        let token = vendor_token(&restarted.url).await;
         let after = tenant_ids(&client, &restarted.url, &token).await;
         let missing: Vec<&String> = acked.iter().filter(|id| !after.contains(*id)).collect();
         assert!(
@@ -308,7 +299,7 @@ async fn sigterm_drains_flushes_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let client = http_client();
     let mut cp = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let t = vendor_token(&client, &cp.url).await;
+    let t = vendor_token(&cp.url).await;
     let r = client
         .post(format!("{}/tenants/resources/tenants/v1", cp.url))
         .header("x-access-token", &t)
@@ -320,7 +311,7 @@ async fn sigterm_drains_flushes_and_exits_cleanly() {
     let status = cp.terminate();
     assert!(status.success(), "exit status {status:?}");
     let again = spawn_control_plane(dir.path(), CLIENT_ID, API_KEY);
-    let t = vendor_token(&client, &again.url).await;
+    let t = vendor_token(&again.url).await;
     assert_eq!(tenant_ids(&client, &again.url, &t).await.len(), 1);
 }
 

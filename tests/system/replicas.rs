@@ -68,16 +68,7 @@ async fn failover(targets: Vec<SocketAddr>) -> SocketAddr {
 }
 
 async fn token(base: &str) -> String {
-    let r: Value = http_client()
-        .post(format!("{base}/auth/vendor"))
-        .json(&json!({"clientId": CLIENT_ID, "secret": API_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    crate::support::process::vendor_token(base, CLIENT_ID, API_KEY).await
 }
 
 async fn post(

@@ -107,7 +107,6 @@ pub async fn stream(
             &q.id,
             &peer.to_string(),
             q.listen.clone(),
-            state.hub.process(),
             state.clock.unix(),
         )
         .await?;

@@ -35,8 +35,6 @@ pub struct SidecarRecord {
     pub connects: u64,
     /// Open streams.
     pub streams: u32,
-    /// The replica (its hub's process id) that opened the latest stream.
-    pub replica: String,
     /// Unix seconds of the last refresh or acknowledgement.
     pub last_contact_unix: i64,
     /// Unix seconds its current stream opened.
@@ -57,13 +55,12 @@ impl SidecarRecord {
     }
 }
 
-/// A stream opened at `replica`.
+/// A stream opened (at the replica recording it).
 pub async fn opened(
     db: &Db,
     id: &str,
     address: &str,
     listen: Option<String>,
-    replica: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     db.write(|tx| {
@@ -77,7 +74,6 @@ pub async fn opened(
                 last_error: None,
                 connects: 0,
                 streams: 0,
-                replica: String::new(),
                 last_contact_unix: now,
                 connected_since_unix: None,
             });
@@ -89,7 +85,6 @@ pub async fn opened(
         r.listen.clone_from(&listen);
         r.streams += 1;
         r.connects += 1;
-        replica.clone_into(&mut r.replica);
         r.last_contact_unix = now;
         r.connected_since_unix = Some(now);
         tx.put(&r)
@@ -97,7 +92,7 @@ pub async fn opened(
     .await
 }
 
-/// A stream at `replica` is still open (its heartbeat).
+/// A stream is still open (its replica's heartbeat).
 pub async fn alive(db: &Db, id: &str, now: i64) -> Result<(), StoreError> {
     db.write(|tx| {
         if let Some(mut r) = tx.get::<SidecarRecord>(id.as_bytes())? {

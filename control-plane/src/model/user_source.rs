@@ -163,14 +163,6 @@ impl Source {
             ))
         })
     }
-
-    /// The placement when nothing is known of the person yet (static and new only).
-    pub fn placement(&self) -> Placement {
-        match &self.configuration.tenant_config {
-            TenantConfig::Static { tenant_id } => Placement::Account(tenant_id.clone()),
-            _ => Placement::NewAccount,
-        }
-    }
 }
 
 /// A create or update request.

@@ -53,8 +53,6 @@ pub struct LogPosition {
 pub struct Hub {
     mac_key: [u8; 32],
     epoch: String,
-    /// This process (a replica among those sharing a store).
-    process: String,
     version: AtomicU64,
     frames: broadcast::Sender<Arc<Frame>>,
     closing: tokio::sync::watch::Sender<bool>,
@@ -70,7 +68,6 @@ impl Hub {
         Hub {
             mac_key,
             epoch: epoch.unwrap_or_else(|| crate::crypto::new_uuid().to_string()),
-            process: crate::crypto::new_uuid().to_string(),
             version: AtomicU64::new(version),
             frames,
             closing: tokio::sync::watch::channel(false).0,
@@ -86,11 +83,6 @@ impl Hub {
     /// This process's epoch (see [`wire::Snapshot::epoch`]).
     pub fn epoch(&self) -> &str {
         &self.epoch
-    }
-
-    /// This process's id among the replicas sharing a store.
-    pub fn process(&self) -> &str {
-        &self.process
     }
 
     /// Subscribe to published frames.

@@ -24,7 +24,11 @@ async fn env(
 
 /// A control plane with one verified user; returns (cp, env token, tenant, user id).
 async fn setup(email: &str) -> (Cp, String, String, String) {
-    let cp = Cp::start().await;
+    setup_on(Cp::start().await, email).await
+}
+
+/// [`setup`] on a control plane already started.
+async fn setup_on(cp: Cp, email: &str) -> (Cp, String, String, String) {
     let token = cp.vendor_token().await;
     let t = env(
         &cp,
@@ -456,21 +460,7 @@ async fn replicas_on_one_postgres_database_evaluate_exactly_max_attempts_between
     let Some((cp, url)) = Cp::start_postgres().await else {
         return;
     };
-    let token = cp.vendor_token().await;
-    let t = env(
-        &cp,
-        &token,
-        Method::POST,
-        "/tenants/resources/tenants/v1",
-        None,
-        Some(json!({"name": "T"})),
-    )
-    .await
-    .body["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    verified_user(&cp, &token, &t, "split0@example.com").await;
+    let (cp, token, t, _) = setup_on(cp, "split0@example.com").await;
     let other = cp.replica_on(&url).await;
     exactly_max_attempts_between(cp, other, &token, &t).await;
 }

@@ -7,22 +7,31 @@ use prometheus::IntCounter;
 
 use crate::decide::Verified;
 
+/// Weight of an entry: [`Verified::weight`].
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<[u8; 32], Arc<Verified>> for ByWeight {
+    fn weight(&self, _key: &[u8; 32], v: &Arc<Verified>) -> u64 {
+        u64::from(v.weight(0))
+    }
+}
+
 /// Verified tokens by [`cache_key`].
 pub struct TokenCache {
-    entries: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+    entries: quick_cache::sync::Cache<[u8; 32], Arc<Verified>, ByWeight>,
     hits: IntCounter,
     misses: IntCounter,
 }
 
 impl TokenCache {
-    /// A cache of at most `bytes` (by [`Verified::weight`]), idle entries dropped after
-    /// 10 minutes.
+    /// A cache of at most `bytes` (by [`Verified::weight`]). Entries leave by eviction (the
+    /// least used first, a one-hit entry before one hit again) — never by time: an expired
+    /// token's entry still answers "expired", and the weight bounds the memory.
     pub fn new(bytes: u64, hits: IntCounter, misses: IntCounter) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(bytes)
-            .weigher(|_k: &[u8; 32], v: &Arc<Verified>| v.weight(0))
-            .time_to_idle(std::time::Duration::from_secs(600))
-            .build();
+        // About 1 KiB per verified token: the estimate only sizes the shards' tables.
+        let estimate = usize::try_from(bytes / 1024).unwrap_or(usize::MAX).max(16);
+        let entries = quick_cache::sync::Cache::with_weighter(estimate, bytes, ByWeight);
         TokenCache {
             entries,
             hits,
@@ -53,7 +62,7 @@ impl TokenCache {
 
     /// How many entries (a gauge).
     pub fn entry_count(&self) -> u64 {
-        self.entries.entry_count()
+        self.entries.len() as u64
     }
 }
 

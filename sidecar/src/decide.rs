@@ -10,7 +10,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::RSA_PKCS1_2048_8192_SHA256;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -339,12 +338,8 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
     }
     let sig = b64(s)?;
     let signed_len = h.len() + 1 + p.len();
-    key.components
-        .verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            &token.as_bytes()[..signed_len],
-            &sig,
-        )
+    key.key
+        .verify_sig(&token.as_bytes()[..signed_len], &sig)
         .map_err(|_| DenyReason::BadSignature)?;
     let claims: AccessClaims =
         shared::json::from_bytes(&b64(p)?).map_err(|_| DenyReason::Malformed)?;

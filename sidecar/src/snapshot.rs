@@ -6,16 +6,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
-use ring::signature::RsaPublicKeyComponents;
 use shared::wire::{self, KeyState, Policy, PublicKey, Revocation, RevocationKind};
 
-/// A verification key, decoded once.
+/// A verification key, decoded and parsed once (its Montgomery constants computed here, not
+/// per token).
 pub struct VerifyKey {
-    /// Decoded modulus and exponent.
-    pub components: RsaPublicKeyComponents<Vec<u8>>,
+    /// The RS256 (PKCS#1 v1.5, SHA-256, 2048–8192 bits) verifier of this key.
+    pub key: ParsedPublicKey,
     /// Its state (a `next` key verifies too: it is published before it signs).
     pub state: KeyState,
     /// The wire form (persistence).
@@ -142,8 +143,11 @@ fn decode_key(k: &PublicKey) -> Result<VerifyKey, BuildError> {
     if e.is_empty() || e.len() > 8 {
         return Err(bad("exponent out of range"));
     }
+    let key = RsaPublicKeyComponents { n: &n, e: &e }
+        .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+        .map_err(|_| bad("not a valid RSA public key"))?;
     Ok(VerifyKey {
-        components: RsaPublicKeyComponents { n, e },
+        key,
         state: k.state,
         wire: k.clone(),
     })

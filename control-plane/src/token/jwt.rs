@@ -1,7 +1,7 @@
 //! JWT compact serialisation, strictly: RS256 only, canonical base64url, no key-carrying or
 //! critical headers, typed claims (duplicate claim names are refused by serde).
 
-use ring::signature::UnparsedPublicKey;
+use aws_lc_rs::signature::ParsedPublicKey;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -55,21 +55,12 @@ pub(super) fn encode<C: Serialize>(signer: &Signer, claims: &C) -> Result<String
     .map_err(|_| TokenError::Sign)?;
     let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Sign)?;
     let signing_input = format!("{}.{}", b64url(&header), b64url(&payload));
-    let mut sig = vec![0u8; signer.pair.public().modulus_len()];
-    signer
-        .pair
-        .sign(
-            &ring::signature::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
-            signing_input.as_bytes(),
-            &mut sig,
-        )
-        .map_err(|_| TokenError::Sign)?;
+    let sig = signer.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", b64url(&sig)))
 }
 
 pub(super) fn verify<C: DeserializeOwned>(
-    verifiers: &[(String, UnparsedPublicKey<Vec<u8>>)],
+    verifiers: &[(String, ParsedPublicKey)],
     token: &str,
 ) -> Result<C, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
@@ -97,7 +88,7 @@ pub(super) fn verify<C: DeserializeOwned>(
         .ok_or(JwtError::UnknownKey)?;
     let sig = unb64url(s).ok_or(JwtError::Malformed)?;
     let signed_len = h.len() + 1 + p.len();
-    key.verify(&token.as_bytes()[..signed_len], &sig)
+    key.verify_sig(&token.as_bytes()[..signed_len], &sig)
         .map_err(|_| JwtError::BadSignature)?;
     shared::json::from_bytes(&unb64url(p).ok_or(JwtError::Malformed)?)
         .map_err(|_| JwtError::Malformed)
@@ -197,16 +188,7 @@ mod tests {
             b64url(&header),
             b64(r#"{"sub":"a","sub":"b","exp":1}"#)
         );
-        let mut sig = vec![0u8; signer.pair.public().modulus_len()];
-        signer
-            .pair
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                input.as_bytes(),
-                &mut sig,
-            )
-            .unwrap();
+        let sig = signer.sign(input.as_bytes()).unwrap();
         let token = format!("{input}.{}", b64url(&sig));
         assert_eq!(
             verify::<Claims>(&ring.verifiers, &token).unwrap_err(),

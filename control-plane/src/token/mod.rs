@@ -45,7 +45,7 @@ pub struct KeyRing {
     active: Option<keys::Signer>,
     /// Public keys with, for retired ones, the time until which they stay published.
     published: Vec<(Jwk, Option<i64>)>,
-    verifiers: Vec<(String, ring::signature::UnparsedPublicKey<Vec<u8>>)>,
+    verifiers: Vec<(String, aws_lc_rs::signature::ParsedPublicKey)>,
     active_pem: String,
 }
 

@@ -462,7 +462,7 @@ pub fn refresh_target(session: &Session, user: &User, requested: Option<&str>) -
         .unwrap_or_else(|| session.tenant_id.clone())
 }
 
-/// Refresh session `sid` with `refresh_token`, into `target` (another of the user's accounts)
+/// Refresh `session` (as just read by its refresh token) with `refresh_token`, into `target` (another of the user's accounts)
 /// when given; with rotation on, a new refresh token. A rotated-out token presented again,
 /// or a session past its policy's limits, ends the session (committed even though the
 /// refresh is refused).
@@ -470,18 +470,17 @@ pub async fn refresh(
     db: &Db,
     clock: &Clock,
     config: &VendorConfig,
-    sid: &str,
+    session: &Session,
     refresh_token: &str,
     target: Option<&str>,
 ) -> Result<Opened, LoginError> {
     let digest = session::refresh_digest(refresh_token);
     let now = clock.unix();
     let at = rfc3339(clock.now());
-    let owner_tenant = db
-        .get::<Session>(sid.as_bytes())?
-        .map(|s| s.tenant_id)
-        .ok_or(LoginError::Refused)?;
-    let policy = session::effective_policy(db, &owner_tenant)?;
+    let sid = session.id.as_str();
+    // The policy of the account the session was read in (the transaction re-reads the
+    // session itself and refuses it if its token moved on).
+    let policy = session::effective_policy(db, &session.tenant_id)?;
     let outcome = db
         .write(|tx| {
             let Some(mut s) = tx.get::<Session>(sid.as_bytes())? else {

@@ -509,19 +509,12 @@ async fn refresh_grant(
     crate::http::guard::check_email(state, &[&tenant], &u.email_norm)?;
     let config = crate::model::vendor_config::current(&state.db).map_err(ApiError::from)?;
     let auth_time = s.created_at;
-    let opened = login::refresh(
-        &state.db,
-        &state.clock,
-        &config,
-        &s.id,
-        token,
-        Some(&tenant),
-    )
-    .await
-    .map_err(|e| match e {
-        LoginError::Refused | LoginError::BadCredentials => refused(),
-        other => ApiError::from(other).into(),
-    })?;
+    let opened = login::refresh(&state.db, &state.clock, &config, &s, token, Some(&tenant))
+        .await
+        .map_err(|e| match e {
+            LoginError::Refused | LoginError::BadCredentials => refused(),
+            other => ApiError::from(other).into(),
+        })?;
     let (access, id_token, ttl) =
         tokens_for(state, &config, &opened, &client.id, None, auth_time, None)?;
     Ok(tokens_reply(Tokens {

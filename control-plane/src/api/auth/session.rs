@@ -51,15 +51,8 @@ pub(super) async fn refresh_with_cookie(
     crate::http::guard::check_email(state, &[&tenant], &u.email_norm)?;
     super::issue::check_app(state, headers, &u.id, &tenant)?;
     let config = crate::model::vendor_config::current(&state.db)?;
-    let opened = login::refresh(
-        &state.db,
-        &state.clock,
-        &config,
-        &s.id,
-        &token,
-        Some(&tenant),
-    )
-    .await?;
+    let opened =
+        login::refresh(&state.db, &state.clock, &config, &s, &token, Some(&tenant)).await?;
     let issued = issue(state, &config, headers, opened, None)?;
     Ok((issued, config))
 }

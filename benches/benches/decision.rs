@@ -122,6 +122,81 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // The RS256 verification alone, by library, over the same tokens: what the sidecar uses
+    // (aws-lc-rs on a key parsed once), ring from the key's components (what it used before
+    // issue 25), and `jsonwebtoken` (ring inside) decoding the same claims; then the
+    // sidecar's whole `verify_token` (signature, header and claims).
+    {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (n, e) = (
+            b64.decode(&signer.public.n).expect("n"),
+            b64.decode(&signer.public.e).expect("e"),
+        );
+        let signed: Vec<(Vec<u8>, Vec<u8>)> = toks
+            .iter()
+            .map(|t| {
+                let (m, s) = t.rsplit_once('.').expect("jwt");
+                (m.as_bytes().to_vec(), b64.decode(s).expect("sig"))
+            })
+            .collect();
+        let parsed = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e }
+            .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+            .expect("key");
+        let ring_key = ring::signature::RsaPublicKeyComponents {
+            n: n.clone(),
+            e: e.clone(),
+        };
+        let jwt_key = jsonwebtoken::DecodingKey::from_rsa_raw_components(&n, &e);
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[tokens::AUDIENCE]);
+        validation.set_issuer(&[tokens::ISSUER]);
+        // Each measures a success, not an early refusal.
+        assert!(parsed.verify_sig(&signed[0].0, &signed[0].1).is_ok());
+        let decoded =
+            jsonwebtoken::decode::<shared::claims::AccessClaims>(&toks[0], &jwt_key, &validation);
+        assert!(decoded.is_ok(), "{decoded:?}");
+        let mut v = c.benchmark_group("verify");
+        let mut k = 0;
+        v.bench_function("aws-lc-rs, key parsed once (the sidecar's)", |b| {
+            b.iter(|| {
+                k = (k + 1) % signed.len();
+                black_box(parsed.verify_sig(&signed[k].0, &signed[k].1).is_ok())
+            })
+        });
+        v.bench_function("ring, from components (before)", |b| {
+            b.iter(|| {
+                k = (k + 1) % signed.len();
+                let ok = ring_key.verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    &signed[k].0,
+                    &signed[k].1,
+                );
+                black_box(ok.is_ok())
+            })
+        });
+        v.bench_function("jsonwebtoken 9 decode (ring; signature + claims)", |b| {
+            b.iter(|| {
+                k = (k + 1) % toks.len();
+                black_box(
+                    jsonwebtoken::decode::<shared::claims::AccessClaims>(
+                        &toks[k],
+                        &jwt_key,
+                        &validation,
+                    )
+                    .is_ok(),
+                )
+            })
+        });
+        v.bench_function("sidecar verify_token (signature + header + claims)", |b| {
+            b.iter(|| {
+                k = (k + 1) % toks.len();
+                black_box(sidecar::decide::verify_token(&snap, &toks[k]).is_ok())
+            })
+        });
+        v.finish();
+    }
+
     let mut g = c.benchmark_group("claims");
     let payload_json = {
         use base64::Engine;

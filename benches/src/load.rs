@@ -295,89 +295,181 @@ async fn pace(at: Instant) {
 /// a 0.5 s warm-up at the same rate). Latency is taken from each request's scheduled time,
 /// so it includes any queueing in the client when the server falls behind.
 pub fn fixed_rate(target: &Target, conns: usize, rate: f64, secs: f64) -> Open {
-    let warmup = Duration::from_millis(500);
-    let total = warmup + Duration::from_secs_f64(secs);
-    let interval = Duration::from_secs_f64(conns as f64 / rate);
-    let wrong = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let samples: (Vec<u32>, Vec<u32>) = runtime().block_on(async {
-        let mut conns_ready = Vec::new();
+    let w = runtime().block_on(async {
+        let mut ready = Vec::new();
         for _ in 0..conns {
-            conns_ready.push(connect(target.addr).await.expect("connect"));
+            ready.push(connect(target.addr).await.expect("connect"));
         }
-        let start = Instant::now() + Duration::from_millis(20);
-        let mut tasks = Vec::new();
-        for (c, mut send) in conns_ready.into_iter().enumerate() {
-            let (target, wrong, errors) = (target.clone(), wrong.clone(), errors.clone());
-            // Stagger the connections evenly inside one interval.
-            let first = start + interval.mul_f64(c as f64 / conns as f64);
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut behind = Vec::new();
-                let mut k = 0u32;
-                loop {
-                    let at = first + interval * k;
-                    if at >= start + total {
-                        break;
-                    }
-                    pace(at).await;
-                    let sent = Instant::now();
-                    let req = target.request(c + k as usize * conns);
-                    k += 1;
-                    match exchange(&mut send, req).await {
-                        Some(status) => {
-                            if target.expect.is_some_and(|e| e != status) {
-                                wrong.fetch_add(1, Ordering::Relaxed);
-                            }
+        window(ready, target, rate, Duration::from_millis(500), secs)
+            .await
+            .1
+    });
+    w.open(rate, secs)
+}
+
+/// One fixed-rate window's raw results.
+#[derive(Default)]
+struct Window {
+    /// Latency of each request after the warm-up, µs from its scheduled time.
+    lat: Vec<u32>,
+    /// How late each was sent, µs.
+    late: Vec<u32>,
+    wrong: u64,
+    errors: u64,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    f64::from(sorted[i])
+}
+
+impl Window {
+    fn open(mut self, rate: f64, secs: f64) -> Open {
+        self.late.sort_unstable();
+        self.lat.sort_unstable();
+        Open {
+            offered: rate,
+            achieved: self.lat.len() as f64 / secs,
+            p50: percentile(&self.lat, 0.50),
+            p99: percentile(&self.lat, 0.99),
+            p999: percentile(&self.lat, 0.999),
+            send_late_p99: percentile(&self.late, 0.99),
+            wrong: self.wrong,
+            errors: self.errors,
+        }
+    }
+}
+
+/// `rate` requests per second over the given connections (one task each, staggered inside
+/// one interval) for `warmup` + `secs`; the connections come back for the next window.
+async fn window(
+    conns: Vec<SendRequest<Full<Bytes>>>,
+    target: &Target,
+    rate: f64,
+    warmup: Duration,
+    secs: f64,
+) -> (Vec<SendRequest<Full<Bytes>>>, Window) {
+    let n = conns.len();
+    let total = warmup + Duration::from_secs_f64(secs);
+    let interval = Duration::from_secs_f64(n as f64 / rate);
+    let start = Instant::now() + Duration::from_millis(5);
+    let mut tasks = Vec::new();
+    for (c, mut send) in conns.into_iter().enumerate() {
+        let target = target.clone();
+        let first = start + interval.mul_f64(c as f64 / n as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut w = Window::default();
+            let mut k = 0u32;
+            loop {
+                let at = first + interval * k;
+                if at >= start + total {
+                    break;
+                }
+                pace(at).await;
+                let sent = Instant::now();
+                let req = target.request(c + k as usize * n);
+                k += 1;
+                match exchange(&mut send, req).await {
+                    Some(status) => {
+                        if target.expect.is_some_and(|e| e != status) {
+                            w.wrong += 1;
                         }
-                        None => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            match connect(target.addr).await {
-                                Some(s) => send = s,
-                                None => break,
-                            }
-                        }
                     }
-                    if at >= start + warmup {
-                        let us = at.elapsed().as_micros();
-                        lat.push(u32::try_from(us).unwrap_or(u32::MAX));
-                        let late = sent.duration_since(at).as_micros();
-                        behind.push(u32::try_from(late).unwrap_or(u32::MAX));
+                    None => {
+                        w.errors += 1;
+                        match connect(target.addr).await {
+                            Some(s) => send = s,
+                            None => break,
+                        }
                     }
                 }
-                (lat, behind)
-            }));
-        }
-        let mut all = Vec::new();
-        let mut late = Vec::new();
-        for t in tasks {
-            let (l, b) = t.await.expect("connection task");
-            all.extend(l);
-            late.extend(b);
-        }
-        (all, late)
-    });
-    let (mut s, mut late) = samples;
-    late.sort_unstable();
-    let send_late_p99 = late
-        .get(late.len() * 99 / 100)
-        .map_or(f64::NAN, |v| f64::from(*v));
-    s.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if s.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((s.len() as f64 * p).ceil() as usize).clamp(1, s.len()) - 1;
-        f64::from(s[i])
-    };
-    Open {
-        offered: rate,
-        achieved: s.len() as f64 / secs,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        p999: pct(0.999),
-        send_late_p99,
-        wrong: wrong.load(Ordering::Relaxed),
-        errors: errors.load(Ordering::Relaxed),
+                if at >= start + warmup {
+                    let us = at.elapsed().as_micros();
+                    w.lat.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    let late = sent.duration_since(at).as_micros();
+                    w.late.push(u32::try_from(late).unwrap_or(u32::MAX));
+                }
+            }
+            (send, w)
+        }));
     }
+    let mut sends = Vec::new();
+    let mut all = Window::default();
+    for t in tasks {
+        let (send, w) = t.await.expect("connection task");
+        sends.push(send);
+        all.lat.extend(w.lat);
+        all.late.extend(w.late);
+        all.wrong += w.wrong;
+        all.errors += w.errors;
+    }
+    (sends, all)
+}
+
+/// Paired latency windows: `a` and `b` at the same fixed rate in alternating short windows.
+pub struct Paired {
+    /// Per pair: (a's p50, a's p99, b's p50, b's p99), µs.
+    pub pairs: Vec<[f64; 4]>,
+    /// Every window's samples pooled: a, then b.
+    pub a: Open,
+    /// See `a`.
+    pub b: Open,
+}
+
+/// `pairs` pairs of windows of `secs` each (after `warmup`), `a` then `b` in even pairs and
+/// `b` then `a` in odd ones, so a drift of the machine (another tenant of the host, a
+/// frequency change) falls on both alike. Each window reports its own percentiles; their
+/// paired differences are what survives this VM's noise.
+pub fn paired_windows(
+    a: &Target,
+    b: &Target,
+    conns: usize,
+    rate: f64,
+    secs: f64,
+    pairs: usize,
+) -> Paired {
+    let warmup = Duration::from_millis(50);
+    runtime().block_on(async {
+        let mut ca = Vec::new();
+        let mut cb = Vec::new();
+        for _ in 0..conns {
+            ca.push(connect(a.addr).await.expect("connect"));
+            cb.push(connect(b.addr).await.expect("connect"));
+        }
+        let (mut pa, mut pb) = (Window::default(), Window::default());
+        let mut out = Vec::new();
+        for i in 0..pairs {
+            let one = |w: &Window| {
+                let mut l = w.lat.clone();
+                l.sort_unstable();
+                (percentile(&l, 0.5), percentile(&l, 0.99))
+            };
+            let (wa, wb);
+            if i % 2 == 0 {
+                (ca, wa) = window(ca, a, rate, warmup, secs).await;
+                (cb, wb) = window(cb, b, rate, warmup, secs).await;
+            } else {
+                (cb, wb) = window(cb, b, rate, warmup, secs).await;
+                (ca, wa) = window(ca, a, rate, warmup, secs).await;
+            }
+            let (a50, a99) = one(&wa);
+            let (b50, b99) = one(&wb);
+            out.push([a50, a99, b50, b99]);
+            for (pool, w) in [(&mut pa, wa), (&mut pb, wb)] {
+                pool.lat.extend(w.lat);
+                pool.late.extend(w.late);
+                pool.wrong += w.wrong;
+                pool.errors += w.errors;
+            }
+        }
+        let span = secs * pairs as f64;
+        Paired {
+            pairs: out,
+            a: pa.open(rate, span),
+            b: pb.open(rate, span),
+        }
+    })
 }

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -45,6 +45,51 @@ pub fn build_binaries() {
     assert!(ok.success(), "building the binaries failed");
 }
 
+/// A loopback address no one listens on now (for a program told where to listen).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// `path` under `taskset -c cores`, its stdout scanned for `http://` addresses (sent on
+/// the channel as they are printed).
+fn spawn(
+    path: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    cores: &str,
+) -> (Child, mpsc::Receiver<SocketAddr>) {
+    let mut child = Command::new("taskset")
+        .args(["-c", cores])
+        .arg(path)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("TESSERA_DEV_SIDECAR", "off")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", path.display()));
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            for part in line.split("http://").skip(1) {
+                let addr: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                if let Ok(a) = addr.parse::<SocketAddr>() {
+                    let _ = tx.send(a);
+                }
+            }
+        }
+    });
+    (child, rx)
+}
+
 /// Pin the calling thread (and every thread it starts later) to the CPUs `cores`.
 pub fn pin_self(cores: &str) {
     let pid = std::process::id().to_string();
@@ -71,43 +116,49 @@ impl Proc {
         cores: &str,
         want: usize,
     ) -> Proc {
-        let path = bin_dir().join(bin);
-        let mut child = Command::new("taskset")
-            .args(["-c", cores])
-            .arg(&path)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .env("TESSERA_DEV_SIDECAR", "off")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} starts: {e}", path.display()));
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                for part in line.split("http://").skip(1) {
-                    let addr: String = part
-                        .chars()
-                        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                        .collect();
-                    if let Ok(a) = addr.parse::<SocketAddr>() {
-                        let _ = tx.send(a);
-                    }
-                }
-            }
-        });
-        let mut addrs = Vec::new();
-        while addrs.len() < want {
+        Proc::start_program(&bin_dir().join(bin), args, env, cores, want)
+    }
+
+    /// [`Proc::start`] for any program (a peer: `node`, …), by path or by name on `PATH`.
+    pub fn start_program(
+        path: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        cores: &str,
+        want: usize,
+    ) -> Proc {
+        let (child, rx) = spawn(path, args, env, cores);
+        let mut p = Proc {
+            child,
+            addrs: Vec::new(),
+        };
+        while p.addrs.len() < want {
             match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(a) => addrs.push(a),
-                Err(_) => panic!("{bin} did not print its address"),
+                Ok(a) => p.addrs.push(a),
+                Err(_) => panic!("{} did not print its address", path.display()),
             }
         }
-        Proc { child, addrs }
+        p
+    }
+
+    /// Start a program that prints nothing (`haproxy`) and wait until `addr`, which its
+    /// arguments made it listen on, accepts connections.
+    pub fn start_listening(path: &Path, args: &[String], cores: &str, addr: SocketAddr) -> Proc {
+        let (mut child, _) = spawn(path, args, &[], cores);
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Proc {
+                    child,
+                    addrs: vec![addr],
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{} exited: {status}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        panic!("{} did not listen on {addr}", path.display())
     }
 
     /// The process id.

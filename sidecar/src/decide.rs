@@ -283,18 +283,37 @@ impl Verified {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kid: Option<std::borrow::Cow<'a, str>>,
 }
 
 fn b64(seg: &str) -> Result<Vec<u8>, DenyReason> {
     URL_SAFE_NO_PAD
         .decode(seg)
         .map_err(|_| DenyReason::Malformed)
+}
+
+/// A segment decoded into `buf` when it fits (the common case: no allocation on the cold
+/// path), else into `spill`; the same bytes and the same refusal either way.
+fn b64_in<'b>(
+    seg: &str,
+    buf: &'b mut [u8],
+    spill: &'b mut Vec<u8>,
+) -> Result<&'b [u8], DenyReason> {
+    if base64::decoded_len_estimate(seg.len()) <= buf.len() {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(seg, buf)
+            .map_err(|_| DenyReason::Malformed)?;
+        Ok(&buf[..n])
+    } else {
+        *spill = b64(seg)?;
+        Ok(spill)
+    }
 }
 
 /// Check the signature and parse the claims. Expiry, key trust, audience and revocations
@@ -314,8 +333,11 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
     }
     // Unknown header parameters (jku, x5u, jwk, x5c, crit, cty, …) are refused by the
     // strict header type, so nothing can point the verifier elsewhere.
-    let header: Header =
-        shared::json::from_bytes(&b64(h)?).map_err(|_| DenyReason::UnsupportedAlgorithm)?;
+    let (mut hbuf, mut hspill) = ([0u8; 512], Vec::new());
+    let header_text = shared::json::text(b64_in(h, &mut hbuf, &mut hspill)?)
+        .map_err(|_| DenyReason::UnsupportedAlgorithm)?;
+    let header: Header<'_> =
+        serde_json::from_str(header_text).map_err(|_| DenyReason::UnsupportedAlgorithm)?;
     if header.alg != "RS256" {
         return Err(DenyReason::UnsupportedAlgorithm);
     }
@@ -336,10 +358,12 @@ pub fn verify_token(snap: &Snapshot, token: &str) -> Result<Verified, DenyReason
     if s.is_empty() {
         return Err(DenyReason::BadSignature);
     }
-    let sig = b64(s)?;
+    // 8192-bit keys sign 1,024 bytes.
+    let (mut sbuf, mut sspill) = ([0u8; 1024], Vec::new());
+    let sig = b64_in(s, &mut sbuf, &mut sspill)?;
     let signed_len = h.len() + 1 + p.len();
     key.key
-        .verify_sig(&token.as_bytes()[..signed_len], &sig)
+        .verify_sig(&token.as_bytes()[..signed_len], sig)
         .map_err(|_| DenyReason::BadSignature)?;
     let claims: AccessClaims =
         shared::json::from_bytes(&b64(p)?).map_err(|_| DenyReason::Malformed)?;

@@ -129,7 +129,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+/// One keep-alive HTTP/1.1 connection (no Nagle), its driver spawned on the current runtime.
+pub async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     stream.set_nodelay(true).ok()?;
     let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))

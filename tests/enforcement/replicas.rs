@@ -12,6 +12,19 @@ use super::distribution::{applied, check, sidecar_for, until_denied};
 use crate::support::Cp;
 use crate::support::world::World;
 
+/// Once every sidecar applied the newest version any replica has, `token` is allowed by all.
+async fn allowed_everywhere(replicas: &[World], scs: &[sidecar::Running], token: &str) {
+    let want = replicas
+        .iter()
+        .map(|w| w.cp.running.state.hub.version())
+        .max()
+        .unwrap();
+    for sc in scs {
+        applied(sc, want).await;
+        assert_eq!(check(sc, token).await.0, 200);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revocation_on_any_replica_reaches_the_sidecars_of_every_replica() {
     let Some((first, url)) = Cp::start_postgres().await else {
@@ -59,15 +72,7 @@ async fn a_revocation_on_any_replica_reaches_the_sidecars_of_every_replica() {
     for (k, email) in users.iter().enumerate() {
         // Logged in through one replica, revoked through another.
         let token = replicas[k].token_for(email).await;
-        let want = replicas
-            .iter()
-            .map(|w| w.cp.running.state.hub.version())
-            .max()
-            .unwrap();
-        for sc in &scs {
-            applied(sc, want).await;
-            assert_eq!(check(sc, &token).await.0, 200, "{email}");
-        }
+        allowed_everywhere(&replicas, &scs, &token).await;
         let revoker = &replicas[(k + 1) % replicas.len()];
         let uid = control_plane::model::user::by_email(&revoker.cp.running.state.db, email)
             .unwrap()
@@ -170,15 +175,7 @@ async fn a_revocation_on_any_replica_reaches_the_sidecars_of_every_replica() {
         assert_eq!(signed_with, kid, "a replica still signs with the old key");
     }
     let token = replicas[2].token_for("late@replicas.test").await;
-    let want = replicas
-        .iter()
-        .map(|w| w.cp.running.state.hub.version())
-        .max()
-        .unwrap();
-    for sc in &scs {
-        applied(sc, want).await;
-        assert_eq!(check(sc, &token).await.0, 200);
-    }
+    allowed_everywhere(&replicas, &scs, &token).await;
     // A sidecar that moves to another replica resumes: named with the shared epoch, an
     // older version gets a catch-up delta there, the current one a heartbeat — no snapshot.
     let version = replicas[0].cp.running.state.hub.version();

@@ -59,6 +59,14 @@ pub fn sample<T: std::str::FromStr>(metrics: &str, series: &str) -> Option<T> {
     })
 }
 
+/// A fresh database on the test PostgreSQL server (`TESSERA_TEST_DATABASE_URL`), or `None`
+/// when none is configured and the suites may skip (`store::postgres::test_database`).
+pub async fn pg_database() -> Option<String> {
+    tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
+        .await
+        .unwrap()
+}
+
 /// A plain HTTP client (no proxies, no redirects followed: a redirect would be a bug).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -129,10 +137,7 @@ impl Cp {
             && config.database_url.is_none()
             && config.data_dir.is_none()
         {
-            config.database_url =
-                tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-                    .await
-                    .unwrap();
+            config.database_url = pg_database().await;
         }
         let given_key = config.api_key.clone();
         let running = control_plane::start(config, Clock::system())
@@ -160,6 +165,11 @@ impl Cp {
         )
         .await
         .expect("the replica starts");
+        self.beside(running)
+    }
+
+    /// Another running control plane with this one's credentials.
+    fn beside(&self, running: control_plane::Running) -> Cp {
         Cp {
             running,
             client: http_client(),
@@ -176,9 +186,7 @@ impl Cp {
 
     /// [`Cp::start_postgres`] with a custom configuration.
     pub async fn start_postgres_with(mut config: Config) -> Option<(Cp, String)> {
-        let url = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-            .await
-            .unwrap()?;
+        let url = pg_database().await?;
         config.database_url = Some(url.clone());
         Some((Self::start_with(config).await, url))
     }
@@ -197,12 +205,7 @@ impl Cp {
         let running = control_plane::start(config, Clock::system())
             .await
             .expect("the replica starts");
-        Cp {
-            running,
-            client: http_client(),
-            client_id: self.client_id.clone(),
-            api_key: self.api_key.clone(),
-        }
+        self.beside(running)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -162,3 +162,25 @@ pub async fn vendor_token(base: &str, client_id: &str, api_key: &str) -> String 
         .expect("JSON");
     r["token"].as_str().expect("a token").to_owned()
 }
+
+/// The ids of every account the control plane at `base` lists (the tenants API).
+pub async fn tenant_ids(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> std::collections::BTreeSet<String> {
+    let list: serde_json::Value = client
+        .get(format!("{base}/tenants/resources/tenants/v1"))
+        .header("x-access-token", token)
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["tenantId"].as_str().expect("an id").to_owned())
+        .collect()
+}

@@ -7,30 +7,13 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::support::http_client;
-use crate::support::process::{free_addr, spawn, spawn_control_plane, spawn_with_env};
+use crate::support::process::{free_addr, spawn, spawn_control_plane, spawn_with_env, tenant_ids};
 
 const CLIENT_ID: &str = "durability-client";
 const API_KEY: &str = "durability-key-0123456789";
 
 async fn vendor_token(base: &str) -> String {
     crate::support::process::vendor_token(base, CLIENT_ID, API_KEY).await
-}
-
-async fn tenant_ids(client: &reqwest::Client, base: &str, token: &str) -> BTreeSet<String> {
-    let list: Value = client
-        .get(format!("{base}/tenants/resources/tenants/v1"))
-        .header("x-access-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["tenantId"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,10 +25,7 @@ async fn acknowledged_writes_survive_kill_9() {
 /// The same with the store on PostgreSQL: a write is acknowledged after its commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9_on_postgres() {
-    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-        .await
-        .unwrap()
-    else {
+    let Some(url) = crate::support::pg_database().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -71,14 +51,20 @@ fn on_postgres(dir: &std::path::Path, url: &str) -> crate::support::process::Pro
     )
 }
 
+/// `tessera-control-plane migrate --from sled:DIR --database-url URL`, run to its end.
+fn move_sled_into(dir: &std::path::Path, url: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
+        .args(["migrate", "--database-url", url, "--from"])
+        .arg(format!("sled:{}", dir.display()))
+        .output()
+        .unwrap()
+}
+
 /// `tessera-control-plane migrate` brings a database's schema up to date and exits, as
 /// often as it is run; the control plane then starts on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_applies_the_schema_alone_and_is_idempotent() {
-    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-        .await
-        .unwrap()
-    else {
+    let Some(url) = crate::support::pg_database().await else {
         return;
     };
     for _ in 0..2 {
@@ -110,10 +96,7 @@ async fn migrate_applies_the_schema_alone_and_is_idempotent() {
 /// move into the now full database is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sled_store_moves_into_postgres_with_everything() {
-    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-        .await
-        .unwrap()
-    else {
+    let Some(url) = crate::support::pg_database().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -168,16 +151,7 @@ async fn a_sled_store_moves_into_postgres_with_everything() {
         .unwrap();
     assert!(cp.terminate().success());
 
-    let moved = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
-        .args([
-            "migrate",
-            "--database-url",
-            &url,
-            "--from",
-            &format!("sled:{}", dir.path().display()),
-        ])
-        .output()
-        .unwrap();
+    let moved = move_sled_into(dir.path(), &url);
     let out = String::from_utf8_lossy(&moved.stdout).into_owned();
     assert!(moved.status.success(), "{moved:?}");
     assert!(out.contains("verified"), "{out}");
@@ -208,16 +182,7 @@ async fn a_sled_store_moves_into_postgres_with_everything() {
         .unwrap();
     assert_eq!(jwks_after, jwks_before, "the same signing key");
     // Into a database that holds data: refused.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-control-plane"))
-        .args([
-            "migrate",
-            "--database-url",
-            &url,
-            "--from",
-            &format!("sled:{}", dir.path().display()),
-        ])
-        .output()
-        .unwrap();
+    let again = move_sled_into(dir.path(), &url);
     assert!(!again.status.success(), "{again:?}");
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("never merges"),

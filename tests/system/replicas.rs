@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::enforcement::distribution::{check, sidecar_config, until_denied};
 use crate::support::http_client;
-use crate::support::process::{Proc, spawn};
+use crate::support::process::{Proc, spawn, tenant_ids};
 
 const CLIENT_ID: &str = "replica-client";
 const API_KEY: &str = "replica-key-0123456789abcdef";
@@ -96,10 +96,7 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_survive_losing_one_under_load() {
-    let Some(url) = tokio::task::spawn_blocking(control_plane::store::postgres::test_database)
-        .await
-        .unwrap()
-    else {
+    let Some(url) = crate::support::pg_database().await else {
         return;
     };
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -206,21 +203,7 @@ async fn three_replicas_survive_losing_one_under_load() {
         w.await.unwrap();
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
-    let listed: Value = http_client()
-        .get(format!("{}/tenants/resources/tenants/v1", bases[1]))
-        .header("x-access-token", &tok)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let present: std::collections::BTreeSet<String> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["tenantId"].as_str().unwrap().to_owned())
-        .collect();
+    let present = tenant_ids(&http_client(), &bases[1], &tok).await;
     let lost: Vec<&String> = acked.iter().filter(|a| !present.contains(*a)).collect();
     assert!(
         lost.is_empty(),

@@ -557,28 +557,18 @@ fn proxy(o: &Opts) {
         v.sort_by(f64::total_cmp);
         v[((v.len() as f64 * f) as usize).min(v.len() - 1)]
     };
-    eprintln!(
-        "added p99 per pair: p10 {:.0} µs, p50 {:.0} µs, p90 {:.0} µs; {within} of {} pairs within 300 µs; direct window p99 p50 {:.0} µs, p90 {:.0} µs",
+    let direct99: Vec<f64> = p.pairs.iter().map(|w| w[1]).collect();
+    let summary = format!(
+        "added p99 per window pair: p10 {:.0} µs, median {:.0} µs, p90 {:.0} µs; {within} of {} pairs within 300 µs; direct window p99: median {:.0} µs, p90 {:.0} µs",
         q(&add99.values, 0.1),
         q(&add99.values, 0.5),
         q(&add99.values, 0.9),
         add99.values.len(),
-        q(&p.pairs.iter().map(|w| w[1]).collect::<Vec<_>>(), 0.5),
-        q(&p.pairs.iter().map(|w| w[1]).collect::<Vec<_>>(), 0.9),
+        q(&direct99, 0.5),
+        q(&direct99, 0.9),
     );
     print_table(&[cap, d50, d99, v50, v99, v999, add50, add99, add99_pooled]);
-    println!(
-        "\nadded p99 per window pair: p10 {:.0} µs, median {:.0} µs, p90 {:.0} µs; {within} of {} pairs within 300 µs",
-        q(&add99_pooled_src(&p), 0.1),
-        q(&add99_pooled_src(&p), 0.5),
-        q(&add99_pooled_src(&p), 0.9),
-        p.pairs.len()
-    );
-}
-
-/// Each window pair's added p99 (via − direct), µs.
-fn add99_pooled_src(p: &load::Paired) -> Vec<f64> {
-    p.pairs.iter().map(|w| w[3] - w[1]).collect()
+    println!("\n{summary}");
 }
 
 // ---------------------------------------------------------------------------------------

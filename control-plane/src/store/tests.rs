@@ -42,19 +42,13 @@ fn backends() -> Vec<(&'static str, Db, Option<tempfile::TempDir>)> {
     all
 }
 
-/// Two handles on one PostgreSQL database — what two control-plane replicas are — racing
-/// read-modify-write transactions: serializable transactions lose no update across them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_on_one_database_lose_no_update() {
-    let Some(url) = postgres::test_database() else {
-        return;
-    };
-    let a = Db::open_postgres(&url, 4).unwrap();
-    let b = Db::open_postgres(&url, 4).unwrap();
-    a.write(|tx| tx.put(&thing("ctr", 0))).await.unwrap();
+/// Counter `ctr` set to 0, then 8 tasks each incrementing it 25 times in read-modify-write
+/// transactions, task `k` on handle `k % dbs.len()`: 200 when no update is lost.
+async fn increment_concurrently(dbs: &[Db]) {
+    dbs[0].write(|tx| tx.put(&thing("ctr", 0))).await.unwrap();
     let mut tasks = Vec::new();
     for k in 0..8 {
-        let db = if k % 2 == 0 { a.clone() } else { b.clone() };
+        let db = dbs[k % dbs.len()].clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..25 {
                 db.write(|tx| {
@@ -69,6 +63,18 @@ async fn two_replicas_on_one_database_lose_no_update() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// Two handles on one PostgreSQL database — what two control-plane replicas are — racing
+/// read-modify-write transactions: serializable transactions lose no update across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_database_lose_no_update() {
+    let Some(url) = postgres::test_database() else {
+        return;
+    };
+    let a = Db::open_postgres(&url, 4).unwrap();
+    let b = Db::open_postgres(&url, 4).unwrap();
+    increment_concurrently(&[a.clone(), b.clone()]).await;
     assert_eq!(a.get::<Thing>(b"ctr").unwrap().unwrap().n, 200);
     assert_eq!(b.get::<Thing>(b"ctr").unwrap().unwrap().n, 200);
     // A third handle finds the schema in place and the data there.
@@ -171,24 +177,7 @@ async fn transaction_reads_its_own_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_read_modify_write_loses_no_update() {
     for (name, db, _guard) in backends() {
-        db.write(|tx| tx.put(&thing("ctr", 0))).await.unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let db = db.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..25 {
-                    db.write(|tx| {
-                        let cur = tx.get::<Thing>(b"ctr")?.map_or(0, |t| t.n);
-                        tx.put(&thing("ctr", cur + 1))
-                    })
-                    .await
-                    .unwrap();
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        increment_concurrently(std::slice::from_ref(&db)).await;
         assert_eq!(db.get::<Thing>(b"ctr").unwrap().unwrap().n, 200, "{name}");
     }
 }

@@ -894,3 +894,40 @@ fn a_genuinely_signed_payload_that_is_not_utf8_is_malformed() {
     c["extra"] = json!("ж");
     assert_eq!(decide(&mint(&c)), Ok(()));
 }
+
+/// The header and signature are decoded into fixed buffers when they fit and into a heap
+/// buffer when they do not: on both sides of each boundary the verdict is the same —
+/// a padded but valid header verifies, an escaped `kid` is read, an unknown `kid` is
+/// unknown at every length, and a signature of any length but the key's is bad.
+#[test]
+fn header_and_signature_sizes_decide_alike_on_both_sides_of_the_buffers() {
+    let payload = claims().to_string();
+    for pad in [0, 400, 470, 480, 490, 500, 520, 1_000, 3_000] {
+        // Whitespace is valid JSON: the same header, `pad` bytes longer.
+        let h = format!(r#"{{"alg":"RS256",{}"kid":"k0"}}"#, " ".repeat(pad));
+        assert_eq!(decide(&sign_raw(key(0), &h, &payload)), Ok(()), "pad {pad}");
+        let h = format!(r#"{{"alg":"RS256",{}"kid":"\u006b0"}}"#, " ".repeat(pad));
+        assert_eq!(
+            decide(&sign_raw(key(0), &h, &payload)),
+            Ok(()),
+            "escaped, pad {pad}"
+        );
+        let h = format!(r#"{{"alg":"RS256",{}"kid":"nope"}}"#, " ".repeat(pad));
+        assert_eq!(
+            decide(&sign_raw(key(0), &h, &payload)),
+            Err(DenyReason::UnknownKey),
+            "pad {pad}"
+        );
+    }
+    let good = mint(&claims());
+    let (signed, _) = good.rsplit_once('.').unwrap();
+    for len in [1, 255, 257, 1_000, 1_023, 1_024, 1_025, 2_000] {
+        let t = format!("{signed}.{}", B64.encode(vec![7u8; len]));
+        assert_eq!(decide(&t), Err(DenyReason::BadSignature), "{len} bytes");
+    }
+    // Not base64 on either path.
+    for len in [10, 2_000] {
+        let t = format!("{signed}.{}*", "A".repeat(len));
+        assert_eq!(decide(&t), Err(DenyReason::Malformed), "{len} characters");
+    }
+}

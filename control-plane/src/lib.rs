@@ -121,15 +121,12 @@ pub async fn start_on(config: Config, clock: Clock, db: Db) -> anyhow::Result<Ru
     model::indexes::ensure(&db)
         .await
         .context("cannot build the store's indexes")?;
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = http::server::listen(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let metrics_listener = match config.metrics_listen {
         Some(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .with_context(|| format!("cannot listen on {a} for metrics"))?,
+            http::server::listen(a).with_context(|| format!("cannot listen on {a} for metrics"))?,
         ),
         None => None,
     };

@@ -448,6 +448,14 @@ impl ScopePolicy {
     }
 }
 
+/// The listen backlog both servers ask for; the kernel caps it at `net.core.somaxconn`
+/// (4,096 by default since Linux 5.4). The 128 that the standard library and tokio ask for
+/// lets a burst of connects (a pool warming up, a thousand clients reconnecting after a
+/// restart, a slowloris flood) overflow the accept queue: the kernel then drops handshakes
+/// the client already believes complete, and those clients wait out retransmissions of 1 s,
+/// 3 s, 7 s before the server ever sees them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Pacing for a listener's accept errors (out of file descriptors and the like): the loop
 /// pauses [`AcceptErrors::PAUSE`] and retries, and logs at most once a second — a flood that
 /// exhausts descriptors must not also flood the log.

@@ -102,6 +102,17 @@ pub struct ConnectionCap {
     pub shed: Option<prometheus::IntCounter>,
 }
 
+/// A listener on `addr` with [`shared::net::LISTEN_BACKLOG`] (tokio's `bind` asks for 128).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(shared::net::LISTEN_BACKLOG)
+}
+
 /// Serve `listener` until `stop`, calling `handler` per request; connections beyond `cap`
 /// get an immediate 503 with `Retry-After` instead of queueing (and instead of running the
 /// process out of file descriptors).

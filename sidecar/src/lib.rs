@@ -34,7 +34,6 @@ use std::time::Duration;
 use ::http::{Request, Response, StatusCode, header};
 use serde_json::json;
 use shared::error::ErrorBody;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::config::Config;
@@ -76,8 +75,8 @@ fn load_routes(config: &Config) -> anyhow::Result<Routes> {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let routes = load_routes(&config)?;
     let id = sync::sidecar_id(config.sidecar_id.as_deref(), config.state_dir.as_deref())?;
-    let data = TcpListener::bind(config.listen).await?;
-    let admin = TcpListener::bind(config.admin_listen).await?;
+    let data = http::listen(config.listen)?;
+    let admin = http::listen(config.admin_listen)?;
     let (addr, admin_addr) = (data.local_addr()?, admin.local_addr()?);
     let sidecar = Arc::new(Sidecar::new(config.clone(), id, routes)?);
     if let Some(dir) = &config.state_dir {

@@ -7,18 +7,25 @@
 //! while the attack holds its connections open — after all of them are established and
 //! before the header timeout closes them together; the connection flood itself is J3's
 //! subject (`fd_exhaustion.rs`), and a legitimate connect queued behind a thousand others
-//! in the accept backlog measures the backlog, not the slow-client defence.
+//! in the accept backlog measures the backlog, not the slow-client defence. The backlog has
+//! its own test here: a burst of 2,000 connects is queued, not dropped.
 
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::process::spawn;
+use crate::support::process::{Proc, spawn};
 
 const SLOW: usize = 1_000;
 /// `security.md` §4.5 (the header-read timeouts are 5 s in the sidecar, 7 s in the control
-/// plane; accepting 1,000 connections at once on 2 cores adds up to ~2 s).
+/// plane; the listeners' backlog queues the thousand connects, so the last is accepted within
+/// a fraction of a second: measured closes at 5.03 s and 7.04 s).
 const CLOSED_WITHIN: Duration = Duration::from_secs(10);
+/// Simultaneous connects in [`a_burst_of_connects_is_queued_not_dropped`], and the time
+/// within which every one is answered: below the first retransmission a dropped handshake
+/// costs.
+const BURST: usize = 2_000;
+const BURST_WITHIN: Duration = Duration::from_millis(900);
 /// Loopback p99s are tens of microseconds; below this floor the VM's scheduling noise, not
 /// the server, decides a 2× comparison.
 const P99_FLOOR: Duration = Duration::from_millis(2);
@@ -135,16 +142,36 @@ async fn survive(name: &str, addr: &str, control: &str, path: &str) {
     );
 }
 
+fn sidecar() -> Proc {
+    spawn(
+        env!("CARGO_BIN_EXE_e2e-sidecar"),
+        &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+    )
+}
+
+fn control_plane(dir: &tempfile::TempDir) -> Proc {
+    spawn(
+        env!("CARGO_BIN_EXE_e2e-control-plane"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--client-id",
+            "slow-client",
+            "--api-key",
+            "slow-key-0123456789abcdef",
+        ],
+    )
+}
+
+fn addr(p: &Proc) -> String {
+    p.url.trim_start_matches("http://").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sidecar_closes_a_thousand_slowloris_connections() {
-    let start = || {
-        spawn(
-            env!("CARGO_BIN_EXE_e2e-sidecar"),
-            &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
-        )
-    };
-    let (sc, twin) = (start(), start());
-    let addr = |p: &crate::support::process::Proc| p.url.trim_start_matches("http://").to_owned();
+    let (sc, twin) = (sidecar(), sidecar());
     // Without state every check answers 503 after the full HTTP exchange: the path measured.
     survive("sidecar", &addr(&sc), &addr(&twin), "/v1/check/orders").await;
 }
@@ -155,22 +182,45 @@ async fn the_control_plane_closes_a_thousand_slowloris_connections() {
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
-    let start = |dir: &tempfile::TempDir| {
-        spawn(
-            env!("CARGO_BIN_EXE_e2e-control-plane"),
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                dir.path().to_str().expect("utf-8"),
-                "--client-id",
-                "slow-client",
-                "--api-key",
-                "slow-key-0123456789abcdef",
-            ],
-        )
-    };
-    let (cp, twin) = (start(&d1), start(&d2));
-    let addr = |p: &crate::support::process::Proc| p.url.trim_start_matches("http://").to_owned();
+    let (cp, twin) = (control_plane(&d1), control_plane(&d2));
     survive("control plane", &addr(&cp), &addr(&twin), "/healthz").await;
+}
+
+/// `BURST` requests on simultaneous fresh connections; the slowest one's time to its whole
+/// reply. Every one must be answered.
+async fn burst(addr: &str, path: &str) -> Duration {
+    let tasks: Vec<_> = (0..BURST)
+        .map(|_| {
+            let (addr, path) = (addr.to_owned(), path.to_owned());
+            tokio::spawn(async move { legit(&addr, &path).await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for t in tasks {
+        slowest = slowest.max(t.await.expect("burst request"));
+    }
+    slowest
+}
+
+/// A burst of connects (a pool warming up, clients reconnecting after a restart, the flood
+/// above) waits in the kernel's accept queue instead of being dropped from it: with the
+/// default backlog of 128 the kernel falls back to SYN cookies and drops handshakes the
+/// client already believes complete, and those requests wait out retransmissions (measured
+/// here: slowest 1.0 to 1.2 s with a 128 backlog, about 0.1 s with 4,096). Both binaries listen with
+/// `shared::net::LISTEN_BACKLOG`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connects_is_queued_not_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sc, cp) = (sidecar(), control_plane(&dir));
+    for (name, addr, path) in [
+        ("sidecar", addr(&sc), "/v1/check/orders"),
+        ("control plane", addr(&cp), "/healthz"),
+    ] {
+        let slowest = burst(&addr, path).await;
+        println!("{name}: {BURST} simultaneous connects, slowest answered in {slowest:?}");
+        assert!(
+            slowest < BURST_WITHIN,
+            "{name}: a request of the burst took {slowest:?} (dropped handshakes retried)"
+        );
+    }
 }

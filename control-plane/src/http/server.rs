@@ -14,6 +14,17 @@ use tower::ServiceExt;
 
 use crate::config::Limits;
 
+/// A listener on `addr` with [`shared::net::LISTEN_BACKLOG`] (tokio's `bind` asks for 128).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(shared::net::LISTEN_BACKLOG)
+}
+
 /// Serve `app` on `listener` until `shutdown` resolves, then drain for at most
 /// `limits.drain_timeout`.
 pub async fn serve(

@@ -39,7 +39,47 @@ type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
 struct Conn {
     client: Option<postgres::Client>,
+    /// `client`'s prepared statements; dropped with the connection they belong to.
+    statements: Option<Statements>,
     config: Target,
+}
+
+/// The statements the store runs on every call, prepared once per connection: a query given
+/// as text is parsed and planned again on each call, a round trip of its own.
+struct Statements {
+    get: postgres::Statement,
+    scan_range: postgres::Statement,
+    scan_open: postgres::Statement,
+    scan_from: postgres::Statement,
+    /// Every staged insert of a commit in one statement (`UNNEST` of three arrays).
+    upsert: postgres::Statement,
+    /// Every staged removal of a commit in one statement.
+    delete: postgres::Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut postgres::Client) -> Result<Statements, postgres::Error> {
+        Ok(Statements {
+            get: client.prepare("SELECT value FROM kv WHERE tree = $1 AND key = $2")?,
+            scan_range: client.prepare(
+                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key",
+            )?,
+            scan_open: client
+                .prepare("SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key")?,
+            scan_from: client.prepare(
+                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3",
+            )?,
+            upsert: client.prepare(
+                "INSERT INTO kv (tree, key, value) \
+                 SELECT * FROM UNNEST($1::smallint[], $2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
+            delete: client.prepare(
+                "DELETE FROM kv WHERE (tree, key) IN \
+                 (SELECT * FROM UNNEST($1::smallint[], $2::bytea[]))",
+            )?,
+        })
+    }
 }
 
 /// Where the database is and how to reach it: the connection settings, and TLS with rustls
@@ -52,12 +92,37 @@ pub struct Target {
 }
 
 impl Conn {
-    /// The connection, (re)opened if it is closed.
+    /// The connection, (re)opened if it is closed: only between transactions.
     fn client(&mut self) -> Result<&mut postgres::Client, StoreError> {
         if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
+            self.statements = None;
             self.client = Some(connect(&self.config)?);
         }
         self.client.as_mut().ok_or_else(|| backend("no connection"))
+    }
+
+    /// The open connection and its statements (prepared on first use, after the schema is
+    /// in place). Never reopens: inside a transaction a new connection would not be in it,
+    /// so a lost one fails the transaction.
+    fn current(&mut self) -> Result<(&mut postgres::Client, &Statements), StoreError> {
+        let Conn {
+            client, statements, ..
+        } = self;
+        let client = client.as_mut().ok_or_else(|| backend("no connection"))?;
+        if statements.is_none() {
+            *statements = Some(Statements::prepare(client).map_err(backend)?);
+        }
+        let st = statements
+            .as_ref()
+            .ok_or_else(|| backend("no statements"))?;
+        Ok((client, st))
+    }
+
+    /// [`Conn::client`] (reopening if need be), then [`Conn::current`]: for calls outside a
+    /// transaction.
+    fn open(&mut self) -> Result<(&mut postgres::Client, &Statements), StoreError> {
+        self.client()?;
+        self.current()
     }
 }
 
@@ -122,6 +187,7 @@ impl Worker {
             .spawn(move || {
                 let mut conn = Conn {
                     client: None,
+                    statements: None,
                     config,
                 };
                 while let Ok(job) = rx.recv() {
@@ -267,9 +333,138 @@ impl PgKv {
 
     fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut postgres::Client, &Statements) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.pool.take()?.worker()?.call(move |c| f(c.client()?))
+        waiting(|| {
+            self.pool.take()?.worker()?.call(move |c| {
+                let (client, st) = c.open()?;
+                f(client, st)
+            })
+        })
+    }
+}
+
+impl PgKv {
+    /// [`Kv::transact`] on the calling thread: `SERIALIZABLE`, re-run on serialization
+    /// failures, writes staged and sent at commit.
+    fn transact_here(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
+    ) -> Result<TxnOutcome, StoreError> {
+        let taken = self.pool.take()?;
+        let worker = taken.worker()?;
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(20))));
+            }
+            worker.call(|c| {
+                c.client()?
+                    .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                    .map_err(backend)
+            })?;
+            let mut txn = PgTxn {
+                worker,
+                staged: Default::default(),
+                read: Default::default(),
+                failed: None,
+            };
+            let outcome = f(&mut txn);
+            let rollback = || {
+                worker.call(|c| {
+                    if let Some(client) = c.client.as_mut() {
+                        let _ = client.batch_execute("ROLLBACK");
+                    }
+                    Ok(())
+                })
+            };
+            match (outcome, txn.failed.take()) {
+                (_, Some((true, _))) => {
+                    rollback()?;
+                    continue;
+                }
+                (_, Some((false, e))) => {
+                    rollback()?;
+                    return Err(backend(e));
+                }
+                (Err(Abort::User), None) => {
+                    rollback()?;
+                    return Ok(TxnOutcome::Aborted);
+                }
+                (Err(Abort::Backend), None) => {
+                    rollback()?;
+                    return Err(backend("a transaction failed"));
+                }
+                (Ok(()), None) => {}
+            }
+            let staged: Vec<Write> = txn.staged.into_iter().collect();
+            let committed = worker.call(move |c| {
+                // The transaction's own connection: if it was lost, so was the transaction.
+                let (client, st) = c.current()?;
+                let run = |client: &mut postgres::Client| -> Result<(), postgres::Error> {
+                    let mut put: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
+                    let mut gone: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
+                    let written = !staged.is_empty();
+                    for ((t, k), v) in staged {
+                        match v {
+                            Some(v) => {
+                                put.0.push(t);
+                                put.1.push(k);
+                                put.2.push(v);
+                            }
+                            None => {
+                                gone.0.push(t);
+                                gone.1.push(k);
+                            }
+                        }
+                    }
+                    if !put.0.is_empty() {
+                        client.execute(&st.upsert, &[&put.0, &put.1, &put.2])?;
+                    }
+                    if !gone.0.is_empty() {
+                        client.execute(&st.delete, &[&gone.0, &gone.1])?;
+                    }
+                    // Other replicas look for new events when told; a read-only
+                    // transaction has nothing to tell.
+                    if written {
+                        client.batch_execute(&format!("NOTIFY {CHANNEL}; COMMIT"))
+                    } else {
+                        client.batch_execute("COMMIT")
+                    }
+                };
+                match run(client) {
+                    Ok(()) => Ok(Committed::Done),
+                    Err(e) => {
+                        let _ = client.batch_execute("ROLLBACK");
+                        if retryable(&e) {
+                            Ok(Committed::Retry)
+                        } else {
+                            Err(backend(e))
+                        }
+                    }
+                }
+            })?;
+            match committed {
+                Committed::Done => return Ok(TxnOutcome::Committed),
+                Committed::Retry => continue,
+            }
+        }
+        Err(backend(format!(
+            "a transaction met {MAX_RETRIES} serialization failures in a row"
+        )))
+    }
+}
+
+/// Wait for the database without holding up the async runtime: on a multi-threaded runtime
+/// the worker hands its other tasks to another thread for the wait (`block_in_place`), so a
+/// transaction's round trips no longer keep a core's requests waiting and the transactions
+/// of every worker overlap; elsewhere (a current-thread runtime, a plain thread) it waits in
+/// place.
+fn waiting<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -345,6 +540,10 @@ type Write = ((i16, Vec<u8>), Option<Vec<u8>>);
 struct PgTxn<'a> {
     worker: &'a Worker,
     staged: std::collections::BTreeMap<(i16, Vec<u8>), Option<Vec<u8>>>,
+    /// What the transaction has read: its snapshot answers the same again (PostgreSQL's
+    /// serializable transactions read one snapshot), so a second read of a key (a record
+    /// read, then its old value for index upkeep) is not another round trip.
+    read: std::collections::HashMap<(i16, Vec<u8>), Option<Vec<u8>>>,
     /// A database error met inside: whether it calls for a re-run, and what it was.
     failed: Option<(bool, String)>,
 }
@@ -352,22 +551,23 @@ struct PgTxn<'a> {
 impl Txn for PgTxn<'_> {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Abort> {
         let t = tree_id(tree);
-        if let Some(v) = self.staged.get(&(t, key.to_vec())) {
+        let at = (t, key.to_vec());
+        if let Some(v) = self.staged.get(&at).or_else(|| self.read.get(&at)) {
             return Ok(v.clone());
         }
         let k = key.to_vec();
         let got = self.worker.call(move |c| {
-            let client = c.client.as_mut().ok_or_else(|| backend("no connection"))?;
+            let (client, st) = c.current()?;
             Ok(client
-                .query_opt(
-                    "SELECT value FROM kv WHERE tree = $1 AND key = $2",
-                    &[&t, &k],
-                )
+                .query_opt(&st.get, &[&t, &k])
                 .map(|r| r.map(|r| r.get::<_, Vec<u8>>(0)))
                 .map_err(|e| (retryable(&e), e.to_string())))
         });
         match got {
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(v)) => {
+                self.read.insert(at, v.clone());
+                Ok(v)
+            }
             Ok(Err(e)) => {
                 self.failed = Some(e);
                 Err(Abort::Backend)
@@ -398,13 +598,10 @@ enum Committed {
 impl Kv for PgKv {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (t, k) = (tree_id(tree), key.to_vec());
-        self.call(move |c| {
-            c.query_opt(
-                "SELECT value FROM kv WHERE tree = $1 AND key = $2",
-                &[&t, &k],
-            )
-            .map(|r| r.map(|r| r.get(0)))
-            .map_err(backend)
+        self.call(move |c, st| {
+            c.query_opt(&st.get, &[&t, &k])
+                .map(|r| r.map(|r| r.get(0)))
+                .map_err(backend)
         })
     }
 
@@ -412,16 +609,10 @@ impl Kv for PgKv {
         let t = tree_id(tree);
         let from = prefix.to_vec();
         let end = prefix_end(prefix);
-        self.call(move |c| {
+        self.call(move |c, st| {
             let rows = match &end {
-                Some(end) => c.query(
-                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key",
-                    &[&t, &from, end],
-                ),
-                None => c.query(
-                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key",
-                    &[&t, &from],
-                ),
+                Some(end) => c.query(&st.scan_range, &[&t, &from, end]),
+                None => c.query(&st.scan_open, &[&t, &from]),
             };
             rows.map(pairs).map_err(backend)
         })
@@ -431,13 +622,10 @@ impl Kv for PgKv {
         let t = tree_id(tree);
         let from = from.to_vec();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            c.query(
-                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3",
-                &[&t, &from, &limit],
-            )
-            .map(pairs)
-            .map_err(backend)
+        self.call(move |c, st| {
+            c.query(&st.scan_from, &[&t, &from, &limit])
+                .map(pairs)
+                .map_err(backend)
         })
     }
 
@@ -445,87 +633,7 @@ impl Kv for PgKv {
         &self,
         f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), Abort>,
     ) -> Result<TxnOutcome, StoreError> {
-        let taken = self.pool.take()?;
-        let worker = taken.worker()?;
-        for attempt in 0..MAX_RETRIES {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(20))));
-            }
-            worker.call(|c| {
-                c.client()?
-                    .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                    .map_err(backend)
-            })?;
-            let mut txn = PgTxn {
-                worker,
-                staged: Default::default(),
-                failed: None,
-            };
-            let outcome = f(&mut txn);
-            let rollback = || {
-                worker.call(|c| {
-                    if let Some(client) = c.client.as_mut() {
-                        let _ = client.batch_execute("ROLLBACK");
-                    }
-                    Ok(())
-                })
-            };
-            match (outcome, txn.failed.take()) {
-                (_, Some((true, _))) => {
-                    rollback()?;
-                    continue;
-                }
-                (_, Some((false, e))) => {
-                    rollback()?;
-                    return Err(backend(e));
-                }
-                (Err(Abort::User), None) => {
-                    rollback()?;
-                    return Ok(TxnOutcome::Aborted);
-                }
-                (Err(Abort::Backend), None) => {
-                    rollback()?;
-                    return Err(backend("a transaction failed"));
-                }
-                (Ok(()), None) => {}
-            }
-            let staged: Vec<Write> = txn.staged.into_iter().collect();
-            let committed = worker.call(move |c| {
-                let client = c.client()?;
-                let run = |client: &mut postgres::Client| -> Result<(), postgres::Error> {
-                    for ((t, k), v) in &staged {
-                        match v {
-                            Some(v) => client.execute(
-                                "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-                                &[t, k, v],
-                            )?,
-                            None => client
-                                .execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[t, k])?,
-                        };
-                    }
-                    client.batch_execute(&format!("NOTIFY {CHANNEL}; COMMIT"))
-                };
-                match run(client) {
-                    Ok(()) => Ok(Committed::Done),
-                    Err(e) => {
-                        let _ = client.batch_execute("ROLLBACK");
-                        if retryable(&e) {
-                            Ok(Committed::Retry)
-                        } else {
-                            Err(backend(e))
-                        }
-                    }
-                }
-            })?;
-            match committed {
-                Committed::Done => return Ok(TxnOutcome::Committed),
-                Committed::Retry => continue,
-            }
-        }
-        Err(backend(format!(
-            "a transaction met {MAX_RETRIES} serialization failures in a row"
-        )))
+        waiting(|| self.transact_here(f))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -534,7 +642,7 @@ impl Kv for PgKv {
     }
 
     fn recover(&self) -> bool {
-        self.call(|c| c.batch_execute("SELECT 1").map_err(backend))
+        self.call(|c, _| c.batch_execute("SELECT 1").map_err(backend))
             .is_ok()
     }
 

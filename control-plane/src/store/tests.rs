@@ -482,3 +482,85 @@ fn every_tree_is_enumerable_with_its_own_prefix_and_name() {
             .all(|(i, t)| usize::from(t.prefix()) == i)
     );
 }
+
+/// A transaction whose database connection is lost between its reads and its commit
+/// commits nothing and is not acknowledged: the commit never goes out on a reopened
+/// connection, where its writes would land outside the transaction that read for them.
+#[tokio::test]
+async fn a_transaction_whose_connection_is_lost_commits_nothing() {
+    let Some(url) = postgres::test_database() else {
+        return;
+    };
+    let db = Db::open_postgres(&url, 1).unwrap();
+    db.write(|tx| tx.put(&thing("seen", 1))).await.unwrap();
+    let cut = std::sync::atomic::AtomicBool::new(false);
+    let lost = db
+        .write(|tx| {
+            let seen = tx.get::<Thing>(b"seen")?.map_or(0, |t| t.n);
+            if !cut.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // Another session ends this one's backend, idle inside the transaction.
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+                    let ended = admin
+                        .query_one(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                             AND state = 'idle in transaction'",
+                            &[],
+                        )
+                        .unwrap()
+                        .get::<_, i64>(0);
+                    assert_eq!(ended, 1, "the transaction's backend was ended");
+                })
+                .join()
+                .unwrap();
+            }
+            tx.put(&thing("written", seen + 1))
+        })
+        .await;
+    assert!(lost.is_err(), "not acknowledged: {lost:?}");
+    // The store reconnects for the next call, and the lost transaction left nothing.
+    assert_eq!(db.get::<Thing>(b"written").unwrap(), None);
+    db.write(|tx| tx.put(&thing("after", 1))).await.unwrap();
+    assert_eq!(db.get::<Thing>(b"after").unwrap(), Some(thing("after", 1)));
+}
+
+/// Transactions on PostgreSQL wait for the database without holding the async workers:
+/// with more slow transactions (a 300 ms round trip, simulated in the closure) than the
+/// runtime has workers, a timer task on the same runtime still fires on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_postgres_transactions_leave_the_runtime_free() {
+    let Some(url) = postgres::test_database() else {
+        return;
+    };
+    let db = Db::open_postgres(&url, 8).unwrap();
+    let started = std::time::Instant::now();
+    let slow: Vec<_> = (0..6)
+        .map(|k| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(|tx| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    tx.put(&thing(&format!("slow{k}"), 1))
+                })
+                .await
+                .unwrap();
+            })
+        })
+        .collect();
+    // 50 ms in, a task needing a worker for a 10 ms timer: done by ~60 ms, not after the
+    // first transactions' 300 ms.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    tokio::spawn(tokio::time::sleep(std::time::Duration::from_millis(10)))
+        .await
+        .unwrap();
+    let late = started.elapsed();
+    for t in slow {
+        t.await.unwrap();
+    }
+    assert!(
+        late < std::time::Duration::from_millis(200),
+        "50 ms and a 10 ms timer took {late:?} while transactions waited"
+    );
+}

@@ -82,19 +82,28 @@ impl Proc {
 
 /// Spawn the control plane with a data directory and fixed credentials on a free port.
 pub fn spawn_control_plane(data_dir: &Path, client_id: &str, api_key: &str) -> Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().expect("utf-8 path"),
-            "--client-id",
-            client_id,
-            "--api-key",
-            api_key,
-        ],
-    )
+    spawn_control_plane_with(data_dir, client_id, api_key, &[])
+}
+
+/// [`spawn_control_plane`] with more flags.
+pub fn spawn_control_plane_with(
+    data_dir: &Path,
+    client_id: &str,
+    api_key: &str,
+    flags: &[&str],
+) -> Proc {
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+        "--client-id",
+        client_id,
+        "--api-key",
+        api_key,
+    ];
+    args.extend_from_slice(flags);
+    spawn(env!("CARGO_BIN_EXE_e2e-control-plane"), &args)
 }
 
 /// Spawn `bin` with `args`, wait until it prints its URL (at most 30 s).

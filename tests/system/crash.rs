@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::http_client;
-use crate::support::process::{Proc, spawn};
+use crate::support::process::{Proc, spawn_control_plane_with};
 
 const CLIENT_ID: &str = "crash-client";
 const API_KEY: &str = "crash-key-0123456789abcdef";
@@ -36,22 +36,11 @@ const LOGOUT: &str = "/identity/resources/auth/v1/logout";
 const IP: &str = "/identity/resources/configurations/v1/restrictions/ip";
 
 fn start(dir: &std::path::Path) -> Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().expect("utf-8"),
-            "--client-id",
-            CLIENT_ID,
-            "--api-key",
-            API_KEY,
-            "--argon2-memory-kib",
-            "64",
-            "--argon2-iterations",
-            "1",
-        ],
+    spawn_control_plane_with(
+        dir,
+        CLIENT_ID,
+        API_KEY,
+        &["--argon2-memory-kib", "64", "--argon2-iterations", "1"],
     )
 }
 

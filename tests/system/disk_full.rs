@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::http_client;
-use crate::support::process::spawn;
+use crate::support::process::spawn_control_plane_with;
 
 const CLIENT_ID: &str = "disk-client";
 const API_KEY: &str = "disk-key-0123456789abcdef";
@@ -74,21 +74,7 @@ async fn fill_and_recover(min_free_mb: &str) {
         return;
     };
     let data = fs.dir.path().join("data");
-    let cp = spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().expect("utf-8"),
-            "--client-id",
-            CLIENT_ID,
-            "--api-key",
-            API_KEY,
-            "--min-free-mb",
-            min_free_mb,
-        ],
-    );
+    let cp = spawn_control_plane_with(&data, CLIENT_ID, API_KEY, &["--min-free-mb", min_free_mb]);
     let client = http_client();
     let base = cp.url.clone();
     let r = client

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::process::spawn;
+use crate::support::process::spawn_control_plane_with;
 use crate::support::{metrics, sample};
 
 fn rss_kib(pid: u32) -> u64 {
@@ -28,17 +28,11 @@ async fn a_login_flood_is_shed_not_queued() {
     const QUEUE: usize = 16;
     let dir = tempfile::tempdir().expect("tempdir");
     let queue = QUEUE.to_string();
-    let cp = spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
+    let cp = spawn_control_plane_with(
+        dir.path(),
+        "flood-client",
+        "flood-key-0123456789abcdef",
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--client-id",
-            "flood-client",
-            "--api-key",
-            "flood-key-0123456789abcdef",
             // 16 MiB per running hash: unbounded, 300 at once would hold ~4.7 GiB.
             "--argon2-memory-kib",
             "16384",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::process::{Proc, spawn};
+use crate::support::process::{Proc, spawn, spawn_control_plane};
 
 const SLOW: usize = 1_000;
 /// `security.md` §4.5 (the header-read timeouts are 5 s in the sidecar, 7 s in the control
@@ -150,19 +150,7 @@ fn sidecar() -> Proc {
 }
 
 fn control_plane(dir: &tempfile::TempDir) -> Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--client-id",
-            "slow-client",
-            "--api-key",
-            "slow-key-0123456789abcdef",
-        ],
-    )
+    spawn_control_plane(dir.path(), "slow-client", "slow-key-0123456789abcdef")
 }
 
 fn addr(p: &Proc) -> String {

@@ -1068,24 +1068,15 @@ async fn check_at(addr: &str, token: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn real_processes_keep_deciding_after_the_control_plane_is_killed() {
-    use crate::support::process::{free_addr, spawn};
+    use crate::support::process::{free_addr, spawn, spawn_control_plane_with};
     let dir = tempfile::tempdir().unwrap();
     let (data, state) = (dir.path().join("cp"), dir.path().join("sc"));
     let sc_token = "process-test-sidecar-token-0123456789";
-    let mut cp = spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--client-id",
-            "proc-client",
-            "--api-key",
-            "proc-key-0123456789abcdef",
-            "--sidecar-token",
-            sc_token,
-        ],
+    let mut cp = spawn_control_plane_with(
+        &data,
+        "proc-client",
+        "proc-key-0123456789abcdef",
+        &["--sidecar-token", sc_token],
     );
     let url = cp.url.trim_end_matches('/').to_owned();
     let c = http_client();

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::support::http_client;
-use crate::support::process::{free_addr, spawn, spawn_control_plane, spawn_with_env, tenant_ids};
+use crate::support::process::{
+    free_addr, spawn, spawn_control_plane, spawn_control_plane_with, spawn_with_env, tenant_ids,
+};
 
 const CLIENT_ID: &str = "durability-client";
 const API_KEY: &str = "durability-key-0123456789";
@@ -34,21 +36,7 @@ async fn acknowledged_writes_survive_kill_9_on_postgres() {
 
 /// The control plane with its store on PostgreSQL at `url` (`dir` holds only the outbox).
 fn on_postgres(dir: &std::path::Path, url: &str) -> crate::support::process::Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--database-url",
-            url,
-            "--client-id",
-            CLIENT_ID,
-            "--api-key",
-            API_KEY,
-        ],
-    )
+    spawn_control_plane_with(dir, CLIENT_ID, API_KEY, &["--database-url", url])
 }
 
 /// `tessera-control-plane migrate --from sled:DIR --database-url URL`, run to its end.

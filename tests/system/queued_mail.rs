@@ -9,22 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::http_client;
-use crate::support::process::{Proc, spawn};
+use crate::support::process::{Proc, spawn_control_plane_with};
 use crate::support::smtp::Received;
 use serde_json::json;
 
 fn start(dir: &std::path::Path, smtp_port: u16) -> Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
+    spawn_control_plane_with(
+        dir,
+        "queue-client",
+        "queue-key-0123456789abcdef",
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().expect("utf-8"),
-            "--client-id",
-            "queue-client",
-            "--api-key",
-            "queue-key-0123456789abcdef",
             "--argon2-memory-kib",
             "64",
             "--argon2-iterations",

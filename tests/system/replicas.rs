@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::enforcement::distribution::{check, sidecar_config, until_denied};
 use crate::support::http_client;
-use crate::support::process::{Proc, spawn, tenant_ids};
+use crate::support::process::{Proc, spawn_control_plane_with, tenant_ids};
 
 const CLIENT_ID: &str = "replica-client";
 const API_KEY: &str = "replica-key-0123456789abcdef";
@@ -21,19 +21,13 @@ const SIDECAR_TOKEN: &str = "replica-sidecar-token-0123456789";
 const PUBLIC_URL: &str = "http://id.replicas.test";
 
 fn replica(dir: &std::path::Path, url: &str) -> Proc {
-    spawn(
-        env!("CARGO_BIN_EXE_e2e-control-plane"),
+    spawn_control_plane_with(
+        dir,
+        CLIENT_ID,
+        API_KEY,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().unwrap(),
             "--database-url",
             url,
-            "--client-id",
-            CLIENT_ID,
-            "--api-key",
-            API_KEY,
             "--sidecar-token",
             SIDECAR_TOKEN,
             "--public-url",

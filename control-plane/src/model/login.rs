@@ -462,10 +462,10 @@ pub fn refresh_target(session: &Session, user: &User, requested: Option<&str>) -
         .unwrap_or_else(|| session.tenant_id.clone())
 }
 
-/// Refresh `session` (as just read by its refresh token) with `refresh_token`, into `target` (another of the user's accounts)
-/// when given; with rotation on, a new refresh token. A rotated-out token presented again,
-/// or a session past its policy's limits, ends the session (committed even though the
-/// refresh is refused).
+/// Refresh `session` (as just read by its refresh token) with `refresh_token`, into
+/// `target` (another of the user's accounts) when given; with rotation on, a new refresh
+/// token. A rotated-out token presented again, or a session past its policy's limits, ends
+/// the session (committed even though the refresh is refused).
 pub async fn refresh(
     db: &Db,
     clock: &Clock,

@@ -11,7 +11,10 @@
 //! - A transaction is acknowledged after `COMMIT` returned, with `synchronous_commit` on
 //!   (the server's default, set again per session): [`Kv::flush`] has nothing left to do.
 //! - The synchronous client is only ever driven from the store's own threads (one per
-//!   pooled connection), never from an async worker: a caller waits on a channel.
+//!   pooled connection), never from an async worker: a caller waits on a channel, inside
+//!   `block_in_place` on a multi-threaded runtime, so no worker's other tasks wait with it.
+//! - A transaction runs on the one connection it began on, never a reopened one: a lost
+//!   connection fails it unacknowledged. Each connection prepares its statements once.
 //! - The schema is versioned (`tessera_schema`); [`migrate`] applies what is missing, in
 //!   one transaction per version, under an advisory lock, so replicas starting together
 //!   apply each once.
@@ -403,7 +406,6 @@ impl PgKv {
                 let run = |client: &mut postgres::Client| -> Result<(), postgres::Error> {
                     let mut put: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
                     let mut gone: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
-                    let written = !staged.is_empty();
                     for ((t, k), v) in staged {
                         match v {
                             Some(v) => {
@@ -425,7 +427,7 @@ impl PgKv {
                     }
                     // Other replicas look for new events when told; a read-only
                     // transaction has nothing to tell.
-                    if written {
+                    if !(put.0.is_empty() && gone.0.is_empty()) {
                         client.batch_execute(&format!("NOTIFY {CHANNEL}; COMMIT"))
                     } else {
                         client.batch_execute("COMMIT")
